@@ -1,0 +1,11 @@
+"""Developer machine and the demo plant: DEBUG on, embedded PostgreSQL/Redis where none is configured."""
+
+from config.embedded import use_embedded_defaults
+
+use_embedded_defaults(profile="demo")
+
+from .base import *  # noqa: E402, F403
+from .base import env  # noqa: E402
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="millwright-local-development-only-not-secret")  # noqa: S105

@@ -1,0 +1,92 @@
+"""The live WebSocket: a logged-in browser subscribes to machines and receives their poll batches.
+
+Client -> server: {"action": "subscribe", "machines": [1, 2]} or {"action": "unsubscribe", "machines": [1]}.
+Server -> client: {"type": "samples", "machine": 1, "samples": [[tag_id, epoch_ms, value, quality], ...]},
+{"type": "subscribed", "machines": [...]}, {"type": "error", "message": "..."}.
+Anything else gets an error message; the connection stays open and nothing else changes.
+"""
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from historian.queries.plant import existing_machine_ids
+from historian.services.live import machine_live_group
+
+MAX_MESSAGE_BYTES = 4096
+MAX_SUBSCRIPTIONS = 200
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.subscriptions: set[int] = set()
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for machine_id in getattr(self, "subscriptions", set()):
+            await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self._error("Send JSON text frames.")
+            return
+        if len(text_data.encode()) > MAX_MESSAGE_BYTES:
+            await self._error(f"Message too large (limit {MAX_MESSAGE_BYTES} bytes).")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("Message is not valid JSON.")
+            return
+        if not isinstance(message, dict):
+            await self._error('Message must be an object such as {"action": "subscribe", "machines": [1]}.')
+            return
+        action = message.get("action")
+        machines = message.get("machines")
+        if action not in ("subscribe", "unsubscribe"):
+            await self._error("Unknown action; use 'subscribe' or 'unsubscribe'.")
+            return
+        if (
+            not isinstance(machines, list)
+            or not machines
+            or not all(isinstance(m, int) and not isinstance(m, bool) for m in machines)
+        ):
+            await self._error("'machines' must be a non-empty list of machine ids.")
+            return
+        if action == "subscribe":
+            await self._subscribe(set(machines))
+        else:
+            await self._unsubscribe(set(machines))
+
+    async def _subscribe(self, requested: set[int]) -> None:
+        if len(self.subscriptions | requested) > MAX_SUBSCRIPTIONS:
+            await self._error(f"At most {MAX_SUBSCRIPTIONS} machines per connection.")
+            return
+        known = await database_sync_to_async(existing_machine_ids)(ids=requested)
+        unknown = sorted(requested - known)
+        for machine_id in known - self.subscriptions:
+            await self.channel_layer.group_add(machine_live_group(machine_id), self.channel_name)
+        self.subscriptions |= known
+        await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))
+        if unknown:
+            await self._error(f"Unknown machines: {unknown}")
+
+    async def _unsubscribe(self, machines: set[int]) -> None:
+        for machine_id in machines & self.subscriptions:
+            await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
+        self.subscriptions -= machines
+        await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))
+
+    async def samples_batch(self, event: dict) -> None:
+        await self.send(
+            text_data=json.dumps({"type": "samples", "machine": event["machine"], "samples": event["samples"]})
+        )
+
+    async def _error(self, text: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "message": text}))

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from dashboards import views
+
+app_name = "dashboards"
+
+urlpatterns = [
+    path("", views.plant_overview_page, name="plant_overview"),
+    path("machines/<int:machine_id>/", views.machine_page, name="machine"),
+    path("machines/<int:machine_id>/history.json", views.machine_history, name="machine_history"),
+]

@@ -1,0 +1,82 @@
+"""Pages for the plant floor. Views stay thin: read through historian.queries, render."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from historian.models import Machine
+from historian.queries.errors import HistoryQueryError
+from historian.queries.history import tag_history
+from historian.queries.plant import machine_trend_tags, machine_view, plant_overview
+
+TREND_WINDOW_SECONDS = 600
+MAX_WINDOW_SECONDS = 6 * 3600
+
+
+@login_required
+@require_GET
+def plant_overview_page(request: HttpRequest) -> HttpResponse:
+    lines = plant_overview()
+    machines_json = [view.as_json() for _, views in lines for view in views]
+    return render(
+        request, "dashboards/plant_overview.html", {"lines": lines, "machines_json": machines_json}
+    )
+
+
+@login_required
+@require_GET
+def machine_page(request: HttpRequest, machine_id: int) -> HttpResponse:
+    try:
+        view = machine_view(machine_id=machine_id)
+    except Machine.DoesNotExist:
+        raise Http404("No such machine") from None
+    trend_ids = [t.pk for t in machine_trend_tags(machine_id=machine_id)]
+    return render(
+        request,
+        "dashboards/machine.html",
+        {
+            "view": view,
+            "machine": view.machine,
+            "machine_json": view.as_json(),
+            "trend_json": {"tags": trend_ids, "window_seconds": TREND_WINDOW_SECONDS},
+        },
+    )
+
+
+@login_required
+@require_GET
+def machine_history(request: HttpRequest, machine_id: int) -> JsonResponse:
+    """Raw history of the machine's trend tags since `since` (epoch ms), at most `window` seconds back."""
+    try:
+        window = int(request.GET.get("window", TREND_WINDOW_SECONDS))
+        since_ms = request.GET.get("since")
+        since = datetime.fromtimestamp(int(since_ms) / 1000, tz=UTC) if since_ms else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return JsonResponse({"error": "window must be seconds and since epoch milliseconds."}, status=400)
+    if not 0 < window <= MAX_WINDOW_SECONDS:
+        return JsonResponse({"error": f"window must be 1..{MAX_WINDOW_SECONDS} seconds."}, status=400)
+    if not Machine.objects.filter(pk=machine_id).exists():
+        raise Http404("No such machine")
+    end = timezone.now() + timedelta(seconds=1)
+    start = end - timedelta(seconds=window)
+    if since is not None and since > start:
+        start = since + timedelta(milliseconds=1)
+    tag_ids = [t.pk for t in machine_trend_tags(machine_id=machine_id)]
+    try:
+        history = tag_history(tag_ids=tag_ids, start=start, end=end, max_points=50_000) if start < end else {}
+    except HistoryQueryError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(
+        {
+            "now": round(time.time() * 1000),
+            "tags": {
+                str(tag_id): [[round(p.time.timestamp() * 1000), p.value, p.quality] for p in points]
+                for tag_id, points in history.items()
+            },
+        }
+    )

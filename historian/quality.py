@@ -1,0 +1,48 @@
+"""Sample quality codes, OPC DA style: the top two bits are good/uncertain/bad, the rest the sub-status.
+
+Stored as a smallint next to every sample, so one byte tells a chart or a query whether a value can be trusted
+and, when it cannot, why.
+"""
+
+from enum import IntEnum
+
+
+class Quality(IntEnum):
+    BAD = 0x00
+    BAD_CONFIG_ERROR = 0x04
+    BAD_NOT_CONNECTED = 0x08
+    BAD_DEVICE_FAILURE = 0x0C
+    BAD_SENSOR_FAILURE = 0x10
+    BAD_LAST_KNOWN_VALUE = 0x14
+    BAD_COMM_FAILURE = 0x18
+    BAD_OUT_OF_SERVICE = 0x1C
+    UNCERTAIN = 0x40
+    UNCERTAIN_LAST_USABLE = 0x44
+    UNCERTAIN_SENSOR_NOT_ACCURATE = 0x50
+    GOOD = 0xC0
+
+    @property
+    def is_good(self) -> bool:
+        return quality_is_good(self)
+
+
+_MAJOR_MASK = 0xC0
+
+
+def quality_is_good(code: int) -> bool:
+    return code & _MAJOR_MASK == 0xC0
+
+
+def quality_is_bad(code: int) -> bool:
+    return code & _MAJOR_MASK == 0x00
+
+
+def quality_label(code: int) -> str:
+    """A short human label: 'good', 'uncertain', 'bad: comm failure' ..."""
+    try:
+        name = Quality(code).name
+    except ValueError:
+        major = {0x00: "bad", 0x40: "uncertain", 0xC0: "good"}.get(code & _MAJOR_MASK, "bad")
+        return f"{major} (0x{code:02x})"
+    major, _, detail = name.lower().partition("_")
+    return f"{major}: {detail.replace('_', ' ')}" if detail else major

@@ -1,0 +1,81 @@
+"""Reading samples back: raw history of a few tags and the current value of many."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from django.db import connection
+from psycopg import sql
+
+from historian.samples import CURRENT_VALUE_TABLE, SAMPLE_TABLE
+
+from .errors import HistoryQueryError
+
+MAX_RAW_POINTS = 100_000
+
+
+class Point(NamedTuple):
+    time: datetime
+    value: float | None
+    quality: int
+
+
+class CurrentValue(NamedTuple):
+    tag_id: int
+    time: datetime
+    value: float | None
+    quality: int
+
+
+def tag_history(
+    *, tag_ids: Sequence[int], start: datetime, end: datetime, max_points: int = 10_000
+) -> dict[int, list[Point]]:
+    """Raw samples with start <= time < end per tag, oldest first.
+
+    A tag with more than `max_points` samples in the range raises HistoryQueryError rather than being truncated
+    silently: the caller asks for a shorter range (or, from the historian queries, for plot values).
+    """
+    _check_range(start, end)
+    if not 0 < max_points <= MAX_RAW_POINTS:
+        raise HistoryQueryError(f"max_points must be between 1 and {MAX_RAW_POINTS}, not {max_points}.")
+    result: dict[int, list[Point]] = {tag_id: [] for tag_id in tag_ids}
+    if not tag_ids:
+        return result
+    statement = sql.SQL(
+        "SELECT s.tag_id, s.time, s.value, s.quality FROM unnest(%s::int4[]) AS t(id) "
+        "CROSS JOIN LATERAL (SELECT tag_id, time, value, quality FROM {table} "
+        "WHERE tag_id = t.id AND time >= %s AND time < %s ORDER BY time LIMIT %s) AS s "
+        "ORDER BY s.tag_id, s.time"
+    ).format(table=sql.Identifier(SAMPLE_TABLE))
+    with connection.cursor() as cursor:
+        cursor.cursor.execute(statement, [list(tag_ids), start, end, max_points + 1])
+        for tag_id, time, value, quality in cursor.cursor:
+            result[tag_id].append(Point(time, value, quality))
+    for tag_id, points in result.items():
+        if len(points) > max_points:
+            raise HistoryQueryError(
+                f"Tag {tag_id} has more than {max_points} samples between {start:%Y-%m-%d %H:%M:%S} and "
+                f"{end:%Y-%m-%d %H:%M:%S}; ask for a shorter range."
+            )
+    return result
+
+
+def current_values(*, tag_ids: Sequence[int] | None = None) -> dict[int, CurrentValue]:
+    """The newest value of each tag (all tags when `tag_ids` is None) from the current-value table."""
+    table = sql.Identifier(CURRENT_VALUE_TABLE)
+    with connection.cursor() as cursor:
+        if tag_ids is None:
+            cursor.cursor.execute(sql.SQL("SELECT tag_id, time, value, quality FROM {}").format(table))
+        else:
+            cursor.cursor.execute(
+                sql.SQL("SELECT tag_id, time, value, quality FROM {} WHERE tag_id = ANY(%s::int4[])").format(table),
+                [list(tag_ids)],
+            )
+        return {row[0]: CurrentValue(*row) for row in cursor.cursor}
+
+
+def _check_range(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HistoryQueryError("start and end must carry a time zone.")
+    if end <= start:
+        raise HistoryQueryError("end must be after start.")

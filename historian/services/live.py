@@ -1,0 +1,48 @@
+"""Pushing stored values to the browsers watching a machine, over the Channels layer.
+
+One message per machine per poll batch, never one per tag: a browser redraws once per batch and the channel
+layer carries a handful of messages per second instead of hundreds.
+"""
+
+from collections.abc import Mapping, Sequence
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from historian.samples import SampleRow
+
+LIVE_MESSAGE_TYPE = "samples.batch"
+
+
+def machine_live_group(machine_id: int) -> str:
+    return f"machine.{machine_id}"
+
+
+def live_samples_message(machine_id: int, rows: Sequence[SampleRow]) -> dict:
+    """The channel-layer message; `samples` rows are [tag_id, epoch milliseconds, value, quality]."""
+    return {
+        "type": LIVE_MESSAGE_TYPE,
+        "machine": machine_id,
+        "samples": [[row.tag_id, round(row.time.timestamp() * 1000), row.value, row.quality] for row in rows],
+    }
+
+
+def live_samples_publish(*, rows_by_machine: Mapping[int, Sequence[SampleRow]]) -> int:
+    """Send each machine's rows to its group; returns the number of messages sent."""
+    messages = [
+        (machine_live_group(machine_id), live_samples_message(machine_id, rows))
+        for machine_id, rows in rows_by_machine.items()
+        if rows
+    ]
+    if not messages:
+        return 0
+    layer = get_channel_layer()
+    if layer is None:
+        return 0
+    async_to_sync(_send_all)(layer, messages)
+    return len(messages)
+
+
+async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)

@@ -1,0 +1,43 @@
+"""One open driver per device per worker process, re-created when the device's connection settings change."""
+
+from historian.models import Device, Protocol
+
+from .base import Driver
+from .modbus import ModbusTcpDriver
+
+_drivers: dict[int, tuple[tuple, Driver]] = {}
+
+
+def _signature(device: Device) -> tuple:
+    return (device.protocol, device.host, device.port, device.unit_id, device.word_order, device.timeout_seconds)
+
+
+def _build(device: Device) -> Driver:
+    if device.protocol == Protocol.MODBUS:
+        return ModbusTcpDriver(
+            device.host,
+            device.port,
+            device.unit_id,
+            timeout=device.timeout_seconds,
+            word_order=device.word_order,
+        )
+    raise ValueError(f"No driver for protocol {device.protocol!r}")
+
+
+def driver_for(device: Device) -> Driver:
+    signature = _signature(device)
+    known = _drivers.get(device.pk)
+    if known is not None:
+        if known[0] == signature:
+            return known[1]
+        known[1].close()
+    driver = _build(device)
+    _drivers[device.pk] = (signature, driver)
+    return driver
+
+
+def drivers_close_all() -> None:
+    """Close every connection of this process (worker shutdown, tests)."""
+    while _drivers:
+        _, (_, driver) = _drivers.popitem()
+        driver.close()
