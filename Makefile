@@ -1,0 +1,52 @@
+# Everyday commands. `make demo` and `make test` are the README's quick start.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format bench install install-dev clean-state help
+
+help:
+	@echo "make demo    run the demo plant (simulator, Celery worker + beat, web) and print its URL"
+	@echo "make test    run the whole test suite"
+	@echo "make lint    ruff check, ruff format --check, makemigrations --check"
+	@echo "make bench   run the benchmarks in bench/"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Millwright needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(PY) -m config.embedded run --profile demo -- $(PY) manage.py demo
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.ingest $(BENCH_ARGS)
+
+clean-state:
+	$(PY) -m config.embedded stop --profile demo || true
+	rm -rf .millwright

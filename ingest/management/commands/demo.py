@@ -1,0 +1,83 @@
+"""`manage.py demo`: migrate, load the demo plant, ensure the demo admin, then run the plant under honcho.
+
+The processes (web, Celery worker and beat, the simulator) are defined in the Procfile; honcho supervises them
+and stops them all on Ctrl-C.
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from historian.services.users import admin_user_ensure
+from ingest.ports import preferred_or_free_port
+from ingest.services.demo_plant import demo_plant_load
+
+
+def _demo_password(state_dir: Path) -> str:
+    """MILLWRIGHT_DEMO_PASSWORD, else one generated on the first run and kept in the state folder."""
+    if os.environ.get("MILLWRIGHT_DEMO_PASSWORD"):
+        return os.environ["MILLWRIGHT_DEMO_PASSWORD"]
+    path = state_dir / "demo" / "admin-password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password
+
+
+class Command(BaseCommand):
+    help = "Set up and run the demo plant: simulator, Celery worker and beat, and the web server."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--setup-only", action="store_true", help="Prepare everything, start nothing.")
+        parser.add_argument("--host", default=os.environ.get("MILLWRIGHT_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("MILLWRIGHT_WEB_PORT", "8000")))
+        parser.add_argument(
+            "--simulator-port", type=int, default=int(os.environ.get("MILLWRIGHT_SIMULATOR_PORT", "5020"))
+        )
+
+    def handle(self, *args, **options) -> None:
+        self.stdout.write("Migrating the database ...")
+        call_command("migrate", interactive=False, verbosity=0)
+        web_port = preferred_or_free_port(options["port"], options["host"])
+        sim_port = preferred_or_free_port(options["simulator_port"])
+        summary = demo_plant_load(host="127.0.0.1", port=sim_port)
+        username = os.environ.get("MILLWRIGHT_DEMO_USER", "admin")
+        password = _demo_password(settings.MILLWRIGHT_STATE_DIR)
+        admin_user_ensure(username=username, password=password)
+
+        url = f"http://{options['host']}:{web_port}/"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nMillwright demo plant: {summary.lines} lines, {summary.machines} machines, {summary.tags} tags"
+                f"\n  Open      {url}"
+                f"\n  User      {username}"
+                f"\n  Password  {password}"
+                f"\n  Simulator Modbus TCP on 127.0.0.1:{sim_port}\n"
+            )
+        )
+        if options["setup_only"]:
+            return
+        env = {
+            **os.environ,
+            "MILLWRIGHT_HOST": options["host"],
+            "MILLWRIGHT_WEB_PORT": str(web_port),
+            "MILLWRIGHT_SIMULATOR_PORT": str(sim_port),
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        procfile = Path(settings.BASE_DIR) / "Procfile"
+        result = subprocess.run(
+            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(settings.BASE_DIR)],
+            env=env,
+            check=False,
+        )
+        sys.exit(result.returncode)

@@ -1,0 +1,21 @@
+import socket
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def preferred_or_free_port(preferred: int, host: str = "127.0.0.1") -> int:
+    """`preferred` when nothing listens there, else any free port."""
+    return preferred if port_is_free(preferred, host) else free_port(host)

@@ -1,0 +1,77 @@
+"""The demo plant: the simulator's lines and machines as sites, devices and tags, so the two always agree."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from ingest.simulator.plant import MACHINE_SIGNALS, MachineState, machine_tag_address
+
+SITE_NAME = "Demo Plant"
+AREA_NAME = "Machining"
+STATE_LABELS = {str(int(state)): state.name.capitalize() for state in MachineState}
+
+
+@dataclass(frozen=True)
+class DemoPlantSummary:
+    lines: int
+    machines: int
+    tags: int
+    devices: int
+
+
+def demo_machine_name(line_index: int, machine_index: int) -> str:
+    return f"CNC {line_index + 1}{machine_index + 1:02d}"
+
+
+@transaction.atomic
+def demo_plant_load(
+    *, host: str = "127.0.0.1", port: int = 5020, lines: int = 3, machines_per_line: int = 3
+) -> DemoPlantSummary:
+    """Create or update the demo plant (idempotent: run it again to point the devices at a new port)."""
+    site, _ = Site.objects.get_or_create(name=SITE_NAME, defaults={"description": "Simulated CNC machining plant"})
+    area, _ = Area.objects.get_or_create(site=site, name=AREA_NAME)
+    scan_class, _ = ScanClass.objects.get_or_create(
+        name="Fast", defaults={"period_ms": 1000, "description": "Machine signals, every second"}
+    )
+    tags = 0
+    for li in range(lines):
+        line, _ = Line.objects.get_or_create(area=area, name=f"Line {li + 1}")
+        device, _ = Device.objects.update_or_create(
+            name=f"Line {li + 1} PLC",
+            defaults={
+                "protocol": Protocol.MODBUS,
+                "host": host,
+                "port": port,
+                "unit_id": li + 1,
+                "enabled": True,
+                "description": "Simulated line PLC behind the demo Modbus TCP gateway",
+            },
+        )
+        for mi in range(machines_per_line):
+            machine, _ = Machine.objects.get_or_create(line=line, name=demo_machine_name(li, mi))
+            for spec in MACHINE_SIGNALS:
+                tag = Tag(
+                    path=f"{site.name}/{area.name}/{line.name}/{machine.name}.{spec.name}",
+                    name=spec.name.replace("_", " ").capitalize(),
+                    machine=machine,
+                    device=device,
+                    scan_class=scan_class,
+                    address=machine_tag_address(mi, spec),
+                    data_type=spec.data_type,
+                    units=spec.units,
+                    span_low=spec.span[0],
+                    span_high=spec.span[1],
+                    value_labels=STATE_LABELS if spec.name == "state" else {},
+                    is_key=spec.key,
+                    description=spec.description,
+                )
+                tag.full_clean(validate_unique=False)
+                fields = {f.name: getattr(tag, f.name) for f in Tag._meta.concrete_fields if f.name not in ("id", "path")}
+                fields["machine"], fields["device"], fields["scan_class"] = machine, device, scan_class
+                saved, _ = Tag.objects.update_or_create(path=tag.path, defaults=fields)
+                tags += 1
+                if spec.name == "state" and machine.state_tag_id != saved.pk:
+                    machine.state_tag = saved
+                    machine.save(update_fields=["state_tag"])
+    return DemoPlantSummary(lines=lines, machines=lines * machines_per_line, tags=tags, devices=lines)
