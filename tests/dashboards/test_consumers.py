@@ -1,0 +1,102 @@
+"""The live WebSocket consumer over the real Redis channel layer."""
+
+import json
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+
+from dashboards.consumers import CLOSE_UNAUTHENTICATED, LiveConsumer
+from historian.quality import Quality
+from historian.samples import SampleRow
+from historian.services.live import live_samples_message, machine_live_group
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_user("operator", password="pw-operator-1")
+
+
+async def _connect(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def test_an_anonymous_browser_is_turned_away():
+    communicator = await _connect(AnonymousUser())
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == CLOSE_UNAUTHENTICATED
+
+
+async def test_a_subscriber_receives_the_batches_of_its_machine(operator, machine, machine_tags):
+    communicator = await _connect(operator)
+    assert (await communicator.connect())[0]
+    await communicator.send_json_to({"action": "subscribe", "machines": [machine.pk]})
+    assert await communicator.receive_json_from() == {"type": "subscribed", "machines": [machine.pk]}
+
+    rows = [SampleRow(timezone.now(), t.pk, 1.5, Quality.GOOD) for t in machine_tags[:3]]
+    await get_channel_layer().group_send(machine_live_group(machine.pk), live_samples_message(machine.pk, rows))
+    message = await communicator.receive_json_from(timeout=5)
+
+    assert message["type"] == "samples"
+    assert message["machine"] == machine.pk
+    assert [s[0] for s in message["samples"]] == [t.pk for t in machine_tags[:3]]
+    await communicator.disconnect()
+
+
+async def test_a_browser_gets_nothing_of_machines_it_did_not_subscribe(operator, machine, demo_plant):
+    from historian.models import Machine
+
+    other = await Machine.objects.exclude(pk=machine.pk).afirst()
+    communicator = await _connect(operator)
+    await communicator.connect()
+    await communicator.send_json_to({"action": "subscribe", "machines": [machine.pk]})
+    await communicator.receive_json_from()
+
+    await get_channel_layer().group_send(machine_live_group(other.pk), live_samples_message(other.pk, []))
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        ("not json", "not valid JSON"),
+        ("[1, 2]", "must be an object"),
+        (json.dumps({"action": "drop_tables"}), "Unknown action"),
+        (json.dumps({"action": "subscribe", "machines": "all"}), "non-empty list"),
+        (json.dumps({"action": "subscribe", "machines": [True]}), "non-empty list"),
+        (json.dumps({"action": "subscribe", "machines": [999999]}), "Unknown machines"),
+        ("x" * 5000, "too large"),
+    ],
+)
+async def test_a_hostile_message_gets_a_clear_error_and_the_link_stays(operator, demo_plant, frame, error):
+    communicator = await _connect(operator)
+    await communicator.connect()
+
+    await communicator.send_to(text_data=frame)
+    replies = [await communicator.receive_json_from()]
+    if replies[0]["type"] == "subscribed":
+        replies.append(await communicator.receive_json_from())
+
+    assert replies[-1]["type"] == "error"
+    assert error in replies[-1]["message"]
+    await communicator.send_json_to({"action": "unsubscribe", "machines": [1]})
+    assert (await communicator.receive_json_from())["type"] == "subscribed"
+    await communicator.disconnect()
+
+
+async def test_too_many_subscriptions_are_refused(operator, demo_plant):
+    communicator = await _connect(operator)
+    await communicator.connect()
+    await communicator.send_json_to({"action": "subscribe", "machines": list(range(1, 202))})
+    reply = await communicator.receive_json_from()
+    assert reply["type"] == "error"
+    assert "At most" in reply["message"]
+    await communicator.disconnect()

@@ -1,0 +1,77 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from historian.quality import Quality
+from historian.queries.plant import machine_trend_tags
+from historian.samples import SampleRow
+from historian.services.samples import samples_write_batch
+
+
+@pytest.fixture
+def operator_client(client, django_user_model):
+    user = django_user_model.objects.create_user("operator", password="pw-operator-1")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("url", ["/", "/machines/1/", "/machines/1/history.json"])
+def test_pages_need_a_login(client, db, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_login_page_signs_in(client, django_user_model):
+    django_user_model.objects.create_user("operator", password="pw-operator-1")
+    response = client.post("/login/", {"username": "operator", "password": "pw-operator-1"})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_plant_overview_shows_every_machine_in_constant_queries(
+    operator_client, demo_plant, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(8):
+        response = operator_client.get("/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "CNC 101" in html
+    assert "CNC 102" in html
+    assert "js/live.js" in html
+
+
+def test_machine_page_serves_plotly_locally(operator_client, machine):
+    response = operator_client.get(f"/machines/{machine.pk}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "/static/vendor/plotly.min.js" in html
+    assert "cdn" not in html.lower()
+    script = operator_client.get("/static/vendor/plotly.min.js")
+    assert script.status_code == 200
+    script.close()
+
+
+def test_unknown_machine_is_404(operator_client, demo_plant):
+    assert operator_client.get("/machines/999999/").status_code == 404
+
+
+def test_history_returns_the_trend_tags_since_a_time(operator_client, machine):
+    tag = machine_trend_tags(machine_id=machine.pk)[0]
+    now = timezone.now()
+    samples_write_batch(rows=[SampleRow(now - timedelta(seconds=s), tag.pk, float(s), Quality.GOOD) for s in range(30)])
+    since_ms = round((now - timedelta(seconds=10)).timestamp() * 1000)
+
+    body = operator_client.get(f"/machines/{machine.pk}/history.json", {"since": since_ms}).json()
+
+    points = body["tags"][str(tag.pk)]
+    assert len(points) == 10
+    assert all(p[0] > since_ms for p in points)
+
+
+@pytest.mark.parametrize("query", [{"window": "ten"}, {"window": "0"}, {"window": "99999999"}, {"since": "yesterday"}])
+def test_history_rejects_bad_parameters_with_a_message(operator_client, machine, query):
+    response = operator_client.get(f"/machines/{machine.pk}/history.json", query)
+    assert response.status_code == 400
+    assert response.json()["error"]

@@ -1,0 +1,109 @@
+"""End to end through real processes: beat's task -> a real Celery worker -> Modbus simulator -> PostgreSQL ->
+Redis channel layer -> the ASGI server -> a real WebSocket client."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from websockets.sync.client import connect
+
+from config.celery import app as celery_app
+from historian.models import Tag
+from ingest.tasks import poll_scan_class
+
+pytestmark = [pytest.mark.celery, pytest.mark.slow]
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real `celery worker` process on the test database and the test Redis."""
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    celery_app.control.purge()
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+    settings.MILLWRIGHT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(settings.MILLWRIGHT_STATE_DIR / "test-celery-worker.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", name, "--concurrency", "1",
+         "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(destination=[name], timeout=1.0):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"celery worker did not start; see {log.name}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def _session_cookie(django_user_model) -> str:
+    user = django_user_model.objects.create_user("operator", password="pw-operator-1")
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def test_a_poll_by_a_real_worker_lands_in_the_database_and_reaches_a_websocket(
+    celery_worker_process, live_asgi, demo_plant, scan_class, machine, django_user_model
+):
+    cookie = _session_cookie(django_user_model)
+    ws_url = f"ws://127.0.0.1:{live_asgi.port}/ws/live/"
+    with connect(
+        ws_url, additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}, origin=live_asgi.url
+    ) as websocket:
+        websocket.send(json.dumps({"action": "subscribe", "machines": [machine.pk]}))
+        assert json.loads(websocket.recv(timeout=5)) == {"type": "subscribed", "machines": [machine.pk]}
+
+        poll_scan_class.delay(scan_class.pk)
+
+        message = json.loads(websocket.recv(timeout=30))
+
+    machine_tag_ids = set(machine.tags.values_list("pk", flat=True))
+    assert message["type"] == "samples"
+    assert message["machine"] == machine.pk
+    assert {row[0] for row in message["samples"]} == machine_tag_ids
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT tag_id) FROM historian_sample WHERE tag_id = ANY(%s) AND quality = 192",
+            [list(machine_tag_ids)],
+        )
+        assert cursor.fetchone()[0] == len(machine_tag_ids)
+    assert Tag.objects.filter(machine=machine).count() == len(machine_tag_ids)
+
+
+def test_the_websocket_refuses_a_browser_without_a_session(live_asgi):
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    with pytest.raises((InvalidStatus, ConnectionClosed)), connect(
+        f"ws://127.0.0.1:{live_asgi.port}/ws/live/", origin=live_asgi.url
+    ) as websocket:
+        websocket.send(json.dumps({"action": "subscribe", "machines": [1]}))
+        websocket.recv(timeout=5)
