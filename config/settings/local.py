@@ -10,9 +10,7 @@ from .base import env  # noqa: E402
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="millwright-local-development-only-not-secret")  # noqa: S105
 
-# Serve static files straight from the finders (no collectstatic for the demo).
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = DEBUG
+# Static files come from the finders (no collectstatic for the demo).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

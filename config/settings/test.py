@@ -14,8 +14,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = True
 # Connections opened by other threads (Channels' database_sync_to_async, the live ASGI server) close after each
 # unit of work, so the test database can be dropped at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -20,9 +20,10 @@
     const gap = 0.04;
     const height = (1 - gap * (n - 1)) / n;
     const l = {
-      margin: {l: 70, r: 20, t: 10, b: 40}, showlegend: false, paper_bgcolor: "#1d2327", plot_bgcolor: "#1d2327",
+      margin: {l: 90, r: 20, t: 10, b: 40}, showlegend: false, paper_bgcolor: "#1d2327", plot_bgcolor: "#1d2327",
       font: {color: "#d8dee3", size: 14}, hovermode: "x unified",
-      xaxis: {type: "date", range: [Date.now() - windowMs, Date.now()], gridcolor: "#33404a"},
+      // The time axis sits under the lowest panel (the last y axis), shared by all panels.
+      xaxis: {type: "date", range: [Date.now() - windowMs, Date.now()], gridcolor: "#33404a", anchor: "y" + (n > 1 ? n : "")},
     };
     trendIds.forEach((id, i) => {
       const tag = tagsById.get(id);
