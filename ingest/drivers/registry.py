@@ -9,7 +9,14 @@ _drivers: dict[int, tuple[tuple, Driver]] = {}
 
 
 def _signature(device: Device) -> tuple:
-    return (device.protocol, device.host, device.port, device.unit_id, device.word_order, device.timeout_seconds)
+    return (
+        device.protocol,
+        device.host,
+        device.port,
+        device.unit_id,
+        device.word_order,
+        device.timeout_seconds,
+    )
 
 
 def _build(device: Device) -> Driver:

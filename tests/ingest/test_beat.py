@@ -2,12 +2,12 @@ from datetime import timedelta
 
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 from config.celery import app
 from historian.models import ScanClass
 from ingest import beat
 from ingest.beat import ScanClassScheduler
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

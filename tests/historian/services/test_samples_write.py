@@ -18,7 +18,8 @@ def _count(tag_id: int) -> int:
 def _partition_of(tag_id: int, time: datetime) -> str:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tableoid::regclass::text FROM historian_sample WHERE tag_id = %s AND time = %s", [tag_id, time]
+            "SELECT tableoid::regclass::text FROM historian_sample WHERE tag_id = %s AND time = %s",
+            [tag_id, time],
         )
         return cursor.fetchone()[0]
 
@@ -110,7 +111,8 @@ def test_rows_caught_by_the_default_partition_move_when_their_day_is_created(tag
     day = datetime(2018, 7, 1, 12, tzinfo=UTC)
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO historian_sample (time, tag_id, value, quality) VALUES (%s, %s, 3.0, 192)", [day, tag.pk]
+            "INSERT INTO historian_sample (time, tag_id, value, quality) VALUES (%s, %s, 3.0, 192)",
+            [day, tag.pk],
         )
         assert _partition_of(tag.pk, day) == "historian_sample_default"
         cursor.execute("SELECT historian_ensure_sample_partition('2018-07-01')")

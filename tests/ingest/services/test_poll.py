@@ -17,7 +17,8 @@ from ingest.services.poll import device_poll, scan_class_device_ids
 def _samples(tag_ids) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tag_id, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time", [list(tag_ids)]
+            "SELECT tag_id, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time",
+            [list(tag_ids)],
         )
         return cursor.fetchall()
 

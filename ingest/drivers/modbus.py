@@ -1,0 +1,281 @@
+"""Modbus TCP driver: coalesced block reads over pymodbus's synchronous client."""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pymodbus.client import ModbusTcpClient
+from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from historian.addresses import InvalidTagAddress
+from historian.addresses.modbus import BIT_TABLES, ModbusAddress, parse_modbus_address
+from historian.quality import Quality
+from ingest.drivers.base import DeviceUnreachable, Driver, PointReading, PointRequest
+
+#: Protocol limits of one read request (Modbus application protocol spec, FC 1-4).
+MAX_REGISTERS_PER_READ = 125
+MAX_BITS_PER_READ = 2000
+
+_TABLE_ORDER = {"hr": 0, "ir": 1, "co": 2, "di": 3}
+_STRUCT_FORMATS = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f", "float64": "d"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlock:
+    """One read request: `count` registers (hr/ir) or bits (co/di) from `start`.
+
+    `members` are the indices, into the list given to plan_reads, of the addresses this block serves.
+    """
+
+    table: str
+    start: int
+    count: int
+    members: tuple[int, ...]
+
+    @property
+    def end(self) -> int:
+        return self.start + self.count
+
+
+def plan_reads(
+    addresses: Sequence[ModbusAddress],
+    *,
+    max_registers: int = MAX_REGISTERS_PER_READ,
+    max_bits: int = MAX_BITS_PER_READ,
+) -> list[ReadBlock]:
+    """Coalesce addresses into as few reads as possible.
+
+    Per table, addresses are taken in offset order; a contiguous or overlapping address joins the current
+    block unless the block would then exceed the limit; a gap starts a new block. Every value lies wholly
+    inside one block.
+    """
+    if max_registers < 1 or max_bits < 1:
+        raise ValueError("max_registers and max_bits must be at least 1")
+    order = sorted(
+        range(len(addresses)),
+        key=lambda i: (_TABLE_ORDER[addresses[i].table], addresses[i].offset, addresses[i].end),
+    )
+    blocks: list[ReadBlock] = []
+    table = ""
+    start = end = 0
+    members: list[int] = []
+
+    def flush() -> None:
+        if members:
+            blocks.append(ReadBlock(table=table, start=start, count=end - start, members=tuple(members)))
+
+    for i in order:
+        addr = addresses[i]
+        limit = max_bits if addr.table in BIT_TABLES else max_registers
+        new_end = max(end, addr.end)
+        if members and addr.table == table and addr.offset <= end and new_end - start <= limit:
+            end = new_end
+            members.append(i)
+            continue
+        flush()
+        table, start, end, members = addr.table, addr.offset, addr.end, [i]
+    flush()
+    return blocks
+
+
+def exception_quality(exception_code: int) -> Quality:
+    """Quality for a Modbus exception response.
+
+    Illegal function/address means the tag is configured wrong; a gateway that cannot reach the device
+    behind it is a communication failure; anything else is the device's own failure.
+    """
+    if exception_code in (ExcCodes.ILLEGAL_FUNCTION, ExcCodes.ILLEGAL_ADDRESS):
+        return Quality.BAD_CONFIG_ERROR
+    if exception_code in (ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE):
+        return Quality.BAD_COMM_FAILURE
+    return Quality.BAD_DEVICE_FAILURE
+
+
+def decode_registers(
+    registers: Sequence[int],
+    data_type: str,
+    *,
+    word_order: Literal["big", "little"] = "big",
+    byte_order: Literal["big", "little"] = "big",
+) -> float:
+    """Decode the registers of one value (not bools: see decode_bit).
+
+    word_order "little" puts the least significant register first (32/64-bit values); byte_order
+    "little" swaps the two bytes inside every register.
+    """
+    regs = list(registers)
+    if word_order == "little":
+        regs.reverse()
+    raw = b"".join(r.to_bytes(2, "little" if byte_order == "little" else "big") for r in regs)
+    return struct.unpack(">" + _STRUCT_FORMATS[data_type], raw)[0]
+
+
+class ModbusTcpDriver(Driver):
+    """Reads one unit id of a Modbus TCP device (or of a gateway: several drivers may share host:port)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 502,
+        unit_id: int = 1,
+        *,
+        timeout: float = 2.0,
+        word_order: Literal["big", "little"] = "big",
+        byte_order: Literal["big", "little"] = "big",
+        max_registers: int = MAX_REGISTERS_PER_READ,
+        max_bits: int = MAX_BITS_PER_READ,
+    ) -> None:
+        if word_order not in ("big", "little") or byte_order not in ("big", "little"):
+            raise ValueError("word_order and byte_order must be 'big' or 'little'")
+        if not 4 <= max_registers <= MAX_REGISTERS_PER_READ:
+            raise ValueError(f"max_registers must be 4..{MAX_REGISTERS_PER_READ} (a float64 needs 4)")
+        if not 1 <= max_bits <= MAX_BITS_PER_READ:
+            raise ValueError(f"max_bits must be 1..{MAX_BITS_PER_READ}")
+        if not 0 <= unit_id <= 255:
+            raise ValueError("unit_id must be 0..255")
+        self.host = host
+        self.port = port
+        self.unit_id = unit_id
+        self.timeout = timeout
+        self.word_order: Literal["big", "little"] = word_order
+        self.byte_order: Literal["big", "little"] = byte_order
+        self.max_registers = max_registers
+        self.max_bits = max_bits
+        # retries=0: one attempt per request, so a silent device costs `timeout`, not 4 x timeout.
+        self._client = ModbusTcpClient(host, port=port, timeout=timeout, retries=0)
+        self._parsed: dict[tuple[str, str], ModbusAddress | InvalidTagAddress] = {}
+        self._plan_key: tuple[tuple[str, str], ...] | None = None
+        self._plan: list[ReadBlock] = []
+        self._plan_index: list[int] = []
+
+    def __repr__(self) -> str:
+        return f"<ModbusTcpDriver {self.host}:{self.port} unit {self.unit_id}>"
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._client.connected)
+
+    def connect(self) -> None:
+        if self._client.connected:
+            return
+        if not self._client.connect():
+            self._client.close()
+            raise DeviceUnreachable(
+                f"cannot connect to Modbus device {self.host}:{self.port} "
+                f"(refused, unreachable or no answer within {self.timeout:g} s)"
+            )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def parse(self, address: str, data_type: str) -> ModbusAddress:
+        """Parse an address, cached; raises InvalidTagAddress."""
+        key = (address, data_type)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            try:
+                parsed = parse_modbus_address(address, data_type)
+            except InvalidTagAddress as exc:
+                parsed = exc
+            self._parsed[key] = parsed
+        if isinstance(parsed, InvalidTagAddress):
+            raise parsed
+        return parsed
+
+    def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
+        readings: list[PointReading | None] = [None] * len(points)
+        blocks, index, addresses = self._planned(points)
+        for i, point in enumerate(points):
+            if i not in addresses:
+                readings[i] = PointReading(point.tag_id, None, Quality.BAD_CONFIG_ERROR)
+        if blocks:
+            self.connect()
+        for block in blocks:
+            response = self._request(block)
+            data: Sequence[int] | Sequence[bool] = ()
+            if response.isError():
+                quality = exception_quality(getattr(response, "exception_code", 0))
+            else:
+                data = response.bits if block.table in BIT_TABLES else response.registers
+                # A response shorter than asked for is the device's fault, not the link's.
+                quality = Quality.GOOD if len(data) >= block.count else Quality.BAD_DEVICE_FAILURE
+            if quality != Quality.GOOD:
+                for m in block.members:
+                    i = index[m]
+                    readings[i] = PointReading(points[i].tag_id, None, quality)
+                continue
+            for m in block.members:
+                i = index[m]
+                readings[i] = self._reading(points[i], addresses[i], block, data)
+        return [r for r in readings if r is not None]
+
+    # -- internals -----------------------------------------------------------------------------------------
+
+    def _planned(self, points: Sequence[PointRequest]) -> tuple[list[ReadBlock], list[int], dict[int, ModbusAddress]]:
+        """Blocks, block member -> point index, and the valid parsed addresses by point index.
+
+        A poller reads the same points every scan, so the last plan is kept.
+        """
+        addresses: dict[int, ModbusAddress] = {}
+        for i, point in enumerate(points):
+            try:
+                addresses[i] = self.parse(point.address, point.data_type)
+            except InvalidTagAddress:
+                continue
+        key = tuple((p.address, p.data_type) for p in points)
+        if key != self._plan_key:
+            self._plan_index = list(addresses)
+            self._plan = plan_reads(
+                [addresses[i] for i in self._plan_index],
+                max_registers=self.max_registers,
+                max_bits=self.max_bits,
+            )
+            self._plan_key = key
+        return self._plan, self._plan_index, addresses
+
+    def _request(self, block: ReadBlock) -> ModbusPDU:
+        readers: dict[str, Callable[..., ModbusPDU]] = {
+            "hr": self._client.read_holding_registers,
+            "ir": self._client.read_input_registers,
+            "co": self._client.read_coils,
+            "di": self._client.read_discrete_inputs,
+        }
+        try:
+            response = readers[block.table](block.start, count=block.count, device_id=self.unit_id)
+        except (ModbusException, OSError) as exc:
+            # Timeout, reset or closed by peer: the stream may hold a late answer, so start afresh.
+            self._client.close()
+            raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {exc}") from exc
+        return response
+
+    def _reading(
+        self,
+        point: PointRequest,
+        addr: ModbusAddress,
+        block: ReadBlock,
+        data: Sequence[int] | Sequence[bool],
+    ) -> PointReading:
+        pos = addr.offset - block.start
+        raw: float
+        if addr.table in BIT_TABLES:
+            raw = 1.0 if data[pos] else 0.0
+        elif addr.bit is not None:
+            raw = float((int(data[pos]) >> addr.bit) & 1)
+        else:
+            raw = decode_registers(
+                [int(r) for r in data[pos : pos + addr.count]],
+                addr.data_type,
+                word_order=self.word_order,
+                byte_order=self.byte_order,
+            )
+        value = raw * point.scale + point.offset
+        if not math.isfinite(value):
+            # A NaN/inf float from the device: the sensor or its conversion has failed.
+            return PointReading(point.tag_id, None, Quality.BAD_SENSOR_FAILURE)
+        return PointReading(point.tag_id, value, Quality.GOOD)
