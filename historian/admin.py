@@ -103,7 +103,15 @@ class TagAdmin(admin.ModelAdmin):
         "historize",
         "is_key",
     ]
-    list_filter = ["device", "scan_class", "data_type", "historize", "is_key", "machine__line__area", "machine__line"]
+    list_filter = [
+        "device",
+        "scan_class",
+        "data_type",
+        "historize",
+        "is_key",
+        "machine__line__area",
+        "machine__line",
+    ]
     search_fields = ["path", "name", "address", "description"]
     list_select_related = ["machine__line__area__site", "device", "scan_class"]
     autocomplete_fields = ["machine", "device", "scan_class"]

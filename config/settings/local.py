@@ -8,7 +8,7 @@ from .base import *  # noqa: E402, F403
 from .base import env  # noqa: E402
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="millwright-local-development-only-not-secret")  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default="millwright-local-development-only-not-secret")
 
 # Static files come from the finders (no collectstatic for the demo).
 STORAGES = {

@@ -51,7 +51,8 @@ class Device(models.Model):
 class ScanClass(models.Model):
     name = models.CharField(max_length=50, unique=True)
     period_ms = models.PositiveIntegerField(
-        validators=[MinValueValidator(100), MaxValueValidator(86_400_000)], help_text="Poll period in milliseconds"
+        validators=[MinValueValidator(100), MaxValueValidator(86_400_000)],
+        help_text="Poll period in milliseconds",
     )
     description = models.TextField(blank=True)
 

@@ -94,7 +94,5 @@ def machine_view(*, machine_id: int) -> MachineView:
 def machine_trend_tags(*, machine_id: int) -> list[Tag]:
     """The analog key tags drawn on the machine's live trend."""
     return list(
-        Tag.objects.filter(machine_id=machine_id, is_key=True, value_labels={})
-        .exclude(data_type="bool")
-        .order_by("pk")
+        Tag.objects.filter(machine_id=machine_id, is_key=True, value_labels={}).exclude(data_type="bool").order_by("pk")
     )

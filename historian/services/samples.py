@@ -110,4 +110,3 @@ def sample_partitions_create_ahead(*, days: int) -> list[str]:
     """Create storage for today and the next `days` days; returns the partitions made (plain PostgreSQL)."""
     with transaction.atomic(), connection.cursor() as cursor:
         return sample_storage().create_ahead(cursor, start=timezone.now(), days=days)
-

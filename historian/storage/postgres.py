@@ -30,9 +30,7 @@ class PartitionedPostgresStorage(SampleStorage):
         first = start.date()
         for n in range(days + 1):
             day = first + timedelta(days=n)
-            cursor.execute(
-                "SELECT to_regclass(%s) IS NULL", [f"historian_sample_p{day:%Y%m%d}"]
-            )
+            cursor.execute("SELECT to_regclass(%s) IS NULL", [f"historian_sample_p{day:%Y%m%d}"])
             if cursor.fetchone()[0]:
                 created.append(f"historian_sample_p{day:%Y%m%d}")
             cursor.execute(sql.SQL("SELECT historian_ensure_sample_partition({})").format(sql.Literal(day)))

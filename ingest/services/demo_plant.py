@@ -67,7 +67,9 @@ def demo_plant_load(
                     description=spec.description,
                 )
                 tag.full_clean(validate_unique=False)
-                fields = {f.name: getattr(tag, f.name) for f in Tag._meta.concrete_fields if f.name not in ("id", "path")}
+                fields = {
+                    f.name: getattr(tag, f.name) for f in Tag._meta.concrete_fields if f.name not in ("id", "path")
+                }
                 fields["machine"], fields["device"], fields["scan_class"] = machine, device, scan_class
                 saved, _ = Tag.objects.update_or_create(path=tag.path, defaults=fields)
                 tags += 1

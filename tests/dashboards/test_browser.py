@@ -123,9 +123,7 @@ def test_operator_logs_in_and_watches_the_trend_grow(
     device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
 
     def wait_for_growth(page) -> tuple[int, str]:
-        page.wait_for_function(
-            f"Number(document.querySelector('#trend').dataset.points) > {before}", timeout=10_000
-        )
+        page.wait_for_function(f"Number(document.querySelector('#trend').dataset.points) > {before}", timeout=10_000)
         _screenshot(page, "machine.png")
         return _points(page), page.locator(f'[data-state-for="{machine.pk}"]').inner_text()
 
@@ -148,7 +146,7 @@ def test_plant_overview_shows_live_values(live_asgi, device, scan_class, django_
 
     def wait_for_values(page) -> None:
         page.wait_for_function(
-            "[...document.querySelectorAll('.card .num')].some((el) => el.textContent.trim() !== '–')",
+            "[...document.querySelectorAll('.card .num')].some((el) => el.textContent.trim() !== '\\u2013')",
             timeout=10_000,
         )
         _screenshot(page, "overview.png")
