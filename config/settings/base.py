@@ -109,13 +109,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Static files straight from the finders by the ASGI app (the demo, tests, small sites). Behind nginx, turn it off
-# and let nginx serve STATIC_ROOT after collectstatic (see deploy/).
+# The demo and the tests serve static files from the finders through the ASGI app (Django's static handler).
+# Production never does: nginx serves STATIC_ROOT after collectstatic (see deploy/).
 SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
+
+# Outgoing mail (alarm notifications): e.g. smtp+tls://user:password@mail.plant.example:587
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="millwright@localhost")
 
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -134,7 +138,6 @@ HISTORIAN_PARTITION_DAYS_AHEAD = env.int("HISTORIAN_PARTITION_DAYS_AHEAD", defau
 
 # Ingest
 INGEST_BACKOFF_MAX_SECONDS = env.float("INGEST_BACKOFF_MAX_SECONDS", default=60.0)
-INGEST_CONNECT_TIMEOUT_SECONDS = env.float("INGEST_CONNECT_TIMEOUT_SECONDS", default=2.0)
 
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",

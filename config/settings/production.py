@@ -21,6 +21,10 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SERVE_STATIC = env.bool("SERVE_STATIC", default=False)
+# Never from the app in production: the hashed names of the manifest storage exist only in STATIC_ROOT, which
+# nginx serves.
+SERVE_STATIC = False
+# HSTS preload is a one-way commitment a site makes deliberately (SECURE_HSTS_PRELOAD=true); not by default.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))

@@ -1,0 +1,682 @@
+"""Ingest benchmark: what the project's write path costs next to the fastest way to store the same rows.
+
+    python -m bench.ingest [--values 2000000] [--tags 10000] [--batch 10000] [--database-url URL]
+    make bench BENCH_ARGS="--values 200000"       # on the embedded PostgreSQL of the `bench` profile
+
+Runs in a database of its own (`millwright_bench` by default, dropped and re-created at start, migrated
+with Django's `migrate` so the real schema is measured, dropped at the end unless --keep-database), on the
+server of DATABASE_URL (or --database-url; with neither, the embedded server of config.settings.local).
+Phases:
+
+  (a) write path: --values rows through `samples_write_batch`, one batch per scan of --batch tags at one
+      timestamp (tags taken round-robin from --tags), one transaction per batch, as the poller does;
+  (b) raw COPY: the same rows by binary COPY straight into historian_sample (history truncated first), one
+      transaction per batch: the floor for (a);
+  (c) current values: one --batch-row update of tags that all have a current value already (the steady
+      state), repeated --repeats times per strategy, strategies interleaved: the project's
+      `current_values_write` (UPDATE first, upsert only when some tag has no row), INSERT .. ON CONFLICT DO
+      UPDATE, UPDATE .. FROM unnest and MERGE (PostgreSQL 15+), all sent like the project sends them (through
+      Django's cursor, a psycopg ClientCursor, which renders the arrays into the SQL text as literals); the
+      upsert and the UPDATE again with server-bound binary parameters (a plain psycopg cursor on the same
+      connection); only sending the arrays, both ways; and, for scale, binary COPY of the same rows into
+      history (which still holds the rows of (b)). Statement time only (the commit is outside the timer),
+      median over the repeats; each call is checked to have brought every row up to date;
+  (d) per-row INSERT of a small sample (--insert-rows), one execute per row, and the same through psycopg's
+      executemany (pipeline mode): why history goes through COPY.
+
+Ratios are cost ratios: ratio_a_to_b = time(a) / time(b) = rate(b) / rate(a), so > 1 means a is slower.
+The last line printed is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+DEFAULT_DATABASE_NAME = "millwright_bench"
+GOOD = 0xC0  # historian.quality.Quality.GOOD, without importing Django before it is configured
+
+SAMPLE_TABLE = "historian_sample"
+CURRENT_VALUE_TABLE = "historian_current_value"
+_COPY_TYPES = ["timestamptz", "int4", "float8", "int2"]
+_COPY_HISTORY = f"COPY {SAMPLE_TABLE} (time, tag_id, value, quality) FROM STDIN (FORMAT BINARY)"
+_INSERT_HISTORY = f"INSERT INTO {SAMPLE_TABLE} (time, tag_id, value, quality) VALUES (%s, %s, %s, %s)"
+_UNNEST = "unnest(%s::int4[], %s::timestamptz[], %s::float8[], %s::int2[]) AS u(tag_id, time, value, quality)"
+_UPSERT = (
+    f"INSERT INTO {CURRENT_VALUE_TABLE} AS cv (tag_id, time, value, quality) "
+    f"SELECT u.tag_id, u.time, u.value, u.quality FROM {_UNNEST} "
+    "ON CONFLICT (tag_id) DO UPDATE SET time = excluded.time, value = excluded.value, "
+    "quality = excluded.quality WHERE excluded.time >= cv.time"
+)
+_UPDATE = (
+    f"UPDATE {CURRENT_VALUE_TABLE} AS cv SET time = u.time, value = u.value, quality = u.quality "
+    f"FROM {_UNNEST} WHERE cv.tag_id = u.tag_id AND u.time >= cv.time"
+)
+_MERGE = (
+    f"MERGE INTO {CURRENT_VALUE_TABLE} AS cv USING {_UNNEST} ON cv.tag_id = u.tag_id "
+    "WHEN MATCHED AND u.time >= cv.time THEN UPDATE SET time = u.time, value = u.value, quality = u.quality "
+    "WHEN NOT MATCHED THEN INSERT (tag_id, time, value, quality) "
+    "VALUES (u.tag_id, u.time, u.value, u.quality)"
+)
+# The cost of shipping the four arrays to the server, without touching a table.
+_PARAMS = f"SELECT count(*) FROM {_UNNEST}"
+_WARMUP_REPEATS = 2
+
+
+# ----------------------------------------------------------------------------------------------------
+# Setup: Django, the dedicated database, tags
+
+
+def _django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+def _server_params(settings_dict: dict[str, Any]) -> dict[str, Any]:
+    params = {
+        "host": settings_dict.get("HOST"),
+        "port": settings_dict.get("PORT"),
+        "user": settings_dict.get("USER"),
+        "password": settings_dict.get("PASSWORD"),
+    }
+    return {key: value for key, value in params.items() if value not in (None, "")}
+
+
+def _database_recreate(server: dict[str, Any], name: str, *, drop_only: bool = False) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(**server, dbname="postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not drop_only:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def _bench_database(name: str, database_url: str | None, *, keep: bool) -> Iterator[None]:
+    """Point Django's default connection at a fresh, migrated database `name`; restore it afterwards."""
+    import environ
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    import historian.storage
+
+    saved = dict(connection.settings_dict)
+    saved_debug = settings.DEBUG
+    if database_url:
+        parsed = environ.Env.db_url_config(database_url)
+        overrides = {key: parsed.get(key, "") for key in ("HOST", "PORT", "USER", "PASSWORD")}
+    else:
+        overrides = {}
+    server = _server_params({**saved, **overrides})
+    connection.close()
+    _database_recreate(server, name)
+    connection.settings_dict.update(overrides, NAME=name)
+    # DEBUG makes Django record every query; production runs without it.
+    settings.DEBUG = False
+    # The storage backend is cached per database name; a previous run may have seen another server.
+    cache_clear = getattr(getattr(historian.storage, "_storage_for", None), "cache_clear", None)
+    if cache_clear is not None:
+        cache_clear()
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+        settings.DEBUG = saved_debug
+        if cache_clear is not None:
+            cache_clear()
+        if not keep:
+            _database_recreate(server, name, drop_only=True)
+
+
+def _tags_create(count: int) -> list[int]:
+    from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+
+    site = Site.objects.create(name="Bench")
+    area = Area.objects.create(site=site, name="Bench")
+    line = Line.objects.create(area=area, name="Bench")
+    machine = Machine.objects.create(line=line, name="Bench")
+    device = Device.objects.create(name="Bench PLC", host="127.0.0.1")
+    scan_class = ScanClass.objects.create(name="Bench", period_ms=1000)
+    tags = [
+        Tag(
+            path=f"Bench/Bench/Bench/Bench.t{i:06d}",
+            name=f"t{i:06d}",
+            machine=machine,
+            device=device,
+            scan_class=scan_class,
+            address=f"HR{(2 * i) % 65534}",
+        )
+        for i in range(count)
+    ]
+    return [tag.pk for tag in Tag.objects.bulk_create(tags, batch_size=5000)]
+
+
+def _server_info() -> dict[str, Any]:
+    from django.db import connection
+
+    from historian.storage import sample_storage
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
+            "current_setting('shared_buffers'), current_setting('synchronous_commit'), "
+            "current_setting('fsync')"
+        )
+        version, version_num, shared_buffers, synchronous_commit, fsync = cursor.fetchone()
+    return {
+        "server_version": version,
+        "server_version_num": version_num,
+        "shared_buffers": shared_buffers,
+        "synchronous_commit": synchronous_commit,
+        "fsync": fsync,
+        "storage_backend": sample_storage().name,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """`values` rows as scans: scan i reads `batch` tags (round-robin over `tag_ids`) at start + i * step."""
+
+    tag_ids: Sequence[int]
+    values: int
+    batch: int
+    start: datetime
+    step: timedelta = timedelta(seconds=1)
+
+    def batches(self) -> Iterator[list]:
+        from historian.samples import SampleRow
+
+        n = len(self.tag_ids)
+        for scan, first in enumerate(range(0, self.values, self.batch)):
+            size = min(self.batch, self.values - first)
+            offset = first % n
+            at = self.start + scan * self.step
+            yield [
+                SampleRow(at, self.tag_ids[(offset + k) % n], ((scan * 7919 + k * 104729) % 100_000) / 100, GOOD)
+                for k in range(size)
+            ]
+
+
+def _scan(tag_ids: Sequence[int], at: datetime, seed: int) -> list:
+    from historian.samples import SampleRow
+
+    return [
+        SampleRow(at, tag_id, ((seed * 7919 + k * 104729) % 100_000) / 100, GOOD) for k, tag_id in enumerate(tag_ids)
+    ]
+
+
+def _latest_params(rows: Sequence) -> list[list]:
+    """The arrays `current_values_write` sends: the newest row per tag, as tag_id, time, value, quality."""
+    latest: dict[int, Any] = {}
+    for row in rows:
+        seen = latest.get(row.tag_id)
+        if seen is None or row.time >= seen.time:
+            latest[row.tag_id] = row
+    columns = list(zip(*latest.values(), strict=True))
+    return [list(columns[1]), list(columns[0]), list(columns[2]), list(columns[3])]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Measurements
+
+
+def _execute(statement: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+
+
+def _checkpoint() -> None:
+    """Start each phase without the previous phase's dirty buffers (skipped without the privilege)."""
+    from django.db import DatabaseError
+
+    with contextlib.suppress(DatabaseError):
+        _execute("CHECKPOINT")
+
+
+def _truncate(*tables: str) -> None:
+    _execute(f"TRUNCATE {', '.join(tables)}")
+    _checkpoint()
+
+
+def _count(statement: str, params: Sequence[Any] = ()) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone()[0]
+
+
+def _copy_history(raw_cursor, rows: Sequence) -> None:
+    with raw_cursor.copy(_COPY_HISTORY) as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _write_path(plan: ScanPlan) -> float:
+    from historian.services.samples import samples_write_batch
+
+    elapsed = 0.0
+    for rows in plan.batches():
+        started = time.perf_counter()
+        samples_write_batch(rows=rows)
+        elapsed += time.perf_counter() - started
+    return elapsed
+
+
+def _raw_copy(plan: ScanPlan) -> float:
+    from django.db import connection, transaction
+
+    elapsed = 0.0
+    for rows in plan.batches():
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            _copy_history(cursor.cursor, rows)
+        elapsed += time.perf_counter() - started
+    return elapsed
+
+
+def _per_row_insert(plan: ScanPlan, *, many: bool) -> float:
+    from django.db import connection, transaction
+
+    elapsed = 0.0
+    for rows in plan.batches():
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            raw = cursor.cursor
+            if many:
+                raw.executemany(_INSERT_HISTORY, rows)
+            else:
+                for row in rows:
+                    raw.execute(_INSERT_HISTORY, row)
+        elapsed += time.perf_counter() - started
+    return elapsed
+
+
+def _statement_strategy(statement: str, *, server_binding: bool = False) -> Callable[[Sequence], None]:
+    """Run `statement` with the arrays `current_values_write` sends.
+
+    Django's cursors (and so `cursor.cursor`) are psycopg ClientCursors: the parameters are rendered into the
+    SQL text as literals. With `server_binding`, a plain psycopg cursor on the same connection (and transaction)
+    sends them as binary parameters (%b) instead.
+    """
+    binary = statement.replace("%s", "%b")
+
+    def run(rows: Sequence) -> None:
+        import psycopg
+        from django.db import connection
+
+        params = _latest_params(rows)
+        if server_binding:
+            connection.ensure_connection()
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(binary, params)
+        else:
+            with connection.cursor() as cursor:
+                cursor.cursor.execute(statement, params)
+
+    return run
+
+
+def _project_strategy(rows: Sequence) -> None:
+    from historian.services.samples import current_values_write
+
+    current_values_write(rows=rows)
+
+
+def _history_copy_strategy(rows: Sequence) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        _copy_history(cursor.cursor, rows)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    key: str
+    label: str
+    run: Callable[[Sequence], None]
+    table: str | None  # where the rows land, to check that each call stored all of them
+
+    @property
+    def updates_current_values(self) -> bool:
+        return self.table == CURRENT_VALUE_TABLE
+
+
+def _strategies(server_version_num: int) -> list[Strategy]:
+    cv = CURRENT_VALUE_TABLE
+    server = "server-bound binary params"
+    strategies = [
+        Strategy("project", "current_values_write (UPDATE first)", _project_strategy, cv),
+        Strategy("upsert", "INSERT .. FROM unnest ON CONFLICT DO UPDATE", _statement_strategy(_UPSERT), cv),
+        Strategy("update", "UPDATE .. FROM unnest", _statement_strategy(_UPDATE), cv),
+    ]
+    if server_version_num >= 150000:
+        strategies.append(Strategy("merge", "MERGE .. USING unnest", _statement_strategy(_MERGE), cv))
+    strategies += [
+        Strategy(
+            "upsert_server_binding",
+            f"INSERT .. ON CONFLICT, {server}",
+            _statement_strategy(_UPSERT, server_binding=True),
+            cv,
+        ),
+        Strategy(
+            "update_server_binding",
+            f"UPDATE .. FROM unnest, {server}",
+            _statement_strategy(_UPDATE, server_binding=True),
+            cv,
+        ),
+        Strategy("params_only", "only send the arrays (as literals)", _statement_strategy(_PARAMS), None),
+        Strategy(
+            "params_only_server_binding",
+            f"only send the arrays ({server})",
+            _statement_strategy(_PARAMS, server_binding=True),
+            None,
+        ),
+        Strategy("history_copy", "history: binary COPY of the same rows", _history_copy_strategy, SAMPLE_TABLE),
+    ]
+    return strategies
+
+
+def _current_values(tag_ids: Sequence[int], start: datetime, repeats: int, server_version_num: int) -> dict:
+    """Median seconds per strategy for one update of len(tag_ids) current values that all exist already.
+
+    History keeps the rows of phase (b), so its COPY lands in an index of realistic size; `start` is after them.
+    """
+    from django.db import connection, transaction
+
+    from historian.services.samples import current_values_write
+
+    _truncate(CURRENT_VALUE_TABLE)
+    with transaction.atomic():
+        current_values_write(rows=_scan(tag_ids, start, seed=0))
+    _execute(f"VACUUM (ANALYZE) {CURRENT_VALUE_TABLE}")
+    hot_before = _hot_updates(at_least=0)
+
+    strategies = _strategies(server_version_num)
+    timings: dict[str, list[float]] = {s.key: [] for s in strategies}
+    tick = 0
+    for repeat in range(-_WARMUP_REPEATS, repeats):
+        shift = repeat % len(strategies)
+        for strategy in strategies[shift:] + strategies[:shift]:
+            tick += 1
+            at = start + timedelta(seconds=tick)
+            rows = _scan(tag_ids, at, seed=tick)
+            with transaction.atomic():
+                started = time.perf_counter()
+                strategy.run(rows)
+                elapsed = time.perf_counter() - started
+            stored = len(tag_ids)
+            if strategy.table is not None:
+                stored = _count(f"SELECT count(*) FROM {strategy.table} WHERE time = %s", [at])
+            if stored != len(tag_ids):
+                raise RuntimeError(f"{strategy.key} stored {stored} of {len(tag_ids)} rows at {at}")
+            if repeat >= 0:
+                timings[strategy.key].append(elapsed)
+    connection.close()  # a backend flushes its table statistics when it exits
+    current = sum(s.updates_current_values for s in strategies)
+    hot_after = _hot_updates(at_least=hot_before[0] + current * (repeats + _WARMUP_REPEATS) * len(tag_ids))
+    updates = hot_after[0] - hot_before[0]
+    return {
+        "strategies": strategies,
+        "median": {key: statistics.median(values) for key, values in timings.items()},
+        "hot_fraction": (hot_after[1] - hot_before[1]) / updates if updates > 0 else None,
+    }
+
+
+def _hot_updates(*, at_least: int) -> tuple[int, int]:
+    """(updates, HOT updates) of the current-value table so far; waits up to 3 s for `at_least` updates, since
+    a backend's counts reach the statistics a moment after its transaction or its exit."""
+    from django.db import connection
+
+    deadline = time.monotonic() + 3
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT coalesce(sum(n_tup_upd), 0), coalesce(sum(n_tup_hot_upd), 0) "
+                "FROM pg_stat_user_tables WHERE relname = %s",
+                [CURRENT_VALUE_TABLE],
+            )
+            updates, hot = cursor.fetchone()
+            if updates >= at_least or time.monotonic() > deadline:
+                return int(updates), int(hot)
+            time.sleep(0.1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Main
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--values", type=int, default=2_000_000, help="rows through each history writer (%(default)s)")
+    parser.add_argument("--tags", type=int, default=10_000, help="tags the scans cycle through (%(default)s)")
+    parser.add_argument("--batch", type=int, default=10_000, help="rows per scan / write batch (%(default)s)")
+    parser.add_argument(
+        "--repeats", type=int, default=20, help="timed current-value updates per strategy (%(default)s)"
+    )
+    parser.add_argument(
+        "--insert-rows", type=int, default=20_000, help="rows written one INSERT at a time (%(default)s)"
+    )
+    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
+    parser.add_argument(
+        "--database-name",
+        default=DEFAULT_DATABASE_NAME,
+        help="database to (re)create for the run (%(default)s)",
+    )
+    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    out = out or sys.stdout
+    for name in ("values", "tags", "batch", "repeats", "insert_rows"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.batch > args.tags:
+        parser.error("--batch cannot exceed --tags: a scan reads each tag once")
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url  # before the settings read it
+    _django_setup()
+
+    run_started = time.perf_counter()
+    with _bench_database(args.database_name, args.database_url, keep=args.keep_database):
+        result = _run(args)
+    result["elapsed_s"] = round(time.perf_counter() - run_started, 2)
+    _report(result, out)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    info = _server_info()
+    tag_ids = _tags_create(args.tags)
+    # Today (UTC) has a partition: the migration creates yesterday to a week ahead.
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    plan = ScanPlan(tag_ids=tag_ids, values=args.values, batch=args.batch, start=start)
+    history_count = f"SELECT count(*) FROM {SAMPLE_TABLE}"
+
+    # (a) the project's write path, (b) raw binary COPY of the same rows.
+    _checkpoint()
+    write_path_s = _write_path(plan)
+    if (stored := _count(history_count)) != args.values:
+        raise RuntimeError(f"the write path stored {stored} of {args.values} rows")
+    _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+    raw_copy_s = _raw_copy(plan)
+    if (stored := _count(history_count)) != args.values:
+        raise RuntimeError(f"raw COPY stored {stored} of {args.values} rows")
+
+    # (c) current values: one scan of `batch` tags, every strategy, interleaved.
+    after_plan = start + plan.step * (-(-args.values // args.batch) + 1)
+    cv = _current_values(tag_ids[: args.batch], after_plan, args.repeats, info["server_version_num"])
+
+    # (d) a small sample one INSERT at a time, and through executemany.
+    small = ScanPlan(tag_ids=tag_ids, values=args.insert_rows, batch=args.batch, start=start)
+    _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+    per_row_s = _per_row_insert(small, many=False)
+    _truncate(SAMPLE_TABLE)
+    executemany_s = _per_row_insert(small, many=True)
+    if (stored := _count(history_count)) != args.insert_rows:
+        raise RuntimeError(f"executemany stored {stored} of {args.insert_rows} rows")
+    _truncate(SAMPLE_TABLE)
+    small_copy_s = _raw_copy(small)
+
+    return _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s)
+
+
+def _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s) -> dict[str, Any]:
+    rows = args.batch
+    median = cv["median"]
+    history_copy_s = median["history_copy"]
+    batches = -(-args.values // args.batch)
+    result: dict[str, Any] = {
+        **info,
+        "database": args.database_name,
+        "values": args.values,
+        "tags": args.tags,
+        "batch": args.batch,
+        "write_path_seconds": round(write_path_s, 3),
+        "write_path_values_per_s": round(args.values / write_path_s),
+        "raw_copy_seconds": round(raw_copy_s, 3),
+        "raw_copy_values_per_s": round(args.values / raw_copy_s),
+        "ratio_write_path_to_copy": round(write_path_s / raw_copy_s, 3),
+        "write_path_ms_per_batch": round(write_path_s * 1000 / batches, 2),
+        "raw_copy_ms_per_batch": round(raw_copy_s * 1000 / batches, 2),
+        "cv_rows": rows,
+        "cv_repeats": args.repeats,
+    }
+    for strategy in cv["strategies"]:
+        seconds = median[strategy.key]
+        result[f"cv_{strategy.key}_ms"] = round(seconds * 1000, 2)
+        result[f"cv_{strategy.key}_rows_per_s"] = round(rows / seconds)
+        if strategy.key != "history_copy":
+            result[f"ratio_cv_{strategy.key}_to_history_copy"] = round(seconds / history_copy_s, 3)
+    result["ratio_cv_project_to_upsert"] = round(median["project"] / median["upsert"], 3)
+    result["ratio_cv_update_to_upsert"] = round(median["update"] / median["upsert"], 3)
+    result["cv_update_first_beats_upsert"] = median["project"] < median["upsert"]
+    current = [s.key for s in cv["strategies"] if s.updates_current_values]
+    result["cv_fastest_strategy"] = min(current, key=median.__getitem__)
+    result["ratio_cv_project_to_fastest"] = round(median["project"] / median[result["cv_fastest_strategy"]], 3)
+    result["cv_project_share_sending_params"] = round(median["params_only"] / median["project"], 3)
+    result["cv_hot_update_fraction"] = None if cv["hot_fraction"] is None else round(cv["hot_fraction"], 3)
+    result.update(
+        {
+            "insert_rows": args.insert_rows,
+            "per_row_insert_values_per_s": round(args.insert_rows / per_row_s),
+            "executemany_insert_values_per_s": round(args.insert_rows / executemany_s),
+            "small_copy_values_per_s": round(args.insert_rows / small_copy_s),
+            "ratio_per_row_insert_to_copy": round(per_row_s / small_copy_s, 3),
+            "ratio_executemany_insert_to_copy": round(executemany_s / small_copy_s, 3),
+        }
+    )
+    return result
+
+
+def _report(result: dict[str, Any], out: TextIO) -> None:
+    def line(text: str = "") -> None:
+        print(text, file=out)
+
+    def row(label: str, *cells: str) -> None:
+        line(f"  {label:<54}" + "".join(f"{cell:>13}" for cell in cells))
+
+    line(
+        f"Millwright ingest benchmark: PostgreSQL {result['server_version']} "
+        f"({result['storage_backend']} storage, "
+        f"shared_buffers {result['shared_buffers']}, synchronous_commit {result['synchronous_commit']}, "
+        f"fsync {result['fsync']}), database {result['database']}"
+    )
+    line(
+        f"{result['values']:,} values, {result['tags']:,} tags, batches of {result['batch']:,} rows "
+        f"(one scan of {result['batch']:,} tags at one timestamp per batch, one transaction per batch)"
+    )
+    line()
+    row("(a), (b) history writes", "values/s", "ms/batch", "seconds", "cost vs COPY")
+    row(
+        "samples_write_batch (project write path)",
+        f"{result['write_path_values_per_s']:,}",
+        f"{result['write_path_ms_per_batch']:.1f}",
+        f"{result['write_path_seconds']:.2f}",
+        f"{result['ratio_write_path_to_copy']:.2f}x",
+    )
+    row(
+        "raw binary COPY into historian_sample",
+        f"{result['raw_copy_values_per_s']:,}",
+        f"{result['raw_copy_ms_per_batch']:.1f}",
+        f"{result['raw_copy_seconds']:.2f}",
+        "1.00x",
+    )
+    line()
+    n = result["insert_rows"]
+    row(f"(d) {n:,} rows into an empty history", "values/s", "", "", "cost vs COPY")
+    row("binary COPY", f"{result['small_copy_values_per_s']:,}", "", "", "1.00x")
+    row(
+        "INSERT, one execute per row",
+        f"{result['per_row_insert_values_per_s']:,}",
+        "",
+        "",
+        f"{result['ratio_per_row_insert_to_copy']:.1f}x",
+    )
+    row(
+        "INSERT, executemany (psycopg pipeline)",
+        f"{result['executemany_insert_values_per_s']:,}",
+        "",
+        "",
+        f"{result['ratio_executemany_insert_to_copy']:.1f}x",
+    )
+    line()
+    row(
+        f"(c) {result['cv_rows']:,} current values, median of {result['cv_repeats']}",
+        "rows/s",
+        "ms/batch",
+        "",
+        "vs history",
+    )
+    labels = {s.key: s.label for s in _strategies(result["server_version_num"])}
+    for key, label in labels.items():
+        ratio = result.get(f"ratio_cv_{key}_to_history_copy", 1.0)
+        row(label, f"{result[f'cv_{key}_rows_per_s']:,}", f"{result[f'cv_{key}_ms']:.2f}", "", f"{ratio:.2f}x")
+    line()
+    verdict = "beats" if result["cv_update_first_beats_upsert"] else "does NOT beat"
+    line(
+        f"current_values_write (UPDATE first) {verdict} the plain upsert: "
+        f"{result['ratio_cv_project_to_upsert']:.2f}x its cost; "
+        f"fastest: {labels[result['cv_fastest_strategy']]}, {result['ratio_cv_project_to_fastest']:.2f}x faster"
+    )
+    line(
+        f"of current_values_write's {result['cv_project_ms']:.1f} ms, "
+        f"{result['cv_params_only_ms']:.1f} ms go to sending its four arrays as SQL literals (Django's psycopg "
+        f"ClientCursor); as server-bound binary parameters: {result['cv_params_only_server_binding_ms']:.1f} ms"
+    )
+    if result["cv_hot_update_fraction"] is not None:
+        line(f"HOT updates of historian_current_value during (c): {result['cv_hot_update_fraction']:.0%}")
+    line(f"total {result['elapsed_s']:.1f} s")
+    line(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
