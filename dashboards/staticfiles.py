@@ -20,7 +20,7 @@ class PlotlyFinder(BaseFinder):
 
     def find(self, path: str, find_all: bool = False, **kwargs):
         if path != PLOTLY_STATIC_PATH:
-            return [] if find_all else None
+            return []  # what Django's own finders answer on a miss, find_all or not
         match = os.fspath(_plotly_dir() / "plotly.min.js")
         return [match] if find_all else match
 

@@ -74,3 +74,16 @@ def test_history_rejects_bad_parameters_with_a_message(operator_client, machine,
     response = operator_client.get(f"/machines/{machine.pk}/history.json", query)
     assert response.status_code == 400
     assert response.json()["error"]
+
+
+def test_static_files_are_served_and_a_missing_one_is_404(live_asgi):
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(f"{live_asgi.url}/static/vendor/plotly.min.js") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith(("text/javascript", "application/javascript"))
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(f"{live_asgi.url}/static/js/missing.js")
+    assert excinfo.value.code == 404
+    excinfo.value.close()
