@@ -319,12 +319,12 @@ def _find_servers(profile_dir: Path) -> dict[Kind, Server | None]:
 
 def _stop(server: Server) -> None:
     if server.kind == "postgres":
-        running = _postgres_process(server.data_dir)
-        if running is not None and running[0] == server.pid:
+        postgres = _postgres_process(server.data_dir)
+        if postgres is not None and postgres[0] == server.pid:
             _terminate(server.pid, "postgres", str(server.data_dir), _PG_STOP)
     else:
-        running = _redis_process(server.data_dir)
-        if running is not None and running[0] == server.pid:
+        redis = _redis_process(server.data_dir)
+        if redis is not None and redis[0] == server.pid:
             _terminate(server.pid, "redis-server", _redis_marker(server.port), _REDIS_STOP)
 
 
@@ -384,7 +384,6 @@ def _pg_account() -> _Account | None:
 
 def _pg_run(args: list[str], account: _Account | None, timeout: float) -> tuple[int, str]:
     """Run a PostgreSQL program (as `account`); returns (exit code, output)."""
-    identity = {"user": account.uid, "group": account.gid, "extra_groups": []} if account else {}
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
     # A file, not a pipe: the server pg_ctl starts could inherit a pipe and keep it open.
     with tempfile.TemporaryFile("w+") as output:
@@ -399,7 +398,9 @@ def _pg_run(args: list[str], account: _Account | None, timeout: float) -> tuple[
                 timeout=timeout,
                 start_new_session=True,  # so that Ctrl-C in the terminal does not reach the server
                 check=False,
-                **identity,  # type: ignore[arg-type]
+                user=account.uid if account else None,
+                group=account.gid if account else None,
+                extra_groups=[] if account else None,
             )
             returncode = result.returncode
         except subprocess.TimeoutExpired:
@@ -496,10 +497,10 @@ def _hand_over(pgdata: Path, account: _Account, advice: str) -> None:
                 f"set MILLWRIGHT_STATE_DIR to a folder on a path others can enter, or {advice}"
             )
     if pgdata.stat().st_uid != account.uid:
-        for folder, _dirs, files in os.walk(pgdata):
-            os.chown(folder, account.uid, account.gid)
+        for top, _dirs, files in os.walk(pgdata):
+            os.chown(top, account.uid, account.gid)
             for name in files:
-                os.chown(os.path.join(folder, name), account.uid, account.gid, follow_symlinks=False)
+                os.chown(os.path.join(top, name), account.uid, account.gid, follow_symlinks=False)
 
 
 def _may_enter(info: os.stat_result, account: _Account) -> bool:
@@ -566,7 +567,9 @@ def _ensure_database(port: int) -> None:
     import psycopg  # only on a cold start: it takes ~0.1 s to import
     from psycopg import sql
 
-    with psycopg.connect(host=HOST, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=HOST, port=port, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
+    ) as conn:
         query = "SELECT 1 FROM pg_database WHERE datname = %s"
         if conn.execute(query, (DATABASE_NAME,)).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
@@ -661,13 +664,13 @@ def _start_redis(redis_dir: Path, advice: str) -> tuple[int, int]:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise EmbeddedServiceError(f"cannot run {_redis_bin()}: {exc}; {advice}") from None
-        deadline = time.monotonic() + START_TIMEOUT
+        # Daemonised, so its exit code says nothing; it writes the pid file once it listens.
+        deadline = time.monotonic() + 15
         while result.returncode == 0 and time.monotonic() < deadline:
             process = _redis_process(redis_dir)
             if process is not None and _redis_answers(port):
                 return process
-            output = _read_log(log, offset)
-            if "Address already in use" in output or (process is None and "exiting" in output.lower()):
+            if "Address already in use" in _read_log(log, offset):
                 break
             time.sleep(0.02)
         output = "\n".join(filter(None, [result.stdout, result.stderr, _read_log(log, offset)])).strip()

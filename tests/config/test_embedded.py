@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,10 +59,16 @@ def python(script: str) -> list[str]:
 
 def pid_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"  # zombie: dead
+    except FileNotFoundError:
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+def wait_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while pid_alive(pid):
+        assert time.monotonic() < deadline, f"pid {pid} still runs"
+        time.sleep(0.02)
 
 
 def query(server: Server, sql: str) -> list[tuple[object, ...]]:
@@ -154,9 +161,8 @@ def test_a_crashed_process_servers_are_reused_and_dead_ones_replaced(state: Path
 
     os.kill(postgres.pid, signal.SIGKILL)
     os.kill(redis_server.pid, signal.SIGKILL)
-    for pid in (postgres.pid, redis_server.pid):
-        while pid_alive(pid):
-            pass
+    wait_dead(postgres.pid)
+    wait_dead(redis_server.pid)
     assert (state / "crash" / "postgres" / "postmaster.pid").exists()  # stale
     assert (state / "crash" / "redis" / "redis.pid").exists()  # stale
 
