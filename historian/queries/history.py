@@ -9,15 +9,10 @@ from psycopg import sql
 
 from historian.samples import CURRENT_VALUE_TABLE, SAMPLE_TABLE
 
+from .common import MAX_RAW_POINTS, Point, check_range, read_cursor
 from .errors import HistoryQueryError
 
-MAX_RAW_POINTS = 100_000
-
-
-class Point(NamedTuple):
-    time: datetime
-    value: float | None
-    quality: int
+__all__ = ["CurrentValue", "Point", "current_values", "tag_history"]
 
 
 class CurrentValue(NamedTuple):
@@ -35,7 +30,7 @@ def tag_history(
     A tag with more than `max_points` samples in the range raises HistoryQueryError rather than being truncated
     silently: the caller asks for a shorter range (or, from the historian queries, for plot values).
     """
-    _check_range(start, end)
+    check_range(start, end)
     if not 0 < max_points <= MAX_RAW_POINTS:
         raise HistoryQueryError(f"max_points must be between 1 and {MAX_RAW_POINTS}, not {max_points}.")
     result: dict[int, list[Point]] = {tag_id: [] for tag_id in tag_ids}
@@ -63,19 +58,13 @@ def tag_history(
 def current_values(*, tag_ids: Sequence[int] | None = None) -> dict[int, CurrentValue]:
     """The newest value of each tag (all tags when `tag_ids` is None) from the current-value table."""
     table = sql.Identifier(CURRENT_VALUE_TABLE)
-    with connection.cursor() as cursor:
+    # Binary results and a bound id array: a 10,000-tag snapshot in a fraction of the text protocol's time.
+    with read_cursor() as cursor:
         if tag_ids is None:
-            cursor.cursor.execute(sql.SQL("SELECT tag_id, time, value, quality FROM {}").format(table))
+            cursor.execute(sql.SQL("SELECT tag_id, time, value, quality FROM {}").format(table))
         else:
-            cursor.cursor.execute(
+            cursor.execute(
                 sql.SQL("SELECT tag_id, time, value, quality FROM {} WHERE tag_id = ANY(%s::int4[])").format(table),
                 [list(tag_ids)],
             )
-        return {row[0]: CurrentValue(*row) for row in cursor.cursor}
-
-
-def _check_range(start: datetime, end: datetime) -> None:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise HistoryQueryError("start and end must carry a time zone.")
-    if end <= start:
-        raise HistoryQueryError("end must be after start.")
+        return {row[0]: CurrentValue(*row) for row in cursor}

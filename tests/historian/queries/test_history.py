@@ -4,7 +4,7 @@ import pytest
 
 from historian.quality import Quality
 from historian.queries.errors import HistoryQueryError
-from historian.queries.history import tag_history
+from historian.queries.history import current_values, tag_history
 from historian.samples import SampleRow
 from historian.services.samples import samples_write_batch
 
@@ -45,3 +45,13 @@ def test_a_bad_range_is_a_clear_error(series, start, end, message):
 def test_more_points_than_asked_is_an_error_not_a_silent_cut(series):
     with pytest.raises(HistoryQueryError, match="more than 10 samples"):
         tag_history(tag_ids=[series.pk], start=T0, end=T0 + timedelta(minutes=1), max_points=10)
+
+
+def test_current_values_is_a_snapshot_of_every_tag(series, machine_tags):
+    other = machine_tags[6]
+    samples_write_batch(rows=[SampleRow(T0 + timedelta(minutes=5), other.pk, 3.5, Quality.UNCERTAIN)])
+    snapshot = current_values()
+    assert snapshot[series.pk].time == T0 + timedelta(seconds=59)
+    assert snapshot[series.pk].value == 59.0
+    assert (snapshot[other.pk].value, snapshot[other.pk].quality) == (3.5, Quality.UNCERTAIN)
+    assert current_values(tag_ids=[other.pk]).keys() == {other.pk}

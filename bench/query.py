@@ -1,0 +1,354 @@
+"""Query benchmark: what the history reads cost next to the naive SQL a developer would write for the same answer.
+
+    python -m bench.query [--days 365] [--fast-tags 2] [--wide-tags 10000] [--wide-hours 6] [--repeats 10]
+    make bench QUERY_BENCH_ARGS="--days 30"   # after bench.ingest, on the embedded PostgreSQL of the `bench` profile
+
+Runs in a database of its own (`millwright_bench_query` by default), set up like bench.ingest (fresh, migrated,
+dropped at the end unless --keep-database). Loads, server-side: --days of 1 s samples for --fast-tags tags (a
+sine with noise, a rare spike, a rare bad sample) and --wide-hours of 60 s samples for --wide-tags tags, all ending
+at the current minute, and their current values; then rolls the 1-minute and 1-hour rollups up (plain PostgreSQL:
+the project's `rollups_refresh` from the oldest sample, as migration 0008 does for samples it finds; TimescaleDB:
+refresh_continuous_aggregate). Progress goes to stderr. Then, each timed --repeats times after one warm-up call:
+
+  plot_{1h,1d,30d,365d}  plot_values of one 1 s tag at 1,500 px over the last hour .. year, against a naive
+                         date_bin over the raw rows (first/min/max/last per pixel bucket; --naive-repeats times,
+                         since over a year it scans every sample). Each answer is checked: same overall min and max.
+  raw_100k               raw_values of 100,000 samples of one 1 s tag, against the same SELECT through Django's
+                         cursor (text protocol), i.e. what `tag_history` does.
+  snapshot               current_values of the --wide-tags tags, against the newest sample of each from history
+                         (one index probe per tag, no current-value table).
+
+Ratios are cost ratios: ratio_x_to_naive = p50(x) / p50(naive), so < 1 means the project's query is faster.
+The last line printed is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from bench.ingest import _bench_database, _django_setup, _execute, _server_info, _tags_create
+
+DEFAULT_DATABASE_NAME = "millwright_bench_query"
+PIXELS = 1500
+RAW_POINTS = 100_000
+PLOT_RANGES = {
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "30d": timedelta(days=30),
+    "365d": timedelta(days=365),
+}
+
+_FAST_DAY = """
+INSERT INTO historian_sample (time, tag_id, value, quality)
+SELECT t, tag, 50 + 40 * sin(extract(epoch FROM t) / 3600.0 + tag) + 5 * random()
+              + CASE WHEN random() < 0.00002 THEN 400 ELSE 0 END,
+       CASE WHEN random() < 0.0001 THEN 24 ELSE 192 END
+FROM unnest(%s::int4[]) AS tag
+CROSS JOIN generate_series(%s::timestamptz, %s::timestamptz - interval '1 microsecond', %s::interval) AS t
+"""
+_CURRENT_VALUES = """
+INSERT INTO historian_current_value (tag_id, time, value, quality)
+SELECT t.id, s.time, s.value, s.quality FROM unnest(%s::int4[]) AS t(id)
+CROSS JOIN LATERAL (SELECT time, value, quality FROM historian_sample WHERE tag_id = t.id
+                    ORDER BY time DESC LIMIT 1) AS s
+"""
+_NAIVE_PLOT = """
+SELECT date_bin(%s::interval, time, %s::timestamptz) AS pixel,
+       (array_agg(value ORDER BY time))[1], min(value), max(value), (array_agg(value ORDER BY time DESC))[1]
+FROM historian_sample
+WHERE tag_id = %s AND time >= %s AND time < %s AND (quality & 192) = 192
+GROUP BY 1 ORDER BY 1
+"""
+_NAIVE_RAW = (
+    "SELECT time, value, quality FROM historian_sample WHERE tag_id = %s AND time >= %s AND time < %s ORDER BY time"
+)
+_NAIVE_SNAPSHOT = _CURRENT_VALUES.split("\n", 2)[2]  # the SELECT part
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Data
+
+
+def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int, wide_hours: int) -> int:
+    from django.db import connection, transaction
+
+    from historian.storage import sample_storage
+
+    start = end - timedelta(days=days)
+    storage = sample_storage()
+    day_count = (end.date() - start.date()).days + 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        storage.prepare_days(cursor, [start.date() + timedelta(days=n) for n in range(day_count)])
+        cursor.execute("SELECT setseed(0.42)")
+    rows = 0
+    started = time.perf_counter()
+    day = start
+    while day < end:
+        until = min(day + timedelta(days=1), end)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_FAST_DAY, [list(fast), day, until, timedelta(seconds=1)])
+            rows += cursor.rowcount
+        day = until
+        if (day - start).days % 30 == 0 or day == end:
+            _progress(f"  loaded {(day - start).days} of {days} days of 1 s samples ({rows:,} rows)")
+    wide_start = end - timedelta(hours=wide_hours)
+    hour = wide_start
+    while hour < end:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_FAST_DAY, [list(wide), hour, hour + timedelta(hours=1), timedelta(seconds=60)])
+            rows += cursor.rowcount
+        hour += timedelta(hours=1)
+    _progress(f"  loaded {wide_hours} h of 60 s samples of {len(wide):,} tags; {rows:,} rows in all")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CURRENT_VALUES, [list(fast) + list(wide)])
+    _progress(f"  {rows / (time.perf_counter() - started):,.0f} rows/s; vacuum analyze ...")
+    # Index-only scans need the visibility map that VACUUM builds (autovacuum would, later).
+    _execute("VACUUM (ANALYZE) historian_sample")
+    _execute("VACUUM (ANALYZE) historian_current_value")
+    return rows
+
+
+def _rollups_build(oldest: datetime) -> float:
+    from django.db import connection
+
+    from historian.services.rollups import rollups_refresh
+    from historian.storage import sample_storage
+
+    started = time.perf_counter()
+    if sample_storage().maintains_rollups:
+        # As migration 0008 does for the samples it finds: roll from the hour of the oldest one.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE historian_rollup_state SET rolled_until = date_bin('1 hour', %s::timestamptz, "
+                "TIMESTAMPTZ '2000-01-01 00:00:00+00')",
+                [oldest],
+            )
+        while True:
+            report = rollups_refresh(max_chunks=240)
+            _progress(
+                f"  rollups rolled up to {report.rolled_until_1m:%Y-%m-%d %H:%M} "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+            if report.complete and not report.busy:
+                break
+    else:
+        for name in ("historian_rollup_1m", "historian_rollup_1h"):
+            _execute(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)")
+    for name in ("historian_rollup_1m", "historian_rollup_1h"):
+        _execute(f"VACUUM (ANALYZE) {name}")  # as autovacuum would: index-only scans need the visibility map
+    return time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------------------------------
+# Timing
+
+
+def _timed(run: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
+    result = run()  # warm-up, and the answer to check
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - started)
+    return seconds, result
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _figures(result: dict[str, Any], name: str, project: list[float], naive: list[float]) -> None:
+    result[f"{name}_p50_ms"] = round(_percentile(project, 0.5) * 1000, 2)
+    result[f"{name}_p95_ms"] = round(_percentile(project, 0.95) * 1000, 2)
+    result[f"{name}_naive_p50_ms"] = round(_percentile(naive, 0.5) * 1000, 2)
+    result[f"{name}_naive_p95_ms"] = round(_percentile(naive, 0.95) * 1000, 2)
+    result[f"ratio_{name}_to_naive"] = round(_percentile(project, 0.5) / _percentile(naive, 0.5), 4)
+
+
+def _fetch(statement: str, params: Sequence[Any]) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+
+
+def _plots(result: dict[str, Any], tag_id: int, end: datetime, repeats: int, naive_repeats: int) -> None:
+    from historian.queries.plot import plot_values
+
+    for label, span in PLOT_RANGES.items():
+        start = end - span
+        project, plot = _timed(
+            lambda start=start: plot_values(tag_ids=[tag_id], start=start, end=end, pixels=PIXELS), repeats
+        )
+        width = span / PIXELS
+        naive, buckets = _timed(
+            lambda start=start, width=width: _fetch(_NAIVE_PLOT, [width, start, tag_id, start, end]), naive_repeats
+        )
+        values = [p.value for p in plot.series[tag_id] if p.value is not None]
+        expected = (min(b[2] for b in buckets), max(b[3] for b in buckets)) if buckets else None
+        got = (min(values), max(values)) if values else None
+        if got != expected:
+            raise RuntimeError(f"plot values over {label}: min and max {got}, the raw rows say {expected}")
+        name = f"plot_{label}"
+        _figures(result, name, project, naive)
+        result[f"{name}_resolution"] = str(plot.resolution)
+        result[f"{name}_points"] = len(plot.series[tag_id])
+        result[f"{name}_naive_buckets"] = len(buckets)
+        _progress(
+            f"  {name}: {result[f'{name}_p50_ms']} ms ({plot.resolution}), naive {result[f'{name}_naive_p50_ms']} ms"
+        )
+
+
+def _raw(result: dict[str, Any], tag_id: int, end: datetime, repeats: int) -> None:
+    from historian.queries.raw import raw_values
+
+    start = end - timedelta(seconds=RAW_POINTS)
+    project, raw = _timed(lambda: raw_values(tag_ids=[tag_id], start=start, end=end, max_points=RAW_POINTS), repeats)
+    naive, rows = _timed(lambda: _fetch(_NAIVE_RAW, [tag_id, start, end]), repeats)
+    if len(raw[tag_id].points) != len(rows):
+        raise RuntimeError(f"raw_values read {len(raw[tag_id].points)} samples, the plain SELECT {len(rows)}")
+    _figures(result, "raw_100k", project, naive)
+    result["raw_100k_points"] = len(rows)
+
+
+def _snapshot(result: dict[str, Any], tag_ids: Sequence[int], repeats: int) -> None:
+    from historian.queries.history import current_values
+
+    project, values = _timed(lambda: current_values(tag_ids=tag_ids), repeats)
+    naive, rows = _timed(lambda: _fetch(_NAIVE_SNAPSHOT, [list(tag_ids)]), repeats)
+    if len(values) != len(rows) or len(rows) != len(tag_ids):
+        raise RuntimeError(f"snapshot of {len(tag_ids)} tags: {len(values)} current values, {len(rows)} from history")
+    _figures(result, "snapshot", project, naive)
+    result["snapshot_tags"] = len(tag_ids)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Main
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.query", description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365, help="days of 1 s samples per fast tag (%(default)s)")
+    parser.add_argument("--fast-tags", type=int, default=2, help="tags sampled every second (%(default)s)")
+    parser.add_argument("--wide-tags", type=int, default=10_000, help="tags sampled every 60 s (%(default)s)")
+    parser.add_argument("--wide-hours", type=int, default=6, help="hours of 60 s samples (%(default)s)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per query (%(default)s)")
+    parser.add_argument(
+        "--naive-repeats", type=int, default=3, help="timed calls of each naive plot query (%(default)s)"
+    )
+    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
+    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create (%(default)s)")
+    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    import os
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    out = out or sys.stdout
+    for name in ("days", "fast_tags", "wide_tags", "wide_hours", "repeats", "naive_repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url  # before the settings read it
+    _django_setup()
+
+    run_started = time.perf_counter()
+    with _bench_database(args.database_name, args.database_url, keep=args.keep_database):
+        result = _run(args)
+    result["elapsed_s"] = round(time.perf_counter() - run_started, 2)
+    _report(result, out)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    import json
+
+    info = _server_info()
+    tag_ids = _tags_create(args.fast_tags + args.wide_tags)
+    fast, wide = tag_ids[: args.fast_tags], tag_ids[args.fast_tags :]
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    _progress(
+        f"loading {args.days} days of 1 s samples for {len(fast)} tags, {args.wide_hours} h of 60 s for {len(wide):,}"
+    )
+    rows = _load(fast, wide, end=end, days=args.days, wide_hours=args.wide_hours)
+    _progress("rolling up")
+    rollup_s = _rollups_build(end - timedelta(days=args.days))
+    result: dict[str, Any] = {
+        **info,
+        "database": args.database_name,
+        "days": args.days,
+        "fast_tags": len(fast),
+        "wide_tags": len(wide),
+        "wide_hours": args.wide_hours,
+        "rows": rows,
+        "rollup_build_seconds": round(rollup_s, 2),
+        "repeats": args.repeats,
+        "naive_repeats": args.naive_repeats,
+        "pixels": PIXELS,
+    }
+    _progress("timing")
+    _plots(result, fast[0], end, args.repeats, args.naive_repeats)
+    _raw(result, fast[0], end, args.repeats)
+    _snapshot(result, wide, args.repeats)
+    json.dumps(result)  # fail here, not after the report, on a figure JSON cannot hold
+    return result
+
+
+def _report(result: dict[str, Any], out: TextIO) -> None:
+    import json
+
+    def line(text: str = "") -> None:
+        print(text, file=out)
+
+    def row(label: str, *cells: str) -> None:
+        line(f"  {label:<44}" + "".join(f"{cell:>12}" for cell in cells))
+
+    line(
+        f"Millwright query benchmark: PostgreSQL {result['server_version']} ({result['storage_backend']} storage, "
+        f"shared_buffers {result['shared_buffers']}), database {result['database']}"
+    )
+    line(
+        f"{result['days']} days of 1 s samples for {result['fast_tags']} tags, {result['wide_hours']} h of 60 s "
+        f"samples for {result['wide_tags']:,} tags: {result['rows']:,} rows; rollups built in "
+        f"{result['rollup_build_seconds']:.1f} s"
+    )
+    line()
+    row("query", "source", "p50 ms", "p95 ms", "naive p50", "naive p95", "cost ratio")
+    names = [f"plot_{label}" for label in PLOT_RANGES] + ["raw_100k", "snapshot"]
+    for name in names:
+        source = result.get(f"{name}_resolution", "")
+        row(
+            name,
+            source,
+            f"{result[f'{name}_p50_ms']:.1f}",
+            f"{result[f'{name}_p95_ms']:.1f}",
+            f"{result[f'{name}_naive_p50_ms']:.1f}",
+            f"{result[f'{name}_naive_p95_ms']:.1f}",
+            f"{result[f'ratio_{name}_to_naive']:.3f}x",
+        )
+    line()
+    line(
+        f"naive: plot = date_bin over the raw rows ({PIXELS} buckets); raw_100k = the same SELECT through Django's "
+        "cursor; snapshot = newest sample per tag from history"
+    )
+    line(f"total {result['elapsed_s']:.1f} s")
+    line(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

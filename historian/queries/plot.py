@@ -1,0 +1,119 @@
+"""Plot values: what a chart N pixels wide needs to draw a range faithfully, like PI's PlotValues.
+
+The range is cut into buckets about one pixel wide; each bucket gives its first, lowest, highest and last usable
+sample (at most four points, in time order), so every spike survives however long the range, and a point with value
+None where bad samples are (the chart breaks its line there). Short ranges read raw samples, one bucket per pixel
+exactly; long ones read a rollup (see resolution for the rule), with buckets a whole number of rollup buckets wide,
+aligned on them, so that there may be one bucket more than pixels. From a rollup, first and last carry their exact
+times and min / max carry the time of their rollup bucket's middle (clamped between its first and last sample).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from psycopg import sql
+
+from historian.quality import Quality
+from historian.samples import SAMPLE_TABLE
+
+from .common import MAX_PIXELS, USABLE_SQL, Point, check_range, check_volume, read_cursor, tag_readings
+from .errors import HistoryQueryError
+from .resolution import ORIGIN, RAW, Resolution, buckets_query, check_resolution, resolution_for
+
+
+class PlotValues(NamedTuple):
+    resolution: Resolution
+    bucket_width: timedelta
+    series: dict[int, list[Point]]
+
+
+def plot_values(
+    *, tag_ids: Sequence[int], start: datetime, end: datetime, pixels: int, resolution: Resolution | None = None
+) -> PlotValues:
+    """Per tag, the points to draw [start, end) on a chart `pixels` wide, in time order."""
+    check_range(start, end)
+    if isinstance(pixels, bool) or not isinstance(pixels, int) or not 0 < pixels <= MAX_PIXELS:
+        raise HistoryQueryError(f"pixels must be a whole number between 1 and {MAX_PIXELS}, not {pixels}.")
+    check_resolution(resolution)
+    tags = tag_readings(tag_ids)
+    check_volume(tags=len(tags), per_tag=4 * pixels, what="points (4 per pixel)")
+    source = resolution or resolution_for(start=start, end=end)
+    ids = list(tags)
+    if source is RAW:
+        width = max((end - start) / pixels, timedelta(microseconds=1))
+        with read_cursor() as cursor:
+            return PlotValues(source, width, _raw_plot(cursor, ids, start, end, width))
+    assert source.width is not None
+    rollups = -(-(end - start) // (source.width * pixels))
+    width = source.width * max(rollups, 1)
+    with read_cursor() as cursor:
+        query = buckets_query(cursor, tag_ids=ids, start=start, end=end, resolution=source)
+        if query is None:
+            return PlotValues(source, width, {tag_id: [] for tag_id in ids})
+        buckets, params = query
+        statement = _ROLLUP_PLOT.format(origin=sql.Literal(ORIGIN), buckets=buckets)
+        cursor.execute(statement, [width, source.width / 2, *params, start])
+        return PlotValues(source, width, _points(cursor, ids, start))
+
+
+def _raw_plot(cursor, tag_ids: list[int], start: datetime, end: datetime, width: timedelta) -> dict[int, list[Point]]:
+    """One pass over the raw samples in the database: per pixel, [seconds from start, value] pairs of the first,
+    lowest (earliest if tied), highest (earliest if tied) and last usable sample, and the first other one."""
+    cursor.execute(_RAW_PLOT, [width, start, start, tag_ids, start, end])
+    return _points(cursor, tag_ids, start)
+
+
+def _points(rows, tag_ids: list[int], start: datetime) -> dict[int, list[Point]]:
+    """Per-pixel rows (tag, pixel, first, low, high, last, bad as [seconds from start, value or quality] arrays) as
+    points in time order, each sample once (the first is often the lowest too; from a rollup, min and max of a
+    pixel may share a time)."""
+    series: dict[int, list[Point]] = {tag_id: [] for tag_id in tag_ids}
+    good = Quality.GOOD
+    for tag_id, _, first, low, high, last, bad in rows:
+        found = []
+        if first is not None:
+            found = [(first[0], first[1], good), (low[1], low[0], good), (-high[1], high[0], good)]
+            found.append((last[0], last[1], good))
+        if bad is not None:
+            found.append((bad[0], None, int(bad[1])))
+        found.sort(key=_offset)
+        points = series[tag_id]
+        previous = None
+        for offset, value, quality in found:
+            if (offset, value) != previous:
+                points.append(Point(start + timedelta(seconds=offset), value, quality))
+                previous = offset, value
+    return series
+
+
+def _offset(item: tuple) -> float:
+    return item[0]
+
+
+_RAW_PLOT = sql.SQL(
+    "SELECT tag_id, pixel, min(ARRAY[t, value]) FILTER (WHERE good), min(ARRAY[value, t]) FILTER (WHERE good), "
+    "max(ARRAY[value, -t]) FILTER (WHERE good), max(ARRAY[t, value]) FILTER (WHERE good), "
+    "min(ARRAY[t, quality]) FILTER (WHERE NOT good) "
+    "FROM (SELECT tag_id, date_bin(%s::interval, time, %s::timestamptz) AS pixel, value, quality, "
+    "extract(epoch FROM time - %s::timestamptz)::float8 AS t, {usable} AS good "
+    "FROM {table} WHERE tag_id = ANY(%s::int4[]) AND time >= %s AND time < %s) AS s "
+    "GROUP BY 1, 2 ORDER BY 1, 2"
+).format(usable=USABLE_SQL, table=sql.Identifier(SAMPLE_TABLE))
+
+
+# Per pixel from rollup buckets: first / last at their times, min / max at their bucket's middle (clamped between its
+# first and last sample), bad samples (quality unknown: BAD) just after the bucket's last good one, or at its start.
+_ROLLUP_PLOT = sql.SQL(
+    "SELECT tag_id, pixel, min(ARRAY[tf, first_value]) FILTER (WHERE n > 0), min(ARRAY[low, tm]) FILTER (WHERE n > 0), "
+    "max(ARRAY[high, -tm]) FILTER (WHERE n > 0), max(ARRAY[tl, last_value]) FILTER (WHERE n > 0), "
+    "min(ARRAY[tb, 0]) FILTER (WHERE bad_count > 0) "
+    "FROM (SELECT b.tag_id, date_bin(%s::interval, b.bucket, {origin}) AS pixel, b.sample_count AS n, b.bad_count, "
+    "b.low, b.high, b.first_value, b.last_value, extract(epoch FROM b.first_time - o.t)::float8 AS tf, "
+    "extract(epoch FROM least(greatest(b.bucket + %s::interval, b.first_time), b.last_time) - o.t)::float8 AS tm, "
+    "extract(epoch FROM b.last_time - o.t)::float8 AS tl, extract(epoch FROM CASE WHEN b.sample_count > 0 "
+    "THEN b.last_time + interval '1 microsecond' ELSE b.bucket END - o.t)::float8 AS tb "
+    "FROM ({buckets}) AS b(tag_id, bucket, sample_count, low, high, total, total_sq, first_time, first_value, "
+    "last_time, last_value, bad_count) CROSS JOIN (SELECT %s::timestamptz AS t) AS o) AS s "
+    "GROUP BY 1, 2 ORDER BY 1, 2"
+)

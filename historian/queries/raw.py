@@ -1,0 +1,42 @@
+"""Raw samples of a few tags, optionally with the samples just outside the range (for drawing its edges)."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from .common import MAX_RAW_POINTS, Point, check_range, fetch_boundaries, fetch_raw, read_cursor, tag_readings
+from .errors import HistoryQueryError
+
+
+class RawValues(NamedTuple):
+    points: list[Point]
+    before: Point | None  # the newest sample before start (with boundaries=True)
+    after: Point | None  # the oldest sample at or after end (with boundaries=True)
+
+
+def raw_values(
+    *,
+    tag_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    boundaries: bool = False,
+    max_points: int = 10_000,
+) -> dict[int, RawValues]:
+    """Samples of any quality with start <= time < end per tag, oldest first.
+
+    More than `max_points` samples for a tag is a HistoryQueryError, never a silent cut.
+    """
+    check_range(start, end)
+    if not 0 < max_points <= MAX_RAW_POINTS:
+        raise HistoryQueryError(f"max_points must be between 1 and {MAX_RAW_POINTS}, not {max_points}.")
+    tags = tag_readings(tag_ids)
+    with read_cursor() as cursor:
+        points = fetch_raw(cursor, tag_ids=list(tags), start=start, end=end, limit=max_points)
+        edges = fetch_boundaries(cursor, tag_ids=list(tags), before=start, after=end) if boundaries else {}
+    for tag_id, series in points.items():
+        if len(series) > max_points:
+            raise HistoryQueryError(
+                f"Tag {tag_id} has more than {max_points} samples between {start:%Y-%m-%d %H:%M:%S} and "
+                f"{end:%Y-%m-%d %H:%M:%S}; ask for a shorter range, or for plot values or aggregates."
+            )
+    return {tag_id: RawValues(points[tag_id], *edges.get(tag_id, (None, None))) for tag_id in tags}
