@@ -3,9 +3,11 @@
 from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from historian.models import ScanClass
+from ingest.services.buffer import buffer_replay
 from ingest.services.poll import device_poll, scan_class_device_ids
 
 
@@ -24,3 +26,9 @@ def poll_scan_class(scan_class_id: int) -> int:
 def poll_device(device_id: int, scan_class_id: int, scheduled_at: str | None = None) -> str:
     when = datetime.fromisoformat(scheduled_at) if scheduled_at else None
     return device_poll(device_id=device_id, scan_class_id=scan_class_id, scheduled_at=when).status
+
+
+@shared_task(ignore_result=True)
+def replay_buffer() -> int:
+    """Drain this host's store-and-forward buffer into the database (the poll path also replays, batch by batch)."""
+    return buffer_replay(max_seconds=settings.INGEST_REPLAY_TASK_SECONDS).replayed

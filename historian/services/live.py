@@ -27,6 +27,33 @@ def live_samples_message(machine_id: int, rows: Sequence[SampleRow]) -> dict:
     }
 
 
+DEVICES_LIVE_GROUP = "devices"
+DEVICE_STATUS_MESSAGE_TYPE = "device.status"
+
+
+def device_status_message(device) -> dict:
+    """A device's link status for the pages: connected, retries, last error, last good read (epoch ms)."""
+    return {
+        "type": DEVICE_STATUS_MESSAGE_TYPE,
+        "device": {
+            "id": device.pk,
+            "name": device.name,
+            "status": device.status,
+            "retries": device.consecutive_failures,
+            "last_error": device.last_error,
+            "last_good_read": round(device.last_good_read_at.timestamp() * 1000) if device.last_good_read_at else None,
+            "next_retry": round(device.next_retry_at.timestamp() * 1000) if device.next_retry_at else None,
+        },
+    }
+
+
+def live_device_status_publish(*, device) -> None:
+    """Tell every open page how the device's link is doing (one small message per poll of the device)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(_send_all)(layer, [(DEVICES_LIVE_GROUP, device_status_message(device))])
+
+
 def live_samples_publish(*, rows_by_machine: Mapping[int, Sequence[SampleRow]]) -> int:
     """Send each machine's rows to its group; returns the number of messages sent."""
     messages = [

@@ -15,27 +15,65 @@ _COPY_TYPES = ["timestamptz", "int4", "float8", "int2"]
 _COLUMNS = sql.SQL("time, tag_id, value, quality")
 
 
-def samples_write_batch(*, rows: Sequence[SampleRow]) -> int:
+def samples_write_batch(
+    *,
+    rows: Sequence[SampleRow],
+    idempotent: bool = False,
+    statement_timeout_ms: int | None = None,
+    current_values: bool = True,
+) -> int:
     """Store `rows` in history and bring the current values of their tags up to date, in one transaction.
 
     The fast path is one binary COPY. A batch that repeats rows already stored (a retried poll, a replay) fails
     the COPY on the (tag, time) key and is then written through a staging table with ON CONFLICT DO NOTHING, so a
-    write is idempotent and never loses the new rows of a partly repeated batch. Returns the rows given.
+    write is idempotent and never loses the new rows of a partly repeated batch. `idempotent=True` goes straight
+    to that path (a replay, which expects repeats). `statement_timeout_ms` bounds each statement: a database too
+    slow for the caller's budget raises (psycopg QueryCanceled, an OperationalError) instead of stalling it.
+    `current_values=False` leaves the current values alone (a backfill of past values, e.g. Sparkplug historical
+    metrics). Returns the rows given.
     """
     if not rows:
         return 0
     # Partitions are created in their own transaction: a rolled-back batch must not un-create them.
     with transaction.atomic(), connection.cursor() as cursor:
+        _statement_timeout(cursor, statement_timeout_ms)
         sample_storage().prepare_days(cursor, {row.time.astimezone(UTC).date() for row in rows})
     try:
         with transaction.atomic():
-            _history_write(rows, idempotent=False)
-            current_values_write(rows=rows)
+            _statement_timeout(None, statement_timeout_ms)
+            _history_write(rows, idempotent=idempotent)
+            _late_rows_record(rows)
+            if current_values:
+                current_values_write(rows=rows)
     except psycopg.errors.UniqueViolation:
         with transaction.atomic():
+            _statement_timeout(None, statement_timeout_ms)
             _history_write(rows, idempotent=True)
-            current_values_write(rows=rows)
+            _late_rows_record(rows)
+            if current_values:
+                current_values_write(rows=rows)
     return len(rows)
+
+
+def _statement_timeout(cursor, timeout_ms: int | None) -> None:
+    """SET LOCAL: the limit ends with the transaction."""
+    if timeout_ms is None:
+        return
+    statement = sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(int(timeout_ms)))
+    if cursor is not None:
+        cursor.cursor.execute(statement)
+        return
+    with connection.cursor() as own:
+        own.cursor.execute(statement)
+
+
+def _late_rows_record(rows: Sequence[SampleRow]) -> None:
+    """Plain PostgreSQL: note the rows behind the rollups' watermark, for the next refresh to re-roll their buckets.
+
+    In the write's transaction, so the note and the rows commit (or roll back) together.
+    """
+    with connection.cursor() as cursor:
+        sample_storage().late_rows_record(cursor.cursor, rows)
 
 
 def _history_write(rows: Sequence[SampleRow], *, idempotent: bool) -> None:

@@ -1,7 +1,21 @@
 """The synchronous driver interface every field protocol (Modbus, OPC UA, MQTT ...) implements.
 
-A poller owns one driver per device connection and calls ``read()`` once per scan. Per-point problems
-(bad address, device exception) come back as bad-quality readings; only a link-level failure raises.
+Two ways values come in, one way they are stored:
+
+* Polling (Modbus): a poller owns one driver per device connection and calls ``read()`` once per scan
+  (``ingest.services.poll.device_poll``). Per-point problems (bad address, device exception) come back as
+  bad-quality readings with a human ``reason``; only a link-level failure raises DeviceUnreachable.
+* Subscriptions (OPC UA monitored items, MQTT Sparkplug B): the device pushes values. Such a driver keeps its
+  session in a long-running loop; for each notification batch it hands its PointReadings to
+  ``ingest.services.store.readings_store(device=..., tags=..., readings=..., read_at=...)``, the same write path
+  polling uses (exception/compression per tag, stale detection, store-and-forward buffer when PostgreSQL is
+  unreachable, live push). When its link drops it calls ``ingest.services.store.device_link_lost`` (one
+  bad-quality sample per tag, device status, backoff delay from ``device_status.reconnect_delay``), reconnects
+  with that backoff and re-creates its subscriptions after every reconnect (a restarted server has forgotten
+  them); after the first good notification, ``device_status.device_record_success`` marks it connected.
+  ``read()`` of a subscription driver may serve the latest values it holds (a read-on-demand).
+
+Drivers are registered per protocol in ``ingest.drivers.registry``.
 """
 
 from __future__ import annotations
@@ -26,11 +40,15 @@ class PointRequest:
 
 @dataclass(frozen=True, slots=True)
 class PointReading:
-    """The result for one PointRequest; `value` is None whenever `quality` is not good."""
+    """The result for one PointRequest; `value` is None whenever `quality` is bad.
+
+    `reason` says why a reading is not good, for people (e.g. "HR100..HR124: Modbus exception 2 ...").
+    """
 
     tag_id: int
     value: float | None
     quality: int
+    reason: str = ""
 
 
 class DeviceUnreachable(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 from collections.abc import Callable, Sequence
@@ -17,6 +18,8 @@ from historian.addresses import InvalidTagAddress
 from historian.addresses.modbus import BIT_TABLES, ModbusAddress, parse_modbus_address
 from historian.quality import Quality
 from ingest.drivers.base import DeviceUnreachable, Driver, PointReading, PointRequest
+
+logger = logging.getLogger(__name__)
 
 #: Protocol limits of one read request (Modbus application protocol spec, FC 1-4).
 MAX_REGISTERS_PER_READ = 125
@@ -48,15 +51,19 @@ def plan_reads(
     *,
     max_registers: int = MAX_REGISTERS_PER_READ,
     max_bits: int = MAX_BITS_PER_READ,
+    max_gap_registers: int = 0,
+    max_gap_bits: int = 0,
 ) -> list[ReadBlock]:
     """Coalesce addresses into as few reads as possible.
 
-    Per table, addresses are taken in offset order; a contiguous or overlapping address joins the current
-    block unless the block would then exceed the limit; a gap starts a new block. Every value lies wholly
-    inside one block.
+    Per table, addresses are taken in offset order; an address joins the current block unless the block would
+    then exceed the limit or the unused registers (bits) between them exceed the gap: reading a few unused
+    registers costs less than a second round trip. Every value lies wholly inside one block.
     """
     if max_registers < 1 or max_bits < 1:
         raise ValueError("max_registers and max_bits must be at least 1")
+    if max_gap_registers < 0 or max_gap_bits < 0:
+        raise ValueError("max_gap_registers and max_gap_bits cannot be negative")
     order = sorted(
         range(len(addresses)),
         key=lambda i: (_TABLE_ORDER[addresses[i].table], addresses[i].offset, addresses[i].end),
@@ -72,9 +79,11 @@ def plan_reads(
 
     for i in order:
         addr = addresses[i]
-        limit = max_bits if addr.table in BIT_TABLES else max_registers
+        bits = addr.table in BIT_TABLES
+        limit = max_bits if bits else max_registers
+        gap = max_gap_bits if bits else max_gap_registers
         new_end = max(end, addr.end)
-        if members and addr.table == table and addr.offset <= end and new_end - start <= limit:
+        if members and addr.table == table and addr.offset <= end + gap and new_end - start <= limit:
             end = new_end
             members.append(i)
             continue
@@ -82,6 +91,26 @@ def plan_reads(
         table, start, end, members = addr.table, addr.offset, addr.end, [i]
     flush()
     return blocks
+
+
+_EXCEPTION_NAMES = {
+    ExcCodes.ILLEGAL_FUNCTION: "illegal function",
+    ExcCodes.ILLEGAL_ADDRESS: "illegal data address",
+    ExcCodes.ILLEGAL_VALUE: "illegal data value",
+    ExcCodes.DEVICE_FAILURE: "server device failure",
+    ExcCodes.ACKNOWLEDGE: "acknowledge",
+    ExcCodes.DEVICE_BUSY: "server device busy",
+    ExcCodes.MEMORY_PARITY_ERROR: "memory parity error",
+    ExcCodes.GATEWAY_PATH_UNAVIABLE: "gateway path unavailable",
+    ExcCodes.GATEWAY_NO_RESPONSE: "gateway target device failed to respond",
+}
+
+
+def exception_reason(block: ReadBlock, exception_code: int) -> str:
+    """What a person reads for an exception response, e.g. 'HR100..HR124: Modbus exception 2 (illegal ...)'."""
+    name = _EXCEPTION_NAMES.get(exception_code, "unknown exception")
+    span = f"{block.table.upper()}{block.start}..{block.table.upper()}{block.end - 1}"
+    return f"{span}: Modbus exception {exception_code} ({name})"
 
 
 def exception_quality(exception_code: int) -> Quality:
@@ -130,6 +159,8 @@ class ModbusTcpDriver(Driver):
         byte_order: Literal["big", "little"] = "big",
         max_registers: int = MAX_REGISTERS_PER_READ,
         max_bits: int = MAX_BITS_PER_READ,
+        max_gap_registers: int = 8,
+        max_gap_bits: int = 32,
     ) -> None:
         if word_order not in ("big", "little") or byte_order not in ("big", "little"):
             raise ValueError("word_order and byte_order must be 'big' or 'little'")
@@ -137,6 +168,8 @@ class ModbusTcpDriver(Driver):
             raise ValueError(f"max_registers must be 4..{MAX_REGISTERS_PER_READ} (a float64 needs 4)")
         if not 1 <= max_bits <= MAX_BITS_PER_READ:
             raise ValueError(f"max_bits must be 1..{MAX_BITS_PER_READ}")
+        if not 0 <= max_gap_registers < max_registers or not 0 <= max_gap_bits < max_bits:
+            raise ValueError("max_gap_registers and max_gap_bits must be 0 or more and below the request limits")
         if not 0 <= unit_id <= 255:
             raise ValueError("unit_id must be 0..255")
         self.host = host
@@ -147,6 +180,8 @@ class ModbusTcpDriver(Driver):
         self.byte_order: Literal["big", "little"] = byte_order
         self.max_registers = max_registers
         self.max_bits = max_bits
+        self.max_gap_registers = max_gap_registers
+        self.max_gap_bits = max_gap_bits
         # retries=0: one attempt per request, so a silent device costs `timeout`, not 4 x timeout.
         self._client = ModbusTcpClient(host, port=port, timeout=timeout, retries=0)
         self._parsed: dict[tuple[str, str], ModbusAddress | InvalidTagAddress] = {}
@@ -193,22 +228,34 @@ class ModbusTcpDriver(Driver):
         blocks, index, addresses = self._planned(points)
         for i, point in enumerate(points):
             if i not in addresses:
-                readings[i] = PointReading(point.tag_id, None, Quality.BAD_CONFIG_ERROR)
+                readings[i] = PointReading(point.tag_id, None, Quality.BAD_CONFIG_ERROR, self._invalid_reason(point))
         if blocks:
             self.connect()
-        for block in blocks:
+        pending = list(blocks)
+        while pending:
+            block = pending.pop(0)
             response = self._request(block)
             data: Sequence[int] | Sequence[bool] = ()
+            reason = ""
             if response.isError():
-                quality = exception_quality(getattr(response, "exception_code", 0))
+                code = getattr(response, "exception_code", 0)
+                if code == ExcCodes.ILLEGAL_ADDRESS and (parts := self._without_gaps(block, index, addresses)):
+                    # The unused registers read to fill a gap do not exist on this device: read the parts
+                    # separately, now and from now on.
+                    pending[:0] = parts
+                    continue
+                quality = exception_quality(code)
+                reason = exception_reason(block, code)
             else:
                 data = response.bits if block.table in BIT_TABLES else response.registers
                 # A response shorter than asked for is the device's fault, not the link's.
                 quality = Quality.GOOD if len(data) >= block.count else Quality.BAD_DEVICE_FAILURE
+                if quality != Quality.GOOD:
+                    reason = f"{block.table.upper()}{block.start}: asked for {block.count}, device sent {len(data)}"
             if quality != Quality.GOOD:
                 for m in block.members:
                     i = index[m]
-                    readings[i] = PointReading(points[i].tag_id, None, quality)
+                    readings[i] = PointReading(points[i].tag_id, None, quality, reason)
                 continue
             for m in block.members:
                 i = index[m]
@@ -216,6 +263,31 @@ class ModbusTcpDriver(Driver):
         return [r for r in readings if r is not None]
 
     # -- internals -----------------------------------------------------------------------------------------
+
+    def _without_gaps(self, block: ReadBlock, index: list[int], addresses: dict[int, ModbusAddress]) -> list[ReadBlock]:
+        """`block` split where it filled gaps (members re-indexed like the block's), or [] if it has none.
+
+        Turns gap filling off for this driver: a device that refuses one gap is likely to refuse others.
+        """
+        members = [addresses[index[m]] for m in block.members]
+        parts = plan_reads(members, max_registers=self.max_registers, max_bits=self.max_bits)
+        if len(parts) < 2:
+            return []
+        if self.max_gap_registers or self.max_gap_bits:
+            logger.warning("%r refused a read across unused addresses; reading without gap filling", self)
+            self.max_gap_registers = self.max_gap_bits = 0
+            self._plan_key = None
+        return [
+            ReadBlock(part.table, part.start, part.count, tuple(block.members[j] for j in part.members))
+            for part in parts
+        ]
+
+    def _invalid_reason(self, point: PointRequest) -> str:
+        try:
+            self.parse(point.address, point.data_type)
+        except InvalidTagAddress as exc:
+            return str(exc)
+        return "invalid address"
 
     def _planned(self, points: Sequence[PointRequest]) -> tuple[list[ReadBlock], list[int], dict[int, ModbusAddress]]:
         """Blocks, block member -> point index, and the valid parsed addresses by point index.
@@ -235,6 +307,8 @@ class ModbusTcpDriver(Driver):
                 [addresses[i] for i in self._plan_index],
                 max_registers=self.max_registers,
                 max_bits=self.max_bits,
+                max_gap_registers=self.max_gap_registers,
+                max_gap_bits=self.max_gap_bits,
             )
             self._plan_key = key
         return self._plan, self._plan_index, addresses
@@ -277,5 +351,5 @@ class ModbusTcpDriver(Driver):
         value = raw * point.scale + point.offset
         if not math.isfinite(value):
             # A NaN/inf float from the device: the sensor or its conversion has failed.
-            return PointReading(point.tag_id, None, Quality.BAD_SENSOR_FAILURE)
+            return PointReading(point.tag_id, None, Quality.BAD_SENSOR_FAILURE, f"{addr}: device sent {raw}")
         return PointReading(point.tag_id, value, Quality.GOOD)

@@ -4,6 +4,7 @@ from historian.models import Device, Protocol
 
 from .base import Driver
 from .modbus import ModbusTcpDriver
+from .opcua import OpcUaDriver, OpcUaSettings
 
 _drivers: dict[int, tuple[tuple, Driver]] = {}
 
@@ -15,7 +16,24 @@ def _signature(device: Device) -> tuple:
         device.port,
         device.unit_id,
         device.word_order,
+        device.byte_order,
+        device.max_gap_registers,
+        device.max_gap_bits,
         device.timeout_seconds,
+        *(_opcua_signature(device) if device.protocol == Protocol.OPCUA else ()),
+    )
+
+
+def _opcua_signature(device: Device) -> tuple:
+    return (
+        device.endpoint_url,
+        device.security_policy,
+        device.security_mode,
+        device.client_certificate,
+        device.client_private_key,
+        device.server_certificate,
+        device.username,
+        device.password,
     )
 
 
@@ -27,7 +45,12 @@ def _build(device: Device) -> Driver:
             device.unit_id,
             timeout=device.timeout_seconds,
             word_order=device.word_order,
+            byte_order=device.byte_order,
+            max_gap_registers=device.max_gap_registers,
+            max_gap_bits=device.max_gap_bits,
         )
+    if device.protocol == Protocol.OPCUA:
+        return OpcUaDriver(OpcUaSettings.from_device(device))
     raise ValueError(f"No driver for protocol {device.protocol!r}")
 
 

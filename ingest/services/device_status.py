@@ -1,14 +1,25 @@
-"""Recording how a device's link is doing, and when to try it again after a failure."""
+"""Recording how a device's link is doing, and when to try it again after a failure; pushed live to the pages."""
 
+import logging
+import math
 import random
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F
 
 from historian.models import Device, DeviceStatus
+from historian.services.live import live_device_status_publish
+
+logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 1.0
+#: A connected device's status (its last good read) is pushed to the pages at least this often, and at once
+#: when anything else changes; not on every poll of every device.
+STATUS_PUSH_SECONDS = 5.0
+
+_pushed_at: dict[int, float] = {}
 
 
 def reconnect_delay(failures: int, *, maximum: float | None = None) -> float:
@@ -21,17 +32,26 @@ def reconnect_delay(failures: int, *, maximum: float | None = None) -> float:
     return random.uniform(delay / 2, delay)
 
 
-def device_record_success(*, device: Device, read_at: datetime) -> None:
+def device_record_success(*, device: Device, read_at: datetime, point_errors: str = "") -> None:
+    """The link works. `point_errors` says why some tags read bad (exception responses ...), or is empty.
+
+    `device` is updated in memory too (a poller may keep it while the database is away).
+    """
     changes: dict = {"last_good_read_at": read_at}
     if device.status != DeviceStatus.CONNECTED or device.consecutive_failures:
         changes |= {
             "status": DeviceStatus.CONNECTED,
             "consecutive_failures": 0,
             "next_retry_at": None,
-            "last_error": "",
             "status_changed_at": read_at,
         }
+    if device.last_error != point_errors[:1000]:
+        changes["last_error"] = point_errors[:1000]
+    for field, value in changes.items():
+        setattr(device, field, value)
     Device.objects.filter(pk=device.pk).update(**changes)
+    if len(changes) > 1 or time.monotonic() - _pushed_at.get(device.pk, -math.inf) >= STATUS_PUSH_SECONDS:
+        _publish(device)
 
 
 def device_record_failure(*, device: Device, error: str, failed_at: datetime) -> datetime:
@@ -46,4 +66,23 @@ def device_record_failure(*, device: Device, error: str, failed_at: datetime) ->
     if device.status != DeviceStatus.ERROR:
         changes |= {"status": DeviceStatus.ERROR, "status_changed_at": failed_at}
     Device.objects.filter(pk=device.pk).update(**changes)
+    _publish(
+        Device(
+            pk=device.pk,
+            name=device.name,
+            status=DeviceStatus.ERROR,
+            consecutive_failures=failures,
+            last_error=error[:1000],
+            last_good_read_at=device.last_good_read_at,
+            next_retry_at=retry_at,
+        )
+    )
     return retry_at
+
+
+def _publish(device: Device) -> None:
+    _pushed_at[device.pk] = time.monotonic()
+    try:
+        live_device_status_publish(device=device)
+    except Exception:  # the status is recorded; a live-push hiccup must not fail the poll
+        logger.exception("device status push failed")

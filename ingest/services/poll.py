@@ -4,10 +4,13 @@ Guarantees, in order of the checks below: a poll that waited longer than its per
 never worked off late); a device in backoff after a failure is not touched until its retry time; two polls of
 the same device never overlap (a Redis lock across all workers); a link failure stores one bad-quality sample
 per tag of the device and schedules the retry; the worker itself never fails on a device problem.
+
+While PostgreSQL is unreachable, polling goes on from the configuration this process read last (device, scan
+class, tags) and the values go to the store-and-forward buffer (see ingest.services.store).
 """
 
 import logging
-from collections import defaultdict
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -16,27 +19,99 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from historian.models import Device, DeviceStatus, ScanClass, Tag
-from historian.quality import Quality
-from historian.samples import SampleRow
-from historian.services.live import live_samples_publish
-from historian.services.samples import current_values_write, samples_write_batch
+from historian.models import Device, Protocol, ScanClass, Tag
+from historian.quality import quality_is_good
 from ingest.drivers.base import DeviceUnreachable, PointRequest
 from ingest.drivers.registry import driver_for
 
-from .deadband import DeadbandFilter
-from .device_status import device_record_failure, device_record_success
+from .device_status import device_record_success
+from .store import (
+    DATABASE_DOWN_ERRORS,
+    compression_flush,
+    database_connection_reset,
+    device_link_lost,
+    readings_store,
+)
 
 logger = logging.getLogger(__name__)
 
-_deadband = DeadbandFilter()
+_TAG_FIELDS = (
+    "pk",
+    "machine_id",
+    "address",
+    "data_type",
+    "scale",
+    "offset",
+    "historize",
+    "deadband",
+    "deviation_unit",
+    "compression_deviation",
+    "max_store_interval_seconds",
+    "stale_after_seconds",
+    "interpolation",
+    "value_labels",
+    "span_low",
+    "span_high",
+)
 
 
 @dataclass(frozen=True)
 class PollOutcome:
-    status: str  # stored | stale | busy | backoff | disabled | unreachable | no_tags
+    status: str  # stored | stale | busy | backoff | disabled | unreachable | no_tags | no_database
     stored: int = 0
     published: int = 0
+    buffered: int = 0
+    replayed: int = 0
+
+
+@dataclass
+class PollConfig:
+    """What one poll needs from the database; kept per process for when the database is away."""
+
+    scan_class: ScanClass
+    device: Device
+    tags: dict[int, Tag]
+    points: list[PointRequest]
+    tags_read_at: float = 0.0  # time.monotonic()
+
+
+_configs: dict[tuple[int, int], PollConfig] = {}
+_last_seq: dict[tuple[int, int], int] = {}
+
+
+def _config_load(device_id: int, scan_class_id: int) -> PollConfig | None:
+    """Fresh from the database, else what this process read last (None if it never read it).
+
+    The scan class and the device (its status decides the backoff) are read every poll; the tags, whose
+    loading costs most of a poll's CPU (measured: bench/acquisition.py), at most every
+    INGEST_TAG_CONFIG_SECONDS, so a tag changed in admin is polled with its new settings within that time.
+    """
+    key = (device_id, scan_class_id)
+    config = _configs.get(key)
+    try:
+        scan_class = ScanClass.objects.get(pk=scan_class_id)
+        device = Device.objects.get(pk=device_id)
+        if config is not None and time.monotonic() - config.tags_read_at < settings.INGEST_TAG_CONFIG_SECONDS:
+            config.scan_class, config.device = scan_class, device
+            return config
+        tags = list(Tag.objects.filter(device=device, scan_class=scan_class).only(*_TAG_FIELDS))
+    except DATABASE_DOWN_ERRORS:
+        database_connection_reset()
+        if config is not None:
+            logger.warning("database unavailable: polling %s from the last configuration read", config.device)
+        return config
+    points = [PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in tags]
+    if config is not None and config.points == points:
+        points = config.points  # the same list: the driver's read plan stays cached
+    config = PollConfig(
+        scan_class=scan_class,
+        device=device,
+        tags={t.pk: t for t in tags},
+        points=points,
+        tags_read_at=time.monotonic(),
+    )
+    _configs[key] = config
+    return config
 
 
 @cache
@@ -45,19 +120,26 @@ def _redis() -> redis.Redis:
 
 
 def scan_class_device_ids(*, scan_class_id: int) -> list[int]:
-    """Enabled devices that have tags in the scan class."""
+    """Enabled devices that have tags in the scan class (not those whose values OPC UA subscriptions or Sparkplug
+    B edge nodes push)."""
     return list(
-        Device.objects.filter(enabled=True, tags__scan_class_id=scan_class_id).distinct().values_list("pk", flat=True)
+        Device.objects.filter(enabled=True, tags__scan_class_id=scan_class_id)
+        .exclude(protocol=Protocol.OPCUA, use_subscriptions=True)
+        .exclude(protocol=Protocol.SPARKPLUG)
+        .distinct()
+        .values_list("pk", flat=True)
     )
 
 
 def device_poll(*, device_id: int, scan_class_id: int, scheduled_at: datetime | None = None) -> PollOutcome:
     now = timezone.now()
-    scan_class = ScanClass.objects.get(pk=scan_class_id)
-    period = timedelta(milliseconds=scan_class.period_ms)
+    config = _config_load(device_id, scan_class_id)
+    if config is None:
+        return PollOutcome("no_database")
+    period = timedelta(milliseconds=config.scan_class.period_ms)
     if scheduled_at is not None and now - scheduled_at > period:
         return PollOutcome("stale")
-    device = Device.objects.get(pk=device_id)
+    device = config.device
     if not device.enabled:
         return PollOutcome("disabled")
     if device.next_retry_at is not None and device.next_retry_at > now:
@@ -66,7 +148,8 @@ def device_poll(*, device_id: int, scan_class_id: int, scheduled_at: datetime | 
     if not lock.acquire(blocking=False):
         return PollOutcome("busy")
     try:
-        return _poll_locked(device, scan_class)
+        _handover_check(config)
+        return _poll_locked(config)
     finally:
         try:
             lock.release()
@@ -74,61 +157,42 @@ def device_poll(*, device_id: int, scan_class_id: int, scheduled_at: datetime | 
             logger.warning("poll of %s outlived its lock", device)
 
 
-def _poll_locked(device: Device, scan_class: ScanClass) -> PollOutcome:
-    tags = list(
-        Tag.objects.filter(device=device, scan_class=scan_class).only(
-            "pk", "machine_id", "address", "data_type", "scale", "offset", "deadband", "historize"
-        )
-    )
+def _handover_check(config: PollConfig) -> None:
+    """Close this process's open compression segments of the device when another process polled it since.
+
+    A per-device counter in Redis, incremented under the poll lock, tells whether this process made the
+    previous poll; if not, its memory of these tags is out of date (see ingest.services.compression).
+    """
+    key = (config.device.pk, config.scan_class.pk)
+    seq = int(_redis().incr(f"ingest:poll:seq:{key[0]}:{key[1]}"))
+    last, _last_seq[key] = _last_seq.get(key), seq
+    if last is not None and last != seq - 1:
+        compression_flush(tags=config.tags)
+
+
+def _poll_locked(config: PollConfig) -> PollOutcome:
+    device, tags = config.device, config.tags
     if not tags:
         return PollOutcome("no_tags")
-    points = [PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in tags]
     driver = driver_for(device)
     try:
-        readings = driver.read(points)
+        readings = driver.read(config.points)
     except DeviceUnreachable as exc:
-        return _record_unreachable(device, str(exc) or type(exc).__name__)
+        lost = device_link_lost(
+            device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=timezone.now()
+        )
+        return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
     read_at = timezone.now()
-
-    by_id = {t.pk: t for t in tags}
-    history: list[SampleRow] = []
-    current: list[SampleRow] = []
-    for reading in readings:
-        tag = by_id[reading.tag_id]
-        row = SampleRow(read_at, tag.pk, reading.value, reading.quality)
-        if not _deadband.admit(tag_id=tag.pk, value=reading.value, quality=reading.quality, deadband=tag.deadband):
-            continue
-        (history if tag.historize else current).append(row)
-    stored = samples_write_batch(rows=history)
-    current_values_write(rows=current)
-    device_record_success(device=device, read_at=read_at)
-    published = _publish(history + current, by_id)
-    return PollOutcome("stored", stored=stored, published=published)
-
-
-def _record_unreachable(device: Device, error: str) -> PollOutcome:
-    """Store bad quality for every tag of the device once, when the link goes down, then back off."""
-    failed_at = timezone.now()
-    published = 0
-    if device.status != DeviceStatus.ERROR:
-        logger.warning("device %s unreachable: %s", device, error)
-        tags = list(Tag.objects.filter(device=device).only("pk", "machine_id", "historize"))
-        rows = [SampleRow(failed_at, t.pk, None, Quality.BAD_COMM_FAILURE) for t in tags]
-        samples_write_batch(rows=[r for r, t in zip(rows, tags, strict=True) if t.historize])
-        current_values_write(rows=[r for r, t in zip(rows, tags, strict=True) if not t.historize])
-        for t in tags:
-            _deadband.forget(t.pk)
-        published = _publish(rows, {t.pk: t for t in tags})
-    device_record_failure(device=device, error=error, failed_at=failed_at)
-    return PollOutcome("unreachable", published=published)
-
-
-def _publish(rows: list[SampleRow], tags: dict[int, Tag]) -> int:
-    by_machine: dict[int, list[SampleRow]] = defaultdict(list)
-    for row in rows:
-        by_machine[tags[row.tag_id].machine_id].append(row)
+    outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)
+    reasons = sorted({r.reason for r in readings if r.reason and not quality_is_good(r.quality)})
     try:
-        return live_samples_publish(rows_by_machine=by_machine)
-    except Exception:  # the values are stored; a live-push hiccup must not fail the poll
-        logger.exception("live push failed")
-        return 0
+        device_record_success(device=device, read_at=read_at, point_errors="; ".join(reasons))
+    except DATABASE_DOWN_ERRORS:
+        database_connection_reset()
+    return PollOutcome(
+        "stored",
+        stored=outcome.stored,
+        published=outcome.published,
+        buffered=outcome.buffered,
+        replayed=outcome.replayed,
+    )

@@ -39,9 +39,10 @@ const Millwright = (() => {
     el.textContent = {live: "live", connecting: "connecting", down: "reconnecting"}[state] || state;
   }
 
-  /* connect({machines, onSamples, onReconnect}): onReconnect runs after every reconnection (not the first
-     connection) so that a page can fetch what it missed while the link was down. */
-  function connect({machines, onSamples, onReconnect}) {
+  /* connect({machines, onSamples, onReconnect, onDevice}): onReconnect runs after every reconnection (not the
+     first connection) so that a page can fetch what it missed while the link was down; onDevice(device) gets
+     each device link status pushed by the pollers ({id, name, status, retries, last_error, last_good_read}). */
+  function connect({machines, onSamples, onReconnect, onDevice}) {
     let socket = null;
     let attempts = 0;
     let everConnected = false;
@@ -60,6 +61,7 @@ const Millwright = (() => {
       socket.onmessage = (event) => {
         const message = JSON.parse(event.data);
         if (message.type === "samples") onSamples(message.machine, message.samples);
+        else if (message.type === "device") { if (onDevice) onDevice(message.device); }
         else if (message.type === "error") console.warn("live:", message.message);
       };
       socket.onclose = (event) => {

@@ -21,9 +21,34 @@
     el.parentElement.parentElement.classList.toggle("bad", !Millwright.isGood(quality));
   }
 
+  function showDevice(device) {
+    const el = document.querySelector(`.device[data-device="${device.id}"]`);
+    if (!el) return;
+    el.dataset.status = device.status;
+    el.querySelector(".device-status").textContent = device.status;
+    const detail = el.querySelector(".device-detail");
+    detail.dataset.lastGood = device.last_good_read || "";
+    detail.dataset.retries = device.retries;
+    el.querySelector(".device-error").textContent = device.last_error || "";
+    describeDevice(el);
+  }
+
+  /* "last good read 3 s ago", "retry 4", refreshed every second so the age keeps counting between polls. */
+  function describeDevice(el) {
+    const detail = el.querySelector(".device-detail");
+    const parts = [];
+    const lastGood = Number(detail.dataset.lastGood);
+    if (lastGood) parts.push("last good read " + Math.max(0, Math.round((Date.now() - lastGood) / 1000)) + " s ago");
+    if (Number(detail.dataset.retries)) parts.push("retry " + detail.dataset.retries);
+    detail.textContent = parts.join(" · ");
+  }
+
   for (const tag of tags.values()) show(tag.id, tag.value, tag.quality);
+  for (const el of document.querySelectorAll(".device")) describeDevice(el);
+  setInterval(() => { for (const el of document.querySelectorAll(".device")) describeDevice(el); }, 1000);
   Millwright.connect({
     machines: machines.map((m) => m.id),
     onSamples: (machine, samples) => { for (const [tagId, , value, quality] of samples) show(tagId, value, quality); },
+    onDevice: showDevice,
   });
 })();

@@ -22,6 +22,7 @@ from ingest.simulator.modbus_server import ReadyCallback, ServerThread, serve_de
 UNIT = 1
 FAILING = range(1000, 1100)  # holding registers whose reads the device answers with DEVICE_FAILURE
 HR_SIZE = 1100
+IR_HOLE = range(8, 20)  # input registers the device does not have
 
 
 def regs(fmt: str, value: float, *, word_order: str = "big", byte_order: str = "big") -> list[int]:
@@ -80,7 +81,10 @@ def _device() -> SimDevice:
             [SimData(0, values=COILS, datatype=DataType.BITS)],
             [SimData(0, values=DISCRETE, datatype=DataType.BITS)],
             [SimData(0, values=_holding_registers(), datatype=DataType.REGISTERS)],
-            [SimData(0, values=INPUT_REGISTERS, datatype=DataType.REGISTERS)],
+            [
+                SimData(0, values=INPUT_REGISTERS, datatype=DataType.REGISTERS),
+                SimData(IR_HOLE.stop, values=[20 + i for i in range(10)], datatype=DataType.REGISTERS),
+            ],
         ),
         action=_device_action,
     )
@@ -124,7 +128,8 @@ def server(request_log: RequestLog) -> Iterator[ServerThread]:
 
 @pytest.fixture
 def driver(server: ServerThread, request_log: RequestLog) -> Iterator[ModbusTcpDriver]:
-    drv = ModbusTcpDriver(server.host, server.port, UNIT, timeout=1.0)
+    """A driver that reads only what is asked for (no gap filling), so requests are easy to predict."""
+    drv = ModbusTcpDriver(server.host, server.port, UNIT, timeout=1.0, max_gap_registers=0, max_gap_bits=0)
     request_log.clear()
     yield drv
     drv.close()
@@ -255,6 +260,40 @@ def test_exception_response_marks_only_its_block(driver: ModbusTcpDriver) -> Non
     assert driver.connected  # an exception response is not a link failure
 
 
+def test_exception_responses_carry_the_reason(driver: ModbusTcpDriver) -> None:
+    readings = _read(driver, ("HR2000", "uint16"), ("HR1050", "float32"))
+    assert readings[0].reason == "HR2000..HR2000: Modbus exception 2 (illegal data address)"
+    assert readings[1].reason == "HR1050..HR1051: Modbus exception 4 (server device failure)"
+
+
+def test_a_small_gap_is_read_through_in_one_request(server: ServerThread, request_log: RequestLog) -> None:
+    with ModbusTcpDriver(server.host, server.port, UNIT, max_gap_registers=8, max_gap_bits=32) as drv:
+        request_log.clear()
+        readings = _read(
+            drv,
+            ("HR0", "int16"),
+            ("HR6", "float32"),  # HR1..5 unused: 5 <= 8, one request
+            ("HR100", "uint16"),
+            ("HR117", "uint16"),  # HR101..116 unused: 16 > 8, a second request
+            ("CO0", "bool"),
+            ("CO17", "bool"),  # 16 unused coils <= 32
+        )
+    assert [r.value for r in readings] == [-1234, pytest.approx(3.14159, rel=1e-7), 100, 117, 1.0, 1.0]
+    assert sorted(request_log.requests) == [(1, 0, 18), (3, 0, 8), (3, 100, 1), (3, 117, 1)]
+
+
+def test_a_gap_the_device_refuses_is_split_and_not_filled_again(server: ServerThread, request_log: RequestLog) -> None:
+    with ModbusTcpDriver(server.host, server.port, UNIT, max_gap_registers=30) as drv:
+        request_log.clear()
+        points = [("IR0", "uint16"), ("IR25", "uint16")]  # 24 unused registers apart, across the hole
+        assert _values(_read(drv, *points)) == [777, 25]
+        assert request_log.requests == [(4, 0, 26), (4, 0, 1), (4, 25, 1)]
+
+        request_log.clear()
+        assert _values(_read(drv, *points)) == [777, 25]
+        assert request_log.requests == [(4, 0, 1), (4, 25, 1)]
+
+
 def test_invalid_addresses_give_config_error_without_crashing(driver: ModbusTcpDriver, request_log: RequestLog) -> None:
     readings = _read(driver, ("HR1", "uint16"), ("XY12", "int16"), ("CO1", "float32"), ("HR100.16", "bool"))
     assert [(r.value, r.quality) for r in readings] == [
@@ -265,14 +304,19 @@ def test_invalid_addresses_give_config_error_without_crashing(driver: ModbusTcpD
     ]
     assert request_log.requests == [(3, 1, 1)]
 
+    assert "not a Modbus address" in readings[1].reason
+    assert "coils hold single bits" in readings[2].reason
+
     request_log.clear()
-    assert _read(driver, ("nonsense", "int16")) == [PointReading(0, None, Quality.BAD_CONFIG_ERROR)]
+    [reading] = _read(driver, ("nonsense", "int16"))
+    assert (reading.value, reading.quality) == (None, Quality.BAD_CONFIG_ERROR)
     assert request_log.requests == []
 
 
 def test_nan_is_a_bad_sensor_reading(driver: ModbusTcpDriver) -> None:
     [reading] = _read(driver, ("HR50", "float32"))
-    assert reading == PointReading(0, None, Quality.BAD_SENSOR_FAILURE)
+    assert (reading.value, reading.quality) == (None, Quality.BAD_SENSOR_FAILURE)
+    assert reading.reason == "HR50: device sent nan"
 
 
 def test_empty_read_does_not_connect(driver: ModbusTcpDriver) -> None:

@@ -113,3 +113,24 @@ def test_empty_input_and_bad_limits() -> None:
     assert plan_reads([]) == []
     with pytest.raises(ValueError, match="at least 1"):
         plan_reads([], max_registers=0)
+
+
+def test_a_gap_up_to_the_maximum_is_read_through() -> None:
+    addresses = _addrs(("HR0", "uint16"), ("HR9", "uint16"), ("HR30", "float32"), ("CO0", "bool"), ("CO33", "bool"))
+    blocks = plan_reads(addresses, max_gap_registers=8, max_gap_bits=32)
+    assert _spans(blocks) == [("hr", 0, 10), ("hr", 30, 2), ("co", 0, 34)]
+    assert [b.members for b in blocks] == [(0, 1), (2,), (3, 4)]
+
+
+def test_a_gap_one_above_the_maximum_splits() -> None:
+    addresses = _addrs(("HR0", "uint16"), ("HR10", "uint16"), ("CO0", "bool"), ("CO34", "bool"))
+    blocks = plan_reads(addresses, max_gap_registers=8, max_gap_bits=32)
+    assert _spans(blocks) == [("hr", 0, 1), ("hr", 10, 1), ("co", 0, 1), ("co", 34, 1)]
+
+
+def test_gap_filling_never_exceeds_the_request_limit() -> None:
+    addresses = _addrs(("HR0", "uint16"), ("HR120", "uint16"), ("HR125", "uint16"))
+    blocks = plan_reads(addresses, max_gap_registers=8)
+    assert _spans(blocks) == [("hr", 0, 1), ("hr", 120, 6)]
+    with pytest.raises(ValueError, match="gap"):
+        plan_reads(addresses, max_gap_registers=-1)

@@ -10,7 +10,8 @@ from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
 from historian.services.live import machine_live_group
-from ingest.services import poll
+from ingest.services import poll, store
+from ingest.services.compression import CompressionFilter
 from ingest.services.poll import device_poll, scan_class_device_ids
 
 
@@ -24,8 +25,8 @@ def _samples(tag_ids) -> list[tuple]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_deadband_memory(monkeypatch):
-    monkeypatch.setattr(poll, "_deadband", poll.DeadbandFilter())
+def _fresh_compression_memory(monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
 
 
 def test_a_poll_stores_every_tag_of_the_device_with_good_quality(device, scan_class):
@@ -147,3 +148,37 @@ def test_disabled_devices_are_not_polled_nor_scheduled(device, scan_class):
 
     assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "disabled"
     assert scan_class_device_ids(scan_class_id=scan_class.pk) == []
+
+
+def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(device, scan_class, machine):
+    missing = Tag.objects.create(
+        path="Demo Plant/missing",
+        name="Missing",
+        machine=machine,
+        device=device,
+        scan_class=scan_class,
+        address="HR5000",
+        data_type="uint16",
+    )
+
+    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    assert outcome.status == "stored"
+    assert current_values(tag_ids=[missing.pk])[missing.pk].quality == Quality.BAD_CONFIG_ERROR
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+    assert device.last_error == "HR5000..HR5000: Modbus exception 2 (illegal data address)"
+
+
+def test_a_compressed_tag_closes_its_open_segment_when_another_process_polled_the_device(device, scan_class):
+    speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
+    Tag.objects.filter(pk=speed.pk).update(compression_deviation=1e9)  # every value fits the first segment
+    for _ in range(3):
+        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    assert len(_samples([speed.pk])) == 1
+
+    poll._redis().incr(f"ingest:poll:seq:{device.pk}:{scan_class.pk}")  # another worker process polled it
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    # The third poll's value closes this process's segment; the fourth starts afresh.
+    assert len(_samples([speed.pk])) == 3

@@ -1,0 +1,44 @@
+"""Reads of how acquisition is doing: device links and the store-and-forward buffers of the worker hosts."""
+
+import json
+import time
+from datetime import datetime
+from functools import cache
+
+import redis
+from django.conf import settings
+
+from historian.models import Device
+from historian.services.live import device_status_message
+
+#: Redis hash: worker host -> its buffer status as JSON (written by ingest.services.buffer).
+BUFFER_STATUS_KEY = "ingest:buffers"
+
+
+def device_statuses() -> list[dict]:
+    """Every device's link status, in the shape of the live `device` message."""
+    fields = ["pk", "name", "status", "consecutive_failures", "last_error", "last_good_read_at", "next_retry_at"]
+    return [device_status_message(device)["device"] for device in Device.objects.only(*fields).order_by("name")]
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def ingest_buffer_statuses() -> list[dict]:
+    """Each worker host's last published buffer status: depth, oldest value and its age now, rows dropped."""
+    try:
+        raw = _redis().hgetall(BUFFER_STATUS_KEY)
+    except redis.exceptions.RedisError:
+        return []
+    statuses = []
+    for host, data in sorted(raw.items()):
+        status = json.loads(data)
+        status["host"] = host.decode() if isinstance(host, bytes) else host
+        oldest = status.get("oldest")
+        status["oldest_age_seconds"] = (
+            max(0.0, time.time() - datetime.fromisoformat(oldest).timestamp()) if oldest else None
+        )
+        statuses.append(status)
+    return statuses

@@ -1,0 +1,199 @@
+"""Fault tests with real processes: a Modbus server restarted while polls run, a Celery worker killed with -9
+while its values wait in the store-and-forward buffer for an unreachable PostgreSQL."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app as celery_app
+from historian.models import Device, DeviceStatus, Tag
+from historian.quality import Quality
+from ingest.services import store
+from ingest.services.buffer import SampleBuffer
+from ingest.services.compression import CompressionFilter
+from ingest.services.poll import device_poll
+from ingest.simulator.modbus_server import PlantServerThread
+from ingest.tasks import poll_device
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(settings.BASE_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compression_memory(monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+
+
+def _samples(tag_ids) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tag_id, time, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time, tag_id",
+            [list(tag_ids)],
+        )
+        return cursor.fetchall()
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_polling_rides_through_a_modbus_server_restart_without_a_worker_restart(
+    device, scan_class, plant_server, settings
+):
+    settings.INGEST_BACKOFF_MAX_SECONDS = 0.4
+    tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    port = plant_server.port
+    restarted: list[PlantServerThread] = []
+
+    def restart() -> None:
+        time.sleep(0.5)
+        plant_server.stop()  # while polls are running: one of them may be between two requests
+        time.sleep(0.8)
+        restarted.append(PlantServerThread(plant_server.plant, port=port, tick_seconds=0.2).start())
+
+    restarter = threading.Thread(target=restart)
+    restarter.start()
+    statuses = []
+    try:
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            statuses.append(device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status)
+            time.sleep(0.02)
+    finally:
+        restarter.join()
+        for server in restarted:
+            server.stop()
+
+    assert statuses[0] == "stored"
+    assert "unreachable" in statuses
+    assert statuses[-1] == "stored"
+    assert set(statuses) <= {"stored", "unreachable", "backoff"}
+    rows = _samples(tag_ids)
+    bad = [r for r in rows if r[3] == Quality.BAD_COMM_FAILURE]
+    assert sorted(r[0] for r in bad) == sorted(tag_ids)  # the drop stored once per tag
+    drop_time = bad[0][1]
+    recovered = {r[0] for r in rows if r[1] > drop_time and r[3] == Quality.GOOD}
+    assert recovered == set(tag_ids)  # and the recovery too
+    device.refresh_from_db()
+    assert (device.status, device.consecutive_failures, device.last_error) == (DeviceStatus.CONNECTED, 0, "")
+
+
+# -- kill -9 of a real worker with values in its buffer --------------------------------------------------------
+
+
+class Worker:
+    """A real `celery worker` process (prefork, one child) in its own process group, so that kill -9 takes all."""
+
+    def __init__(self, *, database_url: str, buffer_path: Path, log_path: Path) -> None:
+        self.name = f"faults-{uuid.uuid4().hex[:8]}@localhost"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": settings.REDIS_URL,
+            "INGEST_BUFFER_PATH": str(buffer_path),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log = open(log_path, "a")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "--concurrency", "1",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(destination=[self.name], timeout=1.0):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"celery worker did not start; see {log_path}")
+
+    def kill(self) -> None:
+        """kill -9, the whole worker (main process and pool child)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        """Warm shutdown: SIGTERM to the main process only, which lets the running task finish."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def database_proxy(transactional_db) -> Iterator[TcpProxy]:
+    db = connection.settings_dict
+    with TcpProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
+        yield proxy
+
+
+def _database_url(port: int) -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@127.0.0.1:{port}/{db['NAME']}"
+
+
+@pytest.mark.celery
+def test_values_buffered_by_a_worker_killed_with_9_are_replayed_by_the_next_worker_exactly_once(
+    database_proxy, device, scan_class, tmp_path
+):
+    tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    buffer_path = tmp_path / "worker-buffer.sqlite"
+    buffer = SampleBuffer(buffer_path, max_rows=1_000_000)
+    worker_env = {"database_url": _database_url(database_proxy.port), "buffer_path": buffer_path}
+    log_path = settings.MILLWRIGHT_STATE_DIR / "test-faults-worker.log"
+    settings.MILLWRIGHT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+    celery_app.control.purge()
+
+    first = Worker(**worker_env, log_path=log_path)
+    try:
+        poll_device.delay(device.pk, scan_class.pk)
+        _wait_for(lambda: len(_samples(tag_ids)) >= len(tag_ids), 30, "the first poll to be stored")
+        stored_before = len(_samples(tag_ids))
+
+        database_proxy.cut()
+        for _ in range(3):
+            poll_device.delay(device.pk, scan_class.pk)
+            time.sleep(0.3)
+        _wait_for(lambda: buffer.depth() >= 3 * len(tag_ids) // 2, 30, "polls to be buffered")
+    finally:
+        first.kill()
+    buffered = [row for _, row in buffer.peek(1_000_000)]
+    assert len(_samples(tag_ids)) == stored_before  # nothing reached PostgreSQL while it was cut off
+
+    database_proxy.restore()
+    second = Worker(**worker_env, log_path=log_path)
+    try:
+        poll_device.delay(device.pk, scan_class.pk)  # a poll that reaches the database replays the buffer
+        _wait_for(lambda: buffer.depth() == 0, 30, "the buffer to be replayed")
+        _wait_for(lambda: Device.objects.get(pk=device.pk).status == DeviceStatus.CONNECTED, 30, "the poll to finish")
+    finally:
+        second.stop()
+        buffer.close()
+
+    rows = _samples(tag_ids)
+    keys = [(tag_id, t) for tag_id, t, _, _ in rows]
+    assert len(keys) == len(set(keys))
+    by_key = {(tag_id, t): (value, quality) for tag_id, t, value, quality in rows}
+    assert all(by_key[(r.tag_id, r.time)] == (r.value, r.quality) for r in buffered)
