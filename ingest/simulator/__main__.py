@@ -1,15 +1,19 @@
-"""``python -m ingest.simulator``: run the simulated plant as a Modbus TCP gateway until SIGINT/SIGTERM."""
+"""``python -m ingest.simulator``: run the simulated plant as a Modbus TCP gateway (and, with --opcua-port, as an
+OPC UA server too) until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ingest.simulator.modbus_server import Address, ServerBindError, serve_plant
+from ingest.simulator.opcua_server import serve_plant_opcua
 from ingest.simulator.plant import PlantSimulator
 
 log = logging.getLogger("ingest.simulator")
@@ -26,7 +30,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--machines-per-line", type=int, default=3, help="machines per line (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="random seed, for reproducible runs (default 1)")
     parser.add_argument("--tick", type=float, default=0.5, help="register refresh period in s (default 0.5)")
+    parser.add_argument("--opcua-port", type=int, default=None, help="also serve the plant over OPC UA on this port")
+    parser.add_argument(
+        "--opcua-security",
+        default="None",
+        help="OPC UA endpoints, comma-separated from None, Sign, SignAndEncrypt (Basic256Sha256) (default None)",
+    )
+    parser.add_argument(
+        "--opcua-user", action="append", default=[], metavar="USER:PASSWORD", help="OPC UA login (repeatable)"
+    )
+    parser.add_argument(
+        "--opcua-cert-dir",
+        type=Path,
+        default=Path(os.environ.get("MILLWRIGHT_STATE_DIR", ".millwright")) / "opcua-simulator",
+        help="where the OPC UA server certificate is generated (default $MILLWRIGHT_STATE_DIR/opcua-simulator)",
+    )
     args = parser.parse_args(argv)
+    args.opcua_security = [m.strip() for m in args.opcua_security.split(",") if m.strip()]
+    if not set(args.opcua_security) <= {"None", "Sign", "SignAndEncrypt"} or not args.opcua_security:
+        parser.error("--opcua-security takes None, Sign and/or SignAndEncrypt, e.g. Sign,SignAndEncrypt")
+    if args.opcua_port is not None and not 0 <= args.opcua_port <= 65535:
+        parser.error("--opcua-port must be 0..65535")
+    if any(":" not in user for user in args.opcua_user):
+        parser.error("--opcua-user takes USER:PASSWORD")
+    args.opcua_users = dict(user.split(":", 1) for user in args.opcua_user)
     if not 1 <= args.lines <= 247:
         parser.error("--lines must be 1..247")
     if not 1 <= args.machines_per_line <= 100:
@@ -51,18 +78,44 @@ async def run(args: argparse.Namespace) -> None:
             args.lines,
         )
 
-    server = asyncio.create_task(
-        serve_plant(host=args.host, port=args.port, plant=plant, tick_seconds=args.tick, ready=ready)
-    )
+    servers = [
+        asyncio.create_task(
+            serve_plant(host=args.host, port=args.port, plant=plant, tick_seconds=args.tick, ready=ready)
+        )
+    ]
+    if args.opcua_port is not None:
+
+        def opcua_ready(address: Address) -> None:
+            log.info("simulated plant over OPC UA: opc.tcp://%s:%d/ (%s)", *address, ", ".join(args.opcua_security))
+
+        servers.append(
+            asyncio.create_task(
+                serve_plant_opcua(
+                    host=args.host,
+                    port=args.opcua_port,
+                    plant=plant,
+                    tick_seconds=args.tick,
+                    security_modes=args.opcua_security,
+                    users=args.opcua_users or None,
+                    cert_dir=args.opcua_cert_dir,
+                    ready=opcua_ready,
+                    step=False,  # the Modbus server steps the plant; both serve the same values
+                )
+            )
+        )
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, server.cancel)
-    try:
-        await server
-    except asyncio.CancelledError:
-        if not server.cancelled():
-            raise
-        log.info("simulated plant stopped")
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*servers, stopper], return_when=asyncio.FIRST_COMPLETED)
+    for task in [*servers, stopper]:
+        task.cancel()
+    await asyncio.gather(*servers, stopper, return_exceptions=True)
+    for task in done:
+        if task is not stopper:
+            task.result()  # a server that failed (could not bind ...) raises its error here
+    log.info("simulated plant stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # pymodbus warns (e.g. "Failed to start server") where we print our own one-line error.
     logging.getLogger("pymodbus").setLevel(logging.ERROR)
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
     try:
         asyncio.run(run(args))
     except ServerBindError as exc:

@@ -1,0 +1,209 @@
+"""The Device admin with its OPC UA parts: connection and security fields, certificate uploads, a write-only
+password, and the "Browse OPC UA server" page that creates tags from the variables a person ticks.
+
+It extends historian.admin.DeviceAdmin and takes over its registration, so that the historian app does not import
+ingest (acquisition depends on the historian, never the other way round).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from historian.admin import DeviceAdmin
+from historian.models import Device, Machine, Protocol, ScanClass
+from ingest.drivers.base import DeviceUnreachable
+from ingest.services.opcua import (
+    MAX_BROWSE_DEPTH,
+    device_opcua_pki_check,
+    device_opcua_pki_store,
+    opcua_browse,
+    opcua_tags_create,
+)
+
+OPCUA_FIELDS = [
+    "endpoint_url",
+    "security_policy",
+    "security_mode",
+    "client_certificate",
+    "client_certificate_upload",
+    "client_private_key",
+    "client_private_key_upload",
+    "server_certificate",
+    "server_certificate_upload",
+    "username",
+    "password",
+    "publishing_interval_ms",
+    "use_subscriptions",
+]
+_UPLOADS = {
+    "client_certificate_upload": "client_certificate",
+    "client_private_key_upload": "client_private_key",
+    "server_certificate_upload": "server_certificate",
+}
+_MAX_UPLOAD_BYTES = 64 * 1024
+
+
+class DeviceOpcUaForm(forms.ModelForm):
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="OPC UA: never shown again; leave empty to keep the stored password.",
+    )
+    clear_password = forms.BooleanField(required=False, help_text="Remove the stored password.")
+    client_certificate_upload = forms.FileField(
+        required=False, help_text="…or upload it (PEM or DER): kept under MILLWRIGHT_STATE_DIR"
+    )
+    client_private_key_upload = forms.FileField(required=False, help_text="…or upload it (PEM or DER, unencrypted)")
+    server_certificate_upload = forms.FileField(required=False, help_text="…or upload it (PEM or DER)")
+
+    class Meta:
+        model = Device
+        fields = "__all__"  # noqa: DJ007  (the admin's fieldsets choose what is shown)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data.get("password") or ""
+        if not password and self.instance.pk and not self.data.get("clear_password"):
+            return self.instance.password  # empty: keep what is stored
+        return password
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.pki_files: dict[str, bytes] = {}
+        for upload, field in _UPLOADS.items():
+            file = cleaned.get(upload)
+            if file is None:
+                continue
+            if file.size > _MAX_UPLOAD_BYTES:
+                self.add_error(upload, "A certificate or key file is a few kilobytes; this one is too large.")
+                continue
+            self.pki_files[field] = file.read()
+        try:
+            device_opcua_pki_check(**self.pki_files)
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                self.add_error(f"{field}_upload", problems)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # A file uploaded now stands in for the path "a secure connection needs" in Device.clean(); the real path
+        # is set when the file is stored, right after the device is saved.
+        for field in getattr(self, "pki_files", {}):
+            self.cleaned_data[field] = self.cleaned_data.get(field) or "(uploaded)"
+        super()._post_clean()
+
+
+class OpcUaDeviceAdmin(DeviceAdmin):
+    form = DeviceOpcUaForm
+    actions = ["browse_opcua_server"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Device | None = None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        fields = [*OPCUA_FIELDS, "clear_password"]
+        if obj is not None and obj.protocol == Protocol.OPCUA:
+            fields.insert(0, "opcua_browse_link")
+        status = next((i for i, (name, _) in enumerate(fieldsets) if name == "Status"), len(fieldsets))
+        fieldsets.insert(status, ("OPC UA", {"fields": fields}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Device | None = None):
+        return [*super().get_readonly_fields(request, obj), "opcua_browse_link"]
+
+    @admin.display(description="Address space")
+    def opcua_browse_link(self, obj: Device) -> str:
+        if obj.pk is None or obj.protocol != Protocol.OPCUA:
+            return "-"
+        url = reverse("admin:historian_device_opcua_browse", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Browse OPC UA server</a>', url)
+
+    def save_model(self, request: HttpRequest, obj: Device, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        files = getattr(form, "pki_files", {})
+        if files:  # checked by the form already
+            device_opcua_pki_store(device=obj, **files)
+
+    @admin.action(description="Browse OPC UA server (create tags from its variables)")
+    def browse_opcua_server(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        devices = list(queryset[:2])
+        if len(devices) != 1 or devices[0].protocol != Protocol.OPCUA:
+            self.message_user(request, "Choose exactly one OPC UA device to browse.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:historian_device_opcua_browse", args=[devices[0].pk]))
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:object_id>/opcua-browse/",
+                self.admin_site.admin_view(self.opcua_browse_view),
+                name="historian_device_opcua_browse",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def opcua_browse_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        device = get_object_or_404(Device, pk=object_id, protocol=Protocol.OPCUA)
+        if not (self.has_view_permission(request, device) and request.user.has_perm("historian.add_tag")):
+            raise PermissionDenied
+        params = request.POST if request.method == "POST" else request.GET
+        root = (params.get("node") or "").strip() or None
+        try:
+            depth = max(1, min(int(params.get("depth") or 4), MAX_BROWSE_DEPTH))
+        except ValueError:
+            depth = 4
+        error = ""
+        try:
+            tree = opcua_browse(device=device, node_id=root, depth=depth)
+        except DeviceUnreachable as exc:
+            tree, error = [], str(exc)
+        variables = {n.node_id: n for top in tree for n in top.walk() if n.node_class == "Variable"}
+        form = OpcUaTagsForm(request.POST if request.method == "POST" else None, choices=variables)
+        if request.method == "POST" and form.is_valid():
+            chosen = [variables[node_id] for node_id in form.cleaned_data["node_ids"]]
+            result = opcua_tags_create(
+                device=device,
+                machine=form.cleaned_data["machine"],
+                scan_class=form.cleaned_data["scan_class"],
+                nodes=chosen,
+            )
+            if result.created:
+                messages.success(request, f"Created {len(result.created)} tags from {device}.")
+            for reason in result.skipped:
+                messages.warning(request, f"Not created: {reason}")
+            url = reverse("admin:historian_tag_changelist") + f"?device__id__exact={device.pk}"
+            return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Browse OPC UA server: {device}",
+            "device": device,
+            "tree": tree,
+            "error": error,
+            "form": form,
+            "root": root or "",
+            "depth": depth,
+            "max_depth": MAX_BROWSE_DEPTH,
+        }
+        return TemplateResponse(request, "admin/ingest/opcua_browse.html", context)
+
+
+class OpcUaTagsForm(forms.Form):
+    machine = forms.ModelChoiceField(queryset=Machine.objects.select_related("line__area__site"))
+    scan_class = forms.ModelChoiceField(queryset=ScanClass.objects.all(), help_text="Sampling interval of the tags")
+    node_ids = forms.MultipleChoiceField(label="Variables", error_messages={"required": "Tick at least one variable."})
+
+    def __init__(self, *args, choices: dict, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["node_ids"].choices = [(node_id, node_id) for node_id in choices]
+
+
+admin.site.unregister(Device)
+admin.site.register(Device, OpcUaDeviceAdmin)
+
+from ingest import admin_sparkplug  # noqa: E402, F401  (registers the Sparkplug admin)

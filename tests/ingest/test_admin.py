@@ -1,0 +1,148 @@
+"""The Device admin's OPC UA parts: the browse page that creates tags, the write-only password, uploads."""
+
+import pytest
+from django.urls import reverse
+
+from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+
+
+@pytest.fixture
+def opcua_device(db, opcua_plant_server) -> Device:
+    return Device.objects.create(
+        name="Simulator OPC UA", protocol=Protocol.OPCUA, host="127.0.0.1", port=opcua_plant_server.port
+    )
+
+
+@pytest.fixture
+def cnc(db) -> Machine:
+    site = Site.objects.create(name="Plant")
+    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
+    return Machine.objects.create(line=line, name="CNC 101")
+
+
+def test_device_page_links_to_the_browser(admin_client, opcua_device):
+    response = admin_client.get(reverse("admin:historian_device_change", args=[opcua_device.pk]))
+    assert response.status_code == 200
+    assert reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk]) in response.content.decode()
+
+
+def test_browse_page_shows_variables_with_checkboxes(admin_client, opcua_device):
+    url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
+    response = admin_client.get(url, {"node": "ns=2;s=Line1.CNC101", "depth": "1"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'type="checkbox" name="node_ids" value="ns=2;s=Line1.CNC101.spindle_speed"' in page
+    assert "Float &rarr; float32, rpm" in page
+
+
+def test_browse_page_creates_the_ticked_tags(admin_client, opcua_device, cnc):
+    scan_class = ScanClass.objects.create(name="Fast", period_ms=1000)
+    url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
+    response = admin_client.post(
+        url,
+        {
+            "node": "ns=2;s=Line1.CNC101",
+            "depth": "1",
+            "machine": cnc.pk,
+            "scan_class": scan_class.pk,
+            "node_ids": ["ns=2;s=Line1.CNC101.motor_temperature", "ns=2;s=Line1.CNC101.part_count"],
+        },
+    )
+    assert response.status_code == 302
+    tags = {t.name: t for t in Tag.objects.filter(device=opcua_device)}
+    assert set(tags) == {"motor_temperature", "part_count"}
+    assert (tags["motor_temperature"].units, tags["part_count"].data_type) == ("°C", "uint32")
+
+
+def test_browse_page_refuses_a_node_it_did_not_offer(admin_client, opcua_device, cnc):
+    scan_class = ScanClass.objects.create(name="Fast", period_ms=1000)
+    url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
+    response = admin_client.post(
+        url,
+        {
+            "node": "ns=2;s=Line1.CNC101",
+            "depth": "1",
+            "machine": cnc.pk,
+            "scan_class": scan_class.pk,
+            "node_ids": ["ns=2;s=Elsewhere"],
+        },
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not Tag.objects.exists()
+
+
+def test_browse_page_shows_why_the_server_cannot_be_browsed(admin_client, db):
+    from ingest.ports import free_port
+
+    device = Device.objects.create(name="Gone", protocol=Protocol.OPCUA, host="127.0.0.1", port=free_port())
+    response = admin_client.get(reverse("admin:historian_device_opcua_browse", args=[device.pk]))
+    assert response.status_code == 200
+    assert "cannot connect to OPC UA server" in response.content.decode()
+
+
+def _device_form(**overrides) -> dict:
+    data = {
+        "name": "Press PLC",
+        "protocol": "opcua",
+        "enabled": "on",
+        "host": "127.0.0.1",
+        "port": "4840",
+        "unit_id": "1",
+        "word_order": "big",
+        "byte_order": "big",
+        "max_gap_registers": "8",
+        "max_gap_bits": "32",
+        "timeout_seconds": "2",
+        "security_policy": "None",
+        "security_mode": "None",
+        "publishing_interval_ms": "500",
+        "username": "operator",
+        "password": "first-secret",
+    }
+    return data | overrides
+
+
+def test_password_is_write_only_and_kept_when_left_empty(admin_client, db):
+    response = admin_client.post(reverse("admin:historian_device_add"), _device_form())
+    assert response.status_code == 302, response.content.decode()[:2000]
+    device = Device.objects.get(name="Press PLC")
+    assert device.password == "first-secret"
+
+    page = admin_client.get(reverse("admin:historian_device_change", args=[device.pk])).content.decode()
+    assert "first-secret" not in page
+
+    response = admin_client.post(reverse("admin:historian_device_change", args=[device.pk]), _device_form(password=""))
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.password == "first-secret"
+
+
+def test_secure_device_needs_certificate_and_key(admin_client, db):
+    response = admin_client.post(
+        reverse("admin:historian_device_add"),
+        _device_form(security_policy="Basic256Sha256", security_mode="SignAndEncrypt"),
+    )
+    assert response.status_code == 200
+    assert "A secure connection needs a client certificate and its private key." in response.content.decode()
+
+
+def test_uploaded_client_certificate_and_key_make_a_secure_device(
+    admin_client, db, settings, tmp_path, opcua_client_pki
+):
+    settings.MILLWRIGHT_STATE_DIR = tmp_path
+    cert, key = opcua_client_pki
+    with cert.open("rb") as cert_file, key.open("rb") as key_file:
+        response = admin_client.post(
+            reverse("admin:historian_device_add"),
+            _device_form(
+                security_policy="Basic256Sha256",
+                security_mode="SignAndEncrypt",
+                client_certificate_upload=cert_file,
+                client_private_key_upload=key_file,
+            ),
+        )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    device = Device.objects.get(name="Press PLC")
+    assert device.client_certificate == str(tmp_path / "opcua" / f"device-{device.pk}" / "client-cert.der")
+    assert (tmp_path / "opcua" / f"device-{device.pk}" / "client-key.pem").read_bytes() == key.read_bytes()

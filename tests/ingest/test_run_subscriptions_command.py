@@ -1,0 +1,77 @@
+"""`manage.py run_subscriptions` as the Procfile runs it: values reach the database, SIGTERM stops it cleanly."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from ingest.simulator.opcua_server import opcua_signal_node_id
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.mark.slow
+def test_run_subscriptions_stores_values_and_stops_on_sigterm(transactional_db, opcua_plant_server, settings):
+    site = Site.objects.create(name="Cmd plant")
+    line = Line.objects.create(area=Area.objects.create(site=site, name="A"), name="L")
+    machine = Machine.objects.create(line=line, name="M")
+    device = Device.objects.create(
+        name="Cmd OPC UA",
+        protocol=Protocol.OPCUA,
+        host="127.0.0.1",
+        port=opcua_plant_server.port,
+        use_subscriptions=True,
+        publishing_interval_ms=100,
+    )
+    tag = Tag.objects.create(
+        path="Cmd plant/A/L/M.speed_setpoint",
+        name="speed_setpoint",
+        machine=machine,
+        device=device,
+        scan_class=ScanClass.objects.create(name="S", period_ms=200),
+        address=opcua_signal_node_id(0, 0, "speed_setpoint"),
+        data_type="float32",
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_subscriptions", "--flush-ms", "100"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM historian_sample WHERE tag_id = %s", [tag.pk])
+                if cursor.fetchone()[0]:
+                    break
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no value stored within 30 s"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=20)
+        assert proc.returncode == 0, stderr
+        assert stdout.strip().splitlines()[-1] == "OPC UA subscriptions stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
