@@ -1,0 +1,312 @@
+"""The Sparkplug B host application against a real Mosquitto broker and an edge node publishing real payloads.
+
+Each module gets a private broker on a free loopback port (tests do not meet the system broker or each other);
+the edge node is paho-mqtt publishing protobuf payloads (ingest.simulator.sparkplug_edge).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from django.db import connection
+
+from historian.models import Area, Device, DeviceStatus, DiscoveredMetric, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.quality import Quality
+from ingest.drivers.sparkplug.codec import DataType
+from ingest.drivers.sparkplug.session import BrokerSettings
+from ingest.services import store
+from ingest.services.compression import CompressionFilter
+from ingest.services.poll import scan_class_device_ids
+from ingest.services.sparkplug import SparkplugRunner, sparkplug_tags_create
+from ingest.simulator.sparkplug_edge import SparkplugEdgeNode
+from tests.mqtt_broker import MosquittoBroker
+
+GROUP, NODE, CNC = "Plant1", "Gateway1", "CNC101"
+NODE_METRICS = {
+    "Line speed": DataType.DOUBLE,
+    "Temperature": DataType.FLOAT,
+    "Running": DataType.BOOLEAN,
+    "Offset": DataType.INT16,
+    "Status text": DataType.STRING,
+}
+CNC_METRICS = {"Spindle/Speed": DataType.DOUBLE, "Parts": DataType.UINT32}
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory) -> Iterator[MosquittoBroker]:
+    if MosquittoBroker.executable() is None:
+        pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
+    server = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.skip(f"no MQTT broker: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compression_memory(monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+
+
+def _samples(tag: Tag) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT time, value, quality FROM historian_sample WHERE tag_id = %s ORDER BY time", [tag.pk])
+        return cursor.fetchall()
+
+
+def _current(tag: Tag) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT time, value, quality FROM historian_current_value WHERE tag_id = %s", [tag.pk])
+        return cursor.fetchone()
+
+
+def _step_until(runner: SparkplugRunner, condition: Callable[[], bool], *, seconds: float = 20.0, each=None) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {seconds} s")
+        if each is not None:
+            each()
+        runner.step()
+        time.sleep(0.05)
+
+
+def _plant(broker: MosquittoBroker) -> tuple[Device, Machine, ScanClass]:
+    site = Site.objects.create(name="MQTT plant")
+    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
+    machine = Machine.objects.create(line=line, name="CNC 101")
+    scan_class = ScanClass.objects.create(name="Pushed", period_ms=1000)
+    device = Device.objects.create(
+        name="Plant MQTT broker", protocol=Protocol.SPARKPLUG, host=broker.host, port=broker.port
+    )
+    return device, machine, scan_class
+
+
+@pytest.fixture
+def runner() -> Iterator[SparkplugRunner]:
+    runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
+    yield runner
+    runner.shutdown()
+
+
+@pytest.fixture
+def plant(db, broker):
+    return _plant(broker)
+
+
+def _connected(runner: SparkplugRunner, broker: MosquittoBroker) -> None:
+    runner.step()
+    session = runner.session(BrokerSettings(broker.host, broker.port))
+    assert session is not None, "no session opened for the broker device"
+    assert session.wait_connected(10), "the runner did not connect to the broker"
+
+
+@pytest.fixture
+def edge(plant, broker, runner) -> Iterator[SparkplugEdgeNode]:
+    """The runner connected to the broker, then an edge node with one device that has published its births."""
+    _connected(runner, broker)
+    node = SparkplugEdgeNode(
+        host=broker.host,
+        port=broker.port,
+        group_id=GROUP,
+        edge_node_id=NODE,
+        node_metrics=NODE_METRICS,
+        devices={CNC: CNC_METRICS},
+    )
+    node.connect()
+    _step_until(runner, lambda: Device.objects.filter(sparkplug_device_id=CNC).exists())
+    yield node
+    node.disconnect(send_death=False)
+
+
+def _enable(runner: SparkplugRunner, plant) -> dict[str, Tag]:
+    """Turn every numeric discovered metric into a tag (as the admin's action does), reload, get the births."""
+    _, machine, scan_class = plant
+    result = sparkplug_tags_create(
+        metrics=list(DiscoveredMetric.objects.order_by("pk")), machine=machine, scan_class=scan_class
+    )
+    tags = {t.address: t for t in result.created}
+    runner.sync()  # new tags of an online node: a rebirth brings their current values
+    _step_until(runner, lambda: all(_samples(t) for t in tags.values()))
+    return tags
+
+
+def test_births_create_disabled_discovered_devices_and_their_metrics(edge, runner):
+    node = Device.objects.get(sparkplug_group_id=GROUP, sparkplug_edge_node_id=NODE, sparkplug_device_id="")
+    cnc = Device.objects.get(sparkplug_device_id=CNC)
+
+    assert (node.name, node.enabled, node.discovered, node.protocol) == ("Plant1/Gateway1", False, True, "sparkplug")
+    assert (cnc.name, cnc.enabled, cnc.discovered) == ("Plant1/Gateway1/CNC101", False, True)
+    metrics = {m.name: (m.sparkplug_type, m.data_type) for m in DiscoveredMetric.objects.filter(device=node)}
+    assert metrics == {
+        "Line speed": ("Double", "float64"),
+        "Temperature": ("Float", "float32"),
+        "Running": ("Boolean", "bool"),
+        "Offset": ("Int16", "int16"),
+        "Status text": ("String", ""),  # not a number: shown, cannot become a tag
+    }
+    assert set(DiscoveredMetric.objects.filter(device=cnc).values_list("name", flat=True)) == set(CNC_METRICS)
+    assert not Tag.objects.exists()
+
+
+def test_enabled_metrics_become_tags_that_pushed_devices_keep_out_of_celery_polling(edge, runner, plant):
+    tags = _enable(runner, plant)
+
+    assert set(tags) == {"Line speed", "Temperature", "Running", "Offset", "Spindle/Speed", "Parts"}
+    assert not Device.objects.filter(protocol=Protocol.SPARKPLUG, discovered=True).exists()
+    assert Device.objects.filter(sparkplug_device_id=CNC, enabled=True).exists()
+    assert scan_class_device_ids(scan_class_id=plant[2].pk) == []
+    assert DiscoveredMetric.objects.get(name="Status text").tag is None
+
+
+def test_data_sent_by_alias_is_stored_at_the_metric_timestamp(edge, runner, plant):
+    tags = _enable(runner, plant)
+    at = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
+    at_ms = int(at.timestamp() * 1000)
+
+    edge.publish_data({"Line speed": 12.5, "Offset": -3, "Running": True}, timestamp_ms=at_ms)
+    edge.publish_data({"Spindle/Speed": 8000.0, "Parts": 41}, device_id=CNC, timestamp_ms=at_ms)
+    _step_until(runner, lambda: _samples(tags["Parts"])[-1][0] == at)
+
+    assert _samples(tags["Line speed"])[-1] == (at, 12.5, Quality.GOOD)
+    assert _samples(tags["Offset"])[-1] == (at, -3.0, Quality.GOOD)
+    assert _samples(tags["Running"])[-1] == (at, 1.0, Quality.GOOD)
+    assert _samples(tags["Spindle/Speed"])[-1] == (at, 8000.0, Quality.GOOD)
+    assert _current(tags["Parts"]) == (at, 41.0, Quality.GOOD)
+    cnc = Device.objects.get(sparkplug_device_id=CNC)
+    assert cnc.status == DeviceStatus.CONNECTED
+
+
+def test_a_sequence_gap_sends_a_rebirth_command_that_the_edge_node_receives(edge, runner, plant):
+    tags = _enable(runner, plant)
+    edge.rebirth_received.clear()
+    requested = edge.rebirths_requested
+
+    edge.publish_data({"Line speed": 1.0})  # in order: no rebirth
+    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 1.0)
+    assert edge.rebirths_requested == requested
+
+    edge.publish_data({"Line speed": 2.0}, seq=(edge.seq + 5) % 256)
+    _step_until(runner, edge.rebirth_received.is_set)
+
+    assert edge.rebirths_requested == requested + 1
+    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 2.0)  # the values of the gap still count
+    state = runner.node_state(BrokerSettings(edge.host, edge.port), GROUP, NODE)
+    _step_until(runner, lambda: state.seq == edge.seq)  # the rebirth (NBIRTH seq 0, DBIRTH 1) has been followed
+
+
+def test_node_death_with_the_births_bdseq_marks_the_node_and_its_devices_bad(edge, runner, plant):
+    tags = _enable(runner, plant)
+    edge.publish_node_death(bd_seq=edge.bd_seq + 7)  # the will of some older session: ignored
+    edge.publish_data({"Line speed": 3.0})
+    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 3.0)
+    assert all(q == Quality.GOOD for t in tags.values() for _, _, q in _samples(t))
+
+    edge.disconnect(send_death=True)
+    _step_until(runner, lambda: _current(tags["Parts"])[2] == Quality.BAD_COMM_FAILURE)
+
+    for tag in tags.values():
+        assert _samples(tag)[-1][1:] == (None, Quality.BAD_COMM_FAILURE)
+    assert set(Device.objects.filter(tags__isnull=False).values_list("status", flat=True)) == {DeviceStatus.ERROR}
+
+    edge.connect()  # a new session (bdSeq + 1) and its births: good again
+    _step_until(runner, lambda: _current(tags["Parts"])[2] == Quality.GOOD)
+    assert _samples(tags["Line speed"])[-1][2] == Quality.GOOD
+    assert Device.objects.get(sparkplug_device_id=CNC).status == DeviceStatus.CONNECTED
+
+
+def test_device_death_marks_only_that_device_bad(edge, runner, plant):
+    tags = _enable(runner, plant)
+
+    edge.publish_device_death(CNC)
+    _step_until(runner, lambda: _current(tags["Spindle/Speed"])[2] == Quality.BAD_COMM_FAILURE)
+
+    assert _current(tags["Parts"])[2] == Quality.BAD_COMM_FAILURE
+    assert _current(tags["Line speed"])[2] == Quality.GOOD
+    assert Device.objects.get(sparkplug_device_id=CNC).status == DeviceStatus.ERROR
+    assert Device.objects.get(sparkplug_edge_node_id=NODE, sparkplug_device_id="").status == DeviceStatus.CONNECTED
+
+
+def test_historical_metrics_are_backfilled_without_changing_current_values(edge, runner, plant):
+    tags = _enable(runner, plant)
+    speed = tags["Line speed"]
+    live = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
+    edge.publish_data({"Line speed": 50.0}, timestamp_ms=int(live.timestamp() * 1000))
+    _step_until(runner, lambda: _current(speed) == (live, 50.0, Quality.GOOD))
+
+    older, newer = live - timedelta(hours=1), live + timedelta(seconds=1)
+    for moment, value in ((older, 7.0), (newer, 9.0)):  # even one newer than the current value is history only
+        edge.publish_data({"Line speed": value}, timestamp_ms=int(moment.timestamp() * 1000), historical=True)
+    _step_until(runner, lambda: len(_samples(speed)) >= 4)
+
+    history = [(t, v) for t, v, _ in _samples(speed)]
+    assert (older, 7.0) in history
+    assert (newer, 9.0) in history
+    assert _current(speed) == (live, 50.0, Quality.GOOD)
+
+
+def test_a_payload_that_is_not_sparkplug_is_rejected_and_the_runner_goes_on(edge, runner, plant, broker):
+    tags = _enable(runner, plant)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="garbage-publisher")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        client.publish(f"spBv1.0/{GROUP}/NDATA/{NODE}", b"\xff\xff\xff", qos=1).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    rejected = 0
+
+    def count() -> bool:
+        nonlocal rejected
+        rejected += runner.flush().rejected
+        return rejected > 0
+
+    _step_until(runner, count)
+    edge.publish_data({"Line speed": 4.5})
+    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 4.5)
+
+
+def test_the_runner_reconnects_after_the_broker_restarts(db, runner, tmp_path):
+    own = MosquittoBroker(tmp_path).start()  # its own broker: restarted under the runner
+    try:
+        plant = _plant(own)
+        _connected(runner, own)
+        edge = SparkplugEdgeNode(
+            host=own.host,
+            port=own.port,
+            group_id=GROUP,
+            edge_node_id=NODE,
+            node_metrics={"Line speed": DataType.DOUBLE},
+        )
+        edge.connect()
+        _step_until(runner, lambda: DiscoveredMetric.objects.exists())
+        speed = _enable(runner, plant)["Line speed"]
+        edge.publish_data({"Line speed": 5.0})
+        _step_until(runner, lambda: _current(speed)[1] == 5.0)
+
+        own.restart()
+        _step_until(runner, lambda: _current(speed)[2] == Quality.BAD_COMM_FAILURE)
+        dropped_at = _current(speed)[0]
+        broker_device = Device.objects.get(name="Plant MQTT broker")
+        assert broker_device.status == DeviceStatus.ERROR
+
+        # The edge node reconnects too (paho) and publishes births; the runner re-subscribes and asks for births.
+        _step_until(runner, lambda: _current(speed)[1] == 6.0, seconds=40, each=lambda: _publish_quietly(edge, 6.0))
+        assert _current(speed)[0] > dropped_at
+        assert _samples(speed)[-1][1:] == (6.0, Quality.GOOD)
+        broker_device.refresh_from_db()
+        assert broker_device.status == DeviceStatus.CONNECTED
+        edge.disconnect(send_death=False)
+    finally:
+        own.stop()
+
+
+def _publish_quietly(edge: SparkplugEdgeNode, value: float) -> None:
+    edge.publish_data({"Line speed": value})  # QoS 0: lost while the edge node is still reconnecting

@@ -1,0 +1,58 @@
+"""A private Mosquitto broker on a free loopback port, for tests that must not share the system broker."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from ingest.ports import free_port
+
+
+class MosquittoBroker:
+    def __init__(self, directory: Path) -> None:
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\n")
+        self.log = directory / "mosquitto.log"
+        self._proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def executable() -> str | None:
+        return shutil.which("mosquitto") or next(
+            (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+        )
+
+    def start(self, timeout: float = 10.0) -> MosquittoBroker:
+        exe = self.executable()
+        if exe is None:
+            raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+        with self.log.open("ab") as log:
+            self._proc = subprocess.Popen([exe, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-500:]}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
