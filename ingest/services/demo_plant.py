@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from alarms.services.demo import demo_alarms_load
 from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
 from ingest.simulator.plant import MACHINE_SIGNALS, MachineState, machine_tag_address
 
@@ -76,4 +77,5 @@ def demo_plant_load(
                 if spec.name == "state" and machine.state_tag_id != saved.pk:
                     machine.state_tag = saved
                     machine.save(update_fields=["state_tag"])
+    demo_alarms_load(machines=list(Machine.objects.filter(line__area=area)))
     return DemoPlantSummary(lines=lines, machines=lines * machines_per_line, tags=tags, devices=lines)

@@ -1,0 +1,146 @@
+"""The alarm WebSocket: every signed-in page listens (banner counts); the alarm list also works alarms through it.
+
+Client -> server:
+  {"action": "snapshot"}
+  {"action": "acknowledge", "alarms": [ids], "comment": "..."}
+  {"action": "shelve", "alarms": [ids], "minutes": 30, "comment": "..."}
+  {"action": "unshelve", "alarms": [ids], "comment": "..."}
+Server -> client:
+  {"type": "counts", "counts": {...}} on connect
+  {"type": "snapshot", "alarms": [...], "counts": {...}, "can": {"acknowledge": bool, "shelve": bool}}
+  {"type": "alarms", "alarms": [...], "counts": {...}, "new": [ids]} whenever alarms change (to every browser)
+  {"type": "done", "action": "...", "done": [ids], "refused": {id: reason}}
+  {"type": "error", "message": "..."}
+Signed-out browsers are closed with 4401, users without alarms.view_alarm with 4403.
+Hostile or malformed input gets an error message; the connection stays open and nothing changes.
+"""
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from alarms.queries.alarm_list import alarm_counts, alarm_rows
+from alarms.services.actions import (
+    PERM_ACKNOWLEDGE,
+    PERM_SHELVE,
+    PERM_VIEW,
+    AlarmActionError,
+    alarms_acknowledge,
+    alarms_shelve,
+    alarms_unshelve,
+)
+from alarms.services.live import ALARMS_GROUP
+
+MAX_MESSAGE_BYTES = 16384
+MAX_ALARMS_PER_ACTION = 500
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+_ACTIONS = {
+    "acknowledge": (PERM_ACKNOWLEDGE, alarms_acknowledge),
+    "shelve": (PERM_SHELVE, alarms_shelve),
+    "unshelve": (PERM_SHELVE, alarms_unshelve),
+}
+
+
+def _snapshot(user) -> dict:
+    return {
+        "type": "snapshot",
+        "alarms": alarm_rows(),
+        "counts": alarm_counts(),
+        "can": {"acknowledge": user.has_perm(PERM_ACKNOWLEDGE), "shelve": user.has_perm(PERM_SHELVE)},
+    }
+
+
+def _act(user, action: str, message: dict) -> dict:
+    permission, service = _ACTIONS[action]
+    if not user.has_perm(permission):
+        raise PermissionDenied(f"You may not {action} alarms.")
+    kwargs = {
+        "alarm_ids": message["alarms"],
+        "user": user,
+        "comment": message.get("comment", ""),
+        "now": timezone.now(),
+    }
+    if action == "shelve":
+        kwargs["minutes"] = message.get("minutes")
+    result = service(**kwargs)
+    return {
+        "type": "done",
+        "action": action,
+        "done": result.done,
+        "refused": {str(k): v for k, v in result.refused.items()},
+    }
+
+
+class AlarmConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(user.has_perm)(PERM_VIEW):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.channel_layer.group_add(ALARMS_GROUP, self.channel_name)
+        await self.accept()
+        counts = await database_sync_to_async(alarm_counts)()
+        await self.send(text_data=json.dumps({"type": "counts", "counts": counts}))
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(ALARMS_GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self._error("Send JSON text frames.")
+            return
+        if len(text_data.encode()) > MAX_MESSAGE_BYTES:
+            await self._error(f"Message too large (limit {MAX_MESSAGE_BYTES} bytes).")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("Message is not valid JSON.")
+            return
+        if not isinstance(message, dict):
+            await self._error('Message must be an object such as {"action": "snapshot"}.')
+            return
+        action = message.get("action")
+        user = self.scope["user"]
+        if action == "snapshot":
+            await self.send(text_data=json.dumps(await database_sync_to_async(_snapshot)(user)))
+            return
+        if action not in _ACTIONS:
+            await self._error("Unknown action; use snapshot, acknowledge, shelve or unshelve.")
+            return
+        ids = message.get("alarms")
+        if (
+            not isinstance(ids, list)
+            or not ids
+            or len(ids) > MAX_ALARMS_PER_ACTION
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        ):
+            await self._error(f"'alarms' must be a list of 1 to {MAX_ALARMS_PER_ACTION} alarm ids.")
+            return
+        try:
+            reply = await database_sync_to_async(_act)(user, action, message)
+        except PermissionDenied as exc:
+            await self._error(str(exc))
+            return
+        except AlarmActionError as exc:
+            await self._error(str(exc))
+            return
+        await self.send(text_data=json.dumps(reply))
+
+    async def alarms_changed(self, event: dict) -> None:
+        await self.send(
+            text_data=json.dumps(
+                {"type": "alarms", "alarms": event["alarms"], "counts": event["counts"], "new": event["new"]}
+            )
+        )
+
+    async def _error(self, text: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "message": text}))

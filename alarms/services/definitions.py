@@ -1,0 +1,111 @@
+"""Alarm definitions as the evaluation needs them, kept in memory per process.
+
+The hot path (every poll of every device) must not query definitions: they are loaded once per process, all of
+them, and reloaded only when the shared version token in the cache (Redis) changes. Saving or deleting a
+definition, a tag or the hierarchy above it sets a new token (signals.py), so every worker reloads on its next
+batch. A lost token (cache cleared, Redis restarted) also means a reload: never a stale definition.
+"""
+
+import uuid
+from dataclasses import dataclass
+from threading import Lock
+
+from django.core.cache import cache
+
+from alarms.models import AlarmDefinition
+from alarms.state_machine import Config, Kind
+
+VERSION_KEY = "alarms:definitions:version"
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    id: int
+    name: str
+    tag_id: int
+    tag_path: str
+    tag_name: str
+    units: str
+    machine_id: int
+    machine_name: str
+    line_id: int
+    area_id: int
+    priority: str
+    message: str
+    config: Config
+    setpoint_tag_id: int | None
+    suppress_tag_id: int | None
+    suppress_when: str
+    suppress_value: float | None
+
+    def suppressed_by(self, value: float | None) -> bool | None:
+        """Whether the design condition holds for the suppressing tag's `value` (None when unknown)."""
+        if self.suppress_tag_id is None:
+            return False
+        if value is None or self.suppress_value is None:
+            return None
+        equal = round(value, 6) == round(self.suppress_value, 6)
+        return equal if self.suppress_when == "eq" else not equal
+
+
+def definition_from_model(d: AlarmDefinition) -> Definition:
+    tag = d.tag
+    return Definition(
+        id=d.pk,
+        name=d.name,
+        tag_id=tag.pk,
+        tag_path=tag.path,
+        tag_name=tag.name,
+        units=tag.units,
+        machine_id=tag.machine_id,
+        machine_name=tag.machine.name,
+        line_id=tag.machine.line_id,
+        area_id=tag.machine.line.area_id,
+        priority=d.priority,
+        message=d.message,
+        config=Config(
+            kind=Kind(d.kind),
+            limit=d.limit,
+            deadband=d.deadband,
+            on_delay=d.on_delay_seconds,
+            off_delay=d.off_delay_seconds,
+            latching=d.latching,
+        ),
+        setpoint_tag_id=d.setpoint_tag_id,
+        suppress_tag_id=d.suppress_tag_id,
+        suppress_when=d.suppress_when,
+        suppress_value=d.suppress_value,
+    )
+
+
+class DefinitionCache:
+    def __init__(self) -> None:
+        self._token: str | None = None
+        self._by_tag: dict[int, tuple[Definition, ...]] = {}
+        self._lock = Lock()
+
+    def for_tags(self) -> dict[int, tuple[Definition, ...]]:
+        """Enabled definitions by the tag they watch (one cache GET; a database query only after a change)."""
+        token = cache.get(VERSION_KEY)
+        if token is None:
+            cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+            token = cache.get(VERSION_KEY)
+        if token != self._token:
+            with self._lock:
+                self._by_tag = _load()
+                self._token = token
+        return self._by_tag
+
+
+def _load() -> dict[int, tuple[Definition, ...]]:
+    by_tag: dict[int, list[Definition]] = {}
+    for d in AlarmDefinition.objects.filter(enabled=True).select_related("tag__machine__line").order_by("pk"):
+        by_tag.setdefault(d.tag_id, []).append(definition_from_model(d))
+    return {tag_id: tuple(ds) for tag_id, ds in by_tag.items()}
+
+
+definitions = DefinitionCache()
+
+
+def definitions_invalidate() -> None:
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)

@@ -1,0 +1,185 @@
+"""Alarm pages: the live list, the history (search, CSV export) and the performance KPIs. Views stay thin."""
+
+import csv
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from alarms.models import AlarmState, Priority
+from alarms.queries.journal import CSV_COLUMNS, JournalFilter, journal_csv_chunk, journal_search
+from alarms.queries.kpi import alarm_kpis
+from alarms.services.actions import PERM_ACKNOWLEDGE, PERM_SHELVE, PERM_VIEW
+from alarms.state_machine import Event
+from historian.models import Area, Line
+
+HISTORY_PAGE_ROWS = 500
+MAX_RANGE = timedelta(days=366)
+SHELVE_CHOICES = (10, 30, 60, 120, 240, 480, 720)
+EXPORT_DATA = "historian.export_data"
+
+
+class RangeError(ValueError):
+    pass
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise RangeError(f"{raw!r} is not a date and time such as 2026-03-01T08:00.") from None
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+def _range(request: HttpRequest, *, default: timedelta) -> tuple[datetime, datetime]:
+    end = _parse_time(request.GET.get("end")) or timezone.now()
+    start = _parse_time(request.GET.get("start")) or end - default
+    if end <= start:
+        raise RangeError("The end must be after the start.")
+    if end - start > MAX_RANGE:
+        raise RangeError("Choose at most a year.")
+    return start, end
+
+
+def _local_input(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def _int_or_none(raw: str | None, name: str) -> int | None:
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise RangeError(f"{name} must be a number.") from None
+
+
+def _journal_filter(request: HttpRequest) -> JournalFilter:
+    start, end = _range(request, default=timedelta(hours=24))
+    priority = request.GET.get("priority", "")
+    event = request.GET.get("event", "")
+    if priority and priority not in Priority.values:
+        raise RangeError("Unknown priority.")
+    if event and event not in {e.value for e in Event}:
+        raise RangeError("Unknown event.")
+    return JournalFilter(
+        start=start,
+        end=end,
+        text=request.GET.get("q", "").strip()[:200],
+        area_id=_int_or_none(request.GET.get("area"), "area"),
+        priority=priority,
+        event=event,
+        alarm_id=_int_or_none(request.GET.get("alarm"), "alarm"),
+    )
+
+
+@login_required
+@permission_required(PERM_VIEW, raise_exception=True)
+@require_GET
+def alarm_list_page(request: HttpRequest) -> HttpResponse:
+    permissions = {"acknowledge": request.user.has_perm(PERM_ACKNOWLEDGE), "shelve": request.user.has_perm(PERM_SHELVE)}
+    return render(
+        request,
+        "alarms/list.html",
+        {
+            "areas": Area.objects.order_by("name"),
+            "lines": Line.objects.select_related("area").order_by("area__name", "name"),
+            "priorities": Priority.choices,
+            "states": [(s, label) for s, label in AlarmState.choices if s != AlarmState.NORMAL],
+            "can_acknowledge": permissions["acknowledge"],
+            "can_shelve": permissions["shelve"],
+            "permissions_json": permissions,
+            "shelve_choices": [m for m in SHELVE_CHOICES if m <= settings.ALARMS_MAX_SHELVE_MINUTES],
+        },
+    )
+
+
+@login_required
+@permission_required(PERM_VIEW, raise_exception=True)
+@require_GET
+def alarm_history_page(request: HttpRequest) -> HttpResponse:
+    context: dict = {
+        "areas": Area.objects.order_by("name"),
+        "priorities": Priority.choices,
+        "events": [e.value for e in Event],
+        "query": request.GET,
+        "start": request.GET.get("start", ""),
+        "end": request.GET.get("end", ""),
+    }
+    try:
+        f = _journal_filter(request)
+    except RangeError as exc:
+        context["error"] = str(exc)
+        return render(request, "alarms/history.html", context, status=400)
+    entries = list(journal_search(f=f)[: HISTORY_PAGE_ROWS + 1])
+    context |= {
+        "entries": entries[:HISTORY_PAGE_ROWS],
+        "truncated": len(entries) > HISTORY_PAGE_ROWS,
+        "limit": HISTORY_PAGE_ROWS,
+        "start": _local_input(f.start),
+        "end": _local_input(f.end),
+        "export_query": request.GET.urlencode(),
+    }
+    return render(request, "alarms/history.html", context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_safe(value):
+    """Text a spreadsheet would run as a formula (a comment typed as '=HYPERLINK(...)') is prefixed with a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+async def _csv_lines(f: JournalFilter) -> AsyncIterator[str]:
+    """The CSV, chunk by chunk: an async iterator, so that ASGI streams it instead of collecting it first."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    after = None
+    while True:
+        chunk = await sync_to_async(journal_csv_chunk)(f=f, after=after)
+        if not chunk:
+            return
+        yield "".join(writer.writerow([row[0].isoformat(), *map(_csv_safe, row[1:-1])]) for row in chunk)
+        after = (chunk[-1][0], chunk[-1][-1])
+
+
+@login_required
+@permission_required([PERM_VIEW, EXPORT_DATA], raise_exception=True)
+@require_GET
+def alarm_history_csv(request: HttpRequest) -> HttpResponse:
+    try:
+        f = _journal_filter(request)
+    except RangeError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    response = StreamingHttpResponse(_csv_lines(f), content_type="text/csv; charset=utf-8")
+    name = f"alarm-journal-{f.start:%Y%m%d%H%M}-{f.end:%Y%m%d%H%M}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@permission_required(PERM_VIEW, raise_exception=True)
+@require_GET
+def alarm_kpi_page(request: HttpRequest) -> HttpResponse:
+    context: dict = {"query": request.GET, "start": request.GET.get("start", ""), "end": request.GET.get("end", "")}
+    try:
+        start, end = _range(request, default=timedelta(hours=24))
+    except RangeError as exc:
+        context["error"] = str(exc)
+        return render(request, "alarms/kpi.html", context, status=400)
+    kpis = alarm_kpis(start=start, end=end, now=timezone.now())
+    context |= {"kpis": kpis, "start": _local_input(start), "end": _local_input(end)}
+    return render(request, "alarms/kpi.html", context)

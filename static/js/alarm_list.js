@@ -1,0 +1,152 @@
+/* The live alarm list: a snapshot on (re)connection, then every change pushed to every browser.
+   Sorted by priority, then newest first; filtered by area, line, priority and state. Acknowledge and shelve go
+   through the alarm WebSocket; the server checks permissions and pushes the result to all browsers. */
+"use strict";
+(() => {
+  const ANNUNCIATED = new Set(["unack_active", "ack_active", "unack_rtn", "latched"]);
+  const alarms = new Map();
+  const can = JSON.parse(document.getElementById("alarm-permissions").textContent);
+  const $ = (id) => document.getElementById(id);
+  const tbody = $("alarm-rows");
+
+  function when(ms) {
+    if (!ms) return "–";
+    const d = new Date(ms);
+    const sameDay = d.toDateString() === new Date().toDateString();
+    return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
+  }
+
+  function formatValue(a) {
+    if (a.value === null || a.value === undefined) return "–";
+    const abs = Math.abs(a.value);
+    const digits = Number.isInteger(a.value) ? 0 : abs >= 100 ? 1 : 2;
+    return a.value.toFixed(digits) + (a.units ? " " + a.units : "");
+  }
+
+  function shown(a) {
+    const area = $("filter-area").value, line = $("filter-line").value;
+    const priority = $("filter-priority").value, state = $("filter-state").value;
+    if (!a.listed) return false;
+    if (area && String(a.area_id) !== area) return false;
+    if (line && String(a.line_id) !== line) return false;
+    if (priority && a.priority !== priority) return false;
+    if (state === "annunciated") return ANNUNCIATED.has(a.state);
+    if (state === "unacknowledged") return a.unacknowledged;
+    if (state !== "all") return a.state === state;
+    return true;
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function button(label, action, enabled) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.dataset.action = action;
+    b.disabled = !enabled;
+    return b;
+  }
+
+  function row(a, checked) {
+    const tr = document.createElement("tr");
+    tr.className = "alarm prio-" + a.priority;
+    tr.dataset.alarm = a.id;
+    tr.dataset.state = a.state;
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = checked;
+    box.setAttribute("aria-label", "Select " + a.name);
+    const first = document.createElement("td");
+    first.append(box);
+    const badge = document.createElement("span");
+    badge.className = "prio-badge";
+    badge.textContent = a.priority;
+    const prio = document.createElement("td");
+    prio.append(badge);
+    const actions = document.createElement("td");
+    actions.className = "alarm-actions";
+    if (a.unacknowledged) actions.append(button("Ack", "acknowledge", can.acknowledge));
+    if (a.state === "shelved") actions.append(button("Unshelve", "unshelve", can.shelve));
+    else if (a.state !== "out_of_service") actions.append(button("Shelve", "shelve", can.shelve));
+    let state = a.state_label;
+    if (a.acknowledged_by && a.state === "ack_active") state += " by " + a.acknowledged_by;
+    if (a.shelved_until) state += " until " + when(a.shelved_until);
+    tr.append(
+      first, prio, cell(when(a.active_since)), cell(`${a.machine} · ${a.line} · ${a.area}`), cell(a.message, "message"),
+      cell(formatValue(a), "r"), cell(state, "alarm-state"), actions,
+    );
+    return tr;
+  }
+
+  function render() {
+    const checked = new Set(selected());
+    const list = [...alarms.values()].filter(shown);
+    list.sort((x, y) => x.rank - y.rank || (y.active_since || 0) - (x.active_since || 0) || x.id - y.id);
+    tbody.replaceChildren(...list.map((a) => row(a, checked.has(a.id))));
+    $("alarm-table").dataset.count = list.length;
+    $("alarm-empty").hidden = list.length > 0;
+    const unack = list.filter((a) => a.unacknowledged).length;
+    $("alarm-summary").textContent = `${list.length} shown, ${unack} unacknowledged`;
+  }
+
+  function selected() {
+    return [...tbody.querySelectorAll("tr.alarm")]
+      .filter((tr) => tr.querySelector("input[type=checkbox]").checked)
+      .map((tr) => Number(tr.dataset.alarm));
+  }
+
+  function feedback(text, isError) {
+    const el = $("alarm-feedback");
+    el.textContent = text;
+    el.classList.toggle("error", Boolean(isError));
+  }
+
+  function act(action, ids) {
+    if (!ids.length) { feedback("Select at least one alarm.", true); return; }
+    const message = {action, alarms: ids, comment: $("alarm-comment").value};
+    if (action === "shelve") message.minutes = Number($("shelve-minutes").value);
+    MillwrightAlarms.send(message);
+  }
+
+  MillwrightAlarms.on("open", () => MillwrightAlarms.send({action: "snapshot"}));
+  MillwrightAlarms.on("snapshot", (m) => {
+    alarms.clear();
+    for (const a of m.alarms) alarms.set(a.id, a);
+    Object.assign(can, m.can);
+    render();
+    $("alarm-table").dataset.ready = "true";
+  });
+  MillwrightAlarms.on("alarms", (m) => {
+    for (const a of m.alarms) alarms.set(a.id, a);
+    render();
+  });
+  MillwrightAlarms.on("done", (m) => {
+    const refused = Object.entries(m.refused).map(([id, why]) => `#${id}: ${why}`);
+    feedback(`${m.action}: ${m.done.length} done` + (refused.length ? `; refused ${refused.join(", ")}` : ""), false);
+    $("alarm-comment").value = "";
+    MillwrightAlarms.clearNew();
+  });
+  MillwrightAlarms.on("error", (m) => feedback(m.message, true));
+  MillwrightAlarms.clearNew();
+
+  for (const id of ["filter-area", "filter-line", "filter-priority", "filter-state"]) $(id).addEventListener("change", render);
+  $("filter-area").addEventListener("change", () => {
+    const area = $("filter-area").value;
+    for (const option of $("filter-line").options) option.hidden = Boolean(area && option.dataset.area && option.dataset.area !== area);
+  });
+  $("select-all").addEventListener("change", (e) => {
+    for (const box of tbody.querySelectorAll("input[type=checkbox]")) box.checked = e.target.checked;
+  });
+  $("ack-selected").addEventListener("click", () => act("acknowledge", selected()));
+  $("shelve-selected").addEventListener("click", () => act("shelve", selected()));
+  $("unshelve-selected").addEventListener("click", () => act("unshelve", selected()));
+  tbody.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-action]");
+    if (b) act(b.dataset.action, [Number(b.closest("tr").dataset.alarm)]);
+  });
+})();
