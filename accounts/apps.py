@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class AccountsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "accounts"
+    verbose_name = "Accounts and roles"
+
+    def ready(self) -> None:
+        from accounts.services.roles import roles_sync_after_migrate
+
+        # Every app's post_migrate, not only ours: Django creates an app's permissions in its own post_migrate, so
+        # the roles get the permissions of an app installed after this one (alarms, ...) when that app migrates.
+        post_migrate.connect(roles_sync_after_migrate, dispatch_uid="accounts.roles_sync")

@@ -1,0 +1,44 @@
+"""The audit trail's own events: what django-auditlog (configuration changes, before/after) does not record.
+
+Append-only: the database rejects UPDATE and DELETE on this table and on auditlog's (migration 0002).
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    """Known actions. The field takes any string, so a new kind of event needs no migration."""
+
+    LOGIN = "login", "Login"
+    LOGIN_FAILED = "login_failed", "Failed login"
+    LOGOUT = "logout", "Logout"
+    TAG_CSV_IMPORT = "tag_csv_import", "Tag CSV import"
+    ALARM_ACKNOWLEDGE = "alarm_acknowledge", "Alarm acknowledged"
+    ALARM_SHELVE = "alarm_shelve", "Alarm shelved"
+    ALARM_UNSHELVE = "alarm_unshelve", "Alarm unshelved"
+    TOKEN_CREATE = "token_create", "API token created"
+    TOKEN_REVOKE = "token_revoke", "API token revoked"
+    PLC_WRITE = "plc_write", "Write to a PLC"
+
+
+class AuditEvent(models.Model):
+    timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The name is kept apart from the user: it still says who after the account is renamed or deleted (a deleted
+    # user's events keep the name; the database allows only that one update, setting actor to NULL).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=50, db_index=True)
+    target = models.CharField(max_length=300, blank=True, help_text="What the action was on, e.g. a tag path")
+    details = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["actor_username", "timestamp"], name="audit_event_actor_time_idx")]
+
+    def __str__(self) -> str:
+        who = self.actor_username or "anonymous"
+        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target}".rstrip()

@@ -1,0 +1,52 @@
+"""Reads of the audit trail: CSV exports, streamed (the trail grows without bound)."""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from auditlog.models import LogEntry
+from django.db.models import QuerySet
+
+from audit.models import AuditEvent
+
+_CHUNK = 2000
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def audit_events_csv(*, queryset: QuerySet[AuditEvent]) -> Iterator[str]:
+    rows = (
+        [e.timestamp.isoformat(), e.actor_username, e.action, e.target, json.dumps(e.details), e.remote_addr or ""]
+        for e in queryset.order_by("timestamp", "id").iterator(chunk_size=_CHUNK)
+    )
+    return _csv_lines(["timestamp", "user", "action", "target", "details", "remote_addr"], rows)
+
+
+def log_entries_csv(*, queryset: QuerySet[LogEntry]) -> Iterator[str]:
+    """Configuration changes: one line per object change, `changes` as {field: [before, after]}."""
+    entries = queryset.select_related("content_type", "actor").order_by("timestamp", "id")
+    rows = (
+        [
+            e.timestamp.isoformat(),
+            e.actor.get_username() if e.actor is not None else (e.actor_email or ""),
+            e.get_action_display(),
+            f"{e.content_type.app_label}.{e.content_type.model}",
+            e.object_pk,
+            e.object_repr,
+            json.dumps(e.changes_dict, ensure_ascii=False),
+            e.remote_addr or "",
+        ]
+        for e in entries.iterator(chunk_size=_CHUNK)
+    )
+    return _csv_lines(["timestamp", "user", "action", "model", "object_id", "object", "changes", "remote_addr"], rows)

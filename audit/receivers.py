@@ -1,0 +1,38 @@
+"""Thin: the authentication signals become audit events."""
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from audit.models import AuditAction
+from audit.services.events import audit_record
+
+
+def _remote_addr(request: HttpRequest | None) -> str | None:
+    return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+@receiver(user_logged_in, dispatch_uid="audit.login")
+def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    audit_record(actor=user, action=AuditAction.LOGIN, remote_addr=_remote_addr(request))
+
+
+@receiver(user_logged_out, dispatch_uid="audit.logout")
+def _logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        audit_record(actor=user, action=AuditAction.LOGOUT, remote_addr=_remote_addr(request))
+
+
+@receiver(user_login_failed, dispatch_uid="audit.login_failed")
+def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
+    # Django has already masked the password in `credentials`; only the name tried is kept.
+    username = str(credentials.get("username", ""))
+    audit_record(
+        actor=None,
+        action=AuditAction.LOGIN_FAILED,
+        actor_username=username,
+        target=username,
+        remote_addr=_remote_addr(request),
+    )

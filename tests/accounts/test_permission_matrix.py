@@ -1,0 +1,300 @@
+"""The permission matrix: every URL pattern and WebSocket route of the project x every role -> allowed or not.
+
+The endpoints are read from the URL conf and the WebSocket routing, so a new one fails these tests until it is
+declared below with what each role may do. Outcomes: ALLOW (any answer but a refusal: 200, a redirect elsewhere,
+a 404 for an object that does not exist), LOGIN (redirected to a login page), DENY (401 or 403).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.services.roles import Role
+from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+
+ALLOW, LOGIN, DENY = "allow", "login", "deny"
+ANONYMOUS = "anonymous"
+ROLES = (ANONYMOUS, Role.OPERATOR, Role.ENGINEER, Role.ADMINISTRATOR)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Expected outcome for anonymous, operator, engineer, administrator (in that order)."""
+
+    expected: tuple[str, str, str, str]
+    method: str = "get"
+    kwargs: dict[str, Any] = field(default_factory=dict)  # values: literals, or "<name>" from the world fixture
+    query: dict[str, str] = field(default_factory=dict)
+
+
+PLANT = Endpoint((LOGIN, ALLOW, ALLOW, ALLOW))  # a plant-floor page: historian.view_plant
+ALARMS = Endpoint((LOGIN, ALLOW, ALLOW, ALLOW))  # alarms.view_alarm
+EXPORT = Endpoint((LOGIN, DENY, ALLOW, ALLOW))  # historian.export_data
+TOKENS = Endpoint((LOGIN, DENY, ALLOW, ALLOW))  # accounts.manage_api_tokens
+API_PLANT = Endpoint((DENY, ALLOW, ALLOW, ALLOW))
+API_ALARMS = Endpoint((DENY, ALLOW, ALLOW, ALLOW))
+API_EXPORT = Endpoint((DENY, DENY, ALLOW, ALLOW))
+API_DOCS = Endpoint((DENY, ALLOW, ALLOW, ALLOW))
+ADMIN_ONLY = Endpoint((LOGIN, LOGIN, LOGIN, ALLOW))  # admin pages: staff only, and staff are administrators
+EVERYONE = Endpoint((ALLOW, ALLOW, ALLOW, ALLOW))
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "login": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW)),
+    "logout": Endpoint((LOGIN, LOGIN, LOGIN, LOGIN), method="post"),  # signs out, then to the login page
+    # Plant floor
+    "dashboards:plant_overview": PLANT,
+    "dashboards:machine": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
+    "dashboards:machine_history": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
+    "dashboards:explorer": Endpoint((LOGIN, DENY, ALLOW, ALLOW)),  # historian.use_trend_explorer
+    # Alarms
+    "alarms:list": ALARMS,
+    "alarms:history": ALARMS,
+    "alarms:history_csv": EXPORT,
+    "alarms:kpi": ALARMS,
+    # API tokens (pages) and the REST API
+    "tokens:list": TOKENS,
+    "tokens:revoke": Endpoint(TOKENS.expected, method="post", kwargs={"token_id": 999_999}),
+    "api:schema": API_DOCS,
+    "api:docs": API_DOCS,
+    "api:redoc": API_DOCS,
+    "api:hierarchy": API_PLANT,
+    "api:tags": API_PLANT,
+    "api:tag": Endpoint(API_PLANT.expected, kwargs={"pk": "<tag>"}),
+    "api:current_values": API_PLANT,
+    "api:history_raw": API_PLANT,
+    "api:history_interpolated": API_PLANT,
+    "api:history_aggregates": API_PLANT,
+    "api:history_plot": API_PLANT,
+    "api:history_export": API_EXPORT,
+    "api:alarms": API_ALARMS,
+    "api:journal": API_ALARMS,
+    "api:devices": API_PLANT,
+    # Admin, apart from the model pages (ADMIN_MODELS)
+    "admin:index": ADMIN_ONLY,
+    "admin:login": EVERYONE,
+    # Non-staff are sent to the admin index; staff are signed out and sent to the login page.
+    "admin:logout": Endpoint((ALLOW, ALLOW, ALLOW, LOGIN), method="post"),
+    "admin:password_change": ADMIN_ONLY,
+    "admin:password_change_done": ADMIN_ONLY,
+    "admin:jsi18n": ADMIN_ONLY,
+    "admin:autocomplete": Endpoint(
+        ADMIN_ONLY.expected, query={"app_label": "historian", "model_name": "tag", "field_name": "machine"}
+    ),
+    "admin:app_list": Endpoint(ADMIN_ONLY.expected, kwargs={"app_label": "historian"}),
+    "admin:view_on_site": Endpoint(ADMIN_ONLY.expected, kwargs={"content_type_id": "<tag_ct>", "object_id": "<tag>"}),
+    "admin:historian_device_opcua_browse": Endpoint(ADMIN_ONLY.expected, kwargs={"object_id": "<historian.device>"}),
+    "admin:historian_tag_export_csv": ADMIN_ONLY,
+    "admin:historian_tag_import": ADMIN_ONLY,
+    "admin:historian_tag_import_job": Endpoint((LOGIN, LOGIN, LOGIN, ALLOW), kwargs={"job_id": "<import_job>"}),
+    "admin:historian_tag_import_status": Endpoint((LOGIN, LOGIN, LOGIN, ALLOW), kwargs={"job_id": "<import_job>"}),
+    "admin:historian_tag_import_apply": Endpoint(
+        (LOGIN, LOGIN, LOGIN, ALLOW), method="post", kwargs={"job_id": "<import_job>"}
+    ),
+    "admin:audit_auditevent_export_csv": ADMIN_ONLY,
+    "admin:auditlog_logentry_export_csv": ADMIN_ONLY,
+    "admin:auth_user_password_change": Endpoint(ADMIN_ONLY.expected, kwargs={"id": "<user>"}),
+}
+
+# What an administrator may do with each model in admin: view, add, change, delete. Nobody else reaches admin.
+ADMIN_MODELS: dict[str, str] = {
+    "historian.site": "vacd",
+    "historian.area": "vacd",
+    "historian.line": "vacd",
+    "historian.machine": "vacd",
+    "historian.device": "vacd",
+    "historian.scanclass": "vacd",
+    "historian.tag": "vacd",
+    "historian.historiansettings": "vc",  # one row, never added or deleted
+    "historian.discoveredmetric": "vcd",  # Sparkplug metrics come from births, never added by hand
+    "alarms.alarmdefinition": "vacd",
+    "alarms.notificationroute": "vacd",
+    "alarms.alarm": "v",  # runtime state: written by the evaluation and the operators' actions
+    "alarms.notificationdelivery": "vcd",  # written by the notifier
+    "auth.user": "vac",  # accounts are deactivated, not deleted: the audit trail names them
+    "auth.group": "v",  # the roles are defined in code (accounts/services/roles.py)
+    "audit.auditevent": "v",  # append-only
+    "auditlog.logentry": "v",  # append-only
+}
+ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
+
+WEBSOCKETS: dict[str, tuple[str, str, str, str]] = {
+    "ws/live/": (DENY, ALLOW, ALLOW, ALLOW),
+    "ws/alarms/": (DENY, ALLOW, ALLOW, ALLOW),
+}
+
+
+def _walk(patterns: list, namespace: str = "") -> list[tuple[str, str]]:
+    """(name, route) of every URL pattern, names with their namespaces ("" for an unnamed pattern)."""
+    found = []
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            found += _walk(p.url_patterns, f"{namespace}{p.namespace}:" if p.namespace else namespace)
+        elif isinstance(p, URLPattern):
+            if not p.name and namespace == "admin:":
+                continue  # Django's redirects to a change page and its catch-all: they only redirect
+            found.append((f"{namespace}{p.name}" if p.name else "", str(p.pattern)))
+    return found
+
+
+def _admin_model_endpoint(name: str) -> Endpoint | None:
+    """admin:<app>_<model>_<view> of a registered model, from ADMIN_MODELS."""
+    for model in admin.site._registry:
+        prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}_"
+        view = name.removeprefix(prefix)
+        if name.startswith(prefix) and view in ADMIN_MODEL_VIEWS:
+            rights = ADMIN_MODELS.get(model._meta.label_lower)
+            if rights is None:
+                return None
+            allowed = any(r in rights for r in ADMIN_MODEL_VIEWS[view])
+            kwargs = {"object_id": f"<{model._meta.label_lower}>"} if view in ("change", "delete", "history") else {}
+            return Endpoint((LOGIN, LOGIN, LOGIN, ALLOW if allowed else DENY), kwargs=kwargs)
+    return None
+
+
+def _declared(name: str) -> Endpoint | None:
+    return ENDPOINTS.get(name) or _admin_model_endpoint(name)
+
+
+def test_every_url_pattern_is_declared_in_the_matrix():
+    patterns = _walk(get_resolver().url_patterns)
+    unnamed = [route for name, route in patterns if not name]
+    undeclared = [name for name, _ in patterns if name and _declared(name) is None]
+    unregistered = sorted({f"{m._meta.label_lower}" for m in admin.site._registry} - set(ADMIN_MODELS))
+    stale = sorted(set(ENDPOINTS) - {name for name, _ in patterns})
+
+    assert not unnamed, f"Name these URL patterns so the permission matrix can declare them: {unnamed}"
+    assert not unregistered, f"New admin models: add them to ADMIN_MODELS in {__file__}: {unregistered}"
+    assert not undeclared, (
+        f"New endpoints: add them to ENDPOINTS in {__file__} with what each role may do: {undeclared}"
+    )
+    assert not stale, f"Declared endpoints that no longer exist: remove them from ENDPOINTS: {stale}"
+
+
+@pytest.fixture
+def world(db, make_user, django_user_model):
+    from django.contrib.contenttypes.models import ContentType
+
+    from historian.services.tag_import_jobs import tag_import_job_start
+
+    site = Site.objects.create(name="S")
+    line = Line.objects.create(area=Area.objects.create(site=site, name="A"), name="L")
+    machine = Machine.objects.create(line=line, name="M")
+    device = Device.objects.create(name="PLC", host="127.0.0.1")
+    scan = ScanClass.objects.create(name="Fast", period_ms=1000)
+    tag = Tag.objects.create(path="S/A/L/M.x", name="x", machine=machine, device=device, scan_class=scan, address="HR1")
+    users = {role: make_user(role.value.lower(), role=role) for role in Role}
+    values: dict[str, Any] = {
+        "machine": machine.pk,
+        "tag": tag.pk,
+        "tag_ct": ContentType.objects.get_for_model(Tag).pk,
+        "user": users[Role.OPERATOR].pk,
+        # Belongs to the administrator: the others are refused before they could see it.
+        "import_job": tag_import_job_start(
+            content=b"", filename="x.csv", dry_run=True, actor_id=users[Role.ADMINISTRATOR].pk
+        ),
+    }
+    for model in admin.site._registry:
+        obj = model._default_manager.order_by("pk").first()
+        values[model._meta.label_lower] = obj.pk if obj is not None else 0
+    return users, values
+
+
+def _outcome(response) -> str:
+    if response.status_code in (301, 302) and response["Location"].split("?")[0] in ("/login/", "/admin/login/"):
+        return LOGIN
+    if response.status_code in (401, 403):
+        return DENY
+    return ALLOW if response.status_code < 500 else "server error"
+
+
+def _url(name: str, endpoint: Endpoint, values: dict[str, Any]) -> str:
+    kwargs = {k: values[v[1:-1]] if isinstance(v, str) and v.startswith("<") else v for k, v in endpoint.kwargs.items()}
+    return reverse(name, kwargs=kwargs)
+
+
+def test_every_role_gets_what_the_matrix_says_on_every_endpoint(client, world):
+    users, values = world
+    client.raise_request_exception = False  # a crash is reported in the table with the rest
+    names = [name for name, _ in _walk(get_resolver().url_patterns) if name and _declared(name)]
+    wrong = []
+    for role in ROLES:
+        for name in names:
+            endpoint = _declared(name)
+            client.logout()
+            if role != ANONYMOUS:
+                client.force_login(users[role])
+            response = getattr(client, endpoint.method)(_url(name, endpoint, values), endpoint.query)
+            got, expected = _outcome(response), endpoint.expected[ROLES.index(role)]
+            if got != expected:
+                wrong.append(f"{name} as {role}: {got} ({response.status_code}), expected {expected}")
+    assert not wrong, "The permission matrix does not hold:\n" + "\n".join(wrong)
+
+
+# Refused to everyone, superusers included: the audit trail is append-only, the historian settings are one row.
+REFUSED_TO_ALL = {
+    "admin:audit_auditevent_add",
+    "admin:audit_auditevent_delete",
+    "admin:auditlog_logentry_add",
+    "admin:auditlog_logentry_delete",
+    "admin:alarms_alarm_add",
+    "admin:alarms_alarm_delete",
+    "admin:alarms_notificationdelivery_add",
+    "admin:historian_historiansettings_add",
+    "admin:historian_historiansettings_delete",
+    "admin:historian_discoveredmetric_add",
+}
+
+
+def test_a_superuser_passes_every_permission_check(client, world, django_user_model):
+    _, values = world
+    client.raise_request_exception = False
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw-root-1"))
+    refused = []
+    for name, _ in _walk(get_resolver().url_patterns):
+        endpoint = _declared(name)
+        if endpoint is None or name in ("logout", "admin:logout") or name in REFUSED_TO_ALL:
+            continue
+        response = getattr(client, endpoint.method)(_url(name, endpoint, values), endpoint.query)
+        if _outcome(response) != ALLOW:
+            refused.append(f"{name}: {response.status_code}")
+    assert not refused
+
+
+def _websocket_routes() -> list[str]:
+    from dashboards.routing import websocket_urlpatterns
+
+    return [str(p.pattern) for p in websocket_urlpatterns]
+
+
+def test_every_websocket_route_is_declared_in_the_matrix():
+    undeclared = sorted(set(_websocket_routes()) - set(WEBSOCKETS))
+    assert not undeclared, f"New WebSocket routes: add them to WEBSOCKETS in {__file__}: {undeclared}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_role_gets_what_the_matrix_says_on_every_websocket(make_user):
+    from dashboards.routing import websocket_urlpatterns
+
+    users = {role: make_user(role.value.lower(), role=role) for role in Role}
+    wrong = []
+    for route in _websocket_routes():
+        for role, expected in zip(ROLES, WEBSOCKETS[route], strict=True):
+
+            async def connect(route=route, role=role) -> bool:
+                communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/{route}")
+                communicator.scope["user"] = AnonymousUser() if role == ANONYMOUS else users[role]
+                connected, _ = await communicator.connect()
+                await communicator.disconnect()
+                return connected
+
+            got = ALLOW if async_to_sync(connect)() else DENY
+            if got != expected:
+                wrong.append(f"{route} as {role}: {got}, expected {expected}")
+    assert not wrong, "The WebSocket permission matrix does not hold:\n" + "\n".join(wrong)
