@@ -1,0 +1,370 @@
+"""Request parameters (validated here, so views only call the queries) and response shapes (for the schema)."""
+
+import re
+from datetime import timedelta
+
+from django.utils.dateparse import parse_duration
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from alarms.models import JournalEntry
+from historian.models import Device, Tag
+from historian.queries.common import MAX_PIXELS, MAX_RAW_POINTS
+
+MAX_TAGS_PER_REQUEST = 100
+# Result-size limits of one JSON history response (the CSV export streams without a limit).
+MAX_RESPONSE_POINTS = 500_000
+MAX_RESPONSE_INTERVALS = 200_000
+
+AGGREGATE_FIELDS = (
+    "count",
+    "avg",
+    "min",
+    "max",
+    "stddev",
+    "first",
+    "last",
+    "time_avg",
+    "integral",
+    "covered_seconds",
+    "counter_increase",
+    "bad_count",
+)
+RESOLUTION_CHOICES = ("raw", "1m", "1h")
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{1,6}(\.\d{1,3})?(ms|s|m|min|h|d)$", "example": "1m"})
+class IntervalField(serializers.Field):
+    """A positive duration: '500ms', '10s', '1m', '15min', '1h', '1d', or an ISO 8601 duration such as 'PT1M'."""
+
+    default_error_messages = {
+        "invalid": "Give a duration such as 10s, 1m, 15min, 1h, 1d or PT1M.",
+        "positive": "The interval must be longer than zero.",
+        "long": "The interval can be at most 3650 days.",
+    }
+
+    def to_internal_value(self, data) -> timedelta:
+        text = str(data)
+        match = _INTERVAL.match(text)
+        try:
+            value = timedelta(seconds=float(match[1]) * _UNITS[match[2]]) if match else parse_duration(text)
+        except (OverflowError, ValueError):
+            self.fail("long")
+        if value is None:
+            self.fail("invalid")
+        if value <= timedelta(0):
+            self.fail("positive")
+        if value > timedelta(days=3650):
+            self.fail("long")
+        return value
+
+    def to_representation(self, value: timedelta) -> str:
+        return f"{value.total_seconds():g}s"
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{1,9}(,\d{1,9}){0,99}$", "example": "12,15,40"})
+class IdListField(serializers.Field):
+    """Comma-separated ids: '12,15,40'."""
+
+    default_error_messages = {"invalid": "Give ids as whole numbers separated by commas, e.g. 12,15,40."}
+
+    def to_internal_value(self, data) -> list[int]:
+        parts = [p.strip() for p in str(data).split(",") if p.strip()]
+        if not parts or not all(p.isascii() and p.isdigit() and len(p) < 10 for p in parts):
+            self.fail("invalid")
+        ids = list(dict.fromkeys(int(p) for p in parts))
+        if len(ids) > MAX_TAGS_PER_REQUEST:
+            raise serializers.ValidationError(f"At most {MAX_TAGS_PER_REQUEST} tags per request, not {len(ids)}.")
+        return ids
+
+    def to_representation(self, value) -> str:
+        return ",".join(str(v) for v in value)
+
+
+class TagSelectionSerializer(serializers.Serializer):
+    tags = IdListField(required=False, help_text="Tag ids, comma-separated, e.g. 12,15,40")
+    machine = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1, help_text="All its tags")
+
+    def validate(self, attrs):
+        if "tags" not in attrs and "machine" not in attrs:
+            raise serializers.ValidationError("Name the tags (tags=12,15) or a machine (machine=3).")
+        return attrs
+
+
+class RangeSerializer(TagSelectionSerializer):
+    start = serializers.DateTimeField(help_text="ISO 8601, e.g. 2026-01-01T00:00:00Z (no zone: UTC)")
+    end = serializers.DateTimeField(help_text="ISO 8601, after start")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": "end must be after start."})
+        return attrs
+
+
+class RawQuerySerializer(RangeSerializer):
+    boundaries = serializers.BooleanField(
+        default=False, help_text="Also give the newest sample before start and the oldest at or after end"
+    )
+    max_points = serializers.IntegerField(
+        default=10_000, min_value=1, max_value=MAX_RAW_POINTS, help_text="Per tag; more samples than this is a 400"
+    )
+
+
+class InterpolatedQuerySerializer(RangeSerializer):
+    interval = IntervalField(help_text="Step between values: 10s, 1m, 1h, PT1M ...")
+
+
+class AggregateQuerySerializer(RangeSerializer):
+    interval = IntervalField(help_text="Length of each interval: 1m, 15min, 1h, 1d ...")
+    fields = serializers.CharField(
+        required=False,
+        help_text=f"Comma-separated, default all: {', '.join(AGGREGATE_FIELDS)}",
+    )
+    resolution = serializers.ChoiceField(
+        choices=RESOLUTION_CHOICES, required=False, help_text="Force the source (default: chosen by the range)"
+    )
+
+    def validate_fields(self, value: str) -> list[str]:
+        names = [f.strip() for f in value.split(",") if f.strip()]
+        unknown = [n for n in names if n not in AGGREGATE_FIELDS]
+        if unknown or not names:
+            raise serializers.ValidationError(
+                f"Unknown aggregate {unknown[:3]}; choose from {', '.join(AGGREGATE_FIELDS)}."
+            )
+        return list(dict.fromkeys(names))
+
+
+class PlotQuerySerializer(RangeSerializer):
+    pixels = serializers.IntegerField(min_value=1, max_value=MAX_PIXELS, help_text="The chart's width in pixels")
+
+
+class ExportQuerySerializer(RangeSerializer):
+    kind = serializers.ChoiceField(choices=("raw", "aggregates"), default="raw")
+    interval = IntervalField(required=False, help_text="Aggregates: length of each interval")
+    fields = serializers.CharField(required=False, help_text="Aggregates: comma-separated, default avg,min,max,count")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs["kind"] == "aggregates":
+            if "interval" not in attrs:
+                raise serializers.ValidationError({"interval": "Aggregates need an interval, e.g. interval=1m."})
+            attrs["fields"] = AggregateQuerySerializer().validate_fields(attrs.get("fields", "avg,min,max,count"))
+        return attrs
+
+
+class CurrentValuesQuerySerializer(TagSelectionSerializer):
+    pass
+
+
+class TagFilterSerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, max_length=200, help_text="Words in the path, name or description")
+    site = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    area = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    line = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    machine = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    units = serializers.CharField(required=False, max_length=20)
+    ids = IdListField(required=False, help_text="Only these tag ids")
+
+
+class JournalFilterSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(required=False, help_text="Entries at or after (default: 24 hours ago)")
+    end = serializers.DateTimeField(required=False, help_text="Entries before (default: now)")
+    machine = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    priority = serializers.ChoiceField(choices=("critical", "high", "medium", "low"), required=False)
+    tag = serializers.CharField(required=False, max_length=255, help_text="Part of the tag path")
+
+
+# -- responses
+
+
+class MachineNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    tag_count = serializers.IntegerField()
+
+
+class LineNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    machines = MachineNodeSerializer(many=True)
+
+
+class AreaNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    lines = LineNodeSerializer(many=True)
+
+
+class SiteNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    areas = AreaNodeSerializer(many=True)
+
+
+class TagSerializer(serializers.ModelSerializer):
+    machine_name = serializers.CharField(source="machine.name")
+    line = serializers.IntegerField(source="machine.line_id")
+    interpolation = serializers.CharField(source="effective_interpolation")
+
+    class Meta:
+        model = Tag
+        fields = [
+            "id",
+            "path",
+            "name",
+            "machine",
+            "machine_name",
+            "line",
+            "units",
+            "data_type",
+            "interpolation",
+            "span_low",
+            "span_high",
+            "value_labels",
+            "is_key",
+            "description",
+        ]
+
+
+class CurrentValueSerializer(serializers.Serializer):
+    tag = serializers.IntegerField()
+    time = serializers.DateTimeField(allow_null=True)
+    value = serializers.FloatField(allow_null=True)
+    quality = serializers.IntegerField(allow_null=True)
+
+
+class DeviceStatusSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "name",
+            "protocol",
+            "host",
+            "port",
+            "enabled",
+            "status",
+            "last_error",
+            "last_good_read_at",
+            "consecutive_failures",
+            "next_retry_at",
+            "status_changed_at",
+        ]
+
+
+class JournalEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JournalEntry
+        fields = [
+            "id",
+            "time",
+            "alarm",
+            "alarm_name",
+            "tag_path",
+            "event",
+            "state",
+            "previous_state",
+            "value",
+            "username",
+            "comment",
+            "priority",
+            "message",
+            "machine_id",
+        ]
+
+
+class AlarmSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    tag = serializers.CharField()
+    machine = serializers.CharField()
+    machine_id = serializers.IntegerField()
+    line = serializers.CharField()
+    area = serializers.CharField()
+    priority = serializers.CharField()
+    state = serializers.CharField()
+    state_label = serializers.CharField()
+    unacknowledged = serializers.BooleanField()
+    condition = serializers.BooleanField()
+    message = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    units = serializers.CharField()
+    active_since = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
+    changed_at = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
+    acknowledged_by = serializers.CharField(allow_null=True)
+    acknowledged_at = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
+    shelved_until = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
+
+
+class PointSerializer(serializers.Serializer):
+    t = serializers.FloatField(help_text="Epoch milliseconds")
+    v = serializers.FloatField(allow_null=True)
+    q = serializers.IntegerField()
+
+
+class SeriesSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    path = serializers.CharField()
+    units = serializers.CharField()
+    t = serializers.ListField(child=serializers.FloatField(), help_text="Epoch milliseconds")
+    v = serializers.ListField(child=serializers.FloatField(allow_null=True), help_text="null: no usable value")
+    q = serializers.ListField(child=serializers.IntegerField(), help_text="OPC DA quality codes (192 good)")
+
+
+class RawSeriesSerializer(SeriesSerializer):
+    before = PointSerializer(allow_null=True, required=False)
+    after = PointSerializer(allow_null=True, required=False)
+
+
+class RawResponseSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    tags = RawSeriesSerializer(many=True)
+
+
+class InterpolatedResponseSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    interval_seconds = serializers.FloatField()
+    tags = SeriesSerializer(many=True)
+
+
+class PlotResponseSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    pixels = serializers.IntegerField()
+    resolution = serializers.ChoiceField(choices=RESOLUTION_CHOICES)
+    bucket_seconds = serializers.FloatField()
+    tags = SeriesSerializer(many=True)
+
+
+class AggregateSeriesSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    path = serializers.CharField()
+    units = serializers.CharField()
+    start = serializers.ListField(child=serializers.FloatField(), help_text="Interval starts, epoch milliseconds")
+    values = serializers.DictField(
+        child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
+        help_text="Per asked aggregate, one value per interval (null: none); first and last also give "
+        "first_time / last_time in epoch milliseconds",
+    )
+
+
+class AggregateResponseSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    interval_seconds = serializers.FloatField()
+    resolution = serializers.ChoiceField(choices=RESOLUTION_CHOICES)
+    fields = serializers.ListField(child=serializers.CharField())
+    tags = AggregateSeriesSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What is wrong, in words")
+    errors = serializers.DictField(required=False, help_text="Validation errors: the messages per parameter")
+
+
+TOO_LARGE_HINT = "Ask for a shorter range, fewer tags, or plot values / aggregates; the CSV export streams any size."

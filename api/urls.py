@@ -1,0 +1,25 @@
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("v1/hierarchy/", views.HierarchyView.as_view(), name="hierarchy"),
+    path("v1/tags/", views.TagListView.as_view(), name="tags"),
+    # Any integer, so that a negative or unknown id is the API's JSON 404, not the site's HTML one.
+    re_path(r"^v1/tags/(?P<pk>-?[0-9]+)/$", views.TagDetailView.as_view(), name="tag"),
+    path("v1/current-values/", views.CurrentValuesView.as_view(), name="current_values"),
+    path("v1/history/raw/", views.RawHistoryView.as_view(), name="history_raw"),
+    path("v1/history/interpolated/", views.InterpolatedHistoryView.as_view(), name="history_interpolated"),
+    path("v1/history/aggregates/", views.AggregateHistoryView.as_view(), name="history_aggregates"),
+    path("v1/history/plot/", views.PlotHistoryView.as_view(), name="history_plot"),
+    path("v1/history/export.csv", views.ExportView.as_view(), name="history_export"),
+    path("v1/alarms/", views.AlarmListView.as_view(), name="alarms"),
+    path("v1/alarms/journal/", views.JournalView.as_view(), name="journal"),
+    path("v1/devices/", views.DeviceListView.as_view(), name="devices"),
+]

@@ -1,0 +1,385 @@
+"""The REST API. Thin: a serializer validates the parameters, historian.queries answers, the result is shaped here.
+
+History times in JSON are epoch milliseconds in columns (t, v, q per tag): compact, and what charts take.
+"""
+
+from datetime import datetime, timedelta
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alarms.models import JournalEntry
+from alarms.queries.alarm_list import alarm_rows
+from api import csv_export
+from api import serializers as s
+from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
+from historian.models import Tag
+from historian.queries.aggregates import aggregate_values
+from historian.queries.catalog import devices_status, hierarchy_tree, tags_find
+from historian.queries.export import (
+    aggregate_export_check,
+    aggregate_export_chunks,
+    raw_export_check,
+    raw_export_chunks,
+)
+from historian.queries.history import current_values
+from historian.queries.interpolated import interpolated_values
+from historian.queries.plot import plot_values
+from historian.queries.raw import raw_values
+from historian.queries.resolution import RESOLUTIONS
+
+MAX_EXPORT_TAGS = 1000
+_RESOLUTIONS = {r.name: r for r in RESOLUTIONS}
+_ERRORS = {400: OpenApiResponse(s.ErrorSerializer, description="Bad parameters, or a result too large to send")}
+_PAGE_ERRORS = {**_ERRORS, 404: OpenApiResponse(s.ErrorSerializer, description="No such page")}
+
+
+def _ms(moment: datetime) -> float:
+    return round(moment.timestamp() * 1000, 3)
+
+
+def _params(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _tags(params: dict, *, limit: int = s.MAX_TAGS_PER_REQUEST) -> list[Tag]:
+    """The tags named by `tags` and/or `machine`, in that order; unknown ones are a 400."""
+    ids = list(params.get("tags", []))
+    if "machine" in params:
+        machine_ids = list(tags_find(machine_id=params["machine"]).order_by("pk").values_list("pk", flat=True))
+        if not machine_ids:
+            raise ValidationError({"machine": f"No machine {params['machine']}, or it has no tags."})
+        ids += [i for i in machine_ids if i not in ids]
+    if len(ids) > limit:
+        raise ValidationError({"tags": f"{len(ids)} tags: at most {limit} per request."})
+    found = tags_find(ids=ids).in_bulk()
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ValidationError({"tags": f"Unknown tag ids: {', '.join(map(str, missing[:10]))}."})
+    return [found[i] for i in ids]
+
+
+def _series(tag: Tag, points) -> dict:
+    return {
+        "id": tag.pk,
+        "path": tag.path,
+        "units": tag.units,
+        "t": [_ms(p.time) for p in points],
+        "v": [p.value for p in points],
+        "q": [p.quality for p in points],
+    }
+
+
+def _point(point) -> dict | None:
+    return {"t": _ms(point.time), "v": point.value, "q": point.quality} if point is not None else None
+
+
+def _limit(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise ValidationError(f"{count} {what}: at most {limit} in one response. {s.TOO_LARGE_HINT}")
+
+
+class HierarchyView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(responses=s.SiteNodeSerializer(many=True), summary="The Site/Area/Line/Machine tree")
+    def get(self, request: Request) -> Response:
+        return Response(hierarchy_tree())
+
+
+class TagListView(generics.ListAPIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+    serializer_class = s.TagSerializer
+
+    def get_queryset(self):
+        params = _params(s.TagFilterSerializer, self.request)
+        return tags_find(
+            search=params.get("search", ""),
+            site_id=params.get("site"),
+            area_id=params.get("area"),
+            line_id=params.get("line"),
+            machine_id=params.get("machine"),
+            units=params.get("units"),
+            ids=params.get("ids"),
+        )
+
+    @extend_schema(
+        parameters=[s.TagFilterSerializer],
+        summary="Find tags",
+        responses={200: s.TagSerializer(many=True), **_PAGE_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class TagDetailView(generics.RetrieveAPIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+    serializer_class = s.TagSerializer
+    queryset = Tag.objects.select_related("machine")
+
+    @extend_schema(summary="One tag", responses={200: s.TagSerializer, 404: _PAGE_ERRORS[404]})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class CurrentValuesView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.CurrentValuesQuerySerializer],
+        responses={200: s.CurrentValueSerializer(many=True), **_ERRORS},
+        summary="The newest value of each tag",
+    )
+    def get(self, request: Request) -> Response:
+        tags = _tags(_params(s.CurrentValuesQuerySerializer, request))
+        values = current_values(tag_ids=[t.pk for t in tags])
+        rows = []
+        for tag in tags:
+            value = values.get(tag.pk)
+            rows.append(
+                {
+                    "tag": tag.pk,
+                    "time": value.time.isoformat() if value else None,
+                    "value": value.value if value else None,
+                    "quality": value.quality if value else None,
+                }
+            )
+        return Response(rows)
+
+
+class RawHistoryView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.RawQuerySerializer],
+        responses={200: s.RawResponseSerializer, **_ERRORS},
+        summary="Raw samples (any quality), optionally with the samples just outside the range",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.RawQuerySerializer, request)
+        tags = _tags(params)
+        _limit(len(tags) * params["max_points"], s.MAX_RESPONSE_POINTS, "points (tags x max_points)")
+        result = raw_values(
+            tag_ids=[t.pk for t in tags],
+            start=params["start"],
+            end=params["end"],
+            boundaries=params["boundaries"],
+            max_points=params["max_points"],
+        )
+        series = []
+        for tag in tags:
+            values = result[tag.pk]
+            row = _series(tag, values.points)
+            if params["boundaries"]:
+                row |= {"before": _point(values.before), "after": _point(values.after)}
+            series.append(row)
+        return Response({"start": params["start"], "end": params["end"], "tags": series})
+
+
+class InterpolatedHistoryView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.InterpolatedQuerySerializer],
+        responses={200: s.InterpolatedResponseSerializer, **_ERRORS},
+        summary="Values at start, start + interval, ... up to end",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.InterpolatedQuerySerializer, request)
+        tags = _tags(params)
+        start, end, interval = params["start"], params["end"], params["interval"]
+        _limit(((end - start) // interval + 1) * len(tags), s.MAX_RESPONSE_POINTS, "values (steps x tags)")
+        result = interpolated_values(tag_ids=[t.pk for t in tags], start=start, end=end, interval=interval)
+        return Response(
+            {
+                "start": start,
+                "end": end,
+                "interval_seconds": interval.total_seconds(),
+                "tags": [_series(tag, result[tag.pk]) for tag in tags],
+            }
+        )
+
+
+class AggregateHistoryView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.AggregateQuerySerializer],
+        responses={200: s.AggregateResponseSerializer, **_ERRORS},
+        summary="Aggregates per interval (avg, time-weighted avg, min, max, ...)",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.AggregateQuerySerializer, request)
+        tags = _tags(params)
+        start, end, interval = params["start"], params["end"], params["interval"]
+        fields = params.get("fields") or list(s.AGGREGATE_FIELDS)
+        _limit(-(-(end - start) // interval) * len(tags), s.MAX_RESPONSE_INTERVALS, "intervals (intervals x tags)")
+        resolution = _RESOLUTIONS[params["resolution"]] if "resolution" in params else None
+        result = aggregate_values(
+            tag_ids=[t.pk for t in tags], start=start, end=end, interval=interval, resolution=resolution
+        )
+        series = []
+        for tag in tags:
+            rows = result.series[tag.pk]
+            values: dict[str, list] = {}
+            for name in fields:
+                if name in ("first", "last"):
+                    picked = [getattr(r, name) for r in rows]
+                    values[name] = [p.value if p else None for p in picked]
+                    values[f"{name}_time"] = [_ms(p.time) if p else None for p in picked]
+                else:
+                    values[name] = [getattr(r, name) for r in rows]
+            series.append(
+                {
+                    "id": tag.pk,
+                    "path": tag.path,
+                    "units": tag.units,
+                    "start": [_ms(r.start) for r in rows],
+                    "values": values,
+                }
+            )
+        return Response(
+            {
+                "start": start,
+                "end": end,
+                "interval_seconds": interval.total_seconds(),
+                "resolution": result.resolution.name,
+                "fields": fields,
+                "tags": series,
+            }
+        )
+
+
+class PlotHistoryView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.PlotQuerySerializer],
+        responses={200: s.PlotResponseSerializer, **_ERRORS},
+        summary="What a chart `pixels` wide needs to draw the range (first/min/max/last per pixel, gaps as null)",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.PlotQuerySerializer, request)
+        tags = _tags(params)
+        _limit(len(tags) * params["pixels"], s.MAX_RESPONSE_POINTS // 4, "pixels x tags")
+        result = plot_values(
+            tag_ids=[t.pk for t in tags], start=params["start"], end=params["end"], pixels=params["pixels"]
+        )
+        return Response(
+            {
+                "start": params["start"],
+                "end": params["end"],
+                "pixels": params["pixels"],
+                "resolution": result.resolution.name,
+                "bucket_seconds": result.bucket_width.total_seconds(),
+                "tags": [_series(tag, result.series[tag.pk]) for tag in tags],
+            }
+        )
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class ExportView(APIView):
+    """Streams CSV in constant memory however long the range (a named cursor; aggregates a slice at a time)."""
+
+    permission_classes = [has_perm(EXPORT_DATA)]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        # Errors are JSON whatever the client accepts; the CSV itself is a StreamingHttpResponse.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        parameters=[s.ExportQuerySerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (400, "application/json"): s.ErrorSerializer},
+        summary="History as CSV (raw samples, or aggregates per interval), streamed",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        params = _params(s.ExportQuerySerializer, request)
+        tags = _tags(params, limit=MAX_EXPORT_TAGS)
+        ids, paths = [t.pk for t in tags], {t.pk: t.path for t in tags}
+        start, end = params["start"], params["end"]
+        if params["kind"] == "raw":
+            raw_export_check(tag_ids=ids, start=start, end=end)
+            content = csv_export.raw_csv(raw_export_chunks(tag_ids=ids, start=start, end=end), paths)
+        else:
+            interval = params["interval"]
+            aggregate_export_check(tag_ids=ids, start=start, end=end, interval=interval)
+            content = csv_export.aggregate_csv(
+                aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval), paths, params["fields"]
+            )
+        if isinstance(request._request, ASGIRequest):
+            content = csv_export.as_async(content)
+        name = f"millwright-{params['kind']}-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.csv"
+        response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class AlarmListView(APIView):
+    permission_classes = [has_perm(VIEW_ALARMS)]
+
+    @extend_schema(
+        responses=s.AlarmSerializer(many=True), summary="Alarms in the alarm list (active, unacknowledged, hidden)"
+    )
+    def get(self, request: Request) -> Response:
+        return Response(alarm_rows())
+
+
+class JournalView(generics.ListAPIView):
+    permission_classes = [has_perm(VIEW_ALARMS)]
+    serializer_class = s.JournalEntrySerializer
+
+    def get_queryset(self):
+        params = _params(s.JournalFilterSerializer, self.request)
+        end = params.get("end") or timezone.now()
+        start = params.get("start") or end - timedelta(days=1)
+        entries = JournalEntry.objects.filter(time__gte=start, time__lt=end)
+        if "machine" in params:
+            entries = entries.filter(machine_id=params["machine"])
+        if "priority" in params:
+            entries = entries.filter(priority=params["priority"])
+        if "tag" in params:
+            entries = entries.filter(tag_path__icontains=params["tag"])
+        return entries.order_by("-time", "-id")
+
+    @extend_schema(
+        parameters=[s.JournalFilterSerializer],
+        responses={200: s.JournalEntrySerializer(many=True), **_PAGE_ERRORS},
+        summary="The alarm journal: every transition, newest first",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DeviceListView(generics.ListAPIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+    serializer_class = s.DeviceStatusSerializer
+
+    def get_queryset(self):
+        return devices_status()
+
+    @extend_schema(
+        summary="Acquisition devices and their connection status",
+        responses={200: s.DeviceStatusSerializer(many=True), 404: _PAGE_ERRORS[404]},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

@@ -1,0 +1,483 @@
+"use strict";
+/* Trend explorer. Pens are found by search or in the Site/Area/Line/Machine tree; one y axis per engineering unit.
+   Every draw asks the API for plot values over the visible range at the chart's pixel width, so a zoom or a pan
+   refetches at the resolution the chart can show (raw, 1-minute or 1-hour rollups are chosen by the server) and the
+   browser never receives more than a few points per pixel. The state (pens, range, follow, compare) lives in the
+   URL: a copied link reproduces the view. */
+(() => {
+  const config = JSON.parse(document.getElementById("explorer-config").textContent);
+  const el = document.getElementById("explorer-chart");
+  const statusEl = document.getElementById("explorer-status");
+  const COLORS = ["#58a6ff", "#f0883e", "#3fb950", "#d2a8ff", "#ffd60a", "#ff7b72", "#39c5cf", "#e3b341",
+                  "#a5d6ff", "#7ee787", "#ff9bce", "#c9d1d9"];
+  const BAD_FILL = "rgba(248, 81, 73, 0.16)";
+
+  const state = {pens: [], range: 3600, start: null, end: null, follow: false, compare: false};
+  const shown = {current: new Map(), previous: new Map(), shift: 0};
+  let requests = 0;
+  let sequence = 0;
+  let followTimer = null;
+  let drawing = false;
+
+  // -- helpers
+
+  const isBad = (q) => (q & 0xc0) === 0;
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+
+  function localString(ms) {
+    // Plotly's date axes take zone-less strings: give them local time, as the operator reads the clock.
+    const d = new Date(ms);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:` +
+      `${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  }
+  function parseLocal(value) {
+    if (typeof value === "number") return value;
+    return new Date(String(value).replace(" ", "T")).getTime();
+  }
+  function inputValue(ms) { return localString(ms).slice(0, 19).replace(" ", "T"); }
+
+  async function api(url) {
+    const response = await fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}});
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const detail = body.detail || Object.values(body).flat().join(" ") || response.statusText;
+      throw new Error(detail);
+    }
+    return body;
+  }
+
+  function setStatus(text, error = false) {
+    statusEl.textContent = text;
+    statusEl.classList.toggle("error", error);
+  }
+
+  // -- the range
+
+  function currentRange() {
+    if (state.start !== null && state.end !== null && !state.follow) return [state.start, state.end];
+    const end = Date.now();
+    return [end - state.range * 1000, end];
+  }
+
+  function pixels() {
+    const size = el._fullLayout && el._fullLayout._size;
+    const width = size ? size.w : el.clientWidth - 160;
+    return Math.max(50, Math.min(config.max_pixels, Math.round(width)));
+  }
+
+  // -- the URL
+
+  function writeUrl() {
+    const params = new URLSearchParams();
+    if (state.pens.length) params.set("tags", state.pens.map((p) => p.id).join(","));
+    if (state.follow || state.start === null) {
+      params.set("range", String(state.range));
+    } else {
+      params.set("start", new Date(state.start).toISOString());
+      params.set("end", new Date(state.end).toISOString());
+    }
+    if (state.follow) params.set("follow", "1");
+    if (state.compare) params.set("compare", "1");
+    history.replaceState(null, "", `${location.pathname}?${params}`);
+  }
+
+  function readUrl() {
+    const params = new URLSearchParams(location.search);
+    const ids = (params.get("tags") || "").split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    const start = Date.parse(params.get("start") || "");
+    const end = Date.parse(params.get("end") || "");
+    if (Number.isFinite(start) && Number.isFinite(end) && end > start) {
+      state.start = start;
+      state.end = end;
+      state.range = Math.round((end - start) / 1000);
+    } else {
+      const range = Number(params.get("range"));
+      if (Number.isFinite(range) && range > 0) state.range = range;
+    }
+    state.follow = params.get("follow") === "1";
+    state.compare = params.get("compare") === "1";
+    return ids.slice(0, config.max_pens);
+  }
+
+  // -- drawing
+
+  function axisLayout(units) {
+    // One y axis per unit: the first on the left, the second on the right, then alternating further out.
+    const step = 0.055;
+    const left = units.filter((_, i) => i % 2 === 0).length;
+    const right = units.length - left;
+    const domain = [Math.max(0, left - 1) * step, 1 - Math.max(0, right - 1) * step];
+    const axes = {};
+    units.forEach((unit, i) => {
+      const name = "yaxis" + (i ? i + 1 : "");
+      const onLeft = i % 2 === 0;
+      const k = Math.floor(i / 2);
+      const axis = {
+        title: {text: unit || "(no unit)", font: {size: 12}}, gridcolor: i ? "rgba(0,0,0,0)" : "#33404a",
+        zeroline: false, side: onLeft ? "left" : "right", automargin: true,
+      };
+      if (i > 0) axis.overlaying = "y";
+      if (k > 0) {
+        axis.anchor = "free";
+        axis.position = onLeft ? domain[0] - k * step : domain[1] + k * step;
+      }
+      axes[name] = axis;
+    });
+    return {axes, domain};
+  }
+
+  function badStretches(series, rangeEnd) {
+    // From a bad sample to the next usable one, the value is unknown: shade that stretch.
+    const stretches = [];
+    let from = null;
+    for (let i = 0; i < series.t.length; i++) {
+      if (isBad(series.q[i]) || series.v[i] === null) {
+        if (from === null) from = series.t[i];
+      } else if (from !== null) {
+        stretches.push([from, series.t[i]]);
+        from = null;
+      }
+    }
+    if (from !== null) stretches.push([from, rangeEnd]);
+    return stretches;
+  }
+
+  function draw(range) {
+    const units = [...new Set(state.pens.map((p) => p.units))];
+    const {axes, domain} = axisLayout(units);
+    const traces = [];
+    const shapes = [];
+    let points = 0;
+    let bad = 0;
+    state.pens.forEach((pen, i) => {
+      const color = COLORS[i % COLORS.length];
+      const yaxis = "y" + (units.indexOf(pen.units) ? units.indexOf(pen.units) + 1 : "");
+      const series = shown.current.get(pen.id);
+      if (series) {
+        points += series.t.length;
+        traces.push({
+          x: series.t.map(localString), y: series.v, name: `${pen.name} (${pen.units || "–"})`, type: "scattergl",
+          mode: "lines", line: {color, width: 1.6}, yaxis, connectgaps: false,
+          hovertemplate: `${pen.path}<br>%{y} ${pen.units}<extra></extra>`,
+        });
+        for (const [a, b] of badStretches(series, range[1])) {
+          bad += 1;
+          shapes.push({type: "rect", xref: "x", yref: "paper", x0: localString(a), x1: localString(b), y0: 0, y1: 1,
+                       fillcolor: BAD_FILL, line: {width: 0}, layer: "below"});
+        }
+      }
+      const previous = shown.previous.get(pen.id);
+      if (state.compare && previous) {
+        traces.push({
+          x: previous.t.map((t) => localString(t + shown.shift)), y: previous.v, name: `${pen.name}, previous period`,
+          type: "scattergl", mode: "lines", line: {color, width: 1.2, dash: "dot"}, opacity: 0.6, yaxis,
+          connectgaps: false, hovertemplate: `${pen.path} (previous period)<br>%{y} ${pen.units}<extra></extra>`,
+        });
+      }
+    });
+    const layout = {
+      margin: {l: 60, r: 60, t: 10, b: 40}, paper_bgcolor: "#1d2327", plot_bgcolor: "#1d2327",
+      font: {color: "#d8dee3", size: 13}, hovermode: "x", showlegend: true,
+      legend: {orientation: "h", y: -0.12}, shapes,
+      xaxis: {type: "date", range: range.map(localString), gridcolor: "#33404a", domain},
+      ...axes,
+    };
+    drawing = true;
+    return Plotly.react(el, traces, layout, {responsive: true, displaylogo: false}).then(() => {
+      drawing = false;
+      el.dataset.points = String(points);
+      el.dataset.badStretches = String(bad);
+    });
+  }
+
+  async function fetchPlot(ids, start, end, width) {
+    const url = new URL(config.urls.plot, location.href);
+    url.searchParams.set("tags", ids.join(","));
+    url.searchParams.set("start", new Date(start).toISOString());
+    url.searchParams.set("end", new Date(end).toISOString());
+    url.searchParams.set("pixels", String(width));
+    return api(url);
+  }
+
+  async function refresh() {
+    writeUrl();
+    syncControls();
+    const range = currentRange();
+    const mine = ++sequence;
+    if (!state.pens.length) {
+      shown.current.clear();
+      shown.previous.clear();
+      setStatus("Add tags from the search or the plant tree.");
+      return draw(range);
+    }
+    const ids = state.pens.map((p) => p.id);
+    const width = pixels();
+    const span = range[1] - range[0];
+    requests += 1;
+    el.dataset.requests = String(requests);
+    el.dataset.loading = "1";
+    try {
+      const [body, previous] = await Promise.all([
+        fetchPlot(ids, range[0], range[1], width),
+        state.compare ? fetchPlot(ids, range[0] - span, range[1] - span, width) : null,
+      ]);
+      if (mine !== sequence) return;  // a newer request superseded this one
+      shown.current = new Map(body.tags.map((s) => [s.id, s]));
+      shown.previous = previous ? new Map(previous.tags.map((s) => [s.id, s])) : new Map();
+      shown.shift = span;
+      el.dataset.resolution = body.resolution;
+      el.dataset.bucketSeconds = String(body.bucket_seconds);
+      el.dataset.start = String(range[0]);
+      el.dataset.end = String(range[1]);
+      await draw(range);
+      const bucket = body.bucket_seconds >= 1 ? `${+body.bucket_seconds.toFixed(1)} s` : `${Math.round(body.bucket_seconds * 1000)} ms`;
+      setStatus(`${localString(range[0]).slice(0, 19)} – ${localString(range[1]).slice(0, 19)} · source ${body.resolution}` +
+                ` · ${bucket} per pixel · ${el.dataset.points} points`);
+      el.dataset.draws = String(Number(el.dataset.draws || 0) + 1);
+    } catch (error) {
+      if (mine === sequence) setStatus(error.message, true);
+    } finally {
+      if (mine === sequence) el.dataset.loading = "0";
+    }
+  }
+
+  // -- follow mode
+
+  function scheduleFollow() {
+    clearTimeout(followTimer);
+    if (!state.follow) return;
+    const perPixel = (state.range * 1000) / pixels();
+    followTimer = setTimeout(async () => {
+      await refresh();
+      scheduleFollow();
+    }, Math.max(2000, Math.min(60000, 2 * perPixel)));
+  }
+
+  // -- pens
+
+  function addPen(tag) {
+    if (state.pens.some((p) => p.id === tag.id)) return;
+    if (state.pens.length >= config.max_pens) {
+      setStatus(`At most ${config.max_pens} pens: remove one first.`, true);
+      return;
+    }
+    state.pens.push({id: tag.id, path: tag.path, name: tag.name, units: tag.units});
+    renderPens();
+    refresh();
+  }
+
+  function removePen(id) {
+    state.pens = state.pens.filter((p) => p.id !== id);
+    renderPens();
+    refresh();
+  }
+
+  function renderPens() {
+    const list = document.getElementById("pens");
+    list.replaceChildren(...state.pens.map((pen, i) => {
+      const li = document.createElement("li");
+      li.style.setProperty("--pen", COLORS[i % COLORS.length]);
+      li.dataset.pen = String(pen.id);
+      const label = document.createElement("span");
+      label.textContent = `${pen.path} (${pen.units || "–"})`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "×";
+      remove.setAttribute("aria-label", `Remove ${pen.path}`);
+      remove.addEventListener("click", () => removePen(pen.id));
+      li.append(label, remove);
+      return li;
+    }));
+  }
+
+  function tagItem(tag) {
+    const li = document.createElement("li");
+    const label = document.createElement("span");
+    label.textContent = tag.path;
+    label.title = `${tag.path} ${tag.units ? "(" + tag.units + ")" : ""}`;
+    const add = document.createElement("button");
+    add.type = "button";
+    add.textContent = "+";
+    add.dataset.addTag = String(tag.id);
+    add.setAttribute("aria-label", `Add ${tag.path}`);
+    add.addEventListener("click", () => addPen(tag));
+    li.append(label, add);
+    return li;
+  }
+
+  // -- finding tags
+
+  let searchTimer = null;
+  document.getElementById("tag-search").addEventListener("input", (event) => {
+    clearTimeout(searchTimer);
+    const words = event.target.value.trim();
+    searchTimer = setTimeout(async () => {
+      const results = document.getElementById("search-results");
+      if (!words) return results.replaceChildren();
+      const url = new URL(config.urls.tags, location.href);
+      url.searchParams.set("search", words);
+      url.searchParams.set("page_size", "50");
+      try {
+        const body = await api(url);
+        results.replaceChildren(...body.results.map(tagItem));
+      } catch (error) {
+        setStatus(error.message, true);
+      }
+    }, 250);
+  });
+
+  function node(label, children) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = label;
+    details.append(summary, ...children);
+    return details;
+  }
+
+  async function loadTree() {
+    const sites = await api(config.urls.hierarchy);
+    const tree = document.getElementById("tree");
+    tree.replaceChildren(...sites.map((site) => node(site.name, site.areas.map((area) => node(area.name,
+      area.lines.map((line) => node(line.name, line.machines.map((machine) => {
+        const list = document.createElement("ul");
+        list.className = "tag-list";
+        const details = node(`${machine.name} (${machine.tag_count})`, [list]);
+        details.dataset.machine = String(machine.id);
+        details.addEventListener("toggle", async () => {
+          if (!details.open || list.childElementCount) return;
+          const url = new URL(config.urls.tags, location.href);
+          url.searchParams.set("machine", String(machine.id));
+          url.searchParams.set("page_size", "1000");
+          const body = await api(url);
+          list.replaceChildren(...body.results.map(tagItem));
+        });
+        return details;
+      }))))))));
+  }
+
+  // -- controls
+
+  function syncControls() {
+    document.getElementById("follow").checked = state.follow;
+    document.getElementById("compare").checked = state.compare;
+    const relative = state.follow || state.start === null;
+    for (const button of document.querySelectorAll("[data-range]")) {
+      button.setAttribute("aria-pressed", String(relative && Number(button.dataset.range) === state.range));
+    }
+    const [start, end] = currentRange();
+    if (document.activeElement?.type !== "datetime-local") {
+      document.getElementById("range-start").value = inputValue(start);
+      document.getElementById("range-end").value = inputValue(end);
+    }
+  }
+
+  for (const button of document.querySelectorAll("[data-range]")) {
+    button.addEventListener("click", () => {
+      state.range = Number(button.dataset.range);
+      state.start = state.end = null;
+      refresh().then(scheduleFollow);
+    });
+  }
+
+  document.getElementById("custom-range").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const start = new Date(document.getElementById("range-start").value).getTime();
+    const end = new Date(document.getElementById("range-end").value).getTime();
+    if (!(end > start)) return setStatus("The end of the range must be after its start.", true);
+    Object.assign(state, {start, end, range: Math.round((end - start) / 1000), follow: false});
+    scheduleFollow();
+    refresh();
+  });
+
+  document.getElementById("follow").addEventListener("change", (event) => {
+    state.follow = event.target.checked;
+    if (!state.follow) [state.start, state.end] = currentRange();
+    refresh().then(scheduleFollow);
+  });
+
+  document.getElementById("compare").addEventListener("change", (event) => {
+    state.compare = event.target.checked;
+    refresh();
+  });
+
+  document.getElementById("export-png").addEventListener("click", () => {
+    Plotly.downloadImage(el, {format: "png", filename: "millwright-trend", width: el.clientWidth, height: el.clientHeight});
+  });
+
+  function shownCsv() {
+    const quote = (s) => `"${String(s).replace(/"/g, '""')}"`;
+    const lines = ["time,tag_id,tag_path,units,period,value,quality"];
+    for (const [period, series] of [["shown", shown.current], ["previous", state.compare ? shown.previous : new Map()]]) {
+      for (const pen of state.pens) {
+        const s = series.get(pen.id);
+        if (!s) continue;
+        for (let i = 0; i < s.t.length; i++) {
+          lines.push([new Date(s.t[i]).toISOString(), pen.id, quote(pen.path), quote(pen.units), period,
+                      s.v[i] === null ? "" : s.v[i], s.q[i]].join(","));
+        }
+      }
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  document.getElementById("export-csv").addEventListener("click", () => {
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([shownCsv()], {type: "text/csv"}));
+    link.download = "millwright-trend.csv";
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  });
+
+  // Zoom and pan: refetch the visible range at the chart's resolution (debounced: a drag fires many events).
+  let relayoutTimer = null;
+  function onRelayout(event) {
+    if (drawing) return;
+    let a = event["xaxis.range[0]"], b = event["xaxis.range[1]"];
+    if (event["xaxis.range"]) [a, b] = event["xaxis.range"];
+    if (event["xaxis.autorange"]) {
+      // Double click resets the zoom: back to the whole range that was asked for.
+      clearTimeout(relayoutTimer);
+      relayoutTimer = setTimeout(refresh, 50);
+      return;
+    }
+    if (a === undefined || b === undefined) return;
+    const start = parseLocal(a), end = parseLocal(b);
+    if (!(end > start)) return;
+    clearTimeout(relayoutTimer);
+    relayoutTimer = setTimeout(() => {
+      Object.assign(state, {start, end, range: Math.max(1, Math.round((end - start) / 1000)), follow: false});
+      scheduleFollow();
+      refresh();
+    }, 150);
+  }
+
+  // -- start
+
+  const ids = readUrl();
+  Plotly.newPlot(el, [], {paper_bgcolor: "#1d2327", plot_bgcolor: "#1d2327"}, {responsive: true, displaylogo: false})
+    .then(async () => {
+      el.on("plotly_relayout", onRelayout);
+      loadTree().catch((error) => setStatus(error.message, true));
+      if (ids.length) {
+        const url = new URL(config.urls.tags, location.href);
+        url.searchParams.set("ids", ids.join(","));
+        url.searchParams.set("page_size", String(ids.length));
+        try {
+          const found = new Map((await api(url)).results.map((t) => [t.id, t]));
+          state.pens = ids.filter((id) => found.has(id)).map((id) => {
+            const t = found.get(id);
+            return {id: t.id, path: t.path, name: t.name, units: t.units};
+          });
+        } catch (error) {
+          setStatus(error.message, true);
+        }
+      }
+      renderPens();
+      await refresh();
+      scheduleFollow();
+    });
+
+  window.MillwrightExplorer = {csv: shownCsv, state};
+})();
