@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo    run the demo plant (simulator, Celery worker + beat, web) and print its URL"
-	@echo "make test    run the whole test suite"
+	@echo "make test    run the whole test suite (then its TimescaleDB part on TimescaleDB)"
 	@echo "make lint    ruff check, ruff format --check, makemigrations --check"
 	@echo "make bench   run the benchmarks in bench/"
 
@@ -32,8 +32,11 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(PY) -m config.embedded run --profile demo -- $(PY) manage.py demo
 
+# Twice: on PostgreSQL, then the tests marked `timescale` on a real TimescaleDB (tests/timescale/: Node.js + PGlite).
+# Exit status 5 (no test selected, e.g. PYTEST_ARGS names tests without the marker) is no failure.
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+	MILLWRIGHT_TEST_BACKEND=timescaledb $(PY) -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -46,6 +49,9 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.ingest $(BENCH_ARGS)
+	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.query $(QUERY_BENCH_ARGS)
+	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.acquisition $(ACQUISITION_BENCH_ARGS)
+	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.acquisition_opcua $(OPCUA_BENCH_ARGS)
 
 clean-state:
 	$(PY) -m config.embedded stop --profile demo || true

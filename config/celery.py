@@ -12,4 +12,21 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     "historian-partitions-ahead": {"task": "historian.tasks.sample_partitions_maintain", "schedule": 3600.0},
+    # Plain PostgreSQL rollups (a no-op on TimescaleDB, whose policies refresh them) and retention.
+    "historian-rollups-refresh": {
+        "task": "historian.tasks.rollups_maintain",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
+    "historian-retention": {"task": "historian.tasks.retention_maintain", "schedule": 86400.0},
+    # Store-and-forward: drain the buffer of a worker host whose devices are all in backoff (polls replay too).
+    "ingest-buffer-replay": {"task": "ingest.tasks.replay_buffer", "schedule": 15.0, "options": {"expires": 15.0}},
+    # Alarms: shelves end on time, unacknowledged alarms escalate, journal partitions exist ahead.
+    "alarms-shelves-expire": {
+        "task": "alarms.tasks.alarm_shelves_expire_due",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    "alarms-escalations": {"task": "alarms.tasks.alarm_escalations", "schedule": 30.0, "options": {"expires": 30.0}},
+    "alarms-journal-partitions": {"task": "alarms.tasks.alarm_journal_maintain", "schedule": 3600.0},
 }

@@ -9,5 +9,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
+    path("tokens/", include("api.page_urls")),
+    path("alarms/", include("alarms.urls")),
     path("", include("dashboards.urls")),
 ]

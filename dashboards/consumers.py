@@ -2,7 +2,9 @@
 
 Client -> server: {"action": "subscribe", "machines": [1, 2]} or {"action": "unsubscribe", "machines": [1]}.
 Server -> client: {"type": "samples", "machine": 1, "samples": [[tag_id, epoch_ms, value, quality], ...]},
-{"type": "subscribed", "machines": [...]}, {"type": "error", "message": "..."}.
+{"type": "subscribed", "machines": [...]}, {"type": "error", "message": "..."}, and to every connection
+{"type": "device", "device": {"id", "name", "status", "retries", "last_error", "last_good_read", "next_retry"}}
+whenever a device is polled (its link status).
 Anything else gets an error message; the connection stays open and nothing else changes.
 """
 
@@ -12,11 +14,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from historian.queries.plant import existing_machine_ids
-from historian.services.live import machine_live_group
+from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+VIEW_PLANT = "historian.view_plant"
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -25,10 +29,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if not await database_sync_to_async(user.has_perm)(VIEW_PLANT):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         self.subscriptions: set[int] = set()
         await self.accept()
+        await self.channel_layer.group_add(DEVICES_LIVE_GROUP, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "subscriptions"):
+            await self.channel_layer.group_discard(DEVICES_LIVE_GROUP, self.channel_name)
         for machine_id in getattr(self, "subscriptions", set()):
             await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
 
@@ -87,6 +97,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(
             text_data=json.dumps({"type": "samples", "machine": event["machine"], "samples": event["samples"]})
         )
+
+    async def device_status(self, event: dict) -> None:
+        await self.send(text_data=json.dumps({"type": "device", "device": event["device"]}))
 
     async def _error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "message": text}))

@@ -1,5 +1,9 @@
 from django.urls import path
 
+from alarms.consumers import AlarmConsumer
 from dashboards.consumers import LiveConsumer
 
-websocket_urlpatterns = [path("ws/live/", LiveConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/live/", LiveConsumer.as_asgi()),
+    path("ws/alarms/", AlarmConsumer.as_asgi()),
+]

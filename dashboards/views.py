@@ -3,30 +3,47 @@
 import time
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from historian.models import Machine
+from historian.queries.acquisition import device_statuses, ingest_buffer_statuses
+from historian.queries.common import MAX_PIXELS
 from historian.queries.errors import HistoryQueryError
 from historian.queries.history import tag_history
 from historian.queries.plant import machine_trend_tags, machine_view, plant_overview
 
+VIEW_PLANT = "historian.view_plant"
+USE_TREND_EXPLORER = "historian.use_trend_explorer"
+EXPLORER_MAX_PENS = 12
 TREND_WINDOW_SECONDS = 600
 MAX_WINDOW_SECONDS = 6 * 3600
 
 
 @login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
 @require_GET
 def plant_overview_page(request: HttpRequest) -> HttpResponse:
     lines = plant_overview()
     machines_json = [view.as_json() for _, views in lines for view in views]
-    return render(request, "dashboards/plant_overview.html", {"lines": lines, "machines_json": machines_json})
+    return render(
+        request,
+        "dashboards/plant_overview.html",
+        {
+            "lines": lines,
+            "machines_json": machines_json,
+            "devices": device_statuses(),
+            "buffers": [b for b in ingest_buffer_statuses() if b["depth"] or b["dropped"]],
+        },
+    )
 
 
 @login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
 @require_GET
 def machine_page(request: HttpRequest, machine_id: int) -> HttpResponse:
     try:
@@ -47,6 +64,7 @@ def machine_page(request: HttpRequest, machine_id: int) -> HttpResponse:
 
 
 @login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
 @require_GET
 def machine_history(request: HttpRequest, machine_id: int) -> JsonResponse:
     """Raw history of the machine's trend tags since `since` (epoch ms), at most `window` seconds back."""
@@ -78,3 +96,20 @@ def machine_history(request: HttpRequest, machine_id: int) -> JsonResponse:
             },
         }
     )
+
+
+@login_required
+@permission_required(USE_TREND_EXPLORER, raise_exception=True)
+@require_GET
+def explorer_page(request: HttpRequest) -> HttpResponse:
+    """The trend explorer: the page is static, its state lives in the URL and its data comes from the REST API."""
+    config = {
+        "urls": {
+            "hierarchy": reverse("api:hierarchy"),
+            "tags": reverse("api:tags"),
+            "plot": reverse("api:history_plot"),
+        },
+        "max_pixels": MAX_PIXELS,
+        "max_pens": EXPLORER_MAX_PENS,
+    }
+    return render(request, "dashboards/explorer.html", {"explorer_json": config})

@@ -1,6 +1,12 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.admin_csv import TagCsvAdminMixin
+from historian.models import Area, Device, HistorianSettings, Line, Machine, ScanClass, Site, Tag
+from historian.tasks import retention_maintain
 
 
 class AreaInline(admin.TabularInline):
@@ -53,6 +59,7 @@ class MachineAdmin(admin.ModelAdmin):
     raw_id_fields = ["state_tag"]
 
 
+# ingest/admin.py extends this with the OPC UA connection fields and the address-space browser.
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = [
@@ -65,8 +72,9 @@ class DeviceAdmin(admin.ModelAdmin):
         "status",
         "last_good_read_at",
         "consecutive_failures",
+        "last_error",
     ]
-    list_filter = ["protocol", "enabled", "status"]
+    list_filter = ["protocol", "enabled", "discovered", "status"]
     search_fields = ["name", "host", "description"]
     readonly_fields = [
         "status",
@@ -79,6 +87,11 @@ class DeviceAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "protocol", "enabled", "description"]}),
         ("Connection", {"fields": ["host", "port", "unit_id", "word_order", "timeout_seconds"]}),
+        ("Modbus reads", {"fields": ["byte_order", "max_gap_registers", "max_gap_bits"]}),
+        (
+            "MQTT Sparkplug B",
+            {"fields": ["sparkplug_group_id", "sparkplug_edge_node_id", "sparkplug_device_id", "discovered"]},
+        ),
         ("Status", {"fields": readonly_fields}),
     ]
 
@@ -90,7 +103,7 @@ class ScanClassAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(TagCsvAdminMixin, admin.ModelAdmin):
     list_display = [
         "path",
         "machine",
@@ -120,5 +133,55 @@ class TagAdmin(admin.ModelAdmin):
         (None, {"fields": ["path", "name", "machine", "description", "is_key"]}),
         ("Source", {"fields": ["device", "address", "data_type", "scan_class"]}),
         ("Engineering", {"fields": ["units", "scale", "offset", "span_low", "span_high", "value_labels"]}),
-        ("Storage", {"fields": ["historize", "deadband"]}),
+        ("Storage", {"fields": ["historize", "deadband", "retention_days"]}),
+        (
+            "Compression and quality",
+            {
+                "fields": [
+                    "deviation_unit",
+                    "compression_deviation",
+                    "max_store_interval_seconds",
+                    "stale_after_seconds",
+                ]
+            },
+        ),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "retention_days" in form.changed_data:
+            _retention_apply_soon()
+
+
+def _retention_apply_soon() -> None:
+    """Queue the retention task once the change is committed (TimescaleDB policies follow the settings)."""
+    transaction.on_commit(retention_maintain.delay)
+
+
+@admin.register(HistorianSettings)
+class HistorianSettingsAdmin(admin.ModelAdmin):
+    """One row of settings: it can be changed, not added twice nor deleted."""
+
+    fieldsets = [
+        ("Retention", {"fields": ["default_retention_days"]}),
+        ("TimescaleDB", {"fields": ["chunk_interval_hours", "compress_after_days"]}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        # The row is created when first opened (HistorianSettings.load in changelist_view).
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # Straight to the one row.
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        settings = HistorianSettings.load()
+        return HttpResponseRedirect(reverse("admin:historian_historiansettings_change", args=[settings.pk]))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.changed_data:
+            _retention_apply_soon()

@@ -1,17 +1,43 @@
 """Fixtures shared by the whole suite: a small plant wired to a real Modbus TCP simulator, a live ASGI server."""
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 
 from historian.models import Device, Machine, ScanClass, Tag
 from ingest.drivers.registry import drivers_close_all
 from ingest.simulator.modbus_server import PlantServerThread
 from ingest.simulator.plant import PlantSimulator
+from tests.timescale.harness import UNAVAILABLE_VAR
+
+# Tests in these folders and modules (under tests/) also run against TimescaleDB; any other test opts in with
+# @pytest.mark.timescale. With MILLWRIGHT_TEST_BACKEND=timescaledb (`make test`'s second run) only those run.
+TIMESCALE_PATHS = ("historian/queries", "historian/storage", "historian/services/test_samples_write.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        if any(item.path.is_relative_to(tests_dir / path) for path in TIMESCALE_PATHS):
+            item.add_marker(pytest.mark.timescale)
+    if settings.TEST_BACKEND != "timescaledb":
+        return
+    selected = [item for item in items if item.get_closest_marker("timescale")]
+    config.hook.pytest_deselected(items=[item for item in items if not item.get_closest_marker("timescale")])
+    items[:] = selected
+    unavailable = os.environ.get(UNAVAILABLE_VAR)
+    for item in items:
+        if unavailable:
+            item.add_marker(pytest.mark.skip(reason=f"TimescaleDB backend unavailable: {unavailable}"))
+        elif item.get_closest_marker("postgres_only"):
+            item.add_marker(pytest.mark.skip(reason="tests the plain-PostgreSQL storage layout"))
 
 
 @pytest.fixture
@@ -49,6 +75,27 @@ def machine(demo_plant) -> Machine:
 @pytest.fixture
 def machine_tags(machine) -> list[Tag]:
     return list(machine.tags.order_by("pk"))
+
+
+@pytest.fixture(autouse=True)
+def _ingest_isolation(settings, tmp_path) -> None:
+    """Each test its own store-and-forward buffer file (the default one is per host, shared by every run), and
+    pollers that read a tag's settings afresh on every poll (tests change them between polls)."""
+    settings.INGEST_BUFFER_PATH = str(tmp_path / "ingest-buffer.sqlite")
+    settings.INGEST_TAG_CONFIG_SECONDS = 0
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    """`make_user("operator")`: a user holding one role (accounts/services/roles.py), password pw-<name>-1."""
+    from accounts.services.roles import Role, user_role_assign
+
+    def make(username: str, *, role: Role | None = Role.OPERATOR, password: str | None = None):
+        user = django_user_model.objects.create_user(username, password=password or f"pw-{username}-1")
+        user_role_assign(user=user, role=role)
+        return user
+
+    return make
 
 
 @pytest.fixture(autouse=True)

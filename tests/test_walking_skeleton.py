@@ -64,17 +64,17 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     log.close()
 
 
-def _session_cookie(django_user_model) -> str:
-    user = django_user_model.objects.create_user("operator", password="pw-operator-1")
+def _session_cookie(make_user) -> str:
+    user = make_user("operator")
     client = Client()
     client.force_login(user)
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
 def test_a_poll_by_a_real_worker_lands_in_the_database_and_reaches_a_websocket(
-    celery_worker_process, live_asgi, demo_plant, scan_class, machine, django_user_model
+    celery_worker_process, live_asgi, demo_plant, scan_class, machine, make_user
 ):
-    cookie = _session_cookie(django_user_model)
+    cookie = _session_cookie(make_user)
     ws_url = f"ws://127.0.0.1:{live_asgi.port}/ws/live/"
     with connect(
         ws_url,

@@ -31,9 +31,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "auditlog",
     "historian",
     "ingest",
     "dashboards",
+    "alarms",
+    "accounts",
+    "audit",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -42,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -60,6 +69,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "alarms.context_processors.alarm_banner",
             ],
         },
     },
@@ -133,11 +143,78 @@ LOGGING = {
     "loggers": {"pymodbus": {"level": "CRITICAL"}},
 }
 
+# Audit trail: configuration models whose changes django-auditlog records with before/after. A device's connection
+# status is written by every poll and is no configuration; its password is masked.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    "historian.Site",
+    "historian.Area",
+    "historian.Line",
+    "historian.Machine",
+    {
+        "model": "historian.Device",
+        "exclude_fields": [
+            "status",
+            "last_error",
+            "last_good_read_at",
+            "consecutive_failures",
+            "next_retry_at",
+            "status_changed_at",
+        ],
+        "mask_fields": ["password"],
+    },
+    "historian.ScanClass",
+    "historian.Tag",
+    {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
+    {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
+)
+# Apps that add columns to the tag CSV (historian/services/tag_csv.py): alarm definitions.
+HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv"]
+
 # Historian
 HISTORIAN_PARTITION_DAYS_AHEAD = env.int("HISTORIAN_PARTITION_DAYS_AHEAD", default=7)
 
 # Ingest
 INGEST_BACKOFF_MAX_SECONDS = env.float("INGEST_BACKOFF_MAX_SECONDS", default=60.0)
+# Store-and-forward: a write slower than this goes to the local buffer instead (so does a failed one).
+INGEST_DB_WRITE_TIMEOUT_MS = env.int("INGEST_DB_WRITE_TIMEOUT_MS", default=5000)
+INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE_DIR/ingest/buffer-<host>.sqlite
+INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
+INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
+INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.0)
+# A poller re-reads its tags at most this often (a tag changed in admin is polled as changed within it).
+INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=10.0)
+
+# Alarms
+ALARMS_MAX_SHELVE_MINUTES = env.int("ALARMS_MAX_SHELVE_MINUTES", default=720)
+ALARMS_JOURNAL_KEEP_MONTHS = env.int("ALARMS_JOURNAL_KEEP_MONTHS", default=0)  # 0: keep the journal for ever
+ALARMS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALARMS_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+
+# REST API (api/): per-user named tokens for scripts, the session for the browser; the OpenAPI schema at /api/schema/.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Millwright API",
+    "DESCRIPTION": "Plant hierarchy, tags, current values, history, alarms and device status. "
+    "Authenticate with `Authorization: Bearer <token>` (tokens are created on the API tokens page) or the session.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN, plant networks have no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",

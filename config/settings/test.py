@@ -1,6 +1,20 @@
 """Test suite: the servers named by DATABASE_URL / REDIS_URL, else private embedded ones."""
 
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
 from config.embedded import use_embedded_defaults
+
+# `make test` runs the suite a second time with MILLWRIGHT_TEST_BACKEND=timescaledb: DATABASE_URL then points at a
+# real TimescaleDB (PGlite in WASM, tests/timescale/) and only the tests marked `timescale` run (tests/conftest.py).
+TEST_BACKEND = os.environ.get("MILLWRIGHT_TEST_BACKEND", "postgres")
+if TEST_BACKEND == "timescaledb":
+    from tests.timescale.harness import use_timescale_harness
+
+    use_timescale_harness()
+elif TEST_BACKEND != "postgres":
+    raise ImproperlyConfigured(f"MILLWRIGHT_TEST_BACKEND must be postgres or timescaledb, not {TEST_BACKEND!r}")
 
 use_embedded_defaults(profile="test")
 

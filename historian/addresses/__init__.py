@@ -21,4 +21,14 @@ def validate_tag_address(*, protocol: str, address: str, data_type: str) -> None
 
         parse_modbus_address(address, data_type)
         return
-    raise InvalidTagAddress(f"unknown protocol {protocol!r}: supported protocols are: modbus")
+    if proto == "opcua":
+        from historian.addresses.opcua import parse_opcua_address
+
+        parse_opcua_address(address, data_type)
+        return
+    if proto == "sparkplug":
+        from historian.addresses.sparkplug import parse_sparkplug_address
+
+        parse_sparkplug_address(address, data_type)
+        return
+    raise InvalidTagAddress(f"unknown protocol {protocol!r}: supported protocols are: modbus, opcua, sparkplug")

@@ -1,14 +1,22 @@
-from .devices import Device, DeviceStatus, Protocol, ScanClass
+from .devices import ByteOrder, Device, DeviceStatus, OpcUaSecurityMode, OpcUaSecurityPolicy, Protocol, ScanClass
 from .hierarchy import Area, Line, Machine, Site
-from .tags import DataType, Tag
+from .settings import HistorianSettings
+from .sparkplug import DiscoveredMetric
+from .tags import DataType, DeviationUnit, Tag
 
 __all__ = [
     "Area",
+    "ByteOrder",
     "DataType",
+    "DeviationUnit",
     "Device",
     "DeviceStatus",
+    "DiscoveredMetric",
+    "HistorianSettings",
     "Line",
     "Machine",
+    "OpcUaSecurityMode",
+    "OpcUaSecurityPolicy",
     "Protocol",
     "ScanClass",
     "Site",

@@ -10,6 +10,12 @@ class Site(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Plant-wide rights, checked by the pages and the API (the roles that hold them: accounts/services/roles.py).
+        permissions = [
+            ("view_plant", "Can view the plant dashboards and live values"),
+            ("use_trend_explorer", "Can use the trend explorer"),
+            ("export_data", "Can export history and configuration"),
+        ]
 
     def __str__(self) -> str:
         return self.name

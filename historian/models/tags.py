@@ -1,6 +1,7 @@
 """Tags: one measured or computed value of a machine, read from a device address."""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from historian.addresses import DATA_TYPES, InvalidTagAddress, validate_tag_address
@@ -18,6 +19,18 @@ class DataType(models.TextChoices):
 
 assert set(DataType.values) == set(DATA_TYPES), "tag data types and address data types must agree"
 
+FLOAT_DATA_TYPES = frozenset({DataType.FLOAT32, DataType.FLOAT64})
+
+
+class Interpolation(models.TextChoices):
+    LINEAR = "linear", "Linear"
+    STEP = "step", "Step (the value holds until the next sample)"
+
+
+class DeviationUnit(models.TextChoices):
+    ABSOLUTE = "absolute", "Engineering units"
+    PERCENT = "percent", "% of span"
+
 
 class Tag(models.Model):
     path = models.CharField(
@@ -32,14 +45,53 @@ class Tag(models.Model):
     units = models.CharField(max_length=20, blank=True, help_text="Engineering units, e.g. °C, bar, rpm")
     scale = models.FloatField(default=1.0, help_text="Engineering value = raw value x scale + offset")
     offset = models.FloatField(default=0.0)
-    deadband = models.FloatField(default=0.0, help_text="Absolute change below which a new value is not stored")
+    deadband = models.FloatField(
+        default=0.0,
+        help_text="Change below which a new value is not stored (exception deadband; 0: every poll, or every "
+        "change for counts, states and booleans)",
+    )
+    deviation_unit = models.CharField(
+        max_length=10,
+        choices=DeviationUnit.choices,
+        default=DeviationUnit.ABSOLUTE,
+        help_text="Unit of the deadband and the compression deviation",
+    )
+    compression_deviation = models.FloatField(
+        default=0.0,
+        help_text="Swinging-door compression (analog tags): the stored series, interpolated linearly, stays within "
+        "this of every polled value. 0: off",
+    )
+    max_store_interval_seconds = models.FloatField(
+        default=0.0, help_text="Store a value at least this often even when it does not change. 0: no limit"
+    )
+    stale_after_seconds = models.FloatField(
+        default=0.0,
+        help_text="Quality turns uncertain when the value has not changed for this long (a frozen source). 0: off",
+    )
     span_low = models.FloatField(default=0.0, help_text="Lower end of the normal range (chart axis)")
     span_high = models.FloatField(default=100.0, help_text="Upper end of the normal range (chart axis)")
     value_labels = models.JSONField(
         default=dict, blank=True, help_text='Names for discrete values, e.g. {"0": "Idle", "1": "Running"}'
     )
+    interpolation = models.CharField(
+        max_length=6,
+        choices=Interpolation.choices,
+        blank=True,
+        help_text="How history reads values between samples; blank: linear for floats, step for integers and booleans",
+    )
+    counter_rollover = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="For counters that wrap: the value at which the counter wraps back to 0 (65536 for 16 bits)",
+    )
     is_key = models.BooleanField(default=False, help_text="Shown on the machine's card in the plant overview")
     historize = models.BooleanField(default=True)
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Days of history kept for this tag; empty: the default of the historian settings.",
+    )
     description = models.TextField(blank=True)
 
     class Meta:
@@ -51,7 +103,8 @@ class Tag(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        if self.device_id is not None:
+        # A device assigned but not saved yet counts too (the CSV import validates before it creates devices).
+        if self.device_id is not None or (Tag.device.is_cached(self) and self.device is not None):
             try:
                 validate_tag_address(protocol=self.device.protocol, address=self.address, data_type=self.data_type)
             except InvalidTagAddress as exc:
@@ -60,10 +113,44 @@ class Tag(models.Model):
             errors["span_high"] = "The upper end of the range must be above the lower end."
         if self.deadband < 0:
             errors["deadband"] = "A deadband cannot be negative."
+        if self.compression_deviation < 0:
+            errors["compression_deviation"] = "A compression deviation cannot be negative."
+        elif self.compression_deviation > 0 and self.is_discrete:
+            errors["compression_deviation"] = (
+                "Compression interpolates between stored values, which is wrong for counts, states and booleans: "
+                "they are stored on change. Use a deadband instead."
+            )
+        elif self.compression_deviation > 0 and self.deadband > 0:
+            errors["compression_deviation"] = (
+                "Use a deadband or a compression deviation, not both: compression already bounds the error."
+            )
+        if self.max_store_interval_seconds < 0:
+            errors["max_store_interval_seconds"] = "The maximum interval cannot be negative (0 means no limit)."
+        if self.stale_after_seconds < 0:
+            errors["stale_after_seconds"] = "The stale time cannot be negative (0 means off)."
+        if self.counter_rollover is not None and self.counter_rollover <= 0:
+            errors["counter_rollover"] = "A counter's rollover value must be above 0."
         if not isinstance(self.value_labels, dict):
             errors["value_labels"] = 'Value labels must be an object such as {"0": "Idle"}.'
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def effective_interpolation(self) -> str:
+        if self.interpolation:
+            return self.interpolation
+        return Interpolation.LINEAR if self.data_type in FLOAT_DATA_TYPES else Interpolation.STEP
+
+    @property
+    def is_discrete(self) -> bool:
+        """Counts, states and booleans (step interpolation or named values): stored on change, never compressed."""
+        return self.effective_interpolation == Interpolation.STEP or bool(self.value_labels)
+
+    def deviation_absolute(self, deviation: float) -> float:
+        """`deviation` (deadband or compression) in engineering units."""
+        if self.deviation_unit == DeviationUnit.PERCENT:
+            return deviation / 100.0 * (self.span_high - self.span_low)
+        return deviation
 
     def value_label(self, value: float | None) -> str | None:
         if value is None or not self.value_labels:

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_user("operator", password="pw-operator-1")
+def operator(make_user):
+    return make_user("operator")
 
 
 async def _connect(user) -> WebsocketCommunicator:
@@ -99,4 +99,28 @@ async def test_too_many_subscriptions_are_refused(operator, demo_plant):
     reply = await communicator.receive_json_from()
     assert reply["type"] == "error"
     assert "At most" in reply["message"]
+    await communicator.disconnect()
+
+
+async def test_every_open_page_hears_how_a_polled_device_link_is_doing(operator, device, scan_class, plant_server):
+    from channels.db import database_sync_to_async
+
+    from ingest.services.poll import device_poll
+
+    communicator = await _connect(operator)
+    assert (await communicator.connect())[0]
+
+    await database_sync_to_async(device_poll)(device_id=device.pk, scan_class_id=scan_class.pk)
+    connected = await communicator.receive_json_from(timeout=5)
+    plant_server.stop()
+    await database_sync_to_async(device_poll)(device_id=device.pk, scan_class_id=scan_class.pk)
+    lost = await communicator.receive_json_from(timeout=5)
+
+    assert connected["type"] == "device"
+    assert connected["device"]["id"] == device.pk
+    assert connected["device"]["status"] == "connected"
+    assert connected["device"]["last_good_read"] is not None
+    assert lost["device"]["status"] == "error"
+    assert lost["device"]["retries"] == 1
+    assert lost["device"]["last_error"]
     await communicator.disconnect()

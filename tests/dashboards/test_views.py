@@ -11,8 +11,8 @@ from historian.services.samples import samples_write_batch
 
 
 @pytest.fixture
-def operator_client(client, django_user_model):
-    user = django_user_model.objects.create_user("operator", password="pw-operator-1")
+def operator_client(client, make_user):
+    user = make_user("operator")
     client.force_login(user)
     return client
 
@@ -34,7 +34,7 @@ def test_login_page_signs_in(client, django_user_model):
 def test_plant_overview_shows_every_machine_in_constant_queries(
     operator_client, demo_plant, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # + the device link statuses
         response = operator_client.get("/")
     html = response.content.decode()
     assert response.status_code == 200
@@ -87,3 +87,18 @@ def test_static_files_are_served_and_a_missing_one_is_404(live_asgi):
         urllib.request.urlopen(f"{live_asgi.url}/static/js/missing.js")
     assert excinfo.value.code == 404
     excinfo.value.close()
+
+
+def test_plant_overview_shows_each_device_link_and_a_filling_buffer(operator_client, device, settings):
+    from ingest.services.buffer import buffer_status_publish, local_buffer
+
+    Device = type(device)
+    Device.objects.filter(pk=device.pk).update(status="error", consecutive_failures=3, last_error="connection refused")
+    local_buffer().append([SampleRow(timezone.now() - timedelta(seconds=90), 1, 1.0, Quality.GOOD)])
+    status = buffer_status_publish()
+
+    html = operator_client.get("/").content.decode()
+
+    assert f'data-device="{device.pk}" data-status="error"' in html
+    assert "connection refused" in html
+    assert f"Database unreachable from worker {status.host}: 1 values buffered on disk, oldest 9" in html

@@ -81,6 +81,7 @@ def test_snapshot_of_all_tags_holds_one_row_per_tag(machine_tags, now):
     assert all(snapshot[t.pk].value == 1.0 for t in machine_tags)
 
 
+@pytest.mark.postgres_only
 def test_partitions_exist_for_the_coming_week_after_migrating(db):
     today = datetime.now(UTC).date()
     with connection.cursor() as cursor:
@@ -90,6 +91,7 @@ def test_partitions_exist_for_the_coming_week_after_migrating(db):
             assert cursor.fetchone()[0] is not None, f"no partition for {day}"
 
 
+@pytest.mark.postgres_only
 def test_partitions_are_created_ahead_by_the_maintenance_service(db):
     sample_partitions_create_ahead(days=20)
     day = datetime.now(UTC).date() + timedelta(days=20)
@@ -98,6 +100,7 @@ def test_partitions_are_created_ahead_by_the_maintenance_service(db):
         assert cursor.fetchone()[0] is not None
 
 
+@pytest.mark.postgres_only
 def test_a_value_of_a_day_without_partition_gets_its_own_partition(tag):
     long_ago = datetime(2019, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -106,6 +109,7 @@ def test_a_value_of_a_day_without_partition_gets_its_own_partition(tag):
     assert _partition_of(tag.pk, long_ago) == "historian_sample_p20190304"
 
 
+@pytest.mark.postgres_only
 def test_rows_caught_by_the_default_partition_move_when_their_day_is_created(tag):
     """Rows inserted past the writer (e.g. by hand) land in the default partition and are never lost."""
     day = datetime(2018, 7, 1, 12, tzinfo=UTC)
