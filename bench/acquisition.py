@@ -171,9 +171,10 @@ class Worker:
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         self.app = app
         self.name = f"bench-{uuid.uuid4().hex[:8]}@localhost"
+        env["CELERY_TASK_DEFAULT_QUEUE"] = self.name  # its own queue: no other worker takes the bench's polls
         app.control.purge()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name,
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "-Q", self.name,
              "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -254,7 +255,7 @@ def _worker_phase(
             def tick(k: int, at: float) -> None:
                 if "start" not in cpu_at and at >= measure_from:
                     cpu_at["start"] = worker.cpu_seconds()
-                poll_scan_class.apply_async(args=[scan_class_id], expires=period)
+                poll_scan_class.apply_async(args=[scan_class_id], expires=period, queue=worker.name)
 
             scheduled = _ticks(period, measure_to, tick)
             time.sleep(period + 0.5)  # the last scan's polls finish

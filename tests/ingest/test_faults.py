@@ -109,11 +109,12 @@ class Worker:
             "REDIS_URL": settings.REDIS_URL,
             "INGEST_BUFFER_PATH": str(buffer_path),
             "PYTHONUNBUFFERED": "1",
+            "CELERY_TASK_DEFAULT_QUEUE": self.name,  # its own queue: no other worker takes its polls
         }
         self.log = open(log_path, "a")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "--concurrency", "1",
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "-Q", self.name,
+             "--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -168,13 +169,13 @@ def test_values_buffered_by_a_worker_killed_with_9_are_replayed_by_the_next_work
 
     first = Worker(**worker_env, log_path=log_path)
     try:
-        poll_device.delay(device.pk, scan_class.pk)
+        poll_device.apply_async(args=[device.pk, scan_class.pk], queue=first.name)
         _wait_for(lambda: len(_samples(tag_ids)) >= len(tag_ids), 30, "the first poll to be stored")
         stored_before = len(_samples(tag_ids))
 
         database_proxy.cut()
         for _ in range(3):
-            poll_device.delay(device.pk, scan_class.pk)
+            poll_device.apply_async(args=[device.pk, scan_class.pk], queue=first.name)
             time.sleep(0.3)
         _wait_for(lambda: buffer.depth() >= 3 * len(tag_ids) // 2, 30, "polls to be buffered")
     finally:
@@ -185,7 +186,8 @@ def test_values_buffered_by_a_worker_killed_with_9_are_replayed_by_the_next_work
     database_proxy.restore()
     second = Worker(**worker_env, log_path=log_path)
     try:
-        poll_device.delay(device.pk, scan_class.pk)  # a poll that reaches the database replays the buffer
+        # A poll that reaches the database replays the buffer.
+        poll_device.apply_async(args=[device.pk, scan_class.pk], queue=second.name)
         _wait_for(lambda: buffer.depth() == 0, 30, "the buffer to be replayed")
         _wait_for(lambda: Device.objects.get(pk=device.pk).status == DeviceStatus.CONNECTED, 30, "the poll to finish")
     finally:
