@@ -33,6 +33,7 @@ from alarms.services.actions import (
     alarms_unshelve,
 )
 from alarms.services.live import ALARMS_GROUP
+from dashboards.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 
 MAX_MESSAGE_BYTES = 16384
 MAX_ALARMS_PER_ACTION = 500
@@ -94,19 +95,10 @@ class AlarmConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(ALARMS_GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None:
-            await self._error("Send JSON text frames.")
-            return
-        if len(text_data.encode()) > MAX_MESSAGE_BYTES:
-            await self._error(f"Message too large (limit {MAX_MESSAGE_BYTES} bytes).")
-            return
         try:
-            message = json.loads(text_data)
-        except ValueError:
-            await self._error("Message is not valid JSON.")
-            return
-        if not isinstance(message, dict):
-            await self._error('Message must be an object such as {"action": "snapshot"}.')
+            message = client_message_parse(text_data, max_bytes=MAX_MESSAGE_BYTES, example='{"action": "snapshot"}')
+        except ClientMessageError as exc:
+            await self._error(str(exc))
             return
         action = message.get("action")
         user = self.scope["user"]
@@ -117,12 +109,7 @@ class AlarmConsumer(AsyncWebsocketConsumer):
             await self._error("Unknown action; use snapshot, acknowledge, shelve or unshelve.")
             return
         ids = message.get("alarms")
-        if (
-            not isinstance(ids, list)
-            or not ids
-            or len(ids) > MAX_ALARMS_PER_ACTION
-            or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
-        ):
+        if not is_id_list(ids, max_items=MAX_ALARMS_PER_ACTION):
             await self._error(f"'alarms' must be a list of 1 to {MAX_ALARMS_PER_ACTION} alarm ids.")
             return
         try:

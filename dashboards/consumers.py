@@ -13,6 +13,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from dashboards.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
 from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
 
@@ -43,30 +44,19 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None:
-            await self._error("Send JSON text frames.")
-            return
-        if len(text_data.encode()) > MAX_MESSAGE_BYTES:
-            await self._error(f"Message too large (limit {MAX_MESSAGE_BYTES} bytes).")
-            return
         try:
-            message = json.loads(text_data)
-        except ValueError:
-            await self._error("Message is not valid JSON.")
-            return
-        if not isinstance(message, dict):
-            await self._error('Message must be an object such as {"action": "subscribe", "machines": [1]}.')
+            message = client_message_parse(
+                text_data, max_bytes=MAX_MESSAGE_BYTES, example='{"action": "subscribe", "machines": [1]}'
+            )
+        except ClientMessageError as exc:
+            await self._error(str(exc))
             return
         action = message.get("action")
         machines = message.get("machines")
         if action not in ("subscribe", "unsubscribe"):
             await self._error("Unknown action; use 'subscribe' or 'unsubscribe'.")
             return
-        if (
-            not isinstance(machines, list)
-            or not machines
-            or not all(isinstance(m, int) and not isinstance(m, bool) for m in machines)
-        ):
+        if not is_id_list(machines):
             await self._error("'machines' must be a non-empty list of machine ids.")
             return
         if action == "subscribe":
