@@ -667,12 +667,13 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
     line(
         f"current_values_write (UPDATE first) {verdict} the plain upsert: "
         f"{result['ratio_cv_project_to_upsert']:.2f}x its cost; "
-        f"fastest: {labels[result['cv_fastest_strategy']]}, {result['ratio_cv_project_to_fastest']:.2f}x faster"
+        f"fastest: {labels[result['cv_fastest_strategy']]} "
+        f"(current_values_write costs {result['ratio_cv_project_to_fastest']:.2f}x that)"
     )
     line(
-        f"of current_values_write's {result['cv_project_ms']:.1f} ms, "
-        f"{result['cv_params_only_ms']:.1f} ms go to sending its four arrays as SQL literals (Django's psycopg "
-        f"ClientCursor); as server-bound binary parameters: {result['cv_params_only_server_binding_ms']:.1f} ms"
+        f"sending the four 10k-element arrays alone: {result['cv_params_only_ms']:.1f} ms as SQL literals (Django's "
+        f"psycopg ClientCursor), {result['cv_params_only_server_binding_ms']:.1f} ms as server-bound binary "
+        "parameters (what current_values_write uses)"
     )
     if result["cv_hot_update_fraction"] is not None:
         line(f"HOT updates of historian_current_value during (c): {result['cv_hot_update_fraction']:.0%}")
