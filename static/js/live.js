@@ -53,14 +53,18 @@ const Millwright = (() => {
       socket = new WebSocket(url);
       socket.onopen = () => {
         attempts = 0;
-        setLinkStatus("live");
-        socket.send(JSON.stringify({action: "subscribe", machines}));
-        if (everConnected && onReconnect) onReconnect();
-        everConnected = true;
+        if (machines.length) socket.send(JSON.stringify({action: "subscribe", machines}));
+        else { setLinkStatus("live"); everConnected = true; }  // nothing to subscribe to (device status only)
       };
       socket.onmessage = (event) => {
         const message = JSON.parse(event.data);
-        if (message.type === "samples") onSamples(message.machine, message.samples);
+        if (message.type === "subscribed") {
+          // Live only once the server has joined us to the machines' groups: from here on nothing is missed,
+          // so this is also the moment to fetch what a reconnection skipped.
+          setLinkStatus("live");
+          if (everConnected && onReconnect) onReconnect();
+          everConnected = true;
+        } else if (message.type === "samples") onSamples(message.machine, message.samples);
         else if (message.type === "device") { if (onDevice) onDevice(message.device); }
         else if (message.type === "error") console.warn("live:", message.message);
       };
