@@ -327,7 +327,11 @@ def _bare_phase(args: argparse.Namespace, layout: Layout, gateway: Gateway) -> d
     _ticks(period, time.time() + args.bare_seconds, tick)
     cpu_s = time.thread_time() - cpu_start
     client.close()
-    values = counts["values"]
+    return bare_figures(values=counts["values"], cpu_s=cpu_s, jitter_ms=jitter_ms, scan_ms=scan_ms)
+
+
+def bare_figures(*, values: int, cpu_s: float, jitter_ms: Sequence[float], scan_ms: Sequence[float]) -> dict[str, Any]:
+    """The baseline's figures, named alike for every protocol."""
     return {
         "bare_values_read": values,
         "bare_cpu_s": round(cpu_s, 3),

@@ -333,7 +333,7 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
     """The same values read with a plain asyncua client (one Read per 1000 nodes per device) on the same ticks."""
     from asyncua import Client, ua
 
-    from bench.acquisition import _percentile, _ticks
+    from bench.acquisition import _ticks, bare_figures
 
     period = args.period_ms / 1000
     n = layout.tags_per_device
@@ -363,14 +363,7 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
     cpu_s = time.process_time() - cpu_start
     loop.run_until_complete(client.disconnect())
     loop.close()
-    values = counts["values"]
-    return {
-        "bare_values_read": values,
-        "bare_cpu_s": round(cpu_s, 3),
-        "bare_cpu_ms_per_1000_values": round(cpu_s * 1000 / (values / 1000), 3) if values else None,
-        "bare_jitter_p99_ms": round(_percentile(jitter_ms, 99), 2),
-        "bare_scan_p50_ms": round(_percentile(scan_ms, 50), 2),  # reading every device once, over the wire
-    }
+    return bare_figures(values=counts["values"], cpu_s=cpu_s, jitter_ms=jitter_ms, scan_ms=scan_ms)
 
 
 def opcua_polled_phase(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
