@@ -120,7 +120,16 @@ def edge(plant, broker, runner) -> Iterator[SparkplugEdgeNode]:
         devices={CNC: CNC_METRICS},
     )
     node.connect()
-    _step_until(runner, lambda: Device.objects.filter(sparkplug_device_id=CNC).exists())
+    # Both births handled: a DBIRTH can arrive before its node's NBIRTH is seen (the runner then asks for a
+    # rebirth), so wait for the node's metrics as well as the device's.
+    _step_until(
+        runner,
+        lambda: (
+            DiscoveredMetric.objects.filter(device__sparkplug_edge_node_id=NODE, device__sparkplug_device_id="").count()
+            == len(NODE_METRICS)
+            and DiscoveredMetric.objects.filter(device__sparkplug_device_id=CNC).count() == len(CNC_METRICS)
+        ),
+    )
     yield node
     node.disconnect(send_death=False)
 
