@@ -297,6 +297,7 @@ def _worker_phase(
         "worker_cpu_s": round(cpu_s, 3),
         "worker_cpu_ms_per_1000_values": round(cpu_s * 1000 / (stored / 1000), 3) if stored else None,
         "worker_errors": len(errors),
+        "worker_error_lines": [e.strip()[:300] for e in errors[:10]],
     }
 
 
@@ -447,7 +448,9 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
     line(f"  bare loop       one scan of every device takes {result['bare_scan_p50_ms']:.1f} ms (p50)")
     line(f"  targets         {targets}")
     if result["worker_errors"]:
-        line(f"  the worker logged {result['worker_errors']} errors")
+        line(f"  the worker logged {result['worker_errors']} errors:")
+        for error in result.get("worker_error_lines", []):
+            line(f"    {error}")
     line(json.dumps(result))
 
 

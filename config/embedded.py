@@ -273,6 +273,16 @@ def _process_running(pid: int, name: str, marker: str) -> bool:
     return any(arg == wanted or arg.endswith(b" " + wanted) for arg in args)
 
 
+def _same_process_alive(pid: int, name: str) -> bool:
+    """Whether `pid` still exists, not a zombie, under the name `name` (its command line may already be gone)."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    comm, _, rest = stat_line.partition("(")[2].rpartition(")")
+    return comm == name and rest.split()[:1] != ["Z"]
+
+
 def _terminate(pid: int, name: str, marker: str, steps: Sequence[tuple[signal.Signals, float]]) -> None:
     for signum, wait in steps:
         try:
@@ -281,7 +291,9 @@ def _terminate(pid: int, name: str, marker: str, steps: Sequence[tuple[signal.Si
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _process_running(pid, name, marker):
+            # Gone, not merely gone from the marker check: an exiting process has an empty command line before
+            # it dies, and a caller may start a new server on the same data folder as soon as this returns.
+            if not _process_running(pid, name, marker) and not _same_process_alive(pid, name):
                 return
             time.sleep(0.05)
     raise EmbeddedServiceError(f"cannot stop {name} (pid {pid}); kill it by hand")
