@@ -21,6 +21,7 @@ def samples_write_batch(
     idempotent: bool = False,
     statement_timeout_ms: int | None = None,
     current_values: bool = True,
+    current_only: Sequence[SampleRow] = (),
 ) -> int:
     """Store `rows` in history and bring the current values of their tags up to date, in one transaction.
 
@@ -30,9 +31,12 @@ def samples_write_batch(
     to that path (a replay, which expects repeats). `statement_timeout_ms` bounds each statement: a database too
     slow for the caller's budget raises (psycopg QueryCanceled, an OperationalError) instead of stalling it.
     `current_values=False` leaves the current values alone (a backfill of past values, e.g. Sparkplug historical
-    metrics). Returns the rows given.
+    metrics). `current_only` rows update current values alone (tags not historized, values compression kept out of
+    history), in the same statement as those of `rows`. Returns the rows historized.
     """
     if not rows:
+        if current_values and current_only:
+            current_values_write(rows=current_only)
         return 0
     # Partitions are created in their own transaction: a rolled-back batch must not un-create them.
     with transaction.atomic(), connection.cursor() as cursor:
@@ -44,14 +48,14 @@ def samples_write_batch(
             _history_write(rows, idempotent=idempotent)
             _late_rows_record(rows)
             if current_values:
-                current_values_write(rows=rows)
+                current_values_write(rows=[*rows, *current_only])
     except psycopg.errors.UniqueViolation:
         with transaction.atomic():
             _statement_timeout(None, statement_timeout_ms)
             _history_write(rows, idempotent=True)
             _late_rows_record(rows)
             if current_values:
-                current_values_write(rows=rows)
+                current_values_write(rows=[*rows, *current_only])
     return len(rows)
 
 

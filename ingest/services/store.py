@@ -28,7 +28,7 @@ from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.samples import SampleRow
 from historian.services.live import live_samples_publish
-from historian.services.samples import current_values_write, samples_write_batch
+from historian.services.samples import samples_write_batch
 from ingest.drivers.base import PointReading
 
 from .buffer import buffer_replay, buffer_status_publish, local_buffer
@@ -71,8 +71,9 @@ def rows_write(*, history: Sequence[SampleRow], current: Sequence[SampleRow] = (
     Current values are not buffered: they are the latest reading only, and the next poll writes them again.
     """
     try:
-        samples_write_batch(rows=history, statement_timeout_ms=settings.INGEST_DB_WRITE_TIMEOUT_MS)
-        current_values_write(rows=current)
+        samples_write_batch(
+            rows=history, current_only=current, statement_timeout_ms=settings.INGEST_DB_WRITE_TIMEOUT_MS
+        )
     except DATABASE_DOWN_ERRORS as exc:
         database_connection_reset()
         global _buffer_may_hold_rows
