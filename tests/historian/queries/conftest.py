@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.models import Tag
 from historian.quality import Quality
 from historian.samples import SampleRow
 from historian.services.rollups import rollups_refresh
@@ -14,33 +14,6 @@ from historian.services.samples import samples_write_batch
 from historian.storage import sample_storage
 
 T0 = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def make_tag(db) -> Callable[..., Tag]:
-    site = Site.objects.create(name="Site")
-    area = Area.objects.create(site=site, name="Area")
-    line = Line.objects.create(area=area, name="Line")
-    machine = Machine.objects.create(line=line, name="Machine")
-    device = Device.objects.create(name="PLC", host="127.0.0.1")
-    scan_class = ScanClass.objects.create(name="1 s", period_ms=1000)
-    made = []
-
-    def make(**fields) -> Tag:
-        n = len(made)
-        tag = Tag.objects.create(
-            path=f"Site/Area/Line/Machine.t{n}",
-            name=f"t{n}",
-            machine=machine,
-            device=device,
-            scan_class=scan_class,
-            address=f"HR{2 * n}",
-            **fields,
-        )
-        made.append(tag)
-        return tag
-
-    return make
 
 
 def write(tag: Tag, samples: Iterable[tuple[datetime, float | None] | tuple[datetime, float | None, int]]) -> None:

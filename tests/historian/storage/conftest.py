@@ -6,35 +6,7 @@ from datetime import datetime
 import pytest
 from django.db import connection
 
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 from historian.storage import PartitionedPostgresStorage, sample_storage
-
-
-@pytest.fixture
-def make_tag(db) -> Callable[..., Tag]:
-    site = Site.objects.create(name="Site")
-    area = Area.objects.create(site=site, name="Area")
-    line = Line.objects.create(area=area, name="Line")
-    machine = Machine.objects.create(line=line, name="Machine")
-    device = Device.objects.create(name="PLC", host="127.0.0.1")
-    scan_class = ScanClass.objects.create(name="1 s", period_ms=1000)
-    made: list[Tag] = []
-
-    def make(**fields) -> Tag:
-        n = len(made)
-        tag = Tag.objects.create(
-            path=f"Site/Area/Line/Machine.t{n}",
-            name=f"t{n}",
-            machine=machine,
-            device=device,
-            scan_class=scan_class,
-            address=f"HR{2 * n}",
-            **fields,
-        )
-        made.append(tag)
-        return tag
-
-    return make
 
 
 @pytest.fixture
