@@ -10,9 +10,9 @@ unless --keep-database) on the server of DATABASE_URL (or --database-url), like 
 Modbus phase:
   * a Modbus TCP gateway in this process serves --devices unit ids, each with --tags / --devices float32 values
     in consecutive holding registers (values change every second, so every poll stores every tag);
-  * one real `celery worker` process (prefork, --concurrency children) polls them. This process plays beat's
-    part: at every tick of the --period-ms scan it sends `poll_scan_class` through the broker, exactly as beat
-    does, so it knows each scan's scheduled time; the worker fans out one `poll_device` per device;
+  * one real `celery worker --acquisition` process (prefork, --concurrency children) polls them: its poller
+    (ingest/services/poller.py) reads each device on the scan's wall-clock ticks (multiples of --period-ms from
+    the epoch), which are the scheduled times the jitter is measured against;
   * after --warmup seconds, --seconds are measured: values stored per second (rows in historian_sample), scan
     jitter (the time a device's values were read, which is the sample time, minus the scheduled tick; p50/p99
     over every device and scan), scans missed (a device with no sample for a tick: dropped as stale or busy),
@@ -175,7 +175,8 @@ class Worker:
         app.control.purge()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "-Q", self.name,
-             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+             "--acquisition", "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+             "--loglevel", "WARNING"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -240,10 +241,8 @@ def _worker_phase(
 ) -> dict[str, Any]:
     from django.db import connection
 
-    from ingest.tasks import poll_scan_class
-
     period = args.period_ms / 1000
-    scan_class_id, probe = plant_create(layout, gateway.port, args.period_ms)
+    _, probe = plant_create(layout, gateway.port, args.period_ms)
     with tempfile.TemporaryDirectory() as buffer_dir, open(Path(buffer_dir) / "worker.log", "w+") as log:
         worker = Worker(concurrency=args.concurrency, buffer_dir=Path(buffer_dir), log=log)
         try:
@@ -252,10 +251,9 @@ def _worker_phase(
             measure_to = measure_from + args.seconds
             cpu_at: dict[str, float] = {}
 
-            def tick(k: int, at: float) -> None:
+            def tick(k: int, at: float) -> None:  # the worker's poller ticks on its own, at the same times
                 if "start" not in cpu_at and at >= measure_from:
                     cpu_at["start"] = worker.cpu_seconds()
-                poll_scan_class.apply_async(args=[scan_class_id], expires=period, queue=worker.name)
 
             scheduled = _ticks(period, measure_to, tick)
             time.sleep(period + 0.5)  # the last scan's polls finish

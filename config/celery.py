@@ -4,11 +4,17 @@ import os
 
 from celery import Celery
 
+from ingest.worker import ACQUISITION_OPTION, AcquisitionStep
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("millwright")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# `celery worker --acquisition`: the worker polls the devices (ingest/worker.py, ingest/services/poller.py).
+app.user_options["worker"].add(ACQUISITION_OPTION)
+app.steps["worker"].add(AcquisitionStep)
 
 app.conf.beat_schedule = {
     "historian-partitions-ahead": {"task": "historian.tasks.sample_partitions_maintain", "schedule": 3600.0},

@@ -5,3 +5,6 @@ class IngestConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "ingest"
     verbose_name = "Acquisition"
+
+    def ready(self) -> None:
+        from ingest import signals  # noqa: F401

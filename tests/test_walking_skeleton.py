@@ -1,5 +1,5 @@
-"""End to end through real processes: beat's task -> a real Celery worker -> Modbus simulator -> PostgreSQL ->
-Redis channel layer -> the ASGI server -> a real WebSocket client."""
+"""End to end through real processes: a real Celery worker's poller -> Modbus simulator -> PostgreSQL -> Redis
+channel layer -> the ASGI server -> a real WebSocket client."""
 
 import json
 import os
@@ -17,7 +17,6 @@ from websockets.sync.client import connect
 
 from config.celery import app as celery_app
 from historian.models import Tag
-from ingest.tasks import poll_scan_class
 
 pytestmark = [pytest.mark.celery, pytest.mark.slow]
 
@@ -29,11 +28,13 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real `celery worker` process on the test database and the test Redis."""
-    with django_db_blocker.unblock():
-        database_url = _database_url()
+@pytest.fixture
+def celery_worker_process(transactional_db, demo_plant):
+    """A real `celery worker --acquisition` process on the test database and the test Redis.
+
+    Function-scoped: its poller polls every enabled device in the database, so it must not outlive this test.
+    """
+    database_url = _database_url()
     celery_app.control.purge()
     name = f"test-{uuid.uuid4().hex[:8]}@localhost"
     env = {
@@ -49,7 +50,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     log = open(settings.MILLWRIGHT_STATE_DIR / "test-celery-worker.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", name, "-Q", name, "--concurrency", "1",
-         "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+         "--acquisition", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -57,7 +58,6 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"celery worker did not start; see {log.name}")
-    process.queue = name
     yield process
     process.terminate()
     try:
@@ -75,7 +75,7 @@ def _session_cookie(make_user) -> str:
 
 
 def test_a_poll_by_a_real_worker_lands_in_the_database_and_reaches_a_websocket(
-    celery_worker_process, live_asgi, demo_plant, scan_class, machine, make_user
+    live_asgi, demo_plant, scan_class, machine, make_user, request
 ):
     cookie = _session_cookie(make_user)
     ws_url = f"ws://127.0.0.1:{live_asgi.port}/ws/live/"
@@ -87,9 +87,9 @@ def test_a_poll_by_a_real_worker_lands_in_the_database_and_reaches_a_websocket(
         websocket.send(json.dumps({"action": "subscribe", "machines": [machine.pk]}))
         assert json.loads(websocket.recv(timeout=5)) == {"type": "subscribed", "machines": [machine.pk]}
 
-        poll_scan_class.apply_async(args=[scan_class.pk], queue=celery_worker_process.queue)
+        request.getfixturevalue("celery_worker_process")  # its poller starts polling the plant
 
-        message = json.loads(websocket.recv(timeout=30))
+        message = json.loads(websocket.recv(timeout=60))
 
     machine_tag_ids = set(machine.tags.values_list("pk", flat=True))
     assert message["type"] == "samples"

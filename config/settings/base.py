@@ -185,6 +185,10 @@ INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
 INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.0)
 # A poller re-reads its tags at most this often (a tag changed in admin is polled as changed within it).
 INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=10.0)
+# The poller in each `celery worker --acquisition` (ingest/services/poller.py): threads that read devices at once,
+# and how long a dead worker's devices stay unpolled before another worker takes them over.
+INGEST_POLLER_THREADS = env.int("INGEST_POLLER_THREADS", default=16)
+INGEST_POLLER_LEASE_SECONDS = env.float("INGEST_POLLER_LEASE_SECONDS", default=15.0)
 
 # Alarms
 ALARMS_MAX_SHELVE_MINUTES = env.int("ALARMS_MAX_SHELVE_MINUTES", default=720)

@@ -44,6 +44,7 @@ from django.utils.module_loading import import_string
 from audit.models import AuditAction
 from audit.services.events import audit_record
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.services.acquisition_config import acquisition_config_invalidate
 from historian.signals import tags_imported
 
 # Written by the poll service (connection status) or secret: not configuration the file carries.
@@ -757,4 +758,5 @@ def tag_import_csv(
         created_ids = [t.pk for t in plan.tags_create]
         updated_ids = [after.pk for _, after, _ in plan.tags_update]
         transaction.on_commit(lambda: tags_imported.send(sender=Tag, created_ids=created_ids, updated_ids=updated_ids))
+        transaction.on_commit(acquisition_config_invalidate)  # pollers re-read their tags now
     return report

@@ -71,3 +71,11 @@ def drivers_close_all() -> None:
     while _drivers:
         _, (_, driver) = _drivers.popitem()
         driver.close()
+
+
+def drivers_close(device_ids: set[int]) -> None:
+    """Close the connections of these devices (a poller let them go)."""
+    for device_id in device_ids:
+        known = _drivers.pop(device_id, None)
+        if known is not None:
+            known[1].close()

@@ -1,22 +1,21 @@
 """One poll: read a device's tags of one scan class, store what changed, tell the browsers.
 
-Guarantees, in order of the checks below: a poll that waited longer than its period is dropped (a backlog is
-never worked off late); a device in backoff after a failure is not touched until its retry time; two polls of
-the same device never overlap (a Redis lock across all workers); a link failure stores one bad-quality sample
-per tag of the device and schedules the retry; the worker itself never fails on a device problem.
+The poller (ingest.services.poller) decides when and in which process a device is polled; this module is what
+one poll does: a device in backoff after a failure is not touched until its retry time; a link failure stores one
+bad-quality sample per tag of the device and schedules the retry; the worker itself never fails on a device
+problem.
 
-While PostgreSQL is unreachable, polling goes on from the configuration this process read last (device, scan
-class, tags) and the values go to the store-and-forward buffer (see ingest.services.store).
+While PostgreSQL is unreachable, polling goes on from the configuration read last (device, scan class, tags)
+and the values go to the store-and-forward buffer (see ingest.services.store).
 """
 
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import datetime
 
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from historian.models import Device, Protocol, ScanClass, Tag
@@ -27,7 +26,6 @@ from ingest.drivers.registry import driver_for
 from .device_status import device_record_success
 from .store import (
     DATABASE_DOWN_ERRORS,
-    compression_flush,
     database_connection_reset,
     device_link_lost,
     readings_store,
@@ -37,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 _TAG_FIELDS = (
     "pk",
+    "device_id",
+    "scan_class_id",
     "machine_id",
     "address",
     "data_type",
@@ -57,7 +57,7 @@ _TAG_FIELDS = (
 
 @dataclass(frozen=True)
 class PollOutcome:
-    status: str  # stored | stale | busy | backoff | disabled | unreachable | no_tags | no_database
+    status: str  # stored | backoff | disabled | unreachable | no_tags | no_database
     stored: int = 0
     published: int = 0
     buffered: int = 0
@@ -66,7 +66,7 @@ class PollOutcome:
 
 @dataclass
 class PollConfig:
-    """What one poll needs from the database; kept per process for when the database is away."""
+    """What one poll needs from the database; kept in memory for when the database is away."""
 
     scan_class: ScanClass
     device: Device
@@ -75,99 +75,95 @@ class PollConfig:
     tags_read_at: float = 0.0  # time.monotonic()
 
 
-_configs: dict[tuple[int, int], PollConfig] = {}
-_last_seq: dict[tuple[int, int], int] = {}
+PollKey = tuple[int, int]  # (device id, scan class id)
+
+
+def polled_assignments() -> dict[int, dict[int, int]]:
+    """What is polled: per enabled device, its scan classes and their periods in ms, {device: {scan class: ms}}.
+
+    Not the devices whose values are pushed (OPC UA subscriptions, Sparkplug B edge nodes), nor scan classes in
+    which the device has no tags.
+    """
+    rows = (
+        Tag.objects.filter(device__enabled=True)
+        .exclude(device__protocol=Protocol.OPCUA, device__use_subscriptions=True)
+        .exclude(device__protocol=Protocol.SPARKPLUG)
+        .values_list("device_id", "scan_class_id", "scan_class__period_ms")
+        .distinct()
+    )
+    out: dict[int, dict[int, int]] = defaultdict(dict)
+    for device_id, scan_class_id, period_ms in rows:
+        out[device_id][scan_class_id] = period_ms
+    return dict(out)
+
+
+def poll_configs_load(keys: Collection[PollKey], *, known: Mapping[PollKey, PollConfig]) -> dict[PollKey, PollConfig]:
+    """Fresh configuration of these (device, scan class) pairs in three queries; raises when the database is down.
+
+    A pair whose points did not change keeps the same points list, so the driver's read plan stays cached.
+    """
+    device_ids = {d for d, _ in keys}
+    devices = Device.objects.in_bulk(device_ids)
+    scan_classes = ScanClass.objects.in_bulk({s for _, s in keys})
+    tags: dict[PollKey, dict[int, Tag]] = defaultdict(dict)
+    for tag in Tag.objects.filter(device_id__in=device_ids).only(*_TAG_FIELDS).order_by("pk"):
+        if (tag.device_id, tag.scan_class_id) in keys:
+            tags[(tag.device_id, tag.scan_class_id)][tag.pk] = tag
+    now = time.monotonic()
+    configs = {}
+    for key in keys:
+        device, scan_class = devices.get(key[0]), scan_classes.get(key[1])
+        if device is None or scan_class is None:
+            continue
+        key_tags = tags.get(key, {})
+        points = [PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in key_tags.values()]
+        previous = known.get(key)
+        if previous is not None and previous.points == points:
+            points = previous.points
+        configs[key] = PollConfig(scan_class=scan_class, device=device, tags=key_tags, points=points, tags_read_at=now)
+    return configs
+
+
+_configs: dict[PollKey, PollConfig] = {}
 
 
 def _config_load(device_id: int, scan_class_id: int) -> PollConfig | None:
-    """Fresh from the database, else what this process read last (None if it never read it).
-
-    The scan class and the device (its status decides the backoff) are read every poll; the tags, whose
-    loading costs most of a poll's CPU (measured: bench/acquisition.py), at most every
-    INGEST_TAG_CONFIG_SECONDS, so a tag changed in admin is polled with its new settings within that time.
-    """
+    """Fresh from the database, else what this process read last (None if it never read it)."""
     key = (device_id, scan_class_id)
-    config = _configs.get(key)
     try:
-        scan_class = ScanClass.objects.get(pk=scan_class_id)
-        device = Device.objects.get(pk=device_id)
-        if config is not None and time.monotonic() - config.tags_read_at < settings.INGEST_TAG_CONFIG_SECONDS:
-            config.scan_class, config.device = scan_class, device
-            return config
-        tags = list(Tag.objects.filter(device=device, scan_class=scan_class).only(*_TAG_FIELDS))
+        fresh = poll_configs_load([key], known=_configs)
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
+        config = _configs.get(key)
         if config is not None:
             logger.warning("database unavailable: polling %s from the last configuration read", config.device)
         return config
-    points = [PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in tags]
-    if config is not None and config.points == points:
-        points = config.points  # the same list: the driver's read plan stays cached
-    config = PollConfig(
-        scan_class=scan_class,
-        device=device,
-        tags={t.pk: t for t in tags},
-        points=points,
-        tags_read_at=time.monotonic(),
-    )
-    _configs[key] = config
-    return config
+    if key in fresh:
+        _configs[key] = fresh[key]
+    return fresh.get(key)
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+def device_poll(*, device_id: int, scan_class_id: int) -> PollOutcome:
+    """Poll one device's tags of one scan class now (the poller's per-tick work, also usable on demand).
 
-
-def scan_class_device_ids(*, scan_class_id: int) -> list[int]:
-    """Enabled devices that have tags in the scan class (not those whose values OPC UA subscriptions or Sparkplug
-    B edge nodes push)."""
-    return list(
-        Device.objects.filter(enabled=True, tags__scan_class_id=scan_class_id)
-        .exclude(protocol=Protocol.OPCUA, use_subscriptions=True)
-        .exclude(protocol=Protocol.SPARKPLUG)
-        .distinct()
-        .values_list("pk", flat=True)
-    )
-
-
-def device_poll(*, device_id: int, scan_class_id: int, scheduled_at: datetime | None = None) -> PollOutcome:
-    now = timezone.now()
+    Callers make sure no two polls of one device run at once: the poller holds a lease on each device it polls
+    (ingest.services.poller), and a driver connection is not thread-safe.
+    """
     config = _config_load(device_id, scan_class_id)
     if config is None:
         return PollOutcome("no_database")
-    period = timedelta(milliseconds=config.scan_class.period_ms)
-    if scheduled_at is not None and now - scheduled_at > period:
-        return PollOutcome("stale")
+    return config_poll(config)
+
+
+def config_poll(config: PollConfig, *, now: datetime | None = None) -> PollOutcome:
+    """One poll with configuration already loaded: skipped while the device is disabled or backing off."""
+    now = now or timezone.now()
     device = config.device
     if not device.enabled:
         return PollOutcome("disabled")
     if device.next_retry_at is not None and device.next_retry_at > now:
         return PollOutcome("backoff")
-    lock = _redis().lock(f"ingest:poll:device:{device_id}", timeout=max(1.0, 2 * period.total_seconds()))
-    if not lock.acquire(blocking=False):
-        return PollOutcome("busy")
-    try:
-        _handover_check(config)
-        return _poll_locked(config)
-    finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:
-            logger.warning("poll of %s outlived its lock", device)
-
-
-def _handover_check(config: PollConfig) -> None:
-    """Close this process's open compression segments of the device when another process polled it since.
-
-    A per-device counter in Redis, incremented under the poll lock, tells whether this process made the
-    previous poll; if not, its memory of these tags is out of date (see ingest.services.compression).
-    """
-    key = (config.device.pk, config.scan_class.pk)
-    seq = int(_redis().incr(f"ingest:poll:seq:{key[0]}:{key[1]}"))
-    last, _last_seq[key] = _last_seq.get(key), seq
-    if last is not None and last != seq - 1:
-        compression_flush(tags=config.tags)
+    return _poll_locked(config)
 
 
 def _poll_locked(config: PollConfig) -> PollOutcome:

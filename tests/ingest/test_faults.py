@@ -23,7 +23,6 @@ from ingest.services.buffer import SampleBuffer
 from ingest.services.compression import CompressionFilter
 from ingest.services.poll import device_poll
 from ingest.simulator.modbus_server import PlantServerThread
-from ingest.tasks import poll_device
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -109,12 +108,14 @@ class Worker:
             "REDIS_URL": settings.REDIS_URL,
             "INGEST_BUFFER_PATH": str(buffer_path),
             "PYTHONUNBUFFERED": "1",
-            "CELERY_TASK_DEFAULT_QUEUE": self.name,  # its own queue: no other worker takes its polls
+            "CELERY_TASK_DEFAULT_QUEUE": self.name,  # its own queue: no other worker takes its tasks
+            # A killed worker's device lease lapses in 2 s, and the next worker takes the device over.
+            "INGEST_POLLER_LEASE_SECONDS": "2",
         }
         self.log = open(log_path, "a")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "-Q", self.name,
-             "--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+             "--concurrency", "1", "--acquisition", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -167,16 +168,13 @@ def test_values_buffered_by_a_worker_killed_with_9_are_replayed_by_the_next_work
     settings.MILLWRIGHT_STATE_DIR.mkdir(parents=True, exist_ok=True)
     celery_app.control.purge()
 
-    first = Worker(**worker_env, log_path=log_path)
+    first = Worker(**worker_env, log_path=log_path)  # its poller polls the device every second
     try:
-        poll_device.apply_async(args=[device.pk, scan_class.pk], queue=first.name)
         _wait_for(lambda: len(_samples(tag_ids)) >= len(tag_ids), 30, "the first poll to be stored")
-        stored_before = len(_samples(tag_ids))
 
         database_proxy.cut()
-        for _ in range(3):
-            poll_device.apply_async(args=[device.pk, scan_class.pk], queue=first.name)
-            time.sleep(0.3)
+        time.sleep(0.5)  # a write in flight when the link was cut has committed or rolled back by now
+        stored_before = len(_samples(tag_ids))
         _wait_for(lambda: buffer.depth() >= 3 * len(tag_ids) // 2, 30, "polls to be buffered")
     finally:
         first.kill()
@@ -186,8 +184,8 @@ def test_values_buffered_by_a_worker_killed_with_9_are_replayed_by_the_next_work
     database_proxy.restore()
     second = Worker(**worker_env, log_path=log_path)
     try:
-        # A poll that reaches the database replays the buffer.
-        poll_device.apply_async(args=[device.pk, scan_class.pk], queue=second.name)
+        # Once the killed worker's lease on the device lapses, the second worker polls it; a poll that reaches the
+        # database replays the buffer.
         _wait_for(lambda: buffer.depth() == 0, 30, "the buffer to be replayed")
         _wait_for(lambda: Device.objects.get(pk=device.pk).status == DeviceStatus.CONNECTED, 30, "the poll to finish")
     finally:

@@ -8,6 +8,7 @@ from auditlog.models import LogEntry
 
 from audit.models import AuditAction, AuditEvent
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.services.acquisition_config import acquisition_config_version
 from historian.services.tag_csv import TagCsvFormatError, tag_csv_columns, tag_export_csv, tag_import_csv
 
 LINES, MACHINES_PER_LINE, TAGS_PER_MACHINE = 10, 50, 20  # 10,000 tags
@@ -295,3 +296,16 @@ def test_moving_the_machine_state_to_another_tag_updates_both_rows(plant, admin_
     }
     machine.refresh_from_db()
     assert machine.state_tag.path == new["path"]
+
+
+def test_an_applied_import_tells_the_pollers_to_reread_their_tags(
+    plant, admin_user, django_capture_on_commit_callbacks
+):
+    rows = _rows(_export())
+    rows[0]["deadband"] = "2.5"
+    before = acquisition_config_version()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tag_import_csv(file=_write(rows), dry_run=False, actor=admin_user, filename="edit.csv")
+
+    assert acquisition_config_version() not in (None, before)

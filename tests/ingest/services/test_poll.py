@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -10,9 +8,9 @@ from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
 from historian.services.live import machine_live_group
-from ingest.services import poll, store
+from ingest.services import store
 from ingest.services.compression import CompressionFilter
-from ingest.services.poll import device_poll, scan_class_device_ids
+from ingest.services.poll import device_poll, polled_assignments
 
 
 def _samples(tag_ids) -> list[tuple]:
@@ -65,26 +63,6 @@ def test_a_poll_sends_one_live_message_per_machine(device, scan_class, machine):
     assert message["type"] == "samples.batch"
     assert message["machine"] == machine.pk
     assert {row[0] for row in message["samples"]} == set(machine.tags.values_list("pk", flat=True))
-
-
-def test_a_stale_poll_is_dropped_not_worked_off(device, scan_class):
-    late = timezone.now() - timedelta(seconds=5)
-
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk, scheduled_at=late)
-
-    assert outcome.status == "stale"
-    assert _samples(Tag.objects.filter(device=device).values_list("pk", flat=True)) == []
-
-
-def test_polls_of_one_device_never_overlap(device, scan_class):
-    lock = poll._redis().lock(f"ingest:poll:device:{device.pk}", timeout=5)
-    assert lock.acquire(blocking=False)
-    try:
-        outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    finally:
-        lock.release()
-
-    assert outcome.status == "busy"
 
 
 def test_an_unreachable_device_marks_its_tags_bad_once_and_backs_off(device, scan_class, plant_server):
@@ -143,11 +121,15 @@ def test_a_tag_within_its_deadband_is_not_stored_again(device, scan_class):
     assert len(_samples([state.pk])) == 1
 
 
+def test_polled_assignments_name_each_polled_device_with_its_scan_classes_and_periods(device, scan_class):
+    assert polled_assignments()[device.pk] == {scan_class.pk: scan_class.period_ms}
+
+
 def test_disabled_devices_are_not_polled_nor_scheduled(device, scan_class):
     Device.objects.filter(pk=device.pk).update(enabled=False)
 
     assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "disabled"
-    assert scan_class_device_ids(scan_class_id=scan_class.pk) == []
+    assert device.pk not in polled_assignments()
 
 
 def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(device, scan_class, machine):
@@ -168,17 +150,3 @@ def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(devi
     device.refresh_from_db()
     assert device.status == DeviceStatus.CONNECTED
     assert device.last_error == "HR5000..HR5000: Modbus exception 2 (illegal data address)"
-
-
-def test_a_compressed_tag_closes_its_open_segment_when_another_process_polled_the_device(device, scan_class):
-    speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
-    Tag.objects.filter(pk=speed.pk).update(compression_deviation=1e9)  # every value fits the first segment
-    for _ in range(3):
-        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    assert len(_samples([speed.pk])) == 1
-
-    poll._redis().incr(f"ingest:poll:seq:{device.pk}:{scan_class.pk}")  # another worker process polled it
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-
-    # The third poll's value closes this process's segment; the fourth starts afresh.
-    assert len(_samples([speed.pk])) == 3

@@ -20,7 +20,7 @@ from ingest.drivers.sparkplug.codec import DataType
 from ingest.drivers.sparkplug.session import BrokerSettings
 from ingest.services import store
 from ingest.services.compression import CompressionFilter
-from ingest.services.poll import scan_class_device_ids
+from ingest.services.poll import polled_assignments
 from ingest.services.sparkplug import SparkplugRunner, sparkplug_tags_create
 from ingest.simulator.sparkplug_edge import SparkplugEdgeNode
 from tests.mqtt_broker import MosquittoBroker
@@ -170,7 +170,9 @@ def test_enabled_metrics_become_tags_that_pushed_devices_keep_out_of_celery_poll
     assert set(tags) == {"Line speed", "Temperature", "Running", "Offset", "Spindle/Speed", "Parts"}
     assert not Device.objects.filter(protocol=Protocol.SPARKPLUG, discovered=True).exists()
     assert Device.objects.filter(sparkplug_device_id=CNC, enabled=True).exists()
-    assert scan_class_device_ids(scan_class_id=plant[2].pk) == []
+    assert not set(polled_assignments()) & set(
+        Device.objects.filter(protocol=Protocol.SPARKPLUG).values_list("pk", flat=True)
+    )
     assert DiscoveredMetric.objects.get(name="Status text").tag is None
 
 

@@ -12,7 +12,7 @@ from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol
 from historian.quality import Quality
 from ingest.services import store
 from ingest.services.compression import CompressionFilter
-from ingest.services.poll import scan_class_device_ids
+from ingest.services.poll import polled_assignments
 from ingest.services.subscriptions import SubscriptionRunner
 from ingest.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
 from ingest.simulator.plant import PlantSimulator
@@ -121,12 +121,12 @@ def test_values_keep_arriving_as_the_plant_changes(db, opcua_plant_server, runne
     _step_until(runner, lambda: len({row[0] for row in _samples(speed.pk)}) >= 3)
 
 
-def test_subscribed_devices_are_not_polled_by_celery(db, opcua_plant_server):
+def test_subscribed_devices_are_not_polled_by_the_poller(db, opcua_plant_server):
     device = _opcua_device(opcua_plant_server.port)
     scan_class = ScanClass.objects.get(name="Subscribed")
-    assert device.pk not in scan_class_device_ids(scan_class_id=scan_class.pk)
+    assert device.pk not in polled_assignments()
     Device.objects.filter(pk=device.pk).update(use_subscriptions=False)
-    assert device.pk in scan_class_device_ids(scan_class_id=scan_class.pk)
+    assert polled_assignments()[device.pk] == {scan_class.pk: scan_class.period_ms}
 
 
 def test_a_device_switched_off_is_unsubscribed_at_the_next_reload(db, opcua_plant_server, runner):

@@ -1,0 +1,279 @@
+"""The acquisition poller: one per Celery worker started with `--acquisition`; polls its devices on the wall clock.
+
+Why not one Celery task per scan: measured with bench/acquisition.py, two broker hops per scan and device polls
+queued behind each other's database writes put the p99 scan jitter near 500 ms, and task overhead plus per-poll
+configuration queries cost more CPU than the reads. Celery supervises instead: the worker starts the poller
+(ingest.worker), stops it on shutdown, and a restarted worker starts a new one. The poller:
+
+* shares the devices with the pollers of other workers through leases in Redis (ingest.services.leases): each
+  device is polled by one live worker; a dead worker's devices are taken over when its leases lapse
+  (INGEST_POLLER_LEASE_SECONDS);
+* ticks each (device, scan class) on the wall clock, at multiples of the scan period from the epoch: scans are
+  evenly spaced, line up across devices and workers, and never drift. A tick that comes while the device's
+  previous poll still runs is skipped and counted, never queued: a backlog is never worked off late;
+* polls each device in a thread of its pool (INGEST_POLLER_THREADS), one poll at a time per device, so that a
+  slow or unreachable device never delays another;
+* re-reads its configuration every INGEST_TAG_CONFIG_SECONDS, and within a second when a device, tag or scan
+  class is saved (a version token, ingest.signals); when PostgreSQL is away it polls from what it read last,
+  and the values go to the store-and-forward buffer;
+* when it lets a device go (lease lost, device disabled or deleted, shutdown) it stores the device's pending
+  compression candidates first, so that every open segment ends at its real end point.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.db import connections
+
+from historian.services.acquisition_config import acquisition_config_version
+from ingest.drivers.registry import drivers_close
+
+from .leases import DeviceLeases
+from .poll import PollConfig, PollKey, config_poll, poll_configs_load, polled_assignments
+from .store import DATABASE_DOWN_ERRORS, compression_flush, database_connection_reset
+
+logger = logging.getLogger(__name__)
+
+#: How often the loop looks at the configuration version token (one cache GET).
+VERSION_CHECK_SECONDS = 1.0
+
+
+def next_tick(now: float, period: float) -> float:
+    """The first multiple of `period` (seconds since the epoch) after `now`."""
+    return (math.floor(now / period) + 1) * period
+
+
+@dataclass
+class PollerStats:
+    polls: Counter = field(default_factory=Counter)  # by PollOutcome.status, plus "skipped" and "failed"
+    jitter_ms: list[float] = field(default_factory=list)  # poll start - scheduled tick, the latest 1,000
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+
+
+class Poller:
+    def __init__(
+        self,
+        *,
+        owner: str | None = None,
+        threads: int | None = None,
+        lease_seconds: float | None = None,
+        config_seconds: float | None = None,
+        poll: Callable[[PollConfig], object] = config_poll,
+    ) -> None:
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.threads = threads or settings.INGEST_POLLER_THREADS
+        self.lease_seconds = lease_seconds or settings.INGEST_POLLER_LEASE_SECONDS
+        self.config_seconds = config_seconds or settings.INGEST_TAG_CONFIG_SECONDS
+        self._poll = poll
+        self.leases = DeviceLeases(_redis(), owner=self.owner, ttl_seconds=self.lease_seconds)
+        self.stats = PollerStats()
+        self.configs: dict[PollKey, PollConfig] = {}
+        self._periods: dict[PollKey, float] = {}
+        self._ticks: dict[PollKey, float] = {}
+        self._busy: set[int] = set()
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue = queue.Queue()
+        self._stopping = threading.Event()
+        self._pool: list[threading.Thread] = []
+        self._loop: threading.Thread | None = None
+        self._version: str | None = None
+        self._next_lease_sync = 0.0
+        self._next_config = 0.0
+        self._next_version_check = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._pool = [threading.Thread(target=self._work, name=f"poller-{i}", daemon=True) for i in range(self.threads)]
+        for thread in self._pool:
+            thread.start()
+        self._loop = threading.Thread(target=self._run, name="poller", daemon=True)
+        self._loop.start()
+        logger.info("poller %s started with %d threads", self.owner, self.threads)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Let running polls finish, store pending compression candidates, give the devices back."""
+        self._stopping.set()
+        if self._loop is not None:
+            self._loop.join(timeout)
+        for _ in self._pool:
+            self._jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._pool:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._let_go(set(self._device_ids()))
+        try:
+            self.leases.release_all()
+        except redis.RedisError:
+            logger.warning("could not release the device leases; they lapse in %.0f s", self.lease_seconds)
+        connections.close_all()
+        logger.info("poller %s stopped", self.owner)
+
+    @property
+    def devices(self) -> set[int]:
+        return set(self._device_ids())
+
+    def _device_ids(self) -> set[int]:
+        return {device_id for device_id, _ in self.configs}
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._maintain()
+                    self._fire_due_ticks()
+                except Exception:  # the loop must outlive any one failure; the next turn tries again
+                    logger.exception("poller loop error")
+                    self._stopping.wait(1.0)
+                wake = min([*self._ticks.values(), self._next_version_check, self._next_lease_sync])
+                self._stopping.wait(max(0.0, wake - time.time()))
+        finally:
+            connections.close_all()
+
+    def _maintain(self) -> None:
+        now = time.time()
+        reload = now >= self._next_config
+        if now >= self._next_version_check:
+            self._next_version_check = now + VERSION_CHECK_SECONDS
+            reload = self._version_changed() or reload
+        if reload or now >= self._next_lease_sync:
+            self._refresh(reload_config=reload)
+
+    def _version_changed(self) -> bool:
+        try:
+            version = acquisition_config_version()
+        except redis.RedisError:
+            return False
+        changed, self._version = version != self._version, version
+        return changed
+
+    def _refresh(self, *, reload_config: bool) -> None:
+        """Re-read what is polled, renew and claim leases, load the configuration of what this poller holds."""
+        now = time.time()
+        self._next_lease_sync = now + self.lease_seconds / 3
+        try:
+            assignments = polled_assignments()
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+            assignments = None  # keep polling what is held, from the configuration read last
+        wanted = set(assignments) if assignments is not None else self._device_ids()
+        try:
+            held = self.leases.sync(wanted)
+        except redis.RedisError:
+            logger.warning("Redis unavailable: keeping the devices this poller holds", exc_info=True)
+            held = self._device_ids() & wanted
+        gone = self._device_ids() - held
+        if gone:
+            self._let_go(gone)
+        if assignments is None:
+            return
+        keys = {(d, s) for d in held for s in assignments[d]}
+        new_keys = keys - set(self.configs)
+        if not (reload_config or new_keys):
+            return
+        try:
+            fresh = poll_configs_load(keys, known=self.configs)
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+            return
+        self._next_config = now + self.config_seconds
+        with self._lock:
+            for key in set(self.configs) - keys:
+                self._drop_key(key)
+            for key, config in fresh.items():
+                self.configs[key] = config
+                period = config.scan_class.period_ms / 1000
+                if self._periods.get(key) != period:
+                    self._periods[key] = period
+                    self._ticks[key] = next_tick(now, period)
+
+    def _let_go(self, device_ids: set[int]) -> None:
+        """Stop polling these devices: wait for their running polls, store their pending candidates."""
+        deadline = time.monotonic() + 10.0
+        while device_ids & self._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self._lock:
+            keys = [key for key in self.configs if key[0] in device_ids]
+            configs = [self.configs[key] for key in keys]
+            for key in keys:
+                self._drop_key(key)
+        for config in configs:
+            try:
+                compression_flush(tags=config.tags)
+            except Exception:
+                logger.exception("could not store the pending values of %s", config.device)
+        drivers_close(device_ids)
+
+    def _drop_key(self, key: PollKey) -> None:
+        self.configs.pop(key, None)
+        self._periods.pop(key, None)
+        self._ticks.pop(key, None)
+
+    def _fire_due_ticks(self) -> None:
+        now = time.time()
+        due: dict[int, list[tuple[PollKey, float]]] = {}
+        with self._lock:
+            for key, at in self._ticks.items():
+                if at <= now:
+                    due.setdefault(key[0], []).append((key, at))
+                    self._ticks[key] = next_tick(now, self._periods[key])  # missed ticks are skipped
+            for device_id, items in due.items():
+                if device_id in self._busy:
+                    self.stats.polls["skipped"] += len(items)
+                    logger.warning("poll of device %s still running at its next tick: tick skipped", device_id)
+                    continue
+                self._busy.add(device_id)
+                self._jobs.put((device_id, items))
+
+    # -- the pool --------------------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                device_id, items = job
+                try:
+                    for key, at in items:
+                        config = self.configs.get(key)
+                        if config is None:
+                            continue
+                        started = time.time()
+                        if started - at > self._periods.get(key, math.inf):
+                            self.stats.polls["skipped"] += 1  # waited a whole period for a thread
+                            continue
+                        outcome = self._poll(config)
+                        self._record(getattr(outcome, "status", "stored"), (started - at) * 1000)
+                except Exception:
+                    self.stats.polls["failed"] += 1
+                    logger.exception("poll of device %s failed", device_id)
+                finally:
+                    with self._lock:
+                        self._busy.discard(device_id)
+        finally:
+            connections.close_all()
+
+    def _record(self, status: str, jitter_ms: float) -> None:
+        self.stats.polls[status] += 1
+        jitter = self.stats.jitter_ms
+        jitter.append(jitter_ms)
+        if len(jitter) > 1000:
+            del jitter[:500]
