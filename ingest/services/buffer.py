@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -78,7 +79,8 @@ def _from_us(us: int) -> datetime:
 
 
 class SampleBuffer:
-    """The on-disk buffer. One connection per process (opened lazily, re-opened after a fork)."""
+    """The on-disk buffer. One connection per process (opened lazily, re-opened after a fork), used by one thread
+    at a time: the poller's threads share it, and two transactions must never interleave on one connection."""
 
     def __init__(self, path: Path, *, max_rows: int) -> None:
         if max_rows < 1:
@@ -87,6 +89,7 @@ class SampleBuffer:
         self.max_rows = max_rows
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._lock = threading.RLock()
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
@@ -105,66 +108,71 @@ class SampleBuffer:
 
     def append(self, rows: list[SampleRow]) -> int:
         """Store rows durably; returns how many older rows were dropped to stay within max_rows."""
-        if not rows:
-            return 0
-        db = self._db()
-        dropped = 0
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany(
-                "INSERT INTO sample (time_us, tag_id, value, quality) VALUES (?, ?, ?, ?)",
-                [(_to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
-            )
-            depth = db.execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0] + len(rows)
-            if depth > self.max_rows:
-                dropped = depth - self.max_rows
-                db.execute(
-                    "DELETE FROM sample WHERE id IN (SELECT id FROM sample ORDER BY time_us, id LIMIT ?)", [dropped]
+        with self._lock:
+            if not rows:
+                return 0
+            db = self._db()
+            dropped = 0
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO sample (time_us, tag_id, value, quality) VALUES (?, ?, ?, ?)",
+                    [(_to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
                 )
-                depth = self.max_rows
-                db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", [dropped])
-            db.execute("UPDATE meta SET value = ? WHERE key = 'depth'", [depth])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        if dropped:
-            logger.error("store-and-forward buffer full (%d rows): dropped the %d oldest", self.max_rows, dropped)
-        return dropped
+                depth = db.execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0] + len(rows)
+                if depth > self.max_rows:
+                    dropped = depth - self.max_rows
+                    db.execute(
+                        "DELETE FROM sample WHERE id IN (SELECT id FROM sample ORDER BY time_us, id LIMIT ?)", [dropped]
+                    )
+                    depth = self.max_rows
+                    db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", [dropped])
+                db.execute("UPDATE meta SET value = ? WHERE key = 'depth'", [depth])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            if dropped:
+                logger.error("store-and-forward buffer full (%d rows): dropped the %d oldest", self.max_rows, dropped)
+            return dropped
 
     def depth(self) -> int:
-        return self._db().execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0]
+        with self._lock:
+            return self._db().execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0]
 
     def peek(self, limit: int) -> list[tuple[int, SampleRow]]:
         """The oldest rows (by time), with their buffer ids."""
-        cursor = self._db().execute(
-            "SELECT id, time_us, tag_id, value, quality FROM sample ORDER BY time_us, id LIMIT ?", [limit]
-        )
-        return [(i, SampleRow(_from_us(t), tag_id, value, quality)) for i, t, tag_id, value, quality in cursor]
+        with self._lock:
+            cursor = self._db().execute(
+                "SELECT id, time_us, tag_id, value, quality FROM sample ORDER BY time_us, id LIMIT ?", [limit]
+            )
+            return [(i, SampleRow(_from_us(t), tag_id, value, quality)) for i, t, tag_id, value, quality in cursor]
 
     def remove(self, ids: list[int]) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            removed = 0
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                removed += db.execute(f"DELETE FROM sample WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
-            db.execute("UPDATE meta SET value = max(0, value - ?) WHERE key = 'depth'", [removed])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                removed = 0
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    removed += db.execute(f"DELETE FROM sample WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
+                db.execute("UPDATE meta SET value = max(0, value - ?) WHERE key = 'depth'", [removed])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def status(self, host: str) -> BufferStatus:
-        db = self._db()
-        depth = db.execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0]
-        dropped = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()[0]
-        oldest = db.execute("SELECT min(time_us) FROM sample").fetchone()[0]
-        return BufferStatus(
-            host=host, depth=depth, oldest=None if oldest is None else _from_us(oldest), dropped=dropped
-        )
+        with self._lock:
+            db = self._db()
+            depth = db.execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0]
+            dropped = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()[0]
+            oldest = db.execute("SELECT min(time_us) FROM sample").fetchone()[0]
+            return BufferStatus(
+                host=host, depth=depth, oldest=None if oldest is None else _from_us(oldest), dropped=dropped
+            )
 
 
 def buffer_host() -> str:
