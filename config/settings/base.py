@@ -189,6 +189,8 @@ INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=10.0)
 # and how long a dead worker's devices stay unpolled before another worker takes them over.
 INGEST_POLLER_THREADS = env.int("INGEST_POLLER_THREADS", default=16)
 INGEST_POLLER_LEASE_SECONDS = env.float("INGEST_POLLER_LEASE_SECONDS", default=15.0)
+# Python's thread switch interval in a polling worker (default 5 ms): shorter keeps reads timely under load.
+INGEST_POLLER_SWITCH_INTERVAL_MS = env.float("INGEST_POLLER_SWITCH_INTERVAL_MS", default=0.5)
 
 # Alarms
 ALARMS_MAX_SHELVE_MINUTES = env.int("ALARMS_MAX_SHELVE_MINUTES", default=720)

@@ -12,7 +12,7 @@ and the values go to the store-and-forward buffer (see ingest.services.store).
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -155,18 +155,23 @@ def device_poll(*, device_id: int, scan_class_id: int) -> PollOutcome:
     return config_poll(config)
 
 
-def config_poll(config: PollConfig, *, now: datetime | None = None) -> PollOutcome:
-    """One poll with configuration already loaded: skipped while the device is disabled or backing off."""
+def config_poll(
+    config: PollConfig, *, now: datetime | None = None, after_read: Callable[[], None] | None = None
+) -> PollOutcome:
+    """One poll with configuration already loaded: skipped while the device is disabled or backing off.
+
+    `after_read` runs between the read and the store (the poller holds stores back while other reads run).
+    """
     now = now or timezone.now()
     device = config.device
     if not device.enabled:
         return PollOutcome("disabled")
     if device.next_retry_at is not None and device.next_retry_at > now:
         return PollOutcome("backoff")
-    return _poll_locked(config)
+    return _poll_locked(config, after_read)
 
 
-def _poll_locked(config: PollConfig) -> PollOutcome:
+def _poll_locked(config: PollConfig, after_read: Callable[[], None] | None = None) -> PollOutcome:
     device, tags = config.device, config.tags
     if not tags:
         return PollOutcome("no_tags")
@@ -179,6 +184,8 @@ def _poll_locked(config: PollConfig) -> PollOutcome:
         )
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
     read_at = timezone.now()
+    if after_read is not None:
+        after_read()
     outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)
     reasons = sorted({r.reason for r in readings if r.reason and not quality_is_good(r.quality)})
     try:

@@ -27,6 +27,7 @@ import math
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -50,11 +51,40 @@ logger = logging.getLogger(__name__)
 
 #: How often the loop looks at the configuration version token (one cache GET).
 VERSION_CHECK_SECONDS = 1.0
+#: At most this long (and a quarter of the scan period) a store waits for the reads still running.
+READ_PRIORITY_SECONDS = 0.1
 
 
 def next_tick(now: float, period: float) -> float:
     """The first multiple of `period` (seconds since the epoch) after `now`."""
     return (math.floor(now / period) + 1) * period
+
+
+class _ReadDone:
+    """`after_read` of one job: its read is over; its store waits (a little) for the reads still running.
+
+    Reads come first because their time is the sample time and the scan's jitter: all of a tick's devices are
+    read at once, and a store (CPU-bound) running beside them would slow every read that is still waiting for
+    responses.
+    """
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
+        self.pending = True
+        self.wait_limit = 0.0
+
+    def __call__(self) -> None:
+        self.done(wait=True)
+
+    def done(self, *, wait: bool) -> None:
+        reads = self.poller._reads
+        with reads:
+            if self.pending:
+                self.pending = False
+                self.poller._reading -= 1
+                reads.notify_all()
+            if wait:
+                reads.wait_for(lambda: self.poller._reading == 0, timeout=self.wait_limit)
 
 
 @dataclass
@@ -76,7 +106,7 @@ class Poller:
         threads: int | None = None,
         lease_seconds: float | None = None,
         config_seconds: float | None = None,
-        poll: Callable[[PollConfig], object] = config_poll,
+        poll: Callable[..., object] = config_poll,
     ) -> None:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.threads = threads or settings.INGEST_POLLER_THREADS
@@ -90,6 +120,8 @@ class Poller:
         self._ticks: dict[PollKey, float] = {}
         self._busy: set[int] = set()
         self._lock = threading.Lock()
+        self._reads = threading.Condition(self._lock)
+        self._reading = 0  # polls dispatched whose read has not finished
         self._jobs: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
         self._pool: list[threading.Thread] = []
@@ -102,6 +134,9 @@ class Poller:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        # Reads wait for the interpreter lock after every response; while other threads store (CPU-bound), the
+        # default 5 ms switch interval would add up to 5 ms per request of a multi-request read.
+        sys.setswitchinterval(settings.INGEST_POLLER_SWITCH_INTERVAL_MS / 1000)
         self._pool = [threading.Thread(target=self._work, name=f"poller-{i}", daemon=True) for i in range(self.threads)]
         for thread in self._pool:
             thread.start()
@@ -243,6 +278,7 @@ class Poller:
                     logger.warning("poll of device %s still running at its next tick: tick skipped", device_id)
                     continue
                 self._busy.add(device_id)
+                self._reading += 1
                 self._jobs.put((device_id, items))
 
     # -- the pool --------------------------------------------------------------------------------------------
@@ -251,21 +287,25 @@ class Poller:
         try:
             while (job := self._jobs.get()) is not None:
                 device_id, items = job
+                read = _ReadDone(self)
                 try:
                     for key, at in items:
                         config = self.configs.get(key)
                         if config is None:
                             continue
                         started = time.time()
-                        if started - at > self._periods.get(key, math.inf):
+                        period = self._periods.get(key, math.inf)
+                        if started - at > period:
                             self.stats.polls["skipped"] += 1  # waited a whole period for a thread
                             continue
-                        outcome = self._poll(config)
+                        read.wait_limit = min(READ_PRIORITY_SECONDS, period / 4)
+                        outcome = self._poll(config, after_read=read)
                         self._record(getattr(outcome, "status", "stored"), (started - at) * 1000)
                 except Exception:
                     self.stats.polls["failed"] += 1
                     logger.exception("poll of device %s failed", device_id)
                 finally:
+                    read.done(wait=False)
                     with self._lock:
                         self._busy.discard(device_id)
         finally:
