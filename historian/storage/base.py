@@ -1,9 +1,9 @@
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from historian.samples import SampleRow
+from historian.samples import SampleBatch
 
 
 class Rollup(NamedTuple):
@@ -74,7 +74,7 @@ class SampleStorage(ABC):
         """Up to where the rollup relation is complete; see `historian.storage.rollup_watermark`."""
 
     @abstractmethod
-    def late_rows_record(self, cursor, rows: Sequence[SampleRow]) -> int:
+    def late_rows_record(self, cursor, rows: SampleBatch) -> int:
         """Called in the transaction that writes `rows`: note the rows that the rollups have already passed."""
 
     @abstractmethod
