@@ -58,9 +58,11 @@ def samples_write_batch(
         return 0
     current = SampleBatch.concat([rows, current_only]) if current_values else None
     # Partitions are created in their own transaction: a rolled-back batch must not un-create them.
-    with transaction.atomic(), connection.cursor() as cursor:
-        _statement_timeout(cursor, statement_timeout_ms)
-        sample_storage().prepare_days(cursor, rows.days())
+    days = rows.days()
+    if not sample_storage().days_prepared(days):
+        with transaction.atomic(), connection.cursor() as cursor:
+            _statement_timeout(cursor, statement_timeout_ms)
+            sample_storage().prepare_days(cursor, days)
     try:
         with transaction.atomic():
             _statement_timeout(None, statement_timeout_ms)

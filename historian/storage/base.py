@@ -65,6 +65,10 @@ class SampleStorage(ABC):
     def prepare_days(self, cursor, days: Iterable[date]) -> None:
         """Make sure rows of these (UTC) days go to their final place, before they are written."""
 
+    def days_prepared(self, days: Iterable[date]) -> bool:
+        """Whether prepare_days would have nothing to do (spares the writer a transaction per batch)."""
+        return False
+
     @abstractmethod
     def create_ahead(self, cursor, *, start: datetime, days: int) -> list[str]:
         """Create storage for the coming days; returns the names of what was created."""

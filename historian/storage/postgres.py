@@ -167,6 +167,9 @@ class PartitionedPostgresStorage(SampleStorage):
         self._watermark = None
         self._watermark_expires = 0.0
 
+    def days_prepared(self, days: Iterable[date]) -> bool:
+        return not set(days) - self._known_days
+
     def prepare_days(self, cursor, days: Iterable[date]) -> None:
         missing = sorted(set(days) - self._known_days)
         for day in missing:

@@ -50,6 +50,9 @@ class TimescaleStorage(SampleStorage):
     def prepare_days(self, cursor, days: Iterable[date]) -> None:
         return None
 
+    def days_prepared(self, days: Iterable[date]) -> bool:
+        return True
+
     def create_ahead(self, cursor, *, start: datetime, days: int) -> list[str]:
         return []
 

@@ -179,6 +179,7 @@ class _DecodePlan:
     # (table, data type or "bit", point indices, gather index [k x registers] or [k], bit numbers or None)
     groups: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]]
 
+
 class ModbusTcpDriver(Driver):
     """Reads one unit id of a Modbus TCP device (or of a gateway: several drivers may share host:port)."""
 

@@ -151,7 +151,9 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
         buffered, replayed = rows_write(history=history, current=current)
         machines = _tag_arrays(tags, np.array(list(tags), dtype=np.int32)).machines
         outcome = StoreOutcome(
-            stored=len(history), buffered=buffered, published=_publish(SampleBatch.from_rows(rows), machines),
+            stored=len(history),
+            buffered=buffered,
+            published=_publish(SampleBatch.from_rows(rows), machines),
             replayed=replayed,
         )
         alarms_evaluate(rows=rows, now=failed_at)  # bad-quality alarms fire when the link drops
