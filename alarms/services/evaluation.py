@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+import numpy as np
 from django.db import transaction
 
 from alarms.models import Alarm
@@ -20,7 +21,7 @@ from alarms.state_machine import Kind
 from alarms.state_machine import evaluate as sm_evaluate
 from historian.quality import quality_is_bad, quality_is_good
 from historian.queries.history import current_values
-from historian.samples import SampleRow
+from historian.samples import SampleBatch, SampleRow
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class RateMemory:
 _rates = RateMemory()
 
 
-def alarms_evaluate(*, rows: Sequence[SampleRow], now: datetime) -> list[AlarmEvent]:
+def alarms_evaluate(*, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> list[AlarmEvent]:
     """Evaluate the alarms of the tags in `rows`; returns the transitions (pushed live after commit).
 
     Transitions and delays run on each sample's own time (a replayed batch is judged by when it was read, not
@@ -64,7 +65,7 @@ def alarms_evaluate(*, rows: Sequence[SampleRow], now: datetime) -> list[AlarmEv
         return []
 
 
-def alarms_evaluate_strict(*, rows: Sequence[SampleRow], now: datetime) -> list[AlarmEvent]:
+def alarms_evaluate_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> list[AlarmEvent]:
     """alarms_evaluate, raising what goes wrong.
 
     Optimistic: the batch is first evaluated on an unlocked read of its alarms. Most batches change nothing and
@@ -72,6 +73,9 @@ def alarms_evaluate_strict(*, rows: Sequence[SampleRow], now: datetime) -> list[
     then locked, read again (an operator may have acknowledged one meanwhile) and evaluated again, and written.
     """
     by_tag = definitions.for_tags()
+    if isinstance(rows, SampleBatch):
+        # A poll's columns: rows only for the tags an alarm watches or reads (most tags have no alarm).
+        rows = rows.take(np.isin(rows.tag_id, _involved_tags(by_tag))).rows()
     work = sorted(
         ((row, d) for row in rows for d in by_tag.get(row.tag_id, ())), key=lambda item: (item[0].time, item[1].id)
     )
@@ -134,6 +138,20 @@ def _evaluate(
             entries += new_entries
             events += new_events
     return changed, entries, events
+
+
+_involved: tuple[object, np.ndarray] | None = None
+
+
+def _involved_tags(by_tag: dict[int, tuple[Definition, ...]]) -> np.ndarray:
+    """Tags that have an alarm or are the setpoint or suppression of one (kept per loaded definitions)."""
+    global _involved
+    if _involved is None or _involved[0] is not by_tag:
+        ids = set(by_tag)
+        for defs in by_tag.values():
+            ids |= {i for d in defs for i in (d.setpoint_tag_id, d.suppress_tag_id) if i}
+        _involved = (by_tag, np.array(sorted(ids), dtype=np.int32))
+    return _involved[1]
 
 
 def _other_values(rows: Sequence[SampleRow], defs: list[Definition]) -> dict[int, float | None]:

@@ -6,10 +6,11 @@ layer carries a handful of messages per second instead of hundreds.
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from historian.samples import SampleRow
+from historian.samples import SampleBatch, SampleRow
 
 LIVE_MESSAGE_TYPE = "samples.batch"
 
@@ -18,12 +19,17 @@ def machine_live_group(machine_id: int) -> str:
     return f"machine.{machine_id}"
 
 
-def live_samples_message(machine_id: int, rows: Sequence[SampleRow]) -> dict:
+def live_samples_message(machine_id: int, rows: SampleBatch | Sequence[SampleRow]) -> dict:
     """The channel-layer message; `samples` rows are [tag_id, epoch milliseconds, value, quality]."""
+    batch = rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(rows)
+    values = batch.value.tolist()
+    if len(values) and np.isnan(batch.value).any():
+        values = [None if v != v else v for v in values]
+    millis = ((batch.time_us + 500) // 1000).tolist()
     return {
         "type": LIVE_MESSAGE_TYPE,
         "machine": machine_id,
-        "samples": [[row.tag_id, round(row.time.timestamp() * 1000), row.value, row.quality] for row in rows],
+        "samples": list(map(list, zip(batch.tag_id.tolist(), millis, values, batch.quality.tolist(), strict=True))),
     }
 
 
@@ -54,12 +60,12 @@ def live_device_status_publish(*, device) -> None:
         async_to_sync(_send_all)(layer, [(DEVICES_LIVE_GROUP, device_status_message(device))])
 
 
-def live_samples_publish(*, rows_by_machine: Mapping[int, Sequence[SampleRow]]) -> int:
+def live_samples_publish(*, rows_by_machine: Mapping[int, SampleBatch | Sequence[SampleRow]]) -> int:
     """Send each machine's rows to its group; returns the number of messages sent."""
     messages = [
         (machine_live_group(machine_id), live_samples_message(machine_id, rows))
         for machine_id, rows in rows_by_machine.items()
-        if rows
+        if len(rows)
     ]
     if not messages:
         return 0

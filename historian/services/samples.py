@@ -1,27 +1,44 @@
-"""Writing samples: history through binary COPY, current values with one set-based UPDATE."""
+"""Writing samples: history through binary COPY, current values with one set-based UPDATE.
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC
+Both take a SampleBatch (columns) as well as SampleRows; the COPY stream and the UPDATE's array parameters are
+built from the columns by numpy (historian.samples), so a write costs no Python object per value.
+"""
 
+import struct
+from collections.abc import Sequence
+
+import numpy as np
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg import sql
+from psycopg import adapt, pq, sql
 
-from historian.samples import CURRENT_VALUE_TABLE, SAMPLE_TABLE, SampleRow
+from historian.samples import (
+    CURRENT_VALUE_TABLE,
+    PG_EPOCH_US,
+    SAMPLE_TABLE,
+    SampleBatch,
+    SampleRow,
+    copy_binary_payload,
+)
 from historian.storage import sample_storage
 
-_COPY_TYPES = ["timestamptz", "int4", "float8", "int2"]
 _COLUMNS = sql.SQL("time, tag_id, value, quality")
+
+Samples = SampleBatch | Sequence[SampleRow]
+
+
+def as_batch(rows: Samples) -> SampleBatch:
+    return rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(rows)
 
 
 def samples_write_batch(
     *,
-    rows: Sequence[SampleRow],
+    rows: Samples,
     idempotent: bool = False,
     statement_timeout_ms: int | None = None,
     current_values: bool = True,
-    current_only: Sequence[SampleRow] = (),
+    current_only: Samples = (),
 ) -> int:
     """Store `rows` in history and bring the current values of their tags up to date, in one transaction.
 
@@ -34,28 +51,32 @@ def samples_write_batch(
     metrics). `current_only` rows update current values alone (tags not historized, values compression kept out of
     history), in the same statement as those of `rows`. Returns the rows historized.
     """
-    if not rows:
-        if current_values and current_only:
+    rows, current_only = as_batch(rows), as_batch(current_only)
+    if not len(rows):
+        if current_values and len(current_only):
             current_values_write(rows=current_only)
         return 0
+    current = SampleBatch.concat([rows, current_only]) if current_values else None
     # Partitions are created in their own transaction: a rolled-back batch must not un-create them.
-    with transaction.atomic(), connection.cursor() as cursor:
-        _statement_timeout(cursor, statement_timeout_ms)
-        sample_storage().prepare_days(cursor, {row.time.astimezone(UTC).date() for row in rows})
+    days = rows.days()
+    if not sample_storage().days_prepared(days):
+        with transaction.atomic(), connection.cursor() as cursor:
+            _statement_timeout(cursor, statement_timeout_ms)
+            sample_storage().prepare_days(cursor, days)
     try:
         with transaction.atomic():
             _statement_timeout(None, statement_timeout_ms)
             _history_write(rows, idempotent=idempotent)
             _late_rows_record(rows)
-            if current_values:
-                current_values_write(rows=[*rows, *current_only])
+            if current is not None:
+                current_values_write(rows=current)
     except psycopg.errors.UniqueViolation:
         with transaction.atomic():
             _statement_timeout(None, statement_timeout_ms)
             _history_write(rows, idempotent=True)
             _late_rows_record(rows)
-            if current_values:
-                current_values_write(rows=[*rows, *current_only])
+            if current is not None:
+                current_values_write(rows=current)
     return len(rows)
 
 
@@ -71,7 +92,7 @@ def _statement_timeout(cursor, timeout_ms: int | None) -> None:
         own.cursor.execute(statement)
 
 
-def _late_rows_record(rows: Sequence[SampleRow]) -> None:
+def _late_rows_record(rows: SampleBatch) -> None:
     """Plain PostgreSQL: note the rows behind the rollups' watermark, for the next refresh to re-roll their buckets.
 
     In the write's transaction, so the note and the rows commit (or roll back) together.
@@ -80,7 +101,7 @@ def _late_rows_record(rows: Sequence[SampleRow]) -> None:
         sample_storage().late_rows_record(cursor.cursor, rows)
 
 
-def _history_write(rows: Sequence[SampleRow], *, idempotent: bool) -> None:
+def _history_write(rows: SampleBatch, *, idempotent: bool) -> None:
     with connection.cursor() as cursor:
         raw = cursor.cursor
         if not idempotent:
@@ -101,27 +122,71 @@ def _history_write(rows: Sequence[SampleRow], *, idempotent: bool) -> None:
         raw.execute(sql.SQL("TRUNCATE {}").format(staging))
 
 
-def _copy_rows(raw_cursor, table: sql.Composable, rows: Iterable[SampleRow]) -> None:
+def _copy_rows(raw_cursor, table: sql.Composable, rows: SampleBatch) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, _COLUMNS)
     with raw_cursor.copy(statement) as copy:
-        copy.set_types(_COPY_TYPES)
-        for row in rows:
-            copy.write_row(row)
+        copy.write(copy_binary_payload(rows))
 
 
-def current_values_write(*, rows: Iterable[SampleRow]) -> None:
+class _PgArray:
+    """A one-dimensional numpy array passed as a binary PostgreSQL array parameter (no NULL elements)."""
+
+    __slots__ = ("values",)
+    element_oid = 0
+    element = np.dtype(">i4")
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+
+class _Int4Array(_PgArray):
+    element_oid, element = 23, np.dtype(">i4")
+
+
+class _Int2Array(_PgArray):
+    element_oid, element = 21, np.dtype(">i2")
+
+
+class _Float8Array(_PgArray):
+    element_oid, element = 701, np.dtype(">f8")
+
+
+class _TimestamptzArray(_PgArray):
+    """From microseconds since the Unix epoch."""
+
+    element_oid, element = 1184, np.dtype(">i8")
+
+
+class _PgArrayDumper(adapt.Dumper):
+    format = pq.Format.BINARY
+
+    def dump(self, obj: _PgArray) -> bytes:
+        values = obj.values - PG_EPOCH_US if isinstance(obj, _TimestamptzArray) else obj.values
+        out = np.empty(len(values), dtype=[("len", ">i4"), ("v", obj.element)])
+        out["len"] = obj.element.itemsize
+        out["v"] = values
+        return struct.pack(">iiiii", 1, 0, obj.element_oid, len(values), 1) + out.tobytes()
+
+
+for _cls, _oid in ((_Int4Array, 1007), (_Int2Array, 1005), (_Float8Array, 1022), (_TimestamptzArray, 1185)):
+    psycopg.adapters.register_dumper(_cls, type(f"{_cls.__name__}Dumper", (_PgArrayDumper,), {"oid": _oid}))
+
+
+def current_values_write(*, rows: Samples) -> None:
     """Keep the newest value per tag. An older value (a late or replayed one) never overwrites a newer one."""
-    latest: dict[int, SampleRow] = {}
-    for row in rows:
-        seen = latest.get(row.tag_id)
-        if seen is None or row.time >= seen.time:
-            latest[row.tag_id] = row
-    if not latest:
+    latest = as_batch(rows).latest_per_tag()
+    if not len(latest):
         return
-    columns = list(zip(*latest.values(), strict=True))
-    params = [list(columns[1]), list(columns[0]), list(columns[2]), list(columns[3])]
+    params = [
+        _Int4Array(latest.tag_id),
+        _TimestamptzArray(latest.time_us),
+        _Float8Array(latest.value),
+        _Int2Array(latest.quality),
+    ]
+    # NaN stands for NULL in a SampleBatch's values.
     source = sql.SQL(
-        "unnest(%b::int4[], %b::timestamptz[], %b::float8[], %b::int2[]) AS u(tag_id, time, value, quality)"
+        "(SELECT tag_id, time, NULLIF(value, 'NaN') AS value, quality "
+        "FROM unnest(%b::int4[], %b::timestamptz[], %b::float8[], %b::int2[]) AS a(tag_id, time, value, quality)) AS u"
     )
     table = sql.Identifier(CURRENT_VALUE_TABLE)
     connection.ensure_connection()

@@ -1,9 +1,9 @@
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from historian.samples import SampleRow
+from historian.samples import SampleBatch
 
 
 class Rollup(NamedTuple):
@@ -65,6 +65,10 @@ class SampleStorage(ABC):
     def prepare_days(self, cursor, days: Iterable[date]) -> None:
         """Make sure rows of these (UTC) days go to their final place, before they are written."""
 
+    def days_prepared(self, days: Iterable[date]) -> bool:
+        """Whether prepare_days would have nothing to do (spares the writer a transaction per batch)."""
+        return False
+
     @abstractmethod
     def create_ahead(self, cursor, *, start: datetime, days: int) -> list[str]:
         """Create storage for the coming days; returns the names of what was created."""
@@ -74,7 +78,7 @@ class SampleStorage(ABC):
         """Up to where the rollup relation is complete; see `historian.storage.rollup_watermark`."""
 
     @abstractmethod
-    def late_rows_record(self, cursor, rows: Sequence[SampleRow]) -> int:
+    def late_rows_record(self, cursor, rows: SampleBatch) -> int:
         """Called in the transaction that writes `rows`: note the rows that the rollups have already passed."""
 
     @abstractmethod

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.utils import timezone
 from psycopg import sql
 
-from historian.samples import SAMPLE_DEFAULT_PARTITION, SAMPLE_TABLE, SampleRow
+from historian.samples import SAMPLE_DEFAULT_PARTITION, SAMPLE_TABLE, SampleBatch, SampleRow, datetime_to_us
 
 from .base import BUCKET_ORIGIN, ROLLUP_1H, ROLLUP_1M, RollupStep, SampleStorage, bucket_floor, rollup_named
 
@@ -167,6 +167,9 @@ class PartitionedPostgresStorage(SampleStorage):
         self._watermark = None
         self._watermark_expires = 0.0
 
+    def days_prepared(self, days: Iterable[date]) -> bool:
+        return not set(days) - self._known_days
+
     def prepare_days(self, cursor, days: Iterable[date]) -> None:
         missing = sorted(set(days) - self._known_days)
         for day in missing:
@@ -197,9 +200,9 @@ class PartitionedPostgresStorage(SampleStorage):
             raise LookupError(f"No state row for rollup {name!r} in {STATE_TABLE}: is the historian migrated?")
         return row[0]
 
-    def late_rows_record(self, cursor, rows: Sequence[SampleRow]) -> int:
+    def late_rows_record(self, cursor, rows: SampleBatch) -> int:
         # The in-order path: one min() over the batch and a clock read; the watermark query runs once in a while.
-        oldest = min(row.time for row in rows)
+        oldest = rows.oldest()
         threshold = timezone.now() - LATE_GRACE
         if oldest >= threshold:
             if monotonic_clock.monotonic() >= self._watermark_expires:
@@ -210,7 +213,7 @@ class PartitionedPostgresStorage(SampleStorage):
             threshold = self._watermark
         elif self._watermark is not None and self._watermark > threshold:
             threshold = self._watermark
-        runs = late_bucket_runs(rows, threshold)
+        runs = late_bucket_runs(rows.take(rows.time_us < datetime_to_us(threshold)).rows(), threshold)
         cursor.execute(
             sql.SQL(
                 "INSERT INTO {} (tag_id, first_bucket, last_bucket) "

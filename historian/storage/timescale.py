@@ -8,12 +8,12 @@ and deletes the rows of tags whose own retention is shorter than the policy's.
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
 from psycopg import sql
 
-from historian.samples import SAMPLE_TABLE, SampleRow
+from historian.samples import SAMPLE_TABLE, SampleBatch
 
 from .base import ROLLUP_1H, ROLLUP_1M, RollupStep, SampleStorage, rollup_named
 
@@ -50,6 +50,9 @@ class TimescaleStorage(SampleStorage):
     def prepare_days(self, cursor, days: Iterable[date]) -> None:
         return None
 
+    def days_prepared(self, days: Iterable[date]) -> bool:
+        return True
+
     def create_ahead(self, cursor, *, start: datetime, days: int) -> list[str]:
         return []
 
@@ -57,7 +60,7 @@ class TimescaleStorage(SampleStorage):
         rollup_named(rollup)  # a bad name is an error on both backends
         return None
 
-    def late_rows_record(self, cursor, rows: Sequence[SampleRow]) -> int:
+    def late_rows_record(self, cursor, rows: SampleBatch) -> int:
         # TimescaleDB's invalidation log notes changes behind the continuous aggregates' watermarks.
         return 0
 

@@ -15,16 +15,22 @@ Two ways values come in, one way they are stored:
   them); after the first good notification, ``device_status.device_record_success`` marks it connected.
   ``read()`` of a subscription driver may serve the latest values it holds (a read-on-demand).
 
+A poller calls ``read_batch()``, which returns the readings as columns (ReadingBatch) for the array path of
+readings_store; a driver that can decode straight into arrays (Modbus) overrides it, the others inherit the
+conversion of ``read()``'s list.
+
 Drivers are registered per protocol in ``ingest.drivers.registry``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
+
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,37 @@ class PointReading:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingBatch:
+    """Numeric readings of distinct tags as columns: `tag_ids` (int32), `values` (float64, NaN where None) and
+    `qualities` (int16); `reasons` holds the reason of each reading that has one, by tag id."""
+
+    tag_ids: np.ndarray
+    values: np.ndarray
+    qualities: np.ndarray
+    reasons: Mapping[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_readings(cls, readings: Sequence[PointReading]) -> ReadingBatch:
+        return cls(
+            tag_ids=np.array([r.tag_id for r in readings], dtype=np.int32),
+            values=np.array([np.nan if r.value is None else r.value for r in readings], dtype=np.float64),
+            qualities=np.array([r.quality for r in readings], dtype=np.int16),
+            reasons={r.tag_id: r.reason for r in readings if r.reason},
+        )
+
+    def __len__(self) -> int:
+        return len(self.tag_ids)
+
+    def readings(self) -> list[PointReading]:
+        return [
+            PointReading(tag_id, None if value != value else value, quality, self.reasons.get(tag_id, ""))
+            for tag_id, value, quality in zip(
+                self.tag_ids.tolist(), self.values.tolist(), self.qualities.tolist(), strict=True
+            )
+        ]
+
+
 class DeviceUnreachable(Exception):
     """Link-level failure: connect refused or timed out, connection dropped or silent mid-read.
 
@@ -68,6 +105,10 @@ class Driver(ABC):
     @abstractmethod
     def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
         """Read `points`, connecting first if needed; one reading per point, in order."""
+
+    def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
+        """read() as columns (one reading per point, in order)."""
+        return ReadingBatch.from_readings(self.read(points))
 
     @abstractmethod
     def close(self) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
-import struct
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from pymodbus.client import ModbusTcpClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
@@ -17,7 +17,7 @@ from pymodbus.pdu import ModbusPDU
 from historian.addresses import InvalidTagAddress
 from historian.addresses.modbus import BIT_TABLES, ModbusAddress, parse_modbus_address
 from historian.quality import Quality
-from ingest.drivers.base import DeviceUnreachable, Driver, PointReading, PointRequest
+from ingest.drivers.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ MAX_REGISTERS_PER_READ = 125
 MAX_BITS_PER_READ = 2000
 
 _TABLE_ORDER = {"hr": 0, "ir": 1, "co": 2, "di": 3}
-_STRUCT_FORMATS = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f", "float64": "d"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +125,30 @@ def exception_quality(exception_code: int) -> Quality:
     return Quality.BAD_DEVICE_FAILURE
 
 
+_NUMPY_TYPES = {"int16": ">i2", "uint16": ">u2", "int32": ">i4", "uint32": ">u4", "float32": ">f4", "float64": ">f8"}
+
+
+def decode_register_rows(
+    registers: np.ndarray,
+    data_type: str,
+    *,
+    word_order: Literal["big", "little"] = "big",
+    byte_order: Literal["big", "little"] = "big",
+) -> np.ndarray:
+    """Decode values of one data type (not bools), one per row of `registers` (uint16, in address order), to float64.
+
+    word_order "little" puts the least significant register first (32/64-bit values); byte_order "little" swaps
+    the two bytes inside every register.
+    """
+    regs = np.asarray(registers, dtype=np.uint16).reshape(len(registers), -1)
+    if word_order == "little":
+        regs = regs[:, ::-1]
+    if byte_order == "little":
+        regs = (regs >> 8) | (regs << 8)
+    raw = np.ascontiguousarray(regs, dtype=">u2").tobytes()
+    return np.frombuffer(raw, dtype=_NUMPY_TYPES[data_type]).astype(np.float64)
+
+
 def decode_registers(
     registers: Sequence[int],
     data_type: str,
@@ -133,16 +156,28 @@ def decode_registers(
     word_order: Literal["big", "little"] = "big",
     byte_order: Literal["big", "little"] = "big",
 ) -> float:
-    """Decode the registers of one value (not bools: see decode_bit).
+    """Decode the registers of one value (not bools: see decode_bit)."""
+    row = np.array([list(registers)], dtype=np.uint16)
+    value = decode_register_rows(row, data_type, word_order=word_order, byte_order=byte_order)[0]
+    return int(value) if data_type in ("int16", "uint16", "int32", "uint32") else float(value)
 
-    word_order "little" puts the least significant register first (32/64-bit values); byte_order
-    "little" swaps the two bytes inside every register.
+
+@dataclass
+class _DecodePlan:
+    """How to turn a read's responses into a ReadingBatch, worked out once per list of points.
+
+    Registers (bits) land in one array per table at their own address; each data type is then decoded for all
+    its points by one gather over those arrays.
     """
-    regs = list(registers)
-    if word_order == "little":
-        regs.reverse()
-    raw = b"".join(r.to_bytes(2, "little" if byte_order == "little" else "big") for r in regs)
-    return struct.unpack(">" + _STRUCT_FORMATS[data_type], raw)[0]
+
+    tag_ids: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
+    invalid: dict[int, str]  # point index -> why its address is invalid
+    addresses: dict[int, ModbusAddress]  # valid addresses by point index
+    sizes: dict[str, int]  # per table: one past the highest address read
+    # (table, data type or "bit", point indices, gather index [k x registers] or [k], bit numbers or None)
+    groups: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]]
 
 
 class ModbusTcpDriver(Driver):
@@ -188,6 +223,8 @@ class ModbusTcpDriver(Driver):
         self._plan_key: tuple[tuple[str, str], ...] | None = None
         self._plan: list[ReadBlock] = []
         self._plan_index: list[int] = []
+        self._decode_points: Sequence[PointRequest] | None = None
+        self._decode: _DecodePlan | None = None
 
     def __repr__(self) -> str:
         return f"<ModbusTcpDriver {self.host}:{self.port} unit {self.unit_id}>"
@@ -224,43 +261,48 @@ class ModbusTcpDriver(Driver):
         return parsed
 
     def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
-        readings: list[PointReading | None] = [None] * len(points)
-        blocks, index, addresses = self._planned(points)
-        for i, point in enumerate(points):
-            if i not in addresses:
-                readings[i] = PointReading(point.tag_id, None, Quality.BAD_CONFIG_ERROR, self._invalid_reason(point))
+        return self.read_batch(points).readings()
+
+    def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
+        plan = self._decode_plan(points)
+        blocks, index = self._planned(points)
+        quality = np.full(len(points), Quality.GOOD, dtype=np.int16)
+        reasons: dict[int, str] = {}
+        for i, reason in plan.invalid.items():
+            quality[i] = Quality.BAD_CONFIG_ERROR
+            reasons[int(plan.tag_ids[i])] = reason
+        data = {table: np.zeros(size, dtype=np.uint16) for table, size in plan.sizes.items()}
         if blocks:
             self.connect()
         pending = list(blocks)
         while pending:
             block = pending.pop(0)
             response = self._request(block)
-            data: Sequence[int] | Sequence[bool] = ()
+            received: Sequence[int] | Sequence[bool] = ()
             reason = ""
             if response.isError():
                 code = getattr(response, "exception_code", 0)
-                if code == ExcCodes.ILLEGAL_ADDRESS and (parts := self._without_gaps(block, index, addresses)):
+                if code == ExcCodes.ILLEGAL_ADDRESS and (parts := self._without_gaps(block, index, plan.addresses)):
                     # The unused registers read to fill a gap do not exist on this device: read the parts
                     # separately, now and from now on.
                     pending[:0] = parts
                     continue
-                quality = exception_quality(code)
+                bad = exception_quality(code)
                 reason = exception_reason(block, code)
             else:
-                data = response.bits if block.table in BIT_TABLES else response.registers
+                received = response.bits if block.table in BIT_TABLES else response.registers
                 # A response shorter than asked for is the device's fault, not the link's.
-                quality = Quality.GOOD if len(data) >= block.count else Quality.BAD_DEVICE_FAILURE
-                if quality != Quality.GOOD:
-                    reason = f"{block.table.upper()}{block.start}: asked for {block.count}, device sent {len(data)}"
-            if quality != Quality.GOOD:
-                for m in block.members:
-                    i = index[m]
-                    readings[i] = PointReading(points[i].tag_id, None, quality, reason)
+                bad = Quality.GOOD if len(received) >= block.count else Quality.BAD_DEVICE_FAILURE
+                if bad != Quality.GOOD:
+                    reason = f"{block.table.upper()}{block.start}: asked for {block.count}, device sent {len(received)}"
+            if bad != Quality.GOOD:
+                members = [index[m] for m in block.members]
+                quality[members] = bad
+                for i in members:
+                    reasons[int(plan.tag_ids[i])] = reason
                 continue
-            for m in block.members:
-                i = index[m]
-                readings[i] = self._reading(points[i], addresses[i], block, data)
-        return [r for r in readings if r is not None]
+            data[block.table][block.start : block.end] = received[: block.count]
+        return self._decoded(plan, data, quality, reasons)
 
     # -- internals -----------------------------------------------------------------------------------------
 
@@ -282,26 +324,10 @@ class ModbusTcpDriver(Driver):
             for part in parts
         ]
 
-    def _invalid_reason(self, point: PointRequest) -> str:
-        try:
-            self.parse(point.address, point.data_type)
-        except InvalidTagAddress as exc:
-            return str(exc)
-        return "invalid address"
-
-    def _planned(self, points: Sequence[PointRequest]) -> tuple[list[ReadBlock], list[int], dict[int, ModbusAddress]]:
-        """Blocks, block member -> point index, and the valid parsed addresses by point index.
-
-        A poller reads the same points every scan, so the last plan is kept.
-        """
-        addresses: dict[int, ModbusAddress] = {}
-        for i, point in enumerate(points):
-            try:
-                addresses[i] = self.parse(point.address, point.data_type)
-            except InvalidTagAddress:
-                continue
-        key = tuple((p.address, p.data_type) for p in points)
-        if key != self._plan_key:
+    def _planned(self, points: Sequence[PointRequest]) -> tuple[list[ReadBlock], list[int]]:
+        """Blocks and block member -> point index. A poller reads the same points every scan: the plan is kept."""
+        addresses = self._decode_plan(points).addresses
+        if self._plan_key is None:
             self._plan_index = list(addresses)
             self._plan = plan_reads(
                 [addresses[i] for i in self._plan_index],
@@ -310,8 +336,73 @@ class ModbusTcpDriver(Driver):
                 max_gap_registers=self.max_gap_registers,
                 max_gap_bits=self.max_gap_bits,
             )
-            self._plan_key = key
-        return self._plan, self._plan_index, addresses
+            self._plan_key = tuple((p.address, p.data_type) for p in points)
+        return self._plan, self._plan_index
+
+    def _decode_plan(self, points: Sequence[PointRequest]) -> _DecodePlan:
+        """The decode plan of `points`, kept while the poller passes the same list (its configuration)."""
+        if points is self._decode_points and self._decode is not None:
+            return self._decode
+        invalid: dict[int, str] = {}
+        addresses: dict[int, ModbusAddress] = {}
+        for i, point in enumerate(points):
+            try:
+                addresses[i] = self.parse(point.address, point.data_type)
+            except InvalidTagAddress as exc:
+                invalid[i] = str(exc)
+        sizes: dict[str, int] = {}
+        members: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, addr in addresses.items():
+            sizes[addr.table] = max(sizes.get(addr.table, 0), addr.end)
+            bitwise = addr.table in BIT_TABLES or addr.bit is not None
+            members[(addr.table, "bit" if bitwise else addr.data_type)].append(i)
+        groups = []
+        for (table, kind), indices in members.items():
+            first = np.array([addresses[i].offset for i in indices], dtype=np.intp)
+            if kind == "bit":
+                bits = None if table in BIT_TABLES else np.array([addresses[i].bit for i in indices], dtype=np.uint16)
+                groups.append((table, kind, np.array(indices, dtype=np.intp), first, bits))
+            else:
+                width = addresses[indices[0]].count
+                gather = first[:, None] + np.arange(width, dtype=np.intp)[None, :]
+                groups.append((table, kind, np.array(indices, dtype=np.intp), gather, None))
+        plan = _DecodePlan(
+            tag_ids=np.array([p.tag_id for p in points], dtype=np.int32),
+            scale=np.array([p.scale for p in points], dtype=np.float64),
+            offset=np.array([p.offset for p in points], dtype=np.float64),
+            invalid=invalid,
+            addresses=addresses,
+            sizes=sizes,
+            groups=groups,
+        )
+        if points is not self._decode_points:
+            self._plan_key = None  # other points: plan the reads again
+        self._decode_points, self._decode = points, plan
+        return plan
+
+    def _decoded(
+        self, plan: _DecodePlan, data: dict[str, np.ndarray], quality: np.ndarray, reasons: dict[int, str]
+    ) -> ReadingBatch:
+        raw = np.full(len(plan.tag_ids), np.nan)
+        for table, kind, indices, gather, bits in plan.groups:
+            if kind != "bit":
+                raw[indices] = decode_register_rows(
+                    data[table][gather], kind, word_order=self.word_order, byte_order=self.byte_order
+                )
+            elif bits is None:
+                raw[indices] = data[table][gather] != 0
+            else:
+                raw[indices] = (data[table][gather] >> bits) & 1
+        good = quality == Quality.GOOD
+        with np.errstate(invalid="ignore", over="ignore"):
+            values = raw * plan.scale + plan.offset
+        broken = good & ~np.isfinite(values)
+        for i in np.flatnonzero(broken).tolist():
+            # A NaN/inf float from the device: the sensor or its conversion has failed.
+            reasons[int(plan.tag_ids[i])] = f"{plan.addresses[i]}: device sent {float(raw[i])}"
+        quality[broken] = Quality.BAD_SENSOR_FAILURE
+        values[quality != Quality.GOOD] = np.nan
+        return ReadingBatch(tag_ids=plan.tag_ids, values=values, qualities=quality, reasons=reasons)
 
     def _request(self, block: ReadBlock) -> ModbusPDU:
         readers: dict[str, Callable[..., ModbusPDU]] = {
@@ -327,29 +418,3 @@ class ModbusTcpDriver(Driver):
             self._client.close()
             raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {exc}") from exc
         return response
-
-    def _reading(
-        self,
-        point: PointRequest,
-        addr: ModbusAddress,
-        block: ReadBlock,
-        data: Sequence[int] | Sequence[bool],
-    ) -> PointReading:
-        pos = addr.offset - block.start
-        raw: float
-        if addr.table in BIT_TABLES:
-            raw = 1.0 if data[pos] else 0.0
-        elif addr.bit is not None:
-            raw = float((int(data[pos]) >> addr.bit) & 1)
-        else:
-            raw = decode_registers(
-                [int(r) for r in data[pos : pos + addr.count]],
-                addr.data_type,
-                word_order=self.word_order,
-                byte_order=self.byte_order,
-            )
-        value = raw * point.scale + point.offset
-        if not math.isfinite(value):
-            # A NaN/inf float from the device: the sensor or its conversion has failed.
-            return PointReading(point.tag_id, None, Quality.BAD_SENSOR_FAILURE, f"{addr}: device sent {raw}")
-        return PointReading(point.tag_id, value, Quality.GOOD)

@@ -177,7 +177,7 @@ def _poll_locked(config: PollConfig, after_read: Callable[[], None] | None = Non
         return PollOutcome("no_tags")
     driver = driver_for(device)
     try:
-        readings = driver.read(config.points)
+        readings = driver.read_batch(config.points)
     except DeviceUnreachable as exc:
         lost = device_link_lost(
             device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=timezone.now()
@@ -187,7 +187,10 @@ def _poll_locked(config: PollConfig, after_read: Callable[[], None] | None = Non
     if after_read is not None:
         after_read()
     outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)
-    reasons = sorted({r.reason for r in readings if r.reason and not quality_is_good(r.quality)})
+    reasons: list[str] = []
+    if readings.reasons:
+        not_good = set(readings.tag_ids[~quality_is_good(readings.qualities)].tolist())
+        reasons = sorted({reason for tag_id, reason in readings.reasons.items() if tag_id in not_good})
     try:
         device_record_success(device=device, read_at=read_at, point_errors="; ".join(reasons))
     except DATABASE_DOWN_ERRORS:

@@ -1,9 +1,11 @@
 """The one write path for acquired values, whether polled (Modbus) or pushed by the device (subscriptions).
 
-readings_store: per tag, the compression filter picks the rows to historize (ingest.services.compression); they
+readings_store: the compression filter picks the rows to historize (ingest.services.compression); they
 go to PostgreSQL, or to the local store-and-forward buffer when PostgreSQL is unreachable or slower than
 INGEST_DB_WRITE_TIMEOUT_MS (ingest.services.buffer); every reading becomes the tag's current value and is pushed
-live, one message per machine. After a successful write, one batch of buffered rows is replayed.
+live, one message per machine. After a successful write, one batch of buffered rows is replayed. A batch is handled
+as columns (a ReadingBatch, as the Modbus driver returns it; a list of PointReadings is converted): a poll of
+thousands of tags costs a few array operations per step, not Python work per value.
 
 device_link_lost: the moment a device's link drops, one bad-quality sample per tag (after the pending
 compression candidates, so the last good segment is complete) and the device status.
@@ -12,11 +14,11 @@ compression candidates, so the last good segment is complete) and the device sta
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 import psycopg
 from django.conf import settings
 from django.db import connection
@@ -26,13 +28,13 @@ from django.db.utils import OperationalError as DjangoOperationalError
 from alarms.services.evaluation import alarms_evaluate
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
-from historian.samples import SampleRow
+from historian.samples import SampleBatch, SampleRow, datetime_to_us
 from historian.services.live import live_samples_publish
-from historian.services.samples import samples_write_batch
-from ingest.drivers.base import PointReading
+from historian.services.samples import as_batch, samples_write_batch
+from ingest.drivers.base import PointReading, ReadingBatch
 
 from .buffer import buffer_replay, buffer_status_publish, local_buffer
-from .compression import CompressionFilter, StoragePolicy
+from .compression import CompressionFilter, PolicyArrays, StoragePolicy
 from .device_status import device_record_failure, reconnect_delay
 
 logger = logging.getLogger(__name__)
@@ -65,7 +67,9 @@ def database_connection_reset() -> None:
         connection.close()
 
 
-def rows_write(*, history: Sequence[SampleRow], current: Sequence[SampleRow] = ()) -> tuple[int, int]:
+def rows_write(
+    *, history: SampleBatch | Sequence[SampleRow], current: SampleBatch | Sequence[SampleRow] = ()
+) -> tuple[int, int]:
     """Historize `history` and update current values; returns (buffered rows, replayed rows).
 
     Current values are not buffered: they are the latest reading only, and the next poll writes them again.
@@ -78,7 +82,7 @@ def rows_write(*, history: Sequence[SampleRow], current: Sequence[SampleRow] = (
         database_connection_reset()
         global _buffer_may_hold_rows
         buffer = local_buffer()
-        buffer.append(list(history))
+        buffer.append(as_batch(history).rows())
         _buffer_may_hold_rows = True
         logger.warning("database unavailable (%s): %d samples buffered on disk", exc, len(history))
         buffer_status_publish(buffer=buffer)
@@ -103,24 +107,22 @@ def _replay_some() -> int:
 
 
 def readings_store(
-    *, device: Device, tags: Mapping[int, Tag], readings: Sequence[PointReading], read_at: datetime
+    *, device: Device, tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch, read_at: datetime
 ) -> StoreOutcome:
     """Store one batch of readings of `device`'s tags, all taken at `read_at`."""
-    history: list[SampleRow] = []
-    current: list[SampleRow] = []
-    shown: list[SampleRow] = []
-    for reading in readings:
-        tag = tags[reading.tag_id]
-        row, to_store = compression.admit(SampleRow(read_at, tag.pk, reading.value, reading.quality), _policy(tag))
-        shown.append(row)
-        if tag.historize and to_store:
-            history.extend(to_store)
-            if to_store[-1] is not row:
-                current.append(row)
-        else:
-            current.append(row)
-    buffered, replayed = rows_write(history=history, current=current)
-    published = _publish(shown, tags)
+    batch = readings if isinstance(readings, ReadingBatch) else ReadingBatch.from_readings(readings)
+    if len(np.unique(batch.tag_ids)) != len(batch):
+        # Two readings of one tag at one time (a pushed batch): the last one counts, as in current values.
+        last = len(batch) - 1 - np.unique(batch.tag_ids[::-1], return_index=True)[1]
+        batch = ReadingBatch(batch.tag_ids[last], batch.values[last], batch.qualities[last], batch.reasons)
+    now = datetime_to_us(read_at)
+    config = _tag_arrays(tags, batch.tag_ids)
+    admitted = compression.admit_batch(batch.tag_ids, now, batch.values, batch.qualities, config.policy)
+    history = admitted.stored(batch.tag_ids, now, batch.values, only=config.historize)
+    # Every reading becomes its tag's current value (the newest row of the write, whether historized or not).
+    shown = SampleBatch.of(now, batch.tag_ids, batch.values, admitted.quality)
+    buffered, replayed = rows_write(history=history, current=shown)
+    published = _publish(shown, config.machines)
     alarms_evaluate(rows=shown, now=read_at)
     return StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
 
@@ -147,8 +149,12 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
         history = pending + [r for r in rows if tags[r.tag_id].historize]
         current = [r for r in rows if not tags[r.tag_id].historize]
         buffered, replayed = rows_write(history=history, current=current)
+        machines = _tag_arrays(tags, np.array(list(tags), dtype=np.int32)).machines
         outcome = StoreOutcome(
-            stored=len(history), buffered=buffered, published=_publish(rows, tags), replayed=replayed
+            stored=len(history),
+            buffered=buffered,
+            published=_publish(SampleBatch.from_rows(rows), machines),
+            replayed=replayed,
         )
         alarms_evaluate(rows=rows, now=failed_at)  # bad-quality alarms fire when the link drops
     try:
@@ -165,37 +171,45 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     return outcome
 
 
-_policies: dict[int, tuple[tuple, StoragePolicy]] = {}
+@dataclass(frozen=True, slots=True)
+class _TagArrays:
+    """What readings_store needs of a batch's tags, in the batch's order."""
+
+    tags: Mapping[int, Tag]  # the mapping these were computed from
+    policy: PolicyArrays
+    historize: np.ndarray
+    machines: list[tuple[int, np.ndarray]]  # machine id, positions of its tags in the batch
 
 
-def _policy(tag: Tag) -> StoragePolicy:
-    """The tag's policy, computed once per settings of the tag (a poll of 10,000 tags runs this 10,000 times)."""
-    key = (
-        tag.deadband,
-        tag.deviation_unit,
-        tag.compression_deviation,
-        tag.max_store_interval_seconds,
-        tag.stale_after_seconds,
-        tag.data_type,
-        tag.interpolation,
-        bool(tag.value_labels),
-        tag.span_low,
-        tag.span_high,
+_tag_arrays_cache: dict[tuple[int, bytes], _TagArrays] = {}
+
+
+def _tag_arrays(tags: Mapping[int, Tag], tag_ids: np.ndarray) -> _TagArrays:
+    """Computed once per tags mapping and batch tag order: a poller passes the same mapping every poll.
+
+    Tags are taken as snapshots: a changed configuration comes as a new mapping (the poller reloads its tags).
+    """
+    key = (id(tags), tag_ids.tobytes())
+    known = _tag_arrays_cache.get(key)
+    if known is not None and known.tags is tags:
+        return known
+    batch_tags = [tags[t] for t in tag_ids.tolist()]
+    machine_ids = np.array([t.machine_id for t in batch_tags], dtype=np.int64)
+    arrays = _TagArrays(
+        tags=tags,
+        policy=PolicyArrays.of([StoragePolicy.for_tag(t) for t in batch_tags]),
+        historize=np.array([t.historize for t in batch_tags], dtype=bool),
+        machines=[(int(m), np.flatnonzero(machine_ids == m)) for m in np.unique(machine_ids).tolist()],
     )
-    known = _policies.get(tag.pk)
-    if known is not None and known[0] == key:
-        return known[1]
-    policy = StoragePolicy.for_tag(tag)
-    _policies[tag.pk] = (key, policy)
-    return policy
+    if len(_tag_arrays_cache) >= 256:  # mappings replaced by a reload, varying pushed batches: stay bounded
+        _tag_arrays_cache.clear()
+    _tag_arrays_cache[key] = arrays
+    return arrays
 
 
-def _publish(rows: list[SampleRow], tags: Mapping[int, Tag]) -> int:
-    by_machine: dict[int, list[SampleRow]] = defaultdict(list)
-    for row in rows:
-        by_machine[tags[row.tag_id].machine_id].append(row)
+def _publish(rows: SampleBatch, machines: list[tuple[int, np.ndarray]]) -> int:
     try:
-        return live_samples_publish(rows_by_machine=by_machine)
+        return live_samples_publish(rows_by_machine={machine: rows.take(where) for machine, where in machines})
     except Exception:  # the values are stored; a live-push hiccup must not fail the poll
         logger.exception("live push failed")
         return 0

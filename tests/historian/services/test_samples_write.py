@@ -1,11 +1,12 @@
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from django.db import connection
 
 from historian.quality import Quality
 from historian.queries.history import current_values, tag_history
-from historian.samples import SampleRow
+from historian.samples import SampleBatch, SampleRow, datetime_to_us
 from historian.services.samples import sample_partitions_create_ahead, samples_write_batch
 
 
@@ -123,3 +124,41 @@ def test_rows_caught_by_the_default_partition_move_when_their_day_is_created(tag
 
     assert _partition_of(tag.pk, day) == "historian_sample_p20180701"
     assert _count(tag.pk) == 1
+
+
+def test_a_batch_of_columns_stores_nan_as_null_with_microseconds_and_the_newest_current_value(machine_tags, now):
+    first, second = machine_tags[0], machine_tags[1]
+    t = now + timedelta(microseconds=123457)
+    t_us = datetime_to_us(t)
+    history = SampleBatch.of(
+        [t_us - 2_000_000, t_us - 1_000_000, t_us - 1_000_000],
+        [first.pk, first.pk, second.pk],
+        [1.5, np.nan, -2.25],
+        [Quality.GOOD, Quality.BAD_COMM_FAILURE, Quality.GOOD],
+    )
+    current = SampleBatch.of(t_us, [first.pk, second.pk], [np.nan, 7.0], [Quality.BAD_DEVICE_FAILURE, Quality.GOOD])
+
+    assert samples_write_batch(rows=history, current_only=current) == 3
+
+    stored = tag_history(tag_ids=[first.pk], start=t - timedelta(seconds=5), end=t + timedelta(seconds=1))[first.pk]
+    assert [(s.time, s.value, s.quality) for s in stored] == [
+        (t - timedelta(seconds=2), 1.5, Quality.GOOD),
+        (t - timedelta(seconds=1), None, Quality.BAD_COMM_FAILURE),
+    ]
+    latest = current_values(tag_ids=[first.pk, second.pk])
+    assert (latest[first.pk].time, latest[first.pk].value, latest[first.pk].quality) == (
+        t,
+        None,
+        Quality.BAD_DEVICE_FAILURE,
+    )
+    assert (latest[second.pk].time, latest[second.pk].value) == (t, 7.0)
+
+
+def test_sample_rows_survive_the_round_trip_through_columns(now):
+    rows = [
+        SampleRow(now + timedelta(microseconds=i * 333), i % 3, None if i % 4 == 0 else i / 7, 192) for i in range(9)
+    ]
+
+    assert SampleBatch.from_rows(rows).rows() == rows
+    latest = SampleBatch.from_rows(rows).latest_per_tag().rows()
+    assert sorted(latest) == sorted(max((r for r in rows if r.tag_id == t), key=lambda r: r.time) for t in range(3))

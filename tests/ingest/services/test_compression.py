@@ -5,12 +5,13 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from historian.models import Tag
 from historian.quality import Quality
-from historian.samples import SampleRow
-from ingest.services.compression import CompressionFilter, StoragePolicy
+from historian.samples import SampleRow, datetime_to_us
+from ingest.services.compression import CompressionFilter, PolicyArrays, StoragePolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TAG = 1
@@ -187,3 +188,74 @@ def test_a_process_without_memory_stores_its_first_value() -> None:
     stored.sort(key=lambda r: r.time)
 
     assert max(abs(_linear(stored, r.time) - r.value) for r in polled) <= 0.5
+
+
+def _policy_mix(n: int, rng: random.Random) -> list[StoragePolicy]:
+    choices = [
+        StoragePolicy(),
+        StoragePolicy(deadband=0.5),
+        StoragePolicy(deviation=0.2),
+        StoragePolicy(deviation=1.0, max_interval=20),
+        StoragePolicy(discrete=True, stale_after=5),
+        StoragePolicy(deadband=0.3, stale_after=8, max_interval=15),
+    ]
+    return [rng.choice(choices) for _ in range(n)]
+
+
+def test_a_batch_of_many_tags_stores_what_each_tag_alone_would_and_keeps_each_within_its_bound() -> None:
+    rng = random.Random(7)
+    tags = 60
+    policies = _policy_mix(tags, rng)
+    walks = [[50.0] for _ in range(tags)]
+    polled: list[list[SampleRow]] = [[] for _ in range(tags)]
+    batch_filter = CompressionFilter()
+    batch_stored: list[list[SampleRow]] = [[] for _ in range(tags)]
+    t = 0.0
+    for _ in range(600):
+        t += rng.uniform(0.2, 3.0)
+        values, qualities = [], []
+        for i in range(tags):
+            if policies[i].discrete:
+                value = float(rng.choice([0, 0, 0, 1, 2])) if rng.random() < 0.1 else walks[i][-1]
+            else:
+                value = walks[i][-1] + rng.gauss(0, 0.4)
+            walks[i].append(value)
+            bad = rng.random() < 0.01
+            values.append(None if bad else value)
+            qualities.append(Quality.BAD_COMM_FAILURE if bad else Quality.GOOD)
+            polled[i].append(SampleRow(T0 + timedelta(seconds=t), i + 1, values[-1], qualities[-1]))
+        when = T0 + timedelta(seconds=t)
+        result = batch_filter.admit_batch(
+            np.arange(1, tags + 1, dtype=np.int32),
+            datetime_to_us(when),
+            np.array([np.nan if v is None else v for v in values]),
+            np.array(qualities, dtype=np.int16),
+            PolicyArrays.of(policies),
+        )
+        for row in result.stored(
+            np.arange(1, tags + 1, dtype=np.int32),
+            datetime_to_us(when),
+            np.array([np.nan if v is None else v for v in values]),
+        ).rows():
+            batch_stored[row.tag_id - 1].append(row)
+    for row in batch_filter.flush(range(1, tags + 1)):
+        batch_stored[row.tag_id - 1].append(row)
+
+    for i in range(tags):
+        alone = CompressionFilter()
+        stored_alone = [out for row in polled[i] for out in alone.admit(row, policies[i])[1]]
+        stored_alone += alone.flush([i + 1])
+        assert sorted(batch_stored[i]) == sorted(stored_alone), f"tag {i + 1}"
+        good = [r for r in polled[i] if r.value is not None]
+        series = sorted(batch_stored[i])
+        if policies[i].deviation:
+            # Linear between stored good points, within a good stretch (a bad value breaks the line).
+            for a, b in itertools.pairwise(series):
+                if a.value is None or b.value is None:
+                    continue
+                between = [r for r in good if a.time <= r.time <= b.time]
+                if len(between) == sum(1 for r in polled[i] if a.time <= r.time <= b.time):
+                    assert max(abs(_linear([a, b], r.time) - r.value) for r in between) <= policies[i].deviation + 1e-9
+        elif policies[i].deadband:
+            for r in good:
+                assert abs(_step(series, r.time) - r.value) < policies[i].deadband
