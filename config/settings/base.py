@@ -183,8 +183,9 @@ INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE
 INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
 INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
 INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.0)
-# A poller re-reads its tags at most this often (a tag changed in admin is polled as changed within it).
-INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=10.0)
+# A poller re-reads its configuration within a second of a change saved in admin or imported from a tag CSV (a
+# version token); this often it also checks a digest of it, for changes made behind the application's back.
+INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=30.0)
 # The poller in each `celery worker --acquisition` (ingest/services/poller.py): threads that read devices at once,
 # and how long a dead worker's devices stay unpolled before another worker takes them over.
 INGEST_POLLER_THREADS = env.int("INGEST_POLLER_THREADS", default=16)

@@ -4,10 +4,12 @@ One message per machine per poll batch, never one per tag: a browser redraws onc
 layer carries a handful of messages per second instead of hundreds.
 """
 
+import asyncio
+import os
+import threading
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from historian.samples import SampleBatch, SampleRow
@@ -57,7 +59,7 @@ def live_device_status_publish(*, device) -> None:
     """Tell every open page how the device's link is doing (one small message per poll of the device)."""
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(_send_all)(layer, [(DEVICES_LIVE_GROUP, device_status_message(device))])
+        _sender.send(layer, [(DEVICES_LIVE_GROUP, device_status_message(device))])
 
 
 def live_samples_publish(*, rows_by_machine: Mapping[int, SampleBatch | Sequence[SampleRow]]) -> int:
@@ -72,10 +74,44 @@ def live_samples_publish(*, rows_by_machine: Mapping[int, SampleBatch | Sequence
     layer = get_channel_layer()
     if layer is None:
         return 0
-    async_to_sync(_send_all)(layer, messages)
+    _sender.send(layer, messages)
     return len(messages)
 
 
 async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
     for group, message in messages:
         await layer.group_send(group, message)
+
+
+#: How long a publisher waits for the channel layer before it gives up on a push (the values are stored).
+SEND_TIMEOUT_SECONDS = 5.0
+
+
+class _Sender:
+    """One event loop per process, in a thread of its own, for every send from synchronous code.
+
+    async_to_sync in a thread without an event loop makes a new loop per call, and channels_redis keeps its
+    Redis connections per loop: every push opened new connections (measured with py-spy in bench/acquisition.py:
+    the larger part of a poll's push). Here the connections live as long as the process; the poller's threads
+    all send through it. A forked child (Celery's pool) starts its own.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="live-sender", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def send(self, layer, messages: list[tuple[str, dict]]) -> None:
+        future = asyncio.run_coroutine_threadsafe(_send_all(layer, messages), self._running_loop())
+        future.result(SEND_TIMEOUT_SECONDS)
+
+
+_sender = _Sender()

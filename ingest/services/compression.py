@@ -37,7 +37,9 @@ no Python object per value. `admit` (one reading) is the same code on a batch of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,8 +128,21 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
+def _locked(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self: CompressionFilter, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class CompressionFilter:
-    """Per-process memory of each tag's stored series; not thread-safe (one poll at a time per process)."""
+    """Per-process memory of each tag's stored series.
+
+    The poller's threads share it (one device each): the state arrays grow as tags come, so every entry point
+    holds the filter's lock (a batch of 1,000 tags takes it for about 0.3 ms).
+    """
 
     _FIELDS = {
         "known": bool,  # the tag has state (else its next value is stored and starts it)
@@ -145,6 +160,7 @@ class CompressionFilter:
     }
 
     def __init__(self) -> None:
+        self._lock = threading.RLock()
         self._slot: dict[int, int] = {}
         self._slots_of: dict[bytes, np.ndarray] = {}
         self._size = 0
@@ -153,6 +169,7 @@ class CompressionFilter:
 
     # -- the batch ------------------------------------------------------------------------------------------
 
+    @_locked
     def admit_batch(
         self,
         tag_ids: np.ndarray,
@@ -249,6 +266,7 @@ class CompressionFilter:
 
     # -- one reading ----------------------------------------------------------------------------------------
 
+    @_locked
     def admit(self, row: SampleRow, policy: StoragePolicy) -> tuple[SampleRow, list[SampleRow]]:
         """Returns the reading as it should be shown (quality made uncertain when stale) and the rows to store,
         oldest first (a pending candidate may come before the reading itself)."""
@@ -276,6 +294,7 @@ class CompressionFilter:
 
     # -- forgetting -----------------------------------------------------------------------------------------
 
+    @_locked
     def flush(self, tag_ids: Iterable[int]) -> list[SampleRow]:
         """Forget these tags; returns their pending candidates, which must be stored to close their segments."""
         rows = []
@@ -296,6 +315,7 @@ class CompressionFilter:
             self.known[slot] = self.has_held[slot] = False
         return rows
 
+    @_locked
     def forget(self, tag_ids: Iterable[int]) -> None:
         for tag_id in tag_ids:
             slot = self._slot.get(tag_id)

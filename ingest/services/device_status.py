@@ -49,8 +49,10 @@ def device_record_success(*, device: Device, read_at: datetime, point_errors: st
         changes["last_error"] = point_errors[:1000]
     for field, value in changes.items():
         setattr(device, field, value)
-    Device.objects.filter(pk=device.pk).update(**changes)
+    # Only the time of the last good read moved: it is written (and pushed) every STATUS_PUSH_SECONDS, not on
+    # every poll; the poller keeps the exact time in memory.
     if len(changes) > 1 or time.monotonic() - _pushed_at.get(device.pk, -math.inf) >= STATUS_PUSH_SECONDS:
+        Device.objects.filter(pk=device.pk).update(**changes)
         _publish(device)
 
 

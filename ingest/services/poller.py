@@ -13,9 +13,10 @@ configuration queries cost more CPU than the reads. Celery supervises instead: t
   previous poll still runs is skipped and counted, never queued: a backlog is never worked off late;
 * polls each device in a thread of its pool (INGEST_POLLER_THREADS), one poll at a time per device, so that a
   slow or unreachable device never delays another;
-* re-reads its configuration every INGEST_TAG_CONFIG_SECONDS, and within a second when a device, tag or scan
-  class is saved (a version token, ingest.signals); when PostgreSQL is away it polls from what it read last,
-  and the values go to the store-and-forward buffer;
+* re-reads its configuration within a second when a device, tag or scan class is saved or tags are imported (a
+  version token: ingest.signals, historian.services.acquisition_config), and when a digest of it moves (checked
+  every INGEST_TAG_CONFIG_SECONDS); when PostgreSQL is away it polls from what it read last, and the values go
+  to the store-and-forward buffer;
 * when it lets a device go (lease lost, device disabled or deleted, shutdown) it stores the device's pending
   compression candidates first, so that every open segment ends at its real end point.
 """
@@ -44,13 +45,23 @@ from historian.services.acquisition_config import acquisition_config_version
 from ingest.drivers.registry import drivers_close
 
 from .leases import DeviceLeases
-from .poll import PollConfig, PollKey, config_poll, poll_configs_load, polled_assignments
+from .poll import (
+    PollConfig,
+    PollKey,
+    config_poll,
+    poll_configs_fingerprint,
+    poll_configs_load,
+    polled_assignments,
+)
 from .store import DATABASE_DOWN_ERRORS, compression_flush, database_connection_reset
 
 logger = logging.getLogger(__name__)
 
 #: How often the loop looks at the configuration version token (one cache GET).
 VERSION_CHECK_SECONDS = 1.0
+#: Housekeeping waits for a gap this long before the next tick, at most MAINTENANCE_DEFER_SECONDS.
+MAINTENANCE_GAP_SECONDS = 0.2
+MAINTENANCE_DEFER_SECONDS = 2.0
 #: At most this long (and a quarter of the scan period) a store waits for the reads still running.
 READ_PRIORITY_SECONDS = 0.1
 
@@ -127,6 +138,7 @@ class Poller:
         self._pool: list[threading.Thread] = []
         self._loop: threading.Thread | None = None
         self._version: str | None = None
+        self._fingerprint: int | None = None
         self._next_lease_sync = 0.0
         self._next_config = 0.0
         self._next_version_check = 0.0
@@ -175,24 +187,50 @@ class Poller:
         try:
             while not self._stopping.is_set():
                 try:
-                    self._maintain()
                     self._fire_due_ticks()
+                    if self._quiet():
+                        self._maintain()
                 except Exception:  # the loop must outlive any one failure; the next turn tries again
                     logger.exception("poller loop error")
                     self._stopping.wait(1.0)
                 wake = min([*self._ticks.values(), self._next_version_check, self._next_lease_sync])
+                if wake <= time.time():  # housekeeping due but deferred: look again soon
+                    wake = time.time() + 0.02
                 self._stopping.wait(max(0.0, wake - time.time()))
         finally:
             connections.close_all()
 
+    def _quiet(self) -> bool:
+        """Whether housekeeping (queries, lease renewal: tens of ms of CPU with 10,000 tags) may run now without
+        delaying reads: no poll running and no tick due within MAINTENANCE_GAP_SECONDS; never deferred for more
+        than MAINTENANCE_DEFER_SECONDS, or a busy poller would lose its leases."""
+        now = time.time()
+        due = min(self._next_version_check, self._next_lease_sync, self._next_config)
+        if now < due:
+            return False
+        if now - due > MAINTENANCE_DEFER_SECONDS:
+            return True
+        return not self._busy and min(self._ticks.values(), default=math.inf) - now > MAINTENANCE_GAP_SECONDS
+
     def _maintain(self) -> None:
         now = time.time()
-        reload = now >= self._next_config
+        reload = now >= self._next_config and self._fingerprint_changed()
         if now >= self._next_version_check:
             self._next_version_check = now + VERSION_CHECK_SECONDS
             reload = self._version_changed() or reload
         if reload or now >= self._next_lease_sync:
             self._refresh(reload_config=reload)
+
+    def _fingerprint_changed(self) -> bool:
+        """The periodic check, for changes that set no version token (e.g. a queryset.update() in a script)."""
+        self._next_config = time.time() + self.config_seconds
+        try:
+            fingerprint = poll_configs_fingerprint(self._device_ids())
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+            return False
+        changed, self._fingerprint = fingerprint != self._fingerprint, fingerprint
+        return changed
 
     def _version_changed(self) -> bool:
         try:
@@ -223,15 +261,14 @@ class Poller:
         if assignments is None:
             return
         keys = {(d, s) for d in held for s in assignments[d]}
-        new_keys = keys - set(self.configs)
-        if not (reload_config or new_keys):
+        if not (reload_config or keys != set(self.configs)):
             return
         try:
             fresh = poll_configs_load(keys, known=self.configs)
+            self._fingerprint = poll_configs_fingerprint(held)
         except DATABASE_DOWN_ERRORS:
             database_connection_reset()
             return
-        self._next_config = now + self.config_seconds
         with self._lock:
             for key in set(self.configs) - keys:
                 self._drop_key(key)
