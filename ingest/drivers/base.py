@@ -46,7 +46,7 @@ class PointReading:
     """
 
     tag_id: int
-    value: float | None
+    value: float | str | None  # text for string tags
     quality: int
     reason: str = ""
 

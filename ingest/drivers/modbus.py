@@ -145,6 +145,19 @@ def decode_registers(
     return struct.unpack(">" + _STRUCT_FORMATS[data_type], raw)[0]
 
 
+def decode_string(registers: Sequence[int], *, byte_order: Literal["big", "little"] = "big") -> str:
+    """Decode a string tag's registers: two characters per register, the high byte first ("big"), or the low byte
+    first ("little", the device's byte order setting: many PLCs swap the bytes of a register).
+
+    The text ends at the first NUL (what follows is left over from a longer earlier text) and trailing spaces
+    (fixed-width padding) are dropped. Bytes are decoded as latin-1: ASCII as is, and any other byte still becomes
+    one character (no reading is lost to a decoding error). Word order does not apply: the characters run in
+    register order.
+    """
+    raw = b"".join(int(r).to_bytes(2, byte_order) for r in registers)
+    return raw.split(b"\0", 1)[0].decode("latin-1").rstrip(" ")
+
+
 class ModbusTcpDriver(Driver):
     """Reads one unit id of a Modbus TCP device (or of a gateway: several drivers may share host:port)."""
 
@@ -215,13 +228,22 @@ class ModbusTcpDriver(Driver):
         parsed = self._parsed.get(key)
         if parsed is None:
             try:
-                parsed = parse_modbus_address(address, data_type)
+                parsed = self._string_fits(parse_modbus_address(address, data_type))
             except InvalidTagAddress as exc:
                 parsed = exc
             self._parsed[key] = parsed
         if isinstance(parsed, InvalidTagAddress):
             raise parsed
         return parsed
+
+    def _string_fits(self, addr: ModbusAddress) -> ModbusAddress:
+        """A string is read in one request, so it cannot be longer than this device's request limit."""
+        if addr.data_type == "string" and addr.count > self.max_registers:
+            raise InvalidTagAddress(
+                f"{addr}: a string of {addr.count} registers is longer than this device's {self.max_registers} "
+                "registers per request"
+            )
+        return addr
 
     def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
         readings: list[PointReading | None] = [None] * len(points)
@@ -336,6 +358,8 @@ class ModbusTcpDriver(Driver):
         data: Sequence[int] | Sequence[bool],
     ) -> PointReading:
         pos = addr.offset - block.start
+        if addr.data_type == "string":
+            return self._string_reading(point, data[pos : pos + addr.count])
         raw: float
         if addr.table in BIT_TABLES:
             raw = 1.0 if data[pos] else 0.0
@@ -353,3 +377,9 @@ class ModbusTcpDriver(Driver):
             # A NaN/inf float from the device: the sensor or its conversion has failed.
             return PointReading(point.tag_id, None, Quality.BAD_SENSOR_FAILURE, f"{addr}: device sent {raw}")
         return PointReading(point.tag_id, value, Quality.GOOD)
+
+    def _string_reading(self, point: PointRequest, data: Sequence[int] | Sequence[bool]) -> PointReading:
+        """A string tag's reading: its text as read (scale and offset do not apply)."""
+        return PointReading(
+            point.tag_id, decode_string([int(r) for r in data], byte_order=self.byte_order), Quality.GOOD
+        )

@@ -24,6 +24,7 @@ from django.db.utils import InterfaceError as DjangoInterfaceError
 from django.db.utils import OperationalError as DjangoOperationalError
 
 from alarms.services.evaluation import alarms_evaluate
+from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.samples import SampleRow
@@ -57,6 +58,14 @@ class StoreOutcome:
     buffered: int = 0  # of those, rows that went to the buffer
     published: int = 0  # live messages sent
     replayed: int = 0  # buffered rows written to the database after this write
+
+    def __add__(self, other: StoreOutcome) -> StoreOutcome:
+        return StoreOutcome(
+            stored=self.stored + other.stored,
+            buffered=self.buffered + other.buffered,
+            published=self.published + other.published,
+            replayed=self.replayed + other.replayed,
+        )
 
 
 def database_connection_reset() -> None:
@@ -106,6 +115,10 @@ def readings_store(
     *, device: Device, tags: Mapping[int, Tag], readings: Sequence[PointReading], read_at: datetime
 ) -> StoreOutcome:
     """Store one batch of readings of `device`'s tags, all taken at `read_at`."""
+    text = [r for r in readings if tags[r.tag_id].data_type in TEXT_DATA_TYPES]
+    if text:  # string tags take their own path (ingest.services.text_store)
+        readings = [r for r in readings if tags[r.tag_id].data_type not in TEXT_DATA_TYPES]
+        text_outcome = _text_store(tags=tags, readings=text, read_at=read_at)
     history: list[SampleRow] = []
     current: list[SampleRow] = []
     shown: list[SampleRow] = []
@@ -122,7 +135,8 @@ def readings_store(
     buffered, replayed = rows_write(history=history, current=current)
     published = _publish(shown, tags)
     alarms_evaluate(rows=shown, now=read_at)
-    return StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
+    outcome = StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
+    return outcome if not text else outcome + text_outcome
 
 
 def compression_flush(*, tags: Mapping[int, Tag]) -> int:
@@ -143,7 +157,11 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     if device.status != DeviceStatus.ERROR:
         logger.warning("device %s unreachable: %s", device, error)
         pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
-        rows = [SampleRow(failed_at, tag_id, None, Quality.BAD_COMM_FAILURE) for tag_id in tags]
+        rows = [
+            SampleRow(failed_at, tag_id, None, Quality.BAD_COMM_FAILURE)
+            for tag_id, tag in tags.items()
+            if tag.data_type not in TEXT_DATA_TYPES
+        ]
         history = pending + [r for r in rows if tags[r.tag_id].historize]
         current = [r for r in rows if not tags[r.tag_id].historize]
         buffered, replayed = rows_write(history=history, current=current)
@@ -151,6 +169,7 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
             stored=len(history), buffered=buffered, published=_publish(rows, tags), replayed=replayed
         )
         alarms_evaluate(rows=rows, now=failed_at)  # bad-quality alarms fire when the link drops
+        outcome += _text_link_lost(tags=tags, failed_at=failed_at)
     try:
         retry_at = device_record_failure(device=device, error=error, failed_at=failed_at)
     except DATABASE_DOWN_ERRORS:
@@ -199,3 +218,15 @@ def _publish(rows: list[SampleRow], tags: Mapping[int, Tag]) -> int:
     except Exception:  # the values are stored; a live-push hiccup must not fail the poll
         logger.exception("live push failed")
         return 0
+
+
+def _text_store(**kwargs) -> StoreOutcome:
+    from .text_store import text_readings_store  # imported here: text_store builds on this module
+
+    return text_readings_store(**kwargs)
+
+
+def _text_link_lost(**kwargs) -> StoreOutcome:
+    from .text_store import text_link_lost
+
+    return text_link_lost(**kwargs)
