@@ -95,9 +95,15 @@ def test_every_data_type_has_a_register_form(data_type: str) -> None:
         (
             "XY12",
             "int16",
-            "'XY12' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3, HR200:10 (a string of 10 registers) or Modicon 40001",
+            "'XY12' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3, HR200:10 (a string of 10 registers) "
+            "or Modicon 40001",
         ),
-        ("", "int16", "'' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3, HR200:10 (a string of 10 registers) or Modicon 40001"),
+        (
+            "",
+            "int16",
+            "'' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3, HR200:10 (a string of 10 registers) "
+            "or Modicon 40001",
+        ),
         ("HR 100", "int16", "'HR 100' is not a Modbus address"),
         ("HR-1", "int16", "'HR-1' is not a Modbus address"),
         ("HR1.", "bool", "'HR1.' is not a Modbus address"),

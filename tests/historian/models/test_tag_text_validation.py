@@ -35,7 +35,9 @@ def test_a_valid_string_tag_passes(machine, device, scan_class):
         ("counter_rollover", 65536.0, "counter rollover does not apply to a string tag"),
     ],
 )
-def test_numeric_settings_on_a_string_tag_are_refused_with_the_reason(machine, device, scan_class, field, value, reason):
+def test_numeric_settings_on_a_string_tag_are_refused_with_the_reason(
+    machine, device, scan_class, field, value, reason
+):
     with pytest.raises(ValidationError) as excinfo:
         _tag(machine, device, scan_class, **{field: value}).full_clean()
     assert reason in " ".join(excinfo.value.message_dict[field])
