@@ -136,7 +136,7 @@ def edge(plant, broker, runner) -> Iterator[SparkplugEdgeNode]:
 
 
 def _enable(runner: SparkplugRunner, plant) -> dict[str, Tag]:
-    """Turn every discovered metric that a tag can hold into a tag (as the admin's action does), reload, get the births."""
+    """Turn every discovered metric a tag can hold into a tag (as the admin's action does), reload, get the births."""
     _, machine, scan_class = plant
     result = sparkplug_tags_create(
         metrics=list(DiscoveredMetric.objects.order_by("pk")), machine=machine, scan_class=scan_class
