@@ -132,6 +132,9 @@ class AlarmDefinition(models.Model):
             errors["suppress_value"] = "Give the value the suppression condition compares with."
         if self.deadband is not None and self.deadband < 0:
             errors["deadband"] = "A deadband cannot be negative."
+        if self.kind and self.kind != Kind.BAD_QUALITY and self.tag_id is not None and self.tag.is_text:
+            # The evaluation sees a string tag's quality only: any other kind would never trip.
+            errors["kind"] = "A string tag holds text: it takes bad-quality alarms only."
         if errors:
             raise ValidationError(errors)
 

@@ -17,8 +17,11 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment is not None else ""
 
 
-def _number(value: float | None) -> str:
-    return "" if value is None else repr(value)
+def _number(value: float | str | None) -> str:
+    """A number as Python spells it exactly (repr); a string tag's text as it is."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else repr(value)
 
 
 class _Lines:

@@ -64,6 +64,14 @@ class IntervalField(serializers.Field):
         return f"{value.total_seconds():g}s"
 
 
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string"}], "nullable": True})
+class SampleValueField(serializers.Field):
+    """A sample's value: a number, or the text of a string tag; null when there is none."""
+
+    def to_representation(self, value):
+        return value
+
+
 @extend_schema_field({"type": "string", "pattern": r"^\d{1,9}(,\d{1,9}){0,99}$", "example": "12,15,40"})
 class IdListField(serializers.Field):
     """Comma-separated ids: '12,15,40'."""
@@ -232,7 +240,7 @@ class TagSerializer(serializers.ModelSerializer):
 class CurrentValueSerializer(serializers.Serializer):
     tag = serializers.IntegerField()
     time = serializers.DateTimeField(allow_null=True)
-    value = serializers.FloatField(allow_null=True)
+    value = SampleValueField(allow_null=True, help_text="A number, or the text of a string tag")
     quality = serializers.IntegerField(allow_null=True)
 
 
@@ -301,7 +309,7 @@ class AlarmSerializer(serializers.Serializer):
 
 class PointSerializer(serializers.Serializer):
     t = serializers.FloatField(help_text="Epoch milliseconds")
-    v = serializers.FloatField(allow_null=True)
+    v = SampleValueField(allow_null=True, help_text="A number, or the text of a string tag")
     q = serializers.IntegerField()
 
 
@@ -315,6 +323,7 @@ class SeriesSerializer(serializers.Serializer):
 
 
 class RawSeriesSerializer(SeriesSerializer):
+    v = serializers.ListField(child=SampleValueField(allow_null=True), help_text="Numbers, or texts of a string tag")
     before = PointSerializer(allow_null=True, required=False)
     after = PointSerializer(allow_null=True, required=False)
 

@@ -22,6 +22,7 @@ from alarms.queries.alarm_list import alarm_rows
 from api import csv_export
 from api import serializers as s
 from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
+from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Tag
 from historian.queries.aggregates import aggregate_values
 from historian.queries.catalog import devices_status, hierarchy_tree, tags_find
@@ -53,13 +54,21 @@ def _params(serializer_class: type[serializers.Serializer], request: Request) ->
     return serializer.validated_data
 
 
-def _tags(params: dict, *, limit: int = s.MAX_TAGS_PER_REQUEST) -> list[Tag]:
-    """The tags named by `tags` and/or `machine`, in that order; unknown ones are a 400."""
+def _tags(params: dict, *, limit: int = s.MAX_TAGS_PER_REQUEST, numeric: bool = False) -> list[Tag]:
+    """The tags named by `tags` and/or `machine`, in that order; unknown ones are a 400.
+
+    `numeric`: for reads that compute with values, a machine's string tags are left out (a string tag named in
+    `tags` is refused by the query, with the reason).
+    """
     ids = list(params.get("tags", []))
     if "machine" in params:
-        machine_ids = list(tags_find(machine_id=params["machine"]).order_by("pk").values_list("pk", flat=True))
+        of_machine = tags_find(machine_id=params["machine"])
+        if numeric:
+            of_machine = of_machine.exclude(data_type__in=TEXT_DATA_TYPES)
+        machine_ids = list(of_machine.order_by("pk").values_list("pk", flat=True))
         if not machine_ids:
-            raise ValidationError({"machine": f"No machine {params['machine']}, or it has no tags."})
+            kind = "numeric tags" if numeric else "tags"
+            raise ValidationError({"machine": f"No machine {params['machine']}, or it has no {kind}."})
         ids += [i for i in machine_ids if i not in ids]
     if len(ids) > limit:
         raise ValidationError({"tags": f"{len(ids)} tags: at most {limit} per request."})
@@ -197,7 +206,7 @@ class InterpolatedHistoryView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.InterpolatedQuerySerializer, request)
-        tags = _tags(params)
+        tags = _tags(params, numeric=True)
         start, end, interval = params["start"], params["end"], params["interval"]
         _limit(((end - start) // interval + 1) * len(tags), s.MAX_RESPONSE_POINTS, "values (steps x tags)")
         result = interpolated_values(tag_ids=[t.pk for t in tags], start=start, end=end, interval=interval)
@@ -221,7 +230,7 @@ class AggregateHistoryView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.AggregateQuerySerializer, request)
-        tags = _tags(params)
+        tags = _tags(params, numeric=True)
         start, end, interval = params["start"], params["end"], params["interval"]
         fields = params.get("fields") or list(s.AGGREGATE_FIELDS)
         _limit(-(-(end - start) // interval) * len(tags), s.MAX_RESPONSE_INTERVALS, "intervals (intervals x tags)")
@@ -271,7 +280,7 @@ class PlotHistoryView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.PlotQuerySerializer, request)
-        tags = _tags(params)
+        tags = _tags(params, numeric=True)
         _limit(len(tags) * params["pixels"], s.MAX_RESPONSE_POINTS // 4, "pixels x tags")
         result = plot_values(
             tag_ids=[t.pk for t in tags], start=params["start"], end=params["end"], pixels=params["pixels"]
@@ -314,7 +323,7 @@ class ExportView(APIView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         params = _params(s.ExportQuerySerializer, request)
-        tags = _tags(params, limit=MAX_EXPORT_TAGS)
+        tags = _tags(params, limit=MAX_EXPORT_TAGS, numeric=params["kind"] != "raw")
         ids, paths = [t.pk for t in tags], {t.pk: t.path for t in tags}
         start, end = params["start"], params["end"]
         if params["kind"] == "raw":

@@ -14,9 +14,11 @@ Modbus phase:
     (ingest/services/poller.py) reads each device on the scan's wall-clock ticks (multiples of --period-ms from
     the epoch), which are the scheduled times the jitter is measured against;
   * after --warmup seconds, --seconds are measured: values stored per second (rows in historian_sample), scan
-    jitter (the time a device's values were read, which is the sample time, minus the scheduled tick; p50/p99
-    over every device and scan), scans missed (a device with no sample for a tick: dropped as stale or busy),
-    and the worker's CPU time (main process and children) per 1,000 values stored;
+    jitter (the time a device's read started, which is the sample time, minus the scheduled tick; p50/p99
+    over every device and scan), scans missed (a device with no sample for a tick: its tick skipped because
+    the previous poll still ran), and the worker's CPU time (main process and children) per 1,000 values
+    stored; the poller's own figures (read durations, first request to last response; ticks skipped) come
+    from the statistics it publishes in Redis;
   * then, with the worker stopped, a bare pymodbus loop reads the same registers in the same requests on the same
     schedule for --bare-seconds and decodes them: its CPU time per 1,000 values is the baseline.
 
@@ -262,6 +264,7 @@ def _worker_phase(
             worker.stop()
             log.seek(0)
             errors = [line for line in log if "ERROR" in line or "Traceback" in line]
+        poller = _poller_stats(worker.name)
     measured = [at for at in scheduled if measure_from <= at < measure_to]
     window = (measured[0], measured[-1] + period)
     with connection.cursor() as cursor:
@@ -294,9 +297,20 @@ def _worker_phase(
         "jitter_max_ms": round(max(jitter_ms, default=math.nan), 2),
         "worker_cpu_s": round(cpu_s, 3),
         "worker_cpu_ms_per_1000_values": round(cpu_s * 1000 / (stored / 1000), 3) if stored else None,
+        "read_p50_ms": poller.get("read_ms", {}).get("p50"),
+        "read_p99_ms": poller.get("read_ms", {}).get("p99"),
+        "ticks_skipped": poller.get("polls", {}).get("skipped", 0),
         "worker_errors": len(errors),
         "worker_error_lines": [e.strip()[:300] for e in errors[:10]],
     }
+
+
+def _poller_stats(worker_name: str) -> dict[str, Any]:
+    """What the worker's poller published last (it publishes once more when it stops)."""
+    from ingest.services.poller import poller_stats_read
+
+    published = [stats for owner, stats in poller_stats_read().items() if owner.startswith(f"{worker_name}:")]
+    return published[0] if published else {}
 
 
 def _bare_phase(args: argparse.Namespace, layout: Layout, gateway: Gateway) -> dict[str, Any]:
@@ -432,8 +446,13 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
     )
     line(
         f"  scan jitter     p50 {result['jitter_p50_ms']:.1f} ms, p99 {result['jitter_p99_ms']:.1f} ms, "
-        f"max {result['jitter_max_ms']:.1f} ms (sample time - scheduled tick)"
+        f"max {result['jitter_max_ms']:.1f} ms (read start = sample time - scheduled tick)"
     )
+    if result.get("read_p50_ms") is not None:
+        line(
+            f"  device reads    p50 {result['read_p50_ms']:.1f} ms, p99 {result['read_p99_ms']:.1f} ms (first request to "
+            f"last response, all devices read at once); ticks skipped: {result['ticks_skipped']}"
+        )
     line(
         f"  worker CPU      {result['worker_cpu_ms_per_1000_values']} ms per 1,000 values; "
         f"bare {'asyncua' if result['protocol'] == 'opcua' else 'pymodbus'} loop "

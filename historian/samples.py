@@ -16,6 +16,7 @@ import numpy as np
 SAMPLE_TABLE = "historian_sample"
 CURRENT_VALUE_TABLE = "historian_current_value"
 SAMPLE_DEFAULT_PARTITION = "historian_sample_default"
+TEXT_SAMPLE_TABLE = "historian_text_sample"
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -153,3 +154,16 @@ def copy_binary_payload(batch: SampleBatch) -> bytes:
         parts.append(out.tobytes())
     parts.append(_COPY_TRAILER)
     return b"".join(parts)
+
+
+class TextSampleRow(NamedTuple):
+    """A sample of a string tag: the same shape as SampleRow, so the live push and alarms take either."""
+
+    time: datetime
+    tag_id: int
+    value: str | None
+    quality: int
+
+
+def is_text_row(row: SampleRow | TextSampleRow) -> bool:
+    return isinstance(row, TextSampleRow)

@@ -5,7 +5,9 @@ Pure Python (no Django): used by model validation, forms and the ingest drivers 
 
 from __future__ import annotations
 
-DATA_TYPES: tuple[str, ...] = ("int16", "uint16", "int32", "uint32", "float32", "float64", "bool")
+DATA_TYPES: tuple[str, ...] = ("int16", "uint16", "int32", "uint32", "float32", "float64", "bool", "string")
+#: Data types whose values are text: stored in their own table, on change, never through the numeric filters.
+TEXT_DATA_TYPES: frozenset[str] = frozenset({"string"})
 
 
 class InvalidTagAddress(ValueError):

@@ -7,7 +7,9 @@ Accepted forms (case-insensitive, surrounding spaces ignored):
 * ``HR<n>.<b>``, ``IR<n>.<b>``: bit ``b`` (0 = least significant) of a register, data type bool;
 * Modicon numbers, 1-based: ``4xxxx``/``4xxxxx`` holding, ``3xxxx``/``3xxxxx`` input registers,
   ``0xxxx``/``0xxxxx`` coils, ``1xxxx``/``1xxxxx`` discrete inputs (offset = number - 1); register forms
-  also take a bit suffix (``40001.3``).
+  also take a bit suffix (``40001.3``);
+* ``HR<n>:<len>``, ``IR<n>:<len>``, ``4xxxx:<len>``, ``3xxxx:<len>``: a text of ``len`` registers (1..125, two
+  ASCII characters per register) from offset ``n``, data type string; e.g. ``HR200:10`` holds up to 20 characters.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ REGISTER_COUNTS: dict[str, int] = {
     "bool": 1,
 }
 
+#: Longest string: one read request (Modbus FC 3/4 returns at most 125 registers).
+MAX_STRING_REGISTERS = 125
+
 _MAX_OFFSET = 65535
-_HINT = "use HR100, IR5, CO3, DI7, HR100.3 or Modicon 40001"
+_HINT = "use HR100, IR5, CO3, DI7, HR100.3, HR200:10 (a string of 10 registers) or Modicon 40001"
 _TABLE_NOUN: dict[str, str] = {
     "hr": "holding register",
     "ir": "input register",
@@ -44,8 +49,8 @@ _TABLE_NOUN: dict[str, str] = {
 }
 _MODICON_TABLE: dict[str, Table] = {"4": "hr", "3": "ir", "0": "co", "1": "di"}
 
-_PREFIXED = re.compile(r"(?P<table>HR|IR|CO|DI)(?P<num>\d+)(?:\.(?P<bit>\d+))?", re.IGNORECASE)
-_MODICON = re.compile(r"(?P<kind>[0134])(?P<num>\d{4,5})(?:\.(?P<bit>\d+))?")
+_PREFIXED = re.compile(r"(?P<table>HR|IR|CO|DI)(?P<num>\d+)(?:\.(?P<bit>\d+)|:(?P<length>\d+))?", re.IGNORECASE)
+_MODICON = re.compile(r"(?P<kind>[0134])(?P<num>\d{4,5})(?:\.(?P<bit>\d+)|:(?P<length>\d+))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,8 @@ class ModbusAddress:
 
     def __str__(self) -> str:
         text = f"{self.table.upper()}{self.offset}"
+        if self.data_type == "string":
+            return f"{text}:{self.count}"
         return text if self.bit is None else f"{text}.{self.bit}"
 
 
@@ -75,7 +82,10 @@ def parse_modbus_address(address: str, data_type: str) -> ModbusAddress:
     if dtype not in DATA_TYPES:
         raise InvalidTagAddress(f"unknown data type {data_type!r}: use one of {', '.join(DATA_TYPES)}")
 
-    table, offset, bit = _parse_location(text)
+    table, offset, bit, length = _parse_location(text)
+
+    if dtype == "string" or length is not None:
+        return _string_address(text, dtype, table, offset, bit, length)
 
     if table in BIT_TABLES:
         noun = "coils" if table == "co" else "discrete inputs"
@@ -107,8 +117,35 @@ def parse_modbus_address(address: str, data_type: str) -> ModbusAddress:
     return ModbusAddress(table=table, offset=offset, bit=None, data_type=dtype, count=count)
 
 
-def _parse_location(text: str) -> tuple[Table, int, int | None]:
-    """Return (table, 0-based offset, bit or None) for either address form."""
+def _string_address(
+    text: str, dtype: str, table: Table, offset: int, bit: int | None, length: int | None
+) -> ModbusAddress:
+    """A text of `length` registers: holding or input registers only, wholly inside one read request."""
+    if dtype != "string":
+        raise InvalidTagAddress(f"{text!r}: a length (:n) is for string tags only, not {dtype}")
+    if table in BIT_TABLES:
+        noun = "coils" if table == "co" else "discrete inputs"
+        raise InvalidTagAddress(f"{text!r}: {noun} hold single bits; a string needs holding or input registers")
+    if bit is not None:
+        raise InvalidTagAddress(f"{text!r}: a string takes whole registers, not a bit; give its length, e.g. HR100:10")
+    if length is None:
+        raise InvalidTagAddress(
+            f"{text!r}: a string needs its length in registers (two characters each), e.g. {text}:10 for 20 characters"
+        )
+    if not 1 <= length <= MAX_STRING_REGISTERS:
+        raise InvalidTagAddress(
+            f"{text!r}: a string is 1..{MAX_STRING_REGISTERS} registers long (one read request), not {length}"
+        )
+    if offset + length - 1 > _MAX_OFFSET:
+        raise InvalidTagAddress(
+            f"{text!r}: a string of {length} registers must start at offset {_MAX_OFFSET - length + 1} or lower "
+            f"(the last register is {_MAX_OFFSET})"
+        )
+    return ModbusAddress(table=table, offset=offset, bit=None, data_type=dtype, count=length)
+
+
+def _parse_location(text: str) -> tuple[Table, int, int | None, int | None]:
+    """Return (table, 0-based offset, bit or None, string length or None) for either address form."""
     if m := _PREFIXED.fullmatch(text):
         table: Table = m["table"].lower()  # type: ignore[assignment]
         offset = int(m["num"])
@@ -131,4 +168,5 @@ def _parse_location(text: str) -> tuple[Table, int, int | None]:
     else:
         raise InvalidTagAddress(f"{text!r} is not a Modbus address: {_HINT}")
     bit = None if m["bit"] is None else int(m["bit"])
-    return table, offset, bit
+    length = None if m["length"] is None else int(m["length"])
+    return table, offset, bit, length

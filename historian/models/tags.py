@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from historian.addresses import DATA_TYPES, InvalidTagAddress, validate_tag_address
+from historian.addresses import DATA_TYPES, TEXT_DATA_TYPES, InvalidTagAddress, validate_tag_address
 
 
 class DataType(models.TextChoices):
@@ -15,6 +15,7 @@ class DataType(models.TextChoices):
     FLOAT32 = "float32"
     FLOAT64 = "float64"
     BOOL = "bool"
+    STRING = "string"
 
 
 assert set(DataType.values) == set(DATA_TYPES), "tag data types and address data types must agree"
@@ -40,7 +41,11 @@ class Tag(models.Model):
     machine = models.ForeignKey("historian.Machine", on_delete=models.PROTECT, related_name="tags")
     device = models.ForeignKey("historian.Device", on_delete=models.PROTECT, related_name="tags")
     scan_class = models.ForeignKey("historian.ScanClass", on_delete=models.PROTECT, related_name="tags")
-    address = models.CharField(max_length=200, help_text="Modbus: HR100, IR5, CO3, DI7, HR100.3 or 40001")
+    address = models.CharField(
+        max_length=200,
+        help_text="Modbus: HR100, IR5, CO3, DI7, HR100.3 (a bit), HR200:10 (a string of 10 registers, 20 "
+        "characters) or 40001",
+    )
     data_type = models.CharField(max_length=10, choices=DataType.choices, default=DataType.FLOAT32)
     units = models.CharField(max_length=20, blank=True, help_text="Engineering units, e.g. °C, bar, rpm")
     scale = models.FloatField(default=1.0, help_text="Engineering value = raw value x scale + offset")
@@ -132,8 +137,31 @@ class Tag(models.Model):
             errors["counter_rollover"] = "A counter's rollover value must be above 0."
         if not isinstance(self.value_labels, dict):
             errors["value_labels"] = 'Value labels must be an object such as {"0": "Idle"}.'
+        if self.is_text:
+            errors |= self._text_errors()
         if errors:
             raise ValidationError(errors)
+
+    def _text_errors(self) -> dict[str, str]:
+        """Numeric settings make no sense for text: refuse them rather than ignore them silently."""
+        why = "does not apply to a string tag (its text is stored as read, on change)"
+        errors = {}
+        if self.scale != 1.0:
+            errors["scale"] = f"Scale {why}: leave it at 1."
+        if self.offset != 0.0:
+            errors["offset"] = f"Offset {why}: leave it at 0."
+        if self.deadband != 0:
+            errors["deadband"] = f"A deadband {why}: leave it at 0."
+        if self.compression_deviation != 0:
+            errors["compression_deviation"] = f"Compression {why}: leave it at 0."
+        if self.counter_rollover is not None:
+            errors["counter_rollover"] = f"A counter rollover {why}: leave it empty."
+        return errors
+
+    @property
+    def is_text(self) -> bool:
+        """A string tag: its samples live in the text table and never go through the numeric filters."""
+        return self.data_type in TEXT_DATA_TYPES
 
     @property
     def effective_interpolation(self) -> str:

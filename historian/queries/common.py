@@ -37,7 +37,7 @@ USABLE_SQL = sql.SQL(
 
 class Point(NamedTuple):
     time: datetime
-    value: float | None
+    value: float | None  # the text, for the raw values of a string tag
     quality: int
 
 
@@ -52,6 +52,7 @@ class TagReading:
     tag_id: int
     interpolation: str
     counter_rollover: float | None
+    is_text: bool = False  # a string tag: raw values only, from the text table
 
     @property
     def linear(self) -> bool:
@@ -88,23 +89,39 @@ def check_volume(*, tags: int, per_tag: int, what: str) -> None:
         )
 
 
-def tag_readings(tag_ids: Sequence[int]) -> dict[int, TagReading]:
-    """The reading settings of `tag_ids`, in their order; an unknown id is a HistoryQueryError."""
+def tag_readings(tag_ids: Sequence[int], *, text: bool = False) -> dict[int, TagReading]:
+    """The reading settings of `tag_ids`, in their order; an unknown id is a HistoryQueryError, and so is a string
+    tag unless `text` (the reads that compute with values: interpolation, aggregates, plot values)."""
     ids = list(dict.fromkeys(tag_ids))
     if any(isinstance(tag_id, bool) or not isinstance(tag_id, int) for tag_id in ids):
         raise HistoryQueryError("tag ids must be integers.")
     if len(ids) > MAX_TAGS:
         raise HistoryQueryError(f"{len(ids)} tags asked at once: at most {MAX_TAGS}; ask in several requests.")
-    reading_fields = ("data_type", "interpolation", "counter_rollover")
+    reading_fields = ("path", "data_type", "interpolation", "counter_rollover")
     found = {tag.pk: tag for tag in Tag.objects.filter(pk__in=ids).only(*reading_fields)}
     missing = [tag_id for tag_id in ids if tag_id not in found]
     if missing:
         shown = ", ".join(str(tag_id) for tag_id in missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise HistoryQueryError(f"Unknown tag id{'s' if len(missing) > 1 else ''}: {shown}.")
+    if not text:
+        text_refuse([found[tag_id] for tag_id in ids])
     return {
-        tag_id: TagReading(tag_id, found[tag_id].effective_interpolation, found[tag_id].counter_rollover)
+        tag_id: TagReading(
+            tag_id, found[tag_id].effective_interpolation, found[tag_id].counter_rollover, found[tag_id].is_text
+        )
         for tag_id in ids
     }
+
+
+def text_refuse(tags: Sequence[Tag]) -> None:
+    """Values of string tags cannot be interpolated, aggregated or plotted: say so rather than return nonsense."""
+    text = [tag for tag in tags if tag.is_text]
+    if text:
+        shown = ", ".join(f"{tag.path} (id {tag.pk})" for tag in text[:5]) + (" ..." if len(text) > 5 else "")
+        raise HistoryQueryError(
+            f"String tag{'s' if len(text) > 1 else ''} {shown} hold{'' if len(text) > 1 else 's'} text, which cannot "
+            "be interpolated, aggregated or plotted; ask for raw values instead."
+        )
 
 
 @contextmanager
@@ -118,9 +135,17 @@ def read_cursor() -> Iterator[psycopg.Cursor]:
 
 
 def fetch_raw(
-    cursor: psycopg.Cursor, *, tag_ids: Sequence[int], start: datetime, end: datetime, limit: int | None = None
+    cursor: psycopg.Cursor,
+    *,
+    tag_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    limit: int | None = None,
+    table: str = SAMPLE_TABLE,
 ) -> dict[int, list[Point]]:
-    """Samples with start <= time < end per tag, oldest first; at most `limit` (+ 1, to tell) per tag."""
+    """Samples with start <= time < end per tag, oldest first; at most `limit` (+ 1, to tell) per tag.
+
+    `table`: TEXT_SAMPLE_TABLE for string tags (the same columns, text values)."""
     result: dict[int, list[Point]] = {tag_id: [] for tag_id in tag_ids}
     if not tag_ids:
         return result
@@ -130,7 +155,7 @@ def fetch_raw(
             "SELECT s.tag_id, s.time, s.value, s.quality FROM unnest(%s::int4[]) AS t(id) "
             "CROSS JOIN LATERAL (SELECT tag_id, time, value, quality FROM {table} "
             "WHERE tag_id = t.id AND time >= %s AND time < %s ORDER BY time {limit}) AS s"
-        ).format(table=sql.Identifier(SAMPLE_TABLE), limit=limit_sql),
+        ).format(table=sql.Identifier(table), limit=limit_sql),
         [list(tag_ids), start, end],
     )
     for tag_id, time, value, quality in cursor:
@@ -139,12 +164,17 @@ def fetch_raw(
 
 
 def fetch_boundaries(
-    cursor: psycopg.Cursor, *, tag_ids: Sequence[int], before: datetime, after: datetime
+    cursor: psycopg.Cursor,
+    *,
+    tag_ids: Sequence[int],
+    before: datetime,
+    after: datetime,
+    table_name: str = SAMPLE_TABLE,
 ) -> dict[int, tuple[Point | None, Point | None]]:
     """Per tag: the newest sample with time < `before` and the oldest with time >= `after` (any quality)."""
     if not tag_ids:
         return {}
-    table = sql.Identifier(SAMPLE_TABLE)
+    table = sql.Identifier(table_name)
     cursor.execute(
         sql.SQL(
             "SELECT t.id, b.time, b.value, b.quality, a.time, a.value, a.quality FROM unnest(%s::int4[]) AS t(id) "

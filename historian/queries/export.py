@@ -12,7 +12,7 @@ from itertools import count
 from django.db import connection, transaction
 from psycopg import sql
 
-from historian.samples import SAMPLE_TABLE
+from historian.samples import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
 
 from .aggregates import AggregateInterval, aggregate_resolution, aggregate_values
 from .common import check_intervals, check_range, tag_readings
@@ -28,26 +28,31 @@ _cursor_names = count()
 def raw_export_check(*, tag_ids: Sequence[int], start: datetime, end: datetime) -> list[int]:
     """Checks what `raw_export_chunks` would refuse, before a response starts; returns the tag ids in order."""
     check_range(start, end)
-    return list(tag_readings(tag_ids))
+    return list(tag_readings(tag_ids, text=True))
 
 
 def raw_export_chunks(
     *, tag_ids: Sequence[int], start: datetime, end: datetime, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[list[tuple[int, datetime, float | None, int]]]:
+) -> Iterator[list[tuple[int, datetime, float | str | None, int]]]:
     """(tag_id, time, value, quality) of every sample with start <= time < end, any quality, tag by tag (in the
-    order given) and oldest first, in lists of at most `chunk_rows`."""
-    ids = raw_export_check(tag_ids=tag_ids, start=start, end=end)
+    order given) and oldest first, in lists of at most `chunk_rows`; a string tag's values are its texts."""
+    check_range(start, end)
+    tags = tag_readings(tag_ids, text=True)
     statement = sql.SQL(
         "SELECT tag_id, time, value, quality FROM {table} WHERE tag_id = %s AND time >= %s AND time < %s ORDER BY time"
-    ).format(table=sql.Identifier(SAMPLE_TABLE))
+    )
+    statements = {
+        False: statement.format(table=sql.Identifier(SAMPLE_TABLE)),
+        True: statement.format(table=sql.Identifier(TEXT_SAMPLE_TABLE)),
+    }
     connection.ensure_connection()
     # A named cursor lives inside a transaction; leaving the generator early rolls it back (nothing was written).
     with transaction.atomic():
-        for tag_id in ids:
+        for tag_id, tag in tags.items():
             name = f"historian_export_{next(_cursor_names)}"
             with connection.connection.cursor(name=name, binary=True) as cursor:
                 cursor.itersize = chunk_rows
-                cursor.execute(statement, [tag_id, start, end])
+                cursor.execute(statements[tag.is_text], [tag_id, start, end])
                 while rows := cursor.fetchmany(chunk_rows):
                     yield rows
 

@@ -18,7 +18,7 @@ __all__ = ["CurrentValue", "Point", "current_values", "tag_history"]
 class CurrentValue(NamedTuple):
     tag_id: int
     time: datetime
-    value: float | None
+    value: float | str | None  # text for string tags
     quality: int
 
 
@@ -56,15 +56,20 @@ def tag_history(
 
 
 def current_values(*, tag_ids: Sequence[int] | None = None) -> dict[int, CurrentValue]:
-    """The newest value of each tag (all tags when `tag_ids` is None) from the current-value table."""
+    """The newest value of each tag (all tags when `tag_ids` is None) from the current-value table; a string
+    tag's value is its text."""
     table = sql.Identifier(CURRENT_VALUE_TABLE)
+    columns = sql.SQL("tag_id, time, value, quality, text_value")
     # Binary results and a bound id array: a 10,000-tag snapshot in a fraction of the text protocol's time.
     with read_cursor() as cursor:
         if tag_ids is None:
-            cursor.execute(sql.SQL("SELECT tag_id, time, value, quality FROM {}").format(table))
+            cursor.execute(sql.SQL("SELECT {} FROM {}").format(columns, table))
         else:
             cursor.execute(
-                sql.SQL("SELECT tag_id, time, value, quality FROM {} WHERE tag_id = ANY(%s::int4[])").format(table),
+                sql.SQL("SELECT {} FROM {} WHERE tag_id = ANY(%s::int4[])").format(columns, table),
                 [list(tag_ids)],
             )
-        return {row[0]: CurrentValue(*row) for row in cursor}
+        return {
+            tag_id: CurrentValue(tag_id, time, value if text is None else text, quality)
+            for tag_id, time, value, quality, text in cursor
+        }

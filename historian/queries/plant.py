@@ -92,7 +92,10 @@ def machine_view(*, machine_id: int) -> MachineView:
 
 
 def machine_trend_tags(*, machine_id: int) -> list[Tag]:
-    """The analog key tags drawn on the machine's live trend."""
+    """The analog key tags drawn on the machine's live trend (not booleans, not strings: their text shows in the
+    tag table)."""
     return list(
-        Tag.objects.filter(machine_id=machine_id, is_key=True, value_labels={}).exclude(data_type="bool").order_by("pk")
+        Tag.objects.filter(machine_id=machine_id, is_key=True, value_labels={})
+        .exclude(data_type__in=["bool", "string"])
+        .order_by("pk")
     )

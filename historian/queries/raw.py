@@ -4,7 +4,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from .common import MAX_RAW_POINTS, Point, check_range, fetch_boundaries, fetch_raw, read_cursor, tag_readings
+from historian.samples import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
+
+from .common import (
+    MAX_RAW_POINTS,
+    Point,
+    TagReading,
+    check_range,
+    fetch_boundaries,
+    fetch_raw,
+    read_cursor,
+    tag_readings,
+)
 from .errors import HistoryQueryError
 
 
@@ -22,17 +33,22 @@ def raw_values(
     boundaries: bool = False,
     max_points: int = 10_000,
 ) -> dict[int, RawValues]:
-    """Samples of any quality with start <= time < end per tag, oldest first.
+    """Samples of any quality with start <= time < end per tag, oldest first (a string tag's values are its texts).
 
     More than `max_points` samples for a tag is a HistoryQueryError, never a silent cut.
     """
     check_range(start, end)
     if not 0 < max_points <= MAX_RAW_POINTS:
         raise HistoryQueryError(f"max_points must be between 1 and {MAX_RAW_POINTS}, not {max_points}.")
-    tags = tag_readings(tag_ids)
+    tags = tag_readings(tag_ids, text=True)
+    points: dict[int, list[Point]] = {}
+    edges: dict[int, tuple[Point | None, Point | None]] = {}
     with read_cursor() as cursor:
-        points = fetch_raw(cursor, tag_ids=list(tags), start=start, end=end, limit=max_points)
-        edges = fetch_boundaries(cursor, tag_ids=list(tags), before=start, after=end) if boundaries else {}
+        # String tags' samples are in their own table; the same reads, on it.
+        for table, ids in _by_table(tags).items():
+            points |= fetch_raw(cursor, tag_ids=ids, start=start, end=end, limit=max_points, table=table)
+            if boundaries:
+                edges |= fetch_boundaries(cursor, tag_ids=ids, before=start, after=end, table_name=table)
     for tag_id, series in points.items():
         if len(series) > max_points:
             raise HistoryQueryError(
@@ -40,3 +56,9 @@ def raw_values(
                 f"{end:%Y-%m-%d %H:%M:%S}; ask for a shorter range, or for plot values or aggregates."
             )
     return {tag_id: RawValues(points[tag_id], *edges.get(tag_id, (None, None))) for tag_id in tags}
+
+
+def _by_table(tags: dict[int, TagReading]) -> dict[str, list[int]]:
+    numeric = [tag_id for tag_id, tag in tags.items() if not tag.is_text]
+    text = [tag_id for tag_id, tag in tags.items() if tag.is_text]
+    return {table: ids for table, ids in ((SAMPLE_TABLE, numeric), (TEXT_SAMPLE_TABLE, text)) if ids}

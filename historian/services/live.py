@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from channels.layers import get_channel_layer
 
-from historian.samples import SampleBatch, SampleRow
+from historian.samples import SampleBatch, SampleRow, TextSampleRow, datetime_to_us, is_text_row
 
 LIVE_MESSAGE_TYPE = "samples.batch"
 
@@ -21,8 +21,15 @@ def machine_live_group(machine_id: int) -> str:
     return f"machine.{machine_id}"
 
 
-def live_samples_message(machine_id: int, rows: SampleBatch | Sequence[SampleRow]) -> dict:
-    """The channel-layer message; `samples` rows are [tag_id, epoch milliseconds, value, quality]."""
+def live_samples_message(machine_id: int, rows: SampleBatch | Sequence[SampleRow] | Sequence[TextSampleRow]) -> dict:
+    """The channel-layer message; `samples` rows are [tag_id, epoch milliseconds, value, quality] (a value is a
+    number, a text for string tags, or None)."""
+    if not isinstance(rows, SampleBatch) and any(is_text_row(r) for r in rows):
+        return {
+            "type": LIVE_MESSAGE_TYPE,
+            "machine": machine_id,
+            "samples": [[r.tag_id, (datetime_to_us(r.time) + 500) // 1000, r.value, r.quality] for r in rows],
+        }
     batch = rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(rows)
     values = batch.value.tolist()
     if len(values) and np.isnan(batch.value).any():

@@ -24,6 +24,7 @@ class RetentionReport:
     tags_trimmed: int = 0  # tags whose older samples were deleted row by row
     samples_deleted: int = 0
     rollup_rows_deleted: int = 0
+    text_samples_deleted: int = 0  # string tags' samples (their own table, trimmed by time on both backends)
 
 
 def retention_apply(*, now: datetime | None = None) -> RetentionReport:
@@ -75,6 +76,10 @@ def retention_apply(*, now: datetime | None = None) -> RetentionReport:
 
     with transaction.atomic(), connection.cursor() as cursor:
         report.rollup_rows_deleted = storage.rollups_delete_before(
+            cursor.cursor, cutoffs=cutoffs, other_tags_cutoff=cutoff(default)
+        )
+    with transaction.atomic(), connection.cursor() as cursor:
+        report.text_samples_deleted = storage.text_samples_delete_before(
             cursor.cursor, cutoffs=cutoffs, other_tags_cutoff=cutoff(default)
         )
     return report

@@ -3,7 +3,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from historian.samples import SampleBatch
+from psycopg import sql
+
+from historian.samples import TEXT_SAMPLE_TABLE, SampleBatch
 
 
 class Rollup(NamedTuple):
@@ -108,3 +110,28 @@ class SampleStorage(ABC):
         self, cursor, *, cutoffs: Mapping[int, datetime], other_tags_cutoff: datetime | None
     ) -> int:
         """Delete rollup rows older than each tag's cutoff (`other_tags_cutoff` for tags not listed)."""
+
+    def text_samples_delete_before(
+        self, cursor, *, cutoffs: Mapping[int, datetime], other_tags_cutoff: datetime | None
+    ) -> int:
+        """Delete the text samples (string tags) older than each tag's cutoff (`other_tags_cutoff` for tags not
+        listed). The same on both backends: the table is small (strings are stored on change)."""
+        deleted = 0
+        if cutoffs:
+            cursor.execute(
+                sql.SQL(
+                    "DELETE FROM {} AS s USING unnest(%s::int4[], %s::timestamptz[]) AS cut(tag_id, cutoff) "
+                    "WHERE s.tag_id = cut.tag_id AND s.time < cut.cutoff"
+                ).format(sql.Identifier(TEXT_SAMPLE_TABLE)),
+                [list(cutoffs), list(cutoffs.values())],
+            )
+            deleted += cursor.rowcount
+        if other_tags_cutoff is not None:
+            cursor.execute(
+                sql.SQL("DELETE FROM {} WHERE time < %s AND NOT (tag_id = ANY(%s::int4[]))").format(
+                    sql.Identifier(TEXT_SAMPLE_TABLE)
+                ),
+                [other_tags_cutoff, list(cutoffs)],
+            )
+            deleted += cursor.rowcount
+        return deleted

@@ -52,23 +52,26 @@ class PointReading:
     """
 
     tag_id: int
-    value: float | None
+    value: float | str | None  # text for string tags
     quality: int
     reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ReadingBatch:
-    """Numeric readings of distinct tags as columns: `tag_ids` (int32), `values` (float64, NaN where None) and
-    `qualities` (int16); `reasons` holds the reason of each reading that has one, by tag id."""
+    """Readings of distinct tags as columns: `tag_ids` (int32), `values` (float64, NaN where None) and
+    `qualities` (int16); `reasons` holds the reason of each reading that has one, by tag id; `texts` the text
+    of each good reading of a string tag, by tag id (its `values` entry is NaN)."""
 
     tag_ids: np.ndarray
     values: np.ndarray
     qualities: np.ndarray
     reasons: Mapping[int, str] = field(default_factory=dict)
+    texts: Mapping[int, str] = field(default_factory=dict)
 
     @classmethod
     def from_readings(cls, readings: Sequence[PointReading]) -> ReadingBatch:
+        """From numeric readings (string readings go their own way first: ingest.services.store)."""
         return cls(
             tag_ids=np.array([r.tag_id for r in readings], dtype=np.int32),
             values=np.array([np.nan if r.value is None else r.value for r in readings], dtype=np.float64),
@@ -79,9 +82,18 @@ class ReadingBatch:
     def __len__(self) -> int:
         return len(self.tag_ids)
 
+    def take(self, index: np.ndarray) -> ReadingBatch:
+        """The readings at `index` (positions or a boolean mask)."""
+        return ReadingBatch(self.tag_ids[index], self.values[index], self.qualities[index], self.reasons, self.texts)
+
     def readings(self) -> list[PointReading]:
         return [
-            PointReading(tag_id, None if value != value else value, quality, self.reasons.get(tag_id, ""))
+            PointReading(
+                tag_id,
+                self.texts.get(tag_id) if value != value else value,
+                quality,
+                self.reasons.get(tag_id, ""),
+            )
             for tag_id, value, quality in zip(
                 self.tag_ids.tolist(), self.values.tolist(), self.qualities.tolist(), strict=True
             )

@@ -178,6 +178,20 @@ class _DecodePlan:
     sizes: dict[str, int]  # per table: one past the highest address read
     # (table, data type or "bit", point indices, gather index [k x registers] or [k], bit numbers or None)
     groups: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]]
+    strings: list[int]  # point indices of string tags
+
+
+def decode_string(registers: Sequence[int], *, byte_order: Literal["big", "little"] = "big") -> str:
+    """Decode a string tag's registers: two characters per register, the high byte first ("big"), or the low byte
+    first ("little", the device's byte order setting: many PLCs swap the bytes of a register).
+
+    The text ends at the first NUL (what follows is left over from a longer earlier text) and trailing spaces
+    (fixed-width padding) are dropped. Bytes are decoded as latin-1: ASCII as is, and any other byte still becomes
+    one character (no reading is lost to a decoding error). Word order does not apply: the characters run in
+    register order.
+    """
+    raw = b"".join(int(r).to_bytes(2, byte_order) for r in registers)
+    return raw.split(b"\0", 1)[0].decode("latin-1").rstrip(" ")
 
 
 class ModbusTcpDriver(Driver):
@@ -252,13 +266,22 @@ class ModbusTcpDriver(Driver):
         parsed = self._parsed.get(key)
         if parsed is None:
             try:
-                parsed = parse_modbus_address(address, data_type)
+                parsed = self._string_fits(parse_modbus_address(address, data_type))
             except InvalidTagAddress as exc:
                 parsed = exc
             self._parsed[key] = parsed
         if isinstance(parsed, InvalidTagAddress):
             raise parsed
         return parsed
+
+    def _string_fits(self, addr: ModbusAddress) -> ModbusAddress:
+        """A string is read in one request, so it cannot be longer than this device's request limit."""
+        if addr.data_type == "string" and addr.count > self.max_registers:
+            raise InvalidTagAddress(
+                f"{addr}: a string of {addr.count} registers is longer than this device's {self.max_registers} "
+                "registers per request"
+            )
+        return addr
 
     def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
         return self.read_batch(points).readings()
@@ -347,13 +370,17 @@ class ModbusTcpDriver(Driver):
         addresses: dict[int, ModbusAddress] = {}
         for i, point in enumerate(points):
             try:
-                addresses[i] = self.parse(point.address, point.data_type)
+                addresses[i] = self._string_fits(self.parse(point.address, point.data_type))
             except InvalidTagAddress as exc:
                 invalid[i] = str(exc)
         sizes: dict[str, int] = {}
         members: dict[tuple[str, str], list[int]] = defaultdict(list)
+        strings: list[int] = []
         for i, addr in addresses.items():
             sizes[addr.table] = max(sizes.get(addr.table, 0), addr.end)
+            if addr.data_type == "string":
+                strings.append(i)  # texts vary in length: decoded one by one (they are few)
+                continue
             bitwise = addr.table in BIT_TABLES or addr.bit is not None
             members[(addr.table, "bit" if bitwise else addr.data_type)].append(i)
         groups = []
@@ -374,6 +401,7 @@ class ModbusTcpDriver(Driver):
             addresses=addresses,
             sizes=sizes,
             groups=groups,
+            strings=strings,
         )
         if points is not self._decode_points:
             self._plan_key = None  # other points: plan the reads again
@@ -396,13 +424,20 @@ class ModbusTcpDriver(Driver):
         good = quality == Quality.GOOD
         with np.errstate(invalid="ignore", over="ignore"):
             values = raw * plan.scale + plan.offset
+        texts: dict[int, str] = {}
+        for i in plan.strings:
+            if good[i]:
+                addr = plan.addresses[i]
+                registers = data[addr.table][addr.offset : addr.end].tolist()
+                texts[int(plan.tag_ids[i])] = decode_string(registers, byte_order=self.byte_order)
+            good[i] = False  # not a number: never "broken" below
         broken = good & ~np.isfinite(values)
         for i in np.flatnonzero(broken).tolist():
             # A NaN/inf float from the device: the sensor or its conversion has failed.
             reasons[int(plan.tag_ids[i])] = f"{plan.addresses[i]}: device sent {float(raw[i])}"
         quality[broken] = Quality.BAD_SENSOR_FAILURE
         values[quality != Quality.GOOD] = np.nan
-        return ReadingBatch(tag_ids=plan.tag_ids, values=values, qualities=quality, reasons=reasons)
+        return ReadingBatch(tag_ids=plan.tag_ids, values=values, qualities=quality, reasons=reasons, texts=texts)
 
     def _request(self, block: ReadBlock) -> ModbusPDU:
         readers: dict[str, Callable[..., ModbusPDU]] = {

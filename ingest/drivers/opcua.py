@@ -28,7 +28,7 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from historian.addresses import InvalidTagAddress
+from historian.addresses import TEXT_DATA_TYPES, InvalidTagAddress
 from historian.addresses.opcua import OpcUaNodeId, parse_opcua_address
 from historian.quality import Quality
 from ingest.drivers.base import DeviceUnreachable, Driver, PointReading, PointRequest
@@ -107,6 +107,8 @@ def value_reading(point: PointRequest, data_value: ua.DataValue) -> PointReading
     if quality_is_bad_code(quality):
         return PointReading(point.tag_id, None, quality, reason)
     raw = data_value.Value.Value if data_value.Value is not None else None
+    if point.data_type in TEXT_DATA_TYPES:
+        return _text_reading(point, data_value, quality, reason)
     if isinstance(raw, bool):
         number = 1.0 if raw else 0.0
     elif isinstance(raw, int | float):
@@ -118,6 +120,15 @@ def value_reading(point: PointRequest, data_value: ua.DataValue) -> PointReading
     if not math.isfinite(value):
         return PointReading(point.tag_id, None, Quality.BAD_SENSOR_FAILURE, f"{point.address}: {value}")
     return PointReading(point.tag_id, value, quality, reason)
+
+
+def _text_reading(point: PointRequest, data_value: ua.DataValue, quality: int, reason: str) -> PointReading:
+    """A string tag takes String variables as they are (scale and offset do not apply to text)."""
+    raw = data_value.Value.Value if data_value.Value is not None else None
+    if not isinstance(raw, str):
+        kind = data_value.Value.VariantType.name if data_value.Value is not None else "no value"
+        return PointReading(point.tag_id, None, Quality.BAD_CONFIG_ERROR, f"{point.address}: {kind} is not a string")
+    return PointReading(point.tag_id, raw, quality, reason)
 
 
 def quality_is_bad_code(quality: int) -> bool:
@@ -408,6 +419,7 @@ UA_DATA_TYPES: dict[int, str] = {
     ua.ObjectIds.UInt64: "float64",
     ua.ObjectIds.Float: "float32",
     ua.ObjectIds.Double: "float64",
+    ua.ObjectIds.String: "string",
 }
 
 

@@ -33,8 +33,9 @@ import redis
 from django.conf import settings
 
 from historian.queries.acquisition import BUFFER_STATUS_KEY
-from historian.samples import SampleRow
+from historian.samples import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
+from historian.services.text_samples import text_samples_write_batch
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,16 @@ CREATE TABLE IF NOT EXISTS sample (
     time_us INTEGER NOT NULL,
     tag_id INTEGER NOT NULL,
     value REAL,
-    quality INTEGER NOT NULL
+    quality INTEGER NOT NULL,
+    is_text INTEGER NOT NULL DEFAULT 0,
+    text_value TEXT
 );
 CREATE INDEX IF NOT EXISTS sample_time ON sample (time_us, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('depth', 0), ('dropped', 0);
 """
+# A buffer file written before string tags existed lacks their columns (value REAL would turn "42" into 42.0).
+_TEXT_COLUMNS = ("is_text INTEGER NOT NULL DEFAULT 0", "text_value TEXT")
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class SampleBuffer:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
+            _text_columns_add(conn)
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -106,8 +112,11 @@ class SampleBuffer:
             self._conn.close()
         self._conn = None
 
-    def append(self, rows: list[SampleRow]) -> int:
-        """Store rows durably; returns how many older rows were dropped to stay within max_rows."""
+    def append(self, rows: list[SampleRow] | list[TextSampleRow]) -> int:
+        """Store rows durably; returns how many older rows were dropped to stay within max_rows.
+
+        `rows` are all numeric or all text (the two write paths buffer separately).
+        """
         with self._lock:
             if not rows:
                 return 0
@@ -115,10 +124,16 @@ class SampleBuffer:
             dropped = 0
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(
-                    "INSERT INTO sample (time_us, tag_id, value, quality) VALUES (?, ?, ?, ?)",
-                    [(_to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
-                )
+                if rows and is_text_row(rows[0]):
+                    db.executemany(
+                        "INSERT INTO sample (time_us, tag_id, quality, is_text, text_value) VALUES (?, ?, ?, 1, ?)",
+                        [(_to_us(r.time), r.tag_id, int(r.quality), r.value) for r in rows],
+                    )
+                else:
+                    db.executemany(
+                        "INSERT INTO sample (time_us, tag_id, value, quality) VALUES (?, ?, ?, ?)",
+                        [(_to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
+                    )
                 depth = db.execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0] + len(rows)
                 if depth > self.max_rows:
                     dropped = depth - self.max_rows
@@ -140,13 +155,23 @@ class SampleBuffer:
         with self._lock:
             return self._db().execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0]
 
-    def peek(self, limit: int) -> list[tuple[int, SampleRow]]:
-        """The oldest rows (by time), with their buffer ids."""
+    def peek(self, limit: int) -> list[tuple[int, SampleRow | TextSampleRow]]:
+        """The oldest rows (by time), with their buffer ids; rows of string tags come back as TextSampleRow."""
         with self._lock:
             cursor = self._db().execute(
-                "SELECT id, time_us, tag_id, value, quality FROM sample ORDER BY time_us, id LIMIT ?", [limit]
+                "SELECT id, time_us, tag_id, value, quality, is_text, text_value FROM sample "
+                "ORDER BY time_us, id LIMIT ?",
+                [limit],
             )
-            return [(i, SampleRow(_from_us(t), tag_id, value, quality)) for i, t, tag_id, value, quality in cursor]
+            return [
+                (
+                    i,
+                    TextSampleRow(_from_us(t), tag_id, text, quality)
+                    if is_text
+                    else SampleRow(_from_us(t), tag_id, value, quality),
+                )
+                for i, t, tag_id, value, quality, is_text, text in cursor
+            ]
 
     def remove(self, ids: list[int]) -> None:
         with self._lock:
@@ -173,6 +198,23 @@ class SampleBuffer:
             return BufferStatus(
                 host=host, depth=depth, oldest=None if oldest is None else _from_us(oldest), dropped=dropped
             )
+
+
+def _text_columns_add(conn: sqlite3.Connection) -> None:
+    """Add the string tags' columns to a buffer file made before them (once; a second process finds them)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(sample)")}
+    if "text_value" in columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(sample)")}
+        for column in _TEXT_COLUMNS:
+            if column.split()[0] not in columns:
+                conn.execute(f"ALTER TABLE sample ADD COLUMN {column}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def buffer_host() -> str:
@@ -233,7 +275,11 @@ def buffer_replay(
         batch = buffer.peek(batch_rows)
         if not batch:
             break
-        samples_write_batch(rows=[row for _, row in batch], idempotent=True)
+        rows = [row for _, row in batch]
+        text = [row for row in rows if is_text_row(row)]
+        samples_write_batch(rows=[row for row in rows if not is_text_row(row)] if text else rows, idempotent=True)
+        if text:
+            text_samples_write_batch(rows=text)
         buffer.remove([i for i, _ in batch])
         replayed += len(batch)
         if time.monotonic() >= deadline:

@@ -44,8 +44,9 @@ from historian.addresses import InvalidTagAddress
 from historian.addresses.sparkplug import RESERVED_NAMES, RESERVED_PREFIXES, parse_sparkplug_address
 from historian.models import Device, DiscoveredMetric, Machine, Protocol, ScanClass, Tag
 from historian.quality import Quality, quality_is_bad
-from historian.samples import SampleRow
+from historian.samples import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
+from historian.services.text_samples import text_samples_write_batch
 from ingest.drivers.base import PointReading
 from ingest.drivers.sparkplug.codec import (
     BD_SEQ,
@@ -426,7 +427,8 @@ class SparkplugRunner:
             at = metric.timestamp or payload.timestamp or received_at
             reading = _reading(tag, metric)
             if metric.is_historical:
-                batch.historical.append(SampleRow(at, tag.pk, reading.value, reading.quality))
+                row_type = TextSampleRow if tag.is_text else SampleRow
+                batch.historical.append(row_type(at, tag.pk, reading.value, reading.quality))
             else:
                 batch.current[device.pk].append((at, reading))
         if unresolved and self._request_rebirth(broker, topic.node, node):
@@ -457,12 +459,16 @@ class SparkplugRunner:
         if not rows:
             return
         unique = list({(r.tag_id, r.time): r for r in rows}.values())
+        numeric = [r for r in unique if not is_text_row(r)]
+        text = [r for r in unique if is_text_row(r)]  # string tags: their own table
         try:
-            samples_write_batch(rows=unique, idempotent=True, current_values=False)
+            samples_write_batch(rows=numeric, idempotent=True, current_values=False)
+            text_samples_write_batch(rows=text, current_values=False)
         except DATABASE_DOWN_ERRORS as exc:
             database_connection_reset()
             buffer = local_buffer()
-            buffer.append(unique)
+            buffer.append(numeric)
+            buffer.append(text)
             logger.warning("database unavailable (%s): %d historical samples buffered on disk", exc, len(unique))
             buffer_status_publish(buffer=buffer)
         batch.counts["historical"] += len(unique)
@@ -498,6 +504,8 @@ def _reading(tag: Tag, metric: Metric) -> PointReading:
     value = metric.value
     if metric.is_null or value is None:
         return PointReading(tag.pk, None, Quality.BAD, "null value")
+    if tag.is_text:
+        return _text_reading(tag, metric)
     if isinstance(value, str | bytes):
         return PointReading(tag.pk, None, Quality.BAD_CONFIG_ERROR, f"{tag.address}: not a number")
     number = float(value) * tag.scale + tag.offset
@@ -505,6 +513,16 @@ def _reading(tag: Tag, metric: Metric) -> PointReading:
     if quality_is_bad(quality):
         return PointReading(tag.pk, None, quality, "bad quality from the edge node")
     return PointReading(tag.pk, number, quality)
+
+
+def _text_reading(tag: Tag, metric: Metric) -> PointReading:
+    """A string tag takes String / Text metrics as they are (scale and offset do not apply to text)."""
+    if not isinstance(metric.value, str):
+        return PointReading(tag.pk, None, Quality.BAD_CONFIG_ERROR, f"{tag.address}: not a string")
+    quality = metric.quality if metric.quality is not None else Quality.GOOD
+    if quality_is_bad(quality):
+        return PointReading(tag.pk, None, quality, "bad quality from the edge node")
+    return PointReading(tag.pk, metric.value, quality)
 
 
 def _unique_name(base: str) -> str:

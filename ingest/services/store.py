@@ -26,6 +26,7 @@ from django.db.utils import InterfaceError as DjangoInterfaceError
 from django.db.utils import OperationalError as DjangoOperationalError
 
 from alarms.services.evaluation import alarms_evaluate
+from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.samples import SampleBatch, SampleRow, datetime_to_us
@@ -59,6 +60,14 @@ class StoreOutcome:
     buffered: int = 0  # of those, rows that went to the buffer
     published: int = 0  # live messages sent
     replayed: int = 0  # buffered rows written to the database after this write
+
+    def __add__(self, other: StoreOutcome) -> StoreOutcome:
+        return StoreOutcome(
+            stored=self.stored + other.stored,
+            buffered=self.buffered + other.buffered,
+            published=self.published + other.published,
+            replayed=self.replayed + other.replayed,
+        )
 
 
 def database_connection_reset() -> None:
@@ -110,11 +119,13 @@ def readings_store(
     *, device: Device, tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch, read_at: datetime
 ) -> StoreOutcome:
     """Store one batch of readings of `device`'s tags, all taken at `read_at`."""
-    batch = readings if isinstance(readings, ReadingBatch) else ReadingBatch.from_readings(readings)
+    text, batch = _text_split(tags, readings)
+    if text:  # string tags take their own path (ingest.services.text_store)
+        text_outcome = _text_store(tags=tags, readings=text, read_at=read_at)
     if len(np.unique(batch.tag_ids)) != len(batch):
         # Two readings of one tag at one time (a pushed batch): the last one counts, as in current values.
         last = len(batch) - 1 - np.unique(batch.tag_ids[::-1], return_index=True)[1]
-        batch = ReadingBatch(batch.tag_ids[last], batch.values[last], batch.qualities[last], batch.reasons)
+        batch = batch.take(last)
     now = datetime_to_us(read_at)
     config = _tag_arrays(tags, batch.tag_ids)
     admitted = compression.admit_batch(batch.tag_ids, now, batch.values, batch.qualities, config.policy)
@@ -124,7 +135,8 @@ def readings_store(
     buffered, replayed = rows_write(history=history, current=shown)
     published = _publish(shown, config.machines)
     alarms_evaluate(rows=shown, now=read_at)
-    return StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
+    outcome = StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
+    return outcome if not text else outcome + text_outcome
 
 
 def compression_flush(*, tags: Mapping[int, Tag]) -> int:
@@ -145,11 +157,15 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     if device.status != DeviceStatus.ERROR:
         logger.warning("device %s unreachable: %s", device, error)
         pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
-        rows = [SampleRow(failed_at, tag_id, None, Quality.BAD_COMM_FAILURE) for tag_id in tags]
+        rows = [
+            SampleRow(failed_at, tag_id, None, Quality.BAD_COMM_FAILURE)
+            for tag_id, tag in tags.items()
+            if tag.data_type not in TEXT_DATA_TYPES
+        ]
         history = pending + [r for r in rows if tags[r.tag_id].historize]
         current = [r for r in rows if not tags[r.tag_id].historize]
         buffered, replayed = rows_write(history=history, current=current)
-        machines = _tag_arrays(tags, np.array(list(tags), dtype=np.int32)).machines
+        machines = _tag_arrays(tags, np.array([r.tag_id for r in rows], dtype=np.int32)).machines
         outcome = StoreOutcome(
             stored=len(history),
             buffered=buffered,
@@ -157,6 +173,7 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
             replayed=replayed,
         )
         alarms_evaluate(rows=rows, now=failed_at)  # bad-quality alarms fire when the link drops
+        outcome += _text_link_lost(tags=tags, failed_at=failed_at)
     try:
         retry_at = device_record_failure(device=device, error=error, failed_at=failed_at)
     except DATABASE_DOWN_ERRORS:
@@ -213,3 +230,43 @@ def _publish(rows: SampleBatch, machines: list[tuple[int, np.ndarray]]) -> int:
     except Exception:  # the values are stored; a live-push hiccup must not fail the poll
         logger.exception("live push failed")
         return 0
+
+
+_text_ids_cache: dict[int, tuple[Mapping[int, Tag], frozenset[int]]] = {}
+
+
+def _text_split(
+    tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch
+) -> tuple[list[PointReading], ReadingBatch]:
+    """The readings of string tags, and the numeric rest as a batch (no per-reading work when there is no string
+    tag among `tags`, the usual case)."""
+    known = _text_ids_cache.get(id(tags))
+    if known is None or known[0] is not tags:
+        if len(_text_ids_cache) >= 256:
+            _text_ids_cache.clear()
+        known = (tags, frozenset(t for t, tag in tags.items() if tag.data_type in TEXT_DATA_TYPES))
+        _text_ids_cache[id(tags)] = known
+    text_ids = known[1]
+    if isinstance(readings, ReadingBatch):
+        if not text_ids:
+            return [], readings
+        is_text = np.isin(readings.tag_ids, np.fromiter(text_ids, dtype=np.int32))
+        if not is_text.any():
+            return [], readings
+        return readings.take(is_text).readings(), readings.take(~is_text)
+    if not text_ids:
+        return [], ReadingBatch.from_readings(readings)
+    text = [r for r in readings if r.tag_id in text_ids]
+    return text, ReadingBatch.from_readings([r for r in readings if r.tag_id not in text_ids])
+
+
+def _text_store(**kwargs) -> StoreOutcome:
+    from .text_store import text_readings_store  # imported here: text_store builds on this module
+
+    return text_readings_store(**kwargs)
+
+
+def _text_link_lost(**kwargs) -> StoreOutcome:
+    from .text_store import text_link_lost
+
+    return text_link_lost(**kwargs)

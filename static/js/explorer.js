@@ -257,6 +257,10 @@
 
   function addPen(tag) {
     if (state.pens.some((p) => p.id === tag.id)) return;
+    if (tag.data_type === "string") {
+      setStatus(`${tag.path} is a string tag: text cannot be plotted (its values are in the CSV export and the API).`, true);
+      return;
+    }
     if (state.pens.length >= config.max_pens) {
       setStatus(`At most ${config.max_pens} pens: remove one first.`, true);
       return;
@@ -301,6 +305,10 @@
     add.dataset.addTag = String(tag.id);
     add.setAttribute("aria-label", `Add ${tag.path}`);
     add.addEventListener("click", () => addPen(tag));
+    if (tag.data_type === "string") {
+      add.disabled = true;
+      add.title = "A string tag: text cannot be plotted";
+    }
     li.append(label, add);
     return li;
   }
@@ -466,7 +474,7 @@
         url.searchParams.set("page_size", String(ids.length));
         try {
           const found = new Map((await api(url)).results.map((t) => [t.id, t]));
-          state.pens = ids.filter((id) => found.has(id)).map((id) => {
+          state.pens = ids.filter((id) => found.has(id) && found.get(id).data_type !== "string").map((id) => {
             const t = found.get(id);
             return {id: t.id, path: t.path, name: t.name, units: t.units};
           });

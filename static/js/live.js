@@ -18,6 +18,7 @@ const Millwright = (() => {
 
   function formatValue(tag, value, quality) {
     if (value === null || value === undefined || !isGood(quality)) return "–";
+    if (tag.data_type === "string") return String(value);  // a string tag's value is its text
     if (tag.labels && Object.keys(tag.labels).length) {
       const label = tag.labels[String(Math.round(value))];
       if (label) return label;

@@ -19,13 +19,13 @@ def make_tag(db) -> Callable[..., Tag]:
 
     def make(**fields) -> Tag:
         n = len(made)
+        fields.setdefault("address", f"HR{2 * n}")
         tag = Tag.objects.create(
             path=f"Site/Area/Line/Machine.t{n}",
             name=f"t{n}",
             machine=machine,
             device=device,
             scan_class=scan_class,
-            address=f"HR{2 * n}",
             **fields,
         )
         made.append(tag)

@@ -52,7 +52,7 @@ class DataType(IntEnum):
     TEMPLATE = 19
 
 
-#: Sparkplug data type -> the tag data type that holds it; the others (strings, data sets ...) are not numbers.
+#: Sparkplug data type -> the tag data type that holds it; the others (bytes, data sets ...) are not stored.
 #: 64-bit integers are kept as float64: exact up to 2**53, which counters and totals stay below in practice.
 TAG_DATA_TYPES: dict[int, str] = {
     DataType.INT8: "int16",
@@ -66,6 +66,8 @@ TAG_DATA_TYPES: dict[int, str] = {
     DataType.FLOAT: "float32",
     DataType.DOUBLE: "float64",
     DataType.BOOLEAN: "bool",
+    DataType.STRING: "string",
+    DataType.TEXT: "string",
 }
 _SIGNED_BITS = {DataType.INT8: 32, DataType.INT16: 32, DataType.INT32: 32, DataType.INT64: 64}
 

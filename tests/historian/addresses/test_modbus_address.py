@@ -64,7 +64,7 @@ def test_data_type_is_normalised_and_address_is_frozen() -> None:
 
 @pytest.mark.parametrize("data_type", DATA_TYPES)
 def test_every_data_type_has_a_register_form(data_type: str) -> None:
-    address = "HR10.1" if data_type == "bool" else "HR10"
+    address = {"bool": "HR10.1", "string": "HR10:4"}.get(data_type, "HR10")
     assert parse_modbus_address(address, data_type).table == "hr"
 
 
@@ -95,9 +95,15 @@ def test_every_data_type_has_a_register_form(data_type: str) -> None:
         (
             "XY12",
             "int16",
-            "'XY12' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3 or Modicon 40001",
+            "'XY12' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3, HR200:10 (a string of 10 registers) "
+            "or Modicon 40001",
         ),
-        ("", "int16", "'' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3 or Modicon 40001"),
+        (
+            "",
+            "int16",
+            "'' is not a Modbus address: use HR100, IR5, CO3, DI7, HR100.3, HR200:10 (a string of 10 registers) "
+            "or Modicon 40001",
+        ),
         ("HR 100", "int16", "'HR 100' is not a Modbus address"),
         ("HR-1", "int16", "'HR-1' is not a Modbus address"),
         ("HR1.", "bool", "'HR1.' is not a Modbus address"),
@@ -165,4 +171,4 @@ def test_validate_tag_address_dispatches_on_protocol() -> None:
 
 
 def test_data_types() -> None:
-    assert DATA_TYPES == ("int16", "uint16", "int32", "uint32", "float32", "float64", "bool")
+    assert DATA_TYPES == ("int16", "uint16", "int32", "uint32", "float32", "float64", "bool", "string")

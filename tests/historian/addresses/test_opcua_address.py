@@ -57,8 +57,12 @@ def test_bad_node_ids_are_refused_with_the_reason(text, message):
 
 
 def test_unknown_data_type_is_refused():
-    with pytest.raises(InvalidTagAddress, match="unknown data type 'string'"):
-        parse_opcua_address("ns=2;s=X", "string")
+    with pytest.raises(InvalidTagAddress, match="unknown data type 'text'"):
+        parse_opcua_address("ns=2;s=X", "text")
+
+
+def test_a_string_tag_takes_a_node_id():
+    assert parse_opcua_address("ns=2;s=Line1.CNC101.Program", "string").identifier == "Line1.CNC101.Program"
 
 
 def test_validate_tag_address_knows_opcua():

@@ -29,4 +29,4 @@ def test_unusable_metric_names_are_refused_with_the_reason(name, reason):
 
 def test_an_unknown_data_type_is_refused():
     with pytest.raises(InvalidTagAddress, match="unknown data type"):
-        validate_tag_address(protocol="sparkplug", address="Speed", data_type="string")
+        validate_tag_address(protocol="sparkplug", address="Speed", data_type="text")

@@ -309,3 +309,34 @@ def test_an_applied_import_tells_the_pollers_to_reread_their_tags(
         tag_import_csv(file=_write(rows), dry_run=False, actor=admin_user, filename="edit.csv")
 
     assert acquisition_config_version() not in (None, before)
+
+
+def test_a_string_tag_round_trips_and_a_new_one_imports_from_the_file(plant, admin_user):
+    first = Tag.objects.order_by("path").first()
+    Tag.objects.create(
+        path=first.path.rsplit(".", 1)[0] + ".program",
+        name="Program",
+        machine=first.machine,
+        device=first.device,
+        scan_class=first.scan_class,
+        address="HR900:8",
+        data_type="string",
+    )
+    exported = _export()
+    rows = _rows(exported)
+    program = next(r for r in rows if r["path"].endswith(".program"))
+    assert (program["data_type"], program["address"]) == ("string", "HR900:8")
+    assert tag_import_csv(file=exported, dry_run=True, actor=admin_user).unchanged == len(rows)
+
+    recipe = dict(program, path=program["path"].replace(".program", ".recipe"), name="Recipe", address="IR40:16")
+    scaled = dict(program, path=program["path"].replace(".program", ".scaled"), address="HR950:2", scale="0.1")
+    report = tag_import_csv(file=_write([*rows, recipe, scaled]), dry_run=True, actor=admin_user)
+
+    assert [c.path for c in report.created] == [recipe["path"]]
+    assert len(report.errors) == 1
+    assert "Scale does not apply to a string tag" in str(report.errors[0])
+
+    applied = tag_import_csv(file=_write([*rows, recipe]), dry_run=False, actor=admin_user)
+    assert applied.applied
+    made = Tag.objects.get(path=recipe["path"])
+    assert (made.data_type, made.address, made.is_text) == ("string", "IR40:16", True)

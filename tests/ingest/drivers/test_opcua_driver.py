@@ -284,3 +284,10 @@ def test_opcua_driver_with_only_invalid_addresses_reads_nothing_and_stays_up(typ
     assert [r.quality for r in readings] == [Quality.BAD_CONFIG_ERROR, Quality.BAD_CONFIG_ERROR]
     assert "is not an OPC UA node id" in readings[0].reason
     assert "unknown identifier type" in readings[1].reason
+
+
+def test_a_string_tag_reads_a_string_variable_as_text_and_refuses_a_number(typed_driver):
+    text, number = typed_driver.read([_point(1, "Text", "string", scale=10.0), _point(2, "Double", "string")])
+    assert (text.value, text.quality) == ("not a number", Quality.GOOD)  # scale does not apply to text
+    assert (number.value, number.quality) == (None, Quality.BAD_CONFIG_ERROR)
+    assert "is not a string" in number.reason

@@ -55,8 +55,9 @@ def _fresh_compression_memory(monkeypatch):
 
 
 def _samples(tag: Tag) -> list[tuple]:
+    table = "historian_text_sample" if tag.is_text else "historian_sample"  # string tags have their own table
     with connection.cursor() as cursor:
-        cursor.execute("SELECT time, value, quality FROM historian_sample WHERE tag_id = %s ORDER BY time", [tag.pk])
+        cursor.execute(f"SELECT time, value, quality FROM {table} WHERE tag_id = %s ORDER BY time", [tag.pk])  # noqa: S608
         return cursor.fetchall()
 
 
@@ -135,7 +136,7 @@ def edge(plant, broker, runner) -> Iterator[SparkplugEdgeNode]:
 
 
 def _enable(runner: SparkplugRunner, plant) -> dict[str, Tag]:
-    """Turn every numeric discovered metric into a tag (as the admin's action does), reload, get the births."""
+    """Turn every discovered metric a tag can hold into a tag (as the admin's action does), reload, get the births."""
     _, machine, scan_class = plant
     result = sparkplug_tags_create(
         metrics=list(DiscoveredMetric.objects.order_by("pk")), machine=machine, scan_class=scan_class
@@ -158,7 +159,7 @@ def test_births_create_disabled_discovered_devices_and_their_metrics(edge, runne
         "Temperature": ("Float", "float32"),
         "Running": ("Boolean", "bool"),
         "Offset": ("Int16", "int16"),
-        "Status text": ("String", ""),  # not a number: shown, cannot become a tag
+        "Status text": ("String", "string"),
     }
     assert set(DiscoveredMetric.objects.filter(device=cnc).values_list("name", flat=True)) == set(CNC_METRICS)
     assert not Tag.objects.exists()
@@ -167,13 +168,13 @@ def test_births_create_disabled_discovered_devices_and_their_metrics(edge, runne
 def test_enabled_metrics_become_tags_that_pushed_devices_keep_out_of_celery_polling(edge, runner, plant):
     tags = _enable(runner, plant)
 
-    assert set(tags) == {"Line speed", "Temperature", "Running", "Offset", "Spindle/Speed", "Parts"}
+    assert set(tags) == {"Line speed", "Temperature", "Running", "Offset", "Status text", "Spindle/Speed", "Parts"}
     assert not Device.objects.filter(protocol=Protocol.SPARKPLUG, discovered=True).exists()
     assert Device.objects.filter(sparkplug_device_id=CNC, enabled=True).exists()
     assert not set(polled_assignments()) & set(
         Device.objects.filter(protocol=Protocol.SPARKPLUG).values_list("pk", flat=True)
     )
-    assert DiscoveredMetric.objects.get(name="Status text").tag is None
+    assert DiscoveredMetric.objects.get(name="Status text").tag.data_type == "string"
 
 
 def test_data_sent_by_alias_is_stored_at_the_metric_timestamp(edge, runner, plant):
@@ -181,7 +182,9 @@ def test_data_sent_by_alias_is_stored_at_the_metric_timestamp(edge, runner, plan
     at = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
     at_ms = int(at.timestamp() * 1000)
 
-    edge.publish_data({"Line speed": 12.5, "Offset": -3, "Running": True}, timestamp_ms=at_ms)
+    edge.publish_data(
+        {"Line speed": 12.5, "Offset": -3, "Running": True, "Status text": "Changeover"}, timestamp_ms=at_ms
+    )
     edge.publish_data({"Spindle/Speed": 8000.0, "Parts": 41}, device_id=CNC, timestamp_ms=at_ms)
     _step_until(runner, lambda: _samples(tags["Parts"])[-1][0] == at)
 
@@ -189,6 +192,7 @@ def test_data_sent_by_alias_is_stored_at_the_metric_timestamp(edge, runner, plan
     assert _samples(tags["Offset"])[-1] == (at, -3.0, Quality.GOOD)
     assert _samples(tags["Running"])[-1] == (at, 1.0, Quality.GOOD)
     assert _samples(tags["Spindle/Speed"])[-1] == (at, 8000.0, Quality.GOOD)
+    assert _samples(tags["Status text"])[-1] == (at, "Changeover", Quality.GOOD)  # a string tag, stored as text
     assert _current(tags["Parts"]) == (at, 41.0, Quality.GOOD)
     cnc = Device.objects.get(sparkplug_device_id=CNC)
     assert cnc.status == DeviceStatus.CONNECTED

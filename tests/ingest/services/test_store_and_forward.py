@@ -2,14 +2,18 @@
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from historian.models import Tag
 from historian.quality import Quality
-from ingest.services import store
+from historian.queries.history import current_values
+from ingest.drivers.base import PointReading
+from ingest.services import store, text_store
 from ingest.services.buffer import buffer_replay, local_buffer
 from ingest.services.compression import CompressionFilter
 from ingest.services.poll import PollOutcome, device_poll
@@ -111,3 +115,36 @@ def test_a_database_slower_than_the_write_budget_sends_values_to_the_buffer(
     assert later.buffered == 0
     assert later.replayed == slow.buffered
     assert local_buffer().depth() == 0
+
+
+def test_strings_read_while_postgresql_is_unreachable_wait_in_the_buffer_as_text(database_proxy, device, scan_class):
+    program = Tag.objects.create(
+        path="Demo/program",
+        name="program",
+        machine=device.tags.first().machine,
+        device=device,
+        scan_class=scan_class,
+        address="HR90:4",
+        data_type="string",
+    )
+    text_store.memory.forget([program.pk])
+    tags = {program.pk: program}
+    first = timezone.now()
+    store.readings_store(device=device, tags=tags, readings=[PointReading(program.pk, "42", 192)], read_at=first)
+
+    database_proxy.cut()
+    during = store.readings_store(
+        device=device,
+        tags=tags,
+        readings=[PointReading(program.pk, "0042", 192)],  # "0042" and "42" are different texts
+        read_at=first + timedelta(seconds=1),
+    )
+    database_proxy.restore()
+    buffer_replay()
+
+    assert (during.stored, during.buffered) == (1, 1)
+    assert local_buffer().depth() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM historian_text_sample WHERE tag_id = %s ORDER BY time", [program.pk])
+        assert cursor.fetchall() == [("42",), ("0042",)]
+    assert current_values(tag_ids=[program.pk])[program.pk].value == "0042"  # the replay brought it up to date

@@ -1,0 +1,54 @@
+"""Alarms on string tags: bad quality only, through the string write path."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from alarms.models import Alarm
+from historian.models import Tag
+from historian.quality import Quality
+from ingest.drivers.base import PointReading
+from ingest.services import store, text_store
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def program(machine, device, scan_class, no_demo_alarms) -> Tag:
+    text_store.memory.forget(Tag.objects.values_list("pk", flat=True))
+    return Tag.objects.create(
+        path="Demo/program",
+        name="program",
+        machine=machine,
+        device=device,
+        scan_class=scan_class,
+        address="HR90:4",
+        data_type="string",
+    )
+
+
+def _store(device, tag, seconds, text, quality):
+    store.readings_store(
+        device=device,
+        tags={tag.pk: tag},
+        readings=[PointReading(tag.pk, text, quality)],
+        read_at=T0 + timedelta(seconds=seconds),
+    )
+
+
+def test_a_string_tags_bad_quality_alarm_follows_its_readings(define, device, program):
+    comm = define(program, name="comm", kind="bad_quality")
+
+    _store(device, program, 0, "PRG-1", Quality.GOOD)
+    assert Alarm.objects.get(pk=comm.pk).state == "normal"
+    _store(device, program, 1, None, Quality.BAD_DEVICE_FAILURE)
+    assert Alarm.objects.get(pk=comm.pk).state == "unack_active"
+    _store(device, program, 2, "PRG-1", Quality.GOOD)
+    assert Alarm.objects.get(pk=comm.pk).state == "unack_rtn"
+
+
+@pytest.mark.parametrize("kind", ["hi", "discrete_equals", "rate_of_change"])
+def test_a_string_tag_refuses_alarms_on_its_value(define, program, kind):
+    with pytest.raises(ValidationError, match="takes bad-quality alarms only"):
+        define(program, kind=kind, limit=1)
