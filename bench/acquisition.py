@@ -450,8 +450,8 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
     )
     if result.get("read_p50_ms") is not None:
         line(
-            f"  device reads    p50 {result['read_p50_ms']:.1f} ms, p99 {result['read_p99_ms']:.1f} ms (first request to "
-            f"last response, all devices read at once); ticks skipped: {result['ticks_skipped']}"
+            f"  device reads    p50 {result['read_p50_ms']:.1f} ms, p99 {result['read_p99_ms']:.1f} ms "
+            f"(first request to last response, all devices at once); ticks skipped: {result['ticks_skipped']}"
         )
     line(
         f"  worker CPU      {result['worker_cpu_ms_per_1000_values']} ms per 1,000 values; "

@@ -192,6 +192,9 @@ def _poll_locked(config: PollConfig, after_read: Callable[[], None] | None = Non
     if not tags:
         return PollOutcome("no_tags")
     driver = driver_for(device)
+    # The sample time is when the read starts, as in scan-based historians: the values of one scan share one
+    # time whatever the device's response time (the poller reports read durations on their own).
+    read_at = timezone.now()
     try:
         readings = driver.read_batch(config.points)
     except DeviceUnreachable as exc:
@@ -199,7 +202,6 @@ def _poll_locked(config: PollConfig, after_read: Callable[[], None] | None = Non
             device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=timezone.now()
         )
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
-    read_at = timezone.now()
     if after_read is not None:
         after_read()
     outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)

@@ -23,6 +23,8 @@ configuration queries cost more CPU than the reads. Celery supervises instead: t
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
 import math
 import os
@@ -32,8 +34,8 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -62,6 +64,8 @@ VERSION_CHECK_SECONDS = 1.0
 #: Housekeeping waits for a gap this long before the next tick, at most MAINTENANCE_DEFER_SECONDS.
 MAINTENANCE_GAP_SECONDS = 0.2
 MAINTENANCE_DEFER_SECONDS = 2.0
+#: Published statistics outlive their poller by this long.
+STATS_KEEP_SECONDS = 300
 #: At most this long (and a quarter of the scan period) a store waits for the reads still running.
 READ_PRIORITY_SECONDS = 0.1
 
@@ -69,6 +73,17 @@ READ_PRIORITY_SECONDS = 0.1
 def next_tick(now: float, period: float) -> float:
     """The first multiple of `period` (seconds since the epoch) after `now`."""
     return (math.floor(now / period) + 1) * period
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {
+        "p50": round(ordered[(len(ordered) - 1) // 2], 2),
+        "p99": round(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], 2),
+        "max": round(ordered[-1], 2),
+    }
 
 
 class _ReadDone:
@@ -83,8 +98,10 @@ class _ReadDone:
         self.poller = poller
         self.pending = True
         self.wait_limit = 0.0
+        self.read_done_at = 0.0  # time.time() when the read finished (0: no read)
 
     def __call__(self) -> None:
+        self.read_done_at = time.time()
         self.done(wait=True)
 
     def done(self, *, wait: bool) -> None:
@@ -100,8 +117,34 @@ class _ReadDone:
 
 @dataclass
 class PollerStats:
+    """What a poller publishes (Redis, STATS_KEY_PREFIX + owner): for people watching a plant's acquisition
+    and for bench/acquisition.py. Durations are of the latest 1,000 polls."""
+
     polls: Counter = field(default_factory=Counter)  # by PollOutcome.status, plus "skipped" and "failed"
-    jitter_ms: list[float] = field(default_factory=list)  # poll start - scheduled tick, the latest 1,000
+    jitter_ms: deque = field(default_factory=lambda: deque(maxlen=1000))  # poll start - scheduled tick
+    read_ms: deque = field(default_factory=lambda: deque(maxlen=1000))  # first request to last response
+
+    def summary(self) -> dict:
+        return {
+            "polls": dict(self.polls),
+            "jitter_ms": _percentiles(list(self.jitter_ms)),
+            "read_ms": _percentiles(list(self.read_ms)),
+        }
+
+
+STATS_KEY_PREFIX = "ingest:poller:stats:"
+
+
+def poller_stats_read() -> dict[str, dict]:
+    """The statistics every poller published in the last few minutes, by owner."""
+    client = _redis()
+    keys = list(client.scan_iter(f"{STATS_KEY_PREFIX}*"))
+    values = client.mget(keys) if keys else []
+    return {
+        key.decode().removeprefix(STATS_KEY_PREFIX): json.loads(value)
+        for key, value in zip(keys, values, strict=True)
+        if value is not None
+    }
 
 
 @cache
@@ -167,6 +210,7 @@ class Poller:
         for thread in self._pool:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._let_go(set(self._device_ids()))
+        self.stats_publish()
         try:
             self.leases.release_all()
         except redis.RedisError:
@@ -220,6 +264,7 @@ class Poller:
             reload = self._version_changed() or reload
         if reload or now >= self._next_lease_sync:
             self._refresh(reload_config=reload)
+            self.stats_publish()
 
     def _fingerprint_changed(self) -> bool:
         """The periodic check, for changes that set no version token (e.g. a queryset.update() in a script)."""
@@ -278,6 +323,9 @@ class Poller:
                 if self._periods.get(key) != period:
                     self._periods[key] = period
                     self._ticks[key] = next_tick(now, period)
+        # The configuration (10,000 tags are a million objects) lives until the next reload: out of the garbage
+        # collector's sight, so that its full collections do not stall a read for tens of milliseconds.
+        gc.freeze()
 
     def _let_go(self, device_ids: set[int]) -> None:
         """Stop polling these devices: wait for their running polls, store their pending candidates."""
@@ -337,7 +385,7 @@ class Poller:
                             continue
                         read.wait_limit = min(READ_PRIORITY_SECONDS, period / 4)
                         outcome = self._poll(config, after_read=read)
-                        self._record(getattr(outcome, "status", "stored"), (started - at) * 1000)
+                        self._record(getattr(outcome, "status", "stored"), started - at, read.read_done_at - started)
                 except Exception:
                     self.stats.polls["failed"] += 1
                     logger.exception("poll of device %s failed", device_id)
@@ -348,9 +396,15 @@ class Poller:
         finally:
             connections.close_all()
 
-    def _record(self, status: str, jitter_ms: float) -> None:
+    def _record(self, status: str, jitter: float, read: float) -> None:
         self.stats.polls[status] += 1
-        jitter = self.stats.jitter_ms
-        jitter.append(jitter_ms)
-        if len(jitter) > 1000:
-            del jitter[:500]
+        self.stats.jitter_ms.append(jitter * 1000)
+        if read > 0:
+            self.stats.read_ms.append(read * 1000)
+
+    def stats_publish(self) -> None:
+        summary = {**self.stats.summary(), "devices": len(self._device_ids()), "published": time.time()}
+        try:
+            _redis().set(f"{STATS_KEY_PREFIX}{self.owner}", json.dumps(summary), ex=STATS_KEEP_SECONDS)
+        except redis.RedisError:
+            logger.warning("could not publish the poller's statistics")
