@@ -6,7 +6,8 @@ INGEST_DB_WRITE_TIMEOUT_MS (ingest.services.buffer); every reading becomes the t
 live, one message per machine. After a successful write, one batch of buffered rows is replayed.
 
 device_link_lost: the moment a device's link drops, one bad-quality sample per tag (after the pending
-compression candidates, so the last good segment is complete) and the device status.
+compression candidates, so the last good segment is complete) and the device status. device_out_of_service_store:
+the same samples, with quality "out of service", when a person takes the device out of service.
 """
 
 from __future__ import annotations
@@ -142,14 +143,7 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     outcome = StoreOutcome()
     if device.status != DeviceStatus.ERROR:
         logger.warning("device %s unreachable: %s", device, error)
-        pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
-        rows = [SampleRow(failed_at, tag_id, None, Quality.BAD_COMM_FAILURE) for tag_id in tags]
-        history = pending + [r for r in rows if tags[r.tag_id].historize]
-        current = [r for r in rows if not tags[r.tag_id].historize]
-        buffered, replayed = rows_write(history=history, current=current)
-        outcome = StoreOutcome(
-            stored=len(history), buffered=buffered, published=_publish(rows, tags), replayed=replayed
-        )
+        rows, outcome = _tags_quality_store(tags=tags, quality=Quality.BAD_COMM_FAILURE, at=failed_at)
         alarms_evaluate(rows=rows, now=failed_at)  # bad-quality alarms fire when the link drops
     try:
         retry_at = device_record_failure(device=device, error=error, failed_at=failed_at)
@@ -163,6 +157,29 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     device.last_error = error[:1000]
     device.next_retry_at = retry_at
     return outcome
+
+
+def device_out_of_service_store(*, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
+    """The device was taken out of service: one out-of-service sample per tag (after the pending compression
+    candidates of this process), as current value too, pushed live.
+
+    Alarms are not evaluated on these rows: the engine has no notion of a quality that is bad on purpose, and a
+    bad-quality alarm per tag for a device someone switched off would only flood the operator.
+    """
+    return _tags_quality_store(tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at)[1]
+
+
+def _tags_quality_store(
+    *, tags: Mapping[int, Tag], quality: Quality, at: datetime
+) -> tuple[list[SampleRow], StoreOutcome]:
+    """One valueless `quality` sample per tag, after the pending compression candidates (so the last good segment
+    is complete); returns those samples and what was stored."""
+    pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
+    rows = [SampleRow(at, tag_id, None, quality) for tag_id in tags]
+    history = pending + [r for r in rows if tags[r.tag_id].historize]
+    current = [r for r in rows if not tags[r.tag_id].historize]
+    buffered, replayed = rows_write(history=history, current=current)
+    return rows, StoreOutcome(stored=len(history), buffered=buffered, published=_publish(rows, tags), replayed=replayed)
 
 
 _policies: dict[int, tuple[tuple, StoragePolicy]] = {}
