@@ -1,7 +1,8 @@
 """`manage.py demo`: migrate, load the demo plant, ensure the demo admin, then run the plant under honcho.
 
-The processes (web, Celery worker and beat, the simulator) are defined in the Procfile; honcho supervises them
-and stops them all on Ctrl-C.
+The processes (web, Celery worker and beat, the simulator, the OPC UA subscriptions and Sparkplug receivers) are
+defined in the Procfile; honcho supervises them and stops them all on Ctrl-C. The simulator serves the plant over
+Modbus TCP and OPC UA at once: lines 1-2 are polled over Modbus, line 3 is subscribed to over OPC UA.
 """
 
 import os
@@ -15,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from historian.services.users import admin_user_ensure
-from ingest.ports import preferred_or_free_port
+from ingest.ports import free_port_other_than, preferred_or_free_port
 from ingest.services.demo_plant import demo_plant_load
 
 
@@ -43,25 +44,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--simulator-port", type=int, default=int(os.environ.get("MILLWRIGHT_SIMULATOR_PORT", "5020"))
         )
+        parser.add_argument("--opcua-port", type=int, default=int(os.environ.get("MILLWRIGHT_OPCUA_PORT", "4840")))
 
     def handle(self, *args, **options) -> None:
         self.stdout.write("Migrating the database ...")
         call_command("migrate", interactive=False, verbosity=0)
         web_port = preferred_or_free_port(options["port"], options["host"])
         sim_port = preferred_or_free_port(options["simulator_port"])
-        summary = demo_plant_load(host="127.0.0.1", port=sim_port)
+        opcua_port = preferred_or_free_port(options["opcua_port"])
+        if opcua_port == sim_port:  # two free ports asked for one after the other may be the same one
+            opcua_port = free_port_other_than(sim_port)
+        summary = demo_plant_load(host="127.0.0.1", port=sim_port, opcua_port=opcua_port)
         username = os.environ.get("MILLWRIGHT_DEMO_USER", "admin")
         password = _demo_password(settings.MILLWRIGHT_STATE_DIR)
         admin_user_ensure(username=username, password=password)
 
         url = f"http://{options['host']}:{web_port}/"
+        modbus_lines = summary.lines - summary.opcua_lines
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nMillwright demo plant: {summary.lines} lines, {summary.machines} machines, {summary.tags} tags"
                 f"\n  Open      {url}"
                 f"\n  User      {username}"
                 f"\n  Password  {password}"
-                f"\n  Simulator Modbus TCP on 127.0.0.1:{sim_port}\n"
+                f"\n  Simulator Modbus TCP on 127.0.0.1:{sim_port} (lines 1-{modbus_lines}, polled),"
+                f" OPC UA on opc.tcp://127.0.0.1:{opcua_port}/ (line {summary.lines}, subscribed)\n"
             )
         )
         if options["setup_only"]:
@@ -71,6 +78,7 @@ class Command(BaseCommand):
             "MILLWRIGHT_HOST": options["host"],
             "MILLWRIGHT_WEB_PORT": str(web_port),
             "MILLWRIGHT_SIMULATOR_PORT": str(sim_port),
+            "MILLWRIGHT_OPCUA_PORT": str(opcua_port),
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             "PYTHONUNBUFFERED": "1",
         }
