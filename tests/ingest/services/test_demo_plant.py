@@ -1,7 +1,10 @@
 """The demo plant loader: its OPC UA line reads, through the real driver and subscriptions, what the simulator's
-OPC UA server serves."""
+OPC UA server serves; its Sparkplug B line, through a real Mosquitto, what the simulator's edge node publishes."""
 
+import asyncio
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -14,8 +17,11 @@ from ingest.services import store
 from ingest.services.compression import CompressionFilter
 from ingest.services.demo_plant import demo_plant_load
 from ingest.services.poll import scan_class_device_ids
+from ingest.services.sparkplug import SparkplugRunner
 from ingest.services.subscriptions import SubscriptionRunner
-from ingest.simulator.plant import MACHINE_SIGNALS
+from ingest.simulator.plant import MACHINE_SIGNALS, PlantSimulator
+from ingest.simulator.sparkplug_plant import serve_plant_sparkplug
+from tests.mqtt_broker import MosquittoBroker
 
 
 @pytest.fixture
@@ -30,7 +36,7 @@ def test_the_opcua_line_reads_good_values_of_every_tag_through_the_driver(opcua_
     device = Device.objects.get(protocol=Protocol.OPCUA)
     tags = list(Tag.objects.filter(device=device).order_by("pk"))
     assert len(tags) == 2 * len(MACHINE_SIGNALS) == opcua_demo_plant.tags
-    assert opcua_demo_plant.opcua_lines == 1
+    assert opcua_demo_plant.protocols == (Protocol.OPCUA,)
 
     readings = driver_for(device).read([PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in tags])
 
@@ -67,6 +73,76 @@ def test_loading_again_with_the_line_back_on_modbus_moves_its_tags_and_drops_the
 
     assert list(Device.objects.values_list("name", "protocol")) == [("Line 1 PLC", Protocol.MODBUS)]
     assert set(Tag.objects.values_list("device__name", flat=True)) == {"Line 1 PLC"}
+
+
+@pytest.fixture
+def broker(tmp_path) -> Iterator[MosquittoBroker]:
+    if MosquittoBroker.executable() is None:
+        pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
+    server = MosquittoBroker(tmp_path)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.skip(f"no MQTT broker: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_edge_node(
+    db, broker, event_loop_thread, monkeypatch
+):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+    plant = PlantSimulator(lines=1, machines_per_line=2, seed=7)
+    summary = demo_plant_load(
+        lines=1, machines_per_line=2, sparkplug_broker=(broker.host, broker.port), sparkplug_line=1
+    )
+    assert summary.protocols == (Protocol.SPARKPLUG,)
+    device = Device.objects.get(protocol=Protocol.SPARKPLUG)
+    tag_ids = set(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    assert len(tag_ids) == 2 * len(MACHINE_SIGNALS)
+    edge = asyncio.run_coroutine_threadsafe(
+        serve_plant_sparkplug(host=broker.host, port=broker.port, plant=plant, line_index=0), event_loop_thread
+    )
+    runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
+    try:
+        deadline = time.monotonic() + 20
+        while _tags_with_good_samples(tag_ids) != tag_ids:
+            assert time.monotonic() < deadline, "not every tag of the Sparkplug line got a good value"
+            assert not edge.done(), edge.exception()
+            runner.step()
+            time.sleep(0.05)
+    finally:
+        runner.shutdown()
+        edge.cancel()
+    energy = Tag.objects.get(path__endswith="CNC 101.energy_total")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM historian_current_value WHERE tag_id = %s", [energy.pk])
+        assert cursor.fetchone()[0] == pytest.approx(plant.machine(0, 0).values()["energy_total"], rel=1e-6)
+    assert not Device.objects.filter(discovered=True).exclude(sparkplug_device_id="").exists()
+
+
+def test_without_a_broker_the_edge_node_waits_instead_of_stopping_the_simulator(event_loop_thread):
+    from ingest.ports import free_port
+
+    plant = PlantSimulator(lines=1, machines_per_line=1)
+    edge = asyncio.run_coroutine_threadsafe(
+        serve_plant_sparkplug(host="127.0.0.1", port=free_port(), plant=plant, line_index=0), event_loop_thread
+    )
+    time.sleep(1.0)
+    try:
+        assert not edge.done()
+    finally:
+        edge.cancel()
 
 
 def _tags_with_good_samples(tag_ids: set[int]) -> set[int]:
