@@ -13,6 +13,7 @@ from historian.models import Device, DeviceStatus, Protocol, Tag
 from historian.quality import Quality
 from ingest.drivers.base import PointRequest
 from ingest.drivers.registry import driver_for, drivers_close_all
+from ingest.drivers.sparkplug.session import BrokerSettings
 from ingest.services import store
 from ingest.services.compression import CompressionFilter
 from ingest.services.demo_plant import demo_plant_load
@@ -90,12 +91,22 @@ def broker(tmp_path) -> Iterator[MosquittoBroker]:
 
 @pytest.fixture
 def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop in a thread of its own (the simulator's, for its edge node); its tasks end with the test."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield loop
+
+    async def _cancel_all() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(15)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+    loop.close()
 
 
 def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_edge_node(
@@ -110,10 +121,12 @@ def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_ed
     device = Device.objects.get(protocol=Protocol.SPARKPLUG)
     tag_ids = set(Tag.objects.filter(device=device).values_list("pk", flat=True))
     assert len(tag_ids) == 2 * len(MACHINE_SIGNALS)
+    runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
+    runner.step()  # listening before the births go out: the plant is not stepped here, so no data follows them
+    assert runner.session(BrokerSettings(broker.host, broker.port)).wait_connected(10)
     edge = asyncio.run_coroutine_threadsafe(
         serve_plant_sparkplug(host=broker.host, port=broker.port, plant=plant, line_index=0), event_loop_thread
     )
-    runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
     try:
         deadline = time.monotonic() + 20
         while _tags_with_good_samples(tag_ids) != tag_ids:
