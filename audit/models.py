@@ -20,6 +20,8 @@ class AuditAction(models.TextChoices):
     TOKEN_CREATE = "token_create", "API token created"
     TOKEN_REVOKE = "token_revoke", "API token revoked"
     PLC_WRITE = "plc_write", "Write to a PLC"
+    DEVICE_OUT_OF_SERVICE = "device_out_of_service", "Device taken out of service"
+    DEVICE_IN_SERVICE = "device_in_service", "Device put back in service"
 
 
 class AuditEvent(models.Model):

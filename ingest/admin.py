@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from historian.admin import DeviceAdmin
 from historian.models import Device, Machine, Protocol, ScanClass
 from ingest.drivers.base import DeviceUnreachable
+from ingest.services.devices import device_enabled_set
 from ingest.services.opcua import (
     MAX_BROWSE_DEPTH,
     device_opcua_pki_check,
@@ -102,7 +103,7 @@ class DeviceOpcUaForm(forms.ModelForm):
 
 class OpcUaDeviceAdmin(DeviceAdmin):
     form = DeviceOpcUaForm
-    actions = ["browse_opcua_server"]
+    actions = ["browse_opcua_server", "take_out_of_service", "put_in_service"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Device | None = None):
         fieldsets = list(super().get_fieldsets(request, obj))
@@ -124,10 +125,33 @@ class OpcUaDeviceAdmin(DeviceAdmin):
         return format_html('<a class="button" href="{}">Browse OPC UA server</a>', url)
 
     def save_model(self, request: HttpRequest, obj: Device, form: forms.ModelForm, change: bool) -> None:
+        enabled = obj.enabled
+        if change and "enabled" in form.changed_data:
+            obj.enabled = form.initial["enabled"]  # device_enabled_set makes that change, with what goes with it
         super().save_model(request, obj, form, change)
+        if obj.enabled != enabled:
+            device_enabled_set(device=obj, enabled=enabled, user=request.user, remote_addr=_remote_addr(request))
         files = getattr(form, "pki_files", {})
         if files:  # checked by the form already
             device_opcua_pki_store(device=obj, **files)
+
+    @admin.action(description="Take out of service (tags show bad: out of service)", permissions=["change"])
+    def take_out_of_service(self, request: HttpRequest, queryset) -> None:
+        self._enabled_set(request, queryset, enabled=False)
+
+    @admin.action(description="Put back in service", permissions=["change"])
+    def put_in_service(self, request: HttpRequest, queryset) -> None:
+        self._enabled_set(request, queryset, enabled=True)
+
+    def _enabled_set(self, request: HttpRequest, queryset, *, enabled: bool) -> None:
+        changed = [
+            device
+            for device in queryset.order_by("pk")
+            if device_enabled_set(device=device, enabled=enabled, user=request.user, remote_addr=_remote_addr(request))
+            is not None
+        ]
+        what = "put back in service" if enabled else "taken out of service"
+        self.message_user(request, f"{len(changed)} devices {what}: {', '.join(d.name for d in changed) or '-'}.")
 
     @admin.action(description="Browse OPC UA server (create tags from its variables)")
     def browse_opcua_server(self, request: HttpRequest, queryset) -> HttpResponse | None:
@@ -191,6 +215,10 @@ class OpcUaDeviceAdmin(DeviceAdmin):
             "max_depth": MAX_BROWSE_DEPTH,
         }
         return TemplateResponse(request, "admin/ingest/opcua_browse.html", context)
+
+
+def _remote_addr(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
 
 
 class OpcUaTagsForm(forms.Form):

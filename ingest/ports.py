@@ -19,3 +19,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 def preferred_or_free_port(preferred: int, host: str = "127.0.0.1") -> int:
     """`preferred` when nothing listens there, else any free port."""
     return preferred if port_is_free(preferred, host) else free_port(host)
+
+
+def free_port_other_than(port: int, host: str = "127.0.0.1") -> int:
+    """A free port that is not `port` (which was picked free a moment ago but is not bound yet)."""
+    while (other := free_port(host)) == port:
+        pass
+    return other

@@ -26,6 +26,8 @@ def test_each_procfile_command_parses_its_options(name):
         "MILLWRIGHT_HOST": "127.0.0.1",
         "MILLWRIGHT_WEB_PORT": "8000",
         "MILLWRIGHT_SIMULATOR_PORT": "5020",
+        "MILLWRIGHT_OPCUA_PORT": "4840",
+        "MILLWRIGHT_SPARKPLUG_BROKER": "",  # no broker: the demo's default on a fresh machine
     }
     # --help last: click (celery, uvicorn) and Django's commands reject an unknown option before they print help.
     # The Procfile line is a shell command, as honcho runs it.

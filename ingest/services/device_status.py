@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from historian.models import Device, DeviceStatus
 from historian.services.live import live_device_status_publish
@@ -52,7 +52,8 @@ def device_record_success(*, device: Device, read_at: datetime, point_errors: st
     # Only the time of the last good read moved: it is written (and pushed) every STATUS_PUSH_SECONDS, not on
     # every poll; the poller keeps the exact time in memory.
     if len(changes) > 1 or time.monotonic() - _pushed_at.get(device.pk, -math.inf) >= STATUS_PUSH_SECONDS:
-        Device.objects.filter(pk=device.pk).update(**changes)
+        if not _enabled(device).update(**changes):
+            return  # taken out of service meanwhile: its status stays "disabled"
         _publish(device)
 
 
@@ -67,7 +68,8 @@ def device_record_failure(*, device: Device, error: str, failed_at: datetime) ->
     }
     if device.status != DeviceStatus.ERROR:
         changes |= {"status": DeviceStatus.ERROR, "status_changed_at": failed_at}
-    Device.objects.filter(pk=device.pk).update(**changes)
+    if not _enabled(device).update(**changes):
+        return retry_at  # taken out of service meanwhile: its status stays "disabled"
     _publish(
         Device(
             pk=device.pk,
@@ -80,6 +82,17 @@ def device_record_failure(*, device: Device, error: str, failed_at: datetime) ->
         )
     )
     return retry_at
+
+
+def device_status_push(*, device: Device) -> None:
+    """Push the device's status to the pages now (after a change made outside acquisition)."""
+    _publish(device)
+
+
+def _enabled(device: Device) -> QuerySet[Device]:
+    """The device's row, unless it was taken out of service: a poll or a subscription that was under way then
+    must not turn its status back to connected or error (ingest.services.devices)."""
+    return Device.objects.filter(pk=device.pk, enabled=True)
 
 
 def _publish(device: Device) -> None:

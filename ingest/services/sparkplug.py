@@ -21,6 +21,11 @@ alias -> metric name maps of the births.
   bad-quality sample (comm failure) per tag of the node's devices / of the device (device_link_lost). So does the
   loss of our own connection to the broker, for every device behind it; after reconnecting (backoff with jitter,
   subscriptions re-created) every known node is asked for a rebirth, whose values are good again.
+* A device taken out of service (Device.enabled false; ingest.services.devices) is not stored at all: neither its
+  data nor its deaths. The out-of-service sample per tag written when it was disabled stays the last word until it
+  is put back in service; the configuration is re-read at once then, and its node asked for a rebirth, whose
+  values are good again. (The edge node keeps publishing: we are one host application among others and do not
+  tell it to stop.)
 """
 
 from __future__ import annotations
@@ -65,7 +70,14 @@ from ingest.drivers.sparkplug.session import BrokerSettings, MqttSession
 
 from .buffer import buffer_status_publish, local_buffer
 from .device_status import device_record_success, reconnect_delay
-from .store import DATABASE_DOWN_ERRORS, database_connection_reset, device_link_lost, readings_store
+from .devices import devices_version
+from .store import (
+    DATABASE_DOWN_ERRORS,
+    compression_flush,
+    database_connection_reset,
+    device_link_lost,
+    readings_store,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +162,7 @@ class SparkplugRunner:
         self._tag_by_metric: dict[int, dict[str, Tag]] = {}  # enabled device pk -> metric name -> tag
         self._devices: dict[int, Device] = {}
         self._next_reload = 0.0
+        self._version: str | None = None  # ingest.services.devices: a device enabled or disabled
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -165,7 +178,9 @@ class SparkplugRunner:
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then handle what arrived since the last step."""
-        if time.monotonic() >= self._next_reload:
+        version = devices_version()
+        if time.monotonic() >= self._next_reload or version != self._version:
+            self._version = version
             try:
                 self.sync()
                 self._next_reload = time.monotonic() + self.reload_seconds
@@ -222,6 +237,8 @@ class SparkplugRunner:
         tags_by_device: dict[int, dict[int, Tag]] = defaultdict(dict)
         for tag in Tag.objects.filter(device_id__in=enabled_ids).select_related("scan_class").order_by("pk"):
             tags_by_device[tag.device_id][tag.pk] = tag
+        for device_pk in self._tags.keys() - enabled_ids:  # out of service: close the open segments
+            compression_flush(tags=self._tags[device_pk])
         for settings, broker in self._brokers.items():
             members = by_broker[settings]
             broker.devices = {_device_key(d): d for d in members if d.sparkplug_edge_node_id}

@@ -8,7 +8,8 @@ as columns (a ReadingBatch, as the Modbus driver returns it; a list of PointRead
 thousands of tags costs a few array operations per step, not Python work per value.
 
 device_link_lost: the moment a device's link drops, one bad-quality sample per tag (after the pending
-compression candidates, so the last good segment is complete) and the device status.
+compression candidates, so the last good segment is complete) and the device status. device_out_of_service_store:
+the same samples, with quality "out of service", when a person takes the device out of service.
 """
 
 from __future__ import annotations
@@ -156,24 +157,8 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     outcome = StoreOutcome()
     if device.status != DeviceStatus.ERROR:
         logger.warning("device %s unreachable: %s", device, error)
-        pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
-        rows = [
-            SampleRow(failed_at, tag_id, None, Quality.BAD_COMM_FAILURE)
-            for tag_id, tag in tags.items()
-            if tag.data_type not in TEXT_DATA_TYPES
-        ]
-        history = pending + [r for r in rows if tags[r.tag_id].historize]
-        current = [r for r in rows if not tags[r.tag_id].historize]
-        buffered, replayed = rows_write(history=history, current=current)
-        machines = _tag_arrays(tags, np.array([r.tag_id for r in rows], dtype=np.int32)).machines
-        outcome = StoreOutcome(
-            stored=len(history),
-            buffered=buffered,
-            published=_publish(SampleBatch.from_rows(rows), machines),
-            replayed=replayed,
-        )
+        rows, outcome = _tags_quality_store(tags=tags, quality=Quality.BAD_COMM_FAILURE, at=failed_at)
         alarms_evaluate(rows=rows, now=failed_at)  # bad-quality alarms fire when the link drops
-        outcome += _text_link_lost(tags=tags, failed_at=failed_at)
     try:
         retry_at = device_record_failure(device=device, error=error, failed_at=failed_at)
     except DATABASE_DOWN_ERRORS:
@@ -196,6 +181,38 @@ class _TagArrays:
     policy: PolicyArrays
     historize: np.ndarray
     machines: list[tuple[int, np.ndarray]]  # machine id, positions of its tags in the batch
+
+
+def device_out_of_service_store(*, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
+    """The device was taken out of service: one out-of-service sample per tag (after the pending compression
+    candidates of this process), as current value too, pushed live.
+
+    Alarms are not evaluated on these rows: the engine has no notion of a quality that is bad on purpose, and a
+    bad-quality alarm per tag for a device someone switched off would only flood the operator.
+    """
+    return _tags_quality_store(tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at)[1]
+
+
+def _tags_quality_store(
+    *, tags: Mapping[int, Tag], quality: Quality, at: datetime
+) -> tuple[list[SampleRow], StoreOutcome]:
+    """One valueless `quality` sample per tag, after the pending compression candidates (so the last good segment
+    is complete); string tags get theirs in the text samples. Returns the numeric samples and what was stored."""
+    pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
+    rows = [
+        SampleRow(at, tag_id, None, quality) for tag_id, tag in tags.items() if tag.data_type not in TEXT_DATA_TYPES
+    ]
+    history = pending + [r for r in rows if tags[r.tag_id].historize]
+    current = [r for r in rows if not tags[r.tag_id].historize]
+    buffered, replayed = rows_write(history=history, current=current)
+    machines = _tag_arrays(tags, np.array([r.tag_id for r in rows], dtype=np.int32)).machines
+    outcome = StoreOutcome(
+        stored=len(history),
+        buffered=buffered,
+        published=_publish(SampleBatch.from_rows(rows), machines),
+        replayed=replayed,
+    )
+    return rows, outcome + _text_quality_store(tags=tags, quality=quality, at=at)
 
 
 _tag_arrays_cache: dict[tuple[int, bytes], _TagArrays] = {}
@@ -266,7 +283,7 @@ def _text_store(**kwargs) -> StoreOutcome:
     return text_readings_store(**kwargs)
 
 
-def _text_link_lost(**kwargs) -> StoreOutcome:
-    from .text_store import text_link_lost
+def _text_quality_store(**kwargs) -> StoreOutcome:
+    from .text_store import text_quality_store
 
-    return text_link_lost(**kwargs)
+    return text_quality_store(**kwargs)

@@ -9,8 +9,10 @@ stays in one synchronous thread, and a slow database never stalls the OPC UA ses
 
 A link drop stores one bad-quality sample per tag of the device (device_link_lost); the subscription reconnects
 with exponential backoff and jitter and re-creates its monitored items, and the first values after that are good
-again. The configuration is re-read every `reload_seconds`: a changed device or tag list restarts that device's
-subscription only.
+again. The configuration is re-read every `reload_seconds`, and at once when a device is taken out of service or
+put back (ingest.services.devices): a changed device or tag list restarts that device's subscription only. A device
+taken out of service is unsubscribed (disconnected); what it sent after that is dropped, and its status and the
+out-of-service sample of each tag, written when it was disabled, stay as they are.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ from ingest.drivers.base import PointReading, PointRequest
 from ingest.drivers.opcua import MonitoredPoint, OpcUaSettings, OpcUaSubscription
 
 from .device_status import device_record_success, reconnect_delay
-from .store import DATABASE_DOWN_ERRORS, database_connection_reset, device_link_lost, readings_store
+from .devices import devices_version
+from .store import (
+    DATABASE_DOWN_ERRORS,
+    compression_flush,
+    database_connection_reset,
+    device_link_lost,
+    readings_store,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +98,7 @@ class SubscriptionRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._next_reload = 0.0
+        self._version: str | None = None  # ingest.services.devices: a device enabled or disabled
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -111,7 +121,9 @@ class SubscriptionRunner:
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then store what arrived since the last step."""
-        if time.monotonic() >= self._next_reload:
+        version = devices_version()
+        if time.monotonic() >= self._next_reload or version != self._version:
+            self._version = version
             try:
                 self.sync()
                 self._next_reload = time.monotonic() + self.reload_seconds
@@ -207,6 +219,12 @@ class SubscriptionRunner:
                 session.future.result(10)
             except Exception:
                 logger.exception("subscription of %s did not stop cleanly", session.device)
+            # Its values stop here: close the open segments with what this process holds of them (the value
+            # a device taken out of service had before its out-of-service sample, for one).
+            try:
+                compression_flush(tags=session.tags)
+            except DATABASE_DOWN_ERRORS:
+                database_connection_reset()
         else:
             self._retired.append(session)
 

@@ -81,15 +81,16 @@ def text_readings_store(
     return _rows_store(rows=rows, history=history, current=current, tags=tags, now=read_at)
 
 
-def text_link_lost(*, tags: Mapping[int, Tag], failed_at: datetime) -> store.StoreOutcome:
-    """The device's link dropped: one bad-quality row per string tag of `tags` (historized ones to history)."""
+def text_quality_store(*, tags: Mapping[int, Tag], quality: Quality, at: datetime) -> store.StoreOutcome:
+    """The device's link dropped, or it was taken out of service: one valueless `quality` row per string tag of
+    `tags` (historized ones to history)."""
     text_tags = [tag for tag in tags.values() if tag.is_text]
     if not text_tags:
         return store.StoreOutcome()
-    rows = [TextSampleRow(failed_at, tag.pk, None, Quality.BAD_COMM_FAILURE) for tag in text_tags]
+    rows = [TextSampleRow(at, tag.pk, None, quality) for tag in text_tags]
     history = [row for row in rows if tags[row.tag_id].historize and memory.due(row, tags[row.tag_id])]
     current = [row for row in rows if row not in history]
-    return _rows_store(rows=rows, history=history, current=current, tags=tags, now=failed_at)
+    return _rows_store(rows=rows, history=history, current=current, tags=tags, now=at)
 
 
 def _rows_store(

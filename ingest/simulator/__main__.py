@@ -1,5 +1,5 @@
 """``python -m ingest.simulator``: run the simulated plant as a Modbus TCP gateway (and, with --opcua-port, as an
-OPC UA server too) until SIGINT/SIGTERM."""
+OPC UA server too; with --sparkplug-broker, one line as a Sparkplug B edge node) until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from ingest.simulator.modbus_server import Address, ServerBindError, serve_plant
 from ingest.simulator.opcua_server import serve_plant_opcua
 from ingest.simulator.plant import PlantSimulator
+from ingest.simulator.sparkplug_plant import serve_plant_sparkplug
 
 log = logging.getLogger("ingest.simulator")
 
@@ -45,7 +46,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=Path(os.environ.get("MILLWRIGHT_STATE_DIR", ".millwright")) / "opcua-simulator",
         help="where the OPC UA server certificate is generated (default $MILLWRIGHT_STATE_DIR/opcua-simulator)",
     )
+    parser.add_argument(
+        "--sparkplug-broker",
+        default="",
+        metavar="HOST:PORT",
+        help="also publish one line as a Sparkplug B edge node through this MQTT broker (default: off)",
+    )
+    parser.add_argument("--sparkplug-line", type=int, default=2, help="the line published over Sparkplug B (default 2)")
     args = parser.parse_args(argv)
+    args.sparkplug = None
+    if args.sparkplug_broker:
+        host, _, port = args.sparkplug_broker.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            parser.error("--sparkplug-broker takes HOST:PORT, e.g. 127.0.0.1:1883")
+        args.sparkplug = (host, int(port))
     args.opcua_security = [m.strip() for m in args.opcua_security.split(",") if m.strip()]
     if not set(args.opcua_security) <= {"None", "Sign", "SignAndEncrypt"} or not args.opcua_security:
         parser.error("--opcua-security takes None, Sign and/or SignAndEncrypt, e.g. Sign,SignAndEncrypt")
@@ -58,6 +72,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--lines must be 1..247")
     if not 1 <= args.machines_per_line <= 100:
         parser.error("--machines-per-line must be 1..100")
+    if args.sparkplug is not None and not 1 <= args.sparkplug_line <= args.lines:
+        parser.error("--sparkplug-line must be one of the lines")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be 0..65535")
     if args.tick <= 0:
@@ -100,6 +116,19 @@ async def run(args: argparse.Namespace) -> None:
                     cert_dir=args.opcua_cert_dir,
                     ready=opcua_ready,
                     step=False,  # the Modbus server steps the plant; both serve the same values
+                )
+            )
+        )
+    if args.sparkplug is not None:
+        # It never ends by itself: without a broker it waits for one while the other protocols go on.
+        servers.append(
+            asyncio.create_task(
+                serve_plant_sparkplug(
+                    host=args.sparkplug[0],
+                    port=args.sparkplug[1],
+                    plant=plant,
+                    line_index=args.sparkplug_line - 1,
+                    tick_seconds=args.tick,
                 )
             )
         )

@@ -1,9 +1,13 @@
-"""The Device admin's OPC UA parts: the browse page that creates tags, the write-only password, uploads."""
+"""The Device admin: the OPC UA browse page that creates tags, the write-only password, uploads; taking devices
+out of service and back, from the change form and the bulk actions."""
 
 import pytest
 from django.urls import reverse
 
-from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from audit.models import AuditAction, AuditEvent
+from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.quality import Quality
+from historian.queries.history import current_values
 
 
 @pytest.fixture
@@ -146,3 +150,61 @@ def test_uploaded_client_certificate_and_key_make_a_secure_device(
     device = Device.objects.get(name="Press PLC")
     assert device.client_certificate == str(tmp_path / "opcua" / f"device-{device.pk}" / "client-cert.der")
     assert (tmp_path / "opcua" / f"device-{device.pk}" / "client-key.pem").read_bytes() == key.read_bytes()
+
+
+def _modbus_form(device: Device, **overrides) -> dict:
+    form = _device_form(name=device.name, protocol="modbus", host=device.host, port=str(device.port))
+    del form["username"], form["password"]
+    return form | overrides
+
+
+def _out_of_service(device: Device) -> set[int]:
+    tag_ids = list(device.tags.values_list("pk", flat=True))
+    return {cv.quality for cv in current_values(tag_ids=tag_ids).values()}
+
+
+def test_unticking_enabled_takes_the_device_out_of_service(admin_client, device):
+    form = _modbus_form(device)
+    del form["enabled"]
+
+    response = admin_client.post(reverse("admin:historian_device_change", args=[device.pk]), form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    device.refresh_from_db()
+    assert (device.enabled, device.status) == (False, DeviceStatus.DISABLED)
+    assert _out_of_service(device) == {Quality.BAD_OUT_OF_SERVICE}
+    assert AuditEvent.objects.get(action=AuditAction.DEVICE_OUT_OF_SERVICE).actor_username == "admin"
+
+    response = admin_client.post(reverse("admin:historian_device_change", args=[device.pk]), _modbus_form(device))
+
+    device.refresh_from_db()
+    assert (device.enabled, device.status) == (True, DeviceStatus.UNKNOWN)
+    assert AuditEvent.objects.filter(action=AuditAction.DEVICE_IN_SERVICE).count() == 1
+
+
+def test_saving_a_device_without_touching_enabled_stores_nothing(admin_client, device):
+    form = _modbus_form(device, description="Moved to the new cabinet")
+
+    admin_client.post(reverse("admin:historian_device_change", args=[device.pk]), form)
+
+    assert Device.objects.get(pk=device.pk).description == "Moved to the new cabinet"
+    assert _out_of_service(device) == set()  # never polled: no current values at all
+    assert not AuditEvent.objects.filter(action__startswith="device_").exists()
+
+
+def test_bulk_actions_take_devices_out_of_service_and_back(admin_client, device):
+    url = reverse("admin:historian_device_changelist")
+    other = Device.objects.create(name="Spare PLC", host="127.0.0.1", enabled=False, status=DeviceStatus.DISABLED)
+
+    response = admin_client.post(
+        url, {"action": "take_out_of_service", "_selected_action": [device.pk, other.pk]}, follow=True
+    )
+
+    assert "1 devices taken out of service: Line 1 PLC." in response.content.decode()
+    assert _out_of_service(device) == {Quality.BAD_OUT_OF_SERVICE}
+    assert Device.objects.get(pk=device.pk).status == DeviceStatus.DISABLED
+
+    admin_client.post(url, {"action": "put_in_service", "_selected_action": [device.pk, other.pk]})
+
+    assert set(Device.objects.values_list("enabled", "status")) == {(True, DeviceStatus.UNKNOWN)}
+    assert AuditEvent.objects.filter(action=AuditAction.DEVICE_IN_SERVICE).count() == 2

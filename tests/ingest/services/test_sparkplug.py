@@ -20,6 +20,7 @@ from ingest.drivers.sparkplug.codec import DataType
 from ingest.drivers.sparkplug.session import BrokerSettings
 from ingest.services import store
 from ingest.services.compression import CompressionFilter
+from ingest.services.devices import device_enabled_set
 from ingest.services.poll import polled_assignments
 from ingest.services.sparkplug import SparkplugRunner, sparkplug_tags_create
 from ingest.simulator.sparkplug_edge import SparkplugEdgeNode
@@ -248,6 +249,31 @@ def test_device_death_marks_only_that_device_bad(edge, runner, plant):
     assert Device.objects.get(sparkplug_edge_node_id=NODE, sparkplug_device_id="").status == DeviceStatus.CONNECTED
 
 
+def test_a_device_taken_out_of_service_stores_nothing_until_it_is_back(
+    edge, runner, plant, django_capture_on_commit_callbacks
+):
+    tags = _enable(runner, plant)
+    cnc = Device.objects.get(sparkplug_device_id=CNC)
+    runner.reload_seconds = 3600  # only the out-of-service notice may make it re-read the devices
+
+    with django_capture_on_commit_callbacks(execute=True):
+        device_enabled_set(device=cnc, enabled=False, user=None)
+    edge.publish_data({"Spindle/Speed": 7100.0, "Parts": 77}, device_id=CNC)
+    edge.publish_device_death(CNC)
+    edge.publish_data({"Line speed": 4.0})  # the node's data after it: once stored, the CNC's was seen
+    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 4.0)
+
+    for name in CNC_METRICS:
+        assert _samples(tags[name])[-1][1:] == (None, Quality.BAD_OUT_OF_SERVICE)
+        assert _current(tags[name])[1:] == (None, Quality.BAD_OUT_OF_SERVICE)
+    assert Device.objects.get(pk=cnc.pk).status == DeviceStatus.DISABLED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        device_enabled_set(device=cnc, enabled=True, user=None)  # the runner asks for a rebirth
+    _step_until(runner, lambda: _current(tags["Parts"])[2] == Quality.GOOD)
+    assert Device.objects.get(pk=cnc.pk).status == DeviceStatus.CONNECTED
+
+
 def test_historical_metrics_are_backfilled_without_changing_current_values(edge, runner, plant):
     tags = _enable(runner, plant)
     speed = tags["Line speed"]
@@ -276,14 +302,12 @@ def test_a_payload_that_is_not_sparkplug_is_rejected_and_the_runner_goes_on(edge
     finally:
         client.disconnect()
         client.loop_stop()
-    rejected = 0
-
-    def count() -> bool:
-        nonlocal rejected
-        rejected += runner.flush().rejected
-        return rejected > 0
-
-    _step_until(runner, count)
+    # Counted from every step: _step_until's own steps would take the message from a separate flush()
+    rejected, deadline = 0, time.monotonic() + 20
+    while not rejected:
+        assert time.monotonic() < deadline, "the garbage payload was never rejected"
+        rejected += runner.step().rejected
+        time.sleep(0.05)
     edge.publish_data({"Line speed": 4.5})
     _step_until(runner, lambda: _current(tags["Line speed"])[1] == 4.5)
 

@@ -10,8 +10,10 @@ from django.db import connection
 
 from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
 from historian.quality import Quality
+from historian.queries.history import current_values
 from ingest.services import store
 from ingest.services.compression import CompressionFilter
+from ingest.services.devices import device_enabled_set
 from ingest.services.poll import polled_assignments
 from ingest.services.subscriptions import SubscriptionRunner
 from ingest.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
@@ -168,3 +170,32 @@ def test_server_restart_mid_subscription_stores_bad_quality_then_resubscribes(db
         assert device.status == DeviceStatus.CONNECTED
     finally:
         server.stop()
+
+
+def test_a_device_taken_out_of_service_is_disconnected_at_once_and_stays_out_of_service(
+    db, opcua_plant_server, runner, django_capture_on_commit_callbacks
+):
+    device = _opcua_device(opcua_plant_server.port)
+    tags = list(Tag.objects.filter(device=device, name__in=SIGNALS))
+    _step_until(runner, lambda: all(_samples(t.pk) for t in tags))
+    runner.reload_seconds = 3600  # only the out-of-service notice may make it re-read the devices
+
+    with django_capture_on_commit_callbacks(execute=True):
+        device_enabled_set(device=device, enabled=False, user=None)
+    runner.step()
+
+    assert runner.subscription(device.pk) is None
+    for _ in range(5):  # the plant changes every 0.2 s: nothing more is stored
+        time.sleep(0.2)
+        runner.step()
+    for tag in tags:
+        assert _samples(tag.pk)[-1][1:] == (None, Quality.BAD_OUT_OF_SERVICE)
+    assert {cv.quality for cv in current_values(tag_ids=[t.pk for t in tags]).values()} == {Quality.BAD_OUT_OF_SERVICE}
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.DISABLED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        device_enabled_set(device=device, enabled=True, user=None)
+    _step_until(runner, lambda: all(_samples(t.pk)[-1][2] == Quality.GOOD for t in tags))
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
