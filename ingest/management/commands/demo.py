@@ -117,9 +117,14 @@ class Command(BaseCommand):
             "PYTHONUNBUFFERED": "1",
         }
         procfile = Path(settings.BASE_DIR) / "Procfile"
-        result = subprocess.run(
-            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(settings.BASE_DIR)],
-            env=env,
-            check=False,
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(settings.BASE_DIR)], env=env
         )
-        sys.exit(result.returncode)
+        try:
+            sys.exit(honcho.wait())
+        except KeyboardInterrupt:  # Ctrl-C reaches honcho too, which stops every process: wait for it, quietly
+            try:
+                honcho.wait(30)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                honcho.kill()
+            sys.exit(130)
