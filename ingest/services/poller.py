@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: How often the loop looks at the configuration version token (one cache GET).
 VERSION_CHECK_SECONDS = 1.0
+#: The tick loop looks for new ticks at least this often.
+TICK_LOOK_SECONDS = 0.1
 #: Housekeeping waits for a gap this long before the next tick, at most MAINTENANCE_DEFER_SECONDS.
 MAINTENANCE_GAP_SECONDS = 0.2
 MAINTENANCE_DEFER_SECONDS = 2.0
@@ -180,6 +182,7 @@ class Poller:
         self._stopping = threading.Event()
         self._pool: list[threading.Thread] = []
         self._loop: threading.Thread | None = None
+        self._housekeeper: threading.Thread | None = None
         self._version: str | None = None
         self._fingerprint: int | None = None
         self._next_lease_sync = 0.0
@@ -197,13 +200,16 @@ class Poller:
             thread.start()
         self._loop = threading.Thread(target=self._run, name="poller", daemon=True)
         self._loop.start()
+        self._housekeeper = threading.Thread(target=self._housekeep, name="poller-housekeeping", daemon=True)
+        self._housekeeper.start()
         logger.info("poller %s started with %d threads", self.owner, self.threads)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Let running polls finish, store pending compression candidates, give the devices back."""
         self._stopping.set()
-        if self._loop is not None:
-            self._loop.join(timeout)
+        for thread in (self._loop, self._housekeeper):
+            if thread is not None:
+                thread.join(timeout)
         for _ in self._pool:
             self._jobs.put(None)
         deadline = time.monotonic() + timeout
@@ -228,19 +234,28 @@ class Poller:
     # -- the loop --------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        """The ticks, in a thread that does nothing else: housekeeping never makes a tick late."""
+        while not self._stopping.is_set():
+            try:
+                self._fire_due_ticks()
+            except Exception:  # the loop must outlive any one failure; the next turn tries again
+                logger.exception("poller loop error")
+                self._stopping.wait(1.0)
+            # New devices get their first tick from housekeeping: look again within TICK_LOOK_SECONDS.
+            wake = min([*self._ticks.values(), time.time() + TICK_LOOK_SECONDS])
+            self._stopping.wait(max(0.0, wake - time.time()))
+
+    def _housekeep(self) -> None:
+        """Configuration, leases and statistics, in the gaps between reads."""
         try:
             while not self._stopping.is_set():
                 try:
-                    self._fire_due_ticks()
                     if self._quiet():
                         self._maintain()
-                except Exception:  # the loop must outlive any one failure; the next turn tries again
-                    logger.exception("poller loop error")
+                except Exception:  # the next turn tries again
+                    logger.exception("poller housekeeping error")
                     self._stopping.wait(1.0)
-                wake = min([*self._ticks.values(), self._next_version_check, self._next_lease_sync])
-                if wake <= time.time():  # housekeeping due but deferred: look again soon
-                    wake = time.time() + 0.02
-                self._stopping.wait(max(0.0, wake - time.time()))
+                self._stopping.wait(0.02)
         finally:
             connections.close_all()
 
