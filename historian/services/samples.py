@@ -197,7 +197,8 @@ def current_values_write(*, rows: Samples) -> None:
     with psycopg.Cursor(connection.connection) as raw:
         raw.execute(
             sql.SQL(
-                "UPDATE {table} AS cv SET time = u.time, value = u.value, quality = u.quality FROM {source} "
+                "UPDATE {table} AS cv SET time = u.time, value = u.value, quality = u.quality, text_value = NULL "
+                "FROM {source} "
                 "WHERE cv.tag_id = u.tag_id AND u.time >= cv.time"
             ).format(table=table, source=source),
             params,
@@ -209,7 +210,7 @@ def current_values_write(*, rows: Samples) -> None:
                 "INSERT INTO {table} AS cv (tag_id, time, value, quality) "
                 "SELECT u.tag_id, u.time, u.value, u.quality FROM {source} "
                 "ON CONFLICT (tag_id) DO UPDATE SET time = excluded.time, value = excluded.value, "
-                "quality = excluded.quality WHERE excluded.time >= cv.time"
+                "quality = excluded.quality, text_value = NULL WHERE excluded.time >= cv.time"
             ).format(table=table, source=source),
             params,
         )

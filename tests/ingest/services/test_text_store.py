@@ -184,3 +184,13 @@ def test_a_buffer_file_from_before_string_tags_gets_their_columns(tmp_path):
         TextSampleRow(T0, 8, "txt", Quality.GOOD),
     ]
     buffer.close()
+
+
+def test_a_tag_changed_from_string_to_number_shows_its_numbers_not_its_old_text(device, program, machine_tags):
+    _store(device, [program], 0, (program.pk, "PRG-1", Quality.GOOD))
+    Tag.objects.filter(pk=program.pk).update(data_type="float32", address="HR900")
+    program.refresh_from_db()
+
+    _store(device, [program], 1, (program.pk, 12.5, Quality.GOOD))
+
+    assert current_values(tag_ids=[program.pk])[program.pk].value == 12.5
