@@ -79,10 +79,8 @@ def machine_tags(machine) -> list[Tag]:
 
 @pytest.fixture(autouse=True)
 def _ingest_isolation(settings, tmp_path) -> None:
-    """Each test its own store-and-forward buffer file (the default one is per host, shared by every run), and
-    pollers that read a tag's settings afresh on every poll (tests change them between polls)."""
+    """Each test its own store-and-forward buffer file (the default one is per host, shared by every run)."""
     settings.INGEST_BUFFER_PATH = str(tmp_path / "ingest-buffer.sqlite")
-    settings.INGEST_TAG_CONFIG_SECONDS = 0
 
 
 @pytest.fixture
