@@ -17,5 +17,8 @@ def acquisition_config_invalidate() -> None:
 
 
 def acquisition_config_version() -> str | None:
-    """The current token; raises the cache's error (redis.RedisError) when Redis is unreachable."""
-    return cache.get(VERSION_KEY)
+    """The current token (None: never set, or the cache is unreachable; the periodic checks still apply changes)."""
+    try:
+        return cache.get(VERSION_KEY)
+    except Exception:  # Redis is away: acquisition goes on from what it read last
+        return None

@@ -6,28 +6,25 @@ value, which lies to the operator; so taking it out of service stores one "bad: 
 the status to "unknown" (not polled yet); the first poll or subscription value is stored because its quality
 differs from the out-of-service one (ingest.services.compression stores every change of quality).
 
-The acquisition processes (run_subscriptions, run_sparkplug) re-read their configuration at once after either
-change: `devices_version_touch` changes a token in the cache, which they look at on every step.
+The acquisition processes (the pollers, run_subscriptions, run_sparkplug) re-read their configuration at once
+after either change: the acquisition configuration's version token changes (historian.services.acquisition_config).
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services.events import audit_record
 from historian.models import Device, DeviceStatus, Tag
+from historian.services.acquisition_config import acquisition_config_invalidate
 
 from .device_status import device_status_push
 from .store import StoreOutcome, device_out_of_service_store
-
-DEVICES_VERSION_KEY = "ingest:devices:version"
 
 
 def device_enabled_set(
@@ -72,19 +69,6 @@ def device_enabled_set(
             details={"device": device.pk, "protocol": device.protocol},
             remote_addr=remote_addr,
         )
-        transaction.on_commit(devices_version_touch)
+        transaction.on_commit(acquisition_config_invalidate)
     device_status_push(device=device)
     return outcome
-
-
-def devices_version_touch() -> None:
-    """Tell the acquisition processes that devices changed (they re-read them at their next step)."""
-    cache.set(DEVICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-
-
-def devices_version() -> str | None:
-    """The current token; it changes whenever devices_version_touch runs (None: never, or the cache is away)."""
-    try:
-        return cache.get(DEVICES_VERSION_KEY)
-    except Exception:  # the cache (Redis) is down: the periodic reload still applies changes
-        return None

@@ -172,11 +172,12 @@ def device_poll(*, device_id: int, scan_class_id: int) -> PollOutcome:
 
 
 def config_poll(
-    config: PollConfig, *, now: datetime | None = None, after_read: Callable[[], None] | None = None
+    config: PollConfig, *, now: datetime | None = None, after_read: Callable[[Device], None] | None = None
 ) -> PollOutcome:
     """One poll with configuration already loaded: skipped while the device is disabled or backing off.
 
-    `after_read` runs between the read and the store (the poller holds stores back while other reads run).
+    `after_read(device)` runs between the read and the store (the poller holds stores back while other reads run,
+    and drops the read of a device taken out of service meanwhile by raising).
     """
     now = now or timezone.now()
     device = config.device
@@ -187,7 +188,7 @@ def config_poll(
     return _poll_locked(config, after_read)
 
 
-def _poll_locked(config: PollConfig, after_read: Callable[[], None] | None = None) -> PollOutcome:
+def _poll_locked(config: PollConfig, after_read: Callable[[Device], None] | None = None) -> PollOutcome:
     device, tags = config.device, config.tags
     if not tags:
         return PollOutcome("no_tags")
@@ -203,7 +204,7 @@ def _poll_locked(config: PollConfig, after_read: Callable[[], None] | None = Non
         )
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
     if after_read is not None:
-        after_read()
+        after_read(device)
     outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)
     reasons: list[str] = []
     if readings.reasons:

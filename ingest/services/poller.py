@@ -43,6 +43,7 @@ import redis
 from django.conf import settings
 from django.db import connections
 
+from historian.models import Device
 from historian.services.acquisition_config import acquisition_config_version
 from ingest.drivers.registry import drivers_close
 
@@ -59,8 +60,8 @@ from .store import DATABASE_DOWN_ERRORS, compression_flush, database_connection_
 
 logger = logging.getLogger(__name__)
 
-#: How often the loop looks at the configuration version token (one cache GET).
-VERSION_CHECK_SECONDS = 1.0
+#: How often housekeeping looks at the configuration version token (one cache GET).
+VERSION_CHECK_SECONDS = 0.1
 #: The tick loop looks for new ticks at least this often.
 TICK_LOOK_SECONDS = 0.1
 #: Housekeeping waits for a gap this long before the next tick, at most MAINTENANCE_DEFER_SECONDS.
@@ -88,6 +89,10 @@ def _percentiles(values: Sequence[float]) -> dict[str, float] | None:
     }
 
 
+class OutOfService(Exception):
+    """A device was taken out of service while it was being read: the read is dropped, not stored."""
+
+
 class _ReadDone:
     """`after_read` of one job: its read is over; its store waits (a little) for the reads still running.
 
@@ -102,9 +107,10 @@ class _ReadDone:
         self.wait_limit = 0.0
         self.read_done_at = 0.0  # time.time() when the read finished (0: no read)
 
-    def __call__(self) -> None:
+    def __call__(self, device: Device) -> None:
         self.read_done_at = time.time()
         self.done(wait=True)
+        self.poller._in_service_check(device)
 
     def done(self, *, wait: bool) -> None:
         reads = self.poller._reads
@@ -250,7 +256,7 @@ class Poller:
         try:
             while not self._stopping.is_set():
                 try:
-                    if self._quiet():
+                    if self._config_token_moved() or self._quiet():
                         self._maintain()
                 except Exception:  # the next turn tries again
                     logger.exception("poller housekeeping error")
@@ -258,6 +264,14 @@ class Poller:
                 self._stopping.wait(0.02)
         finally:
             connections.close_all()
+
+    def _config_token_moved(self) -> bool:
+        """A change saved in admin (a device taken out of service ...) is applied at once, not in the next gap."""
+        version = acquisition_config_version()
+        if version is not None and version != self._version:
+            self._next_version_check = 0.0
+            return True
+        return False
 
     def _quiet(self) -> bool:
         """Whether housekeeping (queries, lease renewal: tens of ms of CPU with 10,000 tags) may run now without
@@ -292,10 +306,24 @@ class Poller:
         changed, self._fingerprint = fingerprint != self._fingerprint, fingerprint
         return changed
 
-    def _version_changed(self) -> bool:
+    def _in_service_check(self, device: Device) -> None:
+        """Before a poll stores: when the configuration moved since this poller read it, make sure the device was
+        not taken out of service meanwhile (its out-of-service samples must stay the newest). One cache GET per
+        poll; a query only after a change."""
+        version = acquisition_config_version()
+        if version is None or version == self._version:
+            return
         try:
-            version = acquisition_config_version()
-        except redis.RedisError:
+            in_service = Device.objects.filter(pk=device.pk, enabled=True).exists()
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+            return
+        if not in_service:
+            raise OutOfService(device)
+
+    def _version_changed(self) -> bool:
+        version = acquisition_config_version()
+        if version is None:  # Redis is away (or no change was ever made): the periodic checks go on
             return False
         changed, self._version = version != self._version, version
         return changed
@@ -401,6 +429,8 @@ class Poller:
                         read.wait_limit = min(READ_PRIORITY_SECONDS, period / 4)
                         outcome = self._poll(config, after_read=read)
                         self._record(getattr(outcome, "status", "stored"), started - at, read.read_done_at - started)
+                except OutOfService:
+                    self.stats.polls["out_of_service"] += 1
                 except Exception:
                     self.stats.polls["failed"] += 1
                     logger.exception("poll of device %s failed", device_id)

@@ -50,6 +50,7 @@ from historian.addresses.sparkplug import RESERVED_NAMES, RESERVED_PREFIXES, par
 from historian.models import Device, DiscoveredMetric, Machine, Protocol, ScanClass, Tag
 from historian.quality import Quality, quality_is_bad
 from historian.samples import SampleRow, TextSampleRow, is_text_row
+from historian.services.acquisition_config import acquisition_config_version
 from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
 from ingest.drivers.base import PointReading
@@ -70,7 +71,6 @@ from ingest.drivers.sparkplug.session import BrokerSettings, MqttSession
 
 from .buffer import buffer_status_publish, local_buffer
 from .device_status import device_record_success, reconnect_delay
-from .devices import devices_version
 from .store import (
     DATABASE_DOWN_ERRORS,
     compression_flush,
@@ -178,7 +178,7 @@ class SparkplugRunner:
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then handle what arrived since the last step."""
-        version = devices_version()
+        version = acquisition_config_version()
         if time.monotonic() >= self._next_reload or version != self._version:
             self._version = version
             try:

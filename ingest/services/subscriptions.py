@@ -32,11 +32,11 @@ from django.utils import timezone
 
 from historian.models import Device, Protocol, Tag
 from historian.quality import quality_is_good
+from historian.services.acquisition_config import acquisition_config_version
 from ingest.drivers.base import PointReading, PointRequest
 from ingest.drivers.opcua import MonitoredPoint, OpcUaSettings, OpcUaSubscription
 
 from .device_status import device_record_success, reconnect_delay
-from .devices import devices_version
 from .store import (
     DATABASE_DOWN_ERRORS,
     compression_flush,
@@ -121,7 +121,7 @@ class SubscriptionRunner:
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then store what arrived since the last step."""
-        version = devices_version()
+        version = acquisition_config_version()
         if time.monotonic() >= self._next_reload or version != self._version:
             self._version = version
             try:

@@ -9,11 +9,12 @@ from audit.models import AuditAction, AuditEvent
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
+from historian.services.acquisition_config import acquisition_config_version
 from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
 from ingest.services import store
 from ingest.services.compression import CompressionFilter
 from ingest.services.device_status import device_record_failure, device_record_success
-from ingest.services.devices import device_enabled_set, devices_version
+from ingest.services.devices import device_enabled_set
 from ingest.services.poll import device_poll
 
 
@@ -123,9 +124,9 @@ def test_a_poll_under_way_does_not_turn_a_device_out_of_service_back_to_connecte
 
 
 def test_the_acquisition_processes_are_told_after_the_commit(device, django_capture_on_commit_callbacks):
-    before = devices_version()
+    before = acquisition_config_version()
     with django_capture_on_commit_callbacks(execute=True):
         device_enabled_set(device=device, enabled=False, user=None)
-        assert devices_version() == before  # not before the change is visible to them
+        assert acquisition_config_version() == before  # not before the change is visible to them
 
-    assert devices_version() != before
+    assert acquisition_config_version() != before

@@ -8,9 +8,11 @@ import pytest
 from django.db import connection
 
 from historian.models import Device, ScanClass, Tag
+from historian.quality import Quality
 from ingest.services import poller as poller_module
 from ingest.services import store
 from ingest.services.compression import CompressionFilter
+from ingest.services.devices import device_enabled_set
 from ingest.services.poller import Poller, next_tick
 from tests.tcp_proxy import TcpProxy
 
@@ -102,12 +104,15 @@ def test_a_device_disabled_in_admin_is_let_go_within_seconds_with_its_open_segme
     _wait_for(lambda: poller.stats.polls["stored"] >= 4, 20, "four polls")
     assert len(_sample_times(speed.pk)) == 1  # the first value; the latest one is the held candidate
 
-    device.enabled = False
-    device.save()  # as admin does: the configuration token changes
+    device_enabled_set(device=device, enabled=False, user=None)  # as admin does: the configuration token changes
 
-    # The segment's end point, stored when the poller lets the device go.
-    _wait_for(lambda: len(_sample_times(speed.pk)) == 2, 5, "the poller to let the device go")
-    assert not poller.devices
+    _wait_for(lambda: not poller.devices, 5, "the poller to let the device go")
+    # The segment's end point (this test's poller shares its process, so the service itself stored it) and the
+    # out-of-service row.
+    assert len(_sample_times(speed.pk)) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT quality FROM historian_sample WHERE tag_id = %s ORDER BY time", [speed.pk])
+        assert [q for (q,) in cursor.fetchall()] == [Quality.GOOD, Quality.GOOD, Quality.BAD_OUT_OF_SERVICE]
     polls = poller.stats.polls["stored"]
     time.sleep(3 * PERIOD_MS / 1000)
     assert poller.stats.polls["stored"] == polls
