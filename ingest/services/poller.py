@@ -60,8 +60,10 @@ from .store import DATABASE_DOWN_ERRORS, compression_flush, database_connection_
 
 logger = logging.getLogger(__name__)
 
-#: How often housekeeping looks at the configuration version token (one cache GET).
-VERSION_CHECK_SECONDS = 0.1
+#: How often housekeeping looks whether the configuration version token moved (one cache GET), and how often it
+#: takes it as due anyway.
+TOKEN_LOOK_SECONDS = 0.1
+VERSION_CHECK_SECONDS = 1.0
 #: The tick loop looks for new ticks at least this often.
 TICK_LOOK_SECONDS = 0.1
 #: Housekeeping waits for a gap this long before the next tick, at most MAINTENANCE_DEFER_SECONDS.
@@ -192,6 +194,7 @@ class Poller:
         self._version: str | None = None
         self._fingerprint: int | None = None
         self._next_lease_sync = 0.0
+        self._next_token_look = 0.0
         self._next_config = 0.0
         self._next_version_check = 0.0
 
@@ -266,7 +269,13 @@ class Poller:
             connections.close_all()
 
     def _config_token_moved(self) -> bool:
-        """A change saved in admin (a device taken out of service ...) is applied at once, not in the next gap."""
+        """A change saved in admin (a device taken out of service ...) is applied at once, not in the next gap.
+
+        Looked at every TOKEN_LOOK_SECONDS."""
+        now = time.time()
+        if now < self._next_token_look:
+            return False
+        self._next_token_look = now + TOKEN_LOOK_SECONDS
         version = acquisition_config_version()
         if version is not None and version != self._version:
             self._next_version_check = 0.0
