@@ -50,7 +50,6 @@ from historian.addresses.sparkplug import RESERVED_NAMES, RESERVED_PREFIXES, par
 from historian.models import Device, DiscoveredMetric, Machine, Protocol, ScanClass, Tag
 from historian.quality import Quality, quality_is_bad
 from historian.samples import SampleRow, TextSampleRow, is_text_row
-from historian.services.acquisition_config import acquisition_config_version
 from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
 from ingest.drivers.base import PointReading
@@ -70,6 +69,7 @@ from ingest.drivers.sparkplug.codec import (
 from ingest.drivers.sparkplug.session import BrokerSettings, MqttSession
 
 from .buffer import buffer_status_publish, local_buffer
+from .config_reload import ConfigReloads
 from .device_status import device_record_success, reconnect_delay
 from .store import (
     DATABASE_DOWN_ERRORS,
@@ -161,8 +161,7 @@ class SparkplugRunner:
         self._tags: dict[int, dict[int, Tag]] = {}  # enabled device pk -> tag pk -> tag
         self._tag_by_metric: dict[int, dict[str, Tag]] = {}  # enabled device pk -> metric name -> tag
         self._devices: dict[int, Device] = {}
-        self._next_reload = 0.0
-        self._version: str | None = None  # ingest.services.devices: a device enabled or disabled
+        self._reloads = ConfigReloads(what="Sparkplug sessions")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -178,16 +177,7 @@ class SparkplugRunner:
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then handle what arrived since the last step."""
-        version = acquisition_config_version()
-        if time.monotonic() >= self._next_reload or version != self._version:
-            self._version = version
-            try:
-                self.sync()
-                self._next_reload = time.monotonic() + self.reload_seconds
-            except DATABASE_DOWN_ERRORS:
-                database_connection_reset()
-                logger.warning("database unavailable: Sparkplug sessions keep their last configuration")
-                self._next_reload = time.monotonic() + min(self.reload_seconds, 5.0)
+        self._reloads.run_if_due(self.sync, seconds=self.reload_seconds)
         return self.flush()
 
     def shutdown(self) -> None:

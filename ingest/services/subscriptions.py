@@ -32,10 +32,10 @@ from django.utils import timezone
 
 from historian.models import Device, Protocol, Tag
 from historian.quality import quality_is_good
-from historian.services.acquisition_config import acquisition_config_version
 from ingest.drivers.base import PointReading, PointRequest
 from ingest.drivers.opcua import MonitoredPoint, OpcUaSettings, OpcUaSubscription
 
+from .config_reload import ConfigReloads
 from .device_status import device_record_success, reconnect_delay
 from .store import (
     DATABASE_DOWN_ERRORS,
@@ -97,8 +97,7 @@ class SubscriptionRunner:
         self._retired: list[_Session] = []  # stopping: their last events are still stored
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._next_reload = 0.0
-        self._version: str | None = None  # ingest.services.devices: a device enabled or disabled
+        self._reloads = ConfigReloads(what="subscriptions")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -121,16 +120,7 @@ class SubscriptionRunner:
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then store what arrived since the last step."""
-        version = acquisition_config_version()
-        if time.monotonic() >= self._next_reload or version != self._version:
-            self._version = version
-            try:
-                self.sync()
-                self._next_reload = time.monotonic() + self.reload_seconds
-            except DATABASE_DOWN_ERRORS:
-                database_connection_reset()
-                logger.warning("database unavailable: subscriptions keep their last configuration")
-                self._next_reload = time.monotonic() + min(self.reload_seconds, 5.0)
+        self._reloads.run_if_due(self.sync, seconds=self.reload_seconds)
         return self.flush()
 
     def shutdown(self, timeout: float = 10.0) -> None:
