@@ -60,10 +60,8 @@ from .store import DATABASE_DOWN_ERRORS, compression_flush, database_connection_
 
 logger = logging.getLogger(__name__)
 
-#: How often housekeeping looks whether the configuration version token moved (one cache GET), and how often it
-#: takes it as due anyway.
+#: How often housekeeping looks whether the configuration version token moved (one cache GET).
 TOKEN_LOOK_SECONDS = 0.1
-VERSION_CHECK_SECONDS = 1.0
 #: The tick loop looks for new ticks at least this often.
 TICK_LOOK_SECONDS = 0.1
 #: Housekeeping waits for a gap this long before the next tick, at most MAINTENANCE_DEFER_SECONDS.
@@ -196,7 +194,6 @@ class Poller:
         self._next_lease_sync = 0.0
         self._next_token_look = 0.0
         self._next_config = 0.0
-        self._next_version_check = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -259,8 +256,9 @@ class Poller:
         try:
             while not self._stopping.is_set():
                 try:
-                    if self._config_token_moved() or self._quiet():
-                        self._maintain()
+                    moved_to = self._config_token_moved()
+                    if moved_to is not None or self._quiet():
+                        self._maintain(version=moved_to)
                 except Exception:  # the next turn tries again
                     logger.exception("poller housekeeping error")
                     self._stopping.wait(1.0)
@@ -268,41 +266,39 @@ class Poller:
         finally:
             connections.close_all()
 
-    def _config_token_moved(self) -> bool:
-        """A change saved in admin (a device taken out of service ...) is applied at once, not in the next gap.
-
-        Looked at every TOKEN_LOOK_SECONDS."""
+    def _config_token_moved(self) -> str | None:
+        """The new version token when the configuration changed (a device taken out of service, a tag saved in
+        admin ...), which is applied at once, not in the next gap; looked at every TOKEN_LOOK_SECONDS. None when
+        it did not move, or Redis is away (the periodic checks go on)."""
         now = time.time()
         if now < self._next_token_look:
-            return False
+            return None
         self._next_token_look = now + TOKEN_LOOK_SECONDS
         version = acquisition_config_version()
-        if version is not None and version != self._version:
-            self._next_version_check = 0.0
-            return True
-        return False
+        return version if version is not None and version != self._version else None
 
     def _quiet(self) -> bool:
         """Whether housekeeping (queries, lease renewal: tens of ms of CPU with 10,000 tags) may run now without
         delaying reads: no poll running and no tick due within MAINTENANCE_GAP_SECONDS; never deferred for more
         than MAINTENANCE_DEFER_SECONDS, or a busy poller would lose its leases."""
         now = time.time()
-        due = min(self._next_version_check, self._next_lease_sync, self._next_config)
+        due = min(self._next_lease_sync, self._next_config)
         if now < due:
             return False
         if now - due > MAINTENANCE_DEFER_SECONDS:
             return True
         return not self._busy and min(self._ticks.values(), default=math.inf) - now > MAINTENANCE_GAP_SECONDS
 
-    def _maintain(self) -> None:
+    def _maintain(self, *, version: str | None = None) -> None:
+        """`version`: the configuration token moved to it; it is taken as read once the configuration is."""
         now = time.time()
         reload = now >= self._next_config and self._fingerprint_changed()
-        if now >= self._next_version_check:
-            self._next_version_check = now + VERSION_CHECK_SECONDS
-            reload = self._version_changed() or reload
+        reload = version is not None or reload
         if reload or now >= self._next_lease_sync:
             self._refresh(reload_config=reload)
             self.stats_publish()
+        if version is not None:
+            self._version = version
 
     def _fingerprint_changed(self) -> bool:
         """The periodic check, for changes that set no version token (e.g. a queryset.update() in a script)."""
@@ -329,13 +325,6 @@ class Poller:
             return
         if not in_service:
             raise OutOfService(device)
-
-    def _version_changed(self) -> bool:
-        version = acquisition_config_version()
-        if version is None:  # Redis is away (or no change was ever made): the periodic checks go on
-            return False
-        changed, self._version = version != self._version, version
-        return changed
 
     def _refresh(self, *, reload_config: bool) -> None:
         """Re-read what is polled, renew and claim leases, load the configuration of what this poller holds."""
