@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    run the demo plant (simulator, Celery worker + beat, web) and print its URL"
 	@echo "make test    run the whole test suite (then its TimescaleDB part on TimescaleDB)"
-	@echo "make lint    ruff check, ruff format --check, makemigrations --check"
+	@echo "make lint    ruff, import contracts (ARCHITECTURE.md), mypy, makemigrations --check"
 	@echo "make bench   run the benchmarks in bench/"
 
 $(PY):
@@ -30,7 +30,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(PY) -m config.embedded run --profile demo -- $(PY) manage.py demo
+	$(PY) -m devtools.embedded run --profile demo -- $(PY) manage.py demo
 
 # Twice: on PostgreSQL, then the tests marked `timescale` on a real TimescaleDB (tests/timescale/: Node.js + PGlite).
 # Exit status 5 (no test selected, e.g. PYTEST_ARGS names tests without the marker) is no failure.
@@ -41,6 +41,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.installed-dev
@@ -48,11 +49,11 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 bench: $(VENV)/.installed-dev
-	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.ingest $(BENCH_ARGS)
-	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.query $(QUERY_BENCH_ARGS)
-	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.acquisition $(ACQUISITION_BENCH_ARGS)
-	$(PY) -m config.embedded run --profile bench -- $(PY) -m bench.acquisition_opcua $(OPCUA_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.ingest $(BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.query $(QUERY_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.acquisition $(ACQUISITION_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.acquisition_opcua $(OPCUA_BENCH_ARGS)
 
 clean-state:
-	$(PY) -m config.embedded stop --profile demo || true
+	$(PY) -m devtools.embedded stop --profile demo || true
 	rm -rf .millwright

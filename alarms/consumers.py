@@ -33,7 +33,7 @@ from alarms.services.actions import (
     alarms_unshelve,
 )
 from alarms.services.live import ALARMS_GROUP
-from dashboards.websocket_messages import ClientMessageError, client_message_parse, is_id_list
+from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 
 MAX_MESSAGE_BYTES = 16384
 MAX_ALARMS_PER_ACTION = 500

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from audit.models import AuditAction
 from audit.services.events import audit_record
+from historian.signals import tag_csv_applied
 
 
 def _remote_addr(request: HttpRequest | None) -> str | None:
@@ -36,3 +37,8 @@ def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest
         target=username,
         remote_addr=_remote_addr(request),
     )
+
+
+@receiver(tag_csv_applied, dispatch_uid="audit.tag_csv_applied")
+def _tag_csv_applied(sender: Any, actor: Any, filename: str, details: dict[str, Any], **kwargs: Any) -> None:
+    audit_record(actor=actor, action=AuditAction.TAG_CSV_IMPORT, target=filename, details=details)

@@ -1,7 +1,7 @@
 """Acquisition benchmark: polled tags through the real Celery path into the database, next to a bare protocol loop.
 
     python -m bench.acquisition [--tags 10000] [--devices 10] [--seconds 30] [--concurrency 2]
-    make bench BENCH_ARGS=...   (bench.ingest); this one: python -m config.embedded run --profile bench --
+    make bench BENCH_ARGS=...   (bench.ingest); this one: python -m devtools.embedded run --profile bench --
                                 python -m bench.acquisition
 
 Runs in a database of its own (`millwright_bench_acquisition`, dropped and re-created, migrated; dropped at the end
@@ -11,7 +11,7 @@ Modbus phase:
   * a Modbus TCP gateway in this process serves --devices unit ids, each with --tags / --devices float32 values
     in consecutive holding registers (values change every second, so every poll stores every tag);
   * one real `celery worker --acquisition` process (prefork, --concurrency children) polls them: its poller
-    (ingest/services/poller.py) reads each device on the scan's wall-clock ticks (multiples of --period-ms from
+    (ingest/acquisition/poller.py) reads each device on the scan's wall-clock ticks (multiples of --period-ms from
     the epoch), which are the scheduled times the jitter is measured against;
   * after --warmup seconds, --seconds are measured: values stored per second (rows in historian_sample), scan
     jitter (the time a device's read started, which is the sample time, minus the scheduled tick; p50/p99
@@ -23,7 +23,7 @@ Modbus phase:
     schedule for --bare-seconds and decodes them: its CPU time per 1,000 values is the baseline.
 
 The OPC UA half goes in PROTOCOL_PHASES as "opcua": serve the same number of variables from
-ingest/simulator/opcua_server.py, create Device(protocol="opcua") rows, run the same worker measurement, and use
+demo/simulator/opcua_server.py, create Device(protocol="opcua") rows, run the same worker measurement, and use
 a bare asyncua read loop as its baseline; the figures and the JSON keys are the same, per protocol.
 
 Targets (issue 4): a 1 s scan of 10,000 tags on one worker of a 2-core machine, p99 jitter <= 50 ms, CPU per
@@ -77,7 +77,7 @@ class Gateway:
     def __init__(self, layout: Layout) -> None:
         from pymodbus.simulator import DataType, SimData, SimDevice
 
-        from ingest.simulator.modbus_server import ServerThread, serve_devices
+        from demo.simulator.modbus_server import ServerThread, serve_devices
 
         size = layout.registers_per_device
 
@@ -307,7 +307,7 @@ def _worker_phase(
 
 def _poller_stats(worker_name: str) -> dict[str, Any]:
     """What the worker's poller published last (it publishes once more when it stops)."""
-    from ingest.services.poller import poller_stats_read
+    from ingest.acquisition.poller import poller_stats_read
 
     published = [stats for owner, stats in poller_stats_read().items() if owner.startswith(f"{worker_name}:")]
     return published[0] if published else {}

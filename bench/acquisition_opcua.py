@@ -1,7 +1,7 @@
 """OPC UA acquisition benchmark: subscribed values through the project's path into the database.
 
     python -m bench.acquisition_opcua [--values 5000] [--scan-ms 1000] [--seconds 30] [--database-url URL]
-    make bench-opcua   (or: python -m config.embedded run --profile bench -- python -m bench.acquisition_opcua)
+    make bench-opcua   (or: python -m devtools.embedded run --profile bench -- python -m bench.acquisition_opcua)
 
 An asyncua server in a subprocess (so that its CPU is not counted) serves --values Double variables and writes
 a new value into every one of them every --scan-ms: the worst case, every subscribed value changes every scan.
@@ -97,7 +97,7 @@ class BenchServer:
     def __init__(self, values: int, scan_ms: int) -> None:
         import tempfile
 
-        from ingest.ports import free_port
+        from common.net import free_port
 
         self.port = free_port()
         self.endpoint = f"opc.tcp://127.0.0.1:{self.port}/"
@@ -228,7 +228,7 @@ def _count(statement: str) -> int:
 
 
 def _project_path(values: int, scan_ms: int, seconds: float, warmup_timeout: float) -> dict:
-    from ingest.services.subscriptions import SubscriptionRunner
+    from ingest.acquisition.subscriptions import SubscriptionRunner
 
     runner = SubscriptionRunner(flush_seconds=FLUSH_SECONDS, reload_seconds=3600)
     runner.start()
@@ -273,8 +273,8 @@ def _project_path(values: int, scan_ms: int, seconds: float, warmup_timeout: flo
 
 
 def _polled(endpoint: str, values: int, reads: int) -> dict:
-    from ingest.drivers.base import PointRequest
-    from ingest.drivers.opcua import OpcUaDriver, OpcUaSettings
+    from ingest.protocols.base import PointRequest
+    from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings
 
     points = [PointRequest(i, _node_id(i), "float64") for i in range(values)]
     times: list[float] = []

@@ -206,7 +206,7 @@ class ScanPlan:
     step: timedelta = timedelta(seconds=1)
 
     def batches(self) -> Iterator[list]:
-        from historian.samples import SampleRow
+        from historian.sample_types import SampleRow
 
         n = len(self.tag_ids)
         for scan, first in enumerate(range(0, self.values, self.batch)):
@@ -220,7 +220,7 @@ class ScanPlan:
 
 
 def _scan(tag_ids: Sequence[int], at: datetime, seed: int) -> list:
-    from historian.samples import SampleRow
+    from historian.sample_types import SampleRow
 
     return [
         SampleRow(at, tag_id, ((seed * 7919 + k * 104729) % 100_000) / 100, GOOD) for k, tag_id in enumerate(tag_ids)

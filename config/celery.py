@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-from ingest.worker import ACQUISITION_OPTION, AcquisitionStep
+from ingest.acquisition.worker import ACQUISITION_OPTION, AcquisitionStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -12,7 +12,7 @@ app = Celery("millwright")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# `celery worker --acquisition`: the worker polls the devices (ingest/worker.py, ingest/services/poller.py).
+# `celery worker --acquisition`: the worker polls the devices (ingest/acquisition/worker.py, poller.py).
 app.user_options["worker"].add(ACQUISITION_OPTION)
 app.steps["worker"].add(AcquisitionStep)
 

@@ -13,7 +13,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from dashboards.websocket_messages import ClientMessageError, client_message_parse, is_id_list
+from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
 from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
 

@@ -18,15 +18,15 @@ from django.utils.html import format_html
 
 from historian.admin import DeviceAdmin
 from historian.models import Device, Machine, Protocol, ScanClass
-from ingest.drivers.base import DeviceUnreachable
-from ingest.services.devices import device_enabled_set
-from ingest.services.opcua import (
+from ingest.protocols.base import DeviceUnreachable
+from ingest.protocols.opcua.configure import (
     MAX_BROWSE_DEPTH,
     device_opcua_pki_check,
     device_opcua_pki_store,
     opcua_browse,
     opcua_tags_create,
 )
+from ingest.services.devices import device_enabled_set
 
 OPCUA_FIELDS = [
     "endpoint_url",
@@ -234,4 +234,4 @@ class OpcUaTagsForm(forms.Form):
 admin.site.unregister(Device)
 admin.site.register(Device, OpcUaDeviceAdmin)
 
-from ingest import admin_sparkplug  # noqa: E402, F401  (registers the Sparkplug admin)
+from ingest.protocols.sparkplug import admin as sparkplug_admin  # noqa: E402, F401  (registers the Sparkplug admin)

@@ -8,3 +8,6 @@ class IngestConfig(AppConfig):
 
     def ready(self) -> None:
         from ingest import signals  # noqa: F401
+        from ingest.protocols import protocols_register
+
+        protocols_register()

@@ -1,10 +1,10 @@
 """Thin Celery tasks: take ids, call a service. Polling itself runs in the poller of `celery worker --acquisition`
-(ingest/worker.py), not as a task per scan."""
+(ingest/acquisition/worker.py), not as a task per scan."""
 
 from celery import shared_task
 from django.conf import settings
 
-from ingest.services.buffer import buffer_replay
+from ingest.pipeline.buffer import buffer_replay
 
 
 @shared_task(ignore_result=True)

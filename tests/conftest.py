@@ -11,11 +11,13 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
+from demo.simulator.modbus_server import PlantServerThread
+from demo.simulator.plant import PlantSimulator
 from historian.models import Device, Machine, ScanClass, Tag
-from ingest.drivers.registry import drivers_close_all
-from ingest.simulator.modbus_server import PlantServerThread
-from ingest.simulator.plant import PlantSimulator
+from ingest.protocols.registry import drivers_close_all
 from tests.timescale.harness import UNAVAILABLE_VAR
+
+pytest_plugins = ["tests.opcua_fixtures"]
 
 # Tests in these folders and modules (under tests/) also run against TimescaleDB; any other test opts in with
 # @pytest.mark.timescale. With MILLWRIGHT_TEST_BACKEND=timescaledb (`make test`'s second run) only those run.
@@ -50,7 +52,7 @@ def plant_server() -> Iterator[PlantServerThread]:
 @pytest.fixture
 def demo_plant(db, plant_server):
     """The demo plant model (1 line, 2 machines) pointed at `plant_server`."""
-    from ingest.services.demo_plant import demo_plant_load
+    from demo.plant import demo_plant_load
 
     demo_plant_load(host=plant_server.host, port=plant_server.port, lines=1, machines_per_line=2)
     yield
@@ -109,8 +111,8 @@ class LiveAsgiServer:
     def __init__(self) -> None:
         import uvicorn
 
+        from common.net import free_port
         from config.asgi import application
-        from ingest.ports import free_port
 
         self.port = free_port()
         config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")

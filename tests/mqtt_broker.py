@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ingest.ports import free_port
+from common.net import free_port
 
 
 class MosquittoBroker:

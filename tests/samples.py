@@ -8,7 +8,7 @@ from django.db import connection, transaction
 
 from historian.models import Tag
 from historian.quality import Quality
-from historian.samples import SAMPLE_TABLE, SampleRow
+from historian.sample_types import SAMPLE_TABLE, SampleRow
 from historian.services.samples import samples_write_batch
 from historian.storage import sample_storage
 

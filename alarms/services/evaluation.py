@@ -21,7 +21,7 @@ from alarms.state_machine import Kind
 from alarms.state_machine import evaluate as sm_evaluate
 from historian.quality import quality_is_bad, quality_is_good
 from historian.queries.history import current_values
-from historian.samples import SampleBatch, SampleRow
+from historian.sample_types import SampleBatch, SampleRow
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Settings shared by every environment. All configuration comes from the environment (django-environ).
 
-Where DATABASE_URL or REDIS_URL is unset, `config.embedded` provides private servers (see local.py and test.py);
+Where DATABASE_URL or REDIS_URL is unset, `devtools.embedded` provides private servers (see local.py and test.py);
 production requires both.
 """
 
@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -186,7 +187,7 @@ INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.
 # A poller re-reads its configuration within a second of a change saved in admin or imported from a tag CSV (a
 # version token); this often it also checks a digest of it, for changes made behind the application's back.
 INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=30.0)
-# The poller in each `celery worker --acquisition` (ingest/services/poller.py): threads that read devices at once,
+# The poller in each `celery worker --acquisition` (ingest/acquisition/poller.py): threads that read devices at once,
 # and how long a dead worker's devices stay unpolled before another worker takes them over.
 INGEST_POLLER_THREADS = env.int("INGEST_POLLER_THREADS", default=16)
 INGEST_POLLER_LEASE_SECONDS = env.float("INGEST_POLLER_LEASE_SECONDS", default=15.0)

@@ -1,6 +1,6 @@
 """Developer machine and the demo plant: DEBUG on, embedded PostgreSQL/Redis where none is configured."""
 
-from config.embedded import use_embedded_defaults
+from devtools.embedded import use_embedded_defaults
 
 use_embedded_defaults(profile="demo")
 

@@ -4,7 +4,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.embedded import use_embedded_defaults
+from devtools.embedded import use_embedded_defaults
 
 # `make test` runs the suite a second time with MILLWRIGHT_TEST_BACKEND=timescaledb: DATABASE_URL then points at a
 # real TimescaleDB (PGlite in WASM, tests/timescale/) and only the tests marked `timescale` run (tests/conftest.py).

@@ -11,7 +11,7 @@ from django.conf import settings
 from historian.models import Device
 from historian.services.live import device_status_message
 
-#: Redis hash: worker host -> its buffer status as JSON (written by ingest.services.buffer).
+#: Redis hash: worker host -> its buffer status as JSON (written by ingest.pipeline.buffer).
 BUFFER_STATUS_KEY = "ingest:buffers"
 
 

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from historian.models.tags import Interpolation, Tag
 from historian.quality import quality_is_good
-from historian.samples import SAMPLE_TABLE
+from historian.sample_types import SAMPLE_TABLE
 
 from .errors import HistoryQueryError
 

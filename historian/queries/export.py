@@ -12,7 +12,7 @@ from itertools import count
 from django.db import connection, transaction
 from psycopg import sql
 
-from historian.samples import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
+from historian.sample_types import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
 
 from .aggregates import AggregateInterval, aggregate_resolution, aggregate_values
 from .common import check_intervals, check_range, tag_readings

@@ -7,7 +7,7 @@ from typing import NamedTuple
 from django.db import connection
 from psycopg import sql
 
-from historian.samples import CURRENT_VALUE_TABLE, SAMPLE_TABLE
+from historian.sample_types import CURRENT_VALUE_TABLE, SAMPLE_TABLE
 
 from .common import MAX_RAW_POINTS, Point, check_range, read_cursor
 from .errors import HistoryQueryError

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from psycopg import sql
 
 from historian.quality import Quality
-from historian.samples import SAMPLE_TABLE
+from historian.sample_types import SAMPLE_TABLE
 
 from .common import MAX_PIXELS, USABLE_SQL, Point, check_range, check_volume, read_cursor, tag_readings
 from .errors import HistoryQueryError

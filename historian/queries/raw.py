@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from historian.samples import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
+from historian.sample_types import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
 
 from .common import (
     MAX_RAW_POINTS,

@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from historian import storage
-from historian.samples import SAMPLE_TABLE
+from historian.sample_types import SAMPLE_TABLE
 from historian.storage import ROLLUP_1H, ROLLUP_1M
 from historian.storage.base import BUCKET_ORIGIN
 

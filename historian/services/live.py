@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from channels.layers import get_channel_layer
 
-from historian.samples import SampleBatch, SampleRow, TextSampleRow, datetime_to_us, is_text_row
+from historian.sample_types import SampleBatch, SampleRow, TextSampleRow, datetime_to_us, is_text_row
 
 LIVE_MESSAGE_TYPE = "samples.batch"
 

@@ -1,7 +1,7 @@
 """Writing samples: history through binary COPY, current values with one set-based UPDATE.
 
 Both take a SampleBatch (columns) as well as SampleRows; the COPY stream and the UPDATE's array parameters are
-built from the columns by numpy (historian.samples), so a write costs no Python object per value.
+built from the columns by numpy (historian.sample_types), so a write costs no Python object per value.
 """
 
 import struct
@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import adapt, pq, sql
 
-from historian.samples import (
+from historian.sample_types import (
     CURRENT_VALUE_TABLE,
     PG_EPOCH_US,
     SAMPLE_TABLE,

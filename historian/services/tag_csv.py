@@ -41,11 +41,8 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
-from audit.models import AuditAction
-from audit.services.events import audit_record
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
-from historian.services.acquisition_config import acquisition_config_invalidate
-from historian.signals import tags_imported
+from historian.signals import tag_csv_applied, tags_imported
 
 # Written by the poll service (connection status) or secret: not configuration the file carries.
 DEVICE_NOT_IN_FILE = frozenset(
@@ -748,15 +745,13 @@ def tag_import_csv(
         # set_actor: deletions an extension makes through the ORM are logged by auditlog's signals, with the actor.
         with set_actor(user) if user is not None else contextlib.nullcontext():
             cid = _apply(plan, actor=user, progress=progress)  # type: ignore[arg-type]
-        audit_record(
-            actor=user,
-            action=AuditAction.TAG_CSV_IMPORT,
-            target=filename,
-            details={**report.summary(), "auditlog_cid": cid},
+        # In this transaction: the audit app records it (audit/receivers.py), or the import rolls back.
+        tag_csv_applied.send(
+            sender=Tag, actor=user, filename=filename, details={**report.summary(), "auditlog_cid": cid}
         )
         report.applied = True
         created_ids = [t.pk for t in plan.tags_create]
         updated_ids = [after.pk for _, after, _ in plan.tags_update]
+        # Pollers re-read their tags now (ingest/signals.py).
         transaction.on_commit(lambda: tags_imported.send(sender=Tag, created_ids=created_ids, updated_ids=updated_ids))
-        transaction.on_commit(acquisition_config_invalidate)  # pollers re-read their tags now
     return report

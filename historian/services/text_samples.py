@@ -11,7 +11,7 @@ import psycopg
 from django.db import connection, transaction
 from psycopg import sql
 
-from historian.samples import CURRENT_VALUE_TABLE, TEXT_SAMPLE_TABLE, TextSampleRow
+from historian.sample_types import CURRENT_VALUE_TABLE, TEXT_SAMPLE_TABLE, TextSampleRow
 
 from .samples import _statement_timeout
 

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 from psycopg import sql
 
-from historian.samples import TEXT_SAMPLE_TABLE, SampleBatch
+from historian.sample_types import TEXT_SAMPLE_TABLE, SampleBatch
 
 
 class Rollup(NamedTuple):

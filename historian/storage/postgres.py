@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.utils import timezone
 from psycopg import sql
 
-from historian.samples import SAMPLE_DEFAULT_PARTITION, SAMPLE_TABLE, SampleBatch, SampleRow, datetime_to_us
+from historian.sample_types import SAMPLE_DEFAULT_PARTITION, SAMPLE_TABLE, SampleBatch, SampleRow, datetime_to_us
 
 from .base import BUCKET_ORIGIN, ROLLUP_1H, ROLLUP_1M, RollupStep, SampleStorage, bucket_floor, rollup_named
 

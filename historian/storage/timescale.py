@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from psycopg import sql
 
-from historian.samples import SAMPLE_TABLE, SampleBatch
+from historian.sample_types import SAMPLE_TABLE, SampleBatch
 
 from .base import ROLLUP_1H, ROLLUP_1M, RollupStep, SampleStorage, rollup_named
 

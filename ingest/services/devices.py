@@ -4,10 +4,10 @@ A disabled device is not polled nor subscribed to. Left at that, its tags would 
 value, which lies to the operator; so taking it out of service stores one "bad: out of service" sample per tag
 (the current value too, pushed live), sets its status to "disabled" and records who did it. Putting it back sets
 the status to "unknown" (not polled yet); the first poll or subscription value is stored because its quality
-differs from the out-of-service one (ingest.services.compression stores every change of quality).
+differs from the out-of-service one (ingest.pipeline.compression stores every change of quality).
 
 The acquisition processes (the pollers, run_subscriptions, run_sparkplug) re-read their configuration at once
-after either change: the acquisition configuration's version token changes (historian.services.acquisition_config).
+after either change: the acquisition configuration's version token changes (ingest.acquisition.config_token).
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services.events import audit_record
 from historian.models import Device, DeviceStatus, Tag
-from historian.services.acquisition_config import acquisition_config_invalidate
-
-from .device_status import device_status_push
-from .store import StoreOutcome, device_out_of_service_store
+from ingest.acquisition.config_token import acquisition_config_invalidate
+from ingest.pipeline.device_status import device_status_push
+from ingest.pipeline.store import StoreOutcome, device_out_of_service_store
 
 
 def device_enabled_set(

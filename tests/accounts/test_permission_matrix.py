@@ -268,7 +268,7 @@ def test_a_superuser_passes_every_permission_check(client, world, django_user_mo
 
 
 def _websocket_routes() -> list[str]:
-    from dashboards.routing import websocket_urlpatterns
+    from config.routing import websocket_urlpatterns
 
     return [str(p.pattern) for p in websocket_urlpatterns]
 
@@ -280,7 +280,7 @@ def test_every_websocket_route_is_declared_in_the_matrix():
 
 @pytest.mark.django_db(transaction=True)
 def test_every_role_gets_what_the_matrix_says_on_every_websocket(make_user):
-    from dashboards.routing import websocket_urlpatterns
+    from config.routing import websocket_urlpatterns
 
     users = {role: make_user(role.value.lower(), role=role) for role in Role}
     wrong = []

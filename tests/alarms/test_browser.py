@@ -8,7 +8,7 @@ from django.conf import settings
 
 from alarms.models import Alarm, AlarmDefinition, JournalEntry
 from historian.queries.history import current_values
-from ingest.services.poll import device_poll
+from ingest.acquisition.poll import device_poll
 from tests.alarms.conftest import grant
 from tests.dashboards.test_browser import CHROMIUM, BrowserThread
 

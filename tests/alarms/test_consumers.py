@@ -12,7 +12,7 @@ from alarms.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AlarmConsum
 from alarms.models import Alarm
 from alarms.services.evaluation import alarms_evaluate_strict
 from historian.quality import Quality
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from alarms.models import NotificationDelivery, NotificationRoute
 from alarms.services.evaluation import alarms_evaluate_strict
 from alarms.services.notifications import MAX_ATTEMPTS, notifications_dispatch
 from alarms.tasks import alarm_journal_maintain, notification_send
+from common.net import free_port
 from historian.quality import Quality
-from historian.samples import SampleRow
-from ingest.ports import free_port
+from historian.sample_types import SampleRow
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

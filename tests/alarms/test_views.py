@@ -12,7 +12,7 @@ from django.utils import timezone
 from alarms.services.actions import alarms_acknowledge, alarms_shelve
 from alarms.services.evaluation import alarms_evaluate_strict
 from historian.quality import Quality
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from tests.alarms.conftest import grant
 
 

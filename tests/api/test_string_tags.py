@@ -8,7 +8,7 @@ import pytest
 
 from historian.models import Tag
 from historian.quality import Quality
-from historian.samples import TextSampleRow
+from historian.sample_types import TextSampleRow
 from historian.services.text_samples import text_samples_write_batch
 from tests.api.conftest import T0
 from tests.samples import write

@@ -6,7 +6,7 @@ thread with a running loop; so the browser lives in a thread of its own and the 
 
 import pytest
 
-from ingest.services.poll import device_poll
+from ingest.acquisition.poll import device_poll
 from tests.browser import CHROMIUM, BrowserThread, screenshot
 
 pytestmark = [

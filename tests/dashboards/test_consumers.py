@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from dashboards.consumers import CLOSE_UNAUTHENTICATED, LiveConsumer
 from historian.quality import Quality
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from historian.services.live import live_samples_message, machine_live_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,7 +105,7 @@ async def test_too_many_subscriptions_are_refused(operator, demo_plant):
 async def test_every_open_page_hears_how_a_polled_device_link_is_doing(operator, device, scan_class, plant_server):
     from channels.db import database_sync_to_async
 
-    from ingest.services.poll import device_poll
+    from ingest.acquisition.poll import device_poll
 
     communicator = await _connect(operator)
     assert (await communicator.connect())[0]

@@ -8,7 +8,7 @@ from django.utils import timezone
 from historian.models import Tag
 from historian.quality import Quality
 from historian.queries.plant import machine_trend_tags
-from historian.samples import TextSampleRow
+from historian.sample_types import TextSampleRow
 from historian.services.text_samples import text_samples_write_batch
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from historian.quality import Quality
 from historian.queries.plant import machine_trend_tags
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from historian.services.samples import samples_write_batch
 
 
@@ -90,7 +90,7 @@ def test_static_files_are_served_and_a_missing_one_is_404(live_asgi):
 
 
 def test_plant_overview_shows_each_device_link_and_a_filling_buffer(operator_client, device, settings):
-    from ingest.services.buffer import buffer_status_publish, local_buffer
+    from ingest.pipeline.buffer import buffer_status_publish, local_buffer
 
     Device = type(device)
     Device.objects.filter(pk=device.pk).update(status="error", consecutive_failures=3, last_error="connection refused")

@@ -77,7 +77,7 @@ def test_browse_page_refuses_a_node_it_did_not_offer(admin_client, opcua_device,
 
 
 def test_browse_page_shows_why_the_server_cannot_be_browsed(admin_client, db):
-    from ingest.ports import free_port
+    from common.net import free_port
 
     device = Device.objects.create(name="Gone", protocol=Protocol.OPCUA, host="127.0.0.1", port=free_port())
     response = admin_client.get(reverse("admin:historian_device_opcua_browse", args=[device.pk]))

@@ -16,13 +16,13 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from demo.simulator.modbus_server import PlantServerThread
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
-from ingest.services import store
-from ingest.services.buffer import SampleBuffer
-from ingest.services.compression import CompressionFilter
-from ingest.services.poll import device_poll
-from ingest.simulator.modbus_server import PlantServerThread
+from ingest.acquisition.poll import device_poll
+from ingest.pipeline import store
+from ingest.pipeline.buffer import SampleBuffer
+from ingest.pipeline.compression import CompressionFilter
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow

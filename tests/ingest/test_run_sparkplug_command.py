@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 
 from historian.models import Device, DiscoveredMetric, Protocol
-from ingest.drivers.sparkplug.codec import DataType
-from ingest.simulator.sparkplug_edge import SparkplugEdgeNode
+from ingest.protocols.sparkplug.codec import DataType
+from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
 from tests.mqtt_broker import MosquittoBroker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from demo.simulator.opcua_server import opcua_signal_node_id
 from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
-from ingest.simulator.opcua_server import opcua_signal_node_id
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from django.db import connection
 
 from historian.quality import Quality
 from historian.queries.history import tag_history
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from historian.services.samples import samples_write_batch
 from historian.storage import sample_storage
 

@@ -6,7 +6,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from ingest.services.sparkplug import SparkplugRunner
+from ingest.acquisition.sparkplug_host import SparkplugRunner
 
 
 class Command(BaseCommand):

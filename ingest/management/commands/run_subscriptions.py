@@ -6,7 +6,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from ingest.services.subscriptions import SubscriptionRunner
+from ingest.acquisition.subscriptions import SubscriptionRunner
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from alarms.services.actions import (
 )
 from alarms.services.evaluation import alarms_evaluate_strict
 from historian.quality import Quality
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from tests.alarms.conftest import grant
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

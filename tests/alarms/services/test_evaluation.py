@@ -14,9 +14,9 @@ from alarms.services.live import ALARMS_GROUP
 from historian.models import Device, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from historian.services.samples import current_values_write
-from ingest.services.poll import device_poll
+from ingest.acquisition.poll import device_poll
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -214,7 +214,7 @@ def test_a_simulated_value_past_a_limit_raises_its_alarm_within_the_same_poll(de
 
 
 def test_a_device_that_goes_unreachable_raises_the_communication_alarms(demo_plant, device, scan_class):
-    from ingest.ports import free_port
+    from common.net import free_port
 
     Device.objects.filter(pk=device.pk).update(port=free_port())  # nobody listens there
     comm = AlarmDefinition.objects.filter(kind="bad_quality", tag__device=device)
@@ -227,7 +227,7 @@ def test_a_device_that_goes_unreachable_raises_the_communication_alarms(demo_pla
 
 
 def test_the_demo_loader_stays_idempotent_with_alarms(demo_plant, plant_server):
-    from ingest.services.demo_plant import demo_plant_load
+    from demo.plant import demo_plant_load
 
     before = AlarmDefinition.objects.count()
     demo_plant_load(host=plant_server.host, port=plant_server.port, lines=1, machines_per_line=2)

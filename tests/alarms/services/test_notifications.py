@@ -25,7 +25,7 @@ from alarms.services.notifications import (
 )
 from historian.models import Area
 from historian.quality import Quality
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "s3cret-signing-key"
@@ -121,7 +121,7 @@ def test_a_failed_webhook_is_recorded_and_succeeds_on_retry(hot_critical, signal
 
 
 def test_an_unreachable_webhook_is_a_retryable_failure(hot_critical, signals):
-    from ingest.ports import free_port
+    from common.net import free_port
 
     NotificationRoute.objects.create(
         name="m", channel="webhook", target=f"http://127.0.0.1:{free_port()}/", secret=SECRET

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from alarms.models import Alarm
 from historian.models import Tag
 from historian.quality import Quality
-from ingest.drivers.base import PointReading
-from ingest.services import store, text_store
+from ingest.pipeline import store, text_store
+from ingest.protocols.base import PointReading
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ import pytest
 from historian.quality import Quality
 from historian.queries.errors import HistoryQueryError
 from historian.queries.history import current_values, tag_history
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from historian.services.samples import samples_write_batch
 
 T0 = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)

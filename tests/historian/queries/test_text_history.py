@@ -12,7 +12,7 @@ from historian.queries.history import current_values
 from historian.queries.interpolated import interpolated_values, value_at
 from historian.queries.plot import plot_values
 from historian.queries.raw import raw_values
-from historian.samples import TextSampleRow
+from historian.sample_types import TextSampleRow
 from historian.services.text_samples import text_samples_write_batch
 
 from .conftest import T0, write

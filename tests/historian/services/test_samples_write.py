@@ -6,7 +6,7 @@ from django.db import connection
 
 from historian.quality import Quality
 from historian.queries.history import current_values, tag_history
-from historian.samples import SampleBatch, SampleRow, datetime_to_us
+from historian.sample_types import SampleBatch, SampleRow, datetime_to_us
 from historian.services.samples import sample_partitions_create_ahead, samples_write_batch
 
 

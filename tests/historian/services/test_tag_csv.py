@@ -8,8 +8,8 @@ from auditlog.models import LogEntry
 
 from audit.models import AuditAction, AuditEvent
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
-from historian.services.acquisition_config import acquisition_config_version
 from historian.services.tag_csv import TagCsvFormatError, tag_csv_columns, tag_export_csv, tag_import_csv
+from ingest.acquisition.config_token import acquisition_config_version
 
 LINES, MACHINES_PER_LINE, TAGS_PER_MACHINE = 10, 50, 20  # 10,000 tags
 

@@ -7,7 +7,7 @@ from django.db import connection
 
 from historian.models import HistorianSettings
 from historian.quality import Quality
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from historian.services.retention import retention_apply
 from historian.services.rollups import rollups_refresh
 from historian.services.samples import samples_write_batch

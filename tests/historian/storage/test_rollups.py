@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from historian.quality import Quality, quality_is_good
-from historian.samples import SampleRow
+from historian.sample_types import SampleRow
 from historian.services.rollups import rollups_refresh
 from historian.services.samples import samples_write_batch
 from historian.storage import ROLLUP_1H, ROLLUP_1M, bucket_floor, rollup_watermark

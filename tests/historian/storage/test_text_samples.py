@@ -6,7 +6,7 @@ from django.db import connection
 
 from historian.models import HistorianSettings
 from historian.quality import Quality
-from historian.samples import TextSampleRow
+from historian.sample_types import TextSampleRow
 from historian.services.retention import retention_apply
 from historian.services.text_samples import text_samples_write_batch
 from historian.storage import sample_storage

@@ -9,13 +9,13 @@ from audit.models import AuditAction, AuditEvent
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
-from historian.services.acquisition_config import acquisition_config_version
 from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
-from ingest.services import store
-from ingest.services.compression import CompressionFilter
-from ingest.services.device_status import device_record_failure, device_record_success
+from ingest.acquisition.config_token import acquisition_config_version
+from ingest.acquisition.poll import device_poll
+from ingest.pipeline import store
+from ingest.pipeline.compression import CompressionFilter
+from ingest.pipeline.device_status import device_record_failure, device_record_success
 from ingest.services.devices import device_enabled_set
-from ingest.services.poll import device_poll
 
 
 def _samples(tag_ids) -> list[tuple]:

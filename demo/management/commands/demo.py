@@ -1,0 +1,130 @@
+"""`manage.py demo`: migrate, load the demo plant, ensure the demo admin, then run the plant under honcho.
+
+The processes (web, Celery worker and beat, the simulator, the OPC UA subscriptions and Sparkplug receivers) are
+defined in the Procfile; honcho supervises them and stops them all on Ctrl-C. The simulator serves the plant over
+Modbus TCP and OPC UA at once: lines 1-2 are polled over Modbus, line 3 is subscribed to over OPC UA. When an MQTT
+broker answers (127.0.0.1:1883 unless --mqtt-broker says otherwise), the simulator also publishes line 2 as a
+Sparkplug B edge node and line 2 is read from there instead; without one the demo runs as before (no broker to
+install for the quick start).
+"""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from accounts.services.users import admin_user_ensure
+from common.net import free_port_other_than, preferred_or_free_port
+from demo.plant import demo_plant_load
+from historian.models import Protocol
+
+
+def _mqtt_broker(address: str) -> tuple[str, int] | None:
+    """(host, port) of the MQTT broker when one answers at `address`; None when none does (the demo needs none)."""
+    host, _, port = address.rpartition(":")
+    if address.lower() in ("", "off") or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return host, int(port)
+    except OSError:
+        return None
+
+
+def _demo_password(state_dir: Path) -> str:
+    """MILLWRIGHT_DEMO_PASSWORD, else one generated on the first run and kept in the state folder."""
+    if os.environ.get("MILLWRIGHT_DEMO_PASSWORD"):
+        return os.environ["MILLWRIGHT_DEMO_PASSWORD"]
+    path = state_dir / "demo" / "admin-password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password
+
+
+class Command(BaseCommand):
+    help = "Set up and run the demo plant: simulator, Celery worker and beat, and the web server."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--setup-only", action="store_true", help="Prepare everything, start nothing.")
+        parser.add_argument("--host", default=os.environ.get("MILLWRIGHT_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("MILLWRIGHT_WEB_PORT", "8000")))
+        parser.add_argument(
+            "--simulator-port", type=int, default=int(os.environ.get("MILLWRIGHT_SIMULATOR_PORT", "5020"))
+        )
+        parser.add_argument("--opcua-port", type=int, default=int(os.environ.get("MILLWRIGHT_OPCUA_PORT", "4840")))
+        parser.add_argument(
+            "--mqtt-broker",
+            default=os.environ.get("MILLWRIGHT_MQTT_BROKER", "127.0.0.1:1883"),
+            metavar="HOST:PORT",
+            help="line 2 comes over Sparkplug B through this MQTT broker when one answers there ('off': never)",
+        )
+
+    def handle(self, *args, **options) -> None:
+        self.stdout.write("Migrating the database ...")
+        call_command("migrate", interactive=False, verbosity=0)
+        web_port = preferred_or_free_port(options["port"], options["host"])
+        sim_port = preferred_or_free_port(options["simulator_port"])
+        opcua_port = preferred_or_free_port(options["opcua_port"])
+        if opcua_port == sim_port:  # two free ports asked for one after the other may be the same one
+            opcua_port = free_port_other_than(sim_port)
+        broker = _mqtt_broker(options["mqtt_broker"])
+        summary = demo_plant_load(host="127.0.0.1", port=sim_port, opcua_port=opcua_port, sparkplug_broker=broker)
+        username = os.environ.get("MILLWRIGHT_DEMO_USER", "admin")
+        password = _demo_password(settings.MILLWRIGHT_STATE_DIR)
+        admin_user_ensure(username=username, password=password)
+
+        url = f"http://{options['host']}:{web_port}/"
+        by_protocol = {
+            protocol: ", ".join(str(li + 1) for li, p in enumerate(summary.protocols) if p == protocol)
+            for protocol in set(summary.protocols)
+        }
+        feeds = f"\n  Modbus    127.0.0.1:{sim_port}, polled: lines {by_protocol[Protocol.MODBUS]}"
+        feeds += f"\n  OPC UA    opc.tcp://127.0.0.1:{opcua_port}/, subscribed: line {by_protocol[Protocol.OPCUA]}"
+        if broker is not None:
+            feeds += (
+                f"\n  Sparkplug B through the MQTT broker at {broker[0]}:{broker[1]}: line {by_protocol['sparkplug']}"
+            )
+        else:
+            feeds += "\n  Sparkplug B: no MQTT broker found, skipped"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nMillwright demo plant: {summary.lines} lines, {summary.machines} machines, {summary.tags} tags"
+                f"\n  Open      {url}"
+                f"\n  User      {username}"
+                f"\n  Password  {password}{feeds}\n"
+            )
+        )
+        if options["setup_only"]:
+            return
+        env = {
+            **os.environ,
+            "MILLWRIGHT_HOST": options["host"],
+            "MILLWRIGHT_WEB_PORT": str(web_port),
+            "MILLWRIGHT_SIMULATOR_PORT": str(sim_port),
+            "MILLWRIGHT_OPCUA_PORT": str(opcua_port),
+            "MILLWRIGHT_SPARKPLUG_BROKER": f"{broker[0]}:{broker[1]}" if broker else "",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        procfile = Path(settings.BASE_DIR) / "Procfile"
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(settings.BASE_DIR)], env=env
+        )
+        try:
+            sys.exit(honcho.wait())
+        except KeyboardInterrupt:  # Ctrl-C reaches honcho too, which stops every process: wait for it, quietly
+            try:
+                honcho.wait(30)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                honcho.kill()
+            sys.exit(130)

@@ -1,0 +1,520 @@
+"""MQTT Sparkplug B (3.0) host application: consume what edge nodes publish and store it like any other value.
+
+One SparkplugRunner per process (``manage.py run_sparkplug``). Every broker that an enabled Sparkplug device names
+gets one MQTT session (ingest.protocols.sparkplug.session, a thread each) subscribed to ``spBv1.0/#`` (or to the
+groups configured). Messages go through a queue to the runner's own thread, which every `flush_seconds` (or as
+soon as `max_pending` messages wait) works through them in arrival order; all database work stays in that thread.
+
+Per edge node it keeps what the protocol needs: the bdSeq of the last NBIRTH, the last sequence number, and the
+alias -> metric name maps of the births.
+
+* NBIRTH / DBIRTH: a device the database does not know yet is created, disabled and marked "discovered", with a
+  DiscoveredMetric per announced metric, for an administrator to turn into tags (and enable). Their values are
+  stored like data.
+* NDATA / DDATA: metrics named by alias are resolved through the birth; values go through readings_store (the
+  poll's write path: compression, current values, live push, alarms), stamped with the metric's timestamp (else
+  the payload's, else the arrival time). Metrics flagged ``is_historical`` are history only: written with the
+  idempotent write, never as current values, never pushed live.
+* A sequence number out of order, data from a node whose birth we missed, or an alias we do not know: the node is
+  asked to publish its births again (NCMD ``Node Control/Rebirth`` = true), at most every `rebirth_seconds`.
+* NDEATH (only when its bdSeq matches the NBIRTH's: a late will of an older session is ignored) and DDEATH: one
+  bad-quality sample (comm failure) per tag of the node's devices / of the device (device_link_lost). So does the
+  loss of our own connection to the broker, for every device behind it; after reconnecting (backoff with jitter,
+  subscriptions re-created) every known node is asked for a rebirth, whose values are good again.
+* A device taken out of service (Device.enabled false; ingest.services.devices) is not stored at all: neither its
+  data nor its deaths. The out-of-service sample per tag written when it was disabled stays the last word until it
+  is put back in service; the configuration is re-read at once then, and its node asked for a rebirth, whose
+  values are good again. (The edge node keeps publishing: we are one host application among others and do not
+  tell it to stop.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from historian.models import Device, Protocol, Tag
+from historian.quality import Quality, quality_is_bad
+from historian.sample_types import SampleRow, TextSampleRow, is_text_row
+from historian.services.samples import samples_write_batch
+from historian.services.text_samples import text_samples_write_batch
+from ingest.acquisition.config_reload import ConfigReloads
+from ingest.pipeline.buffer import buffer_status_publish, local_buffer
+from ingest.pipeline.device_status import device_record_success, reconnect_delay
+from ingest.pipeline.store import (
+    DATABASE_DOWN_ERRORS,
+    compression_flush,
+    database_connection_reset,
+    device_link_lost,
+    readings_store,
+)
+from ingest.protocols.base import PointReading
+from ingest.protocols.sparkplug.codec import (
+    BD_SEQ,
+    NAMESPACE,
+    Metric,
+    Payload,
+    SparkplugError,
+    Topic,
+    payload_decode,
+    rebirth_request,
+    topic_parse,
+)
+from ingest.protocols.sparkplug.discovery import DeviceKey, is_control_metric, sparkplug_device_discover
+from ingest.protocols.sparkplug.session import BrokerSettings, MqttSession
+
+logger = logging.getLogger(__name__)
+
+NodeKey = tuple[str, str]  # (group id, edge node id)
+
+
+def broker_settings(device: Device) -> BrokerSettings:
+    return BrokerSettings(device.host, device.port, device.username, device.password)
+
+
+def _device_key(device: Device) -> DeviceKey:
+    return (device.sparkplug_group_id, device.sparkplug_edge_node_id, device.sparkplug_device_id)
+
+
+@dataclass
+class NodeState:
+    bd_seq: int | None = None
+    seq: int | None = None  # the last sequence number received; None: unknown until the next NBIRTH
+    online: bool = False
+    aliases: dict[int, str] = field(default_factory=dict)  # alias -> metric name, node and devices together
+    rebirth_requested_at: float = -math.inf
+
+
+@dataclass
+class _Broker:
+    settings: BrokerSettings
+    session: MqttSession
+    subscriptions: tuple[str, ...]
+    nodes: dict[NodeKey, NodeState] = field(default_factory=dict)
+    #: every Sparkplug device row of this broker, enabled or not, by its ids (a broker device has none)
+    devices: dict[DeviceKey, Device] = field(default_factory=dict)
+    #: the devices that stand for the broker itself (no edge node id): their status is the connection's
+    broker_devices: list[Device] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    messages: int = 0
+    stored: int = 0  # current rows historized (after compression) + historical rows
+    historical: int = 0
+    rebirths: int = 0
+    discovered: int = 0  # devices created from births
+    deaths: int = 0
+    rejected: int = 0  # messages that are not Sparkplug B
+
+
+@dataclass
+class _Batch:
+    """What one flush collected, stored per device at the end or before a death of that device."""
+
+    current: dict[int, list[tuple[datetime, PointReading]]] = field(default_factory=lambda: defaultdict(list))
+    historical: list[SampleRow] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class SparkplugRunner:
+    """Keeps one MQTT session per broker of the enabled Sparkplug devices and stores what the edge nodes send."""
+
+    def __init__(
+        self,
+        *,
+        flush_seconds: float = 0.2,
+        reload_seconds: float = 30.0,
+        max_pending: int = 2000,
+        rebirth_seconds: float = 5.0,
+        client_id_prefix: str | None = None,
+    ) -> None:
+        self.flush_seconds = flush_seconds
+        self.reload_seconds = reload_seconds
+        self.max_pending = max_pending
+        self.rebirth_seconds = rebirth_seconds
+        self.client_id_prefix = client_id_prefix or f"millwright-{socket.gethostname()}-{os.getpid()}"
+        self._events: queue.SimpleQueue[tuple[BrokerSettings, str, tuple]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._brokers: dict[BrokerSettings, _Broker] = {}
+        self._tags: dict[int, dict[int, Tag]] = {}  # enabled device pk -> tag pk -> tag
+        self._tag_by_metric: dict[int, dict[str, Tag]] = {}  # enabled device pk -> metric name -> tag
+        self._devices: dict[int, Device] = {}
+        self._reloads = ConfigReloads(what="Sparkplug sessions")
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def run(self, *, stop: threading.Event) -> None:
+        """Run until `stop` is set (SIGTERM), then disconnect, store what arrived and return."""
+        try:
+            while not stop.is_set():
+                self.step()
+                self._wake.wait(self.flush_seconds)
+                self._wake.clear()
+        finally:
+            self.shutdown()
+
+    def step(self) -> FlushOutcome:
+        """Re-read the configuration when due, then handle what arrived since the last step."""
+        self._reloads.run_if_due(self.sync, seconds=self.reload_seconds)
+        return self.flush()
+
+    def shutdown(self) -> None:
+        for broker in self._brokers.values():
+            broker.session.stop()
+        try:
+            self.flush()
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+        self._brokers.clear()
+
+    def session(self, settings: BrokerSettings) -> MqttSession | None:
+        broker = self._brokers.get(settings)
+        return broker.session if broker else None
+
+    def node_state(self, settings: BrokerSettings, group_id: str, edge_node_id: str) -> NodeState | None:
+        broker = self._brokers.get(settings)
+        return broker.nodes.get((group_id, edge_node_id)) if broker else None
+
+    # -- configuration -------------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Open, re-subscribe or close broker sessions and reload devices and tags to match the database."""
+        devices = list(Device.objects.filter(protocol=Protocol.SPARKPLUG).order_by("pk"))
+        by_broker: dict[BrokerSettings, list[Device]] = defaultdict(list)
+        for device in devices:
+            by_broker[broker_settings(device)].append(device)
+        wanted: dict[BrokerSettings, tuple[str, ...]] = {}
+        for settings, members in by_broker.items():
+            enabled = [d for d in members if d.enabled]
+            if not enabled:
+                continue
+            groups = {d.sparkplug_group_id for d in enabled}
+            topics = [f"{NAMESPACE}/#"] if "" in groups else [f"{NAMESPACE}/{g}/#" for g in sorted(groups)]
+            wanted[settings] = tuple(topics)
+        for settings in set(self._brokers) - set(wanted):
+            self._brokers.pop(settings).session.stop()
+            logger.info("Sparkplug: left %s", settings)
+        for settings, subscriptions in wanted.items():
+            broker = self._brokers.get(settings)
+            if broker is not None and broker.subscriptions != subscriptions:
+                self._brokers.pop(settings).session.stop()
+                broker = None
+            if broker is None:
+                self._brokers[settings] = self._open(settings, subscriptions)
+        enabled_ids = {d.pk for d in devices if d.enabled}
+        tags_by_device: dict[int, dict[int, Tag]] = defaultdict(dict)
+        for tag in Tag.objects.filter(device_id__in=enabled_ids).select_related("scan_class").order_by("pk"):
+            tags_by_device[tag.device_id][tag.pk] = tag
+        for device_pk in self._tags.keys() - enabled_ids:  # out of service: close the open segments
+            compression_flush(tags=self._tags[device_pk])
+        for settings, broker in self._brokers.items():
+            members = by_broker[settings]
+            broker.devices = {_device_key(d): d for d in members if d.sparkplug_edge_node_id}
+            broker.broker_devices = [d for d in members if not d.sparkplug_edge_node_id and d.enabled]
+            self._rebirth_newly_configured(broker, tags_by_device)
+        self._tags = dict(tags_by_device)
+        self._devices = {d.pk: d for d in devices}
+        self._tag_by_metric = {pk: {t.address: t for t in tags.values()} for pk, tags in tags_by_device.items()}
+
+    def _rebirth_newly_configured(self, broker: _Broker, tags_by_device: dict[int, dict[int, Tag]]) -> None:
+        """A device just enabled, or with new tags, needs the current value of each: the birth carries them all."""
+        nodes: set[NodeKey] = set()
+        for key, device in broker.devices.items():
+            before = set(self._tags.get(device.pk, {}))
+            after = set(tags_by_device.get(device.pk, {}))
+            if device.enabled and after - before:
+                nodes.add(key[:2])
+        for node_key in nodes:
+            state = broker.nodes.get(node_key)
+            if state is not None and state.online:
+                self._request_rebirth(broker, node_key, state, force=True)
+
+    def _open(self, settings: BrokerSettings, subscriptions: tuple[str, ...]) -> _Broker:
+        def on_message(topic: str, payload: bytes, at: datetime) -> None:
+            self._events.put((settings, "message", (topic, payload, at)))
+            if self._events.qsize() >= self.max_pending:
+                self._wake.set()
+
+        def on_link(ok: bool, reason: str, at: datetime) -> None:
+            self._events.put((settings, "link", (ok, reason, at)))
+            self._wake.set()
+
+        client_id = f"{self.client_id_prefix}-{len(self._brokers)}-{int(time.monotonic() * 1000) % 100000}"
+        session = MqttSession(
+            settings,
+            client_id=client_id[:64],
+            subscriptions=subscriptions,
+            on_message=on_message,
+            on_link=on_link,
+            backoff=reconnect_delay,
+        )
+        session.start()
+        logger.info("Sparkplug: listening on %s to %s", settings, ", ".join(subscriptions))
+        return _Broker(settings, session, subscriptions)
+
+    # -- handling messages ---------------------------------------------------------------------------------
+
+    def flush(self) -> FlushOutcome:
+        batch = _Batch()
+        while True:
+            try:
+                settings, kind, payload = self._events.get_nowait()
+            except queue.Empty:
+                break
+            broker = self._brokers.get(settings)
+            if broker is None:
+                continue
+            if kind == "link":
+                self._link(broker, *payload, batch=batch)  # type: ignore[misc]
+                continue
+            batch.counts["messages"] += 1
+            topic, data, received_at = payload  # type: ignore[misc]
+            try:
+                self._message(broker, topic_parse(topic), payload_decode(data), received_at, batch)
+            except SparkplugError as exc:
+                batch.counts["rejected"] += 1
+                logger.warning("Sparkplug: %s", exc)
+        for device_pk in list(batch.current):
+            self._store_current(device_pk, batch)
+        self._store_historical(batch)
+        c = batch.counts
+        return FlushOutcome(
+            messages=c["messages"],
+            stored=c["stored"],
+            historical=c["historical"],
+            rebirths=c["rebirths"],
+            discovered=c["discovered"],
+            deaths=c["deaths"],
+            rejected=c["rejected"],
+        )
+
+    def _message(self, broker: _Broker, topic: Topic, payload: Payload, received_at: datetime, batch: _Batch) -> None:
+        kind = topic.message_type
+        if kind in ("NCMD", "DCMD"):
+            return  # commands, ours or another host's
+        node = broker.nodes.setdefault(topic.node, NodeState())
+        if kind == "NBIRTH":
+            self._node_birth(broker, topic, node, payload, batch)
+        elif kind == "NDEATH":
+            self._node_death(broker, topic, node, payload, received_at, batch)
+            return
+        else:
+            self._in_sequence(broker, topic, node, payload, batch)  # a gap asks for a rebirth; values still count
+        if kind == "DBIRTH":
+            self._device_birth(broker, topic, node, payload, batch)
+        elif kind == "DDEATH":
+            device = broker.devices.get((*topic.node, topic.device_id))
+            if device is not None:
+                self._link_lost([device], f"DDEATH from {topic}", payload.timestamp or received_at, batch)
+            return
+        self._collect(broker, topic, node, payload, received_at, batch)
+
+    def _in_sequence(self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, batch: _Batch) -> bool:
+        """Check the message's sequence number; a gap (or a node we hold no birth of) asks for a rebirth."""
+        expected = None if node.seq is None else (node.seq + 1) % 256
+        if payload.seq is not None:
+            node.seq = payload.seq
+        if node.online and expected is not None and payload.seq == expected:
+            return True
+        if not node.online or expected is None:
+            reason = "no birth seen from this node"
+        else:
+            reason = f"sequence number {payload.seq} where {expected} was due"
+        if self._request_rebirth(broker, topic.node, node):
+            batch.counts["rebirths"] += 1
+            logger.info("Sparkplug: %s: %s, rebirth requested", topic, reason)
+        return False
+
+    def _request_rebirth(self, broker: _Broker, node_key: NodeKey, node: NodeState, *, force: bool = False) -> bool:
+        now = time.monotonic()
+        if not force and now - node.rebirth_requested_at < self.rebirth_seconds:
+            return False
+        group_id, edge_node_id = node_key
+        sent = broker.session.publish(str(Topic(group_id, "NCMD", edge_node_id)), rebirth_request(), qos=0)
+        if sent:
+            node.rebirth_requested_at = now
+        return sent
+
+    def _node_birth(self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, batch: _Batch) -> None:
+        bd_seq = next((m.value for m in payload.metrics if m.name == BD_SEQ), None)
+        node.bd_seq = int(bd_seq) if isinstance(bd_seq, int | float) else None
+        node.seq = payload.seq
+        node.online = True
+        node.aliases = {}  # a new session: the devices' births follow, with their aliases
+        self._learn_aliases(node, payload.metrics)
+        self._discover(broker, topic, payload, batch)
+
+    def _device_birth(self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, batch: _Batch) -> None:
+        self._learn_aliases(node, payload.metrics)
+        self._discover(broker, topic, payload, batch)
+
+    @staticmethod
+    def _learn_aliases(node: NodeState, metrics: Iterable[Metric]) -> None:
+        for metric in metrics:
+            if metric.name and metric.alias is not None:
+                node.aliases[metric.alias] = metric.name
+
+    def _node_death(
+        self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, received_at: datetime, batch: _Batch
+    ) -> None:
+        bd_seq = next((m.value for m in payload.metrics if m.name == BD_SEQ), None)
+        if node.bd_seq is not None and bd_seq is not None and int(bd_seq) != node.bd_seq:  # type: ignore[arg-type]
+            logger.info("Sparkplug: %s with bdSeq %s ignored: the node's session is %s", topic, bd_seq, node.bd_seq)
+            return
+        node.online = False
+        node.seq = None
+        devices = [d for key, d in broker.devices.items() if key[:2] == topic.node]
+        batch.counts["deaths"] += 1
+        self._link_lost(devices, f"NDEATH from {topic}", received_at, batch)
+
+    def _link(self, broker: _Broker, ok: bool, reason: str, at: datetime, *, batch: _Batch) -> None:
+        if ok:
+            for device in broker.broker_devices:
+                self._safely(device_record_success, device=device, read_at=at)
+            for node_key, node in broker.nodes.items():  # the births tell every node's state afresh
+                if self._request_rebirth(broker, node_key, node, force=True):
+                    batch.counts["rebirths"] += 1
+            return
+        for node in broker.nodes.values():
+            node.online = False
+            node.seq = None
+        self._link_lost([*broker.broker_devices, *broker.devices.values()], reason, at, batch)
+
+    def _link_lost(self, devices: Sequence[Device], reason: str, at: datetime, batch: _Batch) -> None:
+        for device in devices:
+            if not device.enabled:
+                continue
+            self._store_current(device.pk, batch)  # what arrived before the death comes first
+            tags = self._tags.get(device.pk, {})
+            try:
+                batch.counts["stored"] += device_link_lost(device=device, tags=tags, error=reason, failed_at=at).stored
+            except DATABASE_DOWN_ERRORS:
+                database_connection_reset()
+
+    def _collect(
+        self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, received_at: datetime, batch: _Batch
+    ) -> None:
+        device = broker.devices.get((*topic.node, topic.device_id))
+        unresolved = 0
+        if device is None or not device.enabled:
+            return
+        by_name = self._tag_by_metric.get(device.pk, {})
+        for metric in payload.metrics:
+            name = metric.name
+            if not name and metric.alias is not None:
+                name = node.aliases.get(metric.alias, "")
+            if not name:
+                unresolved += 1
+                continue
+            tag = by_name.get(name)
+            if tag is None or metric.is_transient or is_control_metric(name):
+                continue
+            at = metric.timestamp or payload.timestamp or received_at
+            reading = _reading(tag, metric)
+            if metric.is_historical:
+                row_type = TextSampleRow if tag.is_text else SampleRow
+                batch.historical.append(row_type(at, tag.pk, reading.value, reading.quality))
+            else:
+                batch.current[device.pk].append((at, reading))
+        if unresolved and self._request_rebirth(broker, topic.node, node):
+            batch.counts["rebirths"] += 1
+            logger.info("Sparkplug: %s: %d metrics with unknown aliases, rebirth requested", topic, unresolved)
+
+    # -- storing -------------------------------------------------------------------------------------------
+
+    def _store_current(self, device_pk: int, batch: _Batch) -> None:
+        readings = batch.current.pop(device_pk, [])
+        tags = self._tags.get(device_pk)
+        device = self._devices.get(device_pk)
+        if not readings or not tags or device is None:
+            return
+        by_time: dict[datetime, dict[int, PointReading]] = defaultdict(dict)
+        for at, reading in readings:
+            by_time[at][reading.tag_id] = reading  # the last value of a tag at one moment wins
+        try:
+            for at in sorted(by_time):
+                outcome = readings_store(device=device, tags=tags, readings=list(by_time[at].values()), read_at=at)
+                batch.counts["stored"] += outcome.stored
+            device_record_success(device=device, read_at=max(by_time))
+        except DATABASE_DOWN_ERRORS:  # readings_store buffers history itself; this is the status update
+            database_connection_reset()
+
+    def _store_historical(self, batch: _Batch) -> None:
+        rows = batch.historical
+        if not rows:
+            return
+        unique = list({(r.tag_id, r.time): r for r in rows}.values())
+        numeric = [r for r in unique if not is_text_row(r)]
+        text = [r for r in unique if is_text_row(r)]  # string tags: their own table
+        try:
+            samples_write_batch(rows=numeric, idempotent=True, current_values=False)
+            text_samples_write_batch(rows=text, current_values=False)
+        except DATABASE_DOWN_ERRORS as exc:
+            database_connection_reset()
+            buffer = local_buffer()
+            buffer.append(numeric)
+            buffer.append(text)
+            logger.warning("database unavailable (%s): %d historical samples buffered on disk", exc, len(unique))
+            buffer_status_publish(buffer=buffer)
+        batch.counts["historical"] += len(unique)
+        batch.counts["stored"] += len(unique)
+
+    @staticmethod
+    def _safely(func, **kwargs) -> None:
+        try:
+            func(**kwargs)
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+
+    # -- discovery -----------------------------------------------------------------------------------------
+
+    def _discover(self, broker: _Broker, topic: Topic, payload: Payload, batch: _Batch) -> None:
+        key: DeviceKey = (*topic.node, topic.device_id)
+        try:
+            device, created = sparkplug_device_discover(
+                broker=broker.settings, key=key, known=broker.devices.get(key), metrics=payload.metrics
+            )
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+            logger.warning("database unavailable: the birth of %s is not recorded", topic)
+            return
+        if created:
+            batch.counts["discovered"] += 1
+            logger.info("Sparkplug: discovered %s (disabled until an administrator enables it)", device)
+        broker.devices[key] = device
+        self._devices[device.pk] = device
+
+
+def _reading(tag: Tag, metric: Metric) -> PointReading:
+    value = metric.value
+    if metric.is_null or value is None:
+        return PointReading(tag.pk, None, Quality.BAD, "null value")
+    if tag.is_text:
+        return _text_reading(tag, metric)
+    if isinstance(value, str | bytes):
+        return PointReading(tag.pk, None, Quality.BAD_CONFIG_ERROR, f"{tag.address}: not a number")
+    number = float(value) * tag.scale + tag.offset
+    quality = metric.quality if metric.quality is not None else Quality.GOOD
+    if quality_is_bad(quality):
+        return PointReading(tag.pk, None, quality, "bad quality from the edge node")
+    return PointReading(tag.pk, number, quality)
+
+
+def _text_reading(tag: Tag, metric: Metric) -> PointReading:
+    """A string tag takes String / Text metrics as they are (scale and offset do not apply to text)."""
+    if not isinstance(metric.value, str):
+        return PointReading(tag.pk, None, Quality.BAD_CONFIG_ERROR, f"{tag.address}: not a string")
+    quality = metric.quality if metric.quality is not None else Quality.GOOD
+    if quality_is_bad(quality):
+        return PointReading(tag.pk, None, quality, "bad quality from the edge node")
+    return PointReading(tag.pk, metric.value, quality)

@@ -1,0 +1,281 @@
+"""OPC UA subscriptions: the server pushes changes, we store them through the same path as polled values.
+
+One SubscriptionRunner per process (``manage.py run_subscriptions``). asyncua lives on an event loop in a thread
+of its own, one OpcUaSubscription per enabled OPC UA device with ``use_subscriptions``; each monitored item
+samples at its tag's scan-class period with the tag's deadband as an absolute DataChangeFilter. Notifications
+and link events go through a queue to the runner's own thread, which every `flush_seconds` stores them with
+readings_store (compression, current values, live push, alarms) and keeps the device status: all database work
+stays in one synchronous thread, and a slow database never stalls the OPC UA sessions.
+
+A link drop stores one bad-quality sample per tag of the device (device_link_lost); the subscription reconnects
+with exponential backoff and jitter and re-creates its monitored items, and the first values after that are good
+again. The configuration is re-read every `reload_seconds`, and at once when a device is taken out of service or
+put back (ingest.services.devices): a changed device or tag list restarts that device's subscription only. A device
+taken out of service is unsubscribed (disconnected); what it sent after that is dropped, and its status and the
+out-of-service sample of each tag, written when it was disabled, stay as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.utils import timezone
+
+from historian.models import Device, Protocol, Tag
+from historian.quality import quality_is_good
+from ingest.acquisition.config_reload import ConfigReloads
+from ingest.pipeline.device_status import device_record_success, reconnect_delay
+from ingest.pipeline.store import (
+    DATABASE_DOWN_ERRORS,
+    compression_flush,
+    database_connection_reset,
+    device_link_lost,
+    readings_store,
+)
+from ingest.protocols.base import PointReading, PointRequest
+from ingest.protocols.opcua.driver import MonitoredPoint, OpcUaSettings, OpcUaSubscription
+
+logger = logging.getLogger(__name__)
+
+#: Values pushed within one such slot are stored as one batch, stamped with the slot's start: a server that
+#: stamps every value with its own millisecond would otherwise cost one database write per value.
+TIME_RESOLUTION_MS = 100
+
+
+@dataclass
+class _Session:
+    device: Device
+    tags: dict[int, Tag]
+    signature: tuple
+    subscription: OpcUaSubscription
+    future: Future = field(repr=False)
+    #: why each tag whose latest value is not good is so; a tag is notified only when it changes
+    problems: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    stored: int = 0
+    readings: int = 0
+    connects: int = 0
+    drops: int = 0
+
+
+def subscription_points(tags: list[Tag]) -> list[MonitoredPoint]:
+    return [
+        MonitoredPoint(
+            PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset),
+            sampling_ms=float(t.scan_class.period_ms),
+            deadband=t.deadband,
+        )
+        for t in tags
+    ]
+
+
+def _slot(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % (TIME_RESOLUTION_MS * 1000))
+
+
+class SubscriptionRunner:
+    """Keeps the subscriptions of every OPC UA device that has ``use_subscriptions`` and stores their values."""
+
+    def __init__(self, *, flush_seconds: float = 0.25, reload_seconds: float = 30.0) -> None:
+        self.flush_seconds = flush_seconds
+        self.reload_seconds = reload_seconds
+        self._events: queue.SimpleQueue[tuple[int, str, object]] = queue.SimpleQueue()
+        self._sessions: dict[int, _Session] = {}
+        self._retired: list[_Session] = []  # stopping: their last events are still stored
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._reloads = ConfigReloads(what="subscriptions")
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._loop is not None:
+            return
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="opcua-subscriptions", daemon=True)
+        self._thread.start()
+
+    def run(self, *, stop: threading.Event) -> None:
+        """Run until `stop` is set (SIGTERM), then unsubscribe, store what arrived and return."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.step()
+                stop.wait(self.flush_seconds)
+        finally:
+            self.shutdown()
+
+    def step(self) -> FlushOutcome:
+        """Re-read the configuration when due, then store what arrived since the last step."""
+        self._reloads.run_if_due(self.sync, seconds=self.reload_seconds)
+        return self.flush()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        for device_id in list(self._sessions):
+            self._stop_session(device_id, wait=False)
+        deadline = time.monotonic() + timeout
+        for session in list(self._retired):
+            try:
+                session.future.result(max(0.1, deadline - time.monotonic()))
+            except Exception:
+                logger.exception("subscription of %s did not stop cleanly", session.device)
+        self._retired.clear()
+        try:
+            self.flush()
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            if not thread.is_alive():
+                loop.close()
+
+    def _session(self, device_id: int) -> _Session | None:
+        return self._sessions.get(device_id) or next((s for s in self._retired if s.device.pk == device_id), None)
+
+    def subscription(self, device_id: int) -> OpcUaSubscription | None:
+        session = self._sessions.get(device_id)
+        return session.subscription if session else None
+
+    # -- configuration -------------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Start, restart or stop subscriptions to match the database."""
+        devices = {
+            d.pk: d
+            for d in Device.objects.filter(protocol=Protocol.OPCUA, use_subscriptions=True, enabled=True).order_by("pk")
+        }
+        tags_by_device: dict[int, list[Tag]] = defaultdict(list)
+        for tag in Tag.objects.filter(device_id__in=devices).select_related("scan_class").order_by("pk"):
+            tags_by_device[tag.device_id].append(tag)
+        for device_id in set(self._sessions) - set(devices):
+            self._stop_session(device_id)
+        for device_id, device in devices.items():
+            tags = tags_by_device.get(device_id, [])
+            points = subscription_points(tags)
+            signature = (OpcUaSettings.from_device(device), device.publishing_interval_ms, tuple(points))
+            session = self._sessions.get(device_id)
+            if session is not None and session.signature == signature:
+                session.tags = {t.pk: t for t in tags}  # storage settings (historize, compression) may have changed
+                continue
+            if session is not None:
+                self._stop_session(device_id)
+            if points:
+                self._start_session(device, tags, points, signature)
+
+    def _start_session(self, device: Device, tags: list[Tag], points: list[MonitoredPoint], signature: tuple) -> None:
+        assert self._loop is not None, "start() the runner first"
+        device_id = device.pk
+
+        def on_readings(batch: list[tuple[datetime, PointReading]]) -> None:
+            self._events.put((device_id, "readings", batch))
+
+        def on_status(ok: bool, reason: str) -> None:
+            self._events.put((device_id, "status", (ok, reason, datetime.now(UTC))))
+
+        subscription = OpcUaSubscription(
+            OpcUaSettings.from_device(device),
+            points,
+            publishing_interval_ms=device.publishing_interval_ms,
+            on_readings=on_readings,
+            on_status=on_status,
+            backoff=reconnect_delay,
+        )
+        future = asyncio.run_coroutine_threadsafe(subscription.run(), self._loop)
+        self._sessions[device_id] = _Session(device, {t.pk: t for t in tags}, signature, subscription, future)
+        logger.info("subscribing to %d tags of %s at %s", len(points), device, device.opcua_endpoint)
+
+    def _stop_session(self, device_id: int, *, wait: bool = True) -> None:
+        session = self._sessions.pop(device_id)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(session.subscription.stop)
+        if wait:
+            try:
+                session.future.result(10)
+            except Exception:
+                logger.exception("subscription of %s did not stop cleanly", session.device)
+            # Its values stop here: close the open segments with what this process holds of them (the value
+            # a device taken out of service had before its out-of-service sample, for one).
+            try:
+                compression_flush(tags=session.tags)
+            except DATABASE_DOWN_ERRORS:
+                database_connection_reset()
+        else:
+            self._retired.append(session)
+
+    # -- storing -------------------------------------------------------------------------------------------
+
+    def flush(self) -> FlushOutcome:
+        """Store the readings and apply the link events that arrived, in arrival order per device."""
+        pending: dict[int, list[tuple[datetime, PointReading]]] = defaultdict(list)
+        stored = count = connects = drops = 0
+        while True:
+            try:
+                device_id, kind, payload = self._events.get_nowait()
+            except queue.Empty:
+                break
+            session = self._session(device_id)
+            if session is None:
+                continue
+            if kind == "readings":
+                pending[device_id].extend(payload)  # type: ignore[arg-type]
+                continue
+            stored += self._store(session, pending.pop(device_id, []))
+            ok, reason, at = payload  # type: ignore[misc]
+            if ok:
+                connects += 1
+                device_record_success(device=session.device, read_at=at)
+            else:
+                drops += 1
+                stored += device_link_lost(device=session.device, tags=session.tags, error=reason, failed_at=at).stored
+        for device_id, readings in pending.items():
+            session = self._session(device_id)
+            if session is not None:
+                count += len(readings)
+                stored += self._store(session, readings)
+        return FlushOutcome(stored=stored, readings=count, connects=connects, drops=drops)
+
+    def _store(self, session: _Session, readings: list[tuple[datetime, PointReading]]) -> int:
+        if not readings:
+            return 0
+        slots: dict[datetime, dict[int, PointReading]] = defaultdict(dict)
+        for moment, reading in sorted(readings, key=lambda r: r[0]):
+            if reading.tag_id in session.tags:
+                slots[_slot(moment)][reading.tag_id] = reading  # the newest value of a tag in a slot wins
+        stored = 0
+        for read_at in sorted(slots):
+            batch = list(slots[read_at].values())
+            stored += readings_store(device=session.device, tags=session.tags, readings=batch, read_at=read_at).stored
+        newest = max(slots) if slots else timezone.now()
+        for tag_id, reading in _latest(slots).items():
+            if quality_is_good(reading.quality) or not reading.reason:
+                session.problems.pop(tag_id, None)
+            else:
+                session.problems[tag_id] = reading.reason
+        try:
+            errors = "; ".join(sorted(set(session.problems.values())))
+            device_record_success(device=session.device, read_at=newest, point_errors=errors)
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+        return stored
+
+
+def _latest(slots: Mapping[datetime, Mapping[int, PointReading]]) -> dict[int, PointReading]:
+    latest: dict[int, PointReading] = {}
+    for read_at in sorted(slots):
+        latest.update(slots[read_at])
+    return latest

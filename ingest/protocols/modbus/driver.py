@@ -1,0 +1,455 @@
+"""Modbus TCP driver: coalesced block reads over pymodbus's synchronous client."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pymodbus.client import ModbusTcpClient
+from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from historian.addresses import InvalidTagAddress
+from historian.quality import Quality
+from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
+from ingest.protocols.modbus.address import BIT_TABLES, ModbusAddress, parse_modbus_address
+
+logger = logging.getLogger(__name__)
+
+#: Protocol limits of one read request (Modbus application protocol spec, FC 1-4).
+MAX_REGISTERS_PER_READ = 125
+MAX_BITS_PER_READ = 2000
+
+_TABLE_ORDER = {"hr": 0, "ir": 1, "co": 2, "di": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlock:
+    """One read request: `count` registers (hr/ir) or bits (co/di) from `start`.
+
+    `members` are the indices, into the list given to plan_reads, of the addresses this block serves.
+    """
+
+    table: str
+    start: int
+    count: int
+    members: tuple[int, ...]
+
+    @property
+    def end(self) -> int:
+        return self.start + self.count
+
+
+def plan_reads(
+    addresses: Sequence[ModbusAddress],
+    *,
+    max_registers: int = MAX_REGISTERS_PER_READ,
+    max_bits: int = MAX_BITS_PER_READ,
+    max_gap_registers: int = 0,
+    max_gap_bits: int = 0,
+) -> list[ReadBlock]:
+    """Coalesce addresses into as few reads as possible.
+
+    Per table, addresses are taken in offset order; an address joins the current block unless the block would
+    then exceed the limit or the unused registers (bits) between them exceed the gap: reading a few unused
+    registers costs less than a second round trip. Every value lies wholly inside one block.
+    """
+    if max_registers < 1 or max_bits < 1:
+        raise ValueError("max_registers and max_bits must be at least 1")
+    if max_gap_registers < 0 or max_gap_bits < 0:
+        raise ValueError("max_gap_registers and max_gap_bits cannot be negative")
+    order = sorted(
+        range(len(addresses)),
+        key=lambda i: (_TABLE_ORDER[addresses[i].table], addresses[i].offset, addresses[i].end),
+    )
+    blocks: list[ReadBlock] = []
+    table = ""
+    start = end = 0
+    members: list[int] = []
+
+    def flush() -> None:
+        if members:
+            blocks.append(ReadBlock(table=table, start=start, count=end - start, members=tuple(members)))
+
+    for i in order:
+        addr = addresses[i]
+        bits = addr.table in BIT_TABLES
+        limit = max_bits if bits else max_registers
+        gap = max_gap_bits if bits else max_gap_registers
+        new_end = max(end, addr.end)
+        if members and addr.table == table and addr.offset <= end + gap and new_end - start <= limit:
+            end = new_end
+            members.append(i)
+            continue
+        flush()
+        table, start, end, members = addr.table, addr.offset, addr.end, [i]
+    flush()
+    return blocks
+
+
+_EXCEPTION_NAMES = {
+    ExcCodes.ILLEGAL_FUNCTION: "illegal function",
+    ExcCodes.ILLEGAL_ADDRESS: "illegal data address",
+    ExcCodes.ILLEGAL_VALUE: "illegal data value",
+    ExcCodes.DEVICE_FAILURE: "server device failure",
+    ExcCodes.ACKNOWLEDGE: "acknowledge",
+    ExcCodes.DEVICE_BUSY: "server device busy",
+    ExcCodes.MEMORY_PARITY_ERROR: "memory parity error",
+    ExcCodes.GATEWAY_PATH_UNAVIABLE: "gateway path unavailable",
+    ExcCodes.GATEWAY_NO_RESPONSE: "gateway target device failed to respond",
+}
+
+
+def exception_reason(block: ReadBlock, exception_code: int) -> str:
+    """What a person reads for an exception response, e.g. 'HR100..HR124: Modbus exception 2 (illegal ...)'."""
+    name = _EXCEPTION_NAMES.get(exception_code, "unknown exception")
+    span = f"{block.table.upper()}{block.start}..{block.table.upper()}{block.end - 1}"
+    return f"{span}: Modbus exception {exception_code} ({name})"
+
+
+def exception_quality(exception_code: int) -> Quality:
+    """Quality for a Modbus exception response.
+
+    Illegal function/address means the tag is configured wrong; a gateway that cannot reach the device
+    behind it is a communication failure; anything else is the device's own failure.
+    """
+    if exception_code in (ExcCodes.ILLEGAL_FUNCTION, ExcCodes.ILLEGAL_ADDRESS):
+        return Quality.BAD_CONFIG_ERROR
+    if exception_code in (ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE):
+        return Quality.BAD_COMM_FAILURE
+    return Quality.BAD_DEVICE_FAILURE
+
+
+_NUMPY_TYPES = {"int16": ">i2", "uint16": ">u2", "int32": ">i4", "uint32": ">u4", "float32": ">f4", "float64": ">f8"}
+
+
+def decode_register_rows(
+    registers: np.ndarray,
+    data_type: str,
+    *,
+    word_order: Literal["big", "little"] = "big",
+    byte_order: Literal["big", "little"] = "big",
+) -> np.ndarray:
+    """Decode values of one data type (not bools), one per row of `registers` (uint16, in address order), to float64.
+
+    word_order "little" puts the least significant register first (32/64-bit values); byte_order "little" swaps
+    the two bytes inside every register.
+    """
+    regs = np.asarray(registers, dtype=np.uint16).reshape(len(registers), -1)
+    if word_order == "little":
+        regs = regs[:, ::-1]
+    if byte_order == "little":
+        regs = (regs >> 8) | (regs << 8)
+    raw = np.ascontiguousarray(regs, dtype=">u2").tobytes()
+    return np.frombuffer(raw, dtype=_NUMPY_TYPES[data_type]).astype(np.float64)
+
+
+def decode_registers(
+    registers: Sequence[int],
+    data_type: str,
+    *,
+    word_order: Literal["big", "little"] = "big",
+    byte_order: Literal["big", "little"] = "big",
+) -> float:
+    """Decode the registers of one value (not bools: see decode_bit)."""
+    row = np.array([list(registers)], dtype=np.uint16)
+    value = decode_register_rows(row, data_type, word_order=word_order, byte_order=byte_order)[0]
+    return int(value) if data_type in ("int16", "uint16", "int32", "uint32") else float(value)
+
+
+@dataclass
+class _DecodePlan:
+    """How to turn a read's responses into a ReadingBatch, worked out once per list of points.
+
+    Registers (bits) land in one array per table at their own address; each data type is then decoded for all
+    its points by one gather over those arrays.
+    """
+
+    tag_ids: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
+    invalid: dict[int, str]  # point index -> why its address is invalid
+    addresses: dict[int, ModbusAddress]  # valid addresses by point index
+    sizes: dict[str, int]  # per table: one past the highest address read
+    # (table, data type or "bit", point indices, gather index [k x registers] or [k], bit numbers or None)
+    groups: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]]
+    strings: list[int]  # point indices of string tags
+
+
+def decode_string(registers: Sequence[int], *, byte_order: Literal["big", "little"] = "big") -> str:
+    """Decode a string tag's registers: two characters per register, the high byte first ("big"), or the low byte
+    first ("little", the device's byte order setting: many PLCs swap the bytes of a register).
+
+    The text ends at the first NUL (what follows is left over from a longer earlier text) and trailing spaces
+    (fixed-width padding) are dropped. Bytes are decoded as latin-1: ASCII as is, and any other byte still becomes
+    one character (no reading is lost to a decoding error). Word order does not apply: the characters run in
+    register order.
+    """
+    raw = b"".join(int(r).to_bytes(2, byte_order) for r in registers)
+    return raw.split(b"\0", 1)[0].decode("latin-1").rstrip(" ")
+
+
+class ModbusTcpDriver(Driver):
+    """Reads one unit id of a Modbus TCP device (or of a gateway: several drivers may share host:port)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 502,
+        unit_id: int = 1,
+        *,
+        timeout: float = 2.0,
+        word_order: Literal["big", "little"] = "big",
+        byte_order: Literal["big", "little"] = "big",
+        max_registers: int = MAX_REGISTERS_PER_READ,
+        max_bits: int = MAX_BITS_PER_READ,
+        max_gap_registers: int = 8,
+        max_gap_bits: int = 32,
+    ) -> None:
+        if word_order not in ("big", "little") or byte_order not in ("big", "little"):
+            raise ValueError("word_order and byte_order must be 'big' or 'little'")
+        if not 4 <= max_registers <= MAX_REGISTERS_PER_READ:
+            raise ValueError(f"max_registers must be 4..{MAX_REGISTERS_PER_READ} (a float64 needs 4)")
+        if not 1 <= max_bits <= MAX_BITS_PER_READ:
+            raise ValueError(f"max_bits must be 1..{MAX_BITS_PER_READ}")
+        if not 0 <= max_gap_registers < max_registers or not 0 <= max_gap_bits < max_bits:
+            raise ValueError("max_gap_registers and max_gap_bits must be 0 or more and below the request limits")
+        if not 0 <= unit_id <= 255:
+            raise ValueError("unit_id must be 0..255")
+        self.host = host
+        self.port = port
+        self.unit_id = unit_id
+        self.timeout = timeout
+        self.word_order: Literal["big", "little"] = word_order
+        self.byte_order: Literal["big", "little"] = byte_order
+        self.max_registers = max_registers
+        self.max_bits = max_bits
+        self.max_gap_registers = max_gap_registers
+        self.max_gap_bits = max_gap_bits
+        # retries=0: one attempt per request, so a silent device costs `timeout`, not 4 x timeout.
+        self._client = ModbusTcpClient(host, port=port, timeout=timeout, retries=0)
+        self._parsed: dict[tuple[str, str], ModbusAddress | InvalidTagAddress] = {}
+        self._plan_key: tuple[tuple[str, str], ...] | None = None
+        self._plan: list[ReadBlock] = []
+        self._plan_index: list[int] = []
+        self._decode_points: Sequence[PointRequest] | None = None
+        self._decode: _DecodePlan | None = None
+
+    def __repr__(self) -> str:
+        return f"<ModbusTcpDriver {self.host}:{self.port} unit {self.unit_id}>"
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._client.connected)
+
+    def connect(self) -> None:
+        if self._client.connected:
+            return
+        if not self._client.connect():
+            self._client.close()
+            raise DeviceUnreachable(
+                f"cannot connect to Modbus device {self.host}:{self.port} "
+                f"(refused, unreachable or no answer within {self.timeout:g} s)"
+            )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def parse(self, address: str, data_type: str) -> ModbusAddress:
+        """Parse an address, cached; raises InvalidTagAddress."""
+        key = (address, data_type)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            try:
+                parsed = self._string_fits(parse_modbus_address(address, data_type))
+            except InvalidTagAddress as exc:
+                parsed = exc
+            self._parsed[key] = parsed
+        if isinstance(parsed, InvalidTagAddress):
+            raise parsed
+        return parsed
+
+    def _string_fits(self, addr: ModbusAddress) -> ModbusAddress:
+        """A string is read in one request, so it cannot be longer than this device's request limit."""
+        if addr.data_type == "string" and addr.count > self.max_registers:
+            raise InvalidTagAddress(
+                f"{addr}: a string of {addr.count} registers is longer than this device's {self.max_registers} "
+                "registers per request"
+            )
+        return addr
+
+    def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
+        return self.read_batch(points).readings()
+
+    def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
+        plan = self._decode_plan(points)
+        blocks, index = self._planned(points)
+        quality = np.full(len(points), Quality.GOOD, dtype=np.int16)
+        reasons: dict[int, str] = {}
+        for i, reason in plan.invalid.items():
+            quality[i] = Quality.BAD_CONFIG_ERROR
+            reasons[int(plan.tag_ids[i])] = reason
+        data = {table: np.zeros(size, dtype=np.uint16) for table, size in plan.sizes.items()}
+        if blocks:
+            self.connect()
+        pending = list(blocks)
+        while pending:
+            block = pending.pop(0)
+            response = self._request(block)
+            received: Sequence[int] | Sequence[bool] = ()
+            reason = ""
+            if response.isError():
+                code = getattr(response, "exception_code", 0)
+                if code == ExcCodes.ILLEGAL_ADDRESS and (parts := self._without_gaps(block, index, plan.addresses)):
+                    # The unused registers read to fill a gap do not exist on this device: read the parts
+                    # separately, now and from now on.
+                    pending[:0] = parts
+                    continue
+                bad = exception_quality(code)
+                reason = exception_reason(block, code)
+            else:
+                received = response.bits if block.table in BIT_TABLES else response.registers
+                # A response shorter than asked for is the device's fault, not the link's.
+                bad = Quality.GOOD if len(received) >= block.count else Quality.BAD_DEVICE_FAILURE
+                if bad != Quality.GOOD:
+                    reason = f"{block.table.upper()}{block.start}: asked for {block.count}, device sent {len(received)}"
+            if bad != Quality.GOOD:
+                members = [index[m] for m in block.members]
+                quality[members] = bad
+                for i in members:
+                    reasons[int(plan.tag_ids[i])] = reason
+                continue
+            data[block.table][block.start : block.end] = received[: block.count]
+        return self._decoded(plan, data, quality, reasons)
+
+    # -- internals -----------------------------------------------------------------------------------------
+
+    def _without_gaps(self, block: ReadBlock, index: list[int], addresses: dict[int, ModbusAddress]) -> list[ReadBlock]:
+        """`block` split where it filled gaps (members re-indexed like the block's), or [] if it has none.
+
+        Turns gap filling off for this driver: a device that refuses one gap is likely to refuse others.
+        """
+        members = [addresses[index[m]] for m in block.members]
+        parts = plan_reads(members, max_registers=self.max_registers, max_bits=self.max_bits)
+        if len(parts) < 2:
+            return []
+        if self.max_gap_registers or self.max_gap_bits:
+            logger.warning("%r refused a read across unused addresses; reading without gap filling", self)
+            self.max_gap_registers = self.max_gap_bits = 0
+            self._plan_key = None
+        return [
+            ReadBlock(part.table, part.start, part.count, tuple(block.members[j] for j in part.members))
+            for part in parts
+        ]
+
+    def _planned(self, points: Sequence[PointRequest]) -> tuple[list[ReadBlock], list[int]]:
+        """Blocks and block member -> point index. A poller reads the same points every scan: the plan is kept."""
+        addresses = self._decode_plan(points).addresses
+        if self._plan_key is None:
+            self._plan_index = list(addresses)
+            self._plan = plan_reads(
+                [addresses[i] for i in self._plan_index],
+                max_registers=self.max_registers,
+                max_bits=self.max_bits,
+                max_gap_registers=self.max_gap_registers,
+                max_gap_bits=self.max_gap_bits,
+            )
+            self._plan_key = tuple((p.address, p.data_type) for p in points)
+        return self._plan, self._plan_index
+
+    def _decode_plan(self, points: Sequence[PointRequest]) -> _DecodePlan:
+        """The decode plan of `points`, kept while the poller passes the same list (its configuration)."""
+        if points is self._decode_points and self._decode is not None:
+            return self._decode
+        invalid: dict[int, str] = {}
+        addresses: dict[int, ModbusAddress] = {}
+        for i, point in enumerate(points):
+            try:
+                addresses[i] = self._string_fits(self.parse(point.address, point.data_type))
+            except InvalidTagAddress as exc:
+                invalid[i] = str(exc)
+        sizes: dict[str, int] = {}
+        members: dict[tuple[str, str], list[int]] = defaultdict(list)
+        strings: list[int] = []
+        for i, addr in addresses.items():
+            sizes[addr.table] = max(sizes.get(addr.table, 0), addr.end)
+            if addr.data_type == "string":
+                strings.append(i)  # texts vary in length: decoded one by one (they are few)
+                continue
+            bitwise = addr.table in BIT_TABLES or addr.bit is not None
+            members[(addr.table, "bit" if bitwise else addr.data_type)].append(i)
+        groups = []
+        for (table, kind), indices in members.items():
+            first = np.array([addresses[i].offset for i in indices], dtype=np.intp)
+            if kind == "bit":
+                bits = None if table in BIT_TABLES else np.array([addresses[i].bit for i in indices], dtype=np.uint16)
+                groups.append((table, kind, np.array(indices, dtype=np.intp), first, bits))
+            else:
+                width = addresses[indices[0]].count
+                gather = first[:, None] + np.arange(width, dtype=np.intp)[None, :]
+                groups.append((table, kind, np.array(indices, dtype=np.intp), gather, None))
+        plan = _DecodePlan(
+            tag_ids=np.array([p.tag_id for p in points], dtype=np.int32),
+            scale=np.array([p.scale for p in points], dtype=np.float64),
+            offset=np.array([p.offset for p in points], dtype=np.float64),
+            invalid=invalid,
+            addresses=addresses,
+            sizes=sizes,
+            groups=groups,
+            strings=strings,
+        )
+        if points is not self._decode_points:
+            self._plan_key = None  # other points: plan the reads again
+        self._decode_points, self._decode = points, plan
+        return plan
+
+    def _decoded(
+        self, plan: _DecodePlan, data: dict[str, np.ndarray], quality: np.ndarray, reasons: dict[int, str]
+    ) -> ReadingBatch:
+        raw = np.full(len(plan.tag_ids), np.nan)
+        for table, kind, indices, gather, bits in plan.groups:
+            if kind != "bit":
+                raw[indices] = decode_register_rows(
+                    data[table][gather], kind, word_order=self.word_order, byte_order=self.byte_order
+                )
+            elif bits is None:
+                raw[indices] = data[table][gather] != 0
+            else:
+                raw[indices] = (data[table][gather] >> bits) & 1
+        good = quality == Quality.GOOD
+        with np.errstate(invalid="ignore", over="ignore"):
+            values = raw * plan.scale + plan.offset
+        texts: dict[int, str] = {}
+        for i in plan.strings:
+            if good[i]:
+                addr = plan.addresses[i]
+                registers = data[addr.table][addr.offset : addr.end].tolist()
+                texts[int(plan.tag_ids[i])] = decode_string(registers, byte_order=self.byte_order)
+            good[i] = False  # not a number: never "broken" below
+        broken = good & ~np.isfinite(values)
+        for i in np.flatnonzero(broken).tolist():
+            # A NaN/inf float from the device: the sensor or its conversion has failed.
+            reasons[int(plan.tag_ids[i])] = f"{plan.addresses[i]}: device sent {float(raw[i])}"
+        quality[broken] = Quality.BAD_SENSOR_FAILURE
+        values[quality != Quality.GOOD] = np.nan
+        return ReadingBatch(tag_ids=plan.tag_ids, values=values, qualities=quality, reasons=reasons, texts=texts)
+
+    def _request(self, block: ReadBlock) -> ModbusPDU:
+        readers: dict[str, Callable[..., ModbusPDU]] = {
+            "hr": self._client.read_holding_registers,
+            "ir": self._client.read_input_registers,
+            "co": self._client.read_coils,
+            "di": self._client.read_discrete_inputs,
+        }
+        try:
+            response = readers[block.table](block.start, count=block.count, device_id=self.unit_id)
+        except (ModbusException, OSError) as exc:
+            # Timeout, reset or closed by peer: the stream may hold a late answer, so start afresh.
+            self._client.close()
+            raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {exc}") from exc
+        return response

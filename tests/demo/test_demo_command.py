@@ -1,0 +1,72 @@
+import socket
+
+from django.core.management import call_command
+
+from common.net import free_port
+from historian.models import Device, Line, Machine, Protocol, Tag
+
+
+def test_demo_setup_loads_the_plant_and_the_admin(db, django_user_model, monkeypatch, tmp_path, settings, capsys):
+    settings.MILLWRIGHT_STATE_DIR = tmp_path
+    monkeypatch.setenv("MILLWRIGHT_DEMO_USER", "demo-admin")
+    monkeypatch.setenv("MILLWRIGHT_DEMO_PASSWORD", "demo-pass-123")
+
+    no_broker = f"127.0.0.1:{free_port()}"
+    options = ["--simulator-port", "15999", "--opcua-port", "15998", "--mqtt-broker", no_broker]
+    call_command("demo", "--setup-only", *options)
+    call_command("demo", "--setup-only", *options)  # idempotent
+
+    out = capsys.readouterr().out
+    assert Line.objects.count() == 3
+    assert Machine.objects.count() == 9
+    assert Tag.objects.count() >= 150
+    modbus = Device.objects.filter(protocol=Protocol.MODBUS)
+    assert set(modbus.values_list("unit_id", flat=True)) == {1, 2}
+    opcua = Device.objects.get(protocol=Protocol.OPCUA)  # line 3: the same simulator, over OPC UA
+    assert (opcua.use_subscriptions, opcua.enabled) == (True, True)
+    assert opcua.port != modbus[0].port  # 15998 and 15999, or free ones when those are taken
+    assert set(opcua.tags.values_list("machine__line__name", flat=True)) == {"Line 3"}
+    assert opcua.tags.filter(address="ns=2;s=Line3.CNC301.spindle_speed").exists()
+    assert all(m.state_tag_id for m in Machine.objects.all())
+    admin = django_user_model.objects.get(username="demo-admin")
+    assert admin.is_superuser
+    assert admin.check_password("demo-pass-123")
+    assert "demo-pass-123" in out
+    assert "http://127.0.0.1:" in out
+    assert f"opc.tcp://127.0.0.1:{opcua.port}/, subscribed: line 3" in out
+    assert "Sparkplug B: no MQTT broker found, skipped" in out
+    assert not Device.objects.filter(protocol=Protocol.SPARKPLUG).exists()
+
+
+def test_with_an_mqtt_broker_line_2_comes_over_sparkplug(db, monkeypatch, tmp_path, settings, capsys):
+    settings.MILLWRIGHT_STATE_DIR = tmp_path
+    monkeypatch.setenv("MILLWRIGHT_DEMO_PASSWORD", "demo-pass-123")
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # anything that accepts connections will do
+        address = f"127.0.0.1:{listening.getsockname()[1]}"
+        call_command("demo", "--setup-only", "--mqtt-broker", "off")
+        call_command("demo", "--setup-only", "--mqtt-broker", address)
+
+    protocols = dict(Device.objects.values_list("name", "protocol"))
+    assert protocols == {
+        "Line 1 PLC": Protocol.MODBUS,
+        "Line 2 edge node (Sparkplug B)": Protocol.SPARKPLUG,  # its Modbus device, left without tags, is gone
+        "Line 3 OPC UA server": Protocol.OPCUA,
+    }
+    edge = Device.objects.get(protocol=Protocol.SPARKPLUG)
+    assert f"{edge.host}:{edge.port}" == address
+    assert set(edge.tags.values_list("machine__line__name", flat=True)) == {"Line 2"}
+    assert edge.tags.filter(address="CNC201/spindle_speed").exists()
+    assert f"Sparkplug B through the MQTT broker at {address}: line 2" in capsys.readouterr().out
+
+
+def test_demo_password_is_generated_once_and_kept(db, monkeypatch, tmp_path, settings, capsys):
+    settings.MILLWRIGHT_STATE_DIR = tmp_path
+    monkeypatch.delenv("MILLWRIGHT_DEMO_PASSWORD", raising=False)
+
+    call_command("demo", "--setup-only")
+    password = (tmp_path / "demo" / "admin-password").read_text().strip()
+    call_command("demo", "--setup-only")
+
+    assert len(password) >= 12
+    assert (tmp_path / "demo" / "admin-password").read_text().strip() == password
+    assert capsys.readouterr().out.count(password) == 2

@@ -1,0 +1,167 @@
+"""The demo plant loader: its OPC UA line reads, through the real driver and subscriptions, what the simulator's
+OPC UA server serves; its Sparkplug B line, through a real Mosquitto, what the simulator's edge node publishes."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+
+from demo.plant import demo_plant_load
+from demo.simulator.plant import MACHINE_SIGNALS, PlantSimulator
+from demo.simulator.sparkplug_plant import serve_plant_sparkplug
+from historian.models import Device, DeviceStatus, Protocol, Tag
+from historian.quality import Quality
+from ingest.acquisition.poll import polled_assignments
+from ingest.acquisition.sparkplug_host import SparkplugRunner
+from ingest.acquisition.subscriptions import SubscriptionRunner
+from ingest.pipeline import store
+from ingest.pipeline.compression import CompressionFilter
+from ingest.protocols.base import PointRequest
+from ingest.protocols.registry import driver_for, drivers_close_all
+from ingest.protocols.sparkplug.session import BrokerSettings
+from tests.mqtt_broker import MosquittoBroker
+
+
+@pytest.fixture
+def opcua_demo_plant(db, opcua_plant_server):
+    """The demo plant of the OPC UA test server's size (1 line, 2 machines), its one line over OPC UA."""
+    summary = demo_plant_load(lines=1, machines_per_line=2, opcua_port=opcua_plant_server.port)
+    yield summary
+    drivers_close_all()
+
+
+def test_the_opcua_line_reads_good_values_of_every_tag_through_the_driver(opcua_demo_plant, opcua_plant_server):
+    device = Device.objects.get(protocol=Protocol.OPCUA)
+    tags = list(Tag.objects.filter(device=device).order_by("pk"))
+    assert len(tags) == 2 * len(MACHINE_SIGNALS) == opcua_demo_plant.tags
+    assert opcua_demo_plant.protocols == (Protocol.OPCUA,)
+
+    readings = driver_for(device).read([PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in tags])
+
+    assert {r.tag_id: r.quality for r in readings} == {t.pk: Quality.GOOD for t in tags}
+    energy = Tag.objects.get(path__endswith="CNC 101.energy_total")
+    expected = opcua_plant_server.plant.machine(0, 0).values()["energy_total"]
+    assert next(r.value for r in readings if r.tag_id == energy.pk) == pytest.approx(expected, rel=0.01)
+
+
+def test_the_opcua_line_is_subscribed_not_polled(opcua_demo_plant, monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+    device = Device.objects.get(protocol=Protocol.OPCUA)
+    assert device.use_subscriptions
+    assert device.pk not in polled_assignments()
+    tag_ids = set(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    runner = SubscriptionRunner(flush_seconds=0.1)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while _tags_with_good_samples(tag_ids) != tag_ids:
+            assert time.monotonic() < deadline, "not every tag of the OPC UA line got a good value"
+            runner.step()
+            time.sleep(0.1)
+    finally:
+        runner.shutdown()
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+
+
+def test_loading_again_with_the_line_back_on_modbus_moves_its_tags_and_drops_the_opcua_device(
+    opcua_demo_plant, plant_server
+):
+    demo_plant_load(port=plant_server.port, lines=1, machines_per_line=2)
+
+    assert list(Device.objects.values_list("name", "protocol")) == [("Line 1 PLC", Protocol.MODBUS)]
+    assert set(Tag.objects.values_list("device__name", flat=True)) == {"Line 1 PLC"}
+
+
+@pytest.fixture
+def broker(tmp_path) -> Iterator[MosquittoBroker]:
+    if MosquittoBroker.executable() is None:
+        pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
+    server = MosquittoBroker(tmp_path)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.skip(f"no MQTT broker: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop in a thread of its own (the simulator's, for its edge node); its tasks end with the test."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+
+    async def _cancel_all() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(15)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_edge_node(
+    db, broker, event_loop_thread, monkeypatch
+):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+    plant = PlantSimulator(lines=1, machines_per_line=2, seed=7)
+    summary = demo_plant_load(
+        lines=1, machines_per_line=2, sparkplug_broker=(broker.host, broker.port), sparkplug_line=1
+    )
+    assert summary.protocols == (Protocol.SPARKPLUG,)
+    device = Device.objects.get(protocol=Protocol.SPARKPLUG)
+    tag_ids = set(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    assert len(tag_ids) == 2 * len(MACHINE_SIGNALS)
+    runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
+    runner.step()  # listening before the births go out: the plant is not stepped here, so no data follows them
+    assert runner.session(BrokerSettings(broker.host, broker.port)).wait_connected(10)
+    edge = asyncio.run_coroutine_threadsafe(
+        serve_plant_sparkplug(host=broker.host, port=broker.port, plant=plant, line_index=0), event_loop_thread
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while _tags_with_good_samples(tag_ids) != tag_ids:
+            assert time.monotonic() < deadline, "not every tag of the Sparkplug line got a good value"
+            assert not edge.done(), edge.exception()
+            runner.step()
+            time.sleep(0.05)
+    finally:
+        runner.shutdown()
+        edge.cancel()
+    energy = Tag.objects.get(path__endswith="CNC 101.energy_total")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM historian_current_value WHERE tag_id = %s", [energy.pk])
+        assert cursor.fetchone()[0] == pytest.approx(plant.machine(0, 0).values()["energy_total"], rel=1e-6)
+    assert not Device.objects.filter(discovered=True).exclude(sparkplug_device_id="").exists()
+
+
+def test_without_a_broker_the_edge_node_waits_instead_of_stopping_the_simulator(event_loop_thread):
+    from common.net import free_port
+
+    plant = PlantSimulator(lines=1, machines_per_line=1)
+    edge = asyncio.run_coroutine_threadsafe(
+        serve_plant_sparkplug(host="127.0.0.1", port=free_port(), plant=plant, line_index=0), event_loop_thread
+    )
+    time.sleep(1.0)
+    try:
+        assert not edge.done()
+    finally:
+        edge.cancel()
+
+
+def _tags_with_good_samples(tag_ids: set[int]) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT tag_id FROM historian_sample WHERE tag_id = ANY(%s) AND quality = %s",
+            [list(tag_ids), int(Quality.GOOD)],
+        )
+        return {row[0] for row in cursor.fetchall()}

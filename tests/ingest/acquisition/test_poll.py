@@ -1,0 +1,152 @@
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.utils import timezone
+
+from historian.models import Device, DeviceStatus, Tag
+from historian.quality import Quality
+from historian.queries.history import current_values
+from historian.services.live import machine_live_group
+from ingest.acquisition.poll import device_poll, polled_assignments
+from ingest.pipeline import store
+from ingest.pipeline.compression import CompressionFilter
+
+
+def _samples(tag_ids) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tag_id, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time",
+            [list(tag_ids)],
+        )
+        return cursor.fetchall()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compression_memory(monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+
+
+def test_a_poll_stores_every_tag_of_the_device_with_good_quality(device, scan_class):
+    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    assert outcome.status == "stored"
+    assert outcome.stored == len(tag_ids) == 42
+    rows = _samples(tag_ids)
+    assert len(rows) == 42
+    assert {q for _, _, q in rows} == {Quality.GOOD}
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+    assert device.last_good_read_at is not None
+
+
+def test_polled_values_are_the_simulator_values(device, scan_class, plant_server):
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    state = Tag.objects.get(path__endswith="CNC 101.state")
+    energy = Tag.objects.get(path__endswith="CNC 101.energy_total")
+    values = current_values(tag_ids=[state.pk, energy.pk])
+    assert values[state.pk].value in (0, 1, 2)
+    assert values[energy.pk].value == pytest.approx(plant_server.plant.machine(0, 0).values()["energy_total"], rel=0.01)
+
+
+def test_a_poll_sends_one_live_message_per_machine(device, scan_class, machine):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(machine_live_group(machine.pk), channel)
+
+    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    message = async_to_sync(layer.receive)(channel)
+
+    assert outcome.published == 2  # two machines behind the device
+    assert message["type"] == "samples.batch"
+    assert message["machine"] == machine.pk
+    assert {row[0] for row in message["samples"]} == set(machine.tags.values_list("pk", flat=True))
+
+
+def test_an_unreachable_device_marks_its_tags_bad_once_and_backs_off(device, scan_class, plant_server):
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    plant_server.stop()
+    tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
+
+    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    assert outcome.status == "unreachable"
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.ERROR
+    assert device.consecutive_failures == 1
+    assert device.next_retry_at > timezone.now()
+    assert device.last_error
+    bad = [row for row in _samples(tag_ids) if row[2] == Quality.BAD_COMM_FAILURE]
+    assert len(bad) == len(tag_ids)
+    assert all(value is None for _, value, _ in bad)
+    assert {cv.quality for cv in current_values(tag_ids=tag_ids).values()} == {Quality.BAD_COMM_FAILURE}
+
+    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "backoff"
+
+    Device.objects.filter(pk=device.pk).update(next_retry_at=None)
+    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
+    assert len([row for row in _samples(tag_ids) if row[2] == Quality.BAD_COMM_FAILURE]) == len(tag_ids)
+    device.refresh_from_db()
+    assert device.consecutive_failures == 2
+
+
+def test_the_device_recovers_when_the_server_returns(device, scan_class, plant_server):
+    port = plant_server.port
+    plant_server.stop()
+    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
+
+    from demo.simulator.modbus_server import PlantServerThread
+
+    with PlantServerThread(plant_server.plant, port=port):
+        Device.objects.filter(pk=device.pk).update(next_retry_at=None)
+        outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    assert outcome.status == "stored"
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+    assert device.consecutive_failures == 0
+    tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    assert {cv.quality for cv in current_values(tag_ids=tag_ids).values()} == {Quality.GOOD}
+
+
+def test_a_tag_within_its_deadband_is_not_stored_again(device, scan_class):
+    state = Tag.objects.get(path__endswith="CNC 101.part_count")
+    Tag.objects.filter(pk=state.pk).update(deadband=1e9)
+
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    assert len(_samples([state.pk])) == 1
+
+
+def test_polled_assignments_name_each_polled_device_with_its_scan_classes_and_periods(device, scan_class):
+    assert polled_assignments()[device.pk] == {scan_class.pk: scan_class.period_ms}
+
+
+def test_disabled_devices_are_not_polled_nor_scheduled(device, scan_class):
+    Device.objects.filter(pk=device.pk).update(enabled=False)
+
+    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "disabled"
+    assert device.pk not in polled_assignments()
+
+
+def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(device, scan_class, machine):
+    missing = Tag.objects.create(
+        path="Demo Plant/missing",
+        name="Missing",
+        machine=machine,
+        device=device,
+        scan_class=scan_class,
+        address="HR5000",
+        data_type="uint16",
+    )
+
+    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    assert outcome.status == "stored"
+    assert current_values(tag_ids=[missing.pk])[missing.pk].quality == Quality.BAD_CONFIG_ERROR
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+    assert device.last_error == "HR5000..HR5000: Modbus exception 2 (illegal data address)"

@@ -1,0 +1,175 @@
+"""The poller in-process, against the real Modbus plant server, the test database and the test Redis."""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.db import connection
+
+from historian.models import Device, ScanClass, Tag
+from historian.quality import Quality
+from ingest.acquisition import poller as poller_module
+from ingest.acquisition.poller import Poller, next_tick
+from ingest.pipeline import store
+from ingest.pipeline.compression import CompressionFilter
+from ingest.services.devices import device_enabled_set
+from tests.tcp_proxy import TcpProxy
+
+PERIOD_MS = 200
+
+
+def _sample_times(tag_id: int) -> list[float]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM time)::float8 FROM historian_sample WHERE tag_id = %s ORDER BY time", [tag_id]
+        )
+        return [t for (t,) in cursor.fetchall()]
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compression_memory(monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+
+
+@pytest.fixture
+def fast_plant(transactional_db, demo_plant, scan_class) -> ScanClass:
+    """The demo plant's 1 s scan class made 200 ms (the poller threads need committed data: transactional_db)."""
+    ScanClass.objects.filter(pk=scan_class.pk).update(period_ms=PERIOD_MS)
+    return scan_class
+
+
+@pytest.fixture
+def make_poller() -> Iterator[Callable[..., Poller]]:
+    started: list[Poller] = []
+
+    def make(**kwargs) -> Poller:
+        poller = Poller(threads=kwargs.pop("threads", 2), lease_seconds=kwargs.pop("lease_seconds", 3), **kwargs)
+        poller.start()
+        started.append(poller)
+        return poller
+
+    yield make
+    for poller in started:
+        poller.stop(timeout=10)
+
+
+def test_next_tick_is_the_next_multiple_of_the_period_from_the_epoch():
+    assert next_tick(100.0, 0.2) == pytest.approx(100.2)
+    assert next_tick(100.05, 0.2) == pytest.approx(100.2)
+    assert next_tick(99.99, 1.0) == 100.0
+
+
+def test_the_poller_polls_each_device_once_per_tick_of_its_scan_class(fast_plant, device, make_poller):
+    tag = Tag.objects.filter(device=device, data_type="float32").order_by("pk").first()
+    poller = make_poller()
+
+    _wait_for(lambda: poller.stats.polls["stored"] >= 5, 20, "five polls")  # counted once stored
+
+    times = _sample_times(tag.pk)
+    slots = [int(t // (PERIOD_MS / 1000)) for t in times]
+    assert len(times) >= 5
+    assert len(set(slots)) == len(slots)  # one stored value per tick, never two
+    assert poller.devices == {device.pk}
+
+
+def test_a_tick_that_comes_while_the_device_is_still_polling_is_skipped_not_queued(
+    fast_plant, device, plant_server, make_poller
+):
+    with TcpProxy(plant_server.host, plant_server.port) as proxy:
+        Device.objects.filter(pk=device.pk).update(port=proxy.port)
+        proxy.delay = 0.1  # each of the device's read requests now takes 0.1 s: a poll outlasts the 0.2 s scan
+        poller = make_poller()
+        _wait_for(lambda: poller.stats.polls["skipped"] >= 2, 20, "skipped ticks")
+        poller.stop(timeout=10)
+
+    assert poller.stats.polls["stored"] >= 1
+    assert poller.stats.polls["failed"] == 0
+
+
+def test_a_device_disabled_in_admin_is_let_go_within_seconds_with_its_open_segment_closed(
+    fast_plant, device, make_poller
+):
+    speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
+    Tag.objects.filter(pk=speed.pk).update(compression_deviation=1e9)  # every value fits the first segment
+    poller = make_poller()
+    _wait_for(lambda: poller.stats.polls["stored"] >= 4, 20, "four polls")
+    assert len(_sample_times(speed.pk)) == 1  # the first value; the latest one is the held candidate
+
+    device_enabled_set(device=device, enabled=False, user=None)  # as admin does: the configuration token changes
+
+    _wait_for(lambda: not poller.devices, 5, "the poller to let the device go")
+    # The segment's end point (this test's poller shares its process, so the service itself stored it) and the
+    # out-of-service row.
+    assert len(_sample_times(speed.pk)) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT quality FROM historian_sample WHERE tag_id = %s ORDER BY time", [speed.pk])
+        assert [q for (q,) in cursor.fetchall()] == [Quality.GOOD, Quality.GOOD, Quality.BAD_OUT_OF_SERVICE]
+    polls = poller.stats.polls["stored"]
+    time.sleep(3 * PERIOD_MS / 1000)
+    assert poller.stats.polls["stored"] == polls
+
+
+def test_two_pollers_never_poll_the_same_device_and_a_stopped_ones_devices_are_taken_over(
+    fast_plant, device, make_poller
+):
+    first = make_poller()
+    _wait_for(lambda: first.devices == {device.pk}, 10, "the first poller to claim the device")
+    second = make_poller()
+    time.sleep(1.5)
+    assert second.devices == set()  # one device: its fair share is the first's
+
+    first.stop(timeout=10)  # gives its leases back
+
+    _wait_for(lambda: second.devices == {device.pk}, 10, "the second poller to take the device over")
+    polls = second.stats.polls["stored"]
+    _wait_for(lambda: second.stats.polls["stored"] > polls, 10, "the second poller to poll")
+
+
+def test_polls_of_different_devices_run_at_the_same_time(fast_plant, device, plant_server, make_poller):
+    """A slow device does not delay another: each device's poll runs in its own thread of the pool."""
+    other = Device.objects.create(name="Line 1 PLC (copy)", host=plant_server.host, port=plant_server.port)
+    for tag in Tag.objects.filter(device=device)[:5]:
+        Tag.objects.create(
+            path=f"{tag.path}.copy", name=tag.name, machine=tag.machine, device=other, scan_class=fast_plant,
+            address=tag.address, data_type=tag.data_type,
+        )  # fmt: skip
+    running: set[int] = set()
+    overlapped = threading.Event()
+    lock = threading.Lock()
+
+    def slow_poll(config, **kwargs):
+        with lock:
+            running.add(config.device.pk)
+            if len(running) > 1:
+                overlapped.set()
+        time.sleep(0.1)
+        with lock:
+            running.discard(config.device.pk)
+
+    make_poller(poll=slow_poll)
+
+    assert overlapped.wait(10)
+
+
+def test_the_pollers_loop_survives_a_redis_outage_and_keeps_polling(fast_plant, device, make_poller, monkeypatch):
+    poller = make_poller()
+    _wait_for(lambda: poller.stats.polls["stored"] >= 2, 10, "polls")
+
+    def down(*args, **kwargs):
+        raise poller_module.redis.ConnectionError("Redis is away")
+
+    monkeypatch.setattr(poller.leases, "sync", down)
+    poller._next_lease_sync = 0  # renew now
+    polls = poller.stats.polls["stored"]
+
+    _wait_for(lambda: poller.stats.polls["stored"] >= polls + 3, 10, "polls during the outage")
+    assert poller.devices == {device.pk}

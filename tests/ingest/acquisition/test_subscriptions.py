@@ -1,0 +1,201 @@
+"""The OPC UA subscription runner against the simulated plant served by a real asyncua server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.db import connection
+
+from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
+from demo.simulator.plant import PlantSimulator
+from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.quality import Quality
+from historian.queries.history import current_values
+from ingest.acquisition.poll import polled_assignments
+from ingest.acquisition.subscriptions import SubscriptionRunner
+from ingest.pipeline import store
+from ingest.pipeline.compression import CompressionFilter
+from ingest.services.devices import device_enabled_set
+
+SIGNALS = {"spindle_speed": "float32", "part_count": "uint32", "running": "bool", "state": "uint16"}
+
+
+def _samples(tag_id: int) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT time, value, quality FROM historian_sample WHERE tag_id = %s ORDER BY time", [tag_id])
+        return cursor.fetchall()
+
+
+def _step_until(runner: SubscriptionRunner, condition: Callable[[], bool], *, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {seconds} s")
+        runner.step()
+        time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compression_memory(monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+
+
+def _opcua_device(port: int, *, name: str = "CNC cell OPC UA") -> Device:
+    site = Site.objects.create(name="OPC UA plant")
+    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
+    machine = Machine.objects.create(line=line, name="CNC 101")
+    scan_class = ScanClass.objects.create(name="Subscribed", period_ms=200)
+    device = Device.objects.create(
+        name=name,
+        protocol=Protocol.OPCUA,
+        host="127.0.0.1",
+        port=port,
+        timeout_seconds=1.0,
+        use_subscriptions=True,
+        publishing_interval_ms=100,
+    )
+    for signal, data_type in SIGNALS.items():
+        Tag.objects.create(
+            path=f"OPC UA plant/Machining/Line 1/CNC 101.{signal}",
+            name=signal,
+            machine=machine,
+            device=device,
+            scan_class=scan_class,
+            address=opcua_signal_node_id(0, 0, signal),
+            data_type=data_type,
+        )
+    Tag.objects.create(
+        path="OPC UA plant/Machining/Line 1/CNC 101.missing",
+        name="missing",
+        machine=machine,
+        device=device,
+        scan_class=scan_class,
+        address="ns=2;s=Line1.CNC101.no_such_signal",
+        data_type="float64",
+    )
+    return device
+
+
+@pytest.fixture
+def runner() -> Iterator[SubscriptionRunner]:
+    runner = SubscriptionRunner(flush_seconds=0.1)
+    runner.start()
+    yield runner
+    runner.shutdown()
+
+
+def test_subscribed_values_land_in_the_database_with_good_quality(db, opcua_plant_server, runner):
+    device = _opcua_device(opcua_plant_server.port)
+    tags = {t.name: t for t in Tag.objects.filter(device=device)}
+
+    _step_until(runner, lambda: all(_samples(tags[s].pk) for s in SIGNALS))
+
+    for signal in SIGNALS:
+        _time, value, quality = _samples(tags[signal].pk)[0]
+        assert quality == Quality.GOOD
+        assert value is not None
+    assert _samples(tags["running"].pk)[0][1] in (0.0, 1.0)
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+    assert device.last_good_read_at is not None
+
+
+def test_a_node_the_server_does_not_know_gets_config_error_quality(db, opcua_plant_server, runner):
+    device = _opcua_device(opcua_plant_server.port)
+    missing = Tag.objects.get(device=device, name="missing")
+
+    _step_until(runner, lambda: bool(_samples(missing.pk)))
+
+    (_, value, quality) = _samples(missing.pk)[0]
+    assert (value, quality) == (None, Quality.BAD_CONFIG_ERROR)
+    device.refresh_from_db()
+    assert "no_such_signal" in device.last_error
+
+
+def test_values_keep_arriving_as_the_plant_changes(db, opcua_plant_server, runner):
+    device = _opcua_device(opcua_plant_server.port)
+    speed = Tag.objects.get(device=device, name="spindle_speed")
+    speed.historize = True
+    speed.save()
+
+    _step_until(runner, lambda: len({row[0] for row in _samples(speed.pk)}) >= 3)
+
+
+def test_subscribed_devices_are_not_polled_by_the_poller(db, opcua_plant_server):
+    device = _opcua_device(opcua_plant_server.port)
+    scan_class = ScanClass.objects.get(name="Subscribed")
+    assert device.pk not in polled_assignments()
+    Device.objects.filter(pk=device.pk).update(use_subscriptions=False)
+    assert polled_assignments()[device.pk] == {scan_class.pk: scan_class.period_ms}
+
+
+def test_a_device_switched_off_is_unsubscribed_at_the_next_reload(db, opcua_plant_server, runner):
+    device = _opcua_device(opcua_plant_server.port)
+    runner.step()
+    assert runner.subscription(device.pk) is not None
+    Device.objects.filter(pk=device.pk).update(enabled=False)
+    runner.sync()
+    assert runner.subscription(device.pk) is None
+
+
+@pytest.mark.slow
+def test_server_restart_mid_subscription_stores_bad_quality_then_resubscribes(db, settings, runner):
+    settings.INGEST_BACKOFF_MAX_SECONDS = 1.0
+    server = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=1, seed=3), tick_seconds=0.2).start()
+    try:
+        device = _opcua_device(server.port)
+        speed = Tag.objects.get(device=device, name="spindle_speed")
+        _step_until(runner, lambda: bool(_samples(speed.pk)))
+        subscription = runner.subscription(device.pk)
+        assert subscription is not None
+        assert subscription.connects == 1
+
+        server.stop()
+        _step_until(runner, lambda: any(q == Quality.BAD_COMM_FAILURE for _, _, q in _samples(speed.pk)))
+        device.refresh_from_db()
+        assert device.status == DeviceStatus.ERROR
+        assert "OPC UA server" in device.last_error
+
+        server.start()
+        dropped_at = next(t for t, _, q in _samples(speed.pk) if q == Quality.BAD_COMM_FAILURE)
+        _step_until(
+            runner,
+            lambda: any(t > dropped_at and q == Quality.GOOD for t, _, q in _samples(speed.pk)),
+            seconds=30,
+        )
+        assert subscription.connects == 2  # the same subscription object reconnected and re-created its items
+        device.refresh_from_db()
+        assert device.status == DeviceStatus.CONNECTED
+    finally:
+        server.stop()
+
+
+def test_a_device_taken_out_of_service_is_disconnected_at_once_and_stays_out_of_service(
+    db, opcua_plant_server, runner, django_capture_on_commit_callbacks
+):
+    device = _opcua_device(opcua_plant_server.port)
+    tags = list(Tag.objects.filter(device=device, name__in=SIGNALS))
+    _step_until(runner, lambda: all(_samples(t.pk) for t in tags))
+    runner.reload_seconds = 3600  # only the out-of-service notice may make it re-read the devices
+
+    with django_capture_on_commit_callbacks(execute=True):
+        device_enabled_set(device=device, enabled=False, user=None)
+    runner.step()
+
+    assert runner.subscription(device.pk) is None
+    for _ in range(5):  # the plant changes every 0.2 s: nothing more is stored
+        time.sleep(0.2)
+        runner.step()
+    for tag in tags:
+        assert _samples(tag.pk)[-1][1:] == (None, Quality.BAD_OUT_OF_SERVICE)
+    assert {cv.quality for cv in current_values(tag_ids=[t.pk for t in tags]).values()} == {Quality.BAD_OUT_OF_SERVICE}
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.DISABLED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        device_enabled_set(device=device, enabled=True, user=None)
+    _step_until(runner, lambda: all(_samples(t.pk)[-1][2] == Quality.GOOD for t in tags))
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED

@@ -1,0 +1,150 @@
+"""Polling goes on while PostgreSQL is unreachable or too slow; nothing polled is lost, nothing stored twice."""
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from historian.models import Tag
+from historian.quality import Quality
+from historian.queries.history import current_values
+from ingest.acquisition.poll import PollOutcome, device_poll
+from ingest.pipeline import store, text_store
+from ingest.pipeline.buffer import buffer_replay, local_buffer
+from ingest.pipeline.compression import CompressionFilter
+from ingest.protocols.base import PointReading
+from tests.tcp_proxy import TcpProxy
+
+
+@pytest.fixture(autouse=True)
+def _fresh_compression_memory(monkeypatch):
+    monkeypatch.setattr(store, "compression", CompressionFilter())
+
+
+@pytest.fixture
+def database_proxy(transactional_db) -> Iterator[TcpProxy]:
+    """This process's database connection goes through a proxy the test can cut; the server keeps running."""
+    settings_dict = connection.settings_dict
+    saved = settings_dict["HOST"], settings_dict["PORT"]
+    proxy = TcpProxy(saved[0] or "127.0.0.1", int(saved[1] or 5432)).start()
+    connection.close()
+    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", proxy.port
+    yield proxy
+    proxy.restore()
+    connection.close()
+    settings_dict["HOST"], settings_dict["PORT"] = saved
+    proxy.close()
+    _wait_for_other_sessions_to_end()
+
+
+def _wait_for_other_sessions_to_end() -> None:
+    """The server ends the sessions of reset connections a moment later; the test database is dropped after."""
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
+
+
+def _samples(tag_ids) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tag_id, time, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time, tag_id",
+            [list(tag_ids)],
+        )
+        return cursor.fetchall()
+
+
+def _poll(device, scan_class) -> PollOutcome:
+    return device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+
+def test_values_polled_while_postgresql_is_unreachable_are_all_stored_once_it_returns(
+    database_proxy, device, scan_class
+):
+    tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")  # analog, no deadband: every poll stored
+    before = [_poll(device, scan_class) for _ in range(3)]
+
+    database_proxy.cut()
+    during = [_poll(device, scan_class) for _ in range(4)]
+    buffered_depth = local_buffer().depth()
+
+    database_proxy.restore()
+    after = [_poll(device, scan_class) for _ in range(2)]
+    buffer_replay()
+
+    outcomes = before + during + after
+    assert [o.status for o in outcomes] == ["stored"] * 9
+    assert all(o.buffered == 0 for o in before + after)
+    assert all(o.buffered == o.stored > 0 for o in during)
+    assert buffered_depth == sum(o.buffered for o in during)
+    assert local_buffer().depth() == 0
+    rows = _samples(tag_ids)
+    assert len(rows) == sum(o.stored for o in outcomes)
+    assert len({(tag_id, time) for tag_id, time, _, _ in rows}) == len(rows)
+    assert len([r for r in rows if r[0] == speed.pk]) == 9
+    assert {quality for *_, quality in rows} == {Quality.GOOD}
+
+
+def test_a_database_slower_than_the_write_budget_sends_values_to_the_buffer(
+    database_proxy, device, scan_class, settings
+):
+    settings.INGEST_DB_WRITE_TIMEOUT_MS = 300
+    _poll(device, scan_class)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.update(host=database_proxy.upstream[0], port=database_proxy.upstream[1])
+
+    with psycopg.connect(**params) as blocker:
+        blocker.execute("LOCK TABLE historian_sample IN ACCESS EXCLUSIVE MODE")  # a stuck database
+        slow = _poll(device, scan_class)
+        blocker.rollback()
+
+    assert slow.status == "stored"
+    assert slow.buffered == slow.stored > 0
+    later = _poll(device, scan_class)
+    assert later.buffered == 0
+    assert later.replayed == slow.buffered
+    assert local_buffer().depth() == 0
+
+
+def test_strings_read_while_postgresql_is_unreachable_wait_in_the_buffer_as_text(database_proxy, device, scan_class):
+    program = Tag.objects.create(
+        path="Demo/program",
+        name="program",
+        machine=device.tags.first().machine,
+        device=device,
+        scan_class=scan_class,
+        address="HR90:4",
+        data_type="string",
+    )
+    text_store.memory.forget([program.pk])
+    tags = {program.pk: program}
+    first = timezone.now()
+    store.readings_store(device=device, tags=tags, readings=[PointReading(program.pk, "42", 192)], read_at=first)
+
+    database_proxy.cut()
+    during = store.readings_store(
+        device=device,
+        tags=tags,
+        readings=[PointReading(program.pk, "0042", 192)],  # "0042" and "42" are different texts
+        read_at=first + timedelta(seconds=1),
+    )
+    database_proxy.restore()
+    buffer_replay()
+
+    assert (during.stored, during.buffered) == (1, 1)
+    assert local_buffer().depth() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM historian_text_sample WHERE tag_id = %s ORDER BY time", [program.pk])
+        assert cursor.fetchall() == [("42",), ("0042",)]
+    assert current_values(tag_ids=[program.pk])[program.pk].value == "0042"  # the replay brought it up to date
