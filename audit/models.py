@@ -13,6 +13,7 @@ class AuditAction(models.TextChoices):
     LOGIN = "login", "Login"
     LOGIN_FAILED = "login_failed", "Failed login"
     LOGOUT = "logout", "Logout"
+    PASSWORD_CHANGE = "password_change", "Password changed"
     TAG_CSV_IMPORT = "tag_csv_import", "Tag CSV import"
     ALARM_ACKNOWLEDGE = "alarm_acknowledge", "Alarm acknowledged"
     ALARM_SHELVE = "alarm_shelve", "Alarm shelved"

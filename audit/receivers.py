@@ -2,7 +2,10 @@
 
 from typing import Any
 
+from auditlog.context import auditlog_value
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -36,6 +39,25 @@ def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest
         actor_username=username,
         target=username,
         remote_addr=_remote_addr(request),
+    )
+
+
+@receiver(pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="audit.password_change")
+def _password_changed(sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kwargs: Any) -> None:
+    """A new password hash is recorded as "changed", never the hash (auditlog excludes the field)."""
+    if raw or instance.pk is None or (update_fields is not None and "password" not in update_fields):
+        return
+    before = sender.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
+    if before is None or before == instance.password:
+        return
+    # The request's user, as django-auditlog's middleware set it (None outside a request: a management command).
+    context = auditlog_value.get({})
+    audit_record(
+        actor=context.get("actor"),
+        action=AuditAction.PASSWORD_CHANGE,
+        target=instance.get_username(),
+        details={"password": "changed"},
+        remote_addr=context.get("remote_addr"),
     )
 
 

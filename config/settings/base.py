@@ -169,6 +169,10 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "historian.Tag",
     {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
     {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
+    # People, roles and permissions. A password change is its own audit event ("changed", never a hash:
+    # audit/receivers.py); the login time is no configuration.
+    {"model": "auth.User", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups", "user_permissions"]},
+    {"model": "auth.Group", "m2m_fields": ["permissions"]},
 )
 # Apps that add columns to the tag CSV (historian/services/tag_csv.py): alarm definitions.
 HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv"]
