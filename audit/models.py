@@ -13,6 +13,7 @@ class AuditAction(models.TextChoices):
     LOGIN = "login", "Login"
     LOGIN_FAILED = "login_failed", "Failed login"
     LOGOUT = "logout", "Logout"
+    LOGIN_LOCKOUT = "login_lockout", "Sign-in locked"
     PASSWORD_CHANGE = "password_change", "Password changed"
     TAG_CSV_IMPORT = "tag_csv_import", "Tag CSV import"
     ALARM_ACKNOWLEDGE = "alarm_acknowledge", "Alarm acknowledged"

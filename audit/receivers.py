@@ -3,6 +3,7 @@
 from typing import Any
 
 from auditlog.context import auditlog_value
+from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import pre_save
@@ -39,6 +40,21 @@ def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest
         actor_username=username,
         target=username,
         remote_addr=_remote_addr(request),
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="audit.login_lockout")
+def _locked_out(sender: Any, request: HttpRequest | None, username: str | None, ip_address: str | None, **kwargs: Any):
+    audit_record(
+        actor=None,
+        action=AuditAction.LOGIN_LOCKOUT,
+        actor_username=username or "",
+        target=username or "",
+        details={
+            "failures": settings.AXES_FAILURE_LIMIT,
+            "cool_off_minutes": settings.AXES_COOLOFF_TIME.total_seconds() / 60,
+        },
+        remote_addr=ip_address,
     )
 
 

@@ -47,6 +47,11 @@ _ADMINISTRATOR = (
     "auth.add_user",
     "auth.change_user",
     "auth.view_group",
+    # Sign-in lockouts (django-axes): see them, and unlock by deleting the attempt.
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accessfailurelog",
+    "axes.view_accesslog",
 )
 
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {

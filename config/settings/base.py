@@ -4,6 +4,7 @@ Where DATABASE_URL or REDIS_URL is unset, `devtools.embedded` provides private s
 production requires both.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "alarms",
     "accounts",
     "audit",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -54,7 +56,27 @@ MIDDLEWARE = [
     "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user name from one address,
+# that pair is locked for AXES_COOLOFF_MINUTES (HTTP 429 and a page saying so). By user *and* address, because
+# plant-floor terminals are shared: a typo-prone operator at one panel does not lock the account everywhere, and
+# a guesser at one address cannot lock everybody out. An administrator unlocks early in admin (Access attempts:
+# delete the row); lockouts and unlocks are in the audit trail.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = None
@@ -143,7 +165,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pymodbus": {"level": "CRITICAL"}},
+    "loggers": {"pymodbus": {"level": "CRITICAL"}, "axes": {"level": "WARNING"}},
 }
 
 # Audit trail: configuration models whose changes django-auditlog records with before/after. A device's connection
@@ -173,6 +195,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     # audit/receivers.py); the login time is no configuration.
     {"model": "auth.User", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups", "user_permissions"]},
     {"model": "auth.Group", "m2m_fields": ["permissions"]},
+    # Sign-in lockouts: an administrator's unlock is the deletion of the row.
+    "axes.AccessAttempt",
 )
 # Apps that add columns to the tag CSV (historian/services/tag_csv.py): alarm definitions.
 HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv"]

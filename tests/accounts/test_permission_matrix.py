@@ -121,6 +121,9 @@ ADMIN_MODELS: dict[str, str] = {
     "auth.group": "v",  # the roles are defined in code (accounts/services/roles.py)
     "audit.auditevent": "v",  # append-only
     "auditlog.logentry": "v",  # append-only
+    "axes.accessattempt": "vd",  # sign-in lockouts: deleting one unlocks
+    "axes.accessfailurelog": "v",
+    "axes.accesslog": "v",
 }
 ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
 
@@ -237,7 +240,8 @@ def test_every_role_gets_what_the_matrix_says_on_every_endpoint(client, world):
     assert not wrong, "The permission matrix does not hold:\n" + "\n".join(wrong)
 
 
-# Refused to everyone, superusers included: the audit trail is append-only, the historian settings are one row.
+# Refused to everyone, superusers included: the audit trail is append-only, the historian settings are one row,
+# sign-in attempts are recorded, never typed in.
 REFUSED_TO_ALL = {
     "admin:audit_auditevent_add",
     "admin:audit_auditevent_delete",
@@ -249,6 +253,10 @@ REFUSED_TO_ALL = {
     "admin:historian_historiansettings_add",
     "admin:historian_historiansettings_delete",
     "admin:historian_discoveredmetric_add",
+    # Sign-in attempts come from sign-ins only (django-axes' admin allows no adding).
+    "admin:axes_accessattempt_add",
+    "admin:axes_accesslog_add",
+    "admin:axes_accessfailurelog_add",
 }
 
 

@@ -4,12 +4,10 @@ from accounts.services.roles import Role
 
 
 def test_the_explorer_page_is_for_those_who_may_use_it(client, make_user):
-    make_user("operator", role=Role.OPERATOR)
-    client.login(username="operator", password="pw-operator-1")
+    client.force_login(make_user("operator", role=Role.OPERATOR))
     assert client.get("/explorer/").status_code == 403
 
-    make_user("engineer", role=Role.ENGINEER)
-    client.login(username="engineer", password="pw-engineer-1")
+    client.force_login(make_user("engineer", role=Role.ENGINEER))
     response = client.get("/explorer/")
 
     assert response.status_code == 200
