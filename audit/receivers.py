@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from auditlog.context import auditlog_value
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -10,6 +9,7 @@ from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from audit.middleware import current_request
 from audit.models import AuditAction
 from audit.services.events import audit_record
 from historian.signals import tag_csv_applied
@@ -66,14 +66,14 @@ def _password_changed(sender: Any, instance: Any, raw: bool = False, update_fiel
     before = sender.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
     if before is None or before == instance.password:
         return
-    # The request's user, as django-auditlog's middleware set it (None outside a request: a management command).
-    context = auditlog_value.get({})
+    # The request's user (none outside a request: a management command such as `changepassword`).
+    request = current_request()
     audit_record(
-        actor=context.get("actor"),
+        actor=getattr(request, "user", None),
         action=AuditAction.PASSWORD_CHANGE,
         target=instance.get_username(),
         details={"password": "changed"},
-        remote_addr=context.get("remote_addr"),
+        remote_addr=_remote_addr(request),
     )
 
 

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "audit.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during authentication into the lockout page.
@@ -69,6 +70,37 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Directory sign-in (LDAP / Active Directory, accounts/services/directory.py), off unless LDAP_URL is set. Local
+# accounts keep working beside it (break-glass). Roles come from directory groups: LDAP_ROLE_GROUPS maps a group's
+# name to a role, e.g. "mw-operators=Operator,mw-engineers=Engineer,mw-admins=Administrator".
+LDAP_URL = env.str("LDAP_URL", default="")
+if LDAP_URL:
+    AUTHENTICATION_BACKENDS.insert(1, "django_python3_ldap.auth.LDAPBackend")
+LDAP_AUTH_URL = [LDAP_URL]
+LDAP_AUTH_USE_TLS = env.bool("LDAP_START_TLS", default=False)
+LDAP_AUTH_SEARCH_BASE = env.str("LDAP_USER_BASE", default="")
+LDAP_AUTH_OBJECT_CLASS = env.str("LDAP_USER_OBJECT_CLASS", default="inetOrgPerson")
+LDAP_AUTH_USER_FIELDS = {
+    "username": env.str("LDAP_USERNAME_ATTRIBUTE", default="uid"),
+    "first_name": "givenName",
+    "last_name": "sn",
+    "email": "mail",
+}
+LDAP_AUTH_ACTIVE_DIRECTORY_DOMAIN = env.str("LDAP_AD_DOMAIN", default="") or None
+LDAP_AUTH_FORMAT_USERNAME = (
+    "django_python3_ldap.utils.format_username_active_directory"
+    if LDAP_AUTH_ACTIVE_DIRECTORY_DOMAIN
+    else "django_python3_ldap.utils.format_username_openldap"
+)
+LDAP_AUTH_CONNECT_TIMEOUT = 5
+# One pass over the servers, then give up (True, the library's default, retries forever: a directory outage would
+# hang every sign-in, break-glass local accounts included).
+LDAP_AUTH_POOL_ACTIVE = 1
+LDAP_AUTH_RECEIVE_TIMEOUT = 10
+LDAP_AUTH_CLEAN_USER_DATA = "accounts.services.directory.directory_user_clean"
+LDAP_AUTH_SYNC_USER_RELATIONS = "accounts.services.directory.directory_user_sync"
+LDAP_GROUP_BASE = env.str("LDAP_GROUP_BASE", default="")
+LDAP_ROLE_GROUPS = env.dict("LDAP_ROLE_GROUPS", default={})
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -101,3 +101,15 @@ def test_a_login_records_no_password_change(client, make_user):
     client.post("/login/", {"username": "olga", "password": "pw-olga-1"})
 
     assert not AuditEvent.objects.filter(action=AuditAction.PASSWORD_CHANGE).exists()
+
+
+def test_a_password_set_after_a_request_names_no_actor_from_that_request(client, administrator, make_user):
+    """django-auditlog leaves its actor set once a request ends; a later command must not inherit that user."""
+    olga = make_user("olga")
+    client.get("/admin/")  # a request by the administrator, served in this thread
+
+    olga.set_password("from-a-command-88")
+    olga.save()
+
+    event = AuditEvent.objects.get(action=AuditAction.PASSWORD_CHANGE)
+    assert (event.actor, event.target) == (None, "olga")
