@@ -17,3 +17,7 @@ def has_perm(codename: str) -> type[BasePermission]:
 
     HasPerm.__name__ = f"HasPerm_{codename.replace('.', '_')}"
     return HasPerm
+
+
+# The schema and its docs (Swagger UI, Redoc) are for those who may use the API, not for any signed-in account.
+CanUseApi = has_perm(VIEW_PLANT)

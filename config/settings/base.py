@@ -278,7 +278,7 @@ SPECTACULAR_SETTINGS = {
     "Authenticate with `Authorization: Bearer <token>` (tokens are created on the API tokens page) or the session.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["api.permissions.CanUseApi"],
     # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN, plant networks have no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

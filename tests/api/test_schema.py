@@ -12,6 +12,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
+from accounts.services.roles import Role
 from api.services.tokens import api_token_create
 from tests.api.conftest import T0
 from tests.samples import write
@@ -102,3 +103,13 @@ def test_the_schema_and_its_docs_are_served_locally(engineer):
     assert "swagger-ui" in docs
     assert "cdn" not in docs.lower()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/redoc/"])
+def test_the_schema_and_its_docs_need_a_role_that_may_use_the_api(path, make_user):
+    client = Client()
+    client.force_login(make_user("norole", role=None))
+    assert client.get(path).status_code == 403
+
+    client.force_login(make_user("olga", role=Role.OPERATOR))
+    assert client.get(path).status_code == 200
