@@ -72,15 +72,8 @@ class LdapServer:
             dn = f"cn={group},{self.groups_dn}"
             assert connection.modify(dn, {"member": [(ldap3.MODIFY_DELETE, [member_dn])]}), connection.result
 
-    def password_set(self, uid: str, password: str) -> None:
-        import ldap3
 
-        with self._connection() as connection:
-            dn = f"uid={uid},{self.people_dn}"
-            assert connection.modify(dn, {"userPassword": [(ldap3.MODIFY_REPLACE, [password])]}), connection.result
-
-
-def _config(directory: Path, port: int) -> Path:
+def _config(directory: Path) -> Path:
     schemas = "\n".join(f"include {SCHEMA_DIR / name}.schema" for name in ("core", "cosine", "inetorgperson"))
     config = directory / "slapd.conf"
     config.write_text(
@@ -110,7 +103,7 @@ def ldap_server() -> Iterator[LdapServer]:
         port = free_port()
         url = f"ldap://127.0.0.1:{port}"
         process = subprocess.Popen(
-            [SLAPD, "-d", "0", "-f", str(_config(directory, port)), "-h", url],
+            [SLAPD, "-d", "0", "-f", str(_config(directory)), "-h", url],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
