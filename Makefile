@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    run the demo plant (simulator, Celery worker + beat, web) and print its URL"
 	@echo "make test    run the whole test suite (then its TimescaleDB part on TimescaleDB)"
-	@echo "make lint    ruff, import contracts (ARCHITECTURE.md), mypy, makemigrations --check"
+	@echo "make lint    ruff, import contracts (ARCHITECTURE.md), makemigrations --check"
 	@echo "make bench   run the benchmarks in bench/"
 
 $(PY):
