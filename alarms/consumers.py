@@ -11,17 +11,20 @@ Server -> client:
   {"type": "alarms", "alarms": [...], "counts": {...}, "new": [ids]} whenever alarms change (to every browser)
   {"type": "done", "action": "...", "done": [ids], "refused": {id: reason}}
   {"type": "error", "message": "..."}
-Signed-out browsers are closed with 4401, users without alarms.view_alarm with 4403.
+  (errors carry "stream": "alarms", so a page sharing one socket for live values and alarms can tell them apart)
+Signed-out browsers (expired session included) are accepted then closed with 4401, users without
+alarms.view_alarm with 4403; signing out closes the session's open sockets with 4401.
 Hostile or malformed input gets an error message; the connection stays open and nothing changes.
 """
 
 import json
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from accounts.consumers import SessionConsumer
+from accounts.services.sessions import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED  # noqa: F401 (re-exported)
 from alarms.queries.alarm_list import alarm_counts, alarm_rows
 from alarms.services.actions import (
     PERM_ACKNOWLEDGE,
@@ -37,8 +40,6 @@ from common.websocket_messages import ClientMessageError, client_message_parse, 
 
 MAX_MESSAGE_BYTES = 16384
 MAX_ALARMS_PER_ACTION = 500
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 
 _ACTIONS = {
     "acknowledge": (PERM_ACKNOWLEDGE, alarms_acknowledge),
@@ -77,48 +78,37 @@ def _act(user, action: str, message: dict) -> dict:
     }
 
 
-class AlarmConsumer(AsyncWebsocketConsumer):
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not await database_sync_to_async(user.has_perm)(PERM_VIEW):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
+class AlarmStream:
+    """The alarm half of a consumer, shared by /ws/alarms/ and the pages' one multiplexed socket (/ws/page/)."""
+
+    ALARM_ACTIONS = frozenset({"snapshot", *_ACTIONS})
+
+    async def alarms_join(self) -> None:
         await self.channel_layer.group_add(ALARMS_GROUP, self.channel_name)
-        await self.accept()
         counts = await database_sync_to_async(alarm_counts)()
         await self.send(text_data=json.dumps({"type": "counts", "counts": counts}))
 
-    async def disconnect(self, code: int) -> None:
+    async def alarms_leave(self) -> None:
         await self.channel_layer.group_discard(ALARMS_GROUP, self.channel_name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            message = client_message_parse(text_data, max_bytes=MAX_MESSAGE_BYTES, example='{"action": "snapshot"}')
-        except ClientMessageError as exc:
-            await self._error(str(exc))
-            return
+    async def alarms_receive(self, message: dict) -> None:
+        """Act on a parsed message whose action is in ALARM_ACTIONS."""
         action = message.get("action")
         user = self.scope["user"]
         if action == "snapshot":
             await self.send(text_data=json.dumps(await database_sync_to_async(_snapshot)(user)))
             return
-        if action not in _ACTIONS:
-            await self._error("Unknown action; use snapshot, acknowledge, shelve or unshelve.")
-            return
         ids = message.get("alarms")
         if not is_id_list(ids, max_items=MAX_ALARMS_PER_ACTION):
-            await self._error(f"'alarms' must be a list of 1 to {MAX_ALARMS_PER_ACTION} alarm ids.")
+            await self.alarms_error(f"'alarms' must be a list of 1 to {MAX_ALARMS_PER_ACTION} alarm ids.")
             return
         try:
             reply = await database_sync_to_async(_act)(user, action, message)
         except PermissionDenied as exc:
-            await self._error(str(exc))
+            await self.alarms_error(str(exc))
             return
         except AlarmActionError as exc:
-            await self._error(str(exc))
+            await self.alarms_error(str(exc))
             return
         await self.send(text_data=json.dumps(reply))
 
@@ -129,5 +119,31 @@ class AlarmConsumer(AsyncWebsocketConsumer):
             )
         )
 
-    async def _error(self, text: str) -> None:
-        await self.send(text_data=json.dumps({"type": "error", "message": text}))
+    async def alarms_error(self, text: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "stream": "alarms", "message": text}))
+
+
+class AlarmConsumer(AlarmStream, SessionConsumer):
+    joined = False
+
+    async def connect(self) -> None:
+        if await self.session_admit(PERM_VIEW) is None:
+            return
+        self.joined = True
+        await self.alarms_join()
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined:
+            await self.alarms_leave()
+        await super().disconnect(code)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = client_message_parse(text_data, max_bytes=MAX_MESSAGE_BYTES, example='{"action": "snapshot"}')
+        except ClientMessageError as exc:
+            await self.alarms_error(str(exc))
+            return
+        if message.get("action") not in self.ALARM_ACTIONS:
+            await self.alarms_error("Unknown action; use snapshot, acknowledge, shelve or unshelve.")
+            return
+        await self.alarms_receive(message)

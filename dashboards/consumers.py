@@ -1,72 +1,69 @@
-"""The live WebSocket: a logged-in browser subscribes to machines and receives their poll batches.
+"""The plant-floor WebSockets.
 
-Client -> server: {"action": "subscribe", "machines": [1, 2]} or {"action": "unsubscribe", "machines": [1]}.
-Server -> client: {"type": "samples", "machine": 1, "samples": [[tag_id, epoch_ms, value, quality], ...]},
-{"type": "subscribed", "machines": [...]}, {"type": "error", "message": "..."}, and to every connection
-{"type": "device", "device": {"id", "name", "status", "retries", "last_error", "last_good_read", "next_retry"}}
-whenever a device is polled (its link status).
-Anything else gets an error message; the connection stays open and nothing else changes.
+/ws/page/ is the pages' one socket (static/js/lib/socket.js): live values for users who may view the plant, the
+alarm banner and list for users who may view alarms, each stream checked on its own. /ws/live/ serves live
+values alone, for other clients.
+
+Live values, client -> server: {"action": "subscribe", "machines": [1, 2]} or {"action": "unsubscribe",
+"machines": [1]}. Server -> client: {"type": "samples", "machine": 1, "samples": [[tag_id, epoch_ms, value,
+quality], ...]}, {"type": "subscribed", "machines": [...]}, {"type": "error", "stream": "live", "message": "..."},
+and to every connection {"type": "device", "device": {"id", "name", "status", "retries", "last_error",
+"last_good_read", "next_retry"}} whenever a device is polled (its link status).
+Alarms: the actions and messages of alarms/consumers.py.
+Anything else gets an error message; the connection stays open and nothing else changes. Signed-out browsers
+(expired session included) are accepted then closed with 4401, users with no right to any stream with 4403;
+signing out closes the session's open sockets with 4401.
 """
 
 import json
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.consumers import SessionConsumer
+from accounts.services.sessions import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED  # noqa: F401 (re-exported)
+from alarms.consumers import MAX_MESSAGE_BYTES as ALARM_MAX_MESSAGE_BYTES
+from alarms.consumers import AlarmStream
+from alarms.services.actions import PERM_VIEW as VIEW_ALARMS
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
 from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 VIEW_PLANT = "historian.view_plant"
+LIVE_ACTIONS = frozenset({"subscribe", "unsubscribe"})
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not await database_sync_to_async(user.has_perm)(VIEW_PLANT):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.subscriptions: set[int] = set()
-        await self.accept()
+class LiveStream:
+    """The live-values half of a consumer, shared by /ws/live/ and /ws/page/."""
+
+    subscriptions: set[int] | None = None
+
+    async def live_join(self) -> None:
+        self.subscriptions = set()
         await self.channel_layer.group_add(DEVICES_LIVE_GROUP, self.channel_name)
 
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "subscriptions"):
-            await self.channel_layer.group_discard(DEVICES_LIVE_GROUP, self.channel_name)
-        for machine_id in getattr(self, "subscriptions", set()):
+    async def live_leave(self) -> None:
+        if self.subscriptions is None:
+            return
+        await self.channel_layer.group_discard(DEVICES_LIVE_GROUP, self.channel_name)
+        for machine_id in self.subscriptions:
             await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            message = client_message_parse(
-                text_data, max_bytes=MAX_MESSAGE_BYTES, example='{"action": "subscribe", "machines": [1]}'
-            )
-        except ClientMessageError as exc:
-            await self._error(str(exc))
-            return
-        action = message.get("action")
+    async def live_receive(self, message: dict) -> None:
+        """Act on a parsed message whose action is in LIVE_ACTIONS."""
         machines = message.get("machines")
-        if action not in ("subscribe", "unsubscribe"):
-            await self._error("Unknown action; use 'subscribe' or 'unsubscribe'.")
-            return
         if not is_id_list(machines):
-            await self._error("'machines' must be a non-empty list of machine ids.")
+            await self.live_error("'machines' must be a non-empty list of machine ids.")
             return
-        if action == "subscribe":
+        if message["action"] == "subscribe":
             await self._subscribe(set(machines))
         else:
             await self._unsubscribe(set(machines))
 
     async def _subscribe(self, requested: set[int]) -> None:
         if len(self.subscriptions | requested) > MAX_SUBSCRIPTIONS:
-            await self._error(f"At most {MAX_SUBSCRIPTIONS} machines per connection.")
+            await self.live_error(f"At most {MAX_SUBSCRIPTIONS} machines per connection.")
             return
         known = await database_sync_to_async(existing_machine_ids)(ids=requested)
         unknown = sorted(requested - known)
@@ -75,7 +72,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.subscriptions |= known
         await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))
         if unknown:
-            await self._error(f"Unknown machines: {unknown}")
+            await self.live_error(f"Unknown machines: {unknown}")
 
     async def _unsubscribe(self, machines: set[int]) -> None:
         for machine_id in machines & self.subscriptions:
@@ -91,5 +88,81 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def device_status(self, event: dict) -> None:
         await self.send(text_data=json.dumps({"type": "device", "device": event["device"]}))
 
-    async def _error(self, text: str) -> None:
-        await self.send(text_data=json.dumps({"type": "error", "message": text}))
+    async def live_error(self, text: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "stream": "live", "message": text}))
+
+
+class LiveConsumer(LiveStream, SessionConsumer):
+    async def connect(self) -> None:
+        if await self.session_admit(VIEW_PLANT) is None:
+            return
+        await self.live_join()
+
+    async def disconnect(self, code: int) -> None:
+        await self.live_leave()
+        await super().disconnect(code)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = client_message_parse(
+                text_data, max_bytes=MAX_MESSAGE_BYTES, example='{"action": "subscribe", "machines": [1]}'
+            )
+        except ClientMessageError as exc:
+            await self.live_error(str(exc))
+            return
+        if message.get("action") not in LIVE_ACTIONS:
+            await self.live_error("Unknown action; use 'subscribe' or 'unsubscribe'.")
+            return
+        await self.live_receive(message)
+
+
+class PageConsumer(LiveStream, AlarmStream, SessionConsumer):
+    """One socket per page: a page showing live values and the alarm banner needs no second connection."""
+
+    may_alarms = False
+
+    async def connect(self) -> None:
+        held = await self.session_admit(VIEW_PLANT, VIEW_ALARMS)
+        if held is None:
+            return
+        if VIEW_PLANT in held:
+            await self.live_join()
+        if VIEW_ALARMS in held:
+            self.may_alarms = True
+            await self.alarms_join()
+
+    async def disconnect(self, code: int) -> None:
+        await self.live_leave()
+        if self.may_alarms:
+            await self.alarms_leave()
+        await super().disconnect(code)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = client_message_parse(
+                text_data, max_bytes=ALARM_MAX_MESSAGE_BYTES, example='{"action": "subscribe", "machines": [1]}'
+            )
+        except ClientMessageError as exc:
+            await self.send(text_data=json.dumps({"type": "error", "message": str(exc)}))
+            return
+        action = message.get("action")
+        if action in LIVE_ACTIONS:
+            if self.subscriptions is None:
+                await self.live_error("You may not view the plant's live values.")
+            else:
+                await self.live_receive(message)
+        elif action in self.ALARM_ACTIONS:
+            if not self.may_alarms:
+                await self.alarms_error("You may not view alarms.")
+            else:
+                await self.alarms_receive(message)
+        else:
+            await self.send(
+                text_data=json.dumps(
+                    {
+                        "type": "error",
+                        "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
+                        "acknowledge, shelve or unshelve.",
+                    }
+                )
+            )

@@ -1,25 +1,13 @@
 /* The alarm banner on every page: counts per priority (unacknowledged in brackets), a NEW indicator and an
-   optional beep when an alarm is annunciated. Owns the page's one alarm WebSocket; the alarm list page listens
-   and sends through window.MillwrightAlarms. */
+   optional beep when an alarm is annunciated. Alarms come over the page's one socket (lib/socket.js); the alarm
+   list page listens and sends through window.MillwrightAlarms. */
 "use strict";
 
 const MillwrightAlarms = (() => {
   const PRIORITIES = ["critical", "high", "medium", "low"];
   const SOUND_KEY = "millwright.alarmSound";
-  const listeners = {};
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/alarms/";
-  let socket = null;
-  let attempts = 0;
-  let queue = [];
+  const socket = MillwrightSocket.page();
   let audio = null;
-
-  function on(type, fn) { (listeners[type] = listeners[type] || []).push(fn); }
-  function emit(type, message) { for (const fn of listeners[type] || []) fn(message); }
-
-  function send(message) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
-    else queue.push(message);
-  }
 
   function showCounts(counts) {
     const banner = document.getElementById("alarm-banner");
@@ -68,39 +56,14 @@ const MillwrightAlarms = (() => {
     if (el) el.hidden = true;
   }
 
-  // Pages without live values (alarms, history ...) show this socket's state in the top bar's link indicator.
-  function linkStatus(state) {
-    const el = document.getElementById("link-status");
-    if (!el || typeof Millwright !== "undefined") return;
-    el.dataset.state = state;
-    el.textContent = {live: "live", down: "reconnecting"}[state];
-  }
-
-  function open() {
-    socket = new WebSocket(url);
-    socket.onopen = () => {
-      attempts = 0;
-      linkStatus("live");
-      document.getElementById("alarm-banner")?.classList.remove("offline");
-      emit("open", {});
-      const pending = queue;
-      queue = [];
-      for (const m of pending) socket.send(JSON.stringify(m));
-    };
-    socket.onmessage = (event) => {
-      const message = JSON.parse(event.data);
-      if (message.counts) showCounts(message.counts);
-      if (message.type === "alarms" && message.new && message.new.length) flagNew();
-      emit(message.type, message);
-    };
-    socket.onclose = (event) => {
-      if (event.code === 4401 || event.code === 4403) return;  // signed out, or no alarm rights
-      document.getElementById("alarm-banner")?.classList.add("offline");
-      linkStatus("down");
-      attempts += 1;
-      setTimeout(open, Math.min(10000, 500 * 2 ** Math.min(attempts, 5)) * (0.5 + Math.random() / 2));
-    };
-  }
+  socket.onOpen(() => document.getElementById("alarm-banner")?.classList.remove("offline"));
+  socket.onDown(() => document.getElementById("alarm-banner")?.classList.add("offline"));
+  socket.on("counts", (message) => showCounts(message.counts));
+  socket.on("snapshot", (message) => showCounts(message.counts));
+  socket.on("alarms", (message) => {
+    showCounts(message.counts);
+    if (message.new && message.new.length) flagNew();
+  });
 
   document.getElementById("alarm-sound")?.addEventListener("click", () => {
     localStorage.setItem(SOUND_KEY, soundOn() ? "off" : "on");
@@ -108,7 +71,11 @@ const MillwrightAlarms = (() => {
     beep();  // also unlocks audio: browsers only play after a user gesture
   });
   showSound();
-  open();
-  return {on, send, clearNew};
+  return {
+    on: (type, fn) => socket.on(type, type === "error" ? (m) => { if (m.stream !== "live") fn(m); } : fn),
+    onOpen: socket.onOpen,
+    send: socket.send,
+    clearNew,
+  };
 })();
 window.MillwrightAlarms = MillwrightAlarms;

@@ -113,7 +113,7 @@
     MillwrightAlarms.send(message);
   }
 
-  MillwrightAlarms.on("open", () => MillwrightAlarms.send({action: "snapshot"}));
+  MillwrightAlarms.onOpen(() => MillwrightAlarms.send({action: "snapshot"}));
   MillwrightAlarms.on("snapshot", (m) => {
     alarms.clear();
     for (const a of m.alarms) alarms.set(a.id, a);

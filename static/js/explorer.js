@@ -21,7 +21,6 @@
 
   // -- helpers
 
-  const isBad = (q) => (q & 0xc0) === 0;
   const pad = (n, w = 2) => String(n).padStart(w, "0");
 
   function localString(ms) {
@@ -131,7 +130,7 @@
     const stretches = [];
     let from = null;
     for (let i = 0; i < series.t.length; i++) {
-      if (isBad(series.q[i]) || series.v[i] === null) {
+      if (MillwrightQuality.isBad(series.q[i]) || series.v[i] === null) {
         if (from === null) from = series.t[i];
       } else if (from !== null) {
         stretches.push([from, series.t[i]]);

@@ -13,7 +13,7 @@
   let points = 0;
   const maxPoints = 20000;
 
-  function qualityValue(value, quality) { return Millwright.isGood(quality) ? value : null; }
+  function qualityValue(value, quality) { return MillwrightQuality.isGood(quality) ? value : null; }
 
   function layout() {
     const n = Math.max(trendIds.length, 1);
@@ -86,13 +86,13 @@
     const row = document.querySelector(`tr[data-tag="${tagId}"]`);
     if (row) {
       row.querySelector(".num").textContent = text;
-      row.querySelector(".quality").textContent = Millwright.qualityLabel(quality);
-      row.classList.toggle("bad", !Millwright.isGood(quality));
+      row.querySelector(".quality").textContent = MillwrightQuality.label(quality);
+      row.classList.toggle("bad", !MillwrightQuality.isGood(quality));
     }
     if (tagId === machine.state_tag) {
       const badge = document.querySelector(`[data-state-for="${machine.id}"]`);
       badge.textContent = text;
-      badge.className = "state big " + Millwright.stateClass(Millwright.isGood(quality) ? text : "bad");
+      badge.className = "state big " + Millwright.stateClass(MillwrightQuality.isGood(quality) ? text : "bad");
     }
   }
 
@@ -112,7 +112,7 @@
         }
         extend(byTag);
       },
-      onReconnect: () => loadHistory(lastTime),
+      onReady: ({reconnected}) => { if (reconnected) loadHistory(lastTime); },
     });
   });
   setInterval(scroll, 1000);

@@ -12,13 +12,13 @@
       const el = document.querySelector(`[data-state-for="${tag.machine}"]`);
       if (!el) return;
       el.textContent = text;
-      el.className = "state " + Millwright.stateClass(Millwright.isGood(quality) ? text : "bad");
+      el.className = "state " + Millwright.stateClass(MillwrightQuality.isGood(quality) ? text : "bad");
       return;
     }
     const el = document.querySelector(`.value[data-tag="${tagId}"] .num`);
     if (!el) return;
     el.textContent = text;
-    el.parentElement.parentElement.classList.toggle("bad", !Millwright.isGood(quality));
+    el.parentElement.parentElement.classList.toggle("bad", !MillwrightQuality.isGood(quality));
   }
 
   function showDevice(device) {

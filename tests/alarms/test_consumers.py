@@ -36,16 +36,19 @@ async def _connect(user) -> WebsocketCommunicator:
     return communicator
 
 
-async def test_an_anonymous_browser_is_turned_away():
+async def test_an_anonymous_browser_is_accepted_then_closed_with_4401():
+    """Accepted first: a refused handshake reaches the page as a bare 403 and its 4401 branch would never run."""
     communicator = WebsocketCommunicator(AlarmConsumer.as_asgi(), "/ws/alarms/")
     communicator.scope["user"] = AnonymousUser()
-    assert await communicator.connect() == (False, CLOSE_UNAUTHENTICATED)
+    assert (await communicator.connect())[0]
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
 
 
-async def test_a_user_without_alarm_permission_is_turned_away(stranger):
+async def test_a_user_without_alarm_permission_is_accepted_then_closed_with_4403(stranger):
     communicator = WebsocketCommunicator(AlarmConsumer.as_asgi(), "/ws/alarms/")
     communicator.scope["user"] = stranger
-    assert await communicator.connect() == (False, CLOSE_FORBIDDEN)
+    assert (await communicator.connect())[0]
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
 
 
 async def test_a_snapshot_lists_the_alarms_and_what_the_user_may_do(hot, operator, viewer):
@@ -80,7 +83,7 @@ async def test_a_user_without_permission_is_refused_and_nothing_changes(hot, vie
     communicator = await _connect(viewer)
     await communicator.send_json_to({"action": "shelve", "alarms": [hot.pk], "minutes": 10})
     reply = await communicator.receive_json_from()
-    assert reply == {"type": "error", "message": "You may not shelve alarms."}
+    assert reply == {"type": "error", "stream": "alarms", "message": "You may not shelve alarms."}
     assert await database_sync_to_async(lambda: Alarm.objects.get(pk=hot.pk).shelved_until)() is None
     await communicator.disconnect()
 

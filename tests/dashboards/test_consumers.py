@@ -8,7 +8,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from dashboards.consumers import CLOSE_UNAUTHENTICATED, LiveConsumer
+from dashboards.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, LiveConsumer, PageConsumer
 from historian.quality import Quality
 from historian.sample_types import SampleRow
 from historian.services.live import live_samples_message, machine_live_group
@@ -27,11 +27,11 @@ async def _connect(user) -> WebsocketCommunicator:
     return communicator
 
 
-async def test_an_anonymous_browser_is_turned_away():
+async def test_an_anonymous_browser_is_accepted_then_closed_with_4401():
+    """Accepted first: a refused handshake reaches the page as a bare 403 and its 4401 branch would never run."""
     communicator = await _connect(AnonymousUser())
-    connected, code = await communicator.connect()
-    assert not connected
-    assert code == CLOSE_UNAUTHENTICATED
+    assert (await communicator.connect())[0]
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
 
 
 async def test_a_subscriber_receives_the_batches_of_its_machine(operator, machine, machine_tags):
@@ -123,4 +123,74 @@ async def test_every_open_page_hears_how_a_polled_device_link_is_doing(operator,
     assert lost["device"]["status"] == "error"
     assert lost["device"]["retries"] == 1
     assert lost["device"]["last_error"]
+    await communicator.disconnect()
+
+
+def _user_with(django_user_model, name: str, *permissions: str):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(name, password=f"pw-{name}-1")
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return django_user_model.objects.get(pk=user.pk)
+
+
+async def _page_socket(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(PageConsumer.as_asgi(), "/ws/page/")
+    communicator.scope["user"] = user
+    assert (await communicator.connect())[0]
+    return communicator
+
+
+async def test_the_page_socket_carries_live_values_and_alarms_on_one_connection(operator, machine, machine_tags):
+    communicator = await _page_socket(operator)
+    assert (await communicator.receive_json_from())["type"] == "counts"  # the alarm banner's first message
+    await communicator.send_json_to({"action": "subscribe", "machines": [machine.pk]})
+    assert await communicator.receive_json_from() == {"type": "subscribed", "machines": [machine.pk]}
+    await communicator.send_json_to({"action": "snapshot"})
+    assert (await communicator.receive_json_from())["type"] == "snapshot"
+
+    rows = [SampleRow(timezone.now(), machine_tags[0].pk, 1.5, Quality.GOOD)]
+    await get_channel_layer().group_send(machine_live_group(machine.pk), live_samples_message(machine.pk, rows))
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "samples"
+    await communicator.disconnect()
+
+
+async def test_the_page_socket_checks_each_stream_on_its_own(django_user_model, machine):
+    from channels.db import database_sync_to_async
+
+    alarms_only = await database_sync_to_async(_user_with)(django_user_model, "alarms_only", "alarms.view_alarm")
+    plant_only = await database_sync_to_async(_user_with)(django_user_model, "plant_only", "historian.view_plant")
+
+    communicator = await _page_socket(alarms_only)
+    assert (await communicator.receive_json_from())["type"] == "counts"
+    await communicator.send_json_to({"action": "subscribe", "machines": [machine.pk]})
+    assert await communicator.receive_json_from() == {
+        "type": "error",
+        "stream": "live",
+        "message": "You may not view the plant's live values.",
+    }
+    await get_channel_layer().group_send(machine_live_group(machine.pk), live_samples_message(machine.pk, []))
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+    communicator = await _page_socket(plant_only)
+    await communicator.send_json_to({"action": "snapshot"})
+    assert await communicator.receive_json_from() == {
+        "type": "error",
+        "stream": "alarms",
+        "message": "You may not view alarms.",
+    }
+    await communicator.send_json_to({"action": "subscribe", "machines": [machine.pk]})
+    assert await communicator.receive_json_from() == {"type": "subscribed", "machines": [machine.pk]}
+    await communicator.disconnect()
+
+
+async def test_the_page_socket_closes_a_user_with_no_stream_with_4403(django_user_model, demo_plant):
+    from channels.db import database_sync_to_async
+
+    nobody = await database_sync_to_async(_user_with)(django_user_model, "nobody")
+    communicator = await _page_socket(nobody)
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
     await communicator.disconnect()

@@ -1,0 +1,47 @@
+"""The base of every WebSocket consumer: who may connect, and closing when the session ends.
+
+A refused handshake reaches the browser as an HTTP 403 with no close code, so the page cannot tell "signed out"
+from "network trouble" and retries forever. The consumer therefore accepts, then closes with 4401 (signed out or
+session expired: the page goes to the login page) or 4403 (no permission: the page stops retrying).
+"""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from accounts.services.sessions import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, session_sockets_group
+
+
+def _permissions_held(user, permissions: tuple[str, ...]) -> set[str]:
+    return {p for p in permissions if user.has_perm(p)}
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    """Subclasses call `session_admit(...)` first in `connect` and go on only with what it returns."""
+
+    session_group: str | None = None
+
+    async def session_admit(self, *permissions: str) -> set[str] | None:
+        """Accept a signed-in user holding at least one of `permissions` (and join the session's group); return
+        the ones held. Otherwise accept, close with 4401 / 4403 and return None."""
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return None
+        held = await database_sync_to_async(_permissions_held)(user, permissions)
+        if not held:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return None
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            self.session_group = session_sockets_group(session.session_key)
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
+        return held
+
+    async def disconnect(self, code: int) -> None:
+        if self.session_group is not None:
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+
+    async def session_ended(self, event: dict) -> None:
+        """The session signed out: stop streaming at once and send the page to the login page."""
+        await self.close(code=CLOSE_UNAUTHENTICATED)
