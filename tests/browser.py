@@ -74,3 +74,13 @@ def screenshot(page, name: str) -> None:
     screens = settings.MILLWRIGHT_STATE_DIR / "screens"
     screens.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screens / name))
+
+
+def login(page, url: str, username: str) -> None:
+    """Open `url`, which sends a signed-out browser to the login page, and sign in as `username` (make_user's
+    password pw-<name>-1); the browser lands back on `url`."""
+    page.goto(url)
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"pw-{username}-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(url)

@@ -108,11 +108,13 @@ def _clear_cache() -> Iterator[None]:
 class LiveAsgiServer:
     """The project's ASGI application (HTTP + WebSockets) under uvicorn, in a thread of the test process."""
 
-    def __init__(self) -> None:
+    def __init__(self, application=None) -> None:
         import uvicorn
 
         from common.net import free_port
-        from config.asgi import application
+
+        if application is None:
+            from config.asgi import application
 
         self.port = free_port()
         config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
