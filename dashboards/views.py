@@ -16,6 +16,7 @@ from historian.queries.common import MAX_PIXELS
 from historian.queries.errors import HistoryQueryError
 from historian.queries.history import tag_history
 from historian.queries.plant import machine_trend_tags, machine_view, plant_overview
+from historian.sample_types import datetime_to_us
 
 VIEW_PLANT = "historian.view_plant"
 USE_TREND_EXPLORER = "historian.use_trend_explorer"
@@ -91,7 +92,8 @@ def machine_history(request: HttpRequest, machine_id: int) -> JsonResponse:
         {
             "now": round(time.time() * 1000),
             "tags": {
-                str(tag_id): [[round(p.time.timestamp() * 1000), p.value, p.quality] for p in points]
+                # Milliseconds rounded as the live push rounds them: the page merges both by time.
+                str(tag_id): [[(datetime_to_us(p.time) + 500) // 1000, p.value, p.quality] for p in points]
                 for tag_id, points in history.items()
             },
         }

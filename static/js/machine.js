@@ -1,6 +1,7 @@
 "use strict";
 /* Machine page: a rolling live trend (one stacked panel per key tag, shared time axis) and a live tag table.
-   History comes from the database on load; the WebSocket extends it; after a reconnection the gap is fetched. */
+   The page subscribes first, then loads the history (live samples wait meanwhile) and merges both by time; after a
+   reconnection the gap is fetched the same way. */
 (() => {
   const machine = JSON.parse(document.getElementById("machine-data").textContent);
   const config = JSON.parse(document.getElementById("trend-config").textContent);
@@ -9,9 +10,14 @@
   const trendIds = config.tags;
   const traceIndex = new Map(trendIds.map((id, i) => [id, i]));
   const el = document.getElementById("trend");
+  const lastByTag = new Map();  // per trend tag, the newest time drawn: what is older or equal is already there
   let lastTime = 0;
   let points = 0;
   const maxPoints = 20000;
+  let loaded = false;     // the first history load is done
+  let filling = false;    // a history load is in flight: live samples wait in `buffered`
+  let fillAgain = false;  // a reconnection happened during a load: load once more after it
+  let buffered = [];
 
   function qualityValue(value, quality) { return MillwrightQuality.isGood(quality) ? value : null; }
 
@@ -51,7 +57,8 @@
       idx.push(i);
       xs.push(rows.map((r) => r[0]));
       ys.push(rows.map((r) => qualityValue(r[1], r[2])));
-      for (const r of rows) lastTime = Math.max(lastTime, r[0]);
+      lastByTag.set(tagId, rows[rows.length - 1][0]);
+      lastTime = Math.max(lastTime, rows[rows.length - 1][0]);
       points += rows.length;
     }
     if (!idx.length) return;
@@ -65,18 +72,55 @@
     Plotly.relayout(el, {"xaxis.range": [now - windowMs, now]});
   }
 
-  async function loadHistory(since) {
+  /* Rows of one tag newer than what is drawn of it, oldest first: history and live samples overlap around the
+     moment of subscription, and a time drawn once is never drawn twice. */
+  function newer(tagId, rows) {
+    const last = lastByTag.get(tagId) || 0;
+    return rows.filter((r) => r[0] > last);
+  }
+
+  async function loadHistory() {
     const url = new URL(window.MILLWRIGHT_HISTORY_URL, location.href);
     url.searchParams.set("window", String(config.window_seconds));
+    const known = trendIds.map((id) => lastByTag.get(id)).filter(Boolean);
+    const since = loaded && known.length ? Math.min(...known) : 0;
     if (since) url.searchParams.set("since", String(since));
     const response = await fetch(url, {credentials: "same-origin"});
     if (!response.ok) return;
     const body = await response.json();
     const byTag = new Map();
-    for (const [tagId, rows] of Object.entries(body.tags)) {
-      byTag.set(Number(tagId), rows.filter((r) => r[0] > since).map((r) => [r[0], r[1], r[2]]));
-    }
+    for (const [tagId, rows] of Object.entries(body.tags)) byTag.set(Number(tagId), newer(Number(tagId), rows));
     extend(byTag);
+    loaded = true;
+  }
+
+  function drawSamples(samples) {
+    const byTag = new Map();
+    for (const [tagId, t, value, quality] of samples) {
+      if (!traceIndex.has(tagId)) continue;
+      if (!byTag.has(tagId)) byTag.set(tagId, []);
+      byTag.get(tagId).push([t, value, quality]);
+    }
+    for (const [tagId, rows] of byTag) byTag.set(tagId, newer(tagId, rows));
+    extend(byTag);
+  }
+
+  /* Called once subscribed (the first time and after each reconnection): from then on the socket misses nothing,
+     so the history loaded now plus the live samples buffered meanwhile leave no hole. */
+  async function fill() {
+    if (filling) { fillAgain = true; return; }
+    filling = true;
+    try {
+      do { fillAgain = false; await loadHistory(); } while (fillAgain);
+    } catch (error) {
+      console.warn("history:", error);
+    } finally {
+      filling = false;
+      const pending = buffered;
+      buffered = [];
+      for (const samples of pending) drawSamples(samples);
+      el.dataset.loaded = "true";
+    }
   }
 
   function showValue(tagId, value, quality) {
@@ -98,22 +142,15 @@
 
   for (const tag of machine.tags) showValue(tag.id, tag.value, tag.quality);
   Plotly.newPlot(el, traces(), layout(), {responsive: true, displaylogo: false});
-  loadHistory(0).then(() => {
-    Millwright.connect({
-      machines: [machine.id],
-      onSamples: (_machine, samples) => {
-        const byTag = new Map();
-        for (const [tagId, t, value, quality] of samples) {
-          showValue(tagId, value, quality);
-          if (t > lastTime || !traceIndex.has(tagId)) {
-            if (!byTag.has(tagId)) byTag.set(tagId, []);
-            byTag.get(tagId).push([t, value, quality]);
-          }
-        }
-        extend(byTag);
-      },
-      onReady: ({reconnected}) => { if (reconnected) loadHistory(lastTime); },
-    });
+  // Subscribe first, then load the history: loading first loses what is stored before the subscription holds.
+  Millwright.connect({
+    machines: [machine.id],
+    onSamples: (_machine, samples) => {
+      for (const [tagId, , value, quality] of samples) showValue(tagId, value, quality);
+      if (filling) buffered.push(samples);
+      else drawSamples(samples);
+    },
+    onReady: fill,
   });
   setInterval(scroll, 1000);
 })();
