@@ -95,3 +95,28 @@ def test_a_server_that_accepts_then_closes_is_not_flooded_with_reconnections(
 
     assert len(seen) <= 6, f"{len(seen)} connection attempts in {window:g} s, gaps {[round(g, 2) for g in gaps]}"
     assert gaps[-1] >= 2 * gaps[0], f"no backoff: gaps {[round(g, 2) for g in gaps]}"
+
+
+def test_a_page_whose_session_is_signed_out_elsewhere_goes_to_the_login_page(live_asgi, demo_plant, make_user, browser):
+    """Signed out in another tab (the real logout view, same session): the open page's socket is closed with 4401
+    and the page goes to the login page instead of streaming on (issue 12.4)."""
+    from django.conf import settings
+    from django.test import Client
+    from django.urls import reverse
+
+    make_user("operator")
+
+    def open_overview(page) -> str:
+        login(page, f"{live_asgi.url}/", "operator")
+        page.wait_for_selector("#link-status[data-state=live]", timeout=10_000)
+        return next(c["value"] for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+
+    other_tab = Client()
+    other_tab.cookies[settings.SESSION_COOKIE_NAME] = browser.run(open_overview)
+    assert other_tab.post(reverse("logout")).status_code == 302
+
+    def lands_on_login(page) -> str:
+        page.wait_for_url("**/login/**", timeout=10_000)
+        return page.url
+
+    assert "/login/" in browser.run(lands_on_login)
