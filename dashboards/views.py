@@ -23,6 +23,14 @@ USE_TREND_EXPLORER = "historian.use_trend_explorer"
 EXPLORER_MAX_PENS = 12
 TREND_WINDOW_SECONDS = 600
 MAX_WINDOW_SECONDS = 6 * 3600
+# Plotly's WebGL traces (scattergl) compile their shaders' glue code with `new Function`: the pages that draw them
+# need 'unsafe-eval' (config/middleware.py), the rest of the site is refused it.
+PLOTLY_CSP = {"script-src": ["'unsafe-eval'"]}
+
+
+def _plotly_page(response: HttpResponse) -> HttpResponse:
+    response.csp_extra = PLOTLY_CSP
+    return response
 
 
 @login_required
@@ -52,15 +60,21 @@ def machine_page(request: HttpRequest, machine_id: int) -> HttpResponse:
     except Machine.DoesNotExist:
         raise Http404("No such machine") from None
     trend_ids = [t.pk for t in machine_trend_tags(machine_id=machine_id)]
-    return render(
-        request,
-        "dashboards/machine.html",
-        {
-            "view": view,
-            "machine": view.machine,
-            "machine_json": view.as_json(),
-            "trend_json": {"tags": trend_ids, "window_seconds": TREND_WINDOW_SECONDS},
-        },
+    return _plotly_page(
+        render(
+            request,
+            "dashboards/machine.html",
+            {
+                "view": view,
+                "machine": view.machine,
+                "machine_json": view.as_json(),
+                "trend_json": {
+                    "tags": trend_ids,
+                    "window_seconds": TREND_WINDOW_SECONDS,
+                    "history_url": reverse("dashboards:machine_history", args=[machine_id]),
+                },
+            },
+        )
     )
 
 
@@ -114,4 +128,4 @@ def explorer_page(request: HttpRequest) -> HttpResponse:
         "max_pixels": MAX_PIXELS,
         "max_pens": EXPLORER_MAX_PENS,
     }
-    return render(request, "dashboards/explorer.html", {"explorer_json": config})
+    return _plotly_page(render(request, "dashboards/explorer.html", {"explorer_json": config}))

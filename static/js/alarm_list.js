@@ -134,6 +134,8 @@
   MillwrightAlarms.on("error", (m) => feedback(m.message, true));
   MillwrightAlarms.clearNew();
 
+  // The filter and action forms never submit: their buttons act through the socket.
+  for (const id of ["alarm-filters", "alarm-actions"]) $(id).addEventListener("submit", (e) => e.preventDefault());
   for (const id of ["filter-area", "filter-line", "filter-priority", "filter-state"]) $(id).addEventListener("change", render);
   $("filter-area").addEventListener("change", () => {
     const area = $("filter-area").value;

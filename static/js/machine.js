@@ -80,7 +80,7 @@
   }
 
   async function loadHistory() {
-    const url = new URL(window.MILLWRIGHT_HISTORY_URL, location.href);
+    const url = new URL(config.history_url, location.href);
     url.searchParams.set("window", String(config.window_seconds));
     const known = trendIds.map((id) => lastByTag.get(id)).filter(Boolean);
     const since = loaded && known.length ? Math.min(...known) : 0;

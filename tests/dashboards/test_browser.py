@@ -43,7 +43,7 @@ def test_operator_logs_in_and_watches_the_trend_grow(live_asgi, device, scan_cla
         _login(page, f"{live_asgi.url}/machines/{machine.pk}/")
         page.wait_for_url(f"**/machines/{machine.pk}/")
         page.wait_for_selector("#link-status[data-state=live]", timeout=10_000)
-        page.wait_for_function("Number(document.querySelector('#trend').dataset.points) > 0", timeout=10_000)
+        page.wait_for_function("() => Number(document.querySelector('#trend').dataset.points) > 0", timeout=10_000)
         assert page.locator("#trend .main-svg").count() > 0
         return _points(page)
 
@@ -52,7 +52,9 @@ def test_operator_logs_in_and_watches_the_trend_grow(live_asgi, device, scan_cla
     device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
 
     def wait_for_growth(page) -> tuple[int, str]:
-        page.wait_for_function(f"Number(document.querySelector('#trend').dataset.points) > {before}", timeout=10_000)
+        page.wait_for_function(
+            f"() => Number(document.querySelector('#trend').dataset.points) > {before}", timeout=10_000
+        )
         screenshot(page, "machine.png")
         return _points(page), page.locator(f'[data-state-for="{machine.pk}"]').inner_text()
 
@@ -75,7 +77,7 @@ def test_plant_overview_shows_live_values(live_asgi, device, scan_class, make_us
 
     def wait_for_values(page) -> None:
         page.wait_for_function(
-            "[...document.querySelectorAll('.card .num')].some((el) => el.textContent.trim() !== '\\u2013')",
+            "() => [...document.querySelectorAll('.card .num')].some((el) => el.textContent.trim() !== '\\u2013')",
             timeout=10_000,
         )
         screenshot(page, "overview.png")

@@ -75,7 +75,7 @@ def test_explorer_refetches_finer_on_zoom_compares_exports_and_follows_live(
     def open_explorer(page) -> dict:
         _login(page, url)
         page.wait_for_url("**/explorer/**")
-        page.wait_for_function("document.querySelector('#explorer-chart').dataset.draws === '1'", timeout=20_000)
+        page.wait_for_function("() => document.querySelector('#explorer-chart').dataset.draws === '1'", timeout=20_000)
         page.wait_for_selector("#pens li", timeout=5_000)
         screenshot(page, "explorer.png")
         return _chart(page)
@@ -95,7 +95,7 @@ def test_explorer_refetches_finer_on_zoom_compares_exports_and_follows_live(
         page.mouse.move(box["x"] + box["width"] * 0.52, y, steps=5)
         page.mouse.move(box["x"] + box["width"] * 0.55, y, steps=5)
         page.mouse.up()
-        page.wait_for_function("document.querySelector('#explorer-chart').dataset.draws === '2'", timeout=20_000)
+        page.wait_for_function("() => document.querySelector('#explorer-chart').dataset.draws === '2'", timeout=20_000)
         screenshot(page, "explorer-zoomed.png")
         xs = page.evaluate("document.querySelector('#explorer-chart').data[0].x.slice(0, 3)")
         return _chart(page), page.url, xs
@@ -117,7 +117,7 @@ def test_explorer_refetches_finer_on_zoom_compares_exports_and_follows_live(
 
     def compare_and_export(page) -> tuple[int, str, str, str]:
         page.check("#compare")
-        page.wait_for_function("document.querySelector('#explorer-chart').dataset.draws === '3'", timeout=20_000)
+        page.wait_for_function("() => document.querySelector('#explorer-chart').dataset.draws === '3'", timeout=20_000)
         traces = page.evaluate("document.querySelector('#explorer-chart').data.length")
         with page.expect_download() as download:
             page.click("#export-csv")
@@ -143,7 +143,9 @@ def test_explorer_refetches_finer_on_zoom_compares_exports_and_follows_live(
         page.check("#follow")
         first = int(page.get_attribute("#explorer-chart", "data-requests"))
         # Follow mode asks again by itself, for the last 15 minutes up to now.
-        page.wait_for_function(f"Number(document.querySelector('#explorer-chart').dataset.requests) >= {first + 2}")
+        page.wait_for_function(
+            f"() => Number(document.querySelector('#explorer-chart').dataset.requests) >= {first + 2}"
+        )
         end = float(page.get_attribute("#explorer-chart", "data-end"))
         return first, int(end), page.url
 

@@ -105,12 +105,12 @@ def test_the_machine_trend_draws_every_stored_sample_across_its_load(
         else:
             page.goto(url)
         page.wait_for_function(
-            "Number(document.getElementById('trend').dataset.points) > 0", polling=200, timeout=30_000
+            "() => Number(document.getElementById('trend').dataset.points) > 0", polling=200, timeout=30_000
         )
         # Live samples keep coming after the load: wait for some, so the drawn span covers the load and after.
         loaded_at = page.evaluate("Number(document.getElementById('trend').dataset.lastTime)")
         page.wait_for_function(
-            f"Number(document.getElementById('trend').dataset.lastTime) > {loaded_at + 1500}", timeout=30_000
+            f"() => Number(document.getElementById('trend').dataset.lastTime) > {loaded_at + 1500}", timeout=30_000
         )
 
     missing: list[str] = []

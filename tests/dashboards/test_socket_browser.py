@@ -65,7 +65,7 @@ def test_a_page_opens_one_websocket_for_live_values_and_alarms(
         login(page, f"{live_asgi.url}/machines/{machine.pk}/", "operator")
         page.wait_for_selector("#link-status[data-state=live]", timeout=10_000)
         page.wait_for_selector("#alarm-banner[data-unacknowledged]", timeout=10_000)  # the alarm stream's counts
-        page.wait_for_function("Number(document.querySelector('#trend').dataset.points) > 0", timeout=10_000)
+        page.wait_for_function("() => Number(document.querySelector('#trend').dataset.points) > 0", timeout=10_000)
         return sockets
 
     assert browser.run(open_machine_page) == [f"ws://127.0.0.1:{live_asgi.port}/ws/page/"]
