@@ -27,8 +27,10 @@ def _group_name(dn: str) -> str:
     return first.split("=", 1)[1] if "=" in first else first
 
 
-def directory_role_for(group_names: list[str]) -> Role | None:
-    mapping: dict[str, str] = settings.LDAP_ROLE_GROUPS
+def directory_role_for(group_names: list[str], *, mapping: dict[str, str] | None = None) -> Role | None:
+    """The highest role that `group_names` map to (LDAP_ROLE_GROUPS unless another `mapping` is given), or None."""
+    if mapping is None:
+        mapping = settings.LDAP_ROLE_GROUPS
     lowered = {name.lower(): role for name, role in mapping.items()}
     roles = [Role(lowered[name.lower()]) for name in group_names if name.lower() in lowered]
     return max(roles, key=ROLE_RANK.__getitem__) if roles else None
@@ -52,13 +54,17 @@ def _groups_searched(connection: Any, dn: str) -> list[str]:
     return [entry["dn"] for entry in connection.response if entry.get("type") == "searchResEntry"]
 
 
-def directory_user_clean(fields: dict[str, Any]) -> dict[str, Any]:
-    """Refuse a directory entry whose user name is a local account with a password (break-glass accounts)."""
-    username = fields.get("username", "")
+def local_account_refuse(username: str) -> None:
+    """Refuse directory sign-in as a local account with a password: break-glass accounts are never taken over."""
     local = get_user_model().objects.filter(username=username).first()
     if local is not None and local.has_usable_password():
         logger.warning("Directory sign-in refused: %r is a local account", username)
         raise PermissionDenied(f"{username} is a local account")
+
+
+def directory_user_clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a directory entry whose user name is a local account with a password (break-glass accounts)."""
+    local_account_refuse(fields.get("username", ""))
     return fields
 
 
