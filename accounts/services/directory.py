@@ -22,9 +22,33 @@ ROLE_RANK = {role: rank for rank, role in enumerate(Role)}  # Operator < Enginee
 
 
 def _group_name(dn: str) -> str:
-    """The first RDN's value: "cn=millwright-operators,ou=groups,..." -> "millwright-operators"."""
-    first = dn.split(",", 1)[0]
-    return first.split("=", 1)[1] if "=" in first else first
+    """The first RDN's value, unescaped: "cn=Line 1\\, shift A,ou=groups,..." -> "Line 1, shift A"."""
+    from ldap3.core.exceptions import LDAPInvalidDnError
+    from ldap3.utils.dn import parse_dn
+
+    try:
+        rdns = parse_dn(dn, escape=False)
+    except LDAPInvalidDnError:
+        return dn  # not a DN (some servers' memberOf values are plain names)
+    return _dn_value_unescaped(rdns[0][1]) if rdns else dn
+
+
+def _dn_value_unescaped(value: str) -> str:
+    """RFC 4514: a backslash escapes the next character, or starts two hex digits."""
+    out, i = bytearray(), 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            pair = value[i + 1 : i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out += bytes.fromhex(pair)
+                i += 3
+                continue
+            out += value[i + 1 : i + 2].encode()
+            i += 2
+            continue
+        out += value[i].encode()
+        i += 1
+    return out.decode("utf-8", errors="replace")
 
 
 def directory_role_for(group_names: list[str], *, mapping: dict[str, str] | None = None) -> Role | None:
