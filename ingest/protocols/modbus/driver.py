@@ -105,6 +105,10 @@ _EXCEPTION_NAMES = {
 }
 
 
+#: Exceptions a gateway sends for the unit behind it: the unit is unreachable, not the tag misconfigured.
+GATEWAY_EXCEPTIONS = frozenset({ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE})
+
+
 def exception_reason(block: ReadBlock, exception_code: int) -> str:
     """What a person reads for an exception response, e.g. 'HR100..HR124: Modbus exception 2 (illegal ...)'."""
     name = _EXCEPTION_NAMES.get(exception_code, "unknown exception")
@@ -120,7 +124,7 @@ def exception_quality(exception_code: int) -> Quality:
     """
     if exception_code in (ExcCodes.ILLEGAL_FUNCTION, ExcCodes.ILLEGAL_ADDRESS):
         return Quality.BAD_CONFIG_ERROR
-    if exception_code in (ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE):
+    if exception_code in GATEWAY_EXCEPTIONS:
         return Quality.BAD_COMM_FAILURE
     return Quality.BAD_DEVICE_FAILURE
 
@@ -310,6 +314,11 @@ class ModbusTcpDriver(Driver):
                     # separately, now and from now on.
                     pending[:0] = parts
                     continue
+                if code in GATEWAY_EXCEPTIONS:
+                    # The gateway answers, the unit behind it does not: this unit's link is down (issue 11.2).
+                    # The TCP connection to the gateway stays open: its other units share that address.
+                    reason = exception_reason(block, code)
+                    raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {reason}")
                 bad = exception_quality(code)
                 reason = exception_reason(block, code)
             else:

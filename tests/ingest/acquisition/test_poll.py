@@ -150,3 +150,45 @@ def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(devi
     device.refresh_from_db()
     assert device.status == DeviceStatus.CONNECTED
     assert device.last_error == "HR5000..HR5000: Modbus exception 2 (illegal data address)"
+
+
+def test_a_unit_the_gateway_cannot_reach_is_a_communication_failure_of_that_unit(
+    device, scan_class, machine, plant_server
+):
+    """The simulator, like a gateway, answers exception 0x0B for a unit id it does not serve (issue 11.2): that
+    unit's device is in error with its failures counted, while the unit next to it behind the same address reads."""
+    behind = Device.objects.create(name="Line 9 PLC", host=plant_server.host, port=plant_server.port, unit_id=99)
+    tag = Tag.objects.create(
+        path="Demo Plant/line 9 speed",
+        name="Speed",
+        machine=machine,
+        device=behind,
+        scan_class=scan_class,
+        address="HR0",
+        data_type="uint16",
+    )
+
+    outcome = device_poll(device_id=behind.pk, scan_class_id=scan_class.pk)
+
+    assert outcome.status == "unreachable"
+    behind.refresh_from_db()
+    assert behind.status == DeviceStatus.ERROR
+    assert behind.consecutive_failures == 1
+    assert behind.last_good_read_at is None
+    assert "unit 99: HR0..HR0: Modbus exception 11 (gateway target device failed to respond)" in behind.last_error
+    assert current_values(tag_ids=[tag.pk])[tag.pk].quality == Quality.BAD_COMM_FAILURE
+    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+
+    Device.objects.filter(pk=behind.pk).update(next_retry_at=None)
+    assert device_poll(device_id=behind.pk, scan_class_id=scan_class.pk).status == "unreachable"
+    behind.refresh_from_db()
+    assert (behind.status, behind.consecutive_failures, behind.last_good_read_at) == (DeviceStatus.ERROR, 2, None)
+
+    Device.objects.filter(pk=behind.pk).update(unit_id=device.unit_id, next_retry_at=None)  # the unit answers again
+    assert device_poll(device_id=behind.pk, scan_class_id=scan_class.pk).status == "stored"
+    behind.refresh_from_db()
+    assert (behind.status, behind.consecutive_failures) == (DeviceStatus.CONNECTED, 0)
+    assert behind.last_good_read_at is not None
+    assert current_values(tag_ids=[tag.pk])[tag.pk].quality == Quality.GOOD

@@ -90,6 +90,17 @@ def _device() -> SimDevice:
     )
 
 
+#: Units behind the test server's "gateway" that it cannot reach, and the exception it answers for each.
+GATEWAY_UNITS = {2: ExcCodes.GATEWAY_PATH_UNAVIABLE, 3: ExcCodes.GATEWAY_NO_RESPONSE}
+
+
+def _unreachable_unit(unit: int, code: ExcCodes) -> SimDevice:
+    async def action(*_args: object) -> ExcCodes | None:
+        return code
+
+    return SimDevice(id=unit, simdata=[SimData(0, count=100, values=0, datatype=DataType.REGISTERS)], action=action)
+
+
 class RequestLog:
     """Requests the server actually received, recorded by pymodbus's trace_pdu hook."""
 
@@ -110,7 +121,8 @@ class RequestLog:
 
 def _server(port: int = 0, log: RequestLog | None = None) -> ServerThread:
     async def serve(ready: ReadyCallback) -> None:
-        await serve_devices([_device()], host="127.0.0.1", port=port, trace_pdu=log.trace if log else None, ready=ready)
+        devices = [_device(), *(_unreachable_unit(unit, code) for unit, code in GATEWAY_UNITS.items())]
+        await serve_devices(devices, host="127.0.0.1", port=port, trace_pdu=log.trace if log else None, ready=ready)
 
     return ServerThread(serve)
 
@@ -264,6 +276,17 @@ def test_exception_responses_carry_the_reason(driver: ModbusTcpDriver) -> None:
     readings = _read(driver, ("HR2000", "uint16"), ("HR1050", "float32"))
     assert readings[0].reason == "HR2000..HR2000: Modbus exception 2 (illegal data address)"
     assert readings[1].reason == "HR1050..HR1051: Modbus exception 4 (server device failure)"
+
+
+@pytest.mark.parametrize(("unit", "code"), GATEWAY_UNITS.items())
+def test_a_gateway_exception_is_a_link_failure_of_that_unit(server: ServerThread, unit: int, code: ExcCodes) -> None:
+    """0x0A / 0x0B: the gateway answers for a unit it cannot reach; no tag of that unit was read (issue 11.2)."""
+    with ModbusTcpDriver(server.host, server.port, unit, timeout=1.0) as drv:
+        with pytest.raises(DeviceUnreachable, match=f"unit {unit}: HR0..HR1: Modbus exception {int(code)} "):
+            _read(drv, ("HR0", "int16"), ("HR1", "uint16"))
+        assert drv.connected  # the gateway itself answered: its connection stays open
+    with ModbusTcpDriver(server.host, server.port, UNIT, timeout=1.0) as drv:
+        assert _values(_read(drv, ("HR0", "int16"))) == [-1234]  # the gateway's other unit still reads
 
 
 def test_a_small_gap_is_read_through_in_one_request(server: ServerThread, request_log: RequestLog) -> None:
