@@ -131,7 +131,7 @@ class TagAdmin(TagCsvAdminMixin, admin.ModelAdmin):
     list_per_page = 100
     fieldsets = [
         (None, {"fields": ["path", "name", "machine", "description", "is_key"]}),
-        ("Source", {"fields": ["device", "address", "data_type", "scan_class"]}),
+        ("Source", {"fields": ["device", "address", "data_type", "word_order", "byte_order", "scan_class"]}),
         ("Engineering", {"fields": ["units", "scale", "offset", "span_low", "span_high", "value_labels"]}),
         ("Storage", {"fields": ["historize", "deadband", "retention_days"]}),
         (

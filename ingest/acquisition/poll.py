@@ -39,6 +39,8 @@ _TAG_FIELDS = (
     "machine_id",
     "address",
     "data_type",
+    "word_order",
+    "byte_order",
     "scale",
     "offset",
     "historize",
@@ -115,7 +117,10 @@ def poll_configs_load(keys: Collection[PollKey], *, known: Mapping[PollKey, Poll
         if device is None or scan_class is None:
             continue
         key_tags = tags.get(key, {})
-        points = [PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in key_tags.values()]
+        points = [
+            PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset, t.word_order or None, t.byte_order or None)
+            for t in key_tags.values()
+        ]
         previous = known.get(key)
         if previous is not None and previous.points == points:
             points = previous.points

@@ -36,13 +36,19 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class PointRequest:
-    """One tag to read: engineering value = raw * scale + offset."""
+    """One tag to read: engineering value = raw * scale + offset.
+
+    `word_order` / `byte_order` ("big" or "little"): the tag's override of its device's register order (Modbus);
+    None: the device's.
+    """
 
     tag_id: int
     address: str
     data_type: str
     scale: float = 1.0
     offset: float = 0.0
+    word_order: str | None = None
+    byte_order: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,13 @@
+import struct
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
+from pymodbus.simulator import DataType, SimData, SimDevice
 
+from demo.simulator.modbus_server import ReadyCallback, ServerThread, serve_devices
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
@@ -192,3 +196,28 @@ def test_a_unit_the_gateway_cannot_reach_is_a_communication_failure_of_that_unit
     assert (behind.status, behind.consecutive_failures) == (DeviceStatus.CONNECTED, 0)
     assert behind.last_good_read_at is not None
     assert current_values(tag_ids=[tag.pk])[tag.pk].quality == Quality.GOOD
+
+
+def test_one_device_reads_an_abcd_and_a_cdab_float_through_a_tag_order_override(scan_class, machine):
+    """A PLC holding values of both word orders needs one device, not two (issue 11.4)."""
+    abcd = struct.unpack(">2H", struct.pack(">f", 12.5))
+    cdab = struct.unpack(">2H", struct.pack(">f", -7.25))[::-1]
+    plc = SimDevice(id=1, simdata=[SimData(0, values=[*abcd, *cdab], datatype=DataType.REGISTERS)])
+
+    async def serve(ready: ReadyCallback) -> None:
+        await serve_devices([plc], host="127.0.0.1", port=0, ready=ready)
+
+    with ServerThread(serve) as server:
+        plc_device = Device.objects.create(name="Mixed PLC", host=server.host, port=server.port, word_order="big")
+        common = {"machine": machine, "device": plc_device, "scan_class": scan_class, "data_type": "float32"}
+        own = Tag.objects.create(path="Demo Plant/mixed abcd", name="ABCD", address="HR0", **common)
+        swapped = Tag.objects.create(
+            path="Demo Plant/mixed cdab", name="CDAB", address="HR2", word_order="little", **common
+        )
+        swapped.full_clean()
+
+        assert device_poll(device_id=plc_device.pk, scan_class_id=scan_class.pk).status == "stored"
+
+    values = current_values(tag_ids=[own.pk, swapped.pk])
+    assert (values[own.pk].value, values[own.pk].quality) == (12.5, Quality.GOOD)
+    assert (values[swapped.pk].value, values[swapped.pk].quality) == (-7.25, Quality.GOOD)

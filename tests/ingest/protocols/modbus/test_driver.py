@@ -214,6 +214,40 @@ def test_little_endian_word_and_byte_order(server: ServerThread) -> None:
         assert _values(_read(drv, ("HR40", "int16"), ("HR41", "float32"))) == [-2, 12.5]
 
 
+def test_a_point_may_override_the_word_and_byte_order_of_its_device(driver: ModbusTcpDriver) -> None:
+    """One big-endian device, values of other orders next to its own (issue 11.4)."""
+    readings = driver.read(
+        [
+            PointRequest(1, "HR6", "float32"),  # ABCD: the device's order
+            PointRequest(2, "HR20", "float32", word_order="little"),  # CDAB
+            PointRequest(3, "HR22", "float64", word_order="little"),
+            PointRequest(4, "HR40", "int16", byte_order="little"),
+            PointRequest(5, "HR41", "float32", word_order="little", byte_order="little"),  # DCBA
+            PointRequest(6, "HR0", "int16", word_order="little"),  # one register: word order changes nothing
+        ]
+    )
+    assert _values(readings) == [
+        pytest.approx(3.14159, rel=1e-7),
+        -0.5,
+        pytest.approx(1e10 / 3, rel=1e-15),
+        -2,
+        12.5,
+        -1234,
+    ]
+
+
+def test_a_point_may_set_the_device_order_back_to_big_endian(server: ServerThread) -> None:
+    with ModbusTcpDriver(server.host, server.port, UNIT, word_order="little") as drv:
+        readings = drv.read([PointRequest(1, "HR20", "float32"), PointRequest(2, "HR6", "float32", word_order="big")])
+    assert _values(readings) == [-0.5, pytest.approx(3.14159, rel=1e-7)]
+
+
+def test_an_unknown_order_on_a_point_is_a_config_error_of_that_point(driver: ModbusTcpDriver) -> None:
+    readings = driver.read([PointRequest(1, "HR6", "float32", word_order="middle"), PointRequest(2, "HR0", "int16")])
+    assert (readings[0].quality, readings[1].value) == (Quality.BAD_CONFIG_ERROR, -1234)
+    assert "word order 'middle'" in readings[0].reason
+
+
 def test_contiguous_registers_are_read_in_125_register_blocks(driver: ModbusTcpDriver, request_log: RequestLog) -> None:
     points = [PointRequest(i, f"HR{100 + i}", "uint16") for i in range(150)]
     readings = driver.read(points)
