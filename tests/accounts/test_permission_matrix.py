@@ -48,6 +48,9 @@ EVERYONE = Endpoint((ALLOW, ALLOW, ALLOW, ALLOW))
 ENDPOINTS: dict[str, Endpoint] = {
     "login": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW)),
     "logout": Endpoint((LOGIN, LOGIN, LOGIN, LOGIN), method="post"),  # signs out, then to the login page
+    # OpenID Connect sign-in: open to everyone, as the login page is (here not configured: a 404 for all).
+    "oidc_authentication_init": EVERYONE,
+    "oidc_authentication_callback": EVERYONE,
     # Plant floor
     "dashboards:plant_overview": PLANT,
     "dashboards:machine": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
