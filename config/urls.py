@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("tokens/", include("api.page_urls")),
     path("alarms/", include("alarms.urls")),
+    path("inventory/", include("inventory.urls")),
     path("", include("dashboards.urls")),
 ]

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "ingest",
     "dashboards",
     "alarms",
+    "inventory",
     "accounts",
     "audit",
     "axes",
@@ -125,6 +126,9 @@ OIDC_TIMEOUT = 10
 LOGIN_REDIRECT_URL_FAILURE = "/login/?sign_in=failed"
 if OIDC_RP_CLIENT_ID:
     AUTHENTICATION_BACKENDS.insert(1, "accounts.services.oidc.OidcBackend")
+# Asset inventory (inventory/): polled devices are asked what they are (Modbus FC 43/14, OPC UA BuildInfo) at the
+# first poll and then every INVENTORY_IDENTIFY_SECONDS, so a swapped PLC or new firmware shows within that time.
+INVENTORY_IDENTIFY_SECONDS = env.float("INVENTORY_IDENTIFY_SECONDS", default=600.0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
