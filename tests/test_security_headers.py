@@ -19,6 +19,7 @@ PAGES = [
     "/tokens/",
     "/admin/",
     "/admin/historian/tag/",
+    "/inventory/",
     "/api/docs/",
     "/api/redoc/",
 ]
