@@ -10,6 +10,10 @@ in normal running, because the buffer is only written while the database is unre
 Replay reads the oldest rows in time order, writes them through the idempotent path of samples_write_batch
 (ON CONFLICT (tag_id, time) DO NOTHING), and only then deletes them from the file. A crash between the two
 replays them again next time: the database keeps one row per tag and time, so nothing is duplicated.
+Each replayed batch then goes to the after-store hooks (ingest.pipeline.hooks: alarm evaluation) with the rows'
+own timestamps, oldest first: a value read during the outage is judged at the time it was read. (Two processes
+replaying at once, the poller's catch-up and the replay task, may hand the same rows to the hooks twice; a crash
+between the delete and the hooks loses their evaluation, never the values.)
 
 When the buffer holds INGEST_BUFFER_MAX_ROWS, the oldest rows make room for the newest and are counted as
 dropped (the newest values describe the plant as it is now).
@@ -36,6 +40,7 @@ from historian.queries.acquisition import BUFFER_STATUS_KEY
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
+from ingest.pipeline.hooks import after_store_run
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +287,11 @@ def buffer_replay(
             text_samples_write_batch(rows=text)
         buffer.remove([i for i, _ in batch])
         replayed += len(batch)
+        # String tags' rows with their quality only, as the live path hands them (ingest.pipeline.text_store).
+        after_store_run(
+            rows=[SampleRow(r.time, r.tag_id, None, r.quality) if is_text_row(r) else r for r in rows],
+            now=datetime.now(UTC),
+        )
         if time.monotonic() >= deadline:
             break
     remaining = buffer.depth()

@@ -4,7 +4,7 @@ readings_store: the compression filter picks the rows to historize (ingest.pipel
 go to PostgreSQL, or to the local store-and-forward buffer when PostgreSQL is unreachable or slower than
 INGEST_DB_WRITE_TIMEOUT_MS (ingest.pipeline.buffer); every reading becomes the tag's current value and is pushed
 live, one message per machine. After a successful write, one batch of buffered rows is replayed. Then the rows go
-to the after-store hooks (ingest.pipeline.hooks: alarm evaluation). A batch is handled
+to the after-store hooks (ingest.pipeline.hooks: alarm evaluation), in time order. A batch is handled
 as columns (a ReadingBatch, as the Modbus driver returns it; a list of PointReadings is converted): a poll of
 thousands of tags costs a few array operations per step, not Python work per value.
 
@@ -107,13 +107,14 @@ def _rows_write(
 
 
 def buffer_marked_not_empty() -> None:
-    """Rows were buffered: replay them after the next successful write."""
+    """Rows were buffered: replay them after the next successful write, and hold later rows' hooks behind them."""
     global _buffer_may_hold_rows
     _buffer_may_hold_rows = True
 
 
 def buffered_replay_some() -> int:
-    """The database took a write: replay one batch of what waits in the buffer, if anything does."""
+    """The database took a write: replay one batch of what waits in the buffer, if anything does (its rows go to
+    the after-store hooks as they are replayed)."""
     global _buffer_may_hold_rows
     if not _buffer_may_hold_rows:
         return 0
@@ -131,7 +132,18 @@ def buffered_replay_some() -> int:
 
 
 def after_store(*, rows: SampleBatch | Sequence[SampleRow], now: datetime, written: bool) -> None:
-    """Hand a stored batch to the after-store hooks (ingest.pipeline.hooks: alarm evaluation)."""
+    """Hand a batch to the after-store hooks, in time order (ingest.pipeline.hooks).
+
+    `written`: the database took the batch. When it did not, its historized rows reach the hooks as the buffer
+    replays them, at their own times; the others (current values only) are not stored anywhere, so no hook sees
+    them. When older rows still wait in the buffer, the batch waits behind them.
+    """
+    if not written:
+        return
+    if _buffer_may_hold_rows:
+        hooks.held.hold(rows=rows, now=now)
+        return
+    hooks.held.release()
     hooks.after_store_run(rows=rows, now=now)
 
 

@@ -1,6 +1,6 @@
 """After-store hooks: what the store hands over once values are in the database, and a failing hook's reach."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,6 +8,7 @@ from alarms.models import AlarmDefinition, JournalEntry
 from alarms.services.evaluation import alarms_evaluate
 from historian.models import Tag
 from historian.queries.history import current_values
+from historian.sample_types import SampleRow
 from historian.services.samples import as_batch
 from ingest.pipeline import hooks, store
 from ingest.pipeline.compression import CompressionFilter
@@ -82,3 +83,16 @@ def test_hooks_are_called_with_the_rows_once_the_write_returned(registered, devi
 
     assert in_database_when_called == [1234.0]
     assert hooks.after_store_hooks()[-1] is reader
+
+
+def test_batches_held_behind_the_buffer_are_handed_over_in_order_and_bounded(registered):
+    seen: list[datetime] = []
+    registered(lambda *, rows, now: seen.append(now))
+    held = hooks.HeldBatches(max_rows=2)
+    for second in range(3):
+        held.hold(rows=[SampleRow(T0, 1, float(second), 192)], now=T0 + timedelta(seconds=second))
+
+    held.release()
+
+    assert seen == [T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)]  # the oldest dropped past max_rows
+    assert len(held) == 0
