@@ -32,10 +32,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import redis
 from django.conf import settings
 
+from historian.quality import Quality
 from historian.queries.acquisition import BUFFER_STATUS_KEY
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
@@ -259,6 +261,17 @@ def buffer_status_publish(*, buffer: SampleBuffer | None = None) -> BufferStatus
     return status
 
 
+def _hooked(rows: list[SampleRow | TextSampleRow]) -> list[SampleRow]:
+    """What the after-store hooks get of replayed rows: what the live path gives them (ingest.pipeline.store): string
+    tags' rows with their quality only, and no out-of-service sample (a device switched off on purpose alarms no
+    one)."""
+    return [
+        SampleRow(r.time, r.tag_id, None, r.quality) if is_text_row(r) else cast(SampleRow, r)
+        for r in rows
+        if r.quality != Quality.BAD_OUT_OF_SERVICE
+    ]
+
+
 @dataclass(frozen=True)
 class ReplayOutcome:
     replayed: int
@@ -287,11 +300,7 @@ def buffer_replay(
             text_samples_write_batch(rows=text)
         buffer.remove([i for i, _ in batch])
         replayed += len(batch)
-        # String tags' rows with their quality only, as the live path hands them (ingest.pipeline.text_store).
-        after_store_run(
-            rows=[SampleRow(r.time, r.tag_id, None, r.quality) if is_text_row(r) else r for r in rows],
-            now=datetime.now(UTC),
-        )
+        after_store_run(rows=_hooked(rows), now=datetime.now(UTC))
         if time.monotonic() >= deadline:
             break
     remaining = buffer.depth()

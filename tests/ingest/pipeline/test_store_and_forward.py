@@ -226,3 +226,21 @@ def test_the_replay_task_hands_buffered_values_to_the_alarms_at_their_own_times(
     assert buffer_replay().replayed == 1  # what ingest.tasks' replay task runs, no poll needed
 
     assert _journal(overspeed) == [("activate", _at(1), 1200.0)]
+
+
+def test_a_link_lost_during_an_outage_alarms_at_its_time_a_device_taken_out_of_service_alarms_no_one(
+    database_proxy, device
+):
+    speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
+    AlarmDefinition.objects.all().delete()
+    bad = AlarmDefinition.objects.create(tag=speed, name="no signal", kind="bad_quality", priority="high")
+    _store_speed(device, speed, 0, 900.0)
+
+    database_proxy.cut()
+    store.device_link_lost(device=device, tags={speed.pk: speed}, error="timed out", failed_at=_at(1))
+    _store_speed(device, speed, 2, 900.0)  # the link is back
+    store.device_out_of_service_store(tags={speed.pk: speed}, at=_at(3))  # then someone switches the device off
+    database_proxy.restore()
+    buffer_replay()
+
+    assert [(e, t) for e, t, _ in _journal(bad)] == [("activate", _at(1)), ("clear", _at(2))]
