@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from historian.device_fields import STATUS_FIELDS as DEVICE_STATUS_FIELDS
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -235,14 +237,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "historian.Machine",
     {
         "model": "historian.Device",
-        "exclude_fields": [
-            "status",
-            "last_error",
-            "last_good_read_at",
-            "consecutive_failures",
-            "next_retry_at",
-            "status_changed_at",
-        ],
+        "exclude_fields": list(DEVICE_STATUS_FIELDS),
         "mask_fields": ["password"],
     },
     "historian.ScanClass",
