@@ -37,12 +37,12 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
 import redis
 from django.conf import settings
 from django.db import connections
 
+from common.redis import redis_client
 from historian.models import Device
 from ingest.acquisition.config_token import acquisition_config_version
 from ingest.acquisition.leases import DeviceLeases
@@ -144,7 +144,7 @@ STATS_KEY_PREFIX = "ingest:poller:stats:"
 
 def poller_stats_read() -> dict[str, dict]:
     """The statistics every poller published in the last few minutes, by owner."""
-    client = _redis()
+    client = redis_client()
     keys = list(client.scan_iter(f"{STATS_KEY_PREFIX}*"))
     values = client.mget(keys) if keys else []
     return {
@@ -152,11 +152,6 @@ def poller_stats_read() -> dict[str, dict]:
         for key, value in zip(keys, values, strict=True)
         if value is not None
     }
-
-
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
 
 
 class Poller:
@@ -174,7 +169,7 @@ class Poller:
         self.lease_seconds = lease_seconds or settings.INGEST_POLLER_LEASE_SECONDS
         self.config_seconds = config_seconds or settings.INGEST_TAG_CONFIG_SECONDS
         self._poll = poll
-        self.leases = DeviceLeases(_redis(), owner=self.owner, ttl_seconds=self.lease_seconds)
+        self.leases = DeviceLeases(redis_client(), owner=self.owner, ttl_seconds=self.lease_seconds)
         self.stats = PollerStats()
         self.configs: dict[PollKey, PollConfig] = {}
         self._periods: dict[PollKey, float] = {}
@@ -447,6 +442,6 @@ class Poller:
     def stats_publish(self) -> None:
         summary = {**self.stats.summary(), "devices": len(self._device_ids()), "published": time.time()}
         try:
-            _redis().set(f"{STATS_KEY_PREFIX}{self.owner}", json.dumps(summary), ex=STATS_KEEP_SECONDS)
+            redis_client().set(f"{STATS_KEY_PREFIX}{self.owner}", json.dumps(summary), ex=STATS_KEEP_SECONDS)
         except redis.RedisError:
             logger.warning("could not publish the poller's statistics")

@@ -32,6 +32,7 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
+from common.redis import redis_client
 from historian.queries.acquisition import BUFFER_STATUS_KEY
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
@@ -238,17 +239,12 @@ def local_buffer() -> SampleBuffer:
     return _buffer_for(default_buffer_path(), int(getattr(settings, "INGEST_BUFFER_MAX_ROWS", 5_000_000)))
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def buffer_status_publish(*, buffer: SampleBuffer | None = None) -> BufferStatus:
     """Publish this host's depth, oldest value and drops to Redis (for the pages and, later, alarms)."""
     buffer = buffer or local_buffer()
     status = buffer.status(buffer_host())
     try:
-        _redis().hset(BUFFER_STATUS_KEY, status.host, json.dumps({**status.as_json(), "published": time.time()}))
+        redis_client().hset(BUFFER_STATUS_KEY, status.host, json.dumps({**status.as_json(), "published": time.time()}))
     except redis.exceptions.RedisError:
         logger.warning("could not publish the store-and-forward buffer status", exc_info=True)
     return status

@@ -3,8 +3,8 @@ import uuid
 
 import pytest
 import redis
-from django.conf import settings
 
+from common.redis import redis_client
 from ingest.acquisition import leases
 from ingest.acquisition.leases import DeviceLeases
 
@@ -15,7 +15,7 @@ def client(monkeypatch) -> redis.Redis:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     monkeypatch.setattr(leases, "KEY_PREFIX", prefix + leases.KEY_PREFIX)
     monkeypatch.setattr(leases, "POLLERS_KEY", prefix + leases.POLLERS_KEY)
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis_client()
     yield client
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
