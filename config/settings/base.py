@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from common.redis import channel_layer_host
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -140,7 +142,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
+        "CONFIG": {"hosts": [channel_layer_host(REDIS_URL)], "capacity": 1000, "expiry": 10},
     }
 }
 

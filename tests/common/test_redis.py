@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 
-from common.redis import redis_client
+from common.redis import CHANNEL_LAYER_BLOCKING_SECONDS, channel_layer_host, redis_client
 
 
 def test_every_caller_shares_one_client_per_url_and_it_reaches_the_test_redis():
@@ -13,3 +13,10 @@ def test_every_caller_shares_one_client_per_url_and_it_reaches_the_test_redis():
     assert redis_client() is client
     assert redis_client(url=settings.REDIS_URL).get(key) == b"1"
 
+
+def test_the_channel_layer_socket_outwaits_its_blocking_receive():
+    """A socket timeout at or under channels_redis' BZPOPMIN wait kills an idle WebSocket consumer."""
+    layer_host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+
+    assert layer_host == channel_layer_host(settings.REDIS_URL)
+    assert layer_host["socket_timeout"] > CHANNEL_LAYER_BLOCKING_SECONDS
