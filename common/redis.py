@@ -18,8 +18,9 @@ from django.conf import settings
 SOCKET_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 
-#: channels_redis blocks up to 5 s in BZPOPMIN per receive(); the socket must wait longer than that, with a margin
-#: for a slow server, or the idle read raises TimeoutError and the consumer (and the browser's socket) dies.
+#: channels_redis blocks up to 5 s (RedisChannelLayer.brpop_timeout) in BZPOPMIN per receive(); the socket must
+#: wait longer than that, with a margin for a slow server, or the idle read raises TimeoutError and the consumer
+#: (and the browser's socket) dies.
 CHANNEL_LAYER_BLOCKING_SECONDS = 5.0
 CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = 3 * CHANNEL_LAYER_BLOCKING_SECONDS
 #: A pooled connection idle this long is PINGed before use, so that one a firewall or a Redis restart dropped is

@@ -250,9 +250,12 @@ INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.
 # version token); this often it also checks a digest of it, for changes made behind the application's back.
 INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=30.0)
 # The poller in each `celery worker --acquisition` (ingest/acquisition/poller.py): threads that read devices at once,
-# and how long a dead worker's devices stay unpolled before another worker takes them over.
+# and how long a lease lasts (a dead worker's devices are taken over sooner, by heartbeat: below).
 INGEST_POLLER_THREADS = env.int("INGEST_POLLER_THREADS", default=16)
 INGEST_POLLER_LEASE_SECONDS = env.float("INGEST_POLLER_LEASE_SECONDS", default=15.0)
+# A worker renews its heartbeat six times within this; a worker killed with -9 is known dead once it lapses, and
+# its devices are taken over then (the gap is marked "no data: acquisition down").
+INGEST_POLLER_HEARTBEAT_SECONDS = env.float("INGEST_POLLER_HEARTBEAT_SECONDS", default=3.0)
 # Python's thread switch interval in a polling worker (default 5 ms): shorter keeps reads timely under load.
 INGEST_POLLER_SWITCH_INTERVAL_MS = env.float("INGEST_POLLER_SWITCH_INTERVAL_MS", default=0.5)
 

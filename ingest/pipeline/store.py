@@ -192,6 +192,13 @@ def device_out_of_service_store(*, tags: Mapping[int, Tag], at: datetime) -> Sto
     return _tags_quality_store(tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at)[1]
 
 
+def device_acquisition_down_store(*, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
+    """The worker that polled the device died (kill -9, a lost host): one "no data: acquisition down" sample per
+    tag at `at`, the start of the gap, stored by the worker that took the device over. Not evaluated by alarms, as
+    out of service: the gap is the acquisition's, not the process's."""
+    return _tags_quality_store(tags=tags, quality=Quality.BAD_ACQUISITION_DOWN, at=at)[1]
+
+
 def _tags_quality_store(
     *, tags: Mapping[int, Tag], quality: Quality, at: datetime
 ) -> tuple[list[SampleRow], StoreOutcome]:

@@ -1,8 +1,9 @@
 import uuid
 
+from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
-from common.redis import CHANNEL_LAYER_BLOCKING_SECONDS, channel_layer_host, redis_client
+from common.redis import channel_layer_host, redis_client
 
 
 def test_every_caller_shares_one_client_per_url_and_it_reaches_the_test_redis():
@@ -19,4 +20,4 @@ def test_the_channel_layer_socket_outwaits_its_blocking_receive():
     layer_host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
 
     assert layer_host == channel_layer_host(settings.REDIS_URL)
-    assert layer_host["socket_timeout"] > CHANNEL_LAYER_BLOCKING_SECONDS
+    assert layer_host["socket_timeout"] > RedisChannelLayer.brpop_timeout
