@@ -8,7 +8,9 @@ several times within its life, and its name on the pollers' roll (scored with th
   worker that joins takes its part of the load from the others as they shed their surplus at their next renewal;
 * a poller that dies without stopping (kill -9, a lost host) is known dead as soon as its heartbeat key lapses,
   seconds before its leases would: another poller takes its devices over then (atomically, in Redis: only while
-  the holder's heartbeat is gone), and learns when the dead one last beat, which dates the start of the gap.
+  the holder's heartbeat is gone), and learns when the dead one last beat, which dates the start of the gap. The
+  last holder of each lease is remembered (HOLDERS_KEY), so a device claimed after its dead holder's lease lapsed
+  counts as taken over too; a clean release forgets it.
 
 Why a poller whose heartbeat lapsed while it was alive (a long pause) never polls beside the one that took its
 devices: it starts a poll only while its last successful beat is fresh (ingest.acquisition.poller), and it learns
@@ -29,6 +31,10 @@ import redis
 KEY_PREFIX = "ingest:poller:device:"
 POLLERS_KEY = "ingest:pollers"
 ALIVE_PREFIX = "ingest:poller:alive:"
+#: Lease key -> the poller that held it last, kept after the lease lapses and cleared by a clean release: a device
+#: whose dead holder's lease lapsed before anyone took it over (a lone worker restarted after a kill -9) is still
+#: known to come out of a death, and its gap is marked.
+HOLDERS_KEY = "ingest:poller:holders"
 #: A dead poller stays on the roll this long: the time of its last beat dates the gap of the devices taken over.
 ROLL_KEEP_SECONDS = 3600.0
 
@@ -44,12 +50,13 @@ end
 return held
 """
 
-# KEYS: lease keys; ARGV[1]: owner. Deletes those the owner holds.
+# KEYS: lease keys; ARGV[1]: owner, ARGV[2]: the holders hash. Deletes those the owner holds.
 _RELEASE = """
 local n = 0
 for _, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then
     redis.call('DEL', key)
+    redis.call('HDEL', ARGV[2], key)
     n = n + 1
   end
 end
@@ -57,24 +64,34 @@ return n
 """
 
 # KEYS: lease keys, in the order to claim; ARGV[1]: owner, ARGV[2]: ttl in ms, ARGV[3]: at most this many,
-# ARGV[4]: heartbeat key prefix, ARGV[5]: the roll. A free lease is claimed; one whose holder's heartbeat is gone is
-# taken over. Returns key, previous holder ('' if none), its last beat ('' if unknown) for each lease claimed.
+# ARGV[4]: heartbeat key prefix, ARGV[5]: the roll, ARGV[6]: the holders hash. A free lease is claimed; one whose
+# holder's heartbeat is gone is taken over. Returns key, dead previous holder ('' if none: free, or given back
+# cleanly), its last beat ('' if unknown) for each lease claimed.
 _CLAIM = """
 local claimed = {}
 local n = 0
 for _, key in ipairs(KEYS) do
   if n >= tonumber(ARGV[3]) then break end
+  local previous = nil
+  local got = false
   if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
-    table.insert(claimed, key); table.insert(claimed, ''); table.insert(claimed, '')
-    n = n + 1
+    got = true
+    previous = redis.call('HGET', ARGV[6], key)
   else
     local holder = redis.call('GET', key)
     if holder and holder ~= ARGV[1] and redis.call('EXISTS', ARGV[4] .. holder) == 0 then
       redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
-      table.insert(claimed, key); table.insert(claimed, holder)
-      table.insert(claimed, redis.call('ZSCORE', ARGV[5], holder) or '')
-      n = n + 1
+      got = true
+      previous = holder
     end
+  end
+  if got then
+    if previous and (previous == ARGV[1] or redis.call('EXISTS', ARGV[4] .. previous) == 1) then previous = nil end
+    redis.call('HSET', ARGV[6], key, ARGV[1])
+    table.insert(claimed, key)
+    table.insert(claimed, previous or '')
+    table.insert(claimed, previous and (redis.call('ZSCORE', ARGV[5], previous) or '') or '')
+    n = n + 1
   end
 end
 return claimed
@@ -172,7 +189,7 @@ class DeviceLeases:
         if candidates and len(held) < share:
             claimed = self._claim(
                 keys=[_key(d) for d in candidates],
-                args=[self.owner, self.ttl_ms, share - len(held), ALIVE_PREFIX, POLLERS_KEY],
+                args=[self.owner, self.ttl_ms, share - len(held), ALIVE_PREFIX, POLLERS_KEY, HOLDERS_KEY],
             )
             for i in range(0, len(claimed), 3):
                 device_id = int(claimed[i].decode().removeprefix(KEY_PREFIX))
@@ -191,7 +208,7 @@ class DeviceLeases:
     def release(self, device_ids: Collection[int]) -> None:
         device_ids = set(device_ids)
         if device_ids:
-            self._release(keys=[_key(d) for d in sorted(device_ids)], args=[self.owner])
+            self._release(keys=[_key(d) for d in sorted(device_ids)], args=[self.owner, HOLDERS_KEY])
         self.held -= device_ids
 
     def release_all(self) -> None:

@@ -17,6 +17,7 @@ def client(monkeypatch) -> redis.Redis:
     monkeypatch.setattr(leases, "KEY_PREFIX", prefix + leases.KEY_PREFIX)
     monkeypatch.setattr(leases, "POLLERS_KEY", prefix + leases.POLLERS_KEY)
     monkeypatch.setattr(leases, "ALIVE_PREFIX", prefix + leases.ALIVE_PREFIX)
+    monkeypatch.setattr(leases, "HOLDERS_KEY", prefix + leases.HOLDERS_KEY)
     client = redis_client()
     yield client
     for key in client.scan_iter(f"{prefix}*"):
@@ -55,6 +56,7 @@ def test_the_devices_of_a_poller_that_died_are_taken_over_when_its_leases_lapse(
     time.sleep(0.4)  # a is gone: no renewal, no release
 
     assert b.sync({1, 2}) == {1, 2}
+    assert [t.device_id for t in b.take_overs_pop()] == [1]  # came out of a's death: its gap gets marked
 
 
 def test_a_lease_taken_by_another_poller_is_not_renewed_nor_released(client):
