@@ -36,6 +36,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -152,9 +153,9 @@ def _plant_create(layout: Layout, port: int, period_ms: int) -> tuple[int, dict[
 
 
 class Worker:
-    """A real `celery worker` process on the bench database."""
+    """A real `celery worker` process on the bench database, in a process group of its own (kill: all of it)."""
 
-    def __init__(self, *, concurrency: int, buffer_dir: Path, log: TextIO) -> None:
+    def __init__(self, *, concurrency: int, buffer_dir: Path, log: TextIO, env: dict[str, str] | None = None) -> None:
         from django.conf import settings
         from django.db import connection
 
@@ -169,6 +170,7 @@ class Worker:
             "DEBUG": "0",  # DEBUG keeps every query in memory
             "INGEST_BUFFER_PATH": str(buffer_dir / "buffer.sqlite"),
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         self.app = app
@@ -179,7 +181,7 @@ class Worker:
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "-Q", self.name,
              "--acquisition", "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
              "--loglevel", "WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while not app.control.ping(destination=[self.name], timeout=1.0):
@@ -200,13 +202,19 @@ class Worker:
             total += times.user + times.system
         return total
 
+    def kill(self) -> None:
+        """kill -9 of the whole worker (main process and pool children): no shutdown, no lease given back."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
 
 

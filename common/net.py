@@ -26,3 +26,12 @@ def free_port_other_than(port: int, host: str = "127.0.0.1") -> int:
     while (other := free_port(host)) == port:
         pass
     return other
+
+
+def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """Whether a server listens on (host, port): a TCP connection is accepted."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

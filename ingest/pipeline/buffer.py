@@ -37,6 +37,7 @@ from typing import cast
 import redis
 from django.conf import settings
 
+from common.redis import redis_client
 from historian.quality import Quality
 from historian.queries.acquisition import BUFFER_STATUS_KEY
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
@@ -245,17 +246,12 @@ def local_buffer() -> SampleBuffer:
     return _buffer_for(default_buffer_path(), int(getattr(settings, "INGEST_BUFFER_MAX_ROWS", 5_000_000)))
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def buffer_status_publish(*, buffer: SampleBuffer | None = None) -> BufferStatus:
     """Publish this host's depth, oldest value and drops to Redis (for the pages and, later, alarms)."""
     buffer = buffer or local_buffer()
     status = buffer.status(buffer_host())
     try:
-        _redis().hset(BUFFER_STATUS_KEY, status.host, json.dumps({**status.as_json(), "published": time.time()}))
+        redis_client().hset(BUFFER_STATUS_KEY, status.host, json.dumps({**status.as_json(), "published": time.time()}))
     except redis.exceptions.RedisError:
         logger.warning("could not publish the store-and-forward buffer status", exc_info=True)
     return status
@@ -263,12 +259,12 @@ def buffer_status_publish(*, buffer: SampleBuffer | None = None) -> BufferStatus
 
 def _hooked(rows: list[SampleRow | TextSampleRow]) -> list[SampleRow]:
     """What the after-store hooks get of replayed rows: what the live path gives them (ingest.pipeline.store): string
-    tags' rows with their quality only, and no out-of-service sample (a device switched off on purpose alarms no
-    one)."""
+    tags' rows with their quality only, and no out-of-service or acquisition-down marker (a device switched off on
+    purpose alarms no one; a gap in acquisition is the acquisition's, not the process's)."""
     return [
         SampleRow(r.time, r.tag_id, None, r.quality) if is_text_row(r) else cast(SampleRow, r)
         for r in rows
-        if r.quality != Quality.BAD_OUT_OF_SERVICE
+        if r.quality not in (Quality.BAD_OUT_OF_SERVICE, Quality.BAD_ACQUISITION_DOWN)
     ]
 
 

@@ -224,6 +224,13 @@ def device_out_of_service_store(*, tags: Mapping[int, Tag], at: datetime) -> Sto
     return _tags_quality_store(tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at, hooked=False)
 
 
+def device_acquisition_down_store(*, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
+    """The worker that polled the device died (kill -9, a lost host): one "no data: acquisition down" sample per
+    tag at `at`, the start of the gap, stored by the worker that took the device over. Not evaluated by alarms, as
+    out of service: the gap is the acquisition's, not the process's."""
+    return _tags_quality_store(tags=tags, quality=Quality.BAD_ACQUISITION_DOWN, at=at, hooked=False)
+
+
 def _tags_quality_store(*, tags: Mapping[int, Tag], quality: Quality, at: datetime, hooked: bool) -> StoreOutcome:
     """One valueless `quality` sample per tag, after the pending compression candidates (so the last good segment
     is complete); string tags get theirs in the text samples. `hooked`: the numeric samples go to the after-store
