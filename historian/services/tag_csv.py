@@ -17,6 +17,14 @@ Columns follow the models, so a field added to Tag, Device or ScanClass becomes 
 for it). An empty cell is the field's default (NULL where the field allows it). Tags absent from the file are left
 alone: the import creates and updates, it never deletes. Values are written so they read back exactly: floats as
 Python's shortest round-tripping form, booleans as true/false, value labels as JSON with sorted keys.
+
+Formulas: the export goes through common.csv, so a text cell that a spreadsheet would run (starting with
+= + - @, a tab or a carriage return, e.g. a description "+1+1" or a name "=SUM(A1)") is written with a single
+quote in front ('=SUM(A1)); number columns are written as numbers, never quoted (an offset of -40.0 stays -40.0).
+The import takes that quote off again: a cell that starts with a quote followed by one of = + - @ tab CR has that
+one quote removed (common.csv.csv_unguard; a text that really starts with quotes then one of those characters is
+exported with one more quote), so export then import gives back "=SUM(A1)" exactly. Any other cell is read as it
+is: "'abc" stays "'abc".
 """
 
 import contextlib
@@ -41,6 +49,7 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
+from common.csv import csv_stream, csv_unguard
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 from historian.signals import tag_csv_applied, tags_imported
 
@@ -99,6 +108,9 @@ class _Codec:
 
     def encode(self, value: Any) -> str:
         return encode_value(self.field, value)
+
+    def cell(self, value: Any) -> Any:
+        return export_cell(self.field, value)
 
     def decode(self, text: str) -> Any:
         return decode_value(self.field, text)
@@ -201,6 +213,15 @@ def decode_value(model_field: models.Field, text: str) -> Any:
     return text
 
 
+def export_cell(model_field: models.Field, value: Any) -> Any:
+    """The exported cell: numbers as numbers (the CSV writer never quotes them), anything else as encode_value."""
+    if value is not None and isinstance(model_field, models.FloatField):
+        return float(value)
+    if value is not None and isinstance(model_field, models.IntegerField):
+        return int(value)
+    return encode_value(model_field, value)
+
+
 def _same(model_field: models.Field, a: Any, b: Any) -> bool:
     if isinstance(model_field, models.FloatField) and a is not None and b is not None:
         return float(a) == float(b)
@@ -210,41 +231,37 @@ def _same(model_field: models.Field, a: Any, b: Any) -> bool:
 # -- export ------------------------------------------------------------------------------------------------------
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def tag_export_csv(*, queryset: QuerySet[Tag] | None = None) -> Iterator[str]:
-    """The tags of `queryset` (default: all) as CSV lines, streamed, ordered by path."""
+    """The tags of `queryset` (default: all) as CSV text, streamed, ordered by path (formula guard: the module's
+    docstring)."""
     queryset = Tag.objects.all() if queryset is None else queryset
+    return csv_stream(tag_csv_columns(), _export_rows(queryset))  # type: ignore[return-value]
+
+
+def _export_rows(queryset: QuerySet[Tag]) -> Iterator[list[Any]]:
     tag_codecs, device_codecs, scan_codecs = _tag_codecs(), _device_codecs(), _scan_class_codecs()
-    writer = csv.writer(_Echo(), lineterminator="\r\n")
     state_tags = set(Machine.objects.exclude(state_tag=None).values_list("state_tag_id", flat=True))
     devices = {d.pk: d for d in Device.objects.all()}
     scan_classes = {s.pk: s for s in ScanClass.objects.all()}
     machines = {m.pk: m for m in Machine.objects.select_related("line__area__site")}
     extensions = [cls() for cls in _extension_classes()]
-    yield writer.writerow(tag_csv_columns())
     for tag in queryset.order_by("path").iterator(chunk_size=2000):
         machine, device, scan_class = machines[tag.machine_id], devices[tag.device_id], scan_classes[tag.scan_class_id]
-        values = [c.encode(getattr(tag, c.field.attname)) for c in tag_codecs]
-        yield writer.writerow(
-            [
-                *values[:2],
-                machine.line.area.site.name,
-                machine.line.area.name,
-                machine.line.name,
-                machine.name,
-                encode_value(models.BooleanField(), tag.pk in state_tags),
-                *values[2:],
-                device.name,
-                *(c.encode(getattr(device, c.field.attname)) for c in device_codecs),
-                scan_class.name,
-                *(c.encode(getattr(scan_class, c.field.attname)) for c in scan_codecs),
-                *(cell for extension in extensions for cell in extension.export_cells(tag)),
-            ]
-        )
+        values = [c.cell(getattr(tag, c.field.attname)) for c in tag_codecs]
+        yield [
+            *values[:2],
+            machine.line.area.site.name,
+            machine.line.area.name,
+            machine.line.name,
+            machine.name,
+            encode_value(models.BooleanField(), tag.pk in state_tags),
+            *values[2:],
+            device.name,
+            *(c.cell(getattr(device, c.field.attname)) for c in device_codecs),
+            scan_class.name,
+            *(c.cell(getattr(scan_class, c.field.attname)) for c in scan_codecs),
+            *(cell for extension in extensions for cell in extension.export_cells(tag)),
+        ]
 
 
 # -- import: the report --------------------------------------------------------------------------------------------
@@ -318,7 +335,7 @@ def _read_rows(file: IO[bytes] | IO[str] | bytes | str) -> tuple[list[str], list
             if header is None:
                 header = [c.strip() for c in cells]
             else:
-                rows.append((first_line, cells))
+                rows.append((first_line, [csv_unguard(c) for c in cells]))  # the export's formula guard
     except csv.Error as exc:
         raise TagCsvFormatError(f"Line {reader.line_num}: the file is not valid CSV ({exc}).") from None
     if header is None:

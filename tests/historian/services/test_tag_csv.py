@@ -340,3 +340,34 @@ def test_a_string_tag_round_trips_and_a_new_one_imports_from_the_file(plant, adm
     assert applied.applied
     made = Tag.objects.get(path=recipe["path"])
     assert (made.data_type, made.address, made.is_text) == ("string", "IR40:16", True)
+
+
+FORMULAS = {".t0": "=SUM(A1)", ".t1": "+1+1", ".t2": "'=already quoted", ".t3": "'just a quote"}
+
+
+def test_text_a_spreadsheet_would_run_is_exported_quoted_and_imports_back_exactly(plant, admin_user):
+    tags = {tag.path[-3:]: tag for tag in Tag.objects.filter(machine__name="M000", machine__line__name="Line 1")}
+    for suffix, text in FORMULAS.items():
+        Tag.objects.filter(pk=tags[suffix].pk).update(description=text)
+    Device.objects.filter(name="PLC 1").update(host="-h")
+
+    text = _export()
+    rows = {row["path"][-3:]: row for row in _rows(text) if row["machine"] == "M000" and row["line"] == "Line 1"}
+    assert {suffix: rows[suffix]["description"] for suffix in FORMULAS} == {
+        ".t0": "'=SUM(A1)",
+        ".t1": "'+1+1",
+        ".t2": "''=already quoted",
+        ".t3": "'just a quote",  # nothing a spreadsheet runs: left as it is
+    }
+    assert rows[".t0"]["device_host"] == "'-h"
+    # Numbers are numbers, never quoted: a negative offset or span stays as it is.
+    assert (rows[".t1"]["offset"], rows[".t1"]["span_low"]) == ("-273.15", "-10.0")
+
+    Tag.objects.filter(pk__in=[t.pk for t in tags.values()]).update(description="edited since")
+    Device.objects.filter(name="PLC 1").update(host="plc-1")
+    report = tag_import_csv(file=text.encode(), dry_run=False, actor=admin_user)
+
+    assert report.errors == []
+    assert {suffix: Tag.objects.get(pk=tags[suffix].pk).description for suffix in FORMULAS} == FORMULAS
+    assert Device.objects.get(name="PLC 1").host == "-h"
+    assert _export() == text
