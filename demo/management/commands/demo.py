@@ -10,7 +10,6 @@ install for the quick start).
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from accounts.services.users import admin_user_ensure
-from common.net import free_port_other_than, preferred_or_free_port
+from common.net import free_port_other_than, port_accepts, preferred_or_free_port
 from demo.plant import demo_plant_load
 from historian.models import Protocol
 
@@ -30,11 +29,7 @@ def _mqtt_broker(address: str) -> tuple[str, int] | None:
     host, _, port = address.rpartition(":")
     if address.lower() in ("", "off") or not port.isdigit():
         return None
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            return host, int(port)
-    except OSError:
-        return None
+    return (host, int(port)) if port_accepts(host, int(port)) else None
 
 
 def _demo_password(state_dir: Path) -> str:
