@@ -147,8 +147,12 @@ async def csv_async(iterator: Iterator[Any]) -> AsyncIterator[Any]:
     a sync iterator to the end first.
     """
     done = object()
+
+    def step() -> Any:
+        return next(iterator, done)
+
     try:
-        while (piece := await sync_to_async(next, thread_sensitive=True)(iterator, done)) is not done:
+        while (piece := await sync_to_async(step, thread_sensitive=True)()) is not done:
             yield piece
     finally:
         close = getattr(iterator, "close", None)
