@@ -26,6 +26,8 @@ from asgiref.sync import sync_to_async
 
 FORMULA_STARTS = frozenset("=+-@\t\r")
 GUARD = "'"
+_PLAIN = frozenset({int, float})
+_MAY_NEED_GUARD = FORMULA_STARTS | {GUARD}
 
 #: Rows per chunk when the caller does not chunk its rows itself: large enough that a chunk is a few kB.
 CHUNK_ROWS = 500
@@ -67,8 +69,18 @@ class CsvWriter:
 
     def rows(self, rows: Iterable[Iterable[Any]]) -> str:
         """The CSV text of `rows`."""
+        writerow = self._writer.writerow
         for row in rows:
-            self._writer.writerow([csv_cell(cell) for cell in row])
+            # csv_cell, inlined for the common cells (numbers, text that needs nothing): exports run to millions
+            # of rows, and a call per cell doubled the cost of a row.
+            writerow(
+                [
+                    cell
+                    if type(cell) in _PLAIN or (type(cell) is str and cell[:1] not in _MAY_NEED_GUARD)
+                    else csv_cell(cell)
+                    for cell in row
+                ]
+            )
         text = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
