@@ -7,9 +7,9 @@ Two ways values come in, one way they are stored:
   worker process (re-created when the device's connection settings change). On each scan-class tick the poller
   (``ingest.acquisition.poll.config_poll``) calls ``read_batch()``, then hands the readings to
   ``ingest.pipeline.store.readings_store``. Per-point problems (bad address, device exception) come back as
-  bad-quality readings with a human ``reason``; only a link-level failure raises DeviceUnreachable, which the
-  poller turns into ``ingest.pipeline.store.device_link_lost`` (one bad-quality sample per tag, device status,
-  backoff).
+  bad-quality readings with a human ``reason``; only a link-level failure (the unit behind a gateway
+  included) raises DeviceUnreachable, which the poller turns into ``ingest.pipeline.store.device_link_lost``
+  (one bad-quality sample per tag, device status, backoff).
 * Pushing (OPC UA subscriptions, Sparkplug B): no Driver is involved. The runners in ``ingest.acquisition``
   (``subscriptions.py`` runs each device's ``opcua.driver.OpcUaSubscription``, ``sparkplug_host.py`` the MQTT
   session of ``sparkplug.session``) turn notifications into PointReadings and store them with the same
@@ -34,13 +34,19 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class PointRequest:
-    """One tag to read: engineering value = raw * scale + offset."""
+    """One tag to read: engineering value = raw * scale + offset.
+
+    `word_order` / `byte_order` ("big" or "little"): the tag's override of its device's register order (Modbus);
+    None: the device's.
+    """
 
     tag_id: int
     address: str
     data_type: str
     scale: float = 1.0
     offset: float = 0.0
+    word_order: str | None = None
+    byte_order: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +105,20 @@ class ReadingBatch:
         ]
 
 
-class DeviceUnreachable(Exception):
-    """Link-level failure: connect refused or timed out, connection dropped or silent mid-read.
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """A device's own account of itself: named fields (vendor, product, revision...), its certificate's SHA-256."""
 
-    The driver has closed its connection when this is raised; the next read() reconnects.
+    fields: dict[str, str]
+    certificate_thumbprint: str | None = None
+
+
+class DeviceUnreachable(Exception):
+    """Link-level failure: connect refused or timed out, connection dropped or silent mid-read, or a gateway
+    answering that the unit behind it is unreachable (Modbus exceptions 0x0A / 0x0B).
+
+    The driver has closed its connection when this is raised (unless the connection, to a gateway, still works);
+    the next read() reconnects.
     """
 
 
@@ -120,6 +136,13 @@ class Driver(ABC):
     def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
         """read() as columns (one reading per point, in order)."""
         return ReadingBatch.from_readings(self.read(points))
+
+    def identify(self) -> DeviceIdentity | None:
+        """What the device says it is (for the asset inventory), connecting first if needed.
+
+        None where the protocol or the device cannot say. Raises DeviceUnreachable like a read.
+        """
+        return None
 
     @abstractmethod
     def close(self) -> None:

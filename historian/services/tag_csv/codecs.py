@@ -9,19 +9,16 @@ from typing import Any
 
 from django.db import models
 
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, ScanClass, Tag
 from historian.services.tag_csv.extensions import extension_classes
 
 # Written by the poll service (connection status) or secret: not configuration the file carries.
-DEVICE_NOT_IN_FILE = frozenset(
-    {"id", "name", "status", "last_error", "last_good_read_at", "consecutive_failures", "next_retry_at"}
-    | {"status_changed_at", "password"}
-)
-
-
+DEVICE_NOT_IN_FILE = frozenset({"id", "name", "password", *STATUS_FIELDS})
 TAG_REFERENCES = ("machine", "device", "scan_class")
-
-
+#: Tag columns added after files were exported (the word and byte order overrides): a file without them still
+#: imports, and its tags keep what they have (a new tag gets the default: the device's order).
+TAG_COLUMNS_OPTIONAL = ("word_order", "byte_order")
 HIERARCHY_COLUMNS = ("site", "area", "line", "machine")
 
 

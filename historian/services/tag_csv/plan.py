@@ -17,6 +17,7 @@ from common.csv import csv_unguard
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 from historian.services.tag_csv.codecs import (
     HIERARCHY_COLUMNS,
+    TAG_COLUMNS_OPTIONAL,
     TAG_REFERENCES,
     Codec,
     decode_value,
@@ -63,7 +64,7 @@ def read_rows(file: IO[bytes] | IO[str] | bytes | str) -> tuple[list[str], list[
 def _check_header(header: list[str]) -> None:
     expected = tag_csv_columns()
     duplicates = sorted({c for c in header if header.count(c) > 1})
-    missing = [c for c in expected if c not in header]
+    missing = [c for c in expected if c not in header and c not in TAG_COLUMNS_OPTIONAL]
     unknown = [c for c in header if c not in expected]
     problems = []
     if missing:
@@ -148,6 +149,11 @@ class Plan:
             self._error(line, f"path {path!r} is already on line {self.paths_seen[path]}")
             return
         self.paths_seen[path] = line
+        before = self.tags.get(path)
+        for codec in self.tag_codecs:
+            if codec.column in TAG_COLUMNS_OPTIONAL and codec.column not in row:
+                kept = getattr(before, codec.field.attname) if before is not None else codec.field.get_default()
+                row[codec.column] = codec.encode(kept)
 
         values = self._decode(row, self.tag_codecs, problems)
         machine_state = self._decode_one(row, "machine_state", models.BooleanField(), problems)
@@ -169,7 +175,6 @@ class Plan:
             self._error(line, "; ".join(problems))
             return
 
-        before = self.tags.get(path)
         tag = snapshot(before) if before is not None else Tag()
         for codec in self.tag_codecs:
             setattr(tag, codec.field.attname, values[codec.column])

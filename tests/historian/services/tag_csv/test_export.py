@@ -103,3 +103,26 @@ def test_text_a_spreadsheet_would_run_is_exported_quoted_and_imports_back_exactl
     assert {suffix: Tag.objects.get(pk=tags[suffix].pk).description for suffix in FORMULAS} == FORMULAS
     assert Device.objects.get(name="PLC 1").host == "-h"
     assert export_text() == text
+
+
+def test_a_tags_word_and_byte_order_round_trip_and_import_from_the_file(plant, admin_user):
+    floats = Tag.objects.filter(data_type="float32").order_by("path")
+    Tag.objects.filter(pk=floats[0].pk).update(word_order="little", byte_order="little")
+    exported = export_text()
+    rows = rows_of(exported)
+    by_path = {r["path"]: r for r in rows}
+    assert (by_path[floats[0].path]["word_order"], by_path[floats[0].path]["byte_order"]) == ("little", "little")
+    assert (by_path[floats[1].path]["word_order"], by_path[floats[1].path]["byte_order"]) == ("", "")
+    assert tag_import_csv(file=exported, dry_run=True, actor=admin_user).unchanged == len(rows)
+
+    by_path[floats[1].path]["word_order"] = "little"
+    by_path[floats[0].path]["byte_order"] = ""
+    report = tag_import_csv(file=write_rows(rows), dry_run=False, actor=admin_user)
+
+    assert report.errors == []
+    assert {c.path: c.changes for c in report.updated} == {
+        floats[0].path: {"byte_order": ("little", "")},
+        floats[1].path: {"word_order": ("", "little")},
+    }
+    assert Tag.objects.get(pk=floats[0].pk).byte_order == ""
+    assert Tag.objects.get(pk=floats[1].pk).word_order == "little"

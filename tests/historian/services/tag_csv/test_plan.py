@@ -1,5 +1,8 @@
 """historian/services/tag_csv/plan.py: checking a file, the dry-run diff, errors by line; nothing written."""
 
+import csv
+import io
+
 import pytest
 
 from historian.models import Area, Tag
@@ -98,3 +101,43 @@ def test_a_file_with_wrong_columns_is_refused_naming_them(plant, admin_user, hea
 def test_an_unreadable_file_is_refused_with_the_reason(db, content, message):
     with pytest.raises(TagCsvFormatError, match=message):
         tag_import_csv(file=content, dry_run=True, actor=None)
+
+
+def test_a_word_order_on_a_16_bit_tag_in_the_file_is_an_error_of_its_line(plant, admin_user):
+    rows = rows_of(export_text())
+    index = next(i for i, r in enumerate(rows) if r["data_type"] == "int16")
+    rows[index]["word_order"] = "little"
+
+    text = write_rows(rows)
+    report = tag_import_csv(file=text, dry_run=True, actor=admin_user)
+
+    assert [(e.line, e.message) for e in report.errors] == [
+        (
+            line_numbers(text)[rows[index]["path"]],
+            "word_order: Word order applies to 32- and 64-bit values (int32, uint32, float32, float64), whose "
+            "registers it orders; not to int16: leave it empty.",
+        )
+    ]
+
+
+def test_a_file_exported_before_the_order_columns_still_imports_and_keeps_the_tags_orders(plant, admin_user):
+    cdab = Tag.objects.filter(data_type="float32").order_by("path").first()
+    Tag.objects.filter(pk=cdab.pk).update(word_order="little")
+    old_columns = [c for c in tag_csv_columns() if c not in ("word_order", "byte_order")]
+    rows = rows_of(export_text())
+    new = dict(rows[2], path="Plant Ü/Old/Line 1/M1.speed", area="Old", machine_state="false")
+    rows.append(new)
+    rows[0]["units"] = "bar"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=old_columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+    report = tag_import_csv(file=out.getvalue(), dry_run=False, actor=admin_user)
+
+    assert report.errors == []
+    assert [c.path for c in report.created] == [new["path"]]
+    assert [(c.path, c.changes) for c in report.updated] == [(rows[0]["path"], {"units": ("", "bar")})]
+    assert Tag.objects.get(pk=cdab.pk).word_order == "little"
+    created = Tag.objects.get(path=new["path"])
+    assert (created.word_order, created.byte_order) == ("", "")
