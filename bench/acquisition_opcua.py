@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bench.ingest import _bench_database, _django_setup, _server_info
+from bench.common import Layout, bare_figures, bench_database, django_setup, server_info, ticks, worker_phase
 
 DEFAULT_DATABASE_NAME = "millwright_opcua_bench"
 NAMESPACE = "urn:millwright:bench"
@@ -333,8 +333,6 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
     """The same values read with a plain asyncua client (one Read per 1000 nodes per device) on the same ticks."""
     from asyncua import Client, ua
 
-    from bench.acquisition import _ticks, bare_figures
-
     period = args.period_ms / 1000
     n = layout.tags_per_device
     loop = asyncio.new_event_loop()
@@ -359,7 +357,7 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
         loop.run_until_complete(read_all())
         scan_ms.append((time.perf_counter() - started) * 1000)
 
-    _ticks(period, time.time() + args.bare_seconds, tick)
+    ticks(period, time.time() + args.bare_seconds, tick)
     cpu_s = time.process_time() - cpu_start
     loop.run_until_complete(client.disconnect())
     loop.close()
@@ -367,12 +365,10 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
 
 
 def opcua_polled_phase(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
-    from bench.acquisition import Layout, _worker_phase
-
     layout = Layout(devices=args.devices, tags_per_device=args.tags // args.devices)
     server = BenchServer(layout.devices * layout.tags_per_device, args.period_ms)
     try:
-        worker = _worker_phase(args, layout, server, out, plant_create=_opcua_plant_create)
+        worker = worker_phase(args, layout, server, out, plant_create=_opcua_plant_create)
         bare = _opcua_bare_phase(args, layout, server)
     finally:
         server.stop()
@@ -423,14 +419,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.error("--scan-ms and --sampling-ms must be at least 100 (a scan class's shortest period)")
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
-    _django_setup()
+    django_setup()
     import logging
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)
 
     started = time.perf_counter()
-    with _bench_database(args.database_name, args.database_url, keep=args.keep_database):
-        info = _server_info()
+    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
+        info = server_info()
         # A fresh server per phase: no monitored items left over from the other one.
         server = BenchServer(args.values, args.scan_ms)
         try:

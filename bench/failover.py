@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench.acquisition import Gateway, Layout, Worker, _plant_create
-from bench.ingest import _bench_database, _django_setup
+from bench.acquisition import Gateway, plant_create
+from bench.common import Layout, Worker, bench_database, django_setup
 
 DEFAULT_DATABASE_NAME = "millwright_bench_failover"
 TARGET_GAP_S = 5.0
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.error("--rounds, --devices and --tags must be at least 1, --period-ms at least 100")
     if not 0 < args.heartbeat_seconds <= args.lease_seconds:
         parser.error("--heartbeat-seconds must be positive and at most --lease-seconds")
-    _django_setup()
+    django_setup()
     started = time.perf_counter()
     layout = Layout(devices=args.devices, tags_per_device=args.tags)
     print(
@@ -187,8 +187,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         f"leases {args.lease_seconds:g} s",
         file=out,
     )
-    with _bench_database(args.database_name, args.database_url, keep=args.keep_database), Gateway(layout) as gateway:
-        _plant_create(layout, gateway.port, args.period_ms)
+    with bench_database(args.database_name, args.database_url, keep=args.keep_database), Gateway(layout) as gateway:
+        plant_create(layout, gateway.port, args.period_ms)
         heartbeat = _summary(
             _rounds(args, heartbeat_s=args.heartbeat_seconds, label=f"hb {args.heartbeat_seconds:g} s", out=out)
         )

@@ -260,7 +260,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     # Sign-in lockouts: an administrator's unlock is the deletion of the row.
     "axes.AccessAttempt",
 )
-# Apps that add columns to the tag CSV (historian/services/tag_csv.py): alarm definitions.
+# Apps that add columns to the tag CSV (historian/services/tag_csv/extensions.py): alarm definitions.
 HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv"]
 
 # Historian

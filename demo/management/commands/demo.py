@@ -13,7 +13,6 @@ demo runs as before (no broker to install for the quick start).
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services.users import admin_user_ensure
-from common.net import free_port_other_than, port_accepts, preferred_or_free_port
+from common.net import free_port_other_than, port_accepts, preferred_or_free_port, wait_for_port
 from demo.plant import demo_plant_load
 from historian.models import Protocol
 
@@ -34,11 +33,7 @@ def _mqtt_broker(address: str) -> tuple[str, int] | None:
     host, _, port = address.rpartition(":")
     if address.lower() in ("", "off") or not port.isdigit():
         return None
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            return host, int(port)
-    except OSError:
-        return None
+    return (host, int(port)) if port_accepts(host, int(port)) else None
 
 
 #: The Procfile process that the others wait for, and how long (a first run generates its OPC UA certificate).
@@ -53,12 +48,12 @@ def _procfile_processes(procfile: Path) -> list[str]:
 def _ports_wait(ports: list[int], *, process: subprocess.Popen, timeout: float) -> None:
     """Until every port listens; CommandError when `process` (which should open them) exits or time runs out."""
     deadline = time.monotonic() + timeout
-    while not all(port_accepts(port) for port in ports):
-        if process.poll() is not None:
-            raise CommandError("the simulator stopped before it listened; see its output above")
-        if time.monotonic() > deadline:
+    for port in ports:
+        left = max(0.0, deadline - time.monotonic())
+        if not wait_for_port("127.0.0.1", port, timeout=left, alive=lambda: process.poll() is None, interval=0.2):
+            if process.poll() is not None:
+                raise CommandError("the simulator stopped before it listened; see its output above")
             raise CommandError(f"the simulator did not listen on ports {ports} within {timeout:g} s")
-        time.sleep(0.2)
 
 
 def _stop(process: subprocess.Popen) -> None:
