@@ -21,6 +21,8 @@ class Quality(IntEnum):
     BAD_ACQUISITION_DOWN = 0x24
     UNCERTAIN = 0x40
     UNCERTAIN_LAST_USABLE = 0x44
+    # Millwright's own sub-status (OPC DA leaves 0x48 unassigned): read from a device an administrator quarantined.
+    UNCERTAIN_QUARANTINED = 0x48
     UNCERTAIN_SENSOR_NOT_ACCURATE = 0x50
     GOOD = 0xC0
 

@@ -154,6 +154,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "alarms.context_processors.alarm_banner",
+                "dashboards.context_processors.quarantine_banner",
             ],
         },
     },

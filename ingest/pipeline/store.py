@@ -37,6 +37,7 @@ from ingest.pipeline import hooks
 from ingest.pipeline.buffer import buffer_replay, buffer_status_publish, local_buffer
 from ingest.pipeline.compression import CompressionFilter, PolicyArrays, StoragePolicy
 from ingest.pipeline.device_status import device_record_failure, reconnect_delay
+from ingest.pipeline.quarantine import readings_quarantine_marked
 from ingest.protocols.base import PointReading, ReadingBatch
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def readings_store(
     *, device: Device, tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch, read_at: datetime
 ) -> StoreOutcome:
     """Store one batch of readings of `device`'s tags, all taken at `read_at`."""
+    readings = readings_quarantine_marked(device, readings)
     text, batch = _text_split(tags, readings)
     if text:  # string tags take their own path (ingest.pipeline.text_store)
         text_outcome = _text_store(tags=tags, readings=text, read_at=read_at)
