@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from bench.common import Layout, bare_figures, bench_database, django_setup, ticks, worker_phase
+from bench.common import Layout, bare_figures, bench_database, database_arguments, django_setup, ticks, worker_phase
 
 DEFAULT_DATABASE_NAME = "millwright_bench_acquisition"
 REGISTERS_PER_READ = 125
@@ -207,9 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=5.0, help="scans before measuring (%(default)s s)")
     parser.add_argument("--bare-seconds", type=float, default=10.0, help="bare loop time (%(default)s s)")
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes (%(default)s)")
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create")
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
 

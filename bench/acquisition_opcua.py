@@ -36,7 +36,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bench.common import Layout, bare_figures, bench_database, django_setup, server_info, ticks, worker_phase
+from bench.common import (
+    Layout,
+    bare_figures,
+    bench_database,
+    database_arguments,
+    django_setup,
+    server_info,
+    ticks,
+    worker_phase,
+)
 
 DEFAULT_DATABASE_NAME = "millwright_opcua_bench"
 NAMESPACE = "urn:millwright:bench"
@@ -395,9 +404,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window of (a) and (b) (%(default)s)")
     parser.add_argument("--reads", type=int, default=10, help="polled reads of every variable in (c)")
     parser.add_argument("--warmup-timeout", type=float, default=120.0, help="limit for the first values (s)")
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create")
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)

@@ -331,3 +331,10 @@ def bare_figures(*, values: int, cpu_s: float, jitter_ms: Sequence[float], scan_
         "bare_jitter_p99_ms": round(percentile(jitter_ms, 99), 2),
         "bare_scan_p50_ms": round(percentile(scan_ms, 50), 2),  # reading every device once, over the wire
     }
+
+
+def database_arguments(parser: argparse.ArgumentParser, *, default_name: str) -> None:
+    """The options every benchmark takes for its database: which server, which database, keep it or not."""
+    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
+    parser.add_argument("--database-name", default=default_name, help="database to (re)create (%(default)s)")
+    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench.acquisition import Gateway, plant_create
-from bench.common import Layout, Worker, bench_database, django_setup
+from bench.common import Layout, Worker, bench_database, database_arguments, django_setup
 
 DEFAULT_DATABASE_NAME = "millwright_bench_failover"
 TARGET_GAP_S = 5.0
@@ -165,9 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lease-seconds", type=float, default=15.0, help="lease life (%(default)s s)")
     parser.add_argument("--settle", type=float, default=2.0, help="polls stored before a kill (%(default)s s)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the lease-expiry baseline rounds")
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create")
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from bench.common import bench_database, django_setup, execute, server_info, tags_create
+from bench.common import bench_database, database_arguments, django_setup, execute, server_info, tags_create
 
 DEFAULT_DATABASE_NAME = "millwright_bench"
 GOOD = 0xC0  # historian.quality.Quality.GOOD, without importing Django before it is configured
@@ -358,13 +358,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--insert-rows", type=int, default=20_000, help="rows written one INSERT at a time (%(default)s)"
     )
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument(
-        "--database-name",
-        default=DEFAULT_DATABASE_NAME,
-        help="database to (re)create for the run (%(default)s)",
-    )
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from bench.common import bench_database, django_setup, execute, server_info, tags_create
+from bench.common import bench_database, database_arguments, django_setup, execute, server_info, tags_create
 
 DEFAULT_DATABASE_NAME = "millwright_bench_query"
 PIXELS = 1500
@@ -248,9 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--naive-repeats", type=int, default=3, help="timed calls of each naive plot query (%(default)s)"
     )
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create (%(default)s)")
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
 
