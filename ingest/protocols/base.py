@@ -71,12 +71,16 @@ class ReadingBatch:
 
     @classmethod
     def from_readings(cls, readings: Sequence[PointReading]) -> ReadingBatch:
-        """From numeric readings (string readings go their own way first: ingest.pipeline.store)."""
+        """From a list of readings; a text value goes to `texts` (its `values` entry is NaN), never through float()."""
         return cls(
             tag_ids=np.array([r.tag_id for r in readings], dtype=np.int32),
-            values=np.array([np.nan if r.value is None else r.value for r in readings], dtype=np.float64),
+            values=np.array(
+                [np.nan if r.value is None or isinstance(r.value, str) else r.value for r in readings],
+                dtype=np.float64,
+            ),
             qualities=np.array([r.quality for r in readings], dtype=np.int16),
             reasons={r.tag_id: r.reason for r in readings if r.reason},
+            texts={r.tag_id: r.value for r in readings if isinstance(r.value, str)},
         )
 
     def __len__(self) -> int:

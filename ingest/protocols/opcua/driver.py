@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from asyncua import Client, Node, ua
 from asyncua.crypto import security_policies
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
@@ -30,7 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from historian.addresses import TEXT_DATA_TYPES, InvalidTagAddress
 from historian.quality import Quality
-from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest
+from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
 from ingest.protocols.opcua.address import OpcUaNodeId, parse_opcua_address
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,16 @@ def value_reading(point: PointRequest, data_value: ua.DataValue) -> PointReading
     if not math.isfinite(value):
         return PointReading(point.tag_id, None, Quality.BAD_SENSOR_FAILURE, f"{point.address}: {value}")
     return PointReading(point.tag_id, value, quality, reason)
+
+
+def _point_reading(point: PointRequest, got: PointReading | ua.DataValue) -> PointReading:
+    """value_reading, where a value the server sent that we cannot convert is a bad reading of its tag only."""
+    if isinstance(got, PointReading):
+        return got
+    try:
+        return value_reading(point, got)
+    except Exception as exc:  # an odd value (structure, overflow) must not fail the poll of the other tags
+        return PointReading(point.tag_id, None, Quality.BAD_CONFIG_ERROR, f"{point.address}: {type(exc).__name__}")
 
 
 def _text_reading(point: PointRequest, data_value: ua.DataValue, quality: int, reason: str) -> PointReading:
@@ -328,12 +339,37 @@ class OpcUaDriver(Driver):
             loop.close()
 
     def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
+        return [_point_reading(points[i], got) for i, got in enumerate(self._read_points(points))]
+
+    def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
+        """The readings as columns, converted tag by tag: text for string tags (in `texts`), numbers for the
+        others; a value that cannot be converted is a bad reading of its tag alone, never a failed poll."""
+        count = len(points)
+        tag_ids = np.fromiter((p.tag_id for p in points), dtype=np.int32, count=count)
+        values = np.full(count, np.nan, dtype=np.float64)
+        qualities = np.empty(count, dtype=np.int16)
+        reasons: dict[int, str] = {}
+        texts: dict[int, str] = {}
+        for i, got in enumerate(self._read_points(points)):
+            reading = _point_reading(points[i], got)
+            qualities[i] = reading.quality
+            if reading.reason:
+                reasons[reading.tag_id] = reading.reason
+            if isinstance(reading.value, str):
+                texts[reading.tag_id] = reading.value
+            elif reading.value is not None:
+                values[i] = reading.value
+        return ReadingBatch(tag_ids=tag_ids, values=values, qualities=qualities, reasons=reasons, texts=texts)
+
+    def _read_points(self, points: Sequence[PointRequest]) -> list[PointReading | ua.DataValue]:
+        """Per point, in order: the server's DataValue, or the bad reading of a point that could not be asked for
+        (bad address, unknown namespace URI). One Read service call per MAX_NODES_PER_READ nodes."""
         if not points:
             return []
         self.connect()
         assert self._client is not None
         assert self._resolver is not None
-        readings: list[PointReading | None] = [None] * len(points)
+        results: list[PointReading | ua.DataValue | None] = [None] * len(points)
         wanted: list[tuple[int, ua.NodeId]] = []
         for i, point in enumerate(points):
             key = (point.address, point.data_type)
@@ -342,15 +378,14 @@ class OpcUaDriver(Driver):
             parsed = self._parsed[key]
             node_id = None if isinstance(parsed, InvalidTagAddress) else self._resolver.node_id(parsed)
             if node_id is None:
-                readings[i] = _unresolved(point, parsed)
+                results[i] = _unresolved(point, parsed)
             else:
                 wanted.append((i, node_id))
-        if not wanted:  # an empty Read is an error (BadNothingToDo), not a reading
-            return [r for r in readings if r is not None]
-        values = self._call(self._read([node_id for _, node_id in wanted]))
-        for (i, _), data_value in zip(wanted, values, strict=True):
-            readings[i] = value_reading(points[i], data_value)
-        return [r for r in readings if r is not None]
+        if wanted:  # an empty Read is an error (BadNothingToDo), not a reading
+            values = self._call(self._read([node_id for _, node_id in wanted]))
+            for (i, _), data_value in zip(wanted, values, strict=True):
+                results[i] = data_value
+        return results  # type: ignore[return-value]
 
     def browse(self, node_id: str | None = None, *, depth: int = 3) -> list[BrowseNode]:
         """The tree below `node_id` (default: the Objects folder), `depth` levels deep."""
