@@ -40,6 +40,7 @@ OPCUA_FIELDS = [
     "server_certificate_upload",
     "username",
     "password",
+    "timestamp_source",
     "publishing_interval_ms",
     "use_subscriptions",
 ]

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 
 import pytest
 from asyncua import Server, ua
@@ -19,27 +20,37 @@ from ingest.protocols.opcua.driver import opcua_client_certificate_generate
 
 OPCUA_USER = "operator"
 OPCUA_PASSWORD = "s3cret-Pass"
+#: An asyncua server builds its standard address space before it listens: seconds on a busy two-core machine.
+START_TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="session")
 def opcua_plant_server() -> Iterator[OpcUaPlantServerThread]:
     """The 1-line x 2-machine plant over OPC UA, no security, anonymous logins."""
-    with OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=7), tick_seconds=0.2) as server:
+    server = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=7), tick_seconds=0.2)
+    server.start(timeout=START_TIMEOUT)
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def opcua_secure_server(tmp_path_factory) -> Iterator[OpcUaPlantServerThread]:
     """The plant over OPC UA with Basic256Sha256 Sign and SignAndEncrypt only, user name and password required."""
     cert_dir = tmp_path_factory.mktemp("opcua-server-pki")
-    with OpcUaPlantServerThread(
+    server = OpcUaPlantServerThread(
         PlantSimulator(lines=1, machines_per_line=2, seed=7),
         tick_seconds=0.2,
         security_modes=("Sign", "SignAndEncrypt"),
         users={OPCUA_USER: OPCUA_PASSWORD},
         cert_dir=cert_dir,
-    ) as server:
+    )
+    server.start(timeout=START_TIMEOUT)
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +104,10 @@ class OpcUaVariablesServer(ServerThread):
                 await server.stop()
 
         super().__init__(serve, name="opcua-variables-server")
+
+    def start(self, timeout: float = START_TIMEOUT) -> Self:
+        """As ServerThread.start, with room for a loaded machine (an asyncua server builds its standard nodes)."""
+        return super().start(timeout)
 
     @property
     def endpoint(self) -> str:

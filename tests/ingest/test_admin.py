@@ -101,6 +101,7 @@ def _device_form(**overrides) -> dict:
         "security_policy": "None",
         "security_mode": "None",
         "publishing_interval_ms": "500",
+        "timestamp_source": "source",
         "username": "operator",
         "password": "first-secret",
     }

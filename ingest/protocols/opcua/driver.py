@@ -31,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from historian.addresses import TEXT_DATA_TYPES, InvalidTagAddress
 from historian.quality import Quality
+from historian.sample_types import datetime_to_us
 from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
 from ingest.protocols.opcua.address import OpcUaNodeId, parse_opcua_address
 
@@ -148,13 +149,19 @@ def quality_is_bad_code(quality: int) -> bool:
 
 def value_time(data_value: ua.DataValue, received_at: datetime) -> datetime:
     """The value's source timestamp (else the server's), unless the PLC clock is off by more than MAX_CLOCK_SKEW."""
+    return source_time(data_value, received_at) or received_at
+
+
+def source_time(data_value: ua.DataValue, received_at: datetime) -> datetime | None:
+    """The value's SourceTimestamp, else its ServerTimestamp; None when it has neither or the clock that stamped
+    it is more than MAX_CLOCK_SKEW away from ours (a PLC with a wrong clock)."""
     stamp = data_value.SourceTimestamp or data_value.ServerTimestamp
     if stamp is None:
-        return received_at
+        return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     if abs(stamp - received_at) > MAX_CLOCK_SKEW:
-        return received_at
+        return None
     return stamp
 
 
@@ -350,8 +357,14 @@ class OpcUaDriver(Driver):
         qualities = np.empty(count, dtype=np.int16)
         reasons: dict[int, str] = {}
         texts: dict[int, str] = {}
+        times = np.zeros(count, dtype=np.int64)
+        received = datetime.now(UTC)
         for i, got in enumerate(self._read_points(points)):
             reading = _point_reading(points[i], got)
+            if isinstance(got, ua.DataValue):
+                stamp = source_time(got, received)
+                if stamp is not None:
+                    times[i] = datetime_to_us(stamp)
             qualities[i] = reading.quality
             if reading.reason:
                 reasons[reading.tag_id] = reading.reason
@@ -359,7 +372,9 @@ class OpcUaDriver(Driver):
                 texts[reading.tag_id] = reading.value
             elif reading.value is not None:
                 values[i] = reading.value
-        return ReadingBatch(tag_ids=tag_ids, values=values, qualities=qualities, reasons=reasons, texts=texts)
+        return ReadingBatch(
+            tag_ids=tag_ids, values=values, qualities=qualities, reasons=reasons, texts=texts, times=times
+        )
 
     def _read_points(self, points: Sequence[PointRequest]) -> list[PointReading | ua.DataValue]:
         """Per point, in order: the server's DataValue, or the bad reading of a point that could not be asked for
@@ -407,8 +422,13 @@ class OpcUaDriver(Driver):
         assert self._client is not None
         values: list[ua.DataValue] = []
         for start in range(0, len(node_ids), MAX_NODES_PER_READ):
-            chunk = [Node(self._client.uaclient, n) for n in node_ids[start : start + MAX_NODES_PER_READ]]
-            values.extend(await self._client.read_attributes(chunk, ua.AttributeIds.Value))
+            params = ua.ReadParameters()
+            params.TimestampsToReturn = ua.TimestampsToReturn.Both  # the server's stamp where the source's is missing
+            params.NodesToRead = [
+                ua.ReadValueId(NodeId=n, AttributeId=ua.AttributeIds.Value)
+                for n in node_ids[start : start + MAX_NODES_PER_READ]
+            ]
+            values.extend(await self._client.uaclient.read(params))
         return values
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -586,6 +606,7 @@ class OpcUaSubscription:
         on_status: StatusCallback,
         backoff: Callable[[int], float] | None = None,
         health_check_seconds: float = 5.0,
+        source_timestamps: bool = True,
     ) -> None:
         self.settings = settings
         self.points = list(points)
@@ -594,6 +615,7 @@ class OpcUaSubscription:
         self.on_status = on_status
         self.backoff = backoff or _default_backoff
         self.health_check_seconds = health_check_seconds
+        self.source_timestamps = source_timestamps  # False: each value at its arrival time
         self._by_handle = {i + 1: mp for i, mp in enumerate(self.points)}
         self._lost = asyncio.Event()
         self._stop = asyncio.Event()
@@ -676,7 +698,8 @@ class OpcUaSubscription:
         if mp is None:
             return
         received = datetime.now(UTC)
-        self.on_readings([(value_time(data_value, received), value_reading(mp.point, data_value))])
+        at = value_time(data_value, received) if self.source_timestamps else received
+        self.on_readings([(at, _point_reading(mp.point, data_value))])
 
 
 def _monitored_item_request(handle: int, node_id: ua.NodeId, mp: MonitoredPoint) -> ua.MonitoredItemCreateRequest:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asyncua import ua
 from django.db import connection
 
-from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models import (
+    Area,
+    Device,
+    DeviceStatus,
+    Line,
+    Machine,
+    Protocol,
+    ScanClass,
+    Site,
+    Tag,
+    TimestampSource,
+)
 from historian.quality import Quality
 from historian.queries.history import current_values
+from ingest.acquisition import poll
 from ingest.acquisition.poll import device_poll
 from ingest.pipeline import store, text_store
 from ingest.pipeline.compression import CompressionFilter
@@ -30,6 +43,7 @@ VARIABLES = {
 @pytest.fixture(autouse=True)
 def _fresh_memories(monkeypatch) -> Iterator[None]:
     monkeypatch.setattr(store, "compression", CompressionFilter())
+    monkeypatch.setattr(poll, "source_times", poll.SourceTimes())
     monkeypatch.setattr(text_store, "memory", text_store.TextMemory())
     yield
     drivers_close_all()
@@ -152,3 +166,92 @@ def test_a_polled_device_with_a_string_tag_reconnects_after_a_server_outage(db):
     texts = [row[1:] for row in _texts(tags["program"].pk)]
     assert texts == [("PRG-0042", Quality.GOOD), (None, Quality.BAD_COMM_FAILURE), ("PRG-0043", Quality.GOOD)]
     assert [row[2] for row in _numbers(tags["speed"].pk)] == [Quality.GOOD, Quality.BAD_COMM_FAILURE, Quality.GOOD]
+
+
+# -- timestamps (issue 11.3) ----------------------------------------------------------------------------------
+
+
+def _ago(seconds: float) -> datetime:
+    """A time `seconds` ago, on a 100 ms boundary (the resolution times are kept to)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now - timedelta(seconds=seconds)
+
+
+def test_polled_values_are_stored_at_the_servers_source_timestamp_and_not_again_until_it_moves(db, server):
+    device, scan_class, tags = _polled_device(
+        server.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64"), "program": (f"nsu={NS};s=Program", "string")}
+    )
+    assert device.timestamp_source == TimestampSource.SOURCE  # the default
+    t1, t2, t3 = _ago(30), _ago(20), _ago(10)
+    server.write("Speed", 10.0, D, source_timestamp=t1, server_timestamp=t3)
+    server.write("Program", "PRG-A", S, source_timestamp=t2)
+
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)  # nothing moved on the server
+    server.write("Speed", 11.0, D, source_timestamp=t3)
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    assert _numbers(tags["speed"].pk) == [(t1, 10.0, Quality.GOOD), (t3, 11.0, Quality.GOOD)]
+    assert _texts(tags["program"].pk) == [(t2, "PRG-A", Quality.GOOD)]
+    assert current_values(tag_ids=[tags["speed"].pk])[tags["speed"].pk].time == t3
+
+
+def test_without_a_source_timestamp_the_server_timestamp_then_the_scan_time_is_used(db, server):
+    device, scan_class, tags = _polled_device(
+        server.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64"), "count": (f"nsu={NS};s=Count", "int32")}
+    )
+    server_time = _ago(15)
+    server.write("Speed", 12.5, D, source_timestamp=None, server_timestamp=server_time)
+    server.write("Count", 3, I32, source_timestamp=None, server_timestamp=None)
+
+    before = datetime.now(UTC)
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    after = datetime.now(UTC)
+
+    assert _numbers(tags["speed"].pk) == [(server_time, 12.5, Quality.GOOD)]
+    ((count_time, count, _),) = _numbers(tags["count"].pk)
+    assert count == 3.0
+    assert before <= count_time <= after
+
+
+def test_scan_time_stamps_every_value_of_a_scan_with_one_time(db, server):
+    device, scan_class, tags = _polled_device(
+        server.endpoint,
+        {
+            "speed": (f"nsu={NS};s=Speed", "float64"),
+            "count": (f"nsu={NS};s=Count", "int32"),
+            "program": (f"nsu={NS};s=Program", "string"),
+        },
+    )
+    Device.objects.filter(pk=device.pk).update(timestamp_source=TimestampSource.SCAN)
+    server.write("Speed", 10.0, D, source_timestamp=_ago(30))
+    server.write("Count", 4, I32, source_timestamp=_ago(20))
+    server.write("Program", "PRG-S", S, source_timestamp=_ago(10))
+
+    before = datetime.now(UTC)
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    after = datetime.now(UTC)
+
+    times = {_numbers(tags["speed"].pk)[0][0], _numbers(tags["count"].pk)[0][0], _texts(tags["program"].pk)[0][0]}
+    assert len(times) == 1  # one timestamp per scan
+    assert before <= times.pop() <= after
+
+
+def test_after_a_lost_link_an_unchanged_value_is_stored_good_after_the_bad_sample(db):
+    t1 = _ago(60)
+    with OpcUaVariablesServer(VARIABLES, namespaces=[NS]) as first:
+        port = first.port
+        device, scan_class, tags = _polled_device(first.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64")})
+        first.write("Speed", 10.0, D, source_timestamp=t1)
+        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)  # unreachable: one bad sample
+
+    with OpcUaVariablesServer(VARIABLES, namespaces=[NS], port=port) as back:
+        back.write("Speed", 10.0, D, source_timestamp=t1)  # the PLC's value has not moved since before the outage
+        Device.objects.filter(pk=device.pk).update(next_retry_at=None)
+        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    rows = _numbers(tags["speed"].pk)
+    assert [row[1:] for row in rows] == [(10.0, Quality.GOOD), (None, Quality.BAD_COMM_FAILURE), (10.0, Quality.GOOD)]
+    assert rows[0][0] == t1
+    assert rows[0][0] < rows[1][0] < rows[2][0]
