@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from historian.addresses import InvalidTagAddress
 from historian.admin import DeviceAdmin
 from historian.models import Device, Machine, Protocol, ScanClass
 from ingest.protocols.base import DeviceUnreachable
@@ -185,7 +186,7 @@ class OpcUaDeviceAdmin(DeviceAdmin):
         error = ""
         try:
             tree = opcua_browse(device=device, node_id=root, depth=depth)
-        except DeviceUnreachable as exc:
+        except (DeviceUnreachable, InvalidTagAddress) as exc:
             tree, error = [], str(exc)
         variables = {n.node_id: n for top in tree for n in top.walk() if n.node_class == "Variable"}
         form = OpcUaTagsForm(request.POST if request.method == "POST" else None, choices=variables)

@@ -33,7 +33,7 @@ from historian.addresses import TEXT_DATA_TYPES, InvalidTagAddress
 from historian.quality import Quality
 from historian.sample_types import datetime_to_us
 from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
-from ingest.protocols.opcua.address import OpcUaNodeId, parse_opcua_address
+from ingest.protocols.opcua.address import OpcUaNodeId, parse_node_id, parse_opcua_address
 
 logger = logging.getLogger(__name__)
 
@@ -403,9 +403,18 @@ class OpcUaDriver(Driver):
         return results  # type: ignore[return-value]
 
     def browse(self, node_id: str | None = None, *, depth: int = 3) -> list[BrowseNode]:
-        """The tree below `node_id` (default: the Objects folder), `depth` levels deep."""
+        """The tree below `node_id` (default: the Objects folder), `depth` levels deep.
+
+        `node_id` in any form a tag address takes (``nsu=`` or ``ns=``); InvalidTagAddress when it is not a node
+        id, or names a namespace URI the server does not have."""
         self.connect()
-        return self._call(opcua_browse_tree(self._client, node_id, depth=depth), timeout_factor=10)
+        assert self._resolver is not None
+        start = None
+        if node_id:
+            start = self._resolver.node_id(parse_node_id(node_id))
+            if start is None:
+                raise InvalidTagAddress(f"{node_id}: the server has no such namespace URI")
+        return self._call(opcua_browse_tree(self._client, start, depth=depth), timeout_factor=10)
 
     # -- internals -----------------------------------------------------------------------------------------
 
@@ -499,13 +508,33 @@ class BrowseNode:
             yield from child.walk()
 
 
-async def opcua_browse_tree(client: Client | None, node_id: str | None, *, depth: int) -> list[BrowseNode]:
+async def opcua_browse_tree(client: Client | None, node_id: ua.NodeId | None, *, depth: int) -> list[BrowseNode]:
     assert client is not None
-    start = client.get_node(node_id) if node_id else client.nodes.objects
-    return await _browse_children(client, start, depth)
+    start = client.get_node(node_id) if node_id is not None else client.nodes.objects
+    namespaces = await client.get_namespace_array()
+    return await _browse_children(client, start, depth, namespaces)
 
 
-async def _browse_children(client: Client, node: Node, depth: int) -> list[BrowseNode]:
+def browse_address(node_id: ua.NodeId, namespaces: Sequence[str]) -> str:
+    """The address a tag stores for a browsed node: its namespace by URI (``nsu=<uri>;s=...``), which survives a
+    server whose namespace table changes order; the standard nodes (namespace 0, fixed by the specification) as
+    ``i=...``. A namespace index the server's table lacks, or a URI holding ``;``, keeps the ``ns=`` form."""
+    index = node_id.NamespaceIndex
+    uri = namespaces[index] if index < len(namespaces) else None
+    kind = {
+        ua.NodeIdType.TwoByte: "i",
+        ua.NodeIdType.FourByte: "i",
+        ua.NodeIdType.Numeric: "i",
+        ua.NodeIdType.String: "s",
+        ua.NodeIdType.Guid: "g",
+        ua.NodeIdType.ByteString: "b",
+    }.get(node_id.NodeIdType)
+    if index == 0 or not uri or ";" in uri or kind is None:
+        return node_id.to_string()
+    return str(OpcUaNodeId(kind, node_id.Identifier, namespace_index=None, namespace_uri=uri))  # type: ignore[arg-type]
+
+
+async def _browse_children(client: Client, node: Node, depth: int, namespaces: Sequence[str]) -> list[BrowseNode]:
     if depth <= 0:
         return []
     result: list[BrowseNode] = []
@@ -516,7 +545,7 @@ async def _browse_children(client: Client, node: Node, depth: int) -> list[Brows
             continue
         child = client.get_node(ref.NodeId)
         item = BrowseNode(
-            node_id=ref.NodeId.to_string(),
+            node_id=browse_address(ref.NodeId, namespaces),
             browse_name=ref.BrowseName.Name or "",
             display_name=ref.DisplayName.Text or ref.BrowseName.Name or "",
             node_class=ref.NodeClass.name,
@@ -526,7 +555,7 @@ async def _browse_children(client: Client, node: Node, depth: int) -> list[Brows
                 continue  # properties of the parent variable, shown as its units and range
             await _describe_variable(child, item)
         if ref.NodeId.NamespaceIndex != 0:  # do not walk into the server's standard nodes
-            item.children = await _browse_children(client, child, depth - 1)
+            item.children = await _browse_children(client, child, depth - 1, namespaces)
         result.append(item)
     return result
 
