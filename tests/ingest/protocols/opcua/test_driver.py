@@ -15,7 +15,7 @@ from demo.simulator.opcua_server import SIMULATOR_NAMESPACE, opcua_signal_node_i
 from historian.quality import Quality
 from ingest.protocols.base import DeviceUnreachable, PointRequest
 from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings, status_quality
-from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER
+from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER, START_TIMEOUT
 
 NS_URI = "urn:millwright:test:types"
 
@@ -74,8 +74,11 @@ class TypedServer(ServerThread):
 
 @pytest.fixture(scope="module")
 def typed_server() -> Iterator[TypedServer]:
-    with TypedServer() as server:
+    server = TypedServer().start(timeout=START_TIMEOUT)
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
