@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('historian', '0010_text_samples'),
+        ('historian', '0011_tag_word_byte_order_override'),
     ]
 
     operations = [
