@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from historian.addresses import InvalidTagAddress
 from historian.admin import DeviceAdminBase
 from historian.models import Device, Machine, Protocol, ScanClass
 from ingest.protocols.base import DeviceUnreachable
@@ -41,6 +42,7 @@ OPCUA_FIELDS = [
     "server_certificate_upload",
     "username",
     "password",
+    "timestamp_source",
     "publishing_interval_ms",
     "use_subscriptions",
 ]
@@ -231,7 +233,7 @@ class DeviceAdmin(DeviceAdminBase):
         error = ""
         try:
             tree = opcua_browse(device=device, node_id=root, depth=depth)
-        except DeviceUnreachable as exc:
+        except (DeviceUnreachable, InvalidTagAddress) as exc:
             tree, error = [], str(exc)
         variables = {n.node_id: n for top in tree for n in top.walk() if n.node_class == "Variable"}
         form = OpcUaTagsForm(request.POST if request.method == "POST" else None, choices=variables)

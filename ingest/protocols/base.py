@@ -66,22 +66,29 @@ class PointReading:
 class ReadingBatch:
     """Readings of distinct tags as columns: `tag_ids` (int32), `values` (float64, NaN where None) and
     `qualities` (int16); `reasons` holds the reason of each reading that has one, by tag id; `texts` the text
-    of each good reading of a string tag, by tag id (its `values` entry is NaN)."""
+    of each good reading of a string tag, by tag id (its `values` entry is NaN). `times`, from a driver whose
+    values carry the device's own timestamps (OPC UA), holds each reading's timestamp in microseconds since the
+    epoch (int64, 0 where the reading has none); None: the readings are all of the scan's time."""
 
     tag_ids: np.ndarray
     values: np.ndarray
     qualities: np.ndarray
     reasons: Mapping[int, str] = field(default_factory=dict)
     texts: Mapping[int, str] = field(default_factory=dict)
+    times: np.ndarray | None = None
 
     @classmethod
     def from_readings(cls, readings: Sequence[PointReading]) -> ReadingBatch:
-        """From numeric readings (string readings go their own way first: ingest.pipeline.store)."""
+        """From a list of readings; a text value goes to `texts` (its `values` entry is NaN), never through float()."""
         return cls(
             tag_ids=np.array([r.tag_id for r in readings], dtype=np.int32),
-            values=np.array([np.nan if r.value is None else r.value for r in readings], dtype=np.float64),
+            values=np.array(
+                [np.nan if r.value is None or isinstance(r.value, str) else r.value for r in readings],
+                dtype=np.float64,
+            ),
             qualities=np.array([r.quality for r in readings], dtype=np.int16),
             reasons={r.tag_id: r.reason for r in readings if r.reason},
+            texts={r.tag_id: r.value for r in readings if isinstance(r.value, str)},
         )
 
     def __len__(self) -> int:
@@ -89,7 +96,10 @@ class ReadingBatch:
 
     def take(self, index: np.ndarray) -> ReadingBatch:
         """The readings at `index` (positions or a boolean mask)."""
-        return ReadingBatch(self.tag_ids[index], self.values[index], self.qualities[index], self.reasons, self.texts)
+        times = None if self.times is None else self.times[index]
+        return ReadingBatch(
+            self.tag_ids[index], self.values[index], self.qualities[index], self.reasons, self.texts, times
+        )
 
     def readings(self) -> list[PointReading]:
         return [

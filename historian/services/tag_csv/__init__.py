@@ -14,10 +14,11 @@ The file has one row per tag and carries everything the tag needs, so export the
   alarm definitions; see alarms/tag_csv.py).
 
 Columns follow the models, so a field added to Tag, Device or ScanClass becomes a column (and the import then asks
-for it, except the tag columns of TAG_COLUMNS_OPTIONAL, which older files lack: their tags keep what they have). An
-empty cell is the field's default (NULL where the field allows it). Tags absent from the file are left alone: the
-import creates and updates, it never deletes. Values are written so they read back exactly: floats as
-Python's shortest round-tripping form, booleans as true/false, value labels as JSON with sorted keys.
+for it, except the columns of TAG_COLUMNS_OPTIONAL and DEVICE_COLUMNS_OPTIONAL, which older files lack: their tags
+and devices keep what they have). An empty cell is the field's default (NULL where the field allows it). Tags
+absent from the file are left alone: the import creates and updates, it never deletes. Values are written so they
+read back exactly: floats as Python's shortest round-tripping form, booleans as true/false, value labels as JSON
+with sorted keys.
 
 Modules, by job: `codecs` (columns, cell values), `extensions` (other apps' columns), `export`, `plan` (reading
 and checking a file: the diff), `apply` (writing a plan; tag_import_csv), `audit` (the auditlog rows of bulk

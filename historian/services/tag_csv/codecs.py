@@ -19,6 +19,9 @@ TAG_REFERENCES = ("machine", "device", "scan_class")
 #: Tag columns added after files were exported (the word and byte order overrides): a file without them still
 #: imports, and its tags keep what they have (a new tag gets the default: the device's order).
 TAG_COLUMNS_OPTIONAL = ("word_order", "byte_order")
+#: Device columns added after files were exported (OPC UA source or scan time): a file without them still imports,
+#: and its devices keep what they have (a new device gets the default).
+DEVICE_COLUMNS_OPTIONAL = ("device_timestamp_source",)
 HIERARCHY_COLUMNS = ("site", "area", "line", "machine")
 
 

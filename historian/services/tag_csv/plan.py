@@ -16,6 +16,7 @@ from django.db import models
 from common.csv import csv_unguard
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 from historian.services.tag_csv.codecs import (
+    DEVICE_COLUMNS_OPTIONAL,
     HIERARCHY_COLUMNS,
     TAG_COLUMNS_OPTIONAL,
     TAG_REFERENCES,
@@ -64,7 +65,8 @@ def read_rows(file: IO[bytes] | IO[str] | bytes | str) -> tuple[list[str], list[
 def _check_header(header: list[str]) -> None:
     expected = tag_csv_columns()
     duplicates = sorted({c for c in header if header.count(c) > 1})
-    missing = [c for c in expected if c not in header and c not in TAG_COLUMNS_OPTIONAL]
+    optional = (*TAG_COLUMNS_OPTIONAL, *DEVICE_COLUMNS_OPTIONAL)
+    missing = [c for c in expected if c not in header and c not in optional]
     unknown = [c for c in header if c not in expected]
     problems = []
     if missing:
@@ -238,6 +240,11 @@ class Plan:
         if not name:
             problems.append(f"{prefix}: must not be empty")
             return None
+        before = existing.get(name)
+        for codec in codecs:
+            if codec.column in DEVICE_COLUMNS_OPTIONAL and codec.column not in row:
+                kept = getattr(before, codec.field.attname) if before is not None else codec.field.get_default()
+                row[codec.column] = codec.encode(kept)
         values = self._decode(row, codecs, problems)
         if name in seen:
             first = seen[name]
@@ -248,7 +255,6 @@ class Plan:
                     " (all rows of one " + prefix.replace("_", " ") + " must agree)"
                 )
             return first.obj
-        before = existing.get(name)
         obj = snapshot(before) if before is not None else model(name=name)
         for codec in codecs:
             if values[codec.column] is not None or codec.field.null:

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from historian.models import Area, Tag
+from historian.models import Area, Device, Tag
 from historian.services.tag_csv import TagCsvFormatError, tag_csv_columns, tag_import_csv
 from tests.historian.services.tag_csv.support import (
     export_text,
@@ -141,3 +141,24 @@ def test_a_file_exported_before_the_order_columns_still_imports_and_keeps_the_ta
     assert Tag.objects.get(pk=cdab.pk).word_order == "little"
     created = Tag.objects.get(path=new["path"])
     assert (created.word_order, created.byte_order) == ("", "")
+
+
+def test_a_file_exported_before_the_device_timestamps_column_still_imports_and_keeps_the_devices_choice(
+    plant, admin_user
+):
+    Device.objects.filter(name="PLC 1").update(timestamp_source="scan")
+    rows = rows_of(export_text())
+    assert {r["device_timestamp_source"] for r in rows if r["device"] == "PLC 1"} == {"scan"}
+    old_columns = [c for c in tag_csv_columns() if c != "device_timestamp_source"]
+    rows[0]["units"] = "bar"
+    rows.append(dict(rows[0], path="Plant Ü/Old/Line 1/M1.speed", area="Old", device="PLC 9", machine_state="false"))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=old_columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+    report = tag_import_csv(file=out.getvalue(), dry_run=False, actor=admin_user)
+
+    assert report.errors == []
+    assert Device.objects.get(name="PLC 1").timestamp_source == "scan"
+    assert Device.objects.get(name="PLC 9").timestamp_source == "source"  # a new device: the default
