@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,7 +23,14 @@ from asyncua import Client, ua
 
 from historian.addresses import InvalidTagAddress
 from historian.sample_types import datetime_to_us
-from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
+from ingest.protocols.base import (
+    DeviceIdentity,
+    DeviceUnreachable,
+    Driver,
+    PointReading,
+    PointRequest,
+    ReadingBatch,
+)
 from ingest.protocols.opcua.address import OpcUaNodeId, parse_node_id
 from ingest.protocols.opcua.browse import UA_DATA_TYPES, BrowseNode, browse_address, opcua_browse_tree
 from ingest.protocols.opcua.certificates import opcua_client_certificate_generate
@@ -51,6 +59,16 @@ T = TypeVar("T")
 
 #: Nodes per Read request; servers cap this (MaxNodesPerRead), 1000 is below every common default.
 MAX_NODES_PER_READ = 1000
+
+
+#: Server_ServerStatus_BuildInfo's children (namespace 0, fixed by the OPC UA specification, Part 5).
+BUILD_INFO_NODES = {
+    "ProductName": 2261,
+    "ProductUri": 2262,
+    "ManufacturerName": 2263,
+    "SoftwareVersion": 2264,
+    "BuildNumber": 2265,
+}
 
 
 class OpcUaDriver(Driver):
@@ -91,6 +109,11 @@ class OpcUaDriver(Driver):
 
     def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
         return [point_reading(points[i], got) for i, got in enumerate(self._read_points(points))]
+
+    def identify(self) -> DeviceIdentity | None:
+        """The server's BuildInfo (product, manufacturer, software version, build) and its certificate's SHA-256."""
+        self.connect()
+        return self._call(self._identity())
 
     def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
         """The readings as columns, converted tag by tag: text for string tags (in `texts`), numbers for the
@@ -161,6 +184,19 @@ class OpcUaDriver(Driver):
         return self._call(opcua_browse_tree(self._client, start, depth=depth), timeout_factor=10)
 
     # -- internals -----------------------------------------------------------------------------------------
+
+    async def _identity(self) -> DeviceIdentity | None:
+        assert self._client is not None
+        client = self._client
+        nodes = [client.get_node(ua.NodeId(number, 0)) for number in BUILD_INFO_NODES.values()]
+        values = await client.read_values(nodes)
+        fields = {name: str(value)[:200] for name, value in zip(BUILD_INFO_NODES, values, strict=True) if value}
+        certificate = client.security_policy.peer_certificate
+        if not certificate:  # no secure channel: the certificate the server offers on its endpoints
+            endpoints = await client.get_endpoints()
+            certificate = next((e.ServerCertificate for e in endpoints if e.ServerCertificate), None)
+        thumbprint = hashlib.sha256(certificate).hexdigest() if certificate else None
+        return DeviceIdentity(fields, certificate_thumbprint=thumbprint) if fields or thumbprint else None
 
     async def _connect(self) -> tuple[Client, NamespaceResolver]:
         client = await opcua_connect(self.settings)

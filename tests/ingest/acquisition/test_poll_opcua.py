@@ -255,3 +255,15 @@ def test_after_a_lost_link_an_unchanged_value_is_stored_good_after_the_bad_sampl
     assert [row[1:] for row in rows] == [(10.0, Quality.GOOD), (None, Quality.BAD_COMM_FAILURE), (10.0, Quality.GOOD)]
     assert rows[0][0] == t1
     assert rows[0][0] < rows[1][0] < rows[2][0]
+
+
+def test_a_polled_server_is_put_in_the_asset_inventory_with_its_build_info(db, server):
+    from inventory.models import Asset
+
+    device, scan_class, _ = _polled_device(server.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64")})
+
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    asset = Asset.objects.get(device=device)
+    assert (asset.protocol, asset.key, asset.addresses) == ("opcua", server.endpoint, [server.endpoint])
+    assert asset.identity["ProductUri"]

@@ -334,3 +334,24 @@ async def test_opcua_subscription_stamps_at_source_time_or_at_arrival(source_tim
         assert got[0] == source
     else:
         assert got[0] >= before
+
+
+def test_opcua_driver_identifies_the_server_by_its_build_info(opcua_plant_server):
+    with OpcUaDriver(OpcUaSettings(endpoint=opcua_plant_server.endpoint)) as driver:
+        identity = driver.identify()
+
+    assert identity is not None
+    assert identity.fields["ProductUri"]  # asyncua fills BuildInfo in: what a real server says of itself
+    assert identity.fields["SoftwareVersion"]
+    assert identity.certificate_thumbprint is None  # an unsecured server offers no certificate
+
+
+def test_opcua_driver_identifies_a_secure_server_by_its_certificate_thumbprint(opcua_secure_server, opcua_client_pki):
+    import hashlib
+
+    with OpcUaDriver(_secure_settings(opcua_secure_server, opcua_client_pki)) as driver:
+        identity = driver.identify()
+
+    expected = hashlib.sha256(opcua_secure_server.certificate_path.read_bytes()).hexdigest()
+    assert identity is not None
+    assert identity.certificate_thumbprint == expected
