@@ -8,7 +8,8 @@ Live values, client -> server: {"action": "subscribe", "machines": [1, 2]} or {"
 "machines": [1]}. Server -> client: {"type": "samples", "machine": 1, "samples": [[tag_id, epoch_ms, value,
 quality], ...]}, {"type": "subscribed", "machines": [...]}, {"type": "error", "stream": "live", "message": "..."},
 and to every connection {"type": "device", "device": {"id", "name", "status", "retries", "last_error",
-"last_good_read", "next_retry"}} whenever a device is polled (its link status).
+"last_good_read", "next_retry"}} when a device's link status changes, and about every 5 s while it stays
+connected (ingest/pipeline/device_status.py), not on every poll.
 Alarms: the actions and messages of alarms/consumers.py.
 Anything else gets an error message; the connection stays open and nothing else changes. Signed-out browsers
 (expired session included) are accepted then closed with 4401, users with no right to any stream with 4403;

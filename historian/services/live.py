@@ -62,7 +62,8 @@ def device_status_message(device) -> dict:
 
 
 def live_device_status_publish(*, device) -> None:
-    """Tell every open page how the device's link is doing (one small message per poll of the device)."""
+    """Tell every open page how the device's link is doing (one small message; ingest/pipeline/device_status.py
+    calls it when the status changes and about every 5 s while a device stays connected, not on every poll)."""
     live_publish([(DEVICES_LIVE_GROUP, device_status_message(device))])
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from historian.models import Device
+from historian.models import Device, Protocol
 from ingest.pipeline.store import DATABASE_DOWN_ERRORS, database_connection_reset
 from ingest.protocols.base import DeviceUnreachable, Driver
 from inventory.services.assets import asset_observe
@@ -33,8 +33,8 @@ class IdentifySchedule:
 
 
 def device_asset_key(device: Device) -> str:
-    if device.protocol == "opcua":
-        return device.endpoint_url
+    if device.protocol == Protocol.OPCUA:
+        return device.opcua_endpoint
     return f"{device.host}:{device.port}/{device.unit_id}"
 
 
@@ -51,7 +51,7 @@ def device_identify_when_due(
     except DeviceUnreachable as exc:
         logger.info("%s: device identification not read: %s", device, exc)
         return False
-    host = device.endpoint_url if device.protocol == "opcua" else f"{device.host}:{device.port}"
+    host = device.opcua_endpoint if device.protocol == Protocol.OPCUA else f"{device.host}:{device.port}"
     try:
         asset_observe(
             protocol=device.protocol,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from django.utils import timezone
 
 from common.loop_thread import LoopThread
-from historian.models import Device, Protocol, Tag
+from historian.models import Device, Protocol, Tag, TimestampSource
 from historian.quality import quality_is_good
 from ingest.acquisition.config_reload import ConfigReloads
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
@@ -156,7 +156,12 @@ class SubscriptionRunner:
         for device_id, device in devices.items():
             tags = tags_by_device.get(device_id, [])
             points = subscription_points(tags)
-            signature = (OpcUaSettings.from_device(device), device.publishing_interval_ms, tuple(points))
+            signature = (
+                OpcUaSettings.from_device(device),
+                device.publishing_interval_ms,
+                device.timestamp_source,
+                tuple(points),
+            )
             session = self._sessions.get(device_id)
             if session is not None and session.signature == signature:
                 session.tags = {t.pk: t for t in tags}  # storage settings (historize, compression) may have changed
@@ -183,6 +188,7 @@ class SubscriptionRunner:
             on_readings=on_readings,
             on_status=on_status,
             backoff=reconnect_delay,
+            source_timestamps=device.timestamp_source == TimestampSource.SOURCE,
         )
         future = self._loop_thread.submit(subscription.run())
         self._sessions[device_id] = _Session(device, {t.pk: t for t in tags}, signature, subscription, future)

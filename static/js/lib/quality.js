@@ -7,8 +7,9 @@ const MillwrightQuality = (() => {
   const GOOD = 0xc0;
   const UNCERTAIN = 0x40;
   const BAD_DETAIL = {0x04: "config error", 0x08: "not connected", 0x0c: "device failure", 0x10: "sensor failure",
-                      0x14: "last known value", 0x18: "comm failure", 0x1c: "out of service"};
-  const UNCERTAIN_DETAIL = {0x44: "last usable", 0x50: "sensor not accurate"};
+                      0x14: "last known value", 0x18: "comm failure", 0x1c: "out of service",
+                      0x24: "no data: acquisition down"};
+  const UNCERTAIN_DETAIL = {0x44: "last usable", 0x48: "quarantined", 0x50: "sensor not accurate"};
 
   function isGood(q) { return (q & MAJOR) === GOOD; }
   function isBad(q) { return (q & MAJOR) === 0; }
