@@ -135,8 +135,13 @@ class LiveAsgiServer:
         return self
 
     def stop(self) -> None:
+        from channels.layers import channel_layers
+
         self.server.should_exit = True
         self.thread.join(10)
+        # A consumer still receiving when the server's loop stopped leaves the shared channel layer locked to that
+        # dead loop ("Two event loops are trying to receive()"): the next test gets fresh layers.
+        channel_layers.backends.clear()
 
 
 @pytest.fixture
