@@ -22,4 +22,5 @@ urlpatterns = [
     path("v1/alarms/", views.AlarmListView.as_view(), name="alarms"),
     path("v1/alarms/journal/", views.JournalView.as_view(), name="journal"),
     path("v1/devices/", views.DeviceListView.as_view(), name="devices"),
+    path("v1/assets/", views.AssetListView.as_view(), name="assets"),
 ]

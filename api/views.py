@@ -37,6 +37,7 @@ from historian.queries.interpolated import interpolated_values
 from historian.queries.plot import plot_values
 from historian.queries.raw import raw_values
 from historian.queries.resolution import RESOLUTIONS
+from inventory.queries import assets_with_changes
 
 MAX_EXPORT_TAGS = 1000
 _RESOLUTIONS = {r.name: r for r in RESOLUTIONS}
@@ -389,6 +390,23 @@ class DeviceListView(generics.ListAPIView):
     @extend_schema(
         summary="Acquisition devices and their connection status",
         responses={200: s.DeviceStatusSerializer(many=True), 404: _PAGE_ERRORS[404]},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class AssetListView(generics.ListAPIView):
+    """The OT asset inventory: what Millwright talks to, as each identified itself, with its latest changes."""
+
+    permission_classes = [has_perm("inventory.view_asset")]
+    serializer_class = s.AssetSerializer
+
+    def get_queryset(self):
+        return assets_with_changes().order_by("protocol", "key")
+
+    @extend_schema(
+        summary="OT asset inventory (engineers, administrators)",
+        responses={200: s.AssetSerializer(many=True), 404: _PAGE_ERRORS[404]},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from historian.models import Device, Protocol, ScanClass, Tag
 from historian.quality import quality_is_good
+from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
 from ingest.pipeline.device_status import device_record_success
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
@@ -75,6 +76,8 @@ class PollConfig:
 
 
 PollKey = tuple[int, int]  # (device id, scan class id)
+
+_identify_schedule = IdentifySchedule()
 
 
 def polled_assignments() -> dict[int, dict[int, int]]:
@@ -213,6 +216,7 @@ def _poll_locked(config: PollConfig, after_read: Callable[[Device], None] | None
         device_record_success(device=device, read_at=read_at, point_errors="; ".join(reasons))
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
+    device_identify_when_due(device=device, driver=driver, schedule=_identify_schedule, observed_at=read_at)
     return PollOutcome(
         "stored",
         stored=outcome.stored,

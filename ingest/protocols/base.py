@@ -100,6 +100,14 @@ class ReadingBatch:
         ]
 
 
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """A device's own account of itself: named fields (vendor, product, revision...), its certificate's SHA-256."""
+
+    fields: dict[str, str]
+    certificate_thumbprint: str | None = None
+
+
 class DeviceUnreachable(Exception):
     """Link-level failure: connect refused or timed out, connection dropped or silent mid-read.
 
@@ -121,6 +129,13 @@ class Driver(ABC):
     def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
         """read() as columns (one reading per point, in order)."""
         return ReadingBatch.from_readings(self.read(points))
+
+    def identify(self) -> DeviceIdentity | None:
+        """What the device says it is (for the asset inventory), connecting first if needed.
+
+        None where the protocol or the device cannot say. Raises DeviceUnreachable like a read.
+        """
+        return None
 
     @abstractmethod
     def close(self) -> None:

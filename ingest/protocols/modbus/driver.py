@@ -16,7 +16,14 @@ from pymodbus.pdu import ModbusPDU
 
 from historian.addresses import InvalidTagAddress
 from historian.quality import Quality
-from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
+from ingest.protocols.base import (
+    DeviceIdentity,
+    DeviceUnreachable,
+    Driver,
+    PointReading,
+    PointRequest,
+    ReadingBatch,
+)
 from ingest.protocols.modbus.address import BIT_TABLES, ModbusAddress, parse_modbus_address
 
 logger = logging.getLogger(__name__)
@@ -26,6 +33,18 @@ MAX_REGISTERS_PER_READ = 125
 MAX_BITS_PER_READ = 2000
 
 _TABLE_ORDER = {"hr": 0, "ir": 1, "co": 2, "di": 3}
+
+#: Device identification objects (Modbus application protocol spec, FC 43 / MEI 14), basic and regular.
+IDENTIFICATION_OBJECTS = {
+    0x00: "VendorName",
+    0x01: "ProductCode",
+    0x02: "MajorMinorRevision",
+    0x03: "VendorUrl",
+    0x04: "ProductName",
+    0x05: "ModelName",
+    0x06: "UserApplicationName",
+}
+_READ_BASIC, _READ_REGULAR = 0x01, 0x02
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +457,40 @@ class ModbusTcpDriver(Driver):
         quality[broken] = Quality.BAD_SENSOR_FAILURE
         values[quality != Quality.GOOD] = np.nan
         return ReadingBatch(tag_ids=plan.tag_ids, values=values, qualities=quality, reasons=reasons, texts=texts)
+
+    def identify(self) -> DeviceIdentity | None:
+        """The unit's device identification (FC 43/14), regular objects where it has them, else basic ones.
+
+        None when the unit does not implement it (an exception answer, as many PLCs give).
+        """
+        self.connect()
+        for read_code in (_READ_REGULAR, _READ_BASIC):
+            objects = self._identification_objects(read_code)
+            if objects:
+                return DeviceIdentity({IDENTIFICATION_OBJECTS[oid]: value for oid, value in sorted(objects.items())})
+        return None
+
+    def _identification_objects(self, read_code: int) -> dict[int, str]:
+        objects: dict[int, str] = {}
+        next_object = 0x00
+        for _ in range(len(IDENTIFICATION_OBJECTS)):  # a device streams its objects over several answers at most
+            try:
+                response = self._client.read_device_information(
+                    read_code=read_code, object_id=next_object, device_id=self.unit_id
+                )
+            except (ModbusException, OSError) as exc:
+                self._client.close()
+                raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {exc}") from exc
+            if response.isError() or not hasattr(response, "information"):
+                return objects
+            for oid, raw in response.information.items():
+                if oid in IDENTIFICATION_OBJECTS:
+                    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+                    objects[oid] = text.strip()[:200]
+            if not response.more_follows or response.next_object_id <= next_object:
+                return objects
+            next_object = response.next_object_id
+        return objects
 
     def _request(self, block: ReadBlock) -> ModbusPDU:
         readers: dict[str, Callable[..., ModbusPDU]] = {
