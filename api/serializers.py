@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alarms.models import JournalEntry
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Tag
 from historian.queries.common import MAX_PIXELS, MAX_RAW_POINTS
 from inventory.models import Asset, AssetChange
@@ -256,12 +257,9 @@ class DeviceStatusSerializer(serializers.ModelSerializer):
             "host",
             "port",
             "enabled",
-            "status",
-            "last_error",
-            "last_good_read_at",
-            "consecutive_failures",
-            "next_retry_at",
-            "status_changed_at",
+            *STATUS_FIELDS,
+            "quarantined_at",
+            "quarantine_reason",
         ]
 
 

@@ -25,7 +25,7 @@ from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Tag
 from historian.queries.aggregates import aggregate_values
-from historian.queries.catalog import devices_status, hierarchy_tree, tags_find
+from historian.queries.catalog import devices_by_name, hierarchy_tree, tags_find
 from historian.queries.export import (
     aggregate_export_check,
     aggregate_export_chunks,
@@ -385,7 +385,7 @@ class DeviceListView(generics.ListAPIView):
     serializer_class = s.DeviceStatusSerializer
 
     def get_queryset(self):
-        return devices_status()
+        return devices_by_name()
 
     @extend_schema(
         summary="Acquisition devices and their connection status",

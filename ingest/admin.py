@@ -1,7 +1,7 @@
 """The Device admin with its OPC UA parts: connection and security fields, certificate uploads, a write-only
 password, and the "Browse OPC UA server" page that creates tags from the variables a person ticks.
 
-It extends historian.admin.DeviceAdmin and takes over its registration, so that the historian app does not import
+It extends historian.admin.DeviceAdminBase and takes over its registration, so that the historian app does not import
 ingest (acquisition depends on the historian, never the other way round).
 """
 
@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from historian.admin import DeviceAdmin
+from historian.admin import DeviceAdminBase
 from historian.models import Device, Machine, Protocol, ScanClass
 from ingest.protocols.base import DeviceUnreachable
 from ingest.protocols.opcua.configure import (
@@ -27,6 +27,7 @@ from ingest.protocols.opcua.configure import (
     opcua_tags_create,
 )
 from ingest.services.devices import device_enabled_set
+from ingest.services.quarantine import MAX_REASON_CHARS, device_quarantine_set
 
 OPCUA_FIELDS = [
     "endpoint_url",
@@ -101,9 +102,18 @@ class DeviceOpcUaForm(forms.ModelForm):
         super()._post_clean()
 
 
-class OpcUaDeviceAdmin(DeviceAdmin):
+class QuarantineForm(forms.Form):
+    reason = forms.CharField(
+        max_length=MAX_REASON_CHARS,
+        help_text="Shown on every page that shows the device, e.g. 'unexpected firmware change, under investigation'",
+    )
+
+
+class DeviceAdmin(DeviceAdminBase):
+    """The admin of every device (Modbus, OPC UA, Sparkplug B): the historian's, plus OPC UA and service actions."""
+
     form = DeviceOpcUaForm
-    actions = ["browse_opcua_server", "take_out_of_service", "put_in_service"]
+    actions = ["browse_opcua_server", "take_out_of_service", "put_in_service", "quarantine", "release_quarantine"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Device | None = None):
         fieldsets = list(super().get_fieldsets(request, obj))
@@ -152,6 +162,43 @@ class OpcUaDeviceAdmin(DeviceAdmin):
         ]
         what = "put back in service" if enabled else "taken out of service"
         self.message_user(request, f"{len(changed)} devices {what}: {', '.join(d.name for d in changed) or '-'}.")
+
+    @admin.action(description="Quarantine (keep reading, mark values, write nothing)", permissions=["change"])
+    def quarantine(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        form = QuarantineForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            done = []
+            for device in queryset.order_by("pk"):
+                if device_quarantine_set(
+                    device=device,
+                    quarantined=True,
+                    reason=form.cleaned_data["reason"],
+                    user=request.user,
+                    remote_addr=_remote_addr(request),
+                ):
+                    done.append(device.name)
+            self.message_user(request, f"{len(done)} devices quarantined: {', '.join(done) or '-'}.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Quarantine devices",
+            "form": form,
+            "devices": queryset.order_by("name"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/ingest/device_quarantine.html", context)
+
+    @admin.action(description="Release from quarantine", permissions=["change"])
+    def release_quarantine(self, request: HttpRequest, queryset) -> None:
+        done = [
+            device.name
+            for device in queryset.order_by("pk")
+            if device_quarantine_set(
+                device=device, quarantined=False, user=request.user, remote_addr=_remote_addr(request)
+            )
+        ]
+        self.message_user(request, f"{len(done)} devices released from quarantine: {', '.join(done) or '-'}.")
 
     @admin.action(description="Browse OPC UA server (create tags from its variables)")
     def browse_opcua_server(self, request: HttpRequest, queryset) -> HttpResponse | None:
@@ -232,6 +279,6 @@ class OpcUaTagsForm(forms.Form):
 
 
 admin.site.unregister(Device)
-admin.site.register(Device, OpcUaDeviceAdmin)
+admin.site.register(Device, DeviceAdmin)
 
 from ingest.protocols.sparkplug import admin as sparkplug_admin  # noqa: E402, F401  (registers the Sparkplug admin)

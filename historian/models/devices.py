@@ -67,6 +67,11 @@ class Device(models.Model):
     timeout_seconds = models.FloatField(default=2.0, validators=[MinValueValidator(0.1), MaxValueValidator(60)])
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True)
+    # Quarantine (ingest/services/quarantine.py): still read, values marked "uncertain: quarantined", never written.
+    quarantined_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set by the Quarantine action; empty: not quarantined"
+    )
+    quarantine_reason = models.CharField(max_length=300, blank=True, editable=False)
 
     # OPC UA connection (protocol "opcua"); the endpoint is opc.tcp://host:port unless endpoint_url is set.
     endpoint_url = models.CharField(

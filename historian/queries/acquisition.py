@@ -3,11 +3,11 @@
 import json
 import time
 from datetime import datetime
-from functools import cache
 
 import redis
-from django.conf import settings
 
+from common.redis import redis_client
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Device
 from historian.services.live import device_status_message
 
@@ -15,21 +15,16 @@ from historian.services.live import device_status_message
 BUFFER_STATUS_KEY = "ingest:buffers"
 
 
-def device_statuses() -> list[dict]:
-    """Every device's link status, in the shape of the live `device` message."""
-    fields = ["pk", "name", "status", "consecutive_failures", "last_error", "last_good_read_at", "next_retry_at"]
-    return [device_status_message(device)["device"] for device in Device.objects.only(*fields).order_by("name")]
-
-
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+def device_status_messages() -> list[dict]:
+    """Every device's link status, each in the shape of the live `device` message (the page's first state)."""
+    devices = Device.objects.only("pk", "name", *STATUS_FIELDS).order_by("name")
+    return [device_status_message(device)["device"] for device in devices]
 
 
 def ingest_buffer_statuses() -> list[dict]:
     """Each worker host's last published buffer status: depth, oldest value and its age now, rows dropped."""
     try:
-        raw = _redis().hgetall(BUFFER_STATUS_KEY)
+        raw = redis_client().hgetall(BUFFER_STATUS_KEY)
     except redis.exceptions.RedisError:
         return []
     statuses = []

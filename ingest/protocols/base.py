@@ -1,25 +1,24 @@
-"""The synchronous driver interface every field protocol (Modbus, OPC UA, MQTT ...) implements.
+"""The synchronous driver interface of the polled protocols (Modbus TCP, OPC UA read), and the readings every
+protocol produces (PointReading, ReadingBatch).
 
 Two ways values come in, one way they are stored:
 
-* Polling (Modbus): a poller owns one driver per device connection and calls ``read()`` once per scan
-  (``ingest.acquisition.poll.device_poll``). Per-point problems (bad address, device exception) come back as
-  bad-quality readings with a human ``reason``; only a link-level failure raises DeviceUnreachable.
-* Subscriptions (OPC UA monitored items, MQTT Sparkplug B): the device pushes values. Such a driver keeps its
-  session in a long-running loop; for each notification batch it hands its PointReadings to
-  ``ingest.pipeline.store.readings_store(device=..., tags=..., readings=..., read_at=...)``, the same write path
-  polling uses (exception/compression per tag, stale detection, store-and-forward buffer when PostgreSQL is
-  unreachable, live push). When its link drops it calls ``ingest.pipeline.store.device_link_lost`` (one
-  bad-quality sample per tag, device status, backoff delay from ``device_status.reconnect_delay``), reconnects
-  with that backoff and re-creates its subscriptions after every reconnect (a restarted server has forgotten
-  them); after the first good notification, ``device_status.device_record_success`` marks it connected.
-  ``read()`` of a subscription driver may serve the latest values it holds (a read-on-demand).
+* Polling (a Driver): ``ingest.protocols.registry.driver_for(device)`` keeps one open driver per device per
+  worker process (re-created when the device's connection settings change). On each scan-class tick the poller
+  (``ingest.acquisition.poll.config_poll``) calls ``read_batch()``, then hands the readings to
+  ``ingest.pipeline.store.readings_store``. Per-point problems (bad address, device exception) come back as
+  bad-quality readings with a human ``reason``; only a link-level failure (the unit behind a gateway
+  included) raises DeviceUnreachable, which the poller turns into ``ingest.pipeline.store.device_link_lost``
+  (one bad-quality sample per tag, device status, backoff).
+* Pushing (OPC UA subscriptions, Sparkplug B): no Driver is involved. The runners in ``ingest.acquisition``
+  (``subscriptions.py`` runs each device's ``opcua.driver.OpcUaSubscription``, ``sparkplug_host.py`` the MQTT
+  session of ``sparkplug.session``) turn notifications into PointReadings and store them with the same
+  ``readings_store`` (deadband / swinging door, stale detection, store-and-forward buffer when PostgreSQL is
+  unreachable, live push, alarms); a dropped link goes through ``device_link_lost`` and reconnects with
+  ``ingest.pipeline.device_status.reconnect_delay``.
 
-A poller calls ``read_batch()``, which returns the readings as columns (ReadingBatch) for the array path of
-readings_store; a driver that can decode straight into arrays (Modbus) overrides it, the others inherit the
-conversion of ``read()``'s list.
-
-Drivers are registered per protocol in ``ingest.protocols.registry``.
+``read_batch()`` returns the readings as columns (ReadingBatch) for the array path of readings_store; a driver
+that decodes straight into arrays (Modbus) overrides it, the others inherit the conversion of ``read()``'s list.
 """
 
 from __future__ import annotations
@@ -35,13 +34,19 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class PointRequest:
-    """One tag to read: engineering value = raw * scale + offset."""
+    """One tag to read: engineering value = raw * scale + offset.
+
+    `word_order` / `byte_order` ("big" or "little"): the tag's override of its device's register order (Modbus);
+    None: the device's.
+    """
 
     tag_id: int
     address: str
     data_type: str
     scale: float = 1.0
     offset: float = 0.0
+    word_order: str | None = None
+    byte_order: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +114,11 @@ class DeviceIdentity:
 
 
 class DeviceUnreachable(Exception):
-    """Link-level failure: connect refused or timed out, connection dropped or silent mid-read.
+    """Link-level failure: connect refused or timed out, connection dropped or silent mid-read, or a gateway
+    answering that the unit behind it is unreachable (Modbus exceptions 0x0A / 0x0B).
 
-    The driver has closed its connection when this is raised; the next read() reconnects.
+    The driver has closed its connection when this is raised (unless the connection, to a gateway, still works);
+    the next read() reconnects.
     """
 
 
