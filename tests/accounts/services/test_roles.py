@@ -1,6 +1,7 @@
 from django.contrib.auth.models import Group, Permission
 
 from accounts.services.roles import ROLE_PERMISSIONS, Role, roles_sync, user_role_assign
+from tests.factories import UserFactory
 
 
 def _perms(role: Role) -> set[str]:
@@ -53,7 +54,8 @@ def test_a_permission_not_installed_yet_is_reported_not_an_error(db):
 
 
 def test_a_user_holds_one_role_and_only_administrators_are_staff(django_user_model):
-    user = django_user_model.objects.create_user("pat", password="pw-pat-1")
+    user = UserFactory(role=None)
+    assert not user.groups.exists()
 
     user_role_assign(user=user, role=Role.ADMINISTRATOR)
     assert user.is_staff
