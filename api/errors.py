@@ -5,10 +5,11 @@ from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from api.throttling import AnonRateThrottle
 from historian.queries.errors import HistoryQueryError
 
 
@@ -24,12 +25,23 @@ def _messages(errors) -> list[str]:
     return [str(errors)]
 
 
+def _counted_as_anonymous(exc: Exception, context) -> Exception:
+    """A request refused for its credentials counts against its address's anonymous rate (DRF only throttles
+    requests that got past authentication and permissions); over the rate it is a 429 instead."""
+    throttle = AnonRateThrottle()
+    if throttle.allow_request(context["request"], context["view"]):
+        return exc
+    return Throttled(throttle.wait())
+
+
 def api_exception_handler(exc, context) -> Response | None:
     if isinstance(exc, TooManyFieldsSent):
         # Django's own answer would be its HTML 400 page (and, with DEBUG on, a debug page that re-reads the
         # query and fails again: a 500).
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         return Response({"detail": f"Too many query parameters: at most {limit}."}, status=400)
+    if isinstance(exc, AuthenticationFailed | NotAuthenticated) and "view" in context:
+        exc = _counted_as_anonymous(exc, context)
     if isinstance(exc, HistoryQueryError | OverflowError):
         message = str(exc) if isinstance(exc, HistoryQueryError) else "A date or duration is out of range."
         return Response({"detail": message}, status=400)
