@@ -2,14 +2,17 @@
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from django.utils.dateparse import parse_duration
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alarms.models import JournalEntry
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Tag
 from historian.queries.common import MAX_PIXELS, MAX_RAW_POINTS
+from inventory.models import Asset, AssetChange
 
 MAX_TAGS_PER_REQUEST = 100
 # Result-size limits of one JSON history response (the CSV export streams without a limit).
@@ -303,12 +306,7 @@ class DeviceStatusSerializer(serializers.ModelSerializer):
             "host",
             "port",
             "enabled",
-            "status",
-            "last_error",
-            "last_good_read_at",
-            "consecutive_failures",
-            "next_retry_at",
-            "status_changed_at",
+            *STATUS_FIELDS,
         ]
 
 
@@ -426,3 +424,34 @@ class ErrorSerializer(serializers.Serializer):
 
 
 TOO_LARGE_HINT = "Ask for a shorter range, fewer tags, or plot values / aggregates; the CSV export streams any size."
+
+
+class AssetChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AssetChange
+        fields = ["at", "field", "before", "after"]
+
+
+class AssetSerializer(serializers.ModelSerializer):
+    device = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="The configured device, if any")
+    recent_changes = serializers.SerializerMethodField(help_text="The ten latest changes, newest first")
+
+    class Meta:
+        model = Asset
+        fields = [
+            "id",
+            "protocol",
+            "key",
+            "name",
+            "device",
+            "addresses",
+            "identity",
+            "certificate_thumbprint",
+            "first_seen",
+            "last_seen",
+            "changed_at",
+            "recent_changes",
+        ]
+
+    def get_recent_changes(self, asset: Asset) -> list[dict[str, Any]]:
+        return AssetChangeSerializer(list(asset.changes.all())[:10], many=True).data  # type: ignore[return-value]

@@ -25,7 +25,7 @@ from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Tag
 from historian.queries.aggregates import aggregate_values
-from historian.queries.catalog import devices_status, hierarchy_tree, tags_find
+from historian.queries.catalog import devices_by_name, hierarchy_tree, tags_find
 from historian.queries.export import (
     aggregate_export_check,
     aggregate_export_chunks,
@@ -37,6 +37,7 @@ from historian.queries.interpolated import interpolated_values
 from historian.queries.plot import plot_values
 from historian.queries.raw import RawValues, raw_values
 from historian.queries.resolution import RESOLUTIONS
+from inventory.queries import assets_with_changes
 
 MAX_EXPORT_TAGS = 1000
 _RESOLUTIONS = {r.name: r for r in RESOLUTIONS}
@@ -425,11 +426,28 @@ class DeviceListView(generics.ListAPIView):
     serializer_class = s.DeviceStatusSerializer
 
     def get_queryset(self):
-        return devices_status()
+        return devices_by_name()
 
     @extend_schema(
         summary="Acquisition devices and their connection status",
         responses={200: s.DeviceStatusSerializer(many=True), **_PAGE_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class AssetListView(generics.ListAPIView):
+    """The OT asset inventory: what Millwright talks to, as each identified itself, with its latest changes."""
+
+    permission_classes = [has_perm("inventory.view_asset")]
+    serializer_class = s.AssetSerializer
+
+    def get_queryset(self):
+        return assets_with_changes().order_by("protocol", "key")
+
+    @extend_schema(
+        summary="OT asset inventory (engineers, administrators)",
+        responses={200: s.AssetSerializer(many=True), **_PAGE_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -2,15 +2,19 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts.views import LoginView
+
 admin.site.site_header = "Millwright administration"
 admin.site.site_title = "Millwright"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
+    path("oidc/", include("accounts.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("tokens/", include("api.page_urls")),
     path("alarms/", include("alarms.urls")),
+    path("inventory/", include("inventory.urls")),
     path("", include("dashboards.urls")),
 ]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from historian.models import Machine
-from historian.queries.acquisition import device_statuses, ingest_buffer_statuses
+from historian.queries.acquisition import device_status_messages, ingest_buffer_statuses
 from historian.queries.common import MAX_PIXELS
 from historian.queries.errors import HistoryQueryError
 from historian.queries.history import tag_history
@@ -36,7 +36,7 @@ def plant_overview_page(request: HttpRequest) -> HttpResponse:
         {
             "lines": lines,
             "machines_json": machines_json,
-            "devices": device_statuses(),
+            "devices": device_status_messages(),
             "buffers": [b for b in ingest_buffer_statuses() if b["depth"] or b["dropped"]],
         },
     )

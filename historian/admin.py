@@ -5,6 +5,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from historian.admin_csv import TagCsvAdminMixin
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Area, Device, HistorianSettings, Line, Machine, ScanClass, Site, Tag
 from historian.tasks import retention_maintain
 
@@ -61,7 +62,7 @@ class MachineAdmin(admin.ModelAdmin):
 
 # ingest/admin.py extends this with the OPC UA connection fields and the address-space browser.
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdminBase(admin.ModelAdmin):
     list_display = [
         "name",
         "protocol",
@@ -76,14 +77,7 @@ class DeviceAdmin(admin.ModelAdmin):
     ]
     list_filter = ["protocol", "enabled", "discovered", "status"]
     search_fields = ["name", "host", "description"]
-    readonly_fields = [
-        "status",
-        "last_error",
-        "last_good_read_at",
-        "consecutive_failures",
-        "next_retry_at",
-        "status_changed_at",
-    ]
+    readonly_fields = list(STATUS_FIELDS)
     fieldsets = [
         (None, {"fields": ["name", "protocol", "enabled", "description"]}),
         ("Connection", {"fields": ["host", "port", "unit_id", "word_order", "timeout_seconds"]}),
@@ -131,7 +125,7 @@ class TagAdmin(TagCsvAdminMixin, admin.ModelAdmin):
     list_per_page = 100
     fieldsets = [
         (None, {"fields": ["path", "name", "machine", "description", "is_key"]}),
-        ("Source", {"fields": ["device", "address", "data_type", "scan_class"]}),
+        ("Source", {"fields": ["device", "address", "data_type", "word_order", "byte_order", "scan_class"]}),
         ("Engineering", {"fields": ["units", "scale", "offset", "span_low", "span_high", "value_labels"]}),
         ("Storage", {"fields": ["historize", "deadband", "retention_days"]}),
         (

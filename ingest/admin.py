@@ -1,7 +1,7 @@
 """The Device admin with its OPC UA parts: connection and security fields, certificate uploads, a write-only
 password, and the "Browse OPC UA server" page that creates tags from the variables a person ticks.
 
-It extends historian.admin.DeviceAdmin and takes over its registration, so that the historian app does not import
+It extends historian.admin.DeviceAdminBase and takes over its registration, so that the historian app does not import
 ingest (acquisition depends on the historian, never the other way round).
 """
 
@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from historian.admin import DeviceAdmin
+from historian.admin import DeviceAdminBase
 from historian.models import Device, Machine, Protocol, ScanClass
 from ingest.protocols.base import DeviceUnreachable
 from ingest.protocols.opcua.configure import (
@@ -101,7 +101,9 @@ class DeviceOpcUaForm(forms.ModelForm):
         super()._post_clean()
 
 
-class OpcUaDeviceAdmin(DeviceAdmin):
+class DeviceAdmin(DeviceAdminBase):
+    """The admin of every device (Modbus, OPC UA, Sparkplug B): the historian's, plus OPC UA and service actions."""
+
     form = DeviceOpcUaForm
     actions = ["browse_opcua_server", "take_out_of_service", "put_in_service"]
 
@@ -232,6 +234,6 @@ class OpcUaTagsForm(forms.Form):
 
 
 admin.site.unregister(Device)
-admin.site.register(Device, OpcUaDeviceAdmin)
+admin.site.register(Device, DeviceAdmin)
 
 from ingest.protocols.sparkplug import admin as sparkplug_admin  # noqa: E402, F401  (registers the Sparkplug admin)

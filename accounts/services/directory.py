@@ -22,13 +22,39 @@ ROLE_RANK = {role: rank for rank, role in enumerate(Role)}  # Operator < Enginee
 
 
 def _group_name(dn: str) -> str:
-    """The first RDN's value: "cn=millwright-operators,ou=groups,..." -> "millwright-operators"."""
-    first = dn.split(",", 1)[0]
-    return first.split("=", 1)[1] if "=" in first else first
+    """The first RDN's value, unescaped: "cn=Line 1\\, shift A,ou=groups,..." -> "Line 1, shift A"."""
+    from ldap3.core.exceptions import LDAPInvalidDnError
+    from ldap3.utils.dn import parse_dn
+
+    try:
+        rdns = parse_dn(dn, escape=False)
+    except LDAPInvalidDnError:
+        return dn  # not a DN (some servers' memberOf values are plain names)
+    return _dn_value_unescaped(rdns[0][1]) if rdns else dn
 
 
-def directory_role_for(group_names: list[str]) -> Role | None:
-    mapping: dict[str, str] = settings.LDAP_ROLE_GROUPS
+def _dn_value_unescaped(value: str) -> str:
+    """RFC 4514: a backslash escapes the next character, or starts two hex digits."""
+    out, i = bytearray(), 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            pair = value[i + 1 : i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out += bytes.fromhex(pair)
+                i += 3
+                continue
+            out += value[i + 1 : i + 2].encode()
+            i += 2
+            continue
+        out += value[i].encode()
+        i += 1
+    return out.decode("utf-8", errors="replace")
+
+
+def directory_role_for(group_names: list[str], *, mapping: dict[str, str] | None = None) -> Role | None:
+    """The highest role that `group_names` map to (LDAP_ROLE_GROUPS unless another `mapping` is given), or None."""
+    if mapping is None:
+        mapping = settings.LDAP_ROLE_GROUPS
     lowered = {name.lower(): role for name, role in mapping.items()}
     roles = [Role(lowered[name.lower()]) for name in group_names if name.lower() in lowered]
     return max(roles, key=ROLE_RANK.__getitem__) if roles else None
@@ -52,13 +78,17 @@ def _groups_searched(connection: Any, dn: str) -> list[str]:
     return [entry["dn"] for entry in connection.response if entry.get("type") == "searchResEntry"]
 
 
-def directory_user_clean(fields: dict[str, Any]) -> dict[str, Any]:
-    """Refuse a directory entry whose user name is a local account with a password (break-glass accounts)."""
-    username = fields.get("username", "")
+def local_account_refuse(username: str) -> None:
+    """Refuse directory sign-in as a local account with a password: break-glass accounts are never taken over."""
     local = get_user_model().objects.filter(username=username).first()
     if local is not None and local.has_usable_password():
         logger.warning("Directory sign-in refused: %r is a local account", username)
         raise PermissionDenied(f"{username} is a local account")
+
+
+def directory_user_clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a directory entry whose user name is a local account with a password (break-glass accounts)."""
+    local_account_refuse(fields.get("username", ""))
     return fields
 
 

@@ -34,12 +34,17 @@ _ENGINEER = (
     "historian.use_trend_explorer",
     "historian.export_data",
     "accounts.manage_api_tokens",
+    "inventory.view_asset",
+    "inventory.view_assetchange",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (
     *_ENGINEER,
     "historian.*",
     "alarms.*",
+    "inventory.view_asset",
+    "inventory.view_assetchange",
+    "inventory.delete_asset",
     "audit.view_auditevent",
     "auditlog.view_logentry",
     # People and their roles. No delete_user: accounts are deactivated, so the audit trail keeps naming them.

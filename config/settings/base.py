@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from historian.device_fields import STATUS_FIELDS as DEVICE_STATUS_FIELDS
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "ingest",
     "dashboards",
     "alarms",
+    "inventory",
     "accounts",
     "audit",
     "axes",
@@ -101,6 +104,31 @@ LDAP_AUTH_CLEAN_USER_DATA = "accounts.services.directory.directory_user_clean"
 LDAP_AUTH_SYNC_USER_RELATIONS = "accounts.services.directory.directory_user_sync"
 LDAP_GROUP_BASE = env.str("LDAP_GROUP_BASE", default="")
 LDAP_ROLE_GROUPS = env.dict("LDAP_ROLE_GROUPS", default={})
+# Enterprise sign-in through OpenID Connect (accounts/services/oidc.py), off unless OIDC_CLIENT_ID is set: a "Sign in
+# with <OIDC_PROVIDER_NAME>" button on the login page. Register Millwright at the provider as a confidential web
+# client with the redirect URI https://<millwright>/oidc/callback/, and copy the provider's endpoints (its
+# /.well-known/openid-configuration lists them). Roles come from the groups claim through OIDC_ROLE_GROUPS, as for LDAP.
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="your company account")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGORITHM", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile groups")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_ROLE_GROUPS = env.dict("OIDC_ROLE_GROUPS", default={})
+OIDC_USE_PKCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = env.bool("OIDC_TOKEN_USE_BASIC_AUTH", default=True)
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sign_in=failed"
+if OIDC_RP_CLIENT_ID:
+    AUTHENTICATION_BACKENDS.insert(1, "accounts.services.oidc.OidcBackend")
+# Asset inventory (inventory/): polled devices are asked what they are (Modbus FC 43/14, OPC UA BuildInfo) at the
+# first poll and then every INVENTORY_IDENTIFY_SECONDS, so a swapped PLC or new firmware shows within that time.
+INVENTORY_IDENTIFY_SECONDS = env.float("INVENTORY_IDENTIFY_SECONDS", default=600.0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -209,14 +237,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "historian.Machine",
     {
         "model": "historian.Device",
-        "exclude_fields": [
-            "status",
-            "last_error",
-            "last_good_read_at",
-            "consecutive_failures",
-            "next_retry_at",
-            "status_changed_at",
-        ],
+        "exclude_fields": list(DEVICE_STATUS_FIELDS),
         "mask_fields": ["password"],
     },
     "historian.ScanClass",

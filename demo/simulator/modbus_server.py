@@ -19,6 +19,7 @@ from typing import Self, cast
 
 from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -28,6 +29,19 @@ Address = tuple[str, int]
 ReadyCallback = Callable[[Address], None]
 TracePdu = Callable[[bool, ModbusPDU], ModbusPDU]
 
+#: What the simulated line PLCs answer to device identification (FC 43/14), as a real PLC names itself.
+PLANT_IDENTITY = {
+    "VendorName": "Millwright Simulator",
+    "ProductCode": "MW-SIM-PLC",
+    "MajorMinorRevision": "1.0",
+    "ProductName": "Simulated line PLC",
+    "ModelName": "Demo line",
+}
+
+
+def device_identification(fields: dict[str, str] | None) -> ModbusDeviceIdentification | None:
+    return ModbusDeviceIdentification(info_name=fields) if fields else None
+
 
 class ServerBindError(OSError):
     """The server could not listen on the requested host:port (in use, not a local address ...)."""
@@ -35,10 +49,20 @@ class ServerBindError(OSError):
 
 @contextlib.asynccontextmanager
 async def running_modbus_server(
-    devices: Sequence[SimDevice], *, host: str, port: int, trace_pdu: TracePdu | None = None
+    devices: Sequence[SimDevice],
+    *,
+    host: str,
+    port: int,
+    trace_pdu: TracePdu | None = None,
+    identity: dict[str, str] | None = None,
 ) -> AsyncIterator[Address]:
-    """Listen on host:port (port 0: any free port) while the block runs; yields the bound address."""
-    server = ModbusTcpServer(list(devices), address=(host, port), trace_pdu=trace_pdu)
+    """Listen on host:port (port 0: any free port) while the block runs; yields the bound address.
+
+    `identity`: the device identification objects answered to FC 43/14 (None: the function is refused).
+    """
+    server = ModbusTcpServer(
+        list(devices), address=(host, port), trace_pdu=trace_pdu, identity=device_identification(identity)
+    )
     try:
         await server.serve_forever(background=True)
     except RuntimeError as exc:  # pymodbus swallows the OSError and only says "Could not start listen"
@@ -57,9 +81,10 @@ async def serve_devices(
     port: int,
     trace_pdu: TracePdu | None = None,
     ready: ReadyCallback | None = None,
+    identity: dict[str, str] | None = None,
 ) -> None:
     """Serve a fixed datastore until cancelled (for tests that need known register contents)."""
-    async with running_modbus_server(devices, host=host, port=port, trace_pdu=trace_pdu) as address:
+    async with running_modbus_server(devices, host=host, port=port, trace_pdu=trace_pdu, identity=identity) as address:
         if ready:
             ready(address)
         await asyncio.Event().wait()
@@ -88,7 +113,9 @@ async def serve_plant(
     refresh()
     devices = [_line_device(unit_id, snapshots) for unit_id in plant.unit_ids]
     devices.append(_unknown_unit_device())
-    async with running_modbus_server(devices, host=host, port=port, trace_pdu=trace_pdu) as address:
+    async with running_modbus_server(
+        devices, host=host, port=port, trace_pdu=trace_pdu, identity=PLANT_IDENTITY
+    ) as address:
         if ready:
             ready(address)
         while True:

@@ -5,6 +5,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from historian.addresses import DATA_TYPES, TEXT_DATA_TYPES, InvalidTagAddress, validate_tag_address
+from historian.models.devices import ByteOrder, Protocol, WordOrder
 
 
 class DataType(models.TextChoices):
@@ -21,6 +22,8 @@ class DataType(models.TextChoices):
 assert set(DataType.values) == set(DATA_TYPES), "tag data types and address data types must agree"
 
 FLOAT_DATA_TYPES = frozenset({DataType.FLOAT32, DataType.FLOAT64})
+#: Values that span several registers, whose order (word order) the device or the tag sets.
+MULTI_REGISTER_NUMBER_TYPES = frozenset({DataType.INT32, DataType.UINT32, DataType.FLOAT32, DataType.FLOAT64})
 
 
 class Interpolation(models.TextChoices):
@@ -47,6 +50,20 @@ class Tag(models.Model):
         "characters) or 40001",
     )
     data_type = models.CharField(max_length=10, choices=DataType.choices, default=DataType.FLOAT32)
+    # One PLC may hold values of both orders (e.g. ABCD and CDAB floats): a tag may override its device's
+    # (empty: the device's).
+    word_order = models.CharField(
+        max_length=10,
+        choices=WordOrder.choices,
+        blank=True,
+        help_text="Modbus, 32- and 64-bit values: the order of their registers; empty: the device's word order",
+    )
+    byte_order = models.CharField(
+        max_length=10,
+        choices=ByteOrder.choices,
+        blank=True,
+        help_text="Modbus registers: the order of the two bytes in each; empty: the device's byte order",
+    )
     units = models.CharField(max_length=20, blank=True, help_text="Engineering units, e.g. °C, bar, rpm")
     scale = models.FloatField(default=1.0, help_text="Engineering value = raw value x scale + offset")
     offset = models.FloatField(default=0.0)
@@ -114,6 +131,7 @@ class Tag(models.Model):
                 validate_tag_address(protocol=self.device.protocol, address=self.address, data_type=self.data_type)
             except InvalidTagAddress as exc:
                 errors["address"] = str(exc)
+        errors |= self._register_order_errors()
         if self.span_high <= self.span_low:
             errors["span_high"] = "The upper end of the range must be above the lower end."
         if self.deadband < 0:
@@ -141,6 +159,32 @@ class Tag(models.Model):
             errors |= self._text_errors()
         if errors:
             raise ValidationError(errors)
+
+    def _register_order_errors(self) -> dict[str, str]:
+        """A word or byte order that cannot apply is refused, not silently ignored: the person setting it expects
+        it to change the value read."""
+        errors: dict[str, str] = {}
+        if not self.word_order and not self.byte_order:
+            return errors
+        has_device = self.device_id is not None or (Tag.device.is_cached(self) and self.device is not None)
+        if has_device and self.device.protocol != Protocol.MODBUS:
+            protocol = self.device.get_protocol_display()
+            why = f"applies to Modbus registers only, not to the {protocol} device {self.device}: leave it empty."
+            for name, label in (("word_order", "Word order"), ("byte_order", "Byte order")):
+                if getattr(self, name):
+                    errors[name] = f"{label} {why}"
+            return errors
+        if self.word_order and self.data_type not in MULTI_REGISTER_NUMBER_TYPES:
+            errors["word_order"] = (
+                "Word order applies to 32- and 64-bit values (int32, uint32, float32, float64), whose registers it "
+                f"orders; not to {self.data_type}: leave it empty."
+            )
+        if self.byte_order and self.data_type == DataType.BOOL:
+            errors["byte_order"] = (
+                "Byte order does not apply to a bool tag (a coil, an input or a bit numbered within its register): "
+                "leave it empty."
+            )
+        return errors
 
     def _text_errors(self) -> dict[str, str]:
         """Numeric settings make no sense for text: refuse them rather than ignore them silently."""

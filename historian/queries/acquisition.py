@@ -8,6 +8,7 @@ from functools import cache
 import redis
 from django.conf import settings
 
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Device
 from historian.services.live import device_status_message
 
@@ -15,10 +16,10 @@ from historian.services.live import device_status_message
 BUFFER_STATUS_KEY = "ingest:buffers"
 
 
-def device_statuses() -> list[dict]:
-    """Every device's link status, in the shape of the live `device` message."""
-    fields = ["pk", "name", "status", "consecutive_failures", "last_error", "last_good_read_at", "next_retry_at"]
-    return [device_status_message(device)["device"] for device in Device.objects.only(*fields).order_by("name")]
+def device_status_messages() -> list[dict]:
+    """Every device's link status, each in the shape of the live `device` message (the page's first state)."""
+    devices = Device.objects.only("pk", "name", *STATUS_FIELDS).order_by("name")
+    return [device_status_message(device)["device"] for device in devices]
 
 
 @cache

@@ -74,5 +74,6 @@ def tags_find(
     return tags
 
 
-def devices_status() -> QuerySet[Device]:
+def devices_by_name() -> QuerySet[Device]:
+    """Every device, by name (the API lists their link status)."""
     return Device.objects.order_by("name")

@@ -14,8 +14,9 @@ The file has one row per tag and carries everything the tag needs, so export the
   alarm definitions; see alarms/tag_csv.py).
 
 Columns follow the models, so a field added to Tag, Device or ScanClass becomes a column (and the import then asks
-for it). An empty cell is the field's default (NULL where the field allows it). Tags absent from the file are left
-alone: the import creates and updates, it never deletes. Values are written so they read back exactly: floats as
+for it, except the tag columns of TAG_COLUMNS_OPTIONAL, which older files lack: their tags keep what they have). An
+empty cell is the field's default (NULL where the field allows it). Tags absent from the file are left alone: the
+import creates and updates, it never deletes. Values are written so they read back exactly: floats as
 Python's shortest round-tripping form, booleans as true/false, value labels as JSON with sorted keys.
 """
 
@@ -41,15 +42,16 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 from historian.signals import tag_csv_applied, tags_imported
 
 # Written by the poll service (connection status) or secret: not configuration the file carries.
-DEVICE_NOT_IN_FILE = frozenset(
-    {"id", "name", "status", "last_error", "last_good_read_at", "consecutive_failures", "next_retry_at"}
-    | {"status_changed_at", "password"}
-)
+DEVICE_NOT_IN_FILE = frozenset({"id", "name", "password", *STATUS_FIELDS})
 TAG_REFERENCES = ("machine", "device", "scan_class")
+#: Tag columns added after files were exported (the word and byte order overrides): a file without them still
+#: imports, and its tags keep what they have (a new tag gets the default: the device's order).
+TAG_COLUMNS_OPTIONAL = ("word_order", "byte_order")
 HIERARCHY_COLUMNS = ("site", "area", "line", "machine")
 PROGRESS_EVERY = 500
 
@@ -330,7 +332,7 @@ def _read_rows(file: IO[bytes] | IO[str] | bytes | str) -> tuple[list[str], list
 def _check_header(header: list[str]) -> None:
     expected = tag_csv_columns()
     duplicates = sorted({c for c in header if header.count(c) > 1})
-    missing = [c for c in expected if c not in header]
+    missing = [c for c in expected if c not in header and c not in TAG_COLUMNS_OPTIONAL]
     unknown = [c for c in header if c not in expected]
     problems = []
     if missing:
@@ -415,6 +417,11 @@ class _Plan:
             self._error(line, f"path {path!r} is already on line {self.paths_seen[path]}")
             return
         self.paths_seen[path] = line
+        before = self.tags.get(path)
+        for codec in self.tag_codecs:
+            if codec.column in TAG_COLUMNS_OPTIONAL and codec.column not in row:
+                kept = getattr(before, codec.field.attname) if before is not None else codec.field.get_default()
+                row[codec.column] = codec.encode(kept)
 
         values = self._decode(row, self.tag_codecs, problems)
         machine_state = self._decode_one(row, "machine_state", models.BooleanField(), problems)
@@ -436,7 +443,6 @@ class _Plan:
             self._error(line, "; ".join(problems))
             return
 
-        before = self.tags.get(path)
         tag = _snapshot(before) if before is not None else Tag()
         for codec in self.tag_codecs:
             setattr(tag, codec.field.attname, values[codec.column])

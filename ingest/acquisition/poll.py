@@ -18,8 +18,10 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Protocol, ScanClass, Tag
 from historian.quality import quality_is_good
+from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
 from ingest.pipeline.device_status import device_record_success
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
@@ -39,6 +41,8 @@ _TAG_FIELDS = (
     "machine_id",
     "address",
     "data_type",
+    "word_order",
+    "byte_order",
     "scale",
     "offset",
     "historize",
@@ -75,6 +79,8 @@ class PollConfig:
 
 
 PollKey = tuple[int, int]  # (device id, scan class id)
+
+_identify_schedule = IdentifySchedule()
 
 
 def polled_assignments() -> dict[int, dict[int, int]]:
@@ -115,7 +121,10 @@ def poll_configs_load(keys: Collection[PollKey], *, known: Mapping[PollKey, Poll
         if device is None or scan_class is None:
             continue
         key_tags = tags.get(key, {})
-        points = [PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in key_tags.values()]
+        points = [
+            PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset, t.word_order or None, t.byte_order or None)
+            for t in key_tags.values()
+        ]
         previous = known.get(key)
         if previous is not None and previous.points == points:
             points = previous.points
@@ -123,16 +132,10 @@ def poll_configs_load(keys: Collection[PollKey], *, known: Mapping[PollKey, Poll
     return configs
 
 
-#: Device fields the poll path itself writes: not configuration.
-_DEVICE_STATUS_FIELDS = frozenset(
-    {"status", "last_error", "last_good_read_at", "consecutive_failures", "next_retry_at", "status_changed_at"}
-)
-
-
 def poll_configs_fingerprint(device_ids: Collection[int]) -> int:
     """A digest of the configuration poll_configs_load would read for these devices, read without building model
     instances (a tenth of the CPU for 10,000 tags): the poller reloads only when it moves."""
-    device_fields = [f.attname for f in Device._meta.concrete_fields if f.name not in _DEVICE_STATUS_FIELDS]
+    device_fields = [f.attname for f in Device._meta.concrete_fields if f.name not in STATUS_FIELDS]
     tag_fields = [Tag._meta.get_field(name).attname for name in _TAG_FIELDS if name != "pk"]
     devices = Device.objects.filter(pk__in=device_ids).order_by("pk").values_list(*device_fields)
     tags = Tag.objects.filter(device_id__in=device_ids).order_by("pk").values_list("pk", *tag_fields)
@@ -184,10 +187,10 @@ def config_poll(
         return PollOutcome("disabled")
     if device.next_retry_at is not None and device.next_retry_at > now:
         return PollOutcome("backoff")
-    return _poll_locked(config, after_read)
+    return _read_and_store(config, after_read)
 
 
-def _poll_locked(config: PollConfig, after_read: Callable[[Device], None] | None = None) -> PollOutcome:
+def _read_and_store(config: PollConfig, after_read: Callable[[Device], None] | None = None) -> PollOutcome:
     device, tags = config.device, config.tags
     if not tags:
         return PollOutcome("no_tags")
@@ -213,6 +216,7 @@ def _poll_locked(config: PollConfig, after_read: Callable[[Device], None] | None
         device_record_success(device=device, read_at=read_at, point_errors="; ".join(reasons))
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
+    device_identify_when_due(device=device, driver=driver, schedule=_identify_schedule, observed_at=read_at)
     return PollOutcome(
         "stored",
         stored=outcome.stored,

@@ -42,6 +42,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils import timezone
+
 from historian.models import Device, Protocol, Tag
 from historian.quality import Quality, quality_is_bad
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
@@ -71,6 +73,7 @@ from ingest.protocols.sparkplug.codec import (
 )
 from ingest.protocols.sparkplug.discovery import DeviceKey, is_control_metric, sparkplug_device_discover
 from ingest.protocols.sparkplug.session import BrokerSettings, MqttSession
+from inventory.services.assets import asset_observe
 
 logger = logging.getLogger(__name__)
 
@@ -493,6 +496,35 @@ class SparkplugRunner:
             logger.info("Sparkplug: discovered %s (disabled until an administrator enables it)", device)
         broker.devices[key] = device
         self._devices[device.pk] = device
+        self._safely(
+            asset_observe,
+            protocol=Protocol.SPARKPLUG,
+            key="/".join(part for part in key if part),
+            observed_at=payload.timestamp or timezone.now(),
+            device_id=device.pk,
+            name=device.name,
+            addresses=[str(broker.settings)],
+            identity=birth_identity(payload.metrics),
+        )
+
+
+#: Longest list of birth metric names kept in the inventory (a change to it is a change of the edge program).
+BIRTH_METRICS_MAX_CHARS = 4000
+
+
+def birth_identity(metrics: Iterable[Metric]) -> dict[str, str]:
+    """What a birth says about its sender: its "Properties/..." metrics (make, model, OS, firmware, as the
+    Sparkplug specification suggests) and the names of the metrics it publishes."""
+    identity: dict[str, str] = {}
+    names: list[str] = []
+    for metric in metrics:
+        if metric.name.startswith("Properties/"):
+            if metric.value is not None and not metric.is_null:
+                identity[metric.name.removeprefix("Properties/")[:100]] = str(metric.value)[:200]
+        elif metric.name and not is_control_metric(metric.name):
+            names.append(metric.name)
+    identity["Birth metrics"] = ", ".join(sorted(names))[:BIRTH_METRICS_MAX_CHARS]
+    return identity
 
 
 def _reading(tag: Tag, metric: Metric) -> PointReading:

@@ -4,7 +4,8 @@ Two ways values come in, one way they are stored:
 
 * Polling (Modbus): a poller owns one driver per device connection and calls ``read()`` once per scan
   (``ingest.acquisition.poll.device_poll``). Per-point problems (bad address, device exception) come back as
-  bad-quality readings with a human ``reason``; only a link-level failure raises DeviceUnreachable.
+  bad-quality readings with a human ``reason``; only a link-level failure (the unit behind a gateway included)
+  raises DeviceUnreachable.
 * Subscriptions (OPC UA monitored items, MQTT Sparkplug B): the device pushes values. Such a driver keeps its
   session in a long-running loop; for each notification batch it hands its PointReadings to
   ``ingest.pipeline.store.readings_store(device=..., tags=..., readings=..., read_at=...)``, the same write path
@@ -35,13 +36,19 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class PointRequest:
-    """One tag to read: engineering value = raw * scale + offset."""
+    """One tag to read: engineering value = raw * scale + offset.
+
+    `word_order` / `byte_order` ("big" or "little"): the tag's override of its device's register order (Modbus);
+    None: the device's.
+    """
 
     tag_id: int
     address: str
     data_type: str
     scale: float = 1.0
     offset: float = 0.0
+    word_order: str | None = None
+    byte_order: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +107,20 @@ class ReadingBatch:
         ]
 
 
-class DeviceUnreachable(Exception):
-    """Link-level failure: connect refused or timed out, connection dropped or silent mid-read.
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """A device's own account of itself: named fields (vendor, product, revision...), its certificate's SHA-256."""
 
-    The driver has closed its connection when this is raised; the next read() reconnects.
+    fields: dict[str, str]
+    certificate_thumbprint: str | None = None
+
+
+class DeviceUnreachable(Exception):
+    """Link-level failure: connect refused or timed out, connection dropped or silent mid-read, or a gateway
+    answering that the unit behind it is unreachable (Modbus exceptions 0x0A / 0x0B).
+
+    The driver has closed its connection when this is raised (unless the connection, to a gateway, still works);
+    the next read() reconnects.
     """
 
 
@@ -121,6 +138,13 @@ class Driver(ABC):
     def read_batch(self, points: Sequence[PointRequest]) -> ReadingBatch:
         """read() as columns (one reading per point, in order)."""
         return ReadingBatch.from_readings(self.read(points))
+
+    def identify(self) -> DeviceIdentity | None:
+        """What the device says it is (for the asset inventory), connecting first if needed.
+
+        None where the protocol or the device cannot say. Raises DeviceUnreachable like a read.
+        """
+        return None
 
     @abstractmethod
     def close(self) -> None:

@@ -60,7 +60,9 @@ class LdapServer:
         return dn
 
     def group_add(self, name: str, members: list[str]) -> str:
-        dn = f"cn={name},{self.groups_dn}"
+        from ldap3.utils.dn import escape_rdn
+
+        dn = f"cn={escape_rdn(name)},{self.groups_dn}"
         with self._connection() as connection:
             assert connection.add(dn, ["groupOfNames"], {"cn": name, "member": members}), connection.result
         return dn

@@ -48,6 +48,9 @@ EVERYONE = Endpoint((ALLOW, ALLOW, ALLOW, ALLOW))
 ENDPOINTS: dict[str, Endpoint] = {
     "login": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW)),
     "logout": Endpoint((LOGIN, LOGIN, LOGIN, LOGIN), method="post"),  # signs out, then to the login page
+    # OpenID Connect sign-in: open to everyone, as the login page is (here not configured: a 404 for all).
+    "oidc_authentication_init": EVERYONE,
+    "oidc_authentication_callback": EVERYONE,
     # Plant floor
     "dashboards:plant_overview": PLANT,
     "dashboards:machine": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
@@ -58,6 +61,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "alarms:history": ALARMS,
     "alarms:history_csv": EXPORT,
     "alarms:kpi": ALARMS,
+    # OT asset inventory: engineers and administrators
+    "inventory:assets": Endpoint((LOGIN, DENY, ALLOW, ALLOW)),
     # API tokens (pages) and the REST API
     "tokens:list": TOKENS,
     "tokens:revoke": Endpoint(TOKENS.expected, method="post", kwargs={"token_id": 999_999}),
@@ -76,6 +81,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:alarms": API_ALARMS,
     "api:journal": API_ALARMS,
     "api:devices": API_PLANT,
+    "api:assets": API_EXPORT,  # inventory.view_asset: engineers and administrators
     # Admin, apart from the model pages (ADMIN_MODELS)
     "admin:index": ADMIN_ONLY,
     "admin:login": EVERYONE,
@@ -124,6 +130,8 @@ ADMIN_MODELS: dict[str, str] = {
     "axes.accessattempt": "vd",  # sign-in lockouts: deleting one unlocks
     "axes.accessfailurelog": "v",
     "axes.accesslog": "v",
+    "inventory.asset": "vd",  # observed, never typed in; a stale asset may be deleted
+    "inventory.assetchange": "v",  # the record of what changed
 }
 ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
 
@@ -257,6 +265,10 @@ REFUSED_TO_ALL = {
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",
     "admin:axes_accessfailurelog_add",
+    # The asset inventory is observed from the network, never typed in.
+    "admin:inventory_asset_add",
+    "admin:inventory_assetchange_add",
+    "admin:inventory_assetchange_delete",
 }
 
 

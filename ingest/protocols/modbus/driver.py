@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from pymodbus.client import ModbusTcpClient
@@ -16,7 +16,14 @@ from pymodbus.pdu import ModbusPDU
 
 from historian.addresses import InvalidTagAddress
 from historian.quality import Quality
-from ingest.protocols.base import DeviceUnreachable, Driver, PointReading, PointRequest, ReadingBatch
+from ingest.protocols.base import (
+    DeviceIdentity,
+    DeviceUnreachable,
+    Driver,
+    PointReading,
+    PointRequest,
+    ReadingBatch,
+)
 from ingest.protocols.modbus.address import BIT_TABLES, ModbusAddress, parse_modbus_address
 
 logger = logging.getLogger(__name__)
@@ -26,6 +33,18 @@ MAX_REGISTERS_PER_READ = 125
 MAX_BITS_PER_READ = 2000
 
 _TABLE_ORDER = {"hr": 0, "ir": 1, "co": 2, "di": 3}
+
+#: Device identification objects (Modbus application protocol spec, FC 43 / MEI 14), basic and regular.
+IDENTIFICATION_OBJECTS = {
+    0x00: "VendorName",
+    0x01: "ProductCode",
+    0x02: "MajorMinorRevision",
+    0x03: "VendorUrl",
+    0x04: "ProductName",
+    0x05: "ModelName",
+    0x06: "UserApplicationName",
+}
+_READ_BASIC, _READ_REGULAR = 0x01, 0x02
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +124,10 @@ _EXCEPTION_NAMES = {
 }
 
 
+#: Exceptions a gateway sends for the unit behind it: the unit is unreachable, not the tag misconfigured.
+GATEWAY_EXCEPTIONS = frozenset({ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE})
+
+
 def exception_reason(block: ReadBlock, exception_code: int) -> str:
     """What a person reads for an exception response, e.g. 'HR100..HR124: Modbus exception 2 (illegal ...)'."""
     name = _EXCEPTION_NAMES.get(exception_code, "unknown exception")
@@ -120,7 +143,7 @@ def exception_quality(exception_code: int) -> Quality:
     """
     if exception_code in (ExcCodes.ILLEGAL_FUNCTION, ExcCodes.ILLEGAL_ADDRESS):
         return Quality.BAD_CONFIG_ERROR
-    if exception_code in (ExcCodes.GATEWAY_PATH_UNAVIABLE, ExcCodes.GATEWAY_NO_RESPONSE):
+    if exception_code in GATEWAY_EXCEPTIONS:
         return Quality.BAD_COMM_FAILURE
     return Quality.BAD_DEVICE_FAILURE
 
@@ -162,23 +185,38 @@ def decode_registers(
     return int(value) if data_type in ("int16", "uint16", "int32", "uint32") else float(value)
 
 
+Order = Literal["big", "little"]
+_ORDERS: tuple[Order, ...] = ("big", "little")
+
+
+class _Group(NamedTuple):
+    """Points decoded together: one table, one data type (or "bit"), one word and byte order."""
+
+    table: str
+    kind: str  # data type, or "bit"
+    indices: np.ndarray  # point indices
+    gather: np.ndarray  # [k x registers] (or [k] for bits) indices into the table's array
+    bits: np.ndarray | None  # bit numbers within registers, or None (coils, inputs, whole registers)
+    word_order: Order
+    byte_order: Order
+
+
 @dataclass
 class _DecodePlan:
     """How to turn a read's responses into a ReadingBatch, worked out once per list of points.
 
-    Registers (bits) land in one array per table at their own address; each data type is then decoded for all
-    its points by one gather over those arrays.
+    Registers (bits) land in one array per table at their own address; each data type (in each word and byte
+    order its tags use) is then decoded for all its points by one gather over those arrays.
     """
 
     tag_ids: np.ndarray
     scale: np.ndarray
     offset: np.ndarray
-    invalid: dict[int, str]  # point index -> why its address is invalid
+    invalid: dict[int, str]  # point index -> why its address (or its order) is invalid
     addresses: dict[int, ModbusAddress]  # valid addresses by point index
     sizes: dict[str, int]  # per table: one past the highest address read
-    # (table, data type or "bit", point indices, gather index [k x registers] or [k], bit numbers or None)
-    groups: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]]
-    strings: list[int]  # point indices of string tags
+    groups: list[_Group]
+    strings: list[tuple[int, Order]]  # point indices of string tags, with their byte order
 
 
 def decode_string(registers: Sequence[int], *, byte_order: Literal["big", "little"] = "big") -> str:
@@ -310,6 +348,11 @@ class ModbusTcpDriver(Driver):
                     # separately, now and from now on.
                     pending[:0] = parts
                     continue
+                if code in GATEWAY_EXCEPTIONS:
+                    # The gateway answers, the unit behind it does not: this unit's link is down (issue 11.2).
+                    # The TCP connection to the gateway stays open: its other units share that address.
+                    reason = exception_reason(block, code)
+                    raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {reason}")
                 bad = exception_quality(code)
                 reason = exception_reason(block, code)
             else:
@@ -368,31 +411,37 @@ class ModbusTcpDriver(Driver):
             return self._decode
         invalid: dict[int, str] = {}
         addresses: dict[int, ModbusAddress] = {}
+        orders: dict[int, tuple[Order, Order]] = {}
         for i, point in enumerate(points):
             try:
                 addresses[i] = self._string_fits(self.parse(point.address, point.data_type))
+                orders[i] = self._orders(point)
             except InvalidTagAddress as exc:
+                addresses.pop(i, None)
                 invalid[i] = str(exc)
         sizes: dict[str, int] = {}
-        members: dict[tuple[str, str], list[int]] = defaultdict(list)
-        strings: list[int] = []
+        members: dict[tuple[str, str, Order, Order], list[int]] = defaultdict(list)
+        strings: list[tuple[int, Order]] = []
         for i, addr in addresses.items():
             sizes[addr.table] = max(sizes.get(addr.table, 0), addr.end)
+            word_order, byte_order = orders[i]
             if addr.data_type == "string":
-                strings.append(i)  # texts vary in length: decoded one by one (they are few)
+                strings.append((i, byte_order))  # texts vary in length: decoded one by one (they are few)
                 continue
-            bitwise = addr.table in BIT_TABLES or addr.bit is not None
-            members[(addr.table, "bit" if bitwise else addr.data_type)].append(i)
+            if addr.table in BIT_TABLES or addr.bit is not None:
+                members[(addr.table, "bit", "big", "big")].append(i)  # bits are numbered within the register
+            else:
+                members[(addr.table, addr.data_type, word_order, byte_order)].append(i)
         groups = []
-        for (table, kind), indices in members.items():
+        for (table, kind, word_order, byte_order), indices in members.items():
             first = np.array([addresses[i].offset for i in indices], dtype=np.intp)
             if kind == "bit":
                 bits = None if table in BIT_TABLES else np.array([addresses[i].bit for i in indices], dtype=np.uint16)
-                groups.append((table, kind, np.array(indices, dtype=np.intp), first, bits))
+                gather = first
             else:
-                width = addresses[indices[0]].count
-                gather = first[:, None] + np.arange(width, dtype=np.intp)[None, :]
-                groups.append((table, kind, np.array(indices, dtype=np.intp), gather, None))
+                bits = None
+                gather = first[:, None] + np.arange(addresses[indices[0]].count, dtype=np.intp)[None, :]
+            groups.append(_Group(table, kind, np.array(indices, dtype=np.intp), gather, bits, word_order, byte_order))
         plan = _DecodePlan(
             tag_ids=np.array([p.tag_id for p in points], dtype=np.int32),
             scale=np.array([p.scale for p in points], dtype=np.float64),
@@ -408,28 +457,39 @@ class ModbusTcpDriver(Driver):
         self._decode_points, self._decode = points, plan
         return plan
 
+    def _orders(self, point: PointRequest) -> tuple[Order, Order]:
+        """The point's word and byte order: its own where it has one (a tag's override), else the device's."""
+        word_order = point.word_order or self.word_order
+        byte_order = point.byte_order or self.byte_order
+        if word_order not in _ORDERS or byte_order not in _ORDERS:
+            raise InvalidTagAddress(
+                f"word order {word_order!r} / byte order {byte_order!r}: each must be 'big' or 'little'"
+            )
+        return word_order, byte_order  # type: ignore[return-value]
+
     def _decoded(
         self, plan: _DecodePlan, data: dict[str, np.ndarray], quality: np.ndarray, reasons: dict[int, str]
     ) -> ReadingBatch:
         raw = np.full(len(plan.tag_ids), np.nan)
-        for table, kind, indices, gather, bits in plan.groups:
-            if kind != "bit":
-                raw[indices] = decode_register_rows(
-                    data[table][gather], kind, word_order=self.word_order, byte_order=self.byte_order
+        for group in plan.groups:
+            registers = data[group.table][group.gather]
+            if group.kind != "bit":
+                raw[group.indices] = decode_register_rows(
+                    registers, group.kind, word_order=group.word_order, byte_order=group.byte_order
                 )
-            elif bits is None:
-                raw[indices] = data[table][gather] != 0
+            elif group.bits is None:
+                raw[group.indices] = registers != 0
             else:
-                raw[indices] = (data[table][gather] >> bits) & 1
+                raw[group.indices] = (registers >> group.bits) & 1
         good = quality == Quality.GOOD
         with np.errstate(invalid="ignore", over="ignore"):
             values = raw * plan.scale + plan.offset
         texts: dict[int, str] = {}
-        for i in plan.strings:
+        for i, byte_order in plan.strings:
             if good[i]:
                 addr = plan.addresses[i]
                 registers = data[addr.table][addr.offset : addr.end].tolist()
-                texts[int(plan.tag_ids[i])] = decode_string(registers, byte_order=self.byte_order)
+                texts[int(plan.tag_ids[i])] = decode_string(registers, byte_order=byte_order)
             good[i] = False  # not a number: never "broken" below
         broken = good & ~np.isfinite(values)
         for i in np.flatnonzero(broken).tolist():
@@ -438,6 +498,40 @@ class ModbusTcpDriver(Driver):
         quality[broken] = Quality.BAD_SENSOR_FAILURE
         values[quality != Quality.GOOD] = np.nan
         return ReadingBatch(tag_ids=plan.tag_ids, values=values, qualities=quality, reasons=reasons, texts=texts)
+
+    def identify(self) -> DeviceIdentity | None:
+        """The unit's device identification (FC 43/14), regular objects where it has them, else basic ones.
+
+        None when the unit does not implement it (an exception answer, as many PLCs give).
+        """
+        self.connect()
+        for read_code in (_READ_REGULAR, _READ_BASIC):
+            objects = self._identification_objects(read_code)
+            if objects:
+                return DeviceIdentity({IDENTIFICATION_OBJECTS[oid]: value for oid, value in sorted(objects.items())})
+        return None
+
+    def _identification_objects(self, read_code: int) -> dict[int, str]:
+        objects: dict[int, str] = {}
+        next_object = 0x00
+        for _ in range(len(IDENTIFICATION_OBJECTS)):  # a device streams its objects over several answers at most
+            try:
+                response = self._client.read_device_information(
+                    read_code=read_code, object_id=next_object, device_id=self.unit_id
+                )
+            except (ModbusException, OSError) as exc:
+                self._client.close()
+                raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {exc}") from exc
+            if response.isError() or not hasattr(response, "information"):
+                return objects
+            for oid, raw in response.information.items():
+                if oid in IDENTIFICATION_OBJECTS:
+                    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+                    objects[oid] = text.strip()[:200]
+            if not response.more_follows or response.next_object_id <= next_object:
+                return objects
+            next_object = response.next_object_id
+        return objects
 
     def _request(self, block: ReadBlock) -> ModbusPDU:
         readers: dict[str, Callable[..., ModbusPDU]] = {

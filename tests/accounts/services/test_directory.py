@@ -7,7 +7,12 @@ from tests.accounts.ldap_server import ldap_server, slapd_missing
 
 pytestmark = pytest.mark.skipif(slapd_missing() is not None, reason=slapd_missing() or "")
 
-ROLE_GROUPS = {"mw-operators": "Operator", "mw-engineers": "Engineer", "mw-admins": "Administrator"}
+ROLE_GROUPS = {
+    "mw-operators": "Operator",
+    "mw-engineers": "Engineer",
+    "mw-admins": "Administrator",
+    "Line 1, shift A": "Operator",
+}
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +21,8 @@ def directory():
         olga = server.person_add("olga", "olga-dir-pw", given_name="Olga", surname="Ivanova", mail="olga@plant.example")
         erik = server.person_add("erik", "erik-dir-pw", surname="Berg")
         server.person_add("nobody", "nobody-dir-pw")
+        ines = server.person_add("ines", "ines-dir-pw")
+        server.group_add("Line 1, shift A", [ines])  # its DN: cn=Line 1\, shift A,ou=groups,...
         server.person_add("admin", "directory-side-admin-pw")
         server.group_add("mw-operators", [olga, erik])
         server.group_add("mw-engineers", [erik, f"cn=admin,{server.base_dn}"])  # groupOfNames needs one member left
@@ -66,6 +73,12 @@ def test_the_highest_mapped_role_wins_and_follows_the_directory(client, director
     _sign_in(client, "erik", "erik-dir-pw")
 
     assert _roles(erik) == [Role.OPERATOR.value]
+
+
+def test_a_group_whose_name_has_an_escaped_comma_maps_to_its_role(client, directory_settings, django_user_model):
+    _sign_in(client, "ines", "ines-dir-pw")
+
+    assert _roles(django_user_model.objects.get(username="ines")) == [Role.OPERATOR.value]
 
 
 def test_a_wrong_directory_password_is_refused(client, directory_settings, django_user_model):

@@ -25,7 +25,7 @@ from demo.simulator.plant import (
     machine_tag_address,
 )
 from historian.quality import Quality
-from ingest.protocols.base import PointRequest
+from ingest.protocols.base import DeviceUnreachable, PointRequest
 from ingest.protocols.modbus.address import parse_modbus_address
 from ingest.protocols.modbus.driver import ModbusTcpDriver
 
@@ -200,8 +200,9 @@ def test_server_refreshes_registers_and_answers_unknown_units_like_a_gateway() -
         assert first is not None
         assert second is not None
         assert second > first
-        with ModbusTcpDriver(server.host, server.port, 7) as driver:
-            assert driver.read(energy)[0].quality == Quality.BAD_COMM_FAILURE
+        unreachable = pytest.raises(DeviceUnreachable, match="Modbus exception 11 \\(gateway target device failed")
+        with ModbusTcpDriver(server.host, server.port, 7) as driver, unreachable:
+            driver.read(energy)
 
 
 def test_port_in_use_is_a_clear_error() -> None:

@@ -340,3 +340,66 @@ def test_a_string_tag_round_trips_and_a_new_one_imports_from_the_file(plant, adm
     assert applied.applied
     made = Tag.objects.get(path=recipe["path"])
     assert (made.data_type, made.address, made.is_text) == ("string", "IR40:16", True)
+
+
+def test_a_tags_word_and_byte_order_round_trip_and_import_from_the_file(plant, admin_user):
+    floats = Tag.objects.filter(data_type="float32").order_by("path")
+    Tag.objects.filter(pk=floats[0].pk).update(word_order="little", byte_order="little")
+    exported = _export()
+    rows = _rows(exported)
+    by_path = {r["path"]: r for r in rows}
+    assert (by_path[floats[0].path]["word_order"], by_path[floats[0].path]["byte_order"]) == ("little", "little")
+    assert (by_path[floats[1].path]["word_order"], by_path[floats[1].path]["byte_order"]) == ("", "")
+    assert tag_import_csv(file=exported, dry_run=True, actor=admin_user).unchanged == len(rows)
+
+    by_path[floats[1].path]["word_order"] = "little"
+    by_path[floats[0].path]["byte_order"] = ""
+    report = tag_import_csv(file=_write(rows), dry_run=False, actor=admin_user)
+
+    assert report.errors == []
+    assert {c.path: c.changes for c in report.updated} == {
+        floats[0].path: {"byte_order": ("little", "")},
+        floats[1].path: {"word_order": ("", "little")},
+    }
+    assert Tag.objects.get(pk=floats[0].pk).byte_order == ""
+    assert Tag.objects.get(pk=floats[1].pk).word_order == "little"
+
+
+def test_a_word_order_on_a_16_bit_tag_in_the_file_is_an_error_of_its_line(plant, admin_user):
+    rows = _rows(_export())
+    index = next(i for i, r in enumerate(rows) if r["data_type"] == "int16")
+    rows[index]["word_order"] = "little"
+
+    text = _write(rows)
+    report = tag_import_csv(file=text, dry_run=True, actor=admin_user)
+
+    assert [(e.line, e.message) for e in report.errors] == [
+        (
+            _line_numbers(text)[rows[index]["path"]],
+            "word_order: Word order applies to 32- and 64-bit values (int32, uint32, float32, float64), whose "
+            "registers it orders; not to int16: leave it empty.",
+        )
+    ]
+
+
+def test_a_file_exported_before_the_order_columns_still_imports_and_keeps_the_tags_orders(plant, admin_user):
+    cdab = Tag.objects.filter(data_type="float32").order_by("path").first()
+    Tag.objects.filter(pk=cdab.pk).update(word_order="little")
+    old_columns = [c for c in tag_csv_columns() if c not in ("word_order", "byte_order")]
+    rows = _rows(_export())
+    new = dict(rows[2], path="Plant Ü/Old/Line 1/M1.speed", area="Old", machine_state="false")
+    rows.append(new)
+    rows[0]["units"] = "bar"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=old_columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+    report = tag_import_csv(file=out.getvalue(), dry_run=False, actor=admin_user)
+
+    assert report.errors == []
+    assert [c.path for c in report.created] == [new["path"]]
+    assert [(c.path, c.changes) for c in report.updated] == [(rows[0]["path"], {"units": ("", "bar")})]
+    assert Tag.objects.get(pk=cdab.pk).word_order == "little"
+    created = Tag.objects.get(path=new["path"])
+    assert (created.word_order, created.byte_order) == ("", "")

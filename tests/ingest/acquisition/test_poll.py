@@ -1,9 +1,13 @@
+import struct
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.utils import timezone
+from pymodbus.simulator import DataType, SimData, SimDevice
 
+from demo.simulator.modbus_server import ReadyCallback, ServerThread, serve_devices
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
@@ -150,3 +154,70 @@ def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(devi
     device.refresh_from_db()
     assert device.status == DeviceStatus.CONNECTED
     assert device.last_error == "HR5000..HR5000: Modbus exception 2 (illegal data address)"
+
+
+def test_a_unit_the_gateway_cannot_reach_is_a_communication_failure_of_that_unit(
+    device, scan_class, machine, plant_server
+):
+    """The simulator, like a gateway, answers exception 0x0B for a unit id it does not serve (issue 11.2): that
+    unit's device is in error with its failures counted, while the unit next to it behind the same address reads."""
+    behind = Device.objects.create(name="Line 9 PLC", host=plant_server.host, port=plant_server.port, unit_id=99)
+    tag = Tag.objects.create(
+        path="Demo Plant/line 9 speed",
+        name="Speed",
+        machine=machine,
+        device=behind,
+        scan_class=scan_class,
+        address="HR0",
+        data_type="uint16",
+    )
+
+    outcome = device_poll(device_id=behind.pk, scan_class_id=scan_class.pk)
+
+    assert outcome.status == "unreachable"
+    behind.refresh_from_db()
+    assert behind.status == DeviceStatus.ERROR
+    assert behind.consecutive_failures == 1
+    assert behind.last_good_read_at is None
+    assert "unit 99: HR0..HR0: Modbus exception 11 (gateway target device failed to respond)" in behind.last_error
+    assert current_values(tag_ids=[tag.pk])[tag.pk].quality == Quality.BAD_COMM_FAILURE
+    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.CONNECTED
+
+    Device.objects.filter(pk=behind.pk).update(next_retry_at=None)
+    assert device_poll(device_id=behind.pk, scan_class_id=scan_class.pk).status == "unreachable"
+    behind.refresh_from_db()
+    assert (behind.status, behind.consecutive_failures, behind.last_good_read_at) == (DeviceStatus.ERROR, 2, None)
+
+    Device.objects.filter(pk=behind.pk).update(unit_id=device.unit_id, next_retry_at=None)  # the unit answers again
+    assert device_poll(device_id=behind.pk, scan_class_id=scan_class.pk).status == "stored"
+    behind.refresh_from_db()
+    assert (behind.status, behind.consecutive_failures) == (DeviceStatus.CONNECTED, 0)
+    assert behind.last_good_read_at is not None
+    assert current_values(tag_ids=[tag.pk])[tag.pk].quality == Quality.GOOD
+
+
+def test_one_device_reads_an_abcd_and_a_cdab_float_through_a_tag_order_override(scan_class, machine):
+    """A PLC holding values of both word orders needs one device, not two (issue 11.4)."""
+    abcd = struct.unpack(">2H", struct.pack(">f", 12.5))
+    cdab = struct.unpack(">2H", struct.pack(">f", -7.25))[::-1]
+    plc = SimDevice(id=1, simdata=[SimData(0, values=[*abcd, *cdab], datatype=DataType.REGISTERS)])
+
+    async def serve(ready: ReadyCallback) -> None:
+        await serve_devices([plc], host="127.0.0.1", port=0, ready=ready)
+
+    with ServerThread(serve) as server:
+        plc_device = Device.objects.create(name="Mixed PLC", host=server.host, port=server.port, word_order="big")
+        common = {"machine": machine, "device": plc_device, "scan_class": scan_class, "data_type": "float32"}
+        own = Tag.objects.create(path="Demo Plant/mixed abcd", name="ABCD", address="HR0", **common)
+        swapped = Tag.objects.create(
+            path="Demo Plant/mixed cdab", name="CDAB", address="HR2", word_order="little", **common
+        )
+        swapped.full_clean()
+
+        assert device_poll(device_id=plc_device.pk, scan_class_id=scan_class.pk).status == "stored"
+
+    values = current_values(tag_ids=[own.pk, swapped.pk])
+    assert (values[own.pk].value, values[own.pk].quality) == (12.5, Quality.GOOD)
+    assert (values[swapped.pk].value, values[swapped.pk].quality) == (-7.25, Quality.GOOD)

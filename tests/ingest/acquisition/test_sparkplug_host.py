@@ -167,6 +167,19 @@ def test_births_create_disabled_discovered_devices_and_their_metrics(edge, runne
     assert not Tag.objects.exists()
 
 
+def test_births_put_the_edge_node_and_its_devices_in_the_asset_inventory(edge, runner, broker):
+    from inventory.models import Asset
+
+    assets = {a.key: a for a in Asset.objects.filter(protocol="sparkplug")}
+
+    assert set(assets) == {f"{GROUP}/{NODE}", f"{GROUP}/{NODE}/{CNC}"}
+    node = assets[f"{GROUP}/{NODE}"]
+    assert node.identity["Birth metrics"] == ", ".join(sorted(NODE_METRICS))
+    assert node.addresses == [f"mqtt://{broker.host}:{broker.port}"]
+    assert node.device == Device.objects.get(sparkplug_edge_node_id=NODE, sparkplug_device_id="")
+    assert assets[f"{GROUP}/{NODE}/{CNC}"].identity["Birth metrics"] == "Parts, Spindle/Speed"
+
+
 def test_enabled_metrics_become_tags_that_pushed_devices_keep_out_of_celery_polling(edge, runner, plant):
     tags = _enable(runner, plant)
 

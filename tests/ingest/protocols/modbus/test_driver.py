@@ -90,6 +90,17 @@ def _device() -> SimDevice:
     )
 
 
+#: Units behind the test server's "gateway" that it cannot reach, and the exception it answers for each.
+GATEWAY_UNITS = {2: ExcCodes.GATEWAY_PATH_UNAVIABLE, 3: ExcCodes.GATEWAY_NO_RESPONSE}
+
+
+def _unreachable_unit(unit: int, code: ExcCodes) -> SimDevice:
+    async def action(*_args: object) -> ExcCodes | None:
+        return code
+
+    return SimDevice(id=unit, simdata=[SimData(0, count=100, values=0, datatype=DataType.REGISTERS)], action=action)
+
+
 class RequestLog:
     """Requests the server actually received, recorded by pymodbus's trace_pdu hook."""
 
@@ -110,7 +121,8 @@ class RequestLog:
 
 def _server(port: int = 0, log: RequestLog | None = None) -> ServerThread:
     async def serve(ready: ReadyCallback) -> None:
-        await serve_devices([_device()], host="127.0.0.1", port=port, trace_pdu=log.trace if log else None, ready=ready)
+        devices = [_device(), *(_unreachable_unit(unit, code) for unit, code in GATEWAY_UNITS.items())]
+        await serve_devices(devices, host="127.0.0.1", port=port, trace_pdu=log.trace if log else None, ready=ready)
 
     return ServerThread(serve)
 
@@ -202,6 +214,40 @@ def test_little_endian_word_and_byte_order(server: ServerThread) -> None:
         assert _values(_read(drv, ("HR40", "int16"), ("HR41", "float32"))) == [-2, 12.5]
 
 
+def test_a_point_may_override_the_word_and_byte_order_of_its_device(driver: ModbusTcpDriver) -> None:
+    """One big-endian device, values of other orders next to its own (issue 11.4)."""
+    readings = driver.read(
+        [
+            PointRequest(1, "HR6", "float32"),  # ABCD: the device's order
+            PointRequest(2, "HR20", "float32", word_order="little"),  # CDAB
+            PointRequest(3, "HR22", "float64", word_order="little"),
+            PointRequest(4, "HR40", "int16", byte_order="little"),
+            PointRequest(5, "HR41", "float32", word_order="little", byte_order="little"),  # DCBA
+            PointRequest(6, "HR0", "int16", word_order="little"),  # one register: word order changes nothing
+        ]
+    )
+    assert _values(readings) == [
+        pytest.approx(3.14159, rel=1e-7),
+        -0.5,
+        pytest.approx(1e10 / 3, rel=1e-15),
+        -2,
+        12.5,
+        -1234,
+    ]
+
+
+def test_a_point_may_set_the_device_order_back_to_big_endian(server: ServerThread) -> None:
+    with ModbusTcpDriver(server.host, server.port, UNIT, word_order="little") as drv:
+        readings = drv.read([PointRequest(1, "HR20", "float32"), PointRequest(2, "HR6", "float32", word_order="big")])
+    assert _values(readings) == [-0.5, pytest.approx(3.14159, rel=1e-7)]
+
+
+def test_an_unknown_order_on_a_point_is_a_config_error_of_that_point(driver: ModbusTcpDriver) -> None:
+    readings = driver.read([PointRequest(1, "HR6", "float32", word_order="middle"), PointRequest(2, "HR0", "int16")])
+    assert (readings[0].quality, readings[1].value) == (Quality.BAD_CONFIG_ERROR, -1234)
+    assert "word order 'middle'" in readings[0].reason
+
+
 def test_contiguous_registers_are_read_in_125_register_blocks(driver: ModbusTcpDriver, request_log: RequestLog) -> None:
     points = [PointRequest(i, f"HR{100 + i}", "uint16") for i in range(150)]
     readings = driver.read(points)
@@ -264,6 +310,17 @@ def test_exception_responses_carry_the_reason(driver: ModbusTcpDriver) -> None:
     readings = _read(driver, ("HR2000", "uint16"), ("HR1050", "float32"))
     assert readings[0].reason == "HR2000..HR2000: Modbus exception 2 (illegal data address)"
     assert readings[1].reason == "HR1050..HR1051: Modbus exception 4 (server device failure)"
+
+
+@pytest.mark.parametrize(("unit", "code"), GATEWAY_UNITS.items())
+def test_a_gateway_exception_is_a_link_failure_of_that_unit(server: ServerThread, unit: int, code: ExcCodes) -> None:
+    """0x0A / 0x0B: the gateway answers for a unit it cannot reach; no tag of that unit was read (issue 11.2)."""
+    with ModbusTcpDriver(server.host, server.port, unit, timeout=1.0) as drv:
+        with pytest.raises(DeviceUnreachable, match=f"unit {unit}: HR0..HR1: Modbus exception {int(code)} "):
+            _read(drv, ("HR0", "int16"), ("HR1", "uint16"))
+        assert drv.connected  # the gateway itself answered: its connection stays open
+    with ModbusTcpDriver(server.host, server.port, UNIT, timeout=1.0) as drv:
+        assert _values(_read(drv, ("HR0", "int16"))) == [-1234]  # the gateway's other unit still reads
 
 
 def test_a_small_gap_is_read_through_in_one_request(server: ServerThread, request_log: RequestLog) -> None:

@@ -105,6 +105,14 @@ def test_strings_are_read_as_text_in_the_devices_byte_order(server):
     assert [r.value for r in swapped] == ["PRG-4711", "RP-G7411"]
 
 
+def test_a_string_tag_may_override_the_devices_byte_order(server):
+    with ModbusTcpDriver(server.host, server.port, UNIT, timeout=1.0) as driver:
+        swapped, plain = driver.read(
+            [PointRequest(1, "HR6:5", "string", byte_order="little"), PointRequest(2, "HR1:5", "string")]
+        )
+    assert (swapped.value, plain.value) == ("PRG-4711", "PRG-4711")
+
+
 def test_scale_and_offset_never_touch_a_string(server):
     with ModbusTcpDriver(server.host, server.port, UNIT, timeout=1.0) as driver:
         [reading] = driver.read([PointRequest(1, "HR1:5", "string", scale=10.0, offset=1.0)])

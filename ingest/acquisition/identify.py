@@ -1,0 +1,70 @@
+"""Asking polled devices what they are, for the asset inventory: at the first poll, then every few minutes.
+
+A device swapped for another, or given new firmware, is noticed within INVENTORY_IDENTIFY_SECONDS. Identifying
+never disturbs polling: a device that cannot say, a link that drops or a database away only means no observation.
+"""
+
+import logging
+import time
+from datetime import datetime
+
+from django.conf import settings
+
+from historian.models import Device
+from ingest.pipeline.store import DATABASE_DOWN_ERRORS, database_connection_reset
+from ingest.protocols.base import DeviceUnreachable, Driver
+from inventory.services.assets import asset_observe
+
+logger = logging.getLogger(__name__)
+
+
+class IdentifySchedule:
+    """When each device was last asked (monotonic seconds), in one polling process."""
+
+    def __init__(self) -> None:
+        self._asked: dict[int, float] = {}
+
+    def due(self, device_id: int, *, now: float) -> bool:
+        asked = self._asked.get(device_id)
+        return asked is None or now - asked >= settings.INVENTORY_IDENTIFY_SECONDS
+
+    def asked(self, device_id: int, *, now: float) -> None:
+        self._asked[device_id] = now
+
+
+def device_asset_key(device: Device) -> str:
+    if device.protocol == "opcua":
+        return device.endpoint_url
+    return f"{device.host}:{device.port}/{device.unit_id}"
+
+
+def device_identify_when_due(
+    *, device: Device, driver: Driver, schedule: IdentifySchedule, observed_at: datetime
+) -> bool:
+    """Ask `device` what it is if it is due, and record the answer; True when an observation was recorded."""
+    now = time.monotonic()
+    if not schedule.due(device.pk, now=now):
+        return False
+    schedule.asked(device.pk, now=now)
+    try:
+        identity = driver.identify()
+    except DeviceUnreachable as exc:
+        logger.info("%s: device identification not read: %s", device, exc)
+        return False
+    host = device.endpoint_url if device.protocol == "opcua" else f"{device.host}:{device.port}"
+    try:
+        asset_observe(
+            protocol=device.protocol,
+            key=device_asset_key(device),
+            observed_at=observed_at,
+            device_id=device.pk,
+            name=device.name,
+            addresses=[host],
+            identity=identity.fields if identity is not None else None,
+            certificate_thumbprint=identity.certificate_thumbprint if identity is not None else None,
+        )
+    except DATABASE_DOWN_ERRORS:
+        database_connection_reset()
+        schedule.asked(device.pk, now=now - settings.INVENTORY_IDENTIFY_SECONDS)  # ask again at the next poll
+        return False
+    return True

@@ -1,0 +1,19 @@
+"""Reads of the asset inventory."""
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from inventory.models import Asset, AssetChange
+
+
+def assets_list() -> QuerySet[Asset]:
+    return Asset.objects.select_related("device").annotate(change_count=Count("changes")).order_by("protocol", "key")
+
+
+def asset_changes_recent(*, limit: int = 100) -> QuerySet[AssetChange]:
+    return AssetChange.objects.select_related("asset").order_by("-at", "-pk")[:limit]
+
+
+def assets_with_changes() -> QuerySet[Asset]:
+    """Every asset with its changes prefetched, newest first (one query for all: changes are rare events)."""
+    changes = AssetChange.objects.order_by("-at", "-pk")
+    return Asset.objects.select_related("device").prefetch_related(Prefetch("changes", queryset=changes))
