@@ -1,4 +1,4 @@
-"""The tag CSV's `alarms` column: every alarm definition of the tag, as a JSON list (historian/services/tag_csv.py).
+"""The tag CSV's `alarms` column: every alarm definition of the tag, as a JSON list (historian/services/tag_csv/).
 
 One object per definition with the definition's fields ({"name": "Temperature high", "kind": "hi", "limit": 80.0,
 "priority": "high", ...}); the tags a definition refers to (setpoint, suppression) by path. A field left out takes

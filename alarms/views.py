@@ -1,10 +1,8 @@
 """Alarm pages: the live list, the history (search, CSV export) and the performance KPIs. Views stay thin."""
 
-import csv
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -17,6 +15,7 @@ from alarms.queries.journal import CSV_COLUMNS, JournalFilter, journal_csv_chunk
 from alarms.queries.kpi import alarm_kpis
 from alarms.services.actions import PERM_ACKNOWLEDGE, PERM_SHELVE, PERM_VIEW
 from alarms.state_machine import Event
+from common.csv import csv_async, csv_stream_chunks
 from historian.models import Area, Line
 
 HISTORY_PAGE_ROWS = 500
@@ -131,28 +130,11 @@ def alarm_history_page(request: HttpRequest) -> HttpResponse:
     return render(request, "alarms/history.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_safe(value):
-    """Text a spreadsheet would run as a formula (a comment typed as '=HYPERLINK(...)') is prefixed with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-async def _csv_lines(f: JournalFilter) -> AsyncIterator[str]:
-    """The CSV, chunk by chunk: an async iterator, so that ASGI streams it instead of collecting it first."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+def _journal_chunks(f: JournalFilter) -> Iterator[list[list]]:
+    """The journal's entries, one keyset page at a time (the id that ends each row is left out)."""
     after = None
-    while True:
-        chunk = await sync_to_async(journal_csv_chunk)(f=f, after=after)
-        if not chunk:
-            return
-        yield "".join(writer.writerow([row[0].isoformat(), *map(_csv_safe, row[1:-1])]) for row in chunk)
+    while chunk := journal_csv_chunk(f=f, after=after):
+        yield [[row[0].isoformat(), *row[1:-1]] for row in chunk]
         after = (chunk[-1][0], chunk[-1][-1])
 
 
@@ -164,7 +146,10 @@ def alarm_history_csv(request: HttpRequest) -> HttpResponse:
         f = _journal_filter(request)
     except RangeError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
-    response = StreamingHttpResponse(_csv_lines(f), content_type="text/csv; charset=utf-8")
+    # common.csv: text cells (comments, user names, messages) through the formula guard; an async iterator, so
+    # that ASGI streams the journal instead of collecting it first.
+    content = csv_async(csv_stream_chunks(CSV_COLUMNS, _journal_chunks(f)))
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     name = f"alarm-journal-{f.start:%Y%m%d%H%M}-{f.end:%Y%m%d%H%M}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

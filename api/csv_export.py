@@ -1,54 +1,38 @@
-"""CSV text of the export queries, line by line, in chunks of bytes (what StreamingHttpResponse sends)."""
+"""CSV text of the export queries, in chunks of bytes (what StreamingHttpResponse sends), through common.csv:
+values are numbers, never guarded (-5.0 stays -5.0); a string tag's text, typed by no one here but sent by a PLC,
+goes through the formula guard like every other text cell."""
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
-
+from common.csv import csv_async, csv_stream_chunks
 from historian.quality import quality_label
 from historian.queries.aggregates import AggregateInterval
 
 RAW_HEADER = ["time", "tag_id", "tag_path", "value", "quality", "quality_label"]
+
+# Driving the sync stream from async code (ASGI): see common.csv.csv_async.
+as_async = csv_async
 
 
 def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment is not None else ""
 
 
-def _number(value: float | str | None) -> str:
-    """A number as Python spells it exactly (repr); a string tag's text as it is."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else repr(value)
-
-
-class _Lines:
-    def __init__(self, header: list[str]) -> None:
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\n")
-        self.writer.writerow(header)
-
-    def take(self) -> bytes:
-        """The lines written since the last take (b"" if none)."""
-        text = self.buffer.getvalue()
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        return text.encode()
-
-
 def raw_csv(chunks: Iterable[list[tuple]], paths: dict[int, str]) -> Iterator[bytes]:
-    lines = _Lines(RAW_HEADER)
     labels: dict[int, str] = {}
-    for rows in chunks:
-        for tag_id, time, value, quality in rows:
-            label = labels.get(quality) or labels.setdefault(quality, quality_label(quality))
-            lines.writer.writerow((time.isoformat(), tag_id, paths[tag_id], _number(value), quality, label))
-        if chunk := lines.take():
-            yield chunk
-    if chunk := lines.take():
-        yield chunk
+
+    def label(quality: int) -> str:
+        return labels.get(quality) or labels.setdefault(quality, quality_label(quality))
+
+    rows = (
+        [
+            [time.isoformat(), tag_id, paths[tag_id], value, quality, label(quality)]
+            for tag_id, time, value, quality in chunk
+        ]
+        for chunk in chunks
+    )
+    return csv_stream_chunks(RAW_HEADER, rows, lineterminator="\n", encoding="utf-8")  # type: ignore[return-value]
 
 
 def aggregate_header(fields: list[str]) -> list[str]:
@@ -61,33 +45,21 @@ def aggregate_header(fields: list[str]) -> list[str]:
 def aggregate_csv(
     chunks: Iterable[tuple[int, list[AggregateInterval]]], paths: dict[int, str], fields: list[str]
 ) -> Iterator[bytes]:
-    lines = _Lines(aggregate_header(fields))
-    for tag_id, intervals in chunks:
+    def rows(tag_id: int, intervals: list[AggregateInterval]) -> Iterator[list]:
         path = paths[tag_id]
         for row in intervals:
             out: list = [row.start.isoformat(), row.end.isoformat(), tag_id, path]
             for name in fields:
                 value = getattr(row, name)
                 if name in ("first", "last"):
-                    out += [_number(value.value), _iso(value.time)] if value is not None else ["", ""]
+                    out += [value.value, _iso(value.time)] if value is not None else ["", ""]
                 else:
-                    out.append(_number(value) if not isinstance(value, int) else value)
-            lines.writer.writerow(out)
-        if chunk := lines.take():
-            yield chunk
-    if chunk := lines.take():
-        yield chunk
+                    out.append(value)
+            yield out
 
-
-async def as_async(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Drive a sync iterator that uses the database from async code, one chunk per call, all in the request's
-    thread (thread_sensitive), so that its transaction and named cursor stay on one connection; memory stays
-    bounded, unlike StreamingHttpResponse's own fallback, which reads a sync iterator to the end first."""
-    done = object()
-    try:
-        while (chunk := await sync_to_async(next, thread_sensitive=True)(iterator, done)) is not done:
-            yield chunk
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            await sync_to_async(close, thread_sensitive=True)()
+    return csv_stream_chunks(  # type: ignore[return-value]
+        aggregate_header(fields),
+        (rows(tag_id, intervals) for tag_id, intervals in chunks),
+        lineterminator="\n",
+        encoding="utf-8",
+    )

@@ -307,6 +307,8 @@ class DeviceStatusSerializer(serializers.ModelSerializer):
             "port",
             "enabled",
             *STATUS_FIELDS,
+            "quarantined_at",
+            "quarantine_reason",
         ]
 
 

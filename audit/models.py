@@ -24,6 +24,8 @@ class AuditAction(models.TextChoices):
     PLC_WRITE = "plc_write", "Write to a PLC"
     DEVICE_OUT_OF_SERVICE = "device_out_of_service", "Device taken out of service"
     DEVICE_IN_SERVICE = "device_in_service", "Device put back in service"
+    DEVICE_QUARANTINE = "device_quarantine", "Device quarantined"
+    DEVICE_RELEASE = "device_release", "Device released from quarantine"
 
 
 class AuditEvent(models.Model):

@@ -34,37 +34,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import struct
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
-from bench.ingest import _bench_database, _django_setup
+from bench.common import Layout, bare_figures, bench_database, database_arguments, django_setup, ticks, worker_phase
 
 DEFAULT_DATABASE_NAME = "millwright_bench_acquisition"
-ROOT = Path(__file__).resolve().parent.parent
 REGISTERS_PER_READ = 125
-
-
-@dataclass(frozen=True)
-class Layout:
-    devices: int
-    tags_per_device: int
-
-    @property
-    def registers_per_device(self) -> int:
-        return 2 * self.tags_per_device
-
-    def unit_ids(self) -> list[int]:
-        return list(range(1, self.devices + 1))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -116,10 +96,10 @@ class Gateway:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Plant model and worker
+# Plant model
 
 
-def _plant_create(layout: Layout, port: int, period_ms: int) -> tuple[int, dict[int, int]]:
+def plant_create(layout: Layout, port: int, period_ms: int) -> tuple[int, dict[int, int]]:
     """Devices and tags; returns the scan class id and, per device id, one of its tag ids (to time its scans)."""
     from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 
@@ -151,166 +131,8 @@ def _plant_create(layout: Layout, port: int, period_ms: int) -> tuple[int, dict[
     return scan_class.pk, probe
 
 
-class Worker:
-    """A real `celery worker` process on the bench database."""
-
-    def __init__(self, *, concurrency: int, buffer_dir: Path, log: TextIO) -> None:
-        from django.conf import settings
-        from django.db import connection
-
-        from config.celery import app
-
-        db = connection.settings_dict
-        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL,
-            "DEBUG": "0",  # DEBUG keeps every query in memory
-            "INGEST_BUFFER_PATH": str(buffer_dir / "buffer.sqlite"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-        self.app = app
-        self.name = f"bench-{uuid.uuid4().hex[:8]}@localhost"
-        env["CELERY_TASK_DEFAULT_QUEUE"] = self.name  # its own queue: no other worker takes the bench's polls
-        app.control.purge()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "-Q", self.name,
-             "--acquisition", "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
-             "--loglevel", "WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[self.name], timeout=1.0):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the celery worker did not start")
-
-    def cpu_seconds(self) -> float:
-        import psutil
-
-        main = psutil.Process(self.process.pid)
-        total = 0.0
-        for proc in [main, *main.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
 # ----------------------------------------------------------------------------------------------------
 # Measurements
-
-
-def _percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def _ticks(period: float, until: float, on_tick: Callable[[int, float], None]) -> list[float]:
-    """Call on_tick(k, scheduled) at t0 + k * period (wall clock) until `until`; returns the scheduled times."""
-    t0 = math.ceil(time.time()) + 0.0
-    scheduled = []
-    k = 0
-    while (at := t0 + k * period) < until:
-        delay = at - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        on_tick(k, at)
-        scheduled.append(at)
-        k += 1
-    return scheduled
-
-
-def _worker_phase(
-    args: argparse.Namespace, layout: Layout, gateway: Any, out: TextIO, *, plant_create: Callable = _plant_create
-) -> dict[str, Any]:
-    from django.db import connection
-
-    period = args.period_ms / 1000
-    _, probe = plant_create(layout, gateway.port, args.period_ms)
-    with tempfile.TemporaryDirectory() as buffer_dir, open(Path(buffer_dir) / "worker.log", "w+") as log:
-        worker = Worker(concurrency=args.concurrency, buffer_dir=Path(buffer_dir), log=log)
-        try:
-            start = time.time()
-            measure_from = start + args.warmup
-            measure_to = measure_from + args.seconds
-            cpu_at: dict[str, float] = {}
-
-            def tick(k: int, at: float) -> None:  # the worker's poller ticks on its own, at the same times
-                if "start" not in cpu_at and at >= measure_from:
-                    cpu_at["start"] = worker.cpu_seconds()
-
-            scheduled = _ticks(period, measure_to, tick)
-            time.sleep(period + 0.5)  # the last scan's polls finish
-            cpu_at["end"] = worker.cpu_seconds()
-        finally:
-            worker.stop()
-            log.seek(0)
-            errors = [line for line in log if "ERROR" in line or "Traceback" in line]
-        poller = _poller_stats(worker.name)
-    measured = [at for at in scheduled if measure_from <= at < measure_to]
-    window = (measured[0], measured[-1] + period)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM historian_sample WHERE time >= to_timestamp(%s) AND time < to_timestamp(%s)",
-            window,
-        )
-        stored = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT tag_id, extract(epoch FROM time)::float8 FROM historian_sample "
-            "WHERE tag_id = ANY(%s) AND time >= to_timestamp(%s) AND time < to_timestamp(%s)",
-            [list(probe.values()), *window],
-        )
-        probe_times = cursor.fetchall()
-    jitter_ms = []
-    for _, t in probe_times:
-        k = math.floor((t - measured[0]) / period + 1e-9)
-        jitter_ms.append((t - (measured[0] + k * period)) * 1000)
-    expected_scans = len(measured) * layout.devices
-    values_per_s = stored / (window[1] - window[0])
-    cpu_s = cpu_at["end"] - cpu_at["start"]
-    return {
-        "scans_measured": len(measured),
-        "values_stored": stored,
-        "values_expected": expected_scans * layout.tags_per_device,
-        "values_per_s": round(values_per_s, 1),
-        "scans_missed": expected_scans - len(probe_times),
-        "jitter_p50_ms": round(_percentile(jitter_ms, 50), 2),
-        "jitter_p99_ms": round(_percentile(jitter_ms, 99), 2),
-        "jitter_max_ms": round(max(jitter_ms, default=math.nan), 2),
-        "worker_cpu_s": round(cpu_s, 3),
-        "worker_cpu_ms_per_1000_values": round(cpu_s * 1000 / (stored / 1000), 3) if stored else None,
-        "read_p50_ms": poller.get("read_ms", {}).get("p50"),
-        "read_p99_ms": poller.get("read_ms", {}).get("p99"),
-        "ticks_skipped": poller.get("polls", {}).get("skipped", 0),
-        "worker_errors": len(errors),
-        "worker_error_lines": [e.strip()[:300] for e in errors[:10]],
-    }
-
-
-def _poller_stats(worker_name: str) -> dict[str, Any]:
-    """What the worker's poller published last (it publishes once more when it stops)."""
-    from ingest.acquisition.poller import poller_stats_read
-
-    published = [stats for owner, stats in poller_stats_read().items() if owner.startswith(f"{worker_name}:")]
-    return published[0] if published else {}
 
 
 def _bare_phase(args: argparse.Namespace, layout: Layout, gateway: Gateway) -> dict[str, Any]:
@@ -337,27 +159,16 @@ def _bare_phase(args: argparse.Namespace, layout: Layout, gateway: Gateway) -> d
                 counts["values"] += len(struct.unpack(f">{len(registers) // 2}f", raw))
         scan_ms.append((time.perf_counter() - started) * 1000)
 
-    _ticks(period, time.time() + args.bare_seconds, tick)
+    ticks(period, time.time() + args.bare_seconds, tick)
     cpu_s = time.thread_time() - cpu_start
     client.close()
     return bare_figures(values=counts["values"], cpu_s=cpu_s, jitter_ms=jitter_ms, scan_ms=scan_ms)
 
 
-def bare_figures(*, values: int, cpu_s: float, jitter_ms: Sequence[float], scan_ms: Sequence[float]) -> dict[str, Any]:
-    """The baseline's figures, named alike for every protocol."""
-    return {
-        "bare_values_read": values,
-        "bare_cpu_s": round(cpu_s, 3),
-        "bare_cpu_ms_per_1000_values": round(cpu_s * 1000 / (values / 1000), 3) if values else None,
-        "bare_jitter_p99_ms": round(_percentile(jitter_ms, 99), 2),
-        "bare_scan_p50_ms": round(_percentile(scan_ms, 50), 2),  # reading every device once, over the wire
-    }
-
-
 def _modbus_phase(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
     layout = Layout(devices=args.devices, tags_per_device=args.tags // args.devices)
     with Gateway(layout) as gateway:
-        worker = _worker_phase(args, layout, gateway, out)
+        worker = worker_phase(args, layout, gateway, out, plant_create=plant_create)
         bare = _bare_phase(args, layout, gateway)
     result = {"protocol": "modbus", "tags": layout.devices * layout.tags_per_device, **worker, **bare}
     if result["worker_cpu_ms_per_1000_values"] and result["bare_cpu_ms_per_1000_values"]:
@@ -396,9 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=5.0, help="scans before measuring (%(default)s s)")
     parser.add_argument("--bare-seconds", type=float, default=10.0, help="bare loop time (%(default)s s)")
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes (%(default)s)")
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create")
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
 
@@ -414,9 +223,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.error("--period-ms must be >= 100, --seconds at least one period, --concurrency >= 1")
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
-    _django_setup()
+    django_setup()
     started = time.perf_counter()
-    with _bench_database(args.database_name, args.database_url, keep=args.keep_database):
+    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
         result = PROTOCOL_PHASES[args.protocol](args, out)
     result |= {
         "period_ms": args.period_ms,

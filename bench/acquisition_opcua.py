@@ -36,7 +36,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bench.ingest import _bench_database, _django_setup, _server_info
+from bench.common import (
+    Layout,
+    bare_figures,
+    bench_database,
+    database_arguments,
+    django_setup,
+    server_info,
+    ticks,
+    worker_phase,
+)
 
 DEFAULT_DATABASE_NAME = "millwright_opcua_bench"
 NAMESPACE = "urn:millwright:bench"
@@ -333,8 +342,6 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
     """The same values read with a plain asyncua client (one Read per 1000 nodes per device) on the same ticks."""
     from asyncua import Client, ua
 
-    from bench.acquisition import _ticks, bare_figures
-
     period = args.period_ms / 1000
     n = layout.tags_per_device
     loop = asyncio.new_event_loop()
@@ -359,7 +366,7 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
         loop.run_until_complete(read_all())
         scan_ms.append((time.perf_counter() - started) * 1000)
 
-    _ticks(period, time.time() + args.bare_seconds, tick)
+    ticks(period, time.time() + args.bare_seconds, tick)
     cpu_s = time.process_time() - cpu_start
     loop.run_until_complete(client.disconnect())
     loop.close()
@@ -367,12 +374,10 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
 
 
 def opcua_polled_phase(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
-    from bench.acquisition import Layout, _worker_phase
-
     layout = Layout(devices=args.devices, tags_per_device=args.tags // args.devices)
     server = BenchServer(layout.devices * layout.tags_per_device, args.period_ms)
     try:
-        worker = _worker_phase(args, layout, server, out, plant_create=_opcua_plant_create)
+        worker = worker_phase(args, layout, server, out, plant_create=_opcua_plant_create)
         bare = _opcua_bare_phase(args, layout, server)
     finally:
         server.stop()
@@ -399,9 +404,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window of (a) and (b) (%(default)s)")
     parser.add_argument("--reads", type=int, default=10, help="polled reads of every variable in (c)")
     parser.add_argument("--warmup-timeout", type=float, default=120.0, help="limit for the first values (s)")
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create")
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)
@@ -423,14 +426,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.error("--scan-ms and --sampling-ms must be at least 100 (a scan class's shortest period)")
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
-    _django_setup()
+    django_setup()
     import logging
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)
 
     started = time.perf_counter()
-    with _bench_database(args.database_name, args.database_url, keep=args.keep_database):
-        info = _server_info()
+    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
+        info = server_info()
         # A fresh server per phase: no monitored items left over from the other one.
         server = BenchServer(args.values, args.scan_ms)
         try:

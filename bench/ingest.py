@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from bench.common import bench_database, database_arguments, django_setup, execute, server_info, tags_create
+
 DEFAULT_DATABASE_NAME = "millwright_bench"
 GOOD = 0xC0  # historian.quality.Quality.GOOD, without importing Django before it is configured
 
@@ -70,125 +72,6 @@ _MERGE = (
 # The cost of shipping the four arrays to the server, without touching a table.
 _PARAMS = f"SELECT count(*) FROM {_UNNEST}"
 _WARMUP_REPEATS = 2
-
-
-# ----------------------------------------------------------------------------------------------------
-# Setup: Django, the dedicated database, tags
-
-
-def _django_setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    import django
-    from django.apps import apps
-
-    if not apps.ready:
-        django.setup()
-
-
-def _server_params(settings_dict: dict[str, Any]) -> dict[str, Any]:
-    params = {
-        "host": settings_dict.get("HOST"),
-        "port": settings_dict.get("PORT"),
-        "user": settings_dict.get("USER"),
-        "password": settings_dict.get("PASSWORD"),
-    }
-    return {key: value for key, value in params.items() if value not in (None, "")}
-
-
-def _database_recreate(server: dict[str, Any], name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(**server, dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-@contextlib.contextmanager
-def _bench_database(name: str, database_url: str | None, *, keep: bool) -> Iterator[None]:
-    """Point Django's default connection at a fresh, migrated database `name`; restore it afterwards."""
-    import environ
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    import historian.storage
-
-    saved = dict(connection.settings_dict)
-    saved_debug = settings.DEBUG
-    if database_url:
-        parsed = environ.Env.db_url_config(database_url)
-        overrides = {key: parsed.get(key, "") for key in ("HOST", "PORT", "USER", "PASSWORD")}
-    else:
-        overrides = {}
-    server = _server_params({**saved, **overrides})
-    connection.close()
-    _database_recreate(server, name)
-    connection.settings_dict.update(overrides, NAME=name)
-    # DEBUG makes Django record every query; production runs without it.
-    settings.DEBUG = False
-    # The storage backend is cached per database name; a previous run may have seen another server.
-    cache_clear = getattr(getattr(historian.storage, "_storage_for", None), "cache_clear", None)
-    if cache_clear is not None:
-        cache_clear()
-    try:
-        call_command("migrate", interactive=False, verbosity=0)
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
-        settings.DEBUG = saved_debug
-        if cache_clear is not None:
-            cache_clear()
-        if not keep:
-            _database_recreate(server, name, drop_only=True)
-
-
-def _tags_create(count: int) -> list[int]:
-    from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
-
-    site = Site.objects.create(name="Bench")
-    area = Area.objects.create(site=site, name="Bench")
-    line = Line.objects.create(area=area, name="Bench")
-    machine = Machine.objects.create(line=line, name="Bench")
-    device = Device.objects.create(name="Bench PLC", host="127.0.0.1")
-    scan_class = ScanClass.objects.create(name="Bench", period_ms=1000)
-    tags = [
-        Tag(
-            path=f"Bench/Bench/Bench/Bench.t{i:06d}",
-            name=f"t{i:06d}",
-            machine=machine,
-            device=device,
-            scan_class=scan_class,
-            address=f"HR{(2 * i) % 65534}",
-        )
-        for i in range(count)
-    ]
-    return [tag.pk for tag in Tag.objects.bulk_create(tags, batch_size=5000)]
-
-
-def _server_info() -> dict[str, Any]:
-    from django.db import connection
-
-    from historian.storage import sample_storage
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
-            "current_setting('shared_buffers'), current_setting('synchronous_commit'), "
-            "current_setting('fsync')"
-        )
-        version, version_num, shared_buffers, synchronous_commit, fsync = cursor.fetchone()
-    return {
-        "server_version": version,
-        "server_version_num": version_num,
-        "shared_buffers": shared_buffers,
-        "synchronous_commit": synchronous_commit,
-        "fsync": fsync,
-        "storage_backend": sample_storage().name,
-    }
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -242,23 +125,16 @@ def _latest_params(rows: Sequence) -> list[list]:
 # Measurements
 
 
-def _execute(statement: str) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement)
-
-
 def _checkpoint() -> None:
     """Start each phase without the previous phase's dirty buffers (skipped without the privilege)."""
     from django.db import DatabaseError
 
     with contextlib.suppress(DatabaseError):
-        _execute("CHECKPOINT")
+        execute("CHECKPOINT")
 
 
 def _truncate(*tables: str) -> None:
-    _execute(f"TRUNCATE {', '.join(tables)}")
+    execute(f"TRUNCATE {', '.join(tables)}")
     _checkpoint()
 
 
@@ -414,7 +290,7 @@ def _current_values(tag_ids: Sequence[int], start: datetime, repeats: int, serve
     _truncate(CURRENT_VALUE_TABLE)
     with transaction.atomic():
         current_values_write(rows=_scan(tag_ids, start, seed=0))
-    _execute(f"VACUUM (ANALYZE) {CURRENT_VALUE_TABLE}")
+    execute(f"VACUUM (ANALYZE) {CURRENT_VALUE_TABLE}")
     hot_before = _hot_updates(at_least=0)
 
     strategies = _strategies(server_version_num)
@@ -482,13 +358,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--insert-rows", type=int, default=20_000, help="rows written one INSERT at a time (%(default)s)"
     )
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument(
-        "--database-name",
-        default=DEFAULT_DATABASE_NAME,
-        help="database to (re)create for the run (%(default)s)",
-    )
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
 
@@ -503,10 +373,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.error("--batch cannot exceed --tags: a scan reads each tag once")
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url  # before the settings read it
-    _django_setup()
+    django_setup()
 
     run_started = time.perf_counter()
-    with _bench_database(args.database_name, args.database_url, keep=args.keep_database):
+    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
         result = _run(args)
     result["elapsed_s"] = round(time.perf_counter() - run_started, 2)
     _report(result, out)
@@ -514,8 +384,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
-    info = _server_info()
-    tag_ids = _tags_create(args.tags)
+    info = server_info()
+    tag_ids = tags_create(args.tags)
     # Scans stamped from now on, like live ingest: rows older than a minute count as late data (the writer notes
     # their rollup buckets for a re-roll), which is the backfill path, not the one measured here. The migration
     # creates partitions a week ahead, so the next minutes always have one.

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from bench.ingest import _bench_database, _django_setup, _execute, _server_info, _tags_create
+from bench.common import bench_database, database_arguments, django_setup, execute, server_info, tags_create
 
 DEFAULT_DATABASE_NAME = "millwright_bench_query"
 PIXELS = 1500
@@ -113,8 +113,8 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
         cursor.execute(_CURRENT_VALUES, [list(fast) + list(wide)])
     _progress(f"  {rows / (time.perf_counter() - started):,.0f} rows/s; vacuum analyze ...")
     # Index-only scans need the visibility map that VACUUM builds (autovacuum would, later).
-    _execute("VACUUM (ANALYZE) historian_sample")
-    _execute("VACUUM (ANALYZE) historian_current_value")
+    execute("VACUUM (ANALYZE) historian_sample")
+    execute("VACUUM (ANALYZE) historian_current_value")
     return rows
 
 
@@ -143,9 +143,9 @@ def _rollups_build(oldest: datetime) -> float:
                 break
     else:
         for name in ("historian_rollup_1m", "historian_rollup_1h"):
-            _execute(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)")
+            execute(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)")
     for name in ("historian_rollup_1m", "historian_rollup_1h"):
-        _execute(f"VACUUM (ANALYZE) {name}")  # as autovacuum would: index-only scans need the visibility map
+        execute(f"VACUUM (ANALYZE) {name}")  # as autovacuum would: index-only scans need the visibility map
     return time.perf_counter() - started
 
 
@@ -248,9 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--naive-repeats", type=int, default=3, help="timed calls of each naive plot query (%(default)s)"
     )
-    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
-    parser.add_argument("--database-name", default=DEFAULT_DATABASE_NAME, help="database to (re)create (%(default)s)")
-    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
 
@@ -265,10 +263,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url  # before the settings read it
-    _django_setup()
+    django_setup()
 
     run_started = time.perf_counter()
-    with _bench_database(args.database_name, args.database_url, keep=args.keep_database):
+    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
         result = _run(args)
     result["elapsed_s"] = round(time.perf_counter() - run_started, 2)
     _report(result, out)
@@ -278,8 +276,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     import json
 
-    info = _server_info()
-    tag_ids = _tags_create(args.fast_tags + args.wide_tags)
+    info = server_info()
+    tag_ids = tags_create(args.fast_tags + args.wide_tags)
     fast, wide = tag_ids[: args.fast_tags], tag_ids[args.fast_tags :]
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     _progress(

@@ -1,11 +1,14 @@
-"""The live WebSocket: a logged-in browser subscribes to machines and receives their poll batches.
+"""The live WebSocket: a signed-in user with the plant view permission subscribes to machines and receives the
+values stored for them, one message per machine per stored batch (polled or pushed by a subscription).
 
 Client -> server: {"action": "subscribe", "machines": [1, 2]} or {"action": "unsubscribe", "machines": [1]}.
 Server -> client: {"type": "samples", "machine": 1, "samples": [[tag_id, epoch_ms, value, quality], ...]},
-{"type": "subscribed", "machines": [...]}, {"type": "error", "message": "..."}, and to every connection
-{"type": "device", "device": {"id", "name", "status", "retries", "last_error", "last_good_read", "next_retry"}}
-whenever a device is polled (its link status).
-Anything else gets an error message; the connection stays open and nothing else changes.
+{"type": "subscribed", "machines": [...]} after either action, {"type": "error", "message": "..."}, and to every
+connection {"type": "device", "device": {"id", "name", "status", "retries", "last_error", "last_good_read",
+"next_retry"}} when a device's link status changes, and about every 5 s while it stays connected
+(ingest/pipeline/device_status.py), not on every poll.
+Anything else gets an error message; the connection stays open and nothing else changes. A connection without a
+signed-in user is closed with 4401, one without the permission with 4403.
 """
 
 import json

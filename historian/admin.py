@@ -74,10 +74,11 @@ class DeviceAdminBase(admin.ModelAdmin):
         "last_good_read_at",
         "consecutive_failures",
         "last_error",
+        "quarantined_at",
     ]
-    list_filter = ["protocol", "enabled", "discovered", "status"]
+    list_filter = ["protocol", "enabled", "discovered", "status", ("quarantined_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "host", "description"]
-    readonly_fields = list(STATUS_FIELDS)
+    readonly_fields = [*STATUS_FIELDS, "quarantined_at", "quarantine_reason"]
     fieldsets = [
         (None, {"fields": ["name", "protocol", "enabled", "description"]}),
         ("Connection", {"fields": ["host", "port", "unit_id", "word_order", "timeout_seconds"]}),
@@ -86,7 +87,8 @@ class DeviceAdminBase(admin.ModelAdmin):
             "MQTT Sparkplug B",
             {"fields": ["sparkplug_group_id", "sparkplug_edge_node_id", "sparkplug_device_id", "discovered"]},
         ),
-        ("Status", {"fields": readonly_fields}),
+        ("Status", {"fields": list(STATUS_FIELDS)}),
+        ("Quarantine (set and released with the list's actions)", {"fields": ["quarantined_at", "quarantine_reason"]}),
     ]
 
 

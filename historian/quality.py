@@ -16,8 +16,13 @@ class Quality(IntEnum):
     BAD_LAST_KNOWN_VALUE = 0x14
     BAD_COMM_FAILURE = 0x18
     BAD_OUT_OF_SERVICE = 0x1C
+    # Not an OPC DA code (0x20 there is "waiting for initial data"): stored by the poller that takes over the devices
+    # of a worker that died, at the start of the gap, so that trends and aggregates show it (PI's shutdown events).
+    BAD_ACQUISITION_DOWN = 0x24
     UNCERTAIN = 0x40
     UNCERTAIN_LAST_USABLE = 0x44
+    # Millwright's own sub-status (OPC DA leaves 0x48 unassigned): read from a device an administrator quarantined.
+    UNCERTAIN_QUARANTINED = 0x48
     UNCERTAIN_SENSOR_NOT_ACCURATE = 0x50
     GOOD = 0xC0
 
@@ -37,8 +42,14 @@ def quality_is_bad(code: int) -> bool:
     return code & _MAJOR_MASK == 0x00
 
 
+#: Labels that the name does not spell (static/js/live.js decodes the same).
+_LABELS = {Quality.BAD_ACQUISITION_DOWN: "bad: no data: acquisition down"}
+
+
 def quality_label(code: int) -> str:
     """A short human label: 'good', 'uncertain', 'bad: comm failure' ..."""
+    if code in _LABELS:
+        return _LABELS[code]
     try:
         name = Quality(code).name
     except ValueError:

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from historian.addresses import InvalidTagAddress
 from historian.admin import DeviceAdminBase
 from historian.models import Device, Machine, Protocol, ScanClass
 from ingest.protocols.base import DeviceUnreachable
@@ -27,6 +28,7 @@ from ingest.protocols.opcua.configure import (
     opcua_tags_create,
 )
 from ingest.services.devices import device_enabled_set
+from ingest.services.quarantine import MAX_REASON_CHARS, device_quarantine_set
 
 OPCUA_FIELDS = [
     "endpoint_url",
@@ -40,6 +42,7 @@ OPCUA_FIELDS = [
     "server_certificate_upload",
     "username",
     "password",
+    "timestamp_source",
     "publishing_interval_ms",
     "use_subscriptions",
 ]
@@ -101,11 +104,18 @@ class DeviceOpcUaForm(forms.ModelForm):
         super()._post_clean()
 
 
+class QuarantineForm(forms.Form):
+    reason = forms.CharField(
+        max_length=MAX_REASON_CHARS,
+        help_text="Shown on every page that shows the device, e.g. 'unexpected firmware change, under investigation'",
+    )
+
+
 class DeviceAdmin(DeviceAdminBase):
     """The admin of every device (Modbus, OPC UA, Sparkplug B): the historian's, plus OPC UA and service actions."""
 
     form = DeviceOpcUaForm
-    actions = ["browse_opcua_server", "take_out_of_service", "put_in_service"]
+    actions = ["browse_opcua_server", "take_out_of_service", "put_in_service", "quarantine", "release_quarantine"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Device | None = None):
         fieldsets = list(super().get_fieldsets(request, obj))
@@ -155,6 +165,43 @@ class DeviceAdmin(DeviceAdminBase):
         what = "put back in service" if enabled else "taken out of service"
         self.message_user(request, f"{len(changed)} devices {what}: {', '.join(d.name for d in changed) or '-'}.")
 
+    @admin.action(description="Quarantine (keep reading, mark values, write nothing)", permissions=["change"])
+    def quarantine(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        form = QuarantineForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            done = []
+            for device in queryset.order_by("pk"):
+                if device_quarantine_set(
+                    device=device,
+                    quarantined=True,
+                    reason=form.cleaned_data["reason"],
+                    user=request.user,
+                    remote_addr=_remote_addr(request),
+                ):
+                    done.append(device.name)
+            self.message_user(request, f"{len(done)} devices quarantined: {', '.join(done) or '-'}.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Quarantine devices",
+            "form": form,
+            "devices": queryset.order_by("name"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/ingest/device_quarantine.html", context)
+
+    @admin.action(description="Release from quarantine", permissions=["change"])
+    def release_quarantine(self, request: HttpRequest, queryset) -> None:
+        done = [
+            device.name
+            for device in queryset.order_by("pk")
+            if device_quarantine_set(
+                device=device, quarantined=False, user=request.user, remote_addr=_remote_addr(request)
+            )
+        ]
+        self.message_user(request, f"{len(done)} devices released from quarantine: {', '.join(done) or '-'}.")
+
     @admin.action(description="Browse OPC UA server (create tags from its variables)")
     def browse_opcua_server(self, request: HttpRequest, queryset) -> HttpResponse | None:
         devices = list(queryset[:2])
@@ -186,7 +233,7 @@ class DeviceAdmin(DeviceAdminBase):
         error = ""
         try:
             tree = opcua_browse(device=device, node_id=root, depth=depth)
-        except DeviceUnreachable as exc:
+        except (DeviceUnreachable, InvalidTagAddress) as exc:
             tree, error = [], str(exc)
         variables = {n.node_id: n for top in tree for n in top.walk() if n.node_class == "Variable"}
         form = OpcUaTagsForm(request.POST if request.method == "POST" else None, choices=variables)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from common.net import free_port
+from common.net import free_port, wait_for_port
 
 
 class MosquittoBroker:
@@ -32,16 +30,11 @@ class MosquittoBroker:
             raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
         with self.log.open("ab") as log:
             self._proc = subprocess.Popen([exe, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if self._proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-500:]}") from None
-                time.sleep(0.05)
+        process = self._proc
+        if not wait_for_port(self.host, self.port, timeout=timeout, alive=lambda: process.poll() is None):
+            self.stop()
+            raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-500:]}")
+        return self
 
     def stop(self) -> None:
         if self._proc is not None:

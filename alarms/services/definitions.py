@@ -1,21 +1,24 @@
 """Alarm definitions as the evaluation needs them, kept in memory per process.
 
 The hot path (every poll of every device) must not query definitions: they are loaded once per process, all of
-them, and reloaded only when the shared version token in the cache (Redis) changes. Saving or deleting a
+them, and reloaded only when their version token (common.version_token, in Redis) changes. Saving or deleting a
 definition, a tag or the hierarchy above it sets a new token (signals.py), so every worker reloads on its next
 batch. A lost token (cache cleared, Redis restarted) also means a reload: never a stale definition.
+
+Evaluation does not depend on Redis (issue 11.6): while the token cannot be read, the definitions in memory are
+used and re-read from the database every few seconds (FALLBACK_SECONDS), so a definition changed during the
+outage applies within that; once Redis is back they are re-read once more.
 """
 
-import uuid
 from dataclasses import dataclass
-from threading import Lock
-
-from django.core.cache import cache
 
 from alarms.models import AlarmDefinition
 from alarms.state_machine import Config, Kind
+from common.version_token import TokenCached, VersionToken
 
 VERSION_KEY = "alarms:definitions:version"
+#: How old the definitions in memory may get while Redis is away (a reload reads every enabled definition).
+FALLBACK_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +82,14 @@ def definition_from_model(d: AlarmDefinition) -> Definition:
 
 
 class DefinitionCache:
+    """Enabled definitions by the tag they watch, per process (see the module docstring for when they reload)."""
+
     def __init__(self) -> None:
-        self._token: str | None = None
-        self._by_tag: dict[int, tuple[Definition, ...]] = {}
-        self._lock = Lock()
+        self._cached = TokenCached(DEFINITIONS_TOKEN, _load, fallback_seconds=FALLBACK_SECONDS)
 
     def for_tags(self) -> dict[int, tuple[Definition, ...]]:
         """Enabled definitions by the tag they watch (one cache GET; a database query only after a change)."""
-        token = cache.get(VERSION_KEY)
-        if token is None:
-            cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-            token = cache.get(VERSION_KEY)
-        if token != self._token:
-            with self._lock:
-                self._by_tag = _load()
-                self._token = token
-        return self._by_tag
+        return self._cached.get()
 
 
 def _load() -> dict[int, tuple[Definition, ...]]:
@@ -104,8 +99,10 @@ def _load() -> dict[int, tuple[Definition, ...]]:
     return {tag_id: tuple(ds) for tag_id, ds in by_tag.items()}
 
 
+DEFINITIONS_TOKEN = VersionToken(VERSION_KEY)
 definitions = DefinitionCache()
 
 
 def definitions_invalidate() -> None:
-    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    """Definitions changed: every process reloads them on its next batch (never raises: Redis may be away)."""
+    DEFINITIONS_TOKEN.bump()

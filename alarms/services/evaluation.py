@@ -1,4 +1,5 @@
-"""Alarm evaluation at ingest: every poll batch goes through here right after it is stored.
+"""Alarm evaluation at ingest: every stored batch comes here through the after-store hook (ingest.pipeline.hooks)
+that AlarmsConfig.ready() registers, in time order, buffered values when they are replayed.
 
 Cost per batch, when no tag of the batch has an alarm: one cache GET. Otherwise: one read of the batch's alarms,
 one read of current values only when a setpoint or suppression tag is not in the batch itself, and only for

@@ -3,11 +3,9 @@
 import logging
 from collections.abc import Sequence
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
 from alarms.queries.alarm_list import alarm_counts, alarm_rows
 from alarms.services.transitions import AlarmEvent
+from historian.services.live import live_publish
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +28,8 @@ def alarms_publish(*, events: Sequence[AlarmEvent]) -> bool:
     if not events:
         return False
     try:
-        layer = get_channel_layer()
-        if layer is None:
-            return False
-        async_to_sync(layer.group_send)(ALARMS_GROUP, alarms_changed_message(events))
+        # The process's one publisher (a persistent loop), not async_to_sync's new loop and connections per call.
+        return live_publish([(ALARMS_GROUP, alarms_changed_message(events))])
     except Exception:
         logger.exception("alarm live push failed")
         return False
-    return True

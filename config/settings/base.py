@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 
+from common.redis import CONNECT_TIMEOUT_SECONDS, SOCKET_TIMEOUT_SECONDS, channel_layer_host
 from historian.device_fields import STATUS_FIELDS as DEVICE_STATUS_FIELDS
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -153,6 +154,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "alarms.context_processors.alarm_banner",
+                "dashboards.context_processors.quarantine_banner",
             ],
         },
     },
@@ -168,11 +170,19 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
+        "CONFIG": {"hosts": [channel_layer_host(REDIS_URL)], "capacity": 1000, "expiry": 10},
     }
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# The cache holds the version tokens (common/version_token.py): short commands, so the plain clients' timeouts; a
+# Redis that drops packets costs one timeout per read window instead of stalling a poll (its callers fall back).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_timeout": SOCKET_TIMEOUT_SECONDS, "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    }
+}
 
 # Celery: Redis as broker; results are not kept (tasks report through the database).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -251,7 +261,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     # Sign-in lockouts: an administrator's unlock is the deletion of the row.
     "axes.AccessAttempt",
 )
-# Apps that add columns to the tag CSV (historian/services/tag_csv.py): alarm definitions.
+# Apps that add columns to the tag CSV (historian/services/tag_csv/extensions.py): alarm definitions.
 HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv"]
 
 # Historian
@@ -269,9 +279,12 @@ INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.
 # version token); this often it also checks a digest of it, for changes made behind the application's back.
 INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=30.0)
 # The poller in each `celery worker --acquisition` (ingest/acquisition/poller.py): threads that read devices at once,
-# and how long a dead worker's devices stay unpolled before another worker takes them over.
+# and how long a lease lasts (a dead worker's devices are taken over sooner, by heartbeat: below).
 INGEST_POLLER_THREADS = env.int("INGEST_POLLER_THREADS", default=16)
 INGEST_POLLER_LEASE_SECONDS = env.float("INGEST_POLLER_LEASE_SECONDS", default=15.0)
+# A worker renews its heartbeat six times within this; a worker killed with -9 is known dead once it lapses, and
+# its devices are taken over then (the gap is marked "no data: acquisition down").
+INGEST_POLLER_HEARTBEAT_SECONDS = env.float("INGEST_POLLER_HEARTBEAT_SECONDS", default=3.0)
 # Python's thread switch interval in a polling worker (default 5 ms): shorter keeps reads timely under load.
 INGEST_POLLER_SWITCH_INTERVAL_MS = env.float("INGEST_POLLER_SWITCH_INTERVAL_MS", default=0.5)
 

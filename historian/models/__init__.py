@@ -1,4 +1,13 @@
-from .devices import ByteOrder, Device, DeviceStatus, OpcUaSecurityMode, OpcUaSecurityPolicy, Protocol, ScanClass
+from .devices import (
+    ByteOrder,
+    Device,
+    DeviceStatus,
+    OpcUaSecurityMode,
+    OpcUaSecurityPolicy,
+    Protocol,
+    ScanClass,
+    TimestampSource,
+)
 from .hierarchy import Area, Line, Machine, Site
 from .settings import HistorianSettings
 from .sparkplug import DiscoveredMetric
@@ -21,4 +30,5 @@ __all__ = [
     "ScanClass",
     "Site",
     "Tag",
+    "TimestampSource",
 ]

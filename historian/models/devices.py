@@ -28,6 +28,11 @@ class ByteOrder(models.TextChoices):
     LITTLE = "little", "Little endian (bytes swapped in each register)"
 
 
+class TimestampSource(models.TextChoices):
+    SOURCE = "source", "Source time (the device's timestamp of each value)"
+    SCAN = "scan", "Scan time (when the poll started, one time per scan)"
+
+
 class OpcUaSecurityPolicy(models.TextChoices):
     NONE = "None", "None"
     BASIC256SHA256 = "Basic256Sha256", "Basic256Sha256"
@@ -67,6 +72,11 @@ class Device(models.Model):
     timeout_seconds = models.FloatField(default=2.0, validators=[MinValueValidator(0.1), MaxValueValidator(60)])
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True)
+    # Quarantine (ingest/services/quarantine.py): still read, values marked "uncertain: quarantined", never written.
+    quarantined_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set by the Quarantine action; empty: not quarantined"
+    )
+    quarantine_reason = models.CharField(max_length=300, blank=True, editable=False)
 
     # OPC UA connection (protocol "opcua"); the endpoint is opc.tcp://host:port unless endpoint_url is set.
     endpoint_url = models.CharField(
@@ -98,6 +108,19 @@ class Device(models.Model):
         default=500,
         validators=[MinValueValidator(50), MaxValueValidator(3_600_000)],
         help_text="OPC UA subscriptions: how often the server sends the changes it has collected",
+    )
+    timestamp_source = models.CharField(
+        "timestamps",
+        max_length=10,
+        choices=TimestampSource.choices,
+        default=TimestampSource.SOURCE,
+        help_text=(
+            "OPC UA: the time each value is stored at. Source time (the default, as historians do): the server's "
+            "SourceTimestamp of the value, else its ServerTimestamp, else the scan time (also when the PLC clock "
+            "is more than an hour off); kept to 100 ms, and a value the server still shows with the timestamp "
+            "already stored is not stored again. Scan time: when the poll started, one timestamp for every value "
+            "of a scan. Modbus values carry no timestamp: always scan time."
+        ),
     )
     use_subscriptions = models.BooleanField(
         default=False,

@@ -3,11 +3,10 @@
 import json
 import time
 from datetime import datetime
-from functools import cache
 
 import redis
-from django.conf import settings
 
+from common.redis import redis_client
 from historian.device_fields import STATUS_FIELDS
 from historian.models import Device
 from historian.services.live import device_status_message
@@ -22,15 +21,10 @@ def device_status_messages() -> list[dict]:
     return [device_status_message(device)["device"] for device in devices]
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def ingest_buffer_statuses() -> list[dict]:
     """Each worker host's last published buffer status: depth, oldest value and its age now, rows dropped."""
     try:
-        raw = _redis().hgetall(BUFFER_STATUS_KEY)
+        raw = redis_client().hgetall(BUFFER_STATUS_KEY)
     except redis.exceptions.RedisError:
         return []
     statuses = []

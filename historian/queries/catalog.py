@@ -77,3 +77,8 @@ def tags_find(
 def devices_by_name() -> QuerySet[Device]:
     """Every device, by name (the API lists their link status)."""
     return Device.objects.order_by("name")
+
+
+def devices_quarantined() -> list[Device]:
+    """The devices an administrator quarantined (their values are marked, nothing is written to them)."""
+    return list(Device.objects.filter(quarantined_at__isnull=False).order_by("name"))

@@ -4,14 +4,13 @@ One message per machine per poll batch, never one per tag: a browser redraws onc
 layer carries a handful of messages per second instead of hundreds.
 """
 
-import asyncio
 import os
-import threading
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from channels.layers import get_channel_layer
 
+from common.loop_thread import LoopThread
 from historian.sample_types import SampleBatch, SampleRow, TextSampleRow, datetime_to_us, is_text_row
 
 LIVE_MESSAGE_TYPE = "samples.batch"
@@ -63,10 +62,9 @@ def device_status_message(device) -> dict:
 
 
 def live_device_status_publish(*, device) -> None:
-    """Tell every open page how the device's link is doing (one small message per poll of the device)."""
-    layer = get_channel_layer()
-    if layer is not None:
-        _sender.send(layer, [(DEVICES_LIVE_GROUP, device_status_message(device))])
+    """Tell every open page how the device's link is doing (one small message; ingest/pipeline/device_status.py
+    calls it when the status changes and about every 5 s while a device stays connected, not on every poll)."""
+    live_publish([(DEVICES_LIVE_GROUP, device_status_message(device))])
 
 
 def live_samples_publish(*, rows_by_machine: Mapping[int, SampleBatch | Sequence[SampleRow]]) -> int:
@@ -76,13 +74,7 @@ def live_samples_publish(*, rows_by_machine: Mapping[int, SampleBatch | Sequence
         for machine_id, rows in rows_by_machine.items()
         if len(rows)
     ]
-    if not messages:
-        return 0
-    layer = get_channel_layer()
-    if layer is None:
-        return 0
-    _sender.send(layer, messages)
-    return len(messages)
+    return len(messages) if live_publish(messages) else 0
 
 
 async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
@@ -104,21 +96,25 @@ class _Sender:
     """
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="live-sender", daemon=True).start()
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
+        self._loop_thread = LoopThread("live-sender")
+        self._pid = os.getpid()
 
     def send(self, layer, messages: list[tuple[str, dict]]) -> None:
-        future = asyncio.run_coroutine_threadsafe(_send_all(layer, messages), self._running_loop())
-        future.result(SEND_TIMEOUT_SECONDS)
+        if self._pid != os.getpid():  # a forked child: the parent's loop thread does not exist here
+            self._loop_thread, self._pid = LoopThread("live-sender"), os.getpid()
+        self._loop_thread.run(_send_all(layer, messages), timeout=SEND_TIMEOUT_SECONDS)
 
 
 _sender = _Sender()
+
+
+def live_publish(messages: list[tuple[str, dict]]) -> bool:
+    """Send (group, message) pairs over the channel layer through the process's one publisher; False if there is
+    no channel layer. Raises what the layer raises (callers that must never fail catch it)."""
+    if not messages:
+        return False
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    _sender.send(layer, messages)
+    return True

@@ -16,20 +16,24 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from django.utils import timezone
 
 from historian.device_fields import STATUS_FIELDS
-from historian.models import Device, Protocol, ScanClass, Tag
+from historian.models import Device, Protocol, ScanClass, Tag, TimestampSource
 from historian.quality import quality_is_good
+from historian.sample_types import datetime_to_us, us_to_datetime
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
+from ingest.acquisition.subscriptions import TIME_RESOLUTION_MS
 from ingest.pipeline.device_status import device_record_success
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
+    StoreOutcome,
     database_connection_reset,
     device_link_lost,
     readings_store,
 )
-from ingest.protocols.base import DeviceUnreachable, PointRequest
+from ingest.protocols.base import DeviceUnreachable, PointRequest, ReadingBatch
 from ingest.protocols.registry import driver_for
 
 logger = logging.getLogger(__name__)
@@ -145,6 +149,54 @@ def poll_configs_fingerprint(device_ids: Collection[int]) -> int:
 _configs: dict[PollKey, PollConfig] = {}
 
 
+class SourceTimes:
+    """Stamps polled readings with the device's own timestamps (a device with timestamp_source "source" whose
+    driver returns them: OPC UA), per process.
+
+    A poll asks the server for every tag's value each scan: a value that has not changed comes back with the
+    SourceTimestamp already stored, and is not stored again (it is the same sample). Times are kept to
+    TIME_RESOLUTION_MS, as for subscriptions, so that one poll makes a few writes, not one per tag. A tag's times
+    only move forward: a sample stamped at or before what the tag has stored (a bad-quality sample written when
+    the link dropped, a second sample within one 100 ms slot) is stored at the scan time instead, and a reading
+    with no usable timestamp (none sent, or the PLC clock an hour off) takes the scan time too.
+    """
+
+    def __init__(self) -> None:
+        self._source: dict[int, int] = {}  # tag id -> the last SourceTimestamp stored (µs)
+        self._stored: dict[int, int] = {}  # tag id -> the last time stored (µs)
+
+    def split(self, batch: ReadingBatch, read_at: datetime) -> list[tuple[datetime, ReadingBatch]]:
+        """The readings to store, grouped by time (oldest first); repeats of a stored sample left out."""
+        assert batch.times is not None
+        scan = datetime_to_us(read_at)
+        slot = TIME_RESOLUTION_MS * 1000
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, (tag_id, source) in enumerate(zip(batch.tag_ids.tolist(), batch.times.tolist(), strict=True)):
+            if source and self._source.get(tag_id) == source:
+                continue
+            last = self._stored.get(tag_id, -1)
+            at = source - source % slot if source else scan
+            if at <= last:
+                at = scan
+            if at <= last:
+                continue
+            groups[at].append(i)
+            self._stored[tag_id] = at
+            if source:
+                self._source[tag_id] = source
+        return [(us_to_datetime(at), batch.take(np.array(groups[at], dtype=np.intp))) for at in sorted(groups)]
+
+    def link_lost(self, tag_ids: Collection[int], at: datetime) -> None:
+        """After the bad samples of a lost link: the first value after it is stored again, after them."""
+        at_us = datetime_to_us(at)
+        for tag_id in tag_ids:
+            self._source.pop(tag_id, None)
+            self._stored[tag_id] = max(self._stored.get(tag_id, -1), at_us)
+
+
+source_times = SourceTimes()
+
+
 def _config_load(device_id: int, scan_class_id: int) -> PollConfig | None:
     """Fresh from the database, else what this process read last (None if it never read it)."""
     key = (device_id, scan_class_id)
@@ -201,13 +253,18 @@ def _read_and_store(config: PollConfig, after_read: Callable[[Device], None] | N
     try:
         readings = driver.read_batch(config.points)
     except DeviceUnreachable as exc:
-        lost = device_link_lost(
-            device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=timezone.now()
-        )
+        failed_at = timezone.now()
+        lost = device_link_lost(device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=failed_at)
+        source_times.link_lost(tags, failed_at)
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
     if after_read is not None:
         after_read(device)
-    outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)
+    if readings.times is not None and device.timestamp_source == TimestampSource.SOURCE:
+        outcome = StoreOutcome()
+        for at, group in source_times.split(readings, read_at):
+            outcome += readings_store(device=device, tags=tags, readings=group, read_at=at)
+    else:
+        outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)
     reasons: list[str] = []
     if readings.reasons:
         not_good = set(readings.tag_ids[~quality_is_good(readings.qualities)].tolist())

@@ -6,8 +6,12 @@ configuration queries cost more CPU than the reads. Celery supervises instead: t
 (ingest.acquisition.worker), stops it on shutdown, and a restarted worker starts a new one. The poller:
 
 * shares the devices with the pollers of other workers through leases in Redis (ingest.acquisition.leases): each
-  device is polled by one live worker; a dead worker's devices are taken over when its leases lapse
-  (INGEST_POLLER_LEASE_SECONDS);
+  device is polled by one live worker. A heartbeat thread renews this poller's heartbeat several times within its
+  life (INGEST_POLLER_HEARTBEAT_SECONDS) and watches the others': when one dies without stopping (kill -9), its
+  devices are taken over within seconds, and a "no data: acquisition down" sample per tag marks the start of the
+  gap. A poll starts only while this poller's own heartbeat is surely alive (it may have lapsed in a long pause,
+  and another worker may hold the device since); the leases themselves (INGEST_POLLER_LEASE_SECONDS) are the
+  fallback when heartbeats cannot be compared;
 * ticks each (device, scan class) on the wall clock, at multiples of the scan period from the epoch: scans are
   evenly spaced, line up across devices and workers, and never drift. A tick that comes while the device's
   previous poll still runs is skipped and counted, never queued: a backlog is never worked off late;
@@ -37,15 +41,17 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
 from django.db import connections
 
+from common.redis import redis_client
 from historian.models import Device
+from historian.queries.history import current_values
 from ingest.acquisition.config_token import acquisition_config_version
-from ingest.acquisition.leases import DeviceLeases
+from ingest.acquisition.leases import DeviceLeases, TakeOver
 from ingest.acquisition.poll import (
     PollConfig,
     PollKey,
@@ -54,7 +60,12 @@ from ingest.acquisition.poll import (
     poll_configs_load,
     polled_assignments,
 )
-from ingest.pipeline.store import DATABASE_DOWN_ERRORS, compression_flush, database_connection_reset
+from ingest.pipeline.store import (
+    DATABASE_DOWN_ERRORS,
+    compression_flush,
+    database_connection_reset,
+    device_acquisition_down_store,
+)
 from ingest.protocols.registry import drivers_close
 
 logger = logging.getLogger(__name__)
@@ -70,6 +81,11 @@ MAINTENANCE_DEFER_SECONDS = 2.0
 STATS_KEEP_SECONDS = 300
 #: At most this long (and a quarter of the scan period) a store waits for the reads still running.
 READ_PRIORITY_SECONDS = 0.1
+#: The heartbeat is renewed this many times within its life: a late beat or two never lets it lapse.
+BEATS_PER_HEARTBEAT = 6
+#: A poll starts only while this share of the heartbeat's life is left: a poll started just before the heartbeat
+#: lapses would still be reading when another worker takes the device over.
+POLL_FENCE_SHARE = 1 / 3
 
 
 def next_tick(now: float, period: float) -> float:
@@ -144,7 +160,7 @@ STATS_KEY_PREFIX = "ingest:poller:stats:"
 
 def poller_stats_read() -> dict[str, dict]:
     """The statistics every poller published in the last few minutes, by owner."""
-    client = _redis()
+    client = redis_client()
     keys = list(client.scan_iter(f"{STATS_KEY_PREFIX}*"))
     values = client.mget(keys) if keys else []
     return {
@@ -154,11 +170,6 @@ def poller_stats_read() -> dict[str, dict]:
     }
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-
-
 class Poller:
     def __init__(
         self,
@@ -166,6 +177,7 @@ class Poller:
         owner: str | None = None,
         threads: int | None = None,
         lease_seconds: float | None = None,
+        heartbeat_seconds: float | None = None,
         config_seconds: float | None = None,
         poll: Callable[..., object] = config_poll,
     ) -> None:
@@ -174,7 +186,12 @@ class Poller:
         self.lease_seconds = lease_seconds or settings.INGEST_POLLER_LEASE_SECONDS
         self.config_seconds = config_seconds or settings.INGEST_TAG_CONFIG_SECONDS
         self._poll = poll
-        self.leases = DeviceLeases(_redis(), owner=self.owner, ttl_seconds=self.lease_seconds)
+        self.leases = DeviceLeases(
+            redis_client(),
+            owner=self.owner,
+            ttl_seconds=self.lease_seconds,
+            heartbeat_seconds=heartbeat_seconds or settings.INGEST_POLLER_HEARTBEAT_SECONDS,
+        )
         self.stats = PollerStats()
         self.configs: dict[PollKey, PollConfig] = {}
         self._periods: dict[PollKey, float] = {}
@@ -188,6 +205,13 @@ class Poller:
         self._pool: list[threading.Thread] = []
         self._loop: threading.Thread | None = None
         self._housekeeper: threading.Thread | None = None
+        self._heart: threading.Thread | None = None
+        # Polls start only before this time.monotonic() (the last successful beat's, less a margin), and not while
+        # fenced: the heartbeat lapsed and the lease renewal that tells which devices are still this poller's has
+        # not run yet.
+        self._alive_until = 0.0
+        self._fenced = False
+        self._dead_seen: frozenset[str] = frozenset()
         self._version: str | None = None
         self._fingerprint: int | None = None
         self._next_lease_sync = 0.0
@@ -200,6 +224,7 @@ class Poller:
         # Reads wait for the interpreter lock after every response; while other threads store (CPU-bound), the
         # default 5 ms switch interval would add up to 5 ms per request of a multi-request read.
         sys.setswitchinterval(settings.INGEST_POLLER_SWITCH_INTERVAL_MS / 1000)
+        self._beat()  # alive before claiming anything
         self._pool = [threading.Thread(target=self._work, name=f"poller-{i}", daemon=True) for i in range(self.threads)]
         for thread in self._pool:
             thread.start()
@@ -207,12 +232,14 @@ class Poller:
         self._loop.start()
         self._housekeeper = threading.Thread(target=self._housekeep, name="poller-housekeeping", daemon=True)
         self._housekeeper.start()
+        self._heart = threading.Thread(target=self._heartbeat, name="poller-heartbeat", daemon=True)
+        self._heart.start()
         logger.info("poller %s started with %d threads", self.owner, self.threads)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Let running polls finish, store pending compression candidates, give the devices back."""
         self._stopping.set()
-        for thread in (self._loop, self._housekeeper):
+        for thread in (self._loop, self._housekeeper, self._heart):
             if thread is not None:
                 thread.join(timeout)
         for _ in self._pool:
@@ -264,6 +291,36 @@ class Poller:
                 self._stopping.wait(0.02)
         finally:
             connections.close_all()
+
+    def _heartbeat(self) -> None:
+        """Beat, in a thread of its own: neither polls nor housekeeping may delay it past the heartbeat's life."""
+        interval = self.leases.heartbeat_seconds / BEATS_PER_HEARTBEAT
+        while not self._stopping.wait(interval):
+            self._beat()
+
+    def _beat(self) -> None:
+        sent = time.monotonic()
+        try:
+            beat = self.leases.beat()
+        except redis.RedisError:
+            # Redis is away for this poller; if it is for everyone, nobody can take a device over: poll on, as with
+            # the leases (a partition that leaves others with Redis is the case heartbeats cannot settle).
+            self._alive_until = math.inf
+            return
+        except Exception:
+            logger.exception("poller heartbeat error")
+            return
+        if beat.lapsed:
+            logger.warning("poller %s: its heartbeat lapsed; polls wait for the lease renewal", self.owner)
+            self._fenced = True
+            self._next_lease_sync = 0.0
+        if beat.dead - self._dead_seen:  # a poller died: take its devices over now, not at the next renewal
+            self._next_lease_sync = 0.0
+        self._dead_seen = beat.dead
+        self._alive_until = sent + self.leases.heartbeat_seconds * (1 - POLL_FENCE_SHARE)
+
+    def _may_poll(self) -> bool:
+        return not self._fenced and time.monotonic() < self._alive_until
 
     def _config_token_moved(self) -> str | None:
         """The new version token when the configuration changed (a device taken out of service, a tag saved in
@@ -335,11 +392,15 @@ class Poller:
             database_connection_reset()
             assignments = None  # keep polling what is held, from the configuration read last
         wanted = set(assignments) if assignments is not None else self._device_ids()
+        sent = time.monotonic()
         try:
             held = self.leases.sync(wanted)
         except redis.RedisError:
             logger.warning("Redis unavailable: keeping the devices this poller holds", exc_info=True)
             held = self._device_ids() & wanted
+        else:  # the renewal dropped what others took: what is held now is this poller's, and its heartbeat fresh
+            self._alive_until = max(self._alive_until, sent + self.leases.heartbeat_seconds * (1 - POLL_FENCE_SHARE))
+            self._fenced = False
         gone = self._device_ids() - held
         if gone:
             self._let_go(gone)
@@ -363,9 +424,38 @@ class Poller:
                 if self._periods.get(key) != period:
                     self._periods[key] = period
                     self._ticks[key] = next_tick(now, period)
+        self._gaps_mark(self.leases.take_overs_pop())
         # The configuration (10,000 tags are a million objects) lives until the next reload: out of the garbage
         # collector's sight, so that its full collections do not stall a read for tens of milliseconds.
         gc.freeze()
+
+    def _gaps_mark(self, take_overs: list[TakeOver]) -> None:
+        """Devices taken over from a poller that died: one "no data: acquisition down" sample per tag at the start
+        of the gap, after the last value the dead poller stored and no earlier than its last heartbeat."""
+        for take_over in take_overs:
+            tags = {
+                tag_id: tag
+                for (device_id, _), config in list(self.configs.items())
+                if device_id == take_over.device_id
+                for tag_id, tag in config.tags.items()
+            }
+            if not tags:
+                continue
+            try:
+                stored = [v.time.timestamp() + 0.001 for v in current_values(tag_ids=list(tags)).values()]
+                at = max([*stored, take_over.last_beat or 0.0]) or time.time()
+                device_acquisition_down_store(tags=tags, at=datetime.fromtimestamp(at, tz=UTC))
+            except DATABASE_DOWN_ERRORS:
+                database_connection_reset()
+                logger.warning("could not mark the acquisition gap of device %s", take_over.device_id)
+                continue
+            logger.warning(
+                "poller %s took device %s over from %s, which died; gap marked from %s",
+                self.owner,
+                take_over.device_id,
+                take_over.dead_owner,
+                datetime.fromtimestamp(at, tz=UTC).isoformat(),
+            )
 
     def _let_go(self, device_ids: set[int]) -> None:
         """Stop polling these devices: wait for their running polls, store their pending candidates."""
@@ -392,12 +482,16 @@ class Poller:
     def _fire_due_ticks(self) -> None:
         now = time.time()
         due: dict[int, list[tuple[PollKey, float]]] = {}
+        may_poll = self._may_poll()
         with self._lock:
             for key, at in self._ticks.items():
                 if at <= now:
                     due.setdefault(key[0], []).append((key, at))
                     self._ticks[key] = next_tick(now, self._periods[key])  # missed ticks are skipped
             for device_id, items in due.items():
+                if not may_poll:
+                    self.stats.polls["fenced"] += len(items)
+                    continue
                 if device_id in self._busy:
                     self.stats.polls["skipped"] += len(items)
                     logger.warning("poll of device %s still running at its next tick: tick skipped", device_id)
@@ -447,6 +541,6 @@ class Poller:
     def stats_publish(self) -> None:
         summary = {**self.stats.summary(), "devices": len(self._device_ids()), "published": time.time()}
         try:
-            _redis().set(f"{STATS_KEY_PREFIX}{self.owner}", json.dumps(summary), ex=STATS_KEEP_SECONDS)
+            redis_client().set(f"{STATS_KEY_PREFIX}{self.owner}", json.dumps(summary), ex=STATS_KEEP_SECONDS)
         except redis.RedisError:
             logger.warning("could not publish the poller's statistics")

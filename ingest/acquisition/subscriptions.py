@@ -17,7 +17,6 @@ out-of-service sample of each tag, written when it was disabled, stay as they ar
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
@@ -30,7 +29,8 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from historian.models import Device, Protocol, Tag
+from common.loop_thread import LoopThread
+from historian.models import Device, Protocol, Tag, TimestampSource
 from historian.quality import quality_is_good
 from ingest.acquisition.config_reload import ConfigReloads
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
@@ -94,18 +94,13 @@ class SubscriptionRunner:
         self._events: queue.SimpleQueue[tuple[int, str, object]] = queue.SimpleQueue()
         self._sessions: dict[int, _Session] = {}
         self._retired: list[_Session] = []  # stopping: their last events are still stored
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread = LoopThread("opcua-subscriptions")
         self._reloads = ConfigReloads(what="subscriptions")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._loop is not None:
-            return
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="opcua-subscriptions", daemon=True)
-        self._thread.start()
+        self._loop_thread.loop()
 
     def run(self, *, stop: threading.Event) -> None:
         """Run until `stop` is set (SIGTERM), then unsubscribe, store what arrived and return."""
@@ -136,13 +131,7 @@ class SubscriptionRunner:
             self.flush()
         except DATABASE_DOWN_ERRORS:
             database_connection_reset()
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
-            if not thread.is_alive():
-                loop.close()
+        self._loop_thread.stop(timeout)
 
     def _session(self, device_id: int) -> _Session | None:
         return self._sessions.get(device_id) or next((s for s in self._retired if s.device.pk == device_id), None)
@@ -167,7 +156,12 @@ class SubscriptionRunner:
         for device_id, device in devices.items():
             tags = tags_by_device.get(device_id, [])
             points = subscription_points(tags)
-            signature = (OpcUaSettings.from_device(device), device.publishing_interval_ms, tuple(points))
+            signature = (
+                OpcUaSettings.from_device(device),
+                device.publishing_interval_ms,
+                device.timestamp_source,
+                tuple(points),
+            )
             session = self._sessions.get(device_id)
             if session is not None and session.signature == signature:
                 session.tags = {t.pk: t for t in tags}  # storage settings (historize, compression) may have changed
@@ -178,7 +172,7 @@ class SubscriptionRunner:
                 self._start_session(device, tags, points, signature)
 
     def _start_session(self, device: Device, tags: list[Tag], points: list[MonitoredPoint], signature: tuple) -> None:
-        assert self._loop is not None, "start() the runner first"
+        assert self._loop_thread.running, "start() the runner first"
         device_id = device.pk
 
         def on_readings(batch: list[tuple[datetime, PointReading]]) -> None:
@@ -194,15 +188,16 @@ class SubscriptionRunner:
             on_readings=on_readings,
             on_status=on_status,
             backoff=reconnect_delay,
+            source_timestamps=device.timestamp_source == TimestampSource.SOURCE,
         )
-        future = asyncio.run_coroutine_threadsafe(subscription.run(), self._loop)
+        future = self._loop_thread.submit(subscription.run())
         self._sessions[device_id] = _Session(device, {t.pk: t for t in tags}, signature, subscription, future)
         logger.info("subscribing to %d tags of %s at %s", len(points), device, device.opcua_endpoint)
 
     def _stop_session(self, device_id: int, *, wait: bool = True) -> None:
         session = self._sessions.pop(device_id)
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(session.subscription.stop)
+        if self._loop_thread.running:
+            self._loop_thread.loop().call_soon_threadsafe(session.subscription.stop)
         if wait:
             try:
                 session.future.result(10)

@@ -10,6 +10,10 @@ in normal running, because the buffer is only written while the database is unre
 Replay reads the oldest rows in time order, writes them through the idempotent path of samples_write_batch
 (ON CONFLICT (tag_id, time) DO NOTHING), and only then deletes them from the file. A crash between the two
 replays them again next time: the database keeps one row per tag and time, so nothing is duplicated.
+Each replayed batch then goes to the after-store hooks (ingest.pipeline.hooks: alarm evaluation) with the rows'
+own timestamps, oldest first: a value read during the outage is judged at the time it was read. (Two processes
+replaying at once, the poller's catch-up and the replay task, may hand the same rows to the hooks twice; a crash
+between the delete and the hooks loses their evaluation, never the values.)
 
 When the buffer holds INGEST_BUFFER_MAX_ROWS, the oldest rows make room for the newest and are counted as
 dropped (the newest values describe the plant as it is now).
@@ -28,14 +32,18 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import redis
 from django.conf import settings
 
+from common.redis import redis_client
+from historian.quality import Quality
 from historian.queries.acquisition import BUFFER_STATUS_KEY
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
+from ingest.pipeline.hooks import after_store_run
 
 logger = logging.getLogger(__name__)
 
@@ -238,20 +246,26 @@ def local_buffer() -> SampleBuffer:
     return _buffer_for(default_buffer_path(), int(getattr(settings, "INGEST_BUFFER_MAX_ROWS", 5_000_000)))
 
 
-@cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def buffer_status_publish(*, buffer: SampleBuffer | None = None) -> BufferStatus:
     """Publish this host's depth, oldest value and drops to Redis (for the pages and, later, alarms)."""
     buffer = buffer or local_buffer()
     status = buffer.status(buffer_host())
     try:
-        _redis().hset(BUFFER_STATUS_KEY, status.host, json.dumps({**status.as_json(), "published": time.time()}))
+        redis_client().hset(BUFFER_STATUS_KEY, status.host, json.dumps({**status.as_json(), "published": time.time()}))
     except redis.exceptions.RedisError:
         logger.warning("could not publish the store-and-forward buffer status", exc_info=True)
     return status
+
+
+def _hooked(rows: list[SampleRow | TextSampleRow]) -> list[SampleRow]:
+    """What the after-store hooks get of replayed rows: what the live path gives them (ingest.pipeline.store): string
+    tags' rows with their quality only, and no out-of-service or acquisition-down marker (a device switched off on
+    purpose alarms no one; a gap in acquisition is the acquisition's, not the process's)."""
+    return [
+        SampleRow(r.time, r.tag_id, None, r.quality) if is_text_row(r) else cast(SampleRow, r)
+        for r in rows
+        if r.quality not in (Quality.BAD_OUT_OF_SERVICE, Quality.BAD_ACQUISITION_DOWN)
+    ]
 
 
 @dataclass(frozen=True)
@@ -282,6 +296,7 @@ def buffer_replay(
             text_samples_write_batch(rows=text)
         buffer.remove([i for i, _ in batch])
         replayed += len(batch)
+        after_store_run(rows=_hooked(rows), now=datetime.now(UTC))
         if time.monotonic() >= deadline:
             break
     remaining = buffer.depth()

@@ -3,7 +3,8 @@
 readings_store: the compression filter picks the rows to historize (ingest.pipeline.compression); they
 go to PostgreSQL, or to the local store-and-forward buffer when PostgreSQL is unreachable or slower than
 INGEST_DB_WRITE_TIMEOUT_MS (ingest.pipeline.buffer); every reading becomes the tag's current value and is pushed
-live, one message per machine. After a successful write, one batch of buffered rows is replayed. A batch is handled
+live, one message per machine. After a successful write, one batch of buffered rows is replayed. Then the rows go
+to the after-store hooks (ingest.pipeline.hooks: alarm evaluation), in time order. A batch is handled
 as columns (a ReadingBatch, as the Modbus driver returns it; a list of PointReadings is converted): a poll of
 thousands of tags costs a few array operations per step, not Python work per value.
 
@@ -26,16 +27,17 @@ from django.db import connection
 from django.db.utils import InterfaceError as DjangoInterfaceError
 from django.db.utils import OperationalError as DjangoOperationalError
 
-from alarms.services.evaluation import alarms_evaluate
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from historian.sample_types import SampleBatch, SampleRow, datetime_to_us
 from historian.services.live import live_samples_publish
 from historian.services.samples import as_batch, samples_write_batch
+from ingest.pipeline import hooks
 from ingest.pipeline.buffer import buffer_replay, buffer_status_publish, local_buffer
 from ingest.pipeline.compression import CompressionFilter, PolicyArrays, StoragePolicy
 from ingest.pipeline.device_status import device_record_failure, reconnect_delay
+from ingest.pipeline.quarantine import readings_quarantine_marked
 from ingest.protocols.base import PointReading, ReadingBatch
 
 logger = logging.getLogger(__name__)
@@ -83,24 +85,37 @@ def rows_write(
 
     Current values are not buffered: they are the latest reading only, and the next poll writes them again.
     """
+    return _rows_write(history=history, current=current)[:2]
+
+
+def _rows_write(
+    *, history: SampleBatch | Sequence[SampleRow], current: SampleBatch | Sequence[SampleRow] = ()
+) -> tuple[int, int, bool]:
+    """rows_write, and whether the database took the write (False: the history went to the buffer)."""
     try:
         samples_write_batch(
             rows=history, current_only=current, statement_timeout_ms=settings.INGEST_DB_WRITE_TIMEOUT_MS
         )
     except DATABASE_DOWN_ERRORS as exc:
         database_connection_reset()
-        global _buffer_may_hold_rows
         buffer = local_buffer()
         buffer.append(as_batch(history).rows())
-        _buffer_may_hold_rows = True
+        buffer_marked_not_empty()
         logger.warning("database unavailable (%s): %d samples buffered on disk", exc, len(history))
         buffer_status_publish(buffer=buffer)
-        return len(history), 0
-    return 0, _replay_some()
+        return len(history), 0, False
+    return 0, buffered_replay_some(), True
 
 
-def _replay_some() -> int:
-    """The database took a write: replay one batch of what waits in the buffer, if anything does."""
+def buffer_marked_not_empty() -> None:
+    """Rows were buffered: replay them after the next successful write, and hold later rows' hooks behind them."""
+    global _buffer_may_hold_rows
+    _buffer_may_hold_rows = True
+
+
+def buffered_replay_some() -> int:
+    """The database took a write: replay one batch of what waits in the buffer, if anything does (its rows go to
+    the after-store hooks as they are replayed)."""
     global _buffer_may_hold_rows
     if not _buffer_may_hold_rows:
         return 0
@@ -109,16 +124,35 @@ def _replay_some() -> int:
         _buffer_may_hold_rows = False
         return 0
     try:
-        return buffer_replay(buffer=buffer, batch_rows=settings.INGEST_REPLAY_BATCH_ROWS, max_seconds=0.0).replayed
+        outcome = buffer_replay(buffer=buffer, batch_rows=settings.INGEST_REPLAY_BATCH_ROWS, max_seconds=0.0)
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
         return 0
+    _buffer_may_hold_rows = outcome.remaining > 0
+    return outcome.replayed
+
+
+def after_store(*, rows: SampleBatch | Sequence[SampleRow], now: datetime, written: bool) -> None:
+    """Hand a batch to the after-store hooks, in time order (ingest.pipeline.hooks).
+
+    `written`: the database took the batch. When it did not, its historized rows reach the hooks as the buffer
+    replays them, at their own times; the others (current values only) are not stored anywhere, so no hook sees
+    them. When older rows still wait in the buffer, the batch waits behind them.
+    """
+    if not written:
+        return
+    if _buffer_may_hold_rows:
+        hooks.held.hold(rows=rows, now=now)
+        return
+    hooks.held.release()
+    hooks.after_store_run(rows=rows, now=now)
 
 
 def readings_store(
     *, device: Device, tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch, read_at: datetime
 ) -> StoreOutcome:
     """Store one batch of readings of `device`'s tags, all taken at `read_at`."""
+    readings = readings_quarantine_marked(device, readings)
     text, batch = _text_split(tags, readings)
     if text:  # string tags take their own path (ingest.pipeline.text_store)
         text_outcome = _text_store(tags=tags, readings=text, read_at=read_at)
@@ -132,9 +166,9 @@ def readings_store(
     history = admitted.stored(batch.tag_ids, now, batch.values, only=config.historize)
     # Every reading becomes its tag's current value (the newest row of the write, whether historized or not).
     shown = SampleBatch.of(now, batch.tag_ids, batch.values, admitted.quality)
-    buffered, replayed = rows_write(history=history, current=shown)
+    buffered, replayed, written = _rows_write(history=history, current=shown)
     published = _publish(shown, config.machines)
-    alarms_evaluate(rows=shown, now=read_at)
+    after_store(rows=shown, now=read_at, written=written)
     outcome = StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
     return outcome if not text else outcome + text_outcome
 
@@ -156,8 +190,8 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     outcome = StoreOutcome()
     if device.status != DeviceStatus.ERROR:
         logger.warning("device %s unreachable: %s", device, error)
-        rows, outcome = _tags_quality_store(tags=tags, quality=Quality.BAD_COMM_FAILURE, at=failed_at)
-        alarms_evaluate(rows=rows, now=failed_at)  # bad-quality alarms fire when the link drops
+        # Hooks see these rows: bad-quality alarms fire when the link drops.
+        outcome = _tags_quality_store(tags=tags, quality=Quality.BAD_COMM_FAILURE, at=failed_at, hooked=True)
     try:
         retry_at = device_record_failure(device=device, error=error, failed_at=failed_at)
     except DATABASE_DOWN_ERRORS:
@@ -189,21 +223,29 @@ def device_out_of_service_store(*, tags: Mapping[int, Tag], at: datetime) -> Sto
     Alarms are not evaluated on these rows: the engine has no notion of a quality that is bad on purpose, and a
     bad-quality alarm per tag for a device someone switched off would only flood the operator.
     """
-    return _tags_quality_store(tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at)[1]
+    return _tags_quality_store(tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at, hooked=False)
 
 
-def _tags_quality_store(
-    *, tags: Mapping[int, Tag], quality: Quality, at: datetime
-) -> tuple[list[SampleRow], StoreOutcome]:
+def device_acquisition_down_store(*, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
+    """The worker that polled the device died (kill -9, a lost host): one "no data: acquisition down" sample per
+    tag at `at`, the start of the gap, stored by the worker that took the device over. Not evaluated by alarms, as
+    out of service: the gap is the acquisition's, not the process's."""
+    return _tags_quality_store(tags=tags, quality=Quality.BAD_ACQUISITION_DOWN, at=at, hooked=False)
+
+
+def _tags_quality_store(*, tags: Mapping[int, Tag], quality: Quality, at: datetime, hooked: bool) -> StoreOutcome:
     """One valueless `quality` sample per tag, after the pending compression candidates (so the last good segment
-    is complete); string tags get theirs in the text samples. Returns the numeric samples and what was stored."""
+    is complete); string tags get theirs in the text samples. `hooked`: the numeric samples go to the after-store
+    hooks (string tags' samples always do, through text_store, as they did before the hooks)."""
     pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
     rows = [
         SampleRow(at, tag_id, None, quality) for tag_id, tag in tags.items() if tag.data_type not in TEXT_DATA_TYPES
     ]
     history = pending + [r for r in rows if tags[r.tag_id].historize]
     current = [r for r in rows if not tags[r.tag_id].historize]
-    buffered, replayed = rows_write(history=history, current=current)
+    buffered, replayed, written = _rows_write(history=history, current=current)
+    if hooked:
+        after_store(rows=rows, now=at, written=written)
     machines = _tag_arrays(tags, np.array([r.tag_id for r in rows], dtype=np.int32)).machines
     outcome = StoreOutcome(
         stored=len(history),
@@ -211,7 +253,7 @@ def _tags_quality_store(
         published=_publish(SampleBatch.from_rows(rows), machines),
         replayed=replayed,
     )
-    return rows, outcome + _text_quality_store(tags=tags, quality=quality, at=at)
+    return outcome + _text_quality_store(tags=tags, quality=quality, at=at)
 
 
 _tag_arrays_cache: dict[tuple[int, bytes], _TagArrays] = {}

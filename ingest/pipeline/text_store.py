@@ -5,8 +5,8 @@ for the tag, or when the tag's max_store_interval_seconds has passed since; neve
 swinging-door filter. Every reading becomes the tag's current value and is pushed live like the numbers are. When
 PostgreSQL is unreachable, the history rows wait in the same store-and-forward buffer as the numeric ones.
 
-Alarms see a string tag's quality only (its value is given as None): a bad-quality definition works, limits never
-trip on text.
+After-store hooks (alarms) see a string tag's quality only (its value is given as None): a bad-quality definition
+works, limits never trip on text.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from datetime import datetime
 
 from django.conf import settings
 
-from alarms.services.evaluation import alarms_evaluate
 from historian.models import Tag
 from historian.quality import Quality
-from historian.sample_types import TextSampleRow
+from historian.sample_types import SampleRow, TextSampleRow
 from historian.services.live import live_samples_publish
 from historian.services.text_samples import text_samples_write_batch
 from ingest.pipeline import store
@@ -100,14 +99,22 @@ def _rows_store(
     tags: Mapping[int, Tag],
     now: datetime,
 ) -> store.StoreOutcome:
-    buffered, replayed = text_rows_write(history=history, current=current)
+    buffered, replayed, written = _text_rows_write(history=history, current=current)
     published = _publish(rows, tags)
-    alarms_evaluate(rows=[row._replace(value=None) for row in rows], now=now)  # type: ignore[misc]
+    store.after_store(
+        rows=[SampleRow(row.time, row.tag_id, None, row.quality) for row in rows], now=now, written=written
+    )
     return store.StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
 
 
 def text_rows_write(*, history: Sequence[TextSampleRow], current: Sequence[TextSampleRow] = ()) -> tuple[int, int]:
     """Historize `history`, update current values; returns (buffered rows, replayed rows), like store.rows_write."""
+    return _text_rows_write(history=history, current=current)[:2]
+
+
+def _text_rows_write(
+    *, history: Sequence[TextSampleRow], current: Sequence[TextSampleRow] = ()
+) -> tuple[int, int, bool]:
     try:
         text_samples_write_batch(
             rows=history, current_only=current, statement_timeout_ms=settings.INGEST_DB_WRITE_TIMEOUT_MS
@@ -116,11 +123,11 @@ def text_rows_write(*, history: Sequence[TextSampleRow], current: Sequence[TextS
         store.database_connection_reset()
         buffer = local_buffer()
         buffer.append(list(history))
-        store._buffer_may_hold_rows = True
+        store.buffer_marked_not_empty()
         logger.warning("database unavailable (%s): %d text samples buffered on disk", exc, len(history))
         buffer_status_publish(buffer=buffer)
-        return len(history), 0
-    return 0, store._replay_some()
+        return len(history), 0, False
+    return 0, store.buffered_replay_some(), True
 
 
 def _publish(rows: list[TextSampleRow], tags: Mapping[int, Tag]) -> int:

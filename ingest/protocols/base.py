@@ -1,26 +1,24 @@
-"""The synchronous driver interface every field protocol (Modbus, OPC UA, MQTT ...) implements.
+"""The synchronous driver interface of the polled protocols (Modbus TCP, OPC UA read), and the readings every
+protocol produces (PointReading, ReadingBatch).
 
 Two ways values come in, one way they are stored:
 
-* Polling (Modbus): a poller owns one driver per device connection and calls ``read()`` once per scan
-  (``ingest.acquisition.poll.device_poll``). Per-point problems (bad address, device exception) come back as
-  bad-quality readings with a human ``reason``; only a link-level failure (the unit behind a gateway included)
-  raises DeviceUnreachable.
-* Subscriptions (OPC UA monitored items, MQTT Sparkplug B): the device pushes values. Such a driver keeps its
-  session in a long-running loop; for each notification batch it hands its PointReadings to
-  ``ingest.pipeline.store.readings_store(device=..., tags=..., readings=..., read_at=...)``, the same write path
-  polling uses (exception/compression per tag, stale detection, store-and-forward buffer when PostgreSQL is
-  unreachable, live push). When its link drops it calls ``ingest.pipeline.store.device_link_lost`` (one
-  bad-quality sample per tag, device status, backoff delay from ``device_status.reconnect_delay``), reconnects
-  with that backoff and re-creates its subscriptions after every reconnect (a restarted server has forgotten
-  them); after the first good notification, ``device_status.device_record_success`` marks it connected.
-  ``read()`` of a subscription driver may serve the latest values it holds (a read-on-demand).
+* Polling (a Driver): ``ingest.protocols.registry.driver_for(device)`` keeps one open driver per device per
+  worker process (re-created when the device's connection settings change). On each scan-class tick the poller
+  (``ingest.acquisition.poll.config_poll``) calls ``read_batch()``, then hands the readings to
+  ``ingest.pipeline.store.readings_store``. Per-point problems (bad address, device exception) come back as
+  bad-quality readings with a human ``reason``; only a link-level failure (the unit behind a gateway
+  included) raises DeviceUnreachable, which the poller turns into ``ingest.pipeline.store.device_link_lost``
+  (one bad-quality sample per tag, device status, backoff).
+* Pushing (OPC UA subscriptions, Sparkplug B): no Driver is involved. The runners in ``ingest.acquisition``
+  (``subscriptions.py`` runs each device's ``opcua.driver.OpcUaSubscription``, ``sparkplug_host.py`` the MQTT
+  session of ``sparkplug.session``) turn notifications into PointReadings and store them with the same
+  ``readings_store`` (deadband / swinging door, stale detection, store-and-forward buffer when PostgreSQL is
+  unreachable, live push, alarms); a dropped link goes through ``device_link_lost`` and reconnects with
+  ``ingest.pipeline.device_status.reconnect_delay``.
 
-A poller calls ``read_batch()``, which returns the readings as columns (ReadingBatch) for the array path of
-readings_store; a driver that can decode straight into arrays (Modbus) overrides it, the others inherit the
-conversion of ``read()``'s list.
-
-Drivers are registered per protocol in ``ingest.protocols.registry``.
+``read_batch()`` returns the readings as columns (ReadingBatch) for the array path of readings_store; a driver
+that decodes straight into arrays (Modbus) overrides it, the others inherit the conversion of ``read()``'s list.
 """
 
 from __future__ import annotations
@@ -68,22 +66,29 @@ class PointReading:
 class ReadingBatch:
     """Readings of distinct tags as columns: `tag_ids` (int32), `values` (float64, NaN where None) and
     `qualities` (int16); `reasons` holds the reason of each reading that has one, by tag id; `texts` the text
-    of each good reading of a string tag, by tag id (its `values` entry is NaN)."""
+    of each good reading of a string tag, by tag id (its `values` entry is NaN). `times`, from a driver whose
+    values carry the device's own timestamps (OPC UA), holds each reading's timestamp in microseconds since the
+    epoch (int64, 0 where the reading has none); None: the readings are all of the scan's time."""
 
     tag_ids: np.ndarray
     values: np.ndarray
     qualities: np.ndarray
     reasons: Mapping[int, str] = field(default_factory=dict)
     texts: Mapping[int, str] = field(default_factory=dict)
+    times: np.ndarray | None = None
 
     @classmethod
     def from_readings(cls, readings: Sequence[PointReading]) -> ReadingBatch:
-        """From numeric readings (string readings go their own way first: ingest.pipeline.store)."""
+        """From a list of readings; a text value goes to `texts` (its `values` entry is NaN), never through float()."""
         return cls(
             tag_ids=np.array([r.tag_id for r in readings], dtype=np.int32),
-            values=np.array([np.nan if r.value is None else r.value for r in readings], dtype=np.float64),
+            values=np.array(
+                [np.nan if r.value is None or isinstance(r.value, str) else r.value for r in readings],
+                dtype=np.float64,
+            ),
             qualities=np.array([r.quality for r in readings], dtype=np.int16),
             reasons={r.tag_id: r.reason for r in readings if r.reason},
+            texts={r.tag_id: r.value for r in readings if isinstance(r.value, str)},
         )
 
     def __len__(self) -> int:
@@ -91,7 +96,10 @@ class ReadingBatch:
 
     def take(self, index: np.ndarray) -> ReadingBatch:
         """The readings at `index` (positions or a boolean mask)."""
-        return ReadingBatch(self.tag_ids[index], self.values[index], self.qualities[index], self.reasons, self.texts)
+        times = None if self.times is None else self.times[index]
+        return ReadingBatch(
+            self.tag_ids[index], self.values[index], self.qualities[index], self.reasons, self.texts, times
+        )
 
     def readings(self) -> list[PointReading]:
         return [

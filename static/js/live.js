@@ -10,7 +10,8 @@ const Millwright = (() => {
     if ((q & 0xc0) === 0xc0) return "good";
     if ((q & 0xc0) === 0x40) return "uncertain";
     const sub = {0x04: "config error", 0x08: "not connected", 0x0c: "device failure", 0x10: "sensor failure",
-                 0x14: "last known", 0x18: "comm failure", 0x1c: "out of service"}[q & 0xfc];
+                 0x14: "last known", 0x18: "comm failure", 0x1c: "out of service",
+                 0x24: "no data: acquisition down"}[q & 0xfc];
     return sub ? "bad: " + sub : "bad";
   }
 

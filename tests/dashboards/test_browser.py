@@ -81,3 +81,27 @@ def test_plant_overview_shows_live_values(live_asgi, device, scan_class, make_us
         screenshot(page, "overview.png")
 
     browser.run(wait_for_values)
+
+
+def test_the_machine_page_names_a_gap_left_by_a_dead_worker(live_asgi, device, machine, make_user, browser):
+    """The marker a worker stores when it takes over a dead worker's device reads as such, not as a bare "bad"."""
+    from django.utils import timezone
+
+    from historian.models import Tag
+    from ingest.pipeline.store import device_acquisition_down_store
+
+    make_user("operator")
+    tags = {tag.pk: tag for tag in Tag.objects.filter(device=device, machine=machine)}
+    device_acquisition_down_store(tags=tags, at=timezone.now())
+
+    def quality_texts(page) -> list[str]:
+        _login(page, f"{live_asgi.url}/machines/{machine.pk}/")
+        page.wait_for_url(f"**/machines/{machine.pk}/")
+        page.wait_for_function(
+            "[...document.querySelectorAll('.quality')].some((e) => e.textContent.includes('acquisition'))",
+            timeout=10_000,
+        )
+        return page.locator(".quality").all_inner_texts()
+
+    texts = browser.run(quality_texts)
+    assert "bad: no data: acquisition down" in texts

@@ -124,3 +124,23 @@ async def test_every_open_page_hears_how_a_polled_device_link_is_doing(operator,
     assert lost["device"]["retries"] == 1
     assert lost["device"]["last_error"]
     await communicator.disconnect()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_an_idle_live_socket_stays_open_for_a_minute_and_still_receives(operator, machine, machine_tags):
+    """Nothing flows for 60 s (a PLC outage, a quiet night): every blocking receive of the Redis channel layer ends
+    empty, and the consumer must wait on, not die on a socket timeout and drop the browser's socket."""
+    communicator = await _connect(operator)
+    assert (await communicator.connect())[0]
+    await communicator.send_json_to({"action": "subscribe", "machines": [machine.pk]})
+    assert await communicator.receive_json_from() == {"type": "subscribed", "machines": [machine.pk]}
+
+    assert await communicator.receive_nothing(timeout=60, interval=1)
+
+    rows = [SampleRow(timezone.now(), machine_tags[0].pk, 2.5, Quality.GOOD)]
+    await get_channel_layer().group_send(machine_live_group(machine.pk), live_samples_message(machine.pk, rows))
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "samples"
+    assert [s[0] for s in message["samples"]] == [machine_tags[0].pk]
+    await communicator.disconnect()

@@ -9,12 +9,12 @@ from accounts.services.roles import Role
 from historian.models import Tag
 from historian.services.tag_csv import tag_export_csv
 from historian.services.tag_import_jobs import tag_import_job_run
-from tests.historian.services.test_tag_csv import _plant, _rows, _write
+from tests.historian.services.tag_csv.support import plant_build, rows_of, write_rows
 
 
 @pytest.fixture
 def plant(db):
-    _plant(1, 2, 3)
+    plant_build(1, 2, 3)
 
 
 @pytest.fixture
@@ -43,9 +43,9 @@ def test_the_changelist_offers_import_and_export_and_exports_every_tag(admin_cli
 
 
 def test_an_upload_is_checked_shown_as_a_diff_and_applied_on_confirmation(admin_client, plant):
-    rows = _rows("".join(tag_export_csv()))
+    rows = rows_of("".join(tag_export_csv()))
     rows[0]["deadband"] = "7.5"
-    job_id = _upload(admin_client, _write(rows))
+    job_id = _upload(admin_client, write_rows(rows))
     assert admin_client.get(f"/admin/historian/tag/import/{job_id}/status.json").json()["state"] == "queued"
 
     tag_import_job_run(job_id=job_id)  # what the Celery worker does
@@ -71,9 +71,9 @@ def test_an_upload_is_checked_shown_as_a_diff_and_applied_on_confirmation(admin_
 
 
 def test_a_file_with_errors_shows_them_by_line_and_offers_no_apply(admin_client, plant):
-    rows = _rows("".join(tag_export_csv()))
+    rows = rows_of("".join(tag_export_csv()))
     rows[1]["scale"] = "big"
-    job_id = _upload(admin_client, _write(rows))
+    job_id = _upload(admin_client, write_rows(rows))
     tag_import_job_run(job_id=job_id)
 
     page = admin_client.get(f"/admin/historian/tag/import/{job_id}/").content.decode()

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
+from demo.simulator.opcua_server import SIMULATOR_NAMESPACE
 from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
@@ -35,7 +36,7 @@ def test_browse_page_shows_variables_with_checkboxes(admin_client, opcua_device)
     response = admin_client.get(url, {"node": "ns=2;s=Line1.CNC101", "depth": "1"})
     page = response.content.decode()
     assert response.status_code == 200
-    assert 'type="checkbox" name="node_ids" value="ns=2;s=Line1.CNC101.spindle_speed"' in page
+    assert f'type="checkbox" name="node_ids" value="nsu={SIMULATOR_NAMESPACE};s=Line1.CNC101.spindle_speed"' in page
     assert "Float &rarr; float32, rpm" in page
 
 
@@ -49,7 +50,9 @@ def test_browse_page_creates_the_ticked_tags(admin_client, opcua_device, cnc):
             "depth": "1",
             "machine": cnc.pk,
             "scan_class": scan_class.pk,
-            "node_ids": ["ns=2;s=Line1.CNC101.motor_temperature", "ns=2;s=Line1.CNC101.part_count"],
+            "node_ids": [
+                f"nsu={SIMULATOR_NAMESPACE};s=Line1.CNC101.{name}" for name in ("motor_temperature", "part_count")
+            ],
         },
     )
     assert response.status_code == 302
@@ -101,6 +104,7 @@ def _device_form(**overrides) -> dict:
         "security_policy": "None",
         "security_mode": "None",
         "publishing_interval_ms": "500",
+        "timestamp_source": "source",
         "username": "operator",
         "password": "first-secret",
     }
@@ -208,3 +212,10 @@ def test_bulk_actions_take_devices_out_of_service_and_back(admin_client, device)
 
     assert set(Device.objects.values_list("enabled", "status")) == {(True, DeviceStatus.UNKNOWN)}
     assert AuditEvent.objects.filter(action=AuditAction.DEVICE_IN_SERVICE).count() == 2
+
+
+def test_browse_page_tells_a_start_node_that_is_no_node_id(admin_client, opcua_device):
+    url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
+    response = admin_client.get(url, {"node": "Line1.CNC101", "depth": "1"})
+    assert response.status_code == 200
+    assert "is not an OPC UA node id" in response.content.decode()

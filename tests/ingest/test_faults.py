@@ -15,15 +15,18 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from common.redis import redis_client
 from config.celery import app as celery_app
 from demo.simulator.modbus_server import PlantServerThread
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
+from ingest.acquisition import leases
 from ingest.acquisition.poll import device_poll
 from ingest.pipeline import store
 from ingest.pipeline.buffer import SampleBuffer
 from ingest.pipeline.compression import CompressionFilter
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +102,9 @@ def test_polling_rides_through_a_modbus_server_restart_without_a_worker_restart(
 class Worker:
     """A real `celery worker` process (prefork, one child) in its own process group, so that kill -9 takes all."""
 
-    def __init__(self, *, database_url: str, buffer_path: Path, log_path: Path) -> None:
+    def __init__(
+        self, *, database_url: str, buffer_path: Path, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = f"faults-{uuid.uuid4().hex[:8]}@localhost"
         env = {
             **os.environ,
@@ -111,6 +116,7 @@ class Worker:
             "CELERY_TASK_DEFAULT_QUEUE": self.name,  # its own queue: no other worker takes its tasks
             # A killed worker's device lease lapses in 2 s, and the next worker takes the device over.
             "INGEST_POLLER_LEASE_SECONDS": "2",
+            **(env or {}),
         }
         self.log = open(log_path, "a")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -197,3 +203,51 @@ def test_values_buffered_by_a_worker_killed_with_9_are_replayed_by_the_next_work
     assert len(keys) == len(set(keys))
     by_key = {(tag_id, t): (value, quality) for tag_id, t, value, quality in rows}
     assert all(by_key[(r.tag_id, r.time)] == (r.value, r.quality) for r in buffered)
+
+
+@pytest.mark.celery
+def test_a_worker_killed_with_9_hands_its_device_over_within_seconds_and_the_gap_is_marked(
+    transactional_db, device, scan_class, tmp_path
+):
+    """Two workers, the default 15 s leases: the survivor takes the device over once the dead one's heartbeat
+    lapses (3 s), and stores a "no data: acquisition down" sample per tag at the start of the gap."""
+    tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
+    log_path = settings.MILLWRIGHT_STATE_DIR / "test-faults-worker.log"
+    settings.MILLWRIGHT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+    database_url = _database_url(int(connection.settings_dict["PORT"] or 5432))
+    lease_key = f"{leases.KEY_PREFIX}{device.pk}"
+    celery_app.control.purge()
+    env = {"INGEST_POLLER_LEASE_SECONDS": "15", "INGEST_POLLER_HEARTBEAT_SECONDS": "3"}
+    workers = [
+        Worker(database_url=database_url, buffer_path=tmp_path / f"buffer-{i}.sqlite", log_path=log_path, env=env)
+        for i in range(2)
+    ]
+    try:
+        holder = wait_until(lambda: redis_client().get(lease_key), timeout=30, what="a worker to lease the device")
+        owner = next(w for w in workers if holder.decode().startswith(f"{w.name}:"))
+        survivor = next(w for w in workers if w is not owner)
+        wait_until(lambda: len(_good_times(tag_ids)) >= 3, timeout=30, what="polls to be stored")
+
+        owner.kill()
+        killed_at = time.time()
+        wait_until(
+            lambda: [t for t in _good_times(tag_ids) if t > killed_at],
+            timeout=30,
+            what="the survivor to poll the device",
+        )
+        assert redis_client().get(lease_key).decode().startswith(f"{survivor.name}:")
+    finally:
+        for worker in workers:
+            worker.kill()
+
+    times = _good_times(tag_ids)
+    before = max(t for t in times if t <= killed_at)
+    after = min(t for t in times if t > killed_at)
+    assert after - before < 10  # the lease alone (15 s) would leave a longer hole
+    markers = [r for r in _samples(tag_ids) if r[3] == Quality.BAD_ACQUISITION_DOWN]
+    assert sorted(r[0] for r in markers if before < r[1].timestamp() < after) == sorted(tag_ids)
+
+
+def _good_times(tag_ids) -> list[float]:
+    """The distinct times of the good samples of these tags (epoch s)."""
+    return sorted({r[1].timestamp() for r in _samples(tag_ids) if r[3] == Quality.GOOD})

@@ -1,26 +1,29 @@
 """`manage.py demo`: migrate, load the demo plant, ensure the demo admin, then run the plant under honcho.
 
 The processes (web, Celery worker and beat, the simulator, the OPC UA subscriptions and Sparkplug receivers) are
-defined in the Procfile; honcho supervises them and stops them all on Ctrl-C. The simulator serves the plant over
-Modbus TCP and OPC UA at once: lines 1-2 are polled over Modbus, line 3 is subscribed to over OPC UA. When an MQTT
-broker answers (127.0.0.1:1883 unless --mqtt-broker says otherwise), the simulator also publishes line 2 as a
-Sparkplug B edge node and line 2 is read from there instead; without one the demo runs as before (no broker to
-install for the quick start).
+defined in the Procfile; honcho supervises them and stops them all on Ctrl-C. The simulator starts first, and the
+others once its Modbus and OPC UA ports listen: subscriptions and polls started before (the simulator's first run
+generates its OPC UA certificate) found no server, and the demo opened on latched "no communication" alarms.
+
+The simulator serves the plant over Modbus TCP and OPC UA at once: lines 1-2 are polled over Modbus, line 3 is
+subscribed to over OPC UA. When an MQTT broker answers (127.0.0.1:1883 unless --mqtt-broker says otherwise), the
+simulator also publishes line 2 as a Sparkplug B edge node and line 2 is read from there instead; without one the
+demo runs as before (no broker to install for the quick start).
 """
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services.users import admin_user_ensure
-from common.net import free_port_other_than, preferred_or_free_port
+from common.net import free_port_other_than, port_accepts, preferred_or_free_port, wait_for_port
 from demo.plant import demo_plant_load
 from historian.models import Protocol
 
@@ -30,11 +33,36 @@ def _mqtt_broker(address: str) -> tuple[str, int] | None:
     host, _, port = address.rpartition(":")
     if address.lower() in ("", "off") or not port.isdigit():
         return None
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            return host, int(port)
-    except OSError:
-        return None
+    return (host, int(port)) if port_accepts(host, int(port)) else None
+
+
+#: The Procfile process that the others wait for, and how long (a first run generates its OPC UA certificate).
+SIMULATOR = "simulator"
+SIMULATOR_START_SECONDS = 120.0
+
+
+def _procfile_processes(procfile: Path) -> list[str]:
+    return [line.split(":", 1)[0].strip() for line in procfile.read_text().splitlines() if ":" in line]
+
+
+def _ports_wait(ports: list[int], *, process: subprocess.Popen, timeout: float) -> None:
+    """Until every port listens; CommandError when `process` (which should open them) exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        left = max(0.0, deadline - time.monotonic())
+        if not wait_for_port("127.0.0.1", port, timeout=left, alive=lambda: process.poll() is None, interval=0.2):
+            if process.poll() is not None:
+                raise CommandError("the simulator stopped before it listened; see its output above")
+            raise CommandError(f"the simulator did not listen on ports {ports} within {timeout:g} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()  # honcho stops its processes
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _demo_password(state_dir: Path) -> str:
@@ -117,14 +145,24 @@ class Command(BaseCommand):
             "PYTHONUNBUFFERED": "1",
         }
         procfile = Path(settings.BASE_DIR) / "Procfile"
-        honcho = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(settings.BASE_DIR)], env=env
-        )
+        honcho = [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(settings.BASE_DIR)]
+        others = [name for name in _procfile_processes(procfile) if name != SIMULATOR]
+        simulator = subprocess.Popen([*honcho, SIMULATOR], env=env)
+        plant: subprocess.Popen | None = None
         try:
-            sys.exit(honcho.wait())
+            _ports_wait([sim_port, opcua_port], process=simulator, timeout=SIMULATOR_START_SECONDS)
+            plant = subprocess.Popen([*honcho, *others], env=env)
+            code = plant.wait()
         except KeyboardInterrupt:  # Ctrl-C reaches honcho too, which stops every process: wait for it, quietly
-            try:
-                honcho.wait(30)
-            except (KeyboardInterrupt, subprocess.TimeoutExpired):
-                honcho.kill()
+            for process in (plant, simulator):
+                if process is not None:
+                    try:
+                        process.wait(30)
+                    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                        process.kill()
             sys.exit(130)
+        finally:
+            if plant is not None:
+                _stop(plant)
+            _stop(simulator)
+        sys.exit(code)

@@ -45,8 +45,9 @@ def opcua_tag_path(machine: Machine, name: str) -> str:
 def opcua_tags_create(
     *, device: Device, machine: Machine, scan_class: ScanClass, nodes: Sequence[BrowseNode]
 ) -> TagsCreated:
-    """A tag per chosen variable: address = its node id, data type from its OPC UA type, units and span from its
-    EngineeringUnits and EURange properties. Variables we cannot store and paths already taken are skipped."""
+    """A tag per chosen variable: address = its node id (namespace by URI, see driver.browse_address), data type
+    from its OPC UA type, units and span from its EngineeringUnits and EURange properties. Variables we cannot
+    store and paths already taken are skipped."""
     result = TagsCreated()
     machine = Machine.objects.select_related("line__area__site").get(pk=machine.pk)
     for node in nodes:

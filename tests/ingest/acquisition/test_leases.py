@@ -3,10 +3,11 @@ import uuid
 
 import pytest
 import redis
-from django.conf import settings
 
+from common.redis import redis_client
 from ingest.acquisition import leases
-from ingest.acquisition.leases import DeviceLeases
+from ingest.acquisition.leases import Beat, DeviceLeases, TakeOver
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -15,7 +16,9 @@ def client(monkeypatch) -> redis.Redis:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     monkeypatch.setattr(leases, "KEY_PREFIX", prefix + leases.KEY_PREFIX)
     monkeypatch.setattr(leases, "POLLERS_KEY", prefix + leases.POLLERS_KEY)
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    monkeypatch.setattr(leases, "ALIVE_PREFIX", prefix + leases.ALIVE_PREFIX)
+    monkeypatch.setattr(leases, "HOLDERS_KEY", prefix + leases.HOLDERS_KEY)
+    client = redis_client()
     yield client
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -53,12 +56,14 @@ def test_the_devices_of_a_poller_that_died_are_taken_over_when_its_leases_lapse(
     time.sleep(0.4)  # a is gone: no renewal, no release
 
     assert b.sync({1, 2}) == {1, 2}
+    assert [t.device_id for t in b.take_overs_pop()] == [1]  # came out of a's death: its gap gets marked
 
 
 def test_a_lease_taken_by_another_poller_is_not_renewed_nor_released(client):
     a = DeviceLeases(client, owner="a", ttl_seconds=5)
     a.sync({1})
     client.set(f"{leases.KEY_PREFIX}1", "b")  # e.g. a's lease lapsed while it was paused and b claimed it
+    client.set(f"{leases.ALIVE_PREFIX}b", "1", ex=5)  # b lives
 
     assert a.sync({1}) == set()
     assert client.get(f"{leases.KEY_PREFIX}1") == b"b"
@@ -73,3 +78,51 @@ def test_a_device_no_longer_wanted_and_a_stopping_poller_give_their_leases_back(
     a.release_all()
     assert client.get(f"{leases.KEY_PREFIX}2") is None
     assert client.zscore(leases.POLLERS_KEY, "a") is None
+
+
+def test_a_dead_pollers_devices_are_taken_over_once_its_heartbeat_lapses_long_before_its_leases(client):
+    a = DeviceLeases(client, owner="a", ttl_seconds=60, heartbeat_seconds=0.3)
+    b = DeviceLeases(client, owner="b", ttl_seconds=60, heartbeat_seconds=5)
+    a.sync({1, 2})
+    last_beat = client.zscore(leases.POLLERS_KEY, "a")
+    assert b.sync({1, 2}) == set()  # a is alive: nothing is taken from it
+
+    wait_until(lambda: not client.exists(f"{leases.ALIVE_PREFIX}a"), timeout=5, what="a's heartbeat to lapse")
+
+    assert client.pttl(f"{leases.KEY_PREFIX}1") > 50_000  # its leases have most of their life ahead
+    assert b.sync({1, 2}) == {1, 2}
+    assert b.take_overs_pop() == [TakeOver(1, "a", last_beat), TakeOver(2, "a", last_beat)]
+    assert b.take_overs_pop() == []
+
+
+def test_the_devices_of_a_poller_that_stopped_cleanly_are_claimed_without_a_take_over(client):
+    a = DeviceLeases(client, owner="a", ttl_seconds=60, heartbeat_seconds=5)
+    b = DeviceLeases(client, owner="b", ttl_seconds=60, heartbeat_seconds=5)
+    a.sync({1, 2})
+    a.release_all()
+
+    assert b.sync({1, 2}) == {1, 2}
+    assert b.take_overs_pop() == []
+
+
+def test_a_poller_whose_heartbeat_lapsed_learns_it_and_keeps_only_what_was_not_taken(client):
+    a = DeviceLeases(client, owner="a", ttl_seconds=60, heartbeat_seconds=5)
+    b = DeviceLeases(client, owner="b", ttl_seconds=60, heartbeat_seconds=5)
+    a.sync({1, 2})
+    client.delete(f"{leases.ALIVE_PREFIX}a")  # a paused past its heartbeat ...
+    b.sync({1})  # ... and b took device 1 meanwhile
+
+    assert a.beat().lapsed
+    assert a.sync({1, 2}) == {2}
+    assert not a.beat().lapsed
+
+
+def test_pollers_see_each_other_alive_and_a_dead_one_on_the_roll(client):
+    a = DeviceLeases(client, owner="a", ttl_seconds=60, heartbeat_seconds=0.3)
+    b = DeviceLeases(client, owner="b", ttl_seconds=60, heartbeat_seconds=5)
+    a.beat()
+    assert b.beat().live == 2
+
+    wait_until(lambda: not client.exists(f"{leases.ALIVE_PREFIX}a"), timeout=5, what="a's heartbeat to lapse")
+
+    assert b.beat() == Beat(lapsed=False, live=1, dead=frozenset({"a"}))

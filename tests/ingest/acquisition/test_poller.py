@@ -15,6 +15,7 @@ from ingest.pipeline import store
 from ingest.pipeline.compression import CompressionFilter
 from ingest.services.devices import device_enabled_set
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import stays_false, wait_until
 
 PERIOD_MS = 200
 
@@ -173,3 +174,31 @@ def test_the_pollers_loop_survives_a_redis_outage_and_keeps_polling(fast_plant, 
 
     _wait_for(lambda: poller.stats.polls["stored"] >= polls + 3, 10, "polls during the outage")
     assert poller.devices == {device.pk}
+
+
+def test_a_poller_that_cannot_renew_its_heartbeat_starts_no_poll_past_it_and_resumes_after(
+    fast_plant, device, make_poller, monkeypatch
+):
+    """A stalled heartbeat (a long pause, an overloaded host) may lapse and let another worker take the device:
+    polls stop before that can happen, not when the poller learns of it."""
+    poller = make_poller(heartbeat_seconds=0.6)
+    wait_until(lambda: poller.stats.polls["stored"] >= 2, timeout=10, what="polls")
+    stalled = threading.Event()
+    resume = threading.Event()
+    beat = poller.leases.beat
+
+    def stuck():
+        stalled.set()
+        resume.wait(30)
+        return beat()
+
+    monkeypatch.setattr(poller.leases, "beat", stuck)
+    assert stalled.wait(5)
+
+    wait_until(lambda: poller.stats.polls["fenced"] >= 2, timeout=10, what="ticks fenced off")
+    stored = poller.stats.polls["stored"]
+    assert stays_false(lambda: poller.stats.polls["stored"] > stored, seconds=1.0)
+
+    monkeypatch.setattr(poller.leases, "beat", beat)
+    resume.set()
+    wait_until(lambda: poller.stats.polls["stored"] > stored, timeout=10, what="polls after the heartbeat")

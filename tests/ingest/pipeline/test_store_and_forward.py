@@ -2,13 +2,14 @@
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from alarms.models import Alarm, AlarmDefinition, JournalEntry
 from historian.models import Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
@@ -148,3 +149,98 @@ def test_strings_read_while_postgresql_is_unreachable_wait_in_the_buffer_as_text
         cursor.execute("SELECT value FROM historian_text_sample WHERE tag_id = %s ORDER BY time", [program.pk])
         assert cursor.fetchall() == [("42",), ("0042",)]
     assert current_values(tag_ids=[program.pk])[program.pk].value == "0042"  # the replay brought it up to date
+
+
+T0 = datetime(2026, 3, 1, 4, 41, 20, tzinfo=UTC)
+
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _speed_alarm(limit: float) -> tuple[Tag, AlarmDefinition]:
+    """A high alarm on a tag that historizes every value (no deadband, no swinging door)."""
+    speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
+    AlarmDefinition.objects.all().delete()
+    definition = AlarmDefinition.objects.create(tag=speed, name="overspeed", kind="hi", limit=limit, priority="high")
+    return speed, definition
+
+
+def _store_speed(device, speed: Tag, seconds: float, value: float) -> store.StoreOutcome:
+    return store.readings_store(
+        device=device, tags={speed.pk: speed}, readings=[PointReading(speed.pk, value, 192)], read_at=_at(seconds)
+    )
+
+
+def _journal(definition) -> list[tuple]:
+    return list(
+        JournalEntry.objects.filter(alarm_id=definition.pk).order_by("id").values_list("event", "time", "value")
+    )
+
+
+def test_values_buffered_during_an_outage_are_evaluated_at_their_own_times_once_replayed(database_proxy, device):
+    speed, overspeed = _speed_alarm(limit=1000.0)
+    _store_speed(device, speed, 0, 900.0)
+
+    database_proxy.cut()
+    during = [_store_speed(device, speed, t, v) for t, v in ((1, 1200.0), (2, 1250.0), (3, 800.0))]
+    database_proxy.restore()
+    after = _store_speed(device, speed, 9, 850.0)  # the first batch after recovery replays the buffer
+
+    assert [o.buffered for o in during] == [1, 1, 1]
+    assert after.replayed == 3
+    # the door closed at 04:41:21 is journalled at 04:41:21, not at 04:41:29
+    assert _journal(overspeed) == [("activate", _at(1), 1200.0), ("clear", _at(3), 800.0)]
+
+
+def test_batches_stored_while_the_buffer_drains_are_evaluated_after_the_older_buffered_values(
+    database_proxy, device, settings
+):
+    settings.INGEST_REPLAY_BATCH_ROWS = 1  # one buffered value replayed per write: the catch-up takes three writes
+    speed, overspeed = _speed_alarm(limit=1000.0)
+    _store_speed(device, speed, 0, 900.0)
+
+    database_proxy.cut()
+    for t, v in ((1, 1200.0), (2, 1250.0), (3, 800.0)):
+        _store_speed(device, speed, t, v)
+    database_proxy.restore()
+    for t in (4, 5, 6):  # above the limit again, written while older values still wait in the buffer
+        _store_speed(device, speed, t, 1300.0)
+
+    assert local_buffer().depth() == 0
+    assert _journal(overspeed) == [
+        ("activate", _at(1), 1200.0),
+        ("clear", _at(3), 800.0),
+        ("activate", _at(4), 1300.0),
+    ]
+    assert Alarm.objects.get(pk=overspeed.pk).state == "unack_active"
+
+
+def test_the_replay_task_hands_buffered_values_to_the_alarms_at_their_own_times(database_proxy, device):
+    speed, overspeed = _speed_alarm(limit=1000.0)
+    _store_speed(device, speed, 0, 900.0)
+    database_proxy.cut()
+    _store_speed(device, speed, 1, 1200.0)
+    database_proxy.restore()
+
+    assert buffer_replay().replayed == 1  # what ingest.tasks' replay task runs, no poll needed
+
+    assert _journal(overspeed) == [("activate", _at(1), 1200.0)]
+
+
+def test_a_link_lost_during_an_outage_alarms_at_its_time_a_device_taken_out_of_service_alarms_no_one(
+    database_proxy, device
+):
+    speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
+    AlarmDefinition.objects.all().delete()
+    bad = AlarmDefinition.objects.create(tag=speed, name="no signal", kind="bad_quality", priority="high")
+    _store_speed(device, speed, 0, 900.0)
+
+    database_proxy.cut()
+    store.device_link_lost(device=device, tags={speed.pk: speed}, error="timed out", failed_at=_at(1))
+    _store_speed(device, speed, 2, 900.0)  # the link is back
+    store.device_out_of_service_store(tags={speed.pk: speed}, at=_at(3))  # then someone switches the device off
+    database_proxy.restore()
+    buffer_replay()
+
+    assert [(e, t) for e, t, _ in _journal(bad)] == [("activate", _at(1)), ("clear", _at(2))]

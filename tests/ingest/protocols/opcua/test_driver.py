@@ -15,7 +15,7 @@ from demo.simulator.opcua_server import SIMULATOR_NAMESPACE, opcua_signal_node_i
 from historian.quality import Quality
 from ingest.protocols.base import DeviceUnreachable, PointRequest
 from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings, status_quality
-from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER
+from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER, START_TIMEOUT
 
 NS_URI = "urn:millwright:test:types"
 
@@ -74,8 +74,11 @@ class TypedServer(ServerThread):
 
 @pytest.fixture(scope="module")
 def typed_server() -> Iterator[TypedServer]:
-    with TypedServer() as server:
+    server = TypedServer().start(timeout=START_TIMEOUT)
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -291,3 +294,43 @@ def test_a_string_tag_reads_a_string_variable_as_text_and_refuses_a_number(typed
     assert (text.value, text.quality) == ("not a number", Quality.GOOD)  # scale does not apply to text
     assert (number.value, number.quality) == (None, Quality.BAD_CONFIG_ERROR)
     assert "is not a string" in number.reason
+
+
+@pytest.mark.parametrize("source_timestamps", [True, False])
+async def test_opcua_subscription_stamps_at_source_time_or_at_arrival(source_timestamps):
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.protocols.opcua.driver import MonitoredPoint, OpcUaSubscription
+    from tests.opcua_fixtures import OpcUaVariablesServer
+
+    uri = "urn:millwright:test:stamps"
+    source = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    got: list[datetime] = []
+    arrived = asyncio.Event()
+
+    def on_readings(batch) -> None:
+        got.extend(at for at, reading in batch if reading.value == 7.5)
+        if got:
+            arrived.set()
+
+    with OpcUaVariablesServer({"Level": (uri, 0.0, ua.VariantType.Double)}, namespaces=[uri]) as server:
+        server.write("Level", 7.5, ua.VariantType.Double, source_timestamp=source)
+        subscription = OpcUaSubscription(
+            OpcUaSettings(endpoint=server.endpoint),
+            [MonitoredPoint(PointRequest(1, f"nsu={uri};s=Level", "float64"), sampling_ms=100)],
+            publishing_interval_ms=100,
+            on_readings=on_readings,
+            on_status=lambda ok, reason: None,
+            source_timestamps=source_timestamps,
+        )
+        before = datetime.now(UTC)
+        task = asyncio.create_task(subscription.run())
+        try:
+            await asyncio.wait_for(arrived.wait(), 30)
+        finally:
+            subscription.stop()
+            await task
+    if source_timestamps:
+        assert got[0] == source
+    else:
+        assert got[0] >= before

@@ -1,0 +1,340 @@
+"""What the benchmarks share: Django set-up, a dedicated migrated database, bench tags, the server's settings, and
+for the acquisition benchmarks a real `celery worker --acquisition` measured on wall-clock ticks (Modbus and OPC UA
+alike). Public helpers; no benchmark imports another's."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+def _server_params(settings_dict: dict[str, Any]) -> dict[str, Any]:
+    params = {
+        "host": settings_dict.get("HOST"),
+        "port": settings_dict.get("PORT"),
+        "user": settings_dict.get("USER"),
+        "password": settings_dict.get("PASSWORD"),
+    }
+    return {key: value for key, value in params.items() if value not in (None, "")}
+
+
+def _database_recreate(server: dict[str, Any], name: str, *, drop_only: bool = False) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(**server, dbname="postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not drop_only:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def bench_database(name: str, database_url: str | None, *, keep: bool) -> Iterator[None]:
+    """Point Django's default connection at a fresh, migrated database `name`; restore it afterwards."""
+    import environ
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    import historian.storage
+
+    saved = dict(connection.settings_dict)
+    saved_debug = settings.DEBUG
+    if database_url:
+        parsed = environ.Env.db_url_config(database_url)
+        overrides = {key: parsed.get(key, "") for key in ("HOST", "PORT", "USER", "PASSWORD")}
+    else:
+        overrides = {}
+    server = _server_params({**saved, **overrides})
+    connection.close()
+    _database_recreate(server, name)
+    connection.settings_dict.update(overrides, NAME=name)
+    # DEBUG makes Django record every query; production runs without it.
+    settings.DEBUG = False
+    # The storage backend is cached per database name; a previous run may have seen another server.
+    cache_clear = getattr(getattr(historian.storage, "_storage_for", None), "cache_clear", None)
+    if cache_clear is not None:
+        cache_clear()
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+        settings.DEBUG = saved_debug
+        if cache_clear is not None:
+            cache_clear()
+        if not keep:
+            _database_recreate(server, name, drop_only=True)
+
+
+def tags_create(count: int) -> list[int]:
+    from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+
+    site = Site.objects.create(name="Bench")
+    area = Area.objects.create(site=site, name="Bench")
+    line = Line.objects.create(area=area, name="Bench")
+    machine = Machine.objects.create(line=line, name="Bench")
+    device = Device.objects.create(name="Bench PLC", host="127.0.0.1")
+    scan_class = ScanClass.objects.create(name="Bench", period_ms=1000)
+    tags = [
+        Tag(
+            path=f"Bench/Bench/Bench/Bench.t{i:06d}",
+            name=f"t{i:06d}",
+            machine=machine,
+            device=device,
+            scan_class=scan_class,
+            address=f"HR{(2 * i) % 65534}",
+        )
+        for i in range(count)
+    ]
+    return [tag.pk for tag in Tag.objects.bulk_create(tags, batch_size=5000)]
+
+
+def server_info() -> dict[str, Any]:
+    from django.db import connection
+
+    from historian.storage import sample_storage
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
+            "current_setting('shared_buffers'), current_setting('synchronous_commit'), "
+            "current_setting('fsync')"
+        )
+        version, version_num, shared_buffers, synchronous_commit, fsync = cursor.fetchone()
+    return {
+        "server_version": version,
+        "server_version_num": version_num,
+        "shared_buffers": shared_buffers,
+        "synchronous_commit": synchronous_commit,
+        "fsync": fsync,
+        "storage_backend": sample_storage().name,
+    }
+
+
+def execute(statement: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+
+
+@dataclass(frozen=True)
+class Layout:
+    devices: int
+    tags_per_device: int
+
+    @property
+    def registers_per_device(self) -> int:
+        return 2 * self.tags_per_device
+
+    def unit_ids(self) -> list[int]:
+        return list(range(1, self.devices + 1))
+
+
+class Worker:
+    """A real `celery worker` process on the bench database."""
+
+    def __init__(self, *, concurrency: int, buffer_dir: Path, log: TextIO, env: dict[str, str] | None = None) -> None:
+        from django.conf import settings
+        from django.db import connection
+
+        from config.celery import app
+
+        db = connection.settings_dict
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": settings.REDIS_URL,
+            "DEBUG": "0",  # DEBUG keeps every query in memory
+            "INGEST_BUFFER_PATH": str(buffer_dir / "buffer.sqlite"),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        self.app = app
+        self.name = f"bench-{uuid.uuid4().hex[:8]}@localhost"
+        env["CELERY_TASK_DEFAULT_QUEUE"] = self.name  # its own queue: no other worker takes the bench's polls
+        app.control.purge()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", self.name, "-Q", self.name,
+             "--acquisition", "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+             "--loglevel", "WARNING"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[self.name], timeout=1.0):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the celery worker did not start")
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        main = psutil.Process(self.process.pid)
+        total = 0.0
+        for proc in [main, *main.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def kill(self) -> None:
+        """kill -9 of the whole worker (main process and pool children): no shutdown, no lease given back."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def ticks(period: float, until: float, on_tick: Callable[[int, float], None]) -> list[float]:
+    """Call on_tick(k, scheduled) at t0 + k * period (wall clock) until `until`; returns the scheduled times."""
+    t0 = math.ceil(time.time()) + 0.0
+    scheduled = []
+    k = 0
+    while (at := t0 + k * period) < until:
+        delay = at - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        on_tick(k, at)
+        scheduled.append(at)
+        k += 1
+    return scheduled
+
+
+def worker_phase(
+    args: argparse.Namespace, layout: Layout, gateway: Any, out: TextIO, *, plant_create: Callable
+) -> dict[str, Any]:
+    from django.db import connection
+
+    period = args.period_ms / 1000
+    _, probe = plant_create(layout, gateway.port, args.period_ms)
+    with tempfile.TemporaryDirectory() as buffer_dir, open(Path(buffer_dir) / "worker.log", "w+") as log:
+        worker = Worker(concurrency=args.concurrency, buffer_dir=Path(buffer_dir), log=log)
+        try:
+            start = time.time()
+            measure_from = start + args.warmup
+            measure_to = measure_from + args.seconds
+            cpu_at: dict[str, float] = {}
+
+            def tick(k: int, at: float) -> None:  # the worker's poller ticks on its own, at the same times
+                if "start" not in cpu_at and at >= measure_from:
+                    cpu_at["start"] = worker.cpu_seconds()
+
+            scheduled = ticks(period, measure_to, tick)
+            time.sleep(period + 0.5)  # the last scan's polls finish
+            cpu_at["end"] = worker.cpu_seconds()
+        finally:
+            worker.stop()
+            log.seek(0)
+            errors = [line for line in log if "ERROR" in line or "Traceback" in line]
+        poller = poller_stats(worker.name)
+    measured = [at for at in scheduled if measure_from <= at < measure_to]
+    window = (measured[0], measured[-1] + period)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM historian_sample WHERE time >= to_timestamp(%s) AND time < to_timestamp(%s)",
+            window,
+        )
+        stored = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT tag_id, extract(epoch FROM time)::float8 FROM historian_sample "
+            "WHERE tag_id = ANY(%s) AND time >= to_timestamp(%s) AND time < to_timestamp(%s)",
+            [list(probe.values()), *window],
+        )
+        probe_times = cursor.fetchall()
+    jitter_ms = []
+    for _, t in probe_times:
+        k = math.floor((t - measured[0]) / period + 1e-9)
+        jitter_ms.append((t - (measured[0] + k * period)) * 1000)
+    expected_scans = len(measured) * layout.devices
+    values_per_s = stored / (window[1] - window[0])
+    cpu_s = cpu_at["end"] - cpu_at["start"]
+    return {
+        "scans_measured": len(measured),
+        "values_stored": stored,
+        "values_expected": expected_scans * layout.tags_per_device,
+        "values_per_s": round(values_per_s, 1),
+        "scans_missed": expected_scans - len(probe_times),
+        "jitter_p50_ms": round(percentile(jitter_ms, 50), 2),
+        "jitter_p99_ms": round(percentile(jitter_ms, 99), 2),
+        "jitter_max_ms": round(max(jitter_ms, default=math.nan), 2),
+        "worker_cpu_s": round(cpu_s, 3),
+        "worker_cpu_ms_per_1000_values": round(cpu_s * 1000 / (stored / 1000), 3) if stored else None,
+        "read_p50_ms": poller.get("read_ms", {}).get("p50"),
+        "read_p99_ms": poller.get("read_ms", {}).get("p99"),
+        "ticks_skipped": poller.get("polls", {}).get("skipped", 0),
+        "worker_errors": len(errors),
+        "worker_error_lines": [e.strip()[:300] for e in errors[:10]],
+    }
+
+
+def poller_stats(worker_name: str) -> dict[str, Any]:
+    """What the worker's poller published last (it publishes once more when it stops)."""
+    from ingest.acquisition.poller import poller_stats_read
+
+    published = [stats for owner, stats in poller_stats_read().items() if owner.startswith(f"{worker_name}:")]
+    return published[0] if published else {}
+
+
+def bare_figures(*, values: int, cpu_s: float, jitter_ms: Sequence[float], scan_ms: Sequence[float]) -> dict[str, Any]:
+    """The baseline's figures, named alike for every protocol."""
+    return {
+        "bare_values_read": values,
+        "bare_cpu_s": round(cpu_s, 3),
+        "bare_cpu_ms_per_1000_values": round(cpu_s * 1000 / (values / 1000), 3) if values else None,
+        "bare_jitter_p99_ms": round(percentile(jitter_ms, 99), 2),
+        "bare_scan_p50_ms": round(percentile(scan_ms, 50), 2),  # reading every device once, over the wire
+    }
+
+
+def database_arguments(parser: argparse.ArgumentParser, *, default_name: str) -> None:
+    """The options every benchmark takes for its database: which server, which database, keep it or not."""
+    parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
+    parser.add_argument("--database-name", default=default_name, help="database to (re)create (%(default)s)")
+    parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
