@@ -306,6 +306,13 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    # Rate limits (api/throttling.py), counted in the cache (Redis): over the limit is a 429 with Retry-After.
+    # Per user for scripts and the browser; per address for requests without valid credentials (wrong tokens).
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.UserRateThrottle", "api.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="600/min"),
+        "anon": env.str("API_THROTTLE_ANON", default="30/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Millwright API",
