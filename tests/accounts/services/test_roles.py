@@ -23,12 +23,16 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "historian.use_trend_explorer",
         "historian.export_data",
         "accounts.manage_api_tokens",
+        "inventory.view_asset",
+        "inventory.view_assetchange",
     }
     administrator = _perms(Role.ADMINISTRATOR)
     assert administrator > _perms(Role.ENGINEER)
     assert {"historian.change_tag", "historian.add_device", "audit.view_auditevent"} <= administrator
     assert "auth.delete_user" not in administrator
     assert "audit.change_auditevent" not in administrator
+    assert "inventory.delete_asset" in administrator  # a stale asset may go; what was observed is never edited
+    assert "inventory.change_asset" not in administrator
 
 
 def test_syncing_again_restores_a_role_changed_by_hand_and_changes_nothing_else(db):
