@@ -25,5 +25,5 @@ urlpatterns = [
     path("v1/devices/", views.DeviceListView.as_view(), name="devices"),
     path("v1/assets/", views.AssetListView.as_view(), name="assets"),
     # Last: whatever else is under /api/ is a JSON 404 (e.g. /api/v1/tags/%C2%84/), like the API's own.
-    re_path(r"^(?P<path>.*)$", api_not_found),
+    re_path(r"^(?P<path>.*)$", api_not_found, name="not_found"),
 ]

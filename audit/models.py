@@ -25,6 +25,7 @@ class AuditAction(models.TextChoices):
     DEVICE_OUT_OF_SERVICE = "device_out_of_service", "Device taken out of service"
     DEVICE_IN_SERVICE = "device_in_service", "Device put back in service"
     DEVICE_QUARANTINE = "device_quarantine", "Device quarantined"
+    OPCUA_CLIENT_CERTIFICATE = "opcua_client_certificate", "OPC UA client certificate generated"
     DEVICE_RELEASE = "device_release", "Device released from quarantine"
 
 

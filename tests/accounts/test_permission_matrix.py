@@ -83,6 +83,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:journal": API_ALARMS,
     "api:devices": API_PLANT,
     "api:assets": API_EXPORT,  # inventory.view_asset: engineers and administrators
+    # Whatever else is under /api/: a JSON 404 for everyone (an answer, not a refusal).
+    "api:not_found": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW), kwargs={"path": "v1/nothing-here/"}),
     # Admin, apart from the model pages (ADMIN_MODELS)
     "admin:index": ADMIN_ONLY,
     "admin:login": EVERYONE,
@@ -97,6 +99,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "admin:app_list": Endpoint(ADMIN_ONLY.expected, kwargs={"app_label": "historian"}),
     "admin:view_on_site": Endpoint(ADMIN_ONLY.expected, kwargs={"content_type_id": "<tag_ct>", "object_id": "<tag>"}),
     "admin:historian_device_opcua_browse": Endpoint(ADMIN_ONLY.expected, kwargs={"object_id": "<historian.device>"}),
+    "admin:historian_device_opcua_client_certificate": Endpoint(
+        ADMIN_ONLY.expected, kwargs={"object_id": "<historian.device>"}
+    ),
     "admin:historian_tag_export_csv": ADMIN_ONLY,
     "admin:historian_tag_import": ADMIN_ONLY,
     "admin:historian_tag_import_job": Endpoint((LOGIN, LOGIN, LOGIN, ALLOW), kwargs={"job_id": "<import_job>"}),

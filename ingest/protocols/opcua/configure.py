@@ -117,6 +117,33 @@ def device_opcua_pki_check(
 _STEMS = {"client_certificate": "client-cert", "client_private_key": "client-key", "server_certificate": "server-cert"}
 
 
+def device_opcua_client_certificate_generate(*, device: Device) -> str:
+    """A new self-signed client certificate and key for `device` (its server must then trust the certificate),
+    kept like uploaded ones; the server certificate it trusts is left as it is. Returns the certificate's SHA-256."""
+    import hashlib
+    import tempfile
+
+    from ingest.protocols.opcua.certificates import opcua_client_certificate_generate
+
+    with tempfile.TemporaryDirectory() as scratch:
+        cert, key = opcua_client_certificate_generate(directory=Path(scratch))
+        certificate, private_key = cert.read_bytes(), key.read_bytes()
+    device_opcua_pki_store(device=device, client_certificate=certificate, client_private_key=private_key)
+    return hashlib.sha256(certificate).hexdigest()
+
+
+def certificate_thumbprint(path: str) -> str:
+    """SHA-256 of the certificate at `path` (PEM or DER), as shown in admin; "" when there is none."""
+    import hashlib
+
+    if not path or not Path(path).is_file():
+        return ""
+    data = Path(path).read_bytes()
+    if data.lstrip().startswith(b"-----BEGIN"):
+        data = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    return hashlib.sha256(data).hexdigest()
+
+
 def device_opcua_pki_store(
     *,
     device: Device,
