@@ -31,6 +31,7 @@ from ingest.protocols.opcua.configure import (
     device_opcua_pki_check,
     device_opcua_pki_store,
     opcua_browse,
+    opcua_server_certificate_unpin,
     opcua_tags_create,
 )
 from ingest.services.devices import device_enabled_set
@@ -124,6 +125,7 @@ class DeviceAdmin(DeviceAdminBase):
     actions = [
         "browse_opcua_server",
         "generate_opcua_client_certificate",
+        "trust_opcua_server_certificate_anew",
         "take_out_of_service",
         "put_in_service",
         "quarantine",
@@ -154,7 +156,7 @@ class DeviceAdmin(DeviceAdminBase):
             "client: <code>{}</code>{}<br>trusted server: <code>{}</code>",
             client or "none (the list's action generates one)",
             download,
-            server or "none pinned: the endpoint's certificate is taken as offered",
+            server or "none yet: the first secure connection trusts (pins) the certificate the server offers",
         )
 
     @admin.display(description="Address space")
@@ -250,6 +252,28 @@ class DeviceAdmin(DeviceAdminBase):
             request,
             f"New client certificates: {'; '.join(done) or '-'}. The servers must trust them before a secure link works"
             + (f"; {skipped} devices that are not OPC UA were left alone." if skipped else "."),
+        )
+
+    @admin.action(
+        description="Trust the OPC UA server's certificate anew (the next secure connection pins what it offers)",
+        permissions=["change"],
+    )
+    def trust_opcua_server_certificate_anew(self, request: HttpRequest, queryset) -> None:
+        done = []
+        for device in queryset.filter(protocol=Protocol.OPCUA).exclude(server_certificate="").order_by("pk"):
+            previous = opcua_server_certificate_unpin(device=device)
+            audit_record(
+                actor=request.user,
+                action=AuditAction.OPCUA_SERVER_CERTIFICATE_UNPINNED,
+                target=device.name,
+                details={"device": device.pk, "previous_sha256": previous},
+                remote_addr=_remote_addr(request),
+            )
+            done.append(device.name)
+        self.message_user(
+            request,
+            f"{len(done)} devices will trust the certificate their server offers at the next connection: "
+            f"{', '.join(done) or '-'}. Check its thumbprint on the device page afterwards.",
         )
 
     def opcua_client_certificate_view(self, request: HttpRequest, object_id: int) -> HttpResponse:

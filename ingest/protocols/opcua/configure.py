@@ -132,6 +132,23 @@ def device_opcua_client_certificate_generate(*, device: Device) -> str:
     return hashlib.sha256(certificate).hexdigest()
 
 
+def opcua_server_certificate_pin(*, device: Device, certificate: bytes) -> str:
+    """Trust `certificate` (DER) as `device`'s server certificate from now on; returns its SHA-256."""
+    import hashlib
+
+    device_opcua_pki_store(device=device, server_certificate=certificate)
+    return hashlib.sha256(certificate).hexdigest()
+
+
+def opcua_server_certificate_unpin(*, device: Device) -> str:
+    """Forget the pinned server certificate: the next secure connection pins what the server offers then.
+    Returns the SHA-256 that was trusted ("" if none)."""
+    thumbprint = certificate_thumbprint(device.server_certificate)
+    device.server_certificate = ""
+    device.save(update_fields=["server_certificate"])
+    return thumbprint
+
+
 def certificate_thumbprint(path: str) -> str:
     """SHA-256 of the certificate at `path` (PEM or DER), as shown in admin; "" when there is none."""
     import hashlib

@@ -78,6 +78,8 @@ class OpcUaDriver(Driver):
         self._client: Client | None = None
         self._resolver: NamespaceResolver | None = None
         self._loop_thread = LoopThread(f"opcua:{settings.endpoint}")
+        #: The certificate the server presented on the secure channel (DER), once connected securely.
+        self.peer_certificate: bytes | None = None
         self._parsed: dict[tuple[str, str], OpcUaNodeId | InvalidTagAddress] = {}
 
     def __repr__(self) -> str:
@@ -90,6 +92,7 @@ class OpcUaDriver(Driver):
     def connect(self) -> None:
         if self._client is None:
             self._client, self._resolver = self._call(self._connect())
+            self.peer_certificate = self._client.security_policy.peer_certificate or None
 
     def close(self) -> None:
         client, self._client = self._client, None
