@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    run the demo plant (simulator, Celery worker + beat, web) and print its URL"
 	@echo "make test    run the whole test suite (then its TimescaleDB part on TimescaleDB)"
-	@echo "make lint    ruff, import contracts (ARCHITECTURE.md), makemigrations --check"
+	@echo "make lint    ruff, mypy (the packages listed in pyproject.toml), import contracts (ARCHITECTURE.md),"
+	@echo "             makemigrations --check"
 	@echo "make bench   run the benchmarks in bench/"
 
 $(PY):
@@ -41,6 +42,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 

@@ -38,7 +38,15 @@ _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{1,6}(\.\d{1,3})?(ms|s|m|min|h|d)$", "example": "1m"})
+# Zero is not an interval: the pattern wants a non-zero digit in the whole or the fractional part.
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^(0*[1-9]\d{0,5}(\.\d{1,3})?|0{1,6}\.([1-9]\d{0,2}|0[1-9]\d?|00[1-9]))(ms|s|m|min|h|d)$",
+        "example": "1m",
+        "description": "A positive duration, at most 3650 days",
+    }
+)
 class IntervalField(serializers.Field):
     """A positive duration: '500ms', '10s', '1m', '15min', '1h', '1d', or an ISO 8601 duration such as 'PT1M'."""
 
@@ -94,7 +102,50 @@ class IdListField(serializers.Field):
         return ",".join(str(v) for v in value)
 
 
-class TagSelectionSerializer(serializers.Serializer):
+class QuerySerializer(serializers.Serializer):
+    """Query parameters. A parameter given blank (`units=`) is an error unless the field allows blank: DRF would
+    otherwise treat it as absent, so `units=` would list every tag instead of saying the filter is empty."""
+
+    def to_internal_value(self, data):
+        blank = {
+            name: ["Blank: give a value, or leave the parameter out."]
+            for name, field in self.fields.items()
+            if name in data
+            and not getattr(field, "allow_blank", False)
+            and any(str(value).strip() == "" for value in _values(data, name))
+        }
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+def _values(data, name: str) -> list:
+    return data.getlist(name) if hasattr(data, "getlist") else [data[name]]
+
+
+_FIELD_NAMES = "|".join(AGGREGATE_FIELDS)
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": rf"^\s*({_FIELD_NAMES})\s*(,\s*({_FIELD_NAMES})\s*)*$", "example": "avg,min,max"}
+)
+class AggregateFieldsField(serializers.Field):
+    """Aggregate names, comma-separated: 'avg,min,max'."""
+
+    def to_internal_value(self, data) -> list[str]:
+        names = [name.strip() for name in str(data).split(",")]
+        unknown = [name for name in names if name not in AGGREGATE_FIELDS]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown aggregate {unknown[:3]}; choose from {', '.join(AGGREGATE_FIELDS)}."
+            )
+        return list(dict.fromkeys(names))
+
+    def to_representation(self, value) -> str:
+        return ",".join(value)
+
+
+class TagSelectionSerializer(QuerySerializer):
     tags = IdListField(required=False, help_text="Tag ids, comma-separated, e.g. 12,15,40")
     machine = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1, help_text="All its tags")
 
@@ -106,12 +157,15 @@ class TagSelectionSerializer(serializers.Serializer):
 
 class RangeSerializer(TagSelectionSerializer):
     start = serializers.DateTimeField(help_text="ISO 8601, e.g. 2026-01-01T00:00:00Z (no zone: UTC)")
-    end = serializers.DateTimeField(help_text="ISO 8601, after start")
+    end = serializers.DateTimeField(
+        help_text="ISO 8601, not before start (end before start is a 400). end == start is an empty range: "
+        "every series is empty"
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        if attrs["end"] <= attrs["start"]:
-            raise serializers.ValidationError({"end": "end must be after start."})
+        if attrs["end"] < attrs["start"]:
+            raise serializers.ValidationError({"end": "end must not be before start."})
         return attrs
 
 
@@ -130,22 +184,12 @@ class InterpolatedQuerySerializer(RangeSerializer):
 
 class AggregateQuerySerializer(RangeSerializer):
     interval = IntervalField(help_text="Length of each interval: 1m, 15min, 1h, 1d ...")
-    fields = serializers.CharField(
-        required=False,
-        help_text=f"Comma-separated, default all: {', '.join(AGGREGATE_FIELDS)}",
+    fields = AggregateFieldsField(
+        required=False, help_text=f"Comma-separated, default all: {', '.join(AGGREGATE_FIELDS)}"
     )
     resolution = serializers.ChoiceField(
         choices=RESOLUTION_CHOICES, required=False, help_text="Force the source (default: chosen by the range)"
     )
-
-    def validate_fields(self, value: str) -> list[str]:
-        names = [f.strip() for f in value.split(",") if f.strip()]
-        unknown = [n for n in names if n not in AGGREGATE_FIELDS]
-        if unknown or not names:
-            raise serializers.ValidationError(
-                f"Unknown aggregate {unknown[:3]}; choose from {', '.join(AGGREGATE_FIELDS)}."
-            )
-        return list(dict.fromkeys(names))
 
 
 class PlotQuerySerializer(RangeSerializer):
@@ -155,14 +199,14 @@ class PlotQuerySerializer(RangeSerializer):
 class ExportQuerySerializer(RangeSerializer):
     kind = serializers.ChoiceField(choices=("raw", "aggregates"), default="raw")
     interval = IntervalField(required=False, help_text="Aggregates: length of each interval")
-    fields = serializers.CharField(required=False, help_text="Aggregates: comma-separated, default avg,min,max,count")
+    fields = AggregateFieldsField(required=False, help_text="Aggregates: comma-separated, default avg,min,max,count")
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
         if attrs["kind"] == "aggregates":
             if "interval" not in attrs:
                 raise serializers.ValidationError({"interval": "Aggregates need an interval, e.g. interval=1m."})
-            attrs["fields"] = AggregateQuerySerializer().validate_fields(attrs.get("fields", "avg,min,max,count"))
+            attrs.setdefault("fields", ["avg", "min", "max", "count"])
         return attrs
 
 
@@ -170,17 +214,22 @@ class CurrentValuesQuerySerializer(TagSelectionSerializer):
     pass
 
 
-class TagFilterSerializer(serializers.Serializer):
-    search = serializers.CharField(required=False, max_length=200, help_text="Words in the path, name or description")
+class TagFilterSerializer(QuerySerializer):
+    search = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Words in the path, name or description (blank: no filter)",
+    )
     site = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     area = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     line = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     machine = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
-    units = serializers.CharField(required=False, max_length=20)
+    units = serializers.CharField(required=False, max_length=20, help_text="Exactly these units, e.g. bar")
     ids = IdListField(required=False, help_text="Only these tag ids")
 
 
-class JournalFilterSerializer(serializers.Serializer):
+class JournalFilterSerializer(QuerySerializer):
     start = serializers.DateTimeField(required=False, help_text="Entries at or after (default: 24 hours ago)")
     end = serializers.DateTimeField(required=False, help_text="Entries before (default: now)")
     machine = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)

@@ -2,6 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from api import views
+from api.errors import api_not_found
 
 app_name = "api"
 
@@ -24,4 +25,6 @@ urlpatterns = [
     path("v1/alarms/journal/", views.JournalView.as_view(), name="journal"),
     path("v1/devices/", views.DeviceListView.as_view(), name="devices"),
     path("v1/assets/", views.AssetListView.as_view(), name="assets"),
+    # Last: whatever else is under /api/ is a JSON 404 (e.g. /api/v1/tags/%C2%84/), like the API's own.
+    re_path(r"^(?P<path>.*)$", api_not_found, name="not_found"),
 ]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,14 +35,20 @@ from historian.queries.export import (
 from historian.queries.history import current_values
 from historian.queries.interpolated import interpolated_values
 from historian.queries.plot import plot_values
-from historian.queries.raw import raw_values
+from historian.queries.raw import RawValues, raw_values
 from historian.queries.resolution import RESOLUTIONS
 from inventory.queries import assets_with_changes
 
 MAX_EXPORT_TAGS = 1000
 _RESOLUTIONS = {r.name: r for r in RESOLUTIONS}
-_ERRORS = {400: OpenApiResponse(s.ErrorSerializer, description="Bad parameters, or a result too large to send")}
-_PAGE_ERRORS = {**_ERRORS, 404: OpenApiResponse(s.ErrorSerializer, description="No such page")}
+_ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Bad parameters, or a result too large to send"),
+    404: OpenApiResponse(s.ErrorSerializer, description="A tag id, or the machine, does not exist"),
+}
+_PAGE_ERRORS = {
+    400: _ERRORS[400],
+    404: OpenApiResponse(s.ErrorSerializer, description="No such page"),
+}
 
 
 def _ms(moment: datetime) -> float:
@@ -56,7 +62,8 @@ def _params(serializer_class: type[serializers.Serializer], request: Request) ->
 
 
 def _tags(params: dict, *, limit: int = s.MAX_TAGS_PER_REQUEST, numeric: bool = False) -> list[Tag]:
-    """The tags named by `tags` and/or `machine`, in that order; unknown ones are a 400.
+    """The tags named by `tags` and/or `machine`, in that order; an unknown tag id or machine is a 404 (the
+    request is well formed, what it names does not exist), naming the ids.
 
     `numeric`: for reads that compute with values, a machine's string tags are left out (a string tag named in
     `tags` is refused by the query, with the reason).
@@ -69,14 +76,14 @@ def _tags(params: dict, *, limit: int = s.MAX_TAGS_PER_REQUEST, numeric: bool = 
         machine_ids = list(of_machine.order_by("pk").values_list("pk", flat=True))
         if not machine_ids:
             kind = "numeric tags" if numeric else "tags"
-            raise ValidationError({"machine": f"No machine {params['machine']}, or it has no {kind}."})
+            raise NotFound(f"No machine {params['machine']}, or it has no {kind}.")
         ids += [i for i in machine_ids if i not in ids]
     if len(ids) > limit:
         raise ValidationError({"tags": f"{len(ids)} tags: at most {limit} per request."})
     found = tags_find(ids=ids).in_bulk()
     missing = [i for i in ids if i not in found]
     if missing:
-        raise ValidationError({"tags": f"Unknown tag ids: {', '.join(map(str, missing[:10]))}."})
+        raise NotFound(f"Unknown tag ids: {', '.join(map(str, missing[:10]))}.")
     return [found[i] for i in ids]
 
 
@@ -93,6 +100,18 @@ def _series(tag: Tag, points) -> dict:
 
 def _point(point) -> dict | None:
     return {"t": _ms(point.time), "v": point.value, "q": point.quality} if point is not None else None
+
+
+def _nonempty_end(params: dict) -> datetime:
+    """The queries want end > start; an empty range (start == end) reads [start, start + 1 µs) and is emptied by
+    `_emptied`: the narrowest range that still finds the samples on either side."""
+    return params["end"] if params["end"] > params["start"] else params["start"] + timedelta(microseconds=1)
+
+
+def _emptied(values: RawValues) -> RawValues:
+    """Raw values of [start, start + 1 µs) as those of the empty range [start, start): a sample at start is the
+    oldest at or after end."""
+    return values._replace(points=[], after=values.points[0] if values.points else values.after)
 
 
 def _limit(count: int, limit: int, what: str) -> None:
@@ -138,7 +157,9 @@ class TagDetailView(generics.RetrieveAPIView):
     serializer_class = s.TagSerializer
     queryset = Tag.objects.select_related("machine")
 
-    @extend_schema(summary="One tag", responses={200: s.TagSerializer, 404: _PAGE_ERRORS[404]})
+    @extend_schema(
+        summary="One tag", responses={200: s.TagSerializer, 404: OpenApiResponse(s.ErrorSerializer, "No such tag")}
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -183,10 +204,12 @@ class RawHistoryView(APIView):
         result = raw_values(
             tag_ids=[t.pk for t in tags],
             start=params["start"],
-            end=params["end"],
+            end=_nonempty_end(params),
             boundaries=params["boundaries"],
             max_points=params["max_points"],
         )
+        if params["start"] == params["end"]:
+            result = {pk: _emptied(values) for pk, values in result.items()}
         series = []
         for tag in tags:
             values = result[tag.pk]
@@ -210,7 +233,11 @@ class InterpolatedHistoryView(APIView):
         tags = _tags(params, numeric=True)
         start, end, interval = params["start"], params["end"], params["interval"]
         _limit(((end - start) // interval + 1) * len(tags), s.MAX_RESPONSE_POINTS, "values (steps x tags)")
-        result = interpolated_values(tag_ids=[t.pk for t in tags], start=start, end=end, interval=interval)
+        result = (
+            interpolated_values(tag_ids=[t.pk for t in tags], start=start, end=end, interval=interval)
+            if end > start
+            else {t.pk: [] for t in tags}
+        )
         return Response(
             {
                 "start": start,
@@ -236,12 +263,16 @@ class AggregateHistoryView(APIView):
         fields = params.get("fields") or list(s.AGGREGATE_FIELDS)
         _limit(-(-(end - start) // interval) * len(tags), s.MAX_RESPONSE_INTERVALS, "intervals (intervals x tags)")
         resolution = _RESOLUTIONS[params["resolution"]] if "resolution" in params else None
-        result = aggregate_values(
-            tag_ids=[t.pk for t in tags], start=start, end=end, interval=interval, resolution=resolution
-        )
+        if end > start:
+            result = aggregate_values(
+                tag_ids=[t.pk for t in tags], start=start, end=end, interval=interval, resolution=resolution
+            )
+            resolution, by_tag = result.resolution, result.series
+        else:
+            resolution, by_tag = resolution or _RESOLUTIONS["raw"], {t.pk: [] for t in tags}
         series = []
         for tag in tags:
-            rows = result.series[tag.pk]
+            rows = by_tag[tag.pk]
             values: dict[str, list] = {}
             for name in fields:
                 if name in ("first", "last"):
@@ -264,7 +295,7 @@ class AggregateHistoryView(APIView):
                 "start": start,
                 "end": end,
                 "interval_seconds": interval.total_seconds(),
-                "resolution": result.resolution.name,
+                "resolution": resolution.name,
                 "fields": fields,
                 "tags": series,
             }
@@ -283,17 +314,20 @@ class PlotHistoryView(APIView):
         params = _params(s.PlotQuerySerializer, request)
         tags = _tags(params, numeric=True)
         _limit(len(tags) * params["pixels"], s.MAX_RESPONSE_POINTS // 4, "pixels x tags")
-        result = plot_values(
-            tag_ids=[t.pk for t in tags], start=params["start"], end=params["end"], pixels=params["pixels"]
-        )
+        start, end = params["start"], params["end"]
+        if end > start:
+            result = plot_values(tag_ids=[t.pk for t in tags], start=start, end=end, pixels=params["pixels"])
+            resolution, bucket, by_tag = result.resolution.name, result.bucket_width, result.series
+        else:
+            resolution, bucket, by_tag = "raw", timedelta(0), {t.pk: [] for t in tags}
         return Response(
             {
-                "start": params["start"],
-                "end": params["end"],
+                "start": start,
+                "end": end,
                 "pixels": params["pixels"],
-                "resolution": result.resolution.name,
-                "bucket_seconds": result.bucket_width.total_seconds(),
-                "tags": [_series(tag, result.series[tag.pk]) for tag in tags],
+                "resolution": resolution,
+                "bucket_seconds": bucket.total_seconds(),
+                "tags": [_series(tag, by_tag[tag.pk]) for tag in tags],
             }
         )
 
@@ -319,7 +353,11 @@ class ExportView(APIView):
 
     @extend_schema(
         parameters=[s.ExportQuerySerializer],
-        responses={(200, "text/csv"): OpenApiTypes.STR, (400, "application/json"): s.ErrorSerializer},
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (400, "application/json"): s.ErrorSerializer,
+            (404, "application/json"): s.ErrorSerializer,
+        },
         summary="History as CSV (raw samples, or aggregates per interval), streamed",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
@@ -328,14 +366,17 @@ class ExportView(APIView):
         ids, paths = [t.pk for t in tags], {t.pk: t.path for t in tags}
         start, end = params["start"], params["end"]
         if params["kind"] == "raw":
-            raw_export_check(tag_ids=ids, start=start, end=end)
-            content = csv_export.raw_csv(raw_export_chunks(tag_ids=ids, start=start, end=end), paths)
+            chunks = iter(())
+            if end > start:  # an empty range is the header alone
+                raw_export_check(tag_ids=ids, start=start, end=end)
+                chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
+            content = csv_export.raw_csv(chunks, paths)
         else:
-            interval = params["interval"]
-            aggregate_export_check(tag_ids=ids, start=start, end=end, interval=interval)
-            content = csv_export.aggregate_csv(
-                aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval), paths, params["fields"]
-            )
+            interval, chunks = params["interval"], iter(())
+            if end > start:
+                aggregate_export_check(tag_ids=ids, start=start, end=end, interval=interval)
+                chunks = aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval)
+            content = csv_export.aggregate_csv(chunks, paths, params["fields"])
         if isinstance(request._request, ASGIRequest):
             content = csv_export.as_async(content)
         name = f"millwright-{params['kind']}-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.csv"
@@ -389,7 +430,7 @@ class DeviceListView(generics.ListAPIView):
 
     @extend_schema(
         summary="Acquisition devices and their connection status",
-        responses={200: s.DeviceStatusSerializer(many=True), 404: _PAGE_ERRORS[404]},
+        responses={200: s.DeviceStatusSerializer(many=True), **_PAGE_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -406,7 +447,7 @@ class AssetListView(generics.ListAPIView):
 
     @extend_schema(
         summary="OT asset inventory (engineers, administrators)",
-        responses={200: s.AssetSerializer(many=True), 404: _PAGE_ERRORS[404]},
+        responses={200: s.AssetSerializer(many=True), **_PAGE_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -25,6 +25,15 @@ class AuditAction(models.TextChoices):
     DEVICE_OUT_OF_SERVICE = "device_out_of_service", "Device taken out of service"
     DEVICE_IN_SERVICE = "device_in_service", "Device put back in service"
     DEVICE_QUARANTINE = "device_quarantine", "Device quarantined"
+    OPCUA_CLIENT_CERTIFICATE = "opcua_client_certificate", "OPC UA client certificate generated"
+    OPCUA_SERVER_CERTIFICATE_PINNED = (
+        "opcua_server_certificate_pinned",
+        "OPC UA server certificate trusted on first use",
+    )
+    OPCUA_SERVER_CERTIFICATE_UNPINNED = (
+        "opcua_server_certificate_unpinned",
+        "OPC UA server certificate to be trusted anew",
+    )
     DEVICE_RELEASE = "device_release", "Device released from quarantine"
 
 

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, TextIO
 
 from bench.common import (
@@ -68,11 +68,13 @@ async def _serve(values: int, port: int, scan_ms: int, stats: str | None) -> Non
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/")
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     ns = await server.register_namespace(NAMESPACE)
-    folder = await server.nodes.objects.add_folder(ua.NodeId("Bench", ns), ua.QualifiedName("Bench", ns))
+    folder = await server.nodes.objects.add_folder(
+        ua.NodeId(ua.String("Bench"), ua.Int16(ns)), ua.QualifiedName("Bench", ns)
+    )
     nodes = []
     for i in range(values):
         node = await folder.add_variable(
-            ua.NodeId(f"v{i:06d}", ns), f"v{i:06d}", 0.0, varianttype=ua.VariantType.Double
+            ua.NodeId(ua.String(f"v{i:06d}"), ua.Int16(ns)), f"v{i:06d}", 0.0, varianttype=ua.VariantType.Double
         )
         nodes.append(node.nodeid)
     await server.start()
@@ -82,7 +84,7 @@ async def _serve(values: int, port: int, scan_ms: int, stats: str | None) -> Non
     try:
         while True:
             started = time.monotonic()
-            now = datetime.now(UTC)
+            now = ua.DateTime.now(UTC)
             for node_id in nodes:
                 dv = ua.DataValue(ua.Variant(rng.uniform(0, 100), ua.VariantType.Double), SourceTimestamp=now)
                 await server.write_attribute_value(node_id, dv)
@@ -356,7 +358,9 @@ def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
         for nodes in devices:
             for start in range(0, len(nodes), 1000):
                 values = await client.read_attributes(nodes[start : start + 1000], ua.AttributeIds.Value)
-                counts["values"] += sum(1 for dv in values if isinstance(dv.Value.Value, float))
+                counts["values"] += sum(
+                    1 for dv in values if dv.Value is not None and isinstance(dv.Value.Value, float)
+                )
 
     cpu_start = time.process_time()
 

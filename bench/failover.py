@@ -53,7 +53,10 @@ def _holders(device_ids: Sequence[int]) -> dict[int, str]:
     from ingest.acquisition.leases import KEY_PREFIX
 
     values = redis_client().mget([f"{KEY_PREFIX}{d}" for d in device_ids])
-    return {d: v.decode().rsplit(":", 1)[0] for d, v in zip(device_ids, values, strict=True) if v is not None}
+    owners = {
+        d: v.decode() if isinstance(v, bytes) else v for d, v in zip(device_ids, values, strict=True) if v is not None
+    }
+    return {d: owner.rsplit(":", 1)[0] for d, owner in owners.items()}
 
 
 def _times(tag_ids: Sequence[int], *, quality: int) -> list[tuple[int, float]]:

@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TextIO
 
 from bench.common import bench_database, database_arguments, django_setup, execute, server_info, tags_create
@@ -96,7 +97,7 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
     while day < end:
         until = min(day + timedelta(days=1), end)
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_FAST_DAY, [list(fast), day, until, timedelta(seconds=1)])
+            cursor.execute(_FAST_DAY, [list(fast), day, until, timedelta(seconds=1)])  # type: ignore[list-item]  # psycopg sends a timedelta as an interval; django-stubs' parameter types omit it
             rows += cursor.rowcount
         day = until
         if (day - start).days % 30 == 0 or day == end:
@@ -105,7 +106,8 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
     hour = wide_start
     while hour < end:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_FAST_DAY, [list(wide), hour, hour + timedelta(hours=1), timedelta(seconds=60)])
+            step = timedelta(seconds=60)
+            cursor.execute(_FAST_DAY, [list(wide), hour, hour + timedelta(hours=1), step])  # type: ignore[list-item]  # psycopg sends a timedelta as an interval; django-stubs' parameter types omit it
             rows += cursor.rowcount
         hour += timedelta(hours=1)
     _progress(f"  loaded {wide_hours} h of 60 s samples of {len(wide):,} tags; {rows:,} rows in all")
@@ -189,13 +191,9 @@ def _plots(result: dict[str, Any], tag_id: int, end: datetime, repeats: int, nai
 
     for label, span in PLOT_RANGES.items():
         start = end - span
-        project, plot = _timed(
-            lambda start=start: plot_values(tag_ids=[tag_id], start=start, end=end, pixels=PIXELS), repeats
-        )
+        project, plot = _timed(partial(plot_values, tag_ids=[tag_id], start=start, end=end, pixels=PIXELS), repeats)
         width = span / PIXELS
-        naive, buckets = _timed(
-            lambda start=start, width=width: _fetch(_NAIVE_PLOT, [width, start, tag_id, start, end]), naive_repeats
-        )
+        naive, buckets = _timed(partial(_fetch, _NAIVE_PLOT, [width, start, tag_id, start, end]), naive_repeats)
         values = [p.value for p in plot.series[tag_id] if p.value is not None]
         expected = (min(b[2] for b in buckets), max(b[3] for b in buckets)) if buckets else None
         got = (min(values), max(values)) if values else None

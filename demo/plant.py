@@ -32,7 +32,7 @@ def demo_machine_name(line_index: int, machine_index: int) -> str:
     return f"CNC {line_index + 1}{machine_index + 1:02d}"
 
 
-DEVICE_NAMES = {
+DEVICE_NAMES: dict[str, str] = {
     Protocol.MODBUS: "Line {n} PLC",
     Protocol.OPCUA: "Line {n} OPC UA server",
     Protocol.SPARKPLUG: "Line {n} edge node (Sparkplug B)",

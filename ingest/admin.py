@@ -7,24 +7,31 @@ ingest (acquisition depends on the historian, never the other way round).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audit.models import AuditAction
+from audit.services.events import audit_record
 from historian.addresses import InvalidTagAddress
 from historian.admin import DeviceAdminBase
 from historian.models import Device, Machine, Protocol, ScanClass
 from ingest.protocols.base import DeviceUnreachable
 from ingest.protocols.opcua.configure import (
     MAX_BROWSE_DEPTH,
+    certificate_thumbprint,
+    device_opcua_client_certificate_generate,
     device_opcua_pki_check,
     device_opcua_pki_store,
     opcua_browse,
+    opcua_server_certificate_unpin,
     opcua_tags_create,
 )
 from ingest.services.devices import device_enabled_set
@@ -115,19 +122,42 @@ class DeviceAdmin(DeviceAdminBase):
     """The admin of every device (Modbus, OPC UA, Sparkplug B): the historian's, plus OPC UA and service actions."""
 
     form = DeviceOpcUaForm
-    actions = ["browse_opcua_server", "take_out_of_service", "put_in_service", "quarantine", "release_quarantine"]
+    actions = [
+        "browse_opcua_server",
+        "generate_opcua_client_certificate",
+        "trust_opcua_server_certificate_anew",
+        "take_out_of_service",
+        "put_in_service",
+        "quarantine",
+        "release_quarantine",
+    ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Device | None = None):
         fieldsets = list(super().get_fieldsets(request, obj))
         fields = [*OPCUA_FIELDS, "clear_password"]
         if obj is not None and obj.protocol == Protocol.OPCUA:
-            fields.insert(0, "opcua_browse_link")
+            fields[0:0] = ["opcua_browse_link", "opcua_certificates"]
         status = next((i for i, (name, _) in enumerate(fieldsets) if name == "Status"), len(fieldsets))
         fieldsets.insert(status, ("OPC UA", {"fields": fields}))
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Device | None = None):
-        return [*super().get_readonly_fields(request, obj), "opcua_browse_link"]
+        return [*super().get_readonly_fields(request, obj), "opcua_browse_link", "opcua_certificates"]
+
+    @admin.display(description="Certificates (SHA-256)")
+    def opcua_certificates(self, obj: Device) -> str:
+        if obj.pk is None or obj.protocol != Protocol.OPCUA:
+            return "-"
+        client = certificate_thumbprint(obj.client_certificate)
+        server = certificate_thumbprint(obj.server_certificate)
+        url = reverse("admin:historian_device_opcua_client_certificate", args=[obj.pk])
+        download = format_html(' <a href="{}">download, for the server to trust</a>', url) if client else ""
+        return format_html(
+            "client: <code>{}</code>{}<br>trusted server: <code>{}</code>",
+            client or "none (the list's action generates one)",
+            download,
+            server or "none yet: the first secure connection trusts (pins) the certificate the server offers",
+        )
 
     @admin.display(description="Address space")
     def opcua_browse_link(self, obj: Device) -> str:
@@ -202,6 +232,61 @@ class DeviceAdmin(DeviceAdminBase):
         ]
         self.message_user(request, f"{len(done)} devices released from quarantine: {', '.join(done) or '-'}.")
 
+    @admin.action(
+        description="Generate an OPC UA client certificate (replaces the device's own)", permissions=["change"]
+    )
+    def generate_opcua_client_certificate(self, request: HttpRequest, queryset) -> None:
+        done = []
+        for device in queryset.filter(protocol=Protocol.OPCUA).order_by("pk"):
+            thumbprint = device_opcua_client_certificate_generate(device=device)
+            audit_record(
+                actor=request.user,
+                action=AuditAction.OPCUA_CLIENT_CERTIFICATE,
+                target=device.name,
+                details={"device": device.pk, "sha256": thumbprint},
+                remote_addr=_remote_addr(request),
+            )
+            done.append(f"{device.name} (SHA-256 {thumbprint})")
+        skipped = queryset.exclude(protocol=Protocol.OPCUA).count()
+        self.message_user(
+            request,
+            f"New client certificates: {'; '.join(done) or '-'}. The servers must trust them before a secure link works"
+            + (f"; {skipped} devices that are not OPC UA were left alone." if skipped else "."),
+        )
+
+    @admin.action(
+        description="Trust the OPC UA server's certificate anew (the next secure connection pins what it offers)",
+        permissions=["change"],
+    )
+    def trust_opcua_server_certificate_anew(self, request: HttpRequest, queryset) -> None:
+        done = []
+        for device in queryset.filter(protocol=Protocol.OPCUA).exclude(server_certificate="").order_by("pk"):
+            previous = opcua_server_certificate_unpin(device=device)
+            audit_record(
+                actor=request.user,
+                action=AuditAction.OPCUA_SERVER_CERTIFICATE_UNPINNED,
+                target=device.name,
+                details={"device": device.pk, "previous_sha256": previous},
+                remote_addr=_remote_addr(request),
+            )
+            done.append(device.name)
+        self.message_user(
+            request,
+            f"{len(done)} devices will trust the certificate their server offers at the next connection: "
+            f"{', '.join(done) or '-'}. Check its thumbprint on the device page afterwards.",
+        )
+
+    def opcua_client_certificate_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The device's client certificate (public, never the key), for the server's administrator to trust."""
+        device = get_object_or_404(Device, pk=object_id, protocol=Protocol.OPCUA)
+        if not self.has_view_permission(request, device):
+            raise PermissionDenied
+        path = Path(device.client_certificate) if device.client_certificate else None
+        if path is None or not path.is_file():
+            raise Http404("This device has no client certificate")
+        suffix = path.suffix if path.suffix in (".der", ".pem") else ".der"
+        return FileResponse(path.open("rb"), as_attachment=True, filename=f"millwright-{device.pk}-client{suffix}")
+
     @admin.action(description="Browse OPC UA server (create tags from its variables)")
     def browse_opcua_server(self, request: HttpRequest, queryset) -> HttpResponse | None:
         devices = list(queryset[:2])
@@ -216,7 +301,12 @@ class DeviceAdmin(DeviceAdminBase):
                 "<int:object_id>/opcua-browse/",
                 self.admin_site.admin_view(self.opcua_browse_view),
                 name="historian_device_opcua_browse",
-            )
+            ),
+            path(
+                "<int:object_id>/opcua-client-certificate/",
+                self.admin_site.admin_view(self.opcua_client_certificate_view),
+                name="historian_device_opcua_client_certificate",
+            ),
         ]
         return urls + super().get_urls()
 

@@ -86,14 +86,15 @@ def _ingest_isolation(settings, tmp_path) -> None:
 
 
 @pytest.fixture
-def make_user(django_user_model):
-    """`make_user("operator")`: a user holding one role (accounts/services/roles.py), password pw-<name>-1."""
-    from accounts.services.roles import Role, user_role_assign
+def make_user(db):
+    """`make_user("operator")`: a user holding one role (accounts/services/roles.py), password pw-<name>-1.
+
+    The fixture form of tests/factories.py's UserFactory, for tests that take their data as fixtures."""
+    from accounts.services.roles import Role
+    from tests.factories import UserFactory
 
     def make(username: str, *, role: Role | None = Role.OPERATOR, password: str | None = None):
-        user = django_user_model.objects.create_user(username, password=password or f"pw-{username}-1")
-        user_role_assign(user=user, role=role)
-        return user
+        return UserFactory(username=username, role=role, **({"password": password} if password else {}))
 
     return make
 

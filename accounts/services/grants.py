@@ -6,11 +6,11 @@ superuser. These rules close that: an editor who is not a superuser grants only 
 only groups whose every permission they hold, and cannot change (or reset the password of) a superuser.
 """
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db.models import Q, QuerySet
 
 
-def permissions_grantable_by(editor: AbstractBaseUser | AnonymousUser) -> QuerySet[Permission]:
+def permissions_grantable_by(editor: User | AnonymousUser) -> QuerySet[Permission]:
     if not editor.is_active:
         return Permission.objects.none()
     if editor.is_superuser:
@@ -18,7 +18,7 @@ def permissions_grantable_by(editor: AbstractBaseUser | AnonymousUser) -> QueryS
     return Permission.objects.filter(Q(user=editor) | Q(group__user=editor)).distinct()
 
 
-def groups_grantable_by(editor: AbstractBaseUser | AnonymousUser) -> QuerySet[Group]:
+def groups_grantable_by(editor: User | AnonymousUser) -> QuerySet[Group]:
     """Groups none of whose permissions is beyond the editor's."""
     if editor.is_active and editor.is_superuser:
         return Group.objects.all()
@@ -26,6 +26,6 @@ def groups_grantable_by(editor: AbstractBaseUser | AnonymousUser) -> QuerySet[Gr
     return Group.objects.exclude(permissions__in=beyond)
 
 
-def user_editable_by(editor: AbstractBaseUser | AnonymousUser, target: AbstractBaseUser) -> bool:
+def user_editable_by(editor: User | AnonymousUser, target: User) -> bool:
     """Only a superuser changes a superuser (their flags, groups, permissions or password)."""
-    return bool(editor.is_active and (editor.is_superuser or not getattr(target, "is_superuser", False)))
+    return bool(editor.is_active and (editor.is_superuser or not target.is_superuser))

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.apps import apps as global_apps
 from django.apps.registry import Apps
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -104,11 +104,11 @@ def roles_sync_after_migrate(sender: Any, using: str = "default", apps: Apps | N
     roles_sync(apps=apps, using=using)
 
 
-def user_role_assign(*, user: AbstractBaseUser, role: Role | None) -> None:
+def user_role_assign(*, user: User, role: Role | None) -> None:
     """Give `user` exactly one role (None: none). Administrators are staff: the configuration lives in admin."""
     with transaction.atomic():
-        user.groups.remove(*Group.objects.filter(name__in=[r.value for r in Role]))  # type: ignore[attr-defined]
+        user.groups.remove(*Group.objects.filter(name__in=[r.value for r in Role]))
         if role is not None:
-            user.groups.add(Group.objects.get(name=role.value))  # type: ignore[attr-defined]
-        user.is_staff = role == Role.ADMINISTRATOR or user.is_superuser  # type: ignore[attr-defined]
+            user.groups.add(Group.objects.get(name=role.value))
+        user.is_staff = role == Role.ADMINISTRATOR or user.is_superuser
         user.save(update_fields=["is_staff"])

@@ -31,3 +31,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Connections opened by other threads (Channels' database_sync_to_async, the live ASGI server) close after each
 # unit of work, so the test database can be dropped at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# The API's rate limits stay out of the way of the suite (schemathesis sends thousands of requests); the tests of
+# throttling set their own.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"user": "1000000/min", "anon": "1000000/min"}  # noqa: F405

@@ -18,13 +18,14 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from common.net import free_port
@@ -64,7 +65,7 @@ def opcua_signal_node_id(line_index: int, machine_index: int, signal: str, *, na
     return f"ns={namespace_index};s=Line{line_index + 1}.{machine}.{signal}"
 
 
-class PasswordUserManager:
+class PasswordUserManager(UserManager):
     """Accepts the given user names and passwords, nothing else (no anonymous sessions)."""
 
     def __init__(self, users: Mapping[str, str]) -> None:
@@ -91,7 +92,7 @@ class OpcUaPlantServer:
 
     async def refresh(self) -> None:
         """Copy the plant's current values into the address space (subscribed clients see the changes)."""
-        now = datetime.now(UTC)
+        now = ua.DateTime.now(UTC)
         for li, line in enumerate(self.plant.lines):
             for mi, machine in enumerate(line.machines):
                 values = machine.values()
@@ -165,16 +166,17 @@ async def opcua_plant_server_start(
 
 async def _build_address_space(server: Server, ns: int, plant: PlantSimulator) -> dict[tuple[int, int, str], ua.NodeId]:
     nodes: dict[tuple[int, int, str], ua.NodeId] = {}
-    root = await server.nodes.objects.add_folder(ua.NodeId("Plant", ns), ua.QualifiedName("Plant", ns))
+    root = await server.nodes.objects.add_folder(_string_node_id("Plant", ns), ua.QualifiedName("Plant", ns))
     for li, line in enumerate(plant.lines):
         line_key = f"Line{li + 1}"
-        line_node = await root.add_folder(ua.NodeId(line_key, ns), ua.QualifiedName(line.name, ns))
+        line_node = await root.add_folder(_string_node_id(line_key, ns), ua.QualifiedName(line.name, ns))
         for mi in range(len(line.machines)):
             name = opcua_machine_name(li, mi)
             machine_key = f"{line_key}.{name.replace(' ', '')}"
-            machine_node = await line_node.add_object(ua.NodeId(machine_key, ns), ua.QualifiedName(name, ns))
+            machine_node = await line_node.add_object(_string_node_id(machine_key, ns), ua.QualifiedName(name, ns))
             for spec in MACHINE_SIGNALS:
-                node_id = ua.NodeId(f"{machine_key}.{spec.name}", ns)
+                key = f"{machine_key}.{spec.name}"
+                node_id = _string_node_id(key, ns)
                 variable = await machine_node.add_variable(
                     node_id,
                     ua.QualifiedName(spec.name, ns),
@@ -182,24 +184,24 @@ async def _build_address_space(server: Server, ns: int, plant: PlantSimulator) -
                     varianttype=VARIANT_TYPES[spec.data_type],
                 )
                 await variable.write_attribute(
-                    ua.AttributeIds.Description, ua.DataValue(ua.LocalizedText(spec.description))
+                    ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(spec.description)))
                 )
                 if spec.units:
                     units = ua.EUInformation(
                         DisplayName=ua.LocalizedText(spec.units), Description=ua.LocalizedText(spec.units)
                     )
                     await variable.add_property(
-                        ua.NodeId(f"{node_id.Identifier}.EngineeringUnits", ns),
+                        _string_node_id(f"{key}.EngineeringUnits", ns),
                         ua.QualifiedName("EngineeringUnits", 0),
                         units,
-                        datatype=ua.NodeId(ua.ObjectIds.EUInformation),
+                        datatype=ua.NodeId(ua.Int32(ua.ObjectIds.EUInformation)),
                     )
                 if spec.data_type != "bool":
                     await variable.add_property(
-                        ua.NodeId(f"{node_id.Identifier}.EURange", ns),
+                        _string_node_id(f"{key}.EURange", ns),
                         ua.QualifiedName("EURange", 0),
                         ua.Range(Low=float(spec.span[0]), High=float(spec.span[1])),
-                        datatype=ua.NodeId(ua.ObjectIds.Range),
+                        datatype=ua.NodeId(ua.Int32(ua.ObjectIds.Range)),
                     )
                 nodes[(li, mi, spec.name)] = node_id
     return nodes
@@ -275,3 +277,8 @@ class OpcUaPlantServerThread(ServerThread):
     @property
     def certificate_path(self) -> Path | None:
         return None if self.cert_dir is None else self.cert_dir / "server-cert.der"
+
+
+def _string_node_id(identifier: str, namespace_index: int) -> ua.NodeId:
+    """A string node id, built from the wire types asyncua's NodeId is typed with."""
+    return ua.NodeId(ua.String(identifier), ua.Int16(namespace_index))

@@ -47,7 +47,7 @@ from .common import (
     fetch_raw,
     read_cursor,
     tag_readings,
-    usable,
+    usable_value,
 )
 from .errors import HistoryQueryError
 from .resolution import RAW, Bucket, Resolution, check_resolution, fetch_buckets, floor_to, resolution_for
@@ -65,7 +65,7 @@ class TimedValue(NamedTuple):
 class AggregateInterval(NamedTuple):
     start: datetime
     end: datetime
-    count: int
+    count: int  # type: ignore[assignment]  # the field's public name; it hides tuple.count, unused here
     avg: float | None
     min: float | None
     max: float | None
@@ -160,13 +160,46 @@ def _unit(width: timedelta) -> str:
 
 
 class _Entry(NamedTuple):
-    """A sample, or the first/last usable sample of a rollup bucket; `inner` holds the estimated integral and
-    counter increase of the stretch from this entry to the next (the same bucket's last sample)."""
+    """A sample, or the first/last usable sample of a rollup bucket; `value` is None for one that is not usable;
+    `inner` holds the estimated integral and counter increase of the stretch from this entry to the next (the same
+    bucket's last sample)."""
 
     time: datetime
     value: float | None
-    usable: bool
     inner: tuple[float, float] | None = None
+
+
+class _Filled(NamedTuple):
+    """The figures of a rollup bucket that holds usable samples (a bucket without any has none of them)."""
+
+    samples: int
+    sum: float
+    sum_sq: float
+    min: float
+    max: float
+    first_time: datetime
+    first_value: float
+    last_time: datetime
+    last_value: float
+
+
+def _filled(bucket: Bucket) -> _Filled | None:
+    """`bucket`'s figures, None if it holds no usable sample."""
+    if not bucket.count:
+        return None
+    b = bucket
+    if (
+        b.sum is None
+        or b.sum_sq is None
+        or b.min is None
+        or b.max is None
+        or b.first_time is None
+        or b.first_value is None
+        or b.last_time is None
+        or b.last_value is None
+    ):
+        raise HistoryQueryError(f"Rollup bucket {b.bucket} of tag {b.tag_id} counts samples but lacks their figures.")
+    return _Filled(b.count, b.sum, b.sum_sq, b.min, b.max, b.first_time, b.first_value, b.last_time, b.last_value)
 
 
 class _Intervals:
@@ -220,8 +253,9 @@ class _Intervals:
         self.m2[k] += m2 + delta * delta * self.count[k] * count / total
         self.mean[k] += delta * count / total
         self.count[k] = total
-        self.min[k] = low if self.min[k] is None else min(self.min[k], low)
-        self.max[k] = high if self.max[k] is None else max(self.max[k], high)
+        lowest, highest = self.min[k], self.max[k]
+        self.min[k] = low if lowest is None else min(lowest, low)
+        self.max[k] = high if highest is None else max(highest, high)
 
     def _segment(self, t0: float, v0: float, t1: float, v1: float) -> None:
         slope = (v1 - v0) / (t1 - t0) if t1 > t0 else 0.0
@@ -251,61 +285,64 @@ class _Intervals:
                     self.increase[k] += entry.inner[1]
                     self.increase_seen[k] = True
                 continue
-            if not entry.usable:
+            value = entry.value
+            if value is None:
                 continue
             if following is None:
-                self._segment(t0, entry.value, max(t0, self.horizon), entry.value)
+                self._segment(t0, value, max(t0, self.horizon), value)
                 for k, _, _ in self._spread(t0, self.horizon):
                     self.increase_seen[k] = True  # a counter that holds has risen by 0
             elif not tag.linear:
-                self._segment(t0, entry.value, self._seconds(following.time), entry.value)
-            elif following.usable:
-                self._segment(t0, entry.value, self._seconds(following.time), following.value)
-        previous: int | None = None
+                self._segment(t0, value, self._seconds(following.time), value)
+            elif following.value is not None:
+                self._segment(t0, value, self._seconds(following.time), following.value)
+        previous: tuple[int, datetime, float] | None = None  # the last usable entry: index, time, value
         for i, entry in enumerate(entries):
-            if not entry.usable:
+            if entry.value is None:
                 continue
             # A bucket's own first-to-last stretch was counted above, from its estimate.
-            if previous is not None and not (previous == i - 1 and entries[previous].inner is not None):
-                earlier = entries[previous]
-                rise = counter_delta(earlier.value, entry.value, tag.counter_rollover)
-                self._rise(self._seconds(earlier.time), self._seconds(entry.time), rise)
-            previous = i
+            if previous is not None and not (previous[0] == i - 1 and entries[previous[0]].inner is not None):
+                _, earlier_time, earlier_value = previous
+                rise = counter_delta(earlier_value, entry.value, tag.counter_rollover)
+                self._rise(self._seconds(earlier_time), self._seconds(entry.time), rise)
+            previous = (i, entry.time, entry.value)
 
     def add_samples(self, samples: Sequence[Point], before: Point | None, after: Point | None, tag: TagReading):
         for point in samples:
             k = self._index(point.time)
-            if not usable(point):
+            value = usable_value(point)
+            if value is None:
                 self.bad[k] += 1
                 continue
-            self._merge(k, 1, point.value, 0.0, point.value, point.value)
+            self._merge(k, 1, value, 0.0, value, value)
             if self.first[k] is None:
-                self.first[k] = TimedValue(point.time, point.value)
-            self.last[k] = TimedValue(point.time, point.value)
+                self.first[k] = TimedValue(point.time, value)
+            self.last[k] = TimedValue(point.time, value)
         edges = [before] if before else []
-        entries = [_Entry(p.time, p.value, usable(p)) for p in [*edges, *samples, *([after] if after else [])]]
+        entries = [_Entry(p.time, usable_value(p)) for p in [*edges, *samples, *([after] if after else [])]]
         self._walk(entries, tag)
 
     def add_buckets(self, buckets: Sequence[Bucket], before: Point | None, after: Point | None, tag: TagReading):
-        entries = [_Entry(before.time, before.value, usable(before))] if before else []
+        entries = [_Entry(before.time, usable_value(before))] if before else []
         for bucket in buckets:
             k = self._index(bucket.bucket)
             self.bad[k] += bucket.bad_count
-            if bucket.count:
-                mean = bucket.sum / bucket.count
-                m2 = max(0.0, bucket.sum_sq - bucket.sum * mean)
-                self._merge(k, bucket.count, mean, m2, bucket.min, bucket.max)
+            filled = _filled(bucket)
+            if filled is not None:
+                mean = filled.sum / filled.samples
+                m2 = max(0.0, filled.sum_sq - filled.sum * mean)
+                self._merge(k, filled.samples, mean, m2, filled.min, filled.max)
                 if self.first[k] is None:
-                    self.first[k] = TimedValue(bucket.first_time, bucket.first_value)
-                self.last[k] = TimedValue(bucket.last_time, bucket.last_value)
-                if bucket.count > 1 and bucket.last_time > bucket.first_time:
-                    entries.append(_Entry(bucket.first_time, bucket.first_value, True, _bucket_estimates(bucket, tag)))
-                entries.append(_Entry(bucket.last_time, bucket.last_value, True))
+                    self.first[k] = TimedValue(filled.first_time, filled.first_value)
+                self.last[k] = TimedValue(filled.last_time, filled.last_value)
+                if filled.samples > 1 and filled.last_time > filled.first_time:
+                    entries.append(_Entry(filled.first_time, filled.first_value, _bucket_estimates(filled, tag)))
+                entries.append(_Entry(filled.last_time, filled.last_value))
             if bucket.bad_count:
-                at = bucket.last_time + _MICROSECOND if bucket.count else bucket.bucket
-                entries.append(_Entry(at, None, False))
+                at = filled.last_time + _MICROSECOND if filled is not None else bucket.bucket
+                entries.append(_Entry(at, None))
         if after:
-            entries.append(_Entry(after.time, after.value, usable(after)))
+            entries.append(_Entry(after.time, usable_value(after)))
         self._walk(entries, tag)
 
     def rows(self) -> list[AggregateInterval]:
@@ -336,9 +373,9 @@ class _Intervals:
         return result
 
 
-def _bucket_estimates(bucket: Bucket, tag: TagReading) -> tuple[float, float]:
+def _bucket_estimates(bucket: _Filled, tag: TagReading) -> tuple[float, float]:
     """(integral, counter increase) over [first_time, last_time] of a bucket with 2+ samples (module doc)."""
-    step = (bucket.last_time - bucket.first_time).total_seconds() / (bucket.count - 1)
+    step = (bucket.last_time - bucket.first_time).total_seconds() / (bucket.samples - 1)
     if tag.linear:
         integral = step * (bucket.sum - (bucket.first_value + bucket.last_value) / 2)
     else:

@@ -45,6 +45,11 @@ def usable(point: Point) -> bool:
     return point.value is not None and math.isfinite(point.value) and quality_is_good(point.quality)
 
 
+def usable_value(point: Point) -> float | None:
+    """The value of a usable point, None for any other (one test, and the value typed as present)."""
+    return point.value if usable(point) else None
+
+
 @dataclass(frozen=True)
 class TagReading:
     """How history reads one tag between and across its samples."""

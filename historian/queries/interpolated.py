@@ -23,7 +23,7 @@ from .common import (
     fetch_raw,
     read_cursor,
     tag_readings,
-    usable,
+    usable_value,
 )
 from .errors import HistoryQueryError
 
@@ -88,14 +88,16 @@ def interpolate(samples: Sequence[Point], times: Sequence[datetime], tag: TagRea
             continue
         prev = samples[i]
         following = samples[i + 1] if i + 1 < len(samples) else None
-        if not usable(prev):
+        prev_value = usable_value(prev)
+        following_value = usable_value(following) if following is not None else None
+        if prev_value is None:
             result.append(Point(at, None, prev.quality))
         elif prev.time == at or not tag.linear or following is None:
-            result.append(Point(at, prev.value, prev.quality))
-        elif not usable(following):
+            result.append(Point(at, prev_value, prev.quality))
+        elif following_value is None:
             result.append(Point(at, None, following.quality))
         else:
             fraction = (at - prev.time) / (following.time - prev.time)
-            value = prev.value + (following.value - prev.value) * fraction
+            value = prev_value + (following_value - prev_value) * fraction
             result.append(Point(at, value, min(prev.quality, following.quality)))
     return result

@@ -67,7 +67,7 @@ def _with_values(machines: Iterable[Machine], tags_of) -> list[MachineView]:
 def plant_overview() -> list[tuple[Line, list[MachineView]]]:
     """Every line with its machines, each with its key tags and their current values (3 queries in all)."""
     key_tags = Tag.objects.filter(is_key=True).order_by("pk")
-    lines = (
+    lines = list(
         Line.objects.select_related("area__site")
         .prefetch_related(
             Prefetch(
@@ -79,7 +79,6 @@ def plant_overview() -> list[tuple[Line, list[MachineView]]]:
         )
         .order_by("area__site__name", "area__name", "name")
     )
-    lines = list(lines)
     views = _with_values([m for line in lines for m in line.machines.all()], lambda m: m.key_tags)
     by_machine = {v.machine.pk: v for v in views}
     return [(line, [by_machine[m.pk] for m in line.machines.all()]) for line in lines]

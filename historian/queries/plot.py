@@ -71,7 +71,7 @@ def _points(rows, tag_ids: list[int], start: datetime) -> dict[int, list[Point]]
     series: dict[int, list[Point]] = {tag_id: [] for tag_id in tag_ids}
     good = Quality.GOOD
     for tag_id, _, first, low, high, last, bad in rows:
-        found = []
+        found: list[tuple[float, float | None, int]] = []
         if first is not None:
             found = [(first[0], first[1], good), (low[1], low[0], good), (-high[1], high[0], good)]
             found.append((last[0], last[1], good))

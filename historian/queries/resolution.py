@@ -75,7 +75,7 @@ class Bucket(NamedTuple):
 
     tag_id: int
     bucket: datetime
-    count: int
+    count: int  # type: ignore[assignment]  # the rollup column's name; it hides tuple.count, unused here
     min: float | None
     max: float | None
     sum: float | None
@@ -125,7 +125,8 @@ def buckets_query(
     Whole buckets before the watermark come from the rollup; the partial buckets at the edges and everything from
     the watermark on are summarised from raw samples, labelled no earlier than `start`.
     """
-    assert resolution.width is not None
+    assert resolution.width is not None  # a rollup, not RAW
+    assert resolution.relation is not None
     width = resolution.width
     first_whole, last_whole = ceil_to(start, width), floor_to(end, width)
     rollup_end = last_whole

@@ -24,6 +24,7 @@ from historian.models import Device, Protocol, ScanClass, Tag, TimestampSource
 from historian.quality import quality_is_good
 from historian.sample_types import datetime_to_us, us_to_datetime
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
+from ingest.acquisition.opcua_trust import opcua_certificate_pin_on_first_use
 from ingest.acquisition.subscriptions import TIME_RESOLUTION_MS
 from ingest.pipeline.device_status import device_record_success
 from ingest.pipeline.store import (
@@ -273,6 +274,7 @@ def _read_and_store(config: PollConfig, after_read: Callable[[Device], None] | N
         device_record_success(device=device, read_at=read_at, point_errors="; ".join(reasons))
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
+    opcua_certificate_pin_on_first_use(device=device, driver=driver)
     device_identify_when_due(device=device, driver=driver, schedule=_identify_schedule, observed_at=read_at)
     return PollOutcome(
         "stored",

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from accounts.services.roles import Role
+from tests.factories import UserFactory
 
 
 @pytest.fixture
@@ -46,8 +47,8 @@ def test_an_administrator_cannot_make_themselves_superuser(client, administrator
     assert administrator.is_superuser is False
 
 
-def test_an_administrator_cannot_change_a_superuser_or_reset_their_password(client, administrator, django_user_model):
-    root = django_user_model.objects.create_superuser("root", password="root-secret-1")
+def test_an_administrator_cannot_change_a_superuser_or_reset_their_password(client, administrator):
+    root = UserFactory(username="root", password="root-secret-1", superuser=True)
 
     change = client.post(f"/admin/auth/user/{root.pk}/change/", _change_form(root, is_active=""))
     password = client.post(
@@ -101,8 +102,8 @@ def test_an_administrator_can_give_a_role_and_keeps_what_they_cannot_grant(clien
     assert olga.user_permissions.filter(pk=delete_user.pk).exists()
 
 
-def test_a_superuser_can_still_grant_superuser(client, django_user_model, make_user):
-    root = django_user_model.objects.create_superuser("root", password="root-secret-1")
+def test_a_superuser_can_still_grant_superuser(client, make_user):
+    root = UserFactory(username="root", password="root-secret-1", superuser=True)
     olga = make_user("olga")
     client.force_login(root)
 

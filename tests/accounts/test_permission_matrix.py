@@ -17,7 +17,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.services.roles import Role
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.models import Tag
+from tests.factories import TagFactory, UserFactory
 
 ALLOW, LOGIN, DENY = "allow", "login", "deny"
 ANONYMOUS = "anonymous"
@@ -82,6 +83,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:journal": API_ALARMS,
     "api:devices": API_PLANT,
     "api:assets": API_EXPORT,  # inventory.view_asset: engineers and administrators
+    # Whatever else is under /api/: a JSON 404 for everyone (an answer, not a refusal).
+    "api:not_found": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW), kwargs={"path": "v1/nothing-here/"}),
     # Admin, apart from the model pages (ADMIN_MODELS)
     "admin:index": ADMIN_ONLY,
     "admin:login": EVERYONE,
@@ -96,6 +99,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "admin:app_list": Endpoint(ADMIN_ONLY.expected, kwargs={"app_label": "historian"}),
     "admin:view_on_site": Endpoint(ADMIN_ONLY.expected, kwargs={"content_type_id": "<tag_ct>", "object_id": "<tag>"}),
     "admin:historian_device_opcua_browse": Endpoint(ADMIN_ONLY.expected, kwargs={"object_id": "<historian.device>"}),
+    "admin:historian_device_opcua_client_certificate": Endpoint(
+        ADMIN_ONLY.expected, kwargs={"object_id": "<historian.device>"}
+    ),
     "admin:historian_tag_export_csv": ADMIN_ONLY,
     "admin:historian_tag_import": ADMIN_ONLY,
     "admin:historian_tag_import_job": Endpoint((LOGIN, LOGIN, LOGIN, ALLOW), kwargs={"job_id": "<import_job>"}),
@@ -190,18 +196,14 @@ def test_every_url_pattern_is_declared_in_the_matrix():
 
 
 @pytest.fixture
-def world(db, make_user, django_user_model):
+def world(db):
     from django.contrib.contenttypes.models import ContentType
 
     from historian.services.tag_import_jobs import tag_import_job_start
 
-    site = Site.objects.create(name="S")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="A"), name="L")
-    machine = Machine.objects.create(line=line, name="M")
-    device = Device.objects.create(name="PLC", host="127.0.0.1")
-    scan = ScanClass.objects.create(name="Fast", period_ms=1000)
-    tag = Tag.objects.create(path="S/A/L/M.x", name="x", machine=machine, device=device, scan_class=scan, address="HR1")
-    users = {role: make_user(role.value.lower(), role=role) for role in Role}
+    tag = TagFactory()
+    machine = tag.machine
+    users = {role: UserFactory(username=role.value.lower(), role=role) for role in Role}
     values: dict[str, Any] = {
         "machine": machine.pk,
         "tag": tag.pk,
@@ -273,10 +275,10 @@ REFUSED_TO_ALL = {
 }
 
 
-def test_a_superuser_passes_every_permission_check(client, world, django_user_model):
+def test_a_superuser_passes_every_permission_check(client, world):
     _, values = world
     client.raise_request_exception = False
-    client.force_login(django_user_model.objects.create_superuser("root", password="pw-root-1"))
+    client.force_login(UserFactory(superuser=True))
     refused = []
     for name, _ in _walk(get_resolver().url_patterns):
         endpoint = _declared(name)
@@ -300,10 +302,10 @@ def test_every_websocket_route_is_declared_in_the_matrix():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_role_gets_what_the_matrix_says_on_every_websocket(make_user):
+def test_every_role_gets_what_the_matrix_says_on_every_websocket():
     from config.routing import websocket_urlpatterns
 
-    users = {role: make_user(role.value.lower(), role=role) for role in Role}
+    users = {role: UserFactory(username=role.value.lower(), role=role) for role in Role}
     wrong = []
     for route in _websocket_routes():
         for role, expected in zip(ROLES, WEBSOCKETS[route], strict=True):

@@ -10,15 +10,16 @@ from accounts.services.roles import Role
 from audit.models import AuditAction
 from audit.services.events import audit_record
 from historian.models import ScanClass
+from tests.factories import ScanClassFactory, UserFactory
 
 
 @pytest.fixture
-def administrator(make_user):
-    return make_user("ada", role=Role.ADMINISTRATOR)
+def administrator(db):
+    return UserFactory(username="ada", role=Role.ADMINISTRATOR)
 
 
 def test_an_admin_change_is_recorded_with_who_and_before_after(client, administrator):
-    scan = ScanClass.objects.create(name="Fast", period_ms=1000)
+    scan = ScanClassFactory(name="Fast", period_ms=1000)
     client.force_login(administrator)
 
     response = client.post(
@@ -46,7 +47,7 @@ def test_administrators_export_the_events_the_filters_select_as_csv(client, admi
 
 
 def test_administrators_export_configuration_changes_as_csv(client, administrator):
-    ScanClass.objects.create(name="Fast", period_ms=1000)
+    ScanClassFactory(name="Fast", period_ms=1000)
     client.force_login(administrator)
 
     response = client.get("/admin/auditlog/logentry/export.csv")
@@ -58,14 +59,14 @@ def test_administrators_export_configuration_changes_as_csv(client, administrato
     ]
 
 
-def test_the_audit_trail_is_read_only_in_admin_and_hidden_from_engineers(client, administrator, make_user):
+def test_the_audit_trail_is_read_only_in_admin_and_hidden_from_engineers(client, administrator):
     event = audit_record(actor=administrator, action=AuditAction.PLC_WRITE, target="x")
     client.force_login(administrator)
     page = client.get(f"/admin/audit/auditevent/{event.pk}/change/").content.decode()
     assert 'name="_save"' not in page
     assert client.post(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
 
-    client.force_login(make_user("eve", role=Role.ENGINEER))
+    client.force_login(UserFactory(username="eve", role=Role.ENGINEER))
     assert client.get("/admin/audit/auditevent/export.csv").status_code == 302  # to the admin login
 
 

@@ -6,11 +6,12 @@ from django.contrib.auth.models import Group, Permission
 
 from accounts.services.roles import Role
 from audit.models import AuditAction, AuditEvent
+from tests.factories import UserFactory
 
 
 @pytest.fixture
-def administrator(make_user, client):
-    user = make_user("ada", role=Role.ADMINISTRATOR)
+def administrator(db, client):
+    user = UserFactory(username="ada", role=Role.ADMINISTRATOR)
     client.force_login(user)
     return user
 
@@ -23,8 +24,8 @@ def _last_id() -> int:
     return LogEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def test_a_user_change_in_admin_is_recorded_with_before_and_after(client, administrator, make_user):
-    olga = make_user("olga")
+def test_a_user_change_in_admin_is_recorded_with_before_and_after(client, administrator):
+    olga = UserFactory(username="olga")
     engineer = Group.objects.get(name=Role.ENGINEER.value)
     mark = _last_id()
 
@@ -54,8 +55,8 @@ def test_a_user_change_in_admin_is_recorded_with_before_and_after(client, admini
     assert Role.ENGINEER.value in groups_added[0]["objects"]
 
 
-def test_a_superuser_flag_and_a_permission_given_are_recorded(django_user_model, make_user):
-    olga = make_user("olga")
+def test_a_superuser_flag_and_a_permission_given_are_recorded(django_user_model):
+    olga = UserFactory(username="olga")
     mark = _last_id()
 
     olga.is_superuser = True
@@ -67,7 +68,7 @@ def test_a_superuser_flag_and_a_permission_given_are_recorded(django_user_model,
     assert any(c.get("user_permissions", {}).get("operation") == "add" for c in changes)
 
 
-def test_a_group_permission_change_is_recorded(make_user):
+def test_a_group_permission_change_is_recorded(db):
     group = Group.objects.create(name="Shift leads")
     group.permissions.add(Permission.objects.get(codename="acknowledge_alarm"))
 
@@ -75,8 +76,8 @@ def test_a_group_permission_change_is_recorded(make_user):
     assert any(c.get("permissions", {}).get("operation") == "add" for c in changes)
 
 
-def test_a_password_change_is_recorded_as_changed_never_as_a_hash(client, administrator, make_user):
-    olga = make_user("olga")
+def test_a_password_change_is_recorded_as_changed_never_as_a_hash(client, administrator):
+    olga = UserFactory(username="olga")
     before_hash = olga.password
 
     client.post(
@@ -95,17 +96,17 @@ def test_a_password_change_is_recorded_as_changed_never_as_a_hash(client, admini
     assert olga.password not in logged
 
 
-def test_a_login_records_no_password_change(client, make_user):
-    make_user("olga")
+def test_a_login_records_no_password_change(client, db):
+    UserFactory(username="olga")
 
     client.post("/login/", {"username": "olga", "password": "pw-olga-1"})
 
     assert not AuditEvent.objects.filter(action=AuditAction.PASSWORD_CHANGE).exists()
 
 
-def test_a_password_set_after_a_request_names_no_actor_from_that_request(client, administrator, make_user):
+def test_a_password_set_after_a_request_names_no_actor_from_that_request(client, administrator):
     """django-auditlog leaves its actor set once a request ends; a later command must not inherit that user."""
-    olga = make_user("olga")
+    olga = UserFactory(username="olga")
     client.get("/admin/")  # a request by the administrator, served in this thread
 
     olga.set_password("from-a-command-88")

@@ -6,12 +6,14 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditAction, AuditEvent
 from audit.services.events import audit_record
-from historian.models import ScanClass
+from tests.factories import ScanClassFactory, UserFactory
 
 
 @pytest.fixture
-def event(make_user) -> AuditEvent:
-    return audit_record(actor=make_user("olga"), action=AuditAction.PLC_WRITE, target="PLC 1 HR10", details={"v": 1})
+def event(db) -> AuditEvent:
+    return audit_record(
+        actor=UserFactory(username="olga"), action=AuditAction.PLC_WRITE, target="PLC 1 HR10", details={"v": 1}
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,7 +38,7 @@ def test_the_orm_cannot_change_an_audit_event_either(event):
 
 
 def test_a_configuration_change_record_cannot_be_changed_or_deleted(db):
-    ScanClass.objects.create(name="Fast", period_ms=1000)
+    ScanClassFactory(name="Fast", period_ms=1000)
     entry = LogEntry.objects.get()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         LogEntry.objects.filter(pk=entry.pk).update(changes={})

@@ -1,10 +1,11 @@
 """Logins, logouts and failed logins land in the audit trail."""
 
 from audit.models import AuditAction, AuditEvent
+from tests.factories import UserFactory
 
 
-def test_a_login_and_a_logout_are_recorded_with_the_user_and_address(client, make_user):
-    user = make_user("olga")
+def test_a_login_and_a_logout_are_recorded_with_the_user_and_address(client, db):
+    user = UserFactory(username="olga")
 
     client.post("/login/", {"username": "olga", "password": "pw-olga-1"}, REMOTE_ADDR="10.1.2.3")
     client.post("/logout/")
@@ -16,8 +17,8 @@ def test_a_login_and_a_logout_are_recorded_with_the_user_and_address(client, mak
     ]
 
 
-def test_a_failed_login_is_recorded_with_the_name_tried_and_never_the_password(client, make_user):
-    make_user("olga")
+def test_a_failed_login_is_recorded_with_the_name_tried_and_never_the_password(client, db):
+    UserFactory(username="olga")
 
     response = client.post("/login/", {"username": "olga", "password": "wrong-password"})
 

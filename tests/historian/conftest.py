@@ -4,30 +4,22 @@ from collections.abc import Callable
 
 import pytest
 
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.models import Tag
+from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory, TagFactory
 
 
 @pytest.fixture
 def make_tag(db) -> Callable[..., Tag]:
-    site = Site.objects.create(name="Site")
-    area = Area.objects.create(site=site, name="Area")
-    line = Line.objects.create(area=area, name="Line")
-    machine = Machine.objects.create(line=line, name="Machine")
-    device = Device.objects.create(name="PLC", host="127.0.0.1")
-    scan_class = ScanClass.objects.create(name="1 s", period_ms=1000)
+    """`make_tag(**fields)`: tags t0, t1, ... of one machine (Site/Area/Line/Machine), one device, one scan class."""
+    machine = MachineFactory(name="Machine", line__name="Line", line__area__name="Area", line__area__site__name="Site")
+    device = DeviceFactory(name="PLC")
+    scan_class = ScanClassFactory(name="1 s", period_ms=1000)
     made = []
 
     def make(**fields) -> Tag:
         n = len(made)
         fields.setdefault("address", f"HR{2 * n}")
-        tag = Tag.objects.create(
-            path=f"Site/Area/Line/Machine.t{n}",
-            name=f"t{n}",
-            machine=machine,
-            device=device,
-            scan_class=scan_class,
-            **fields,
-        )
+        tag = TagFactory(name=f"t{n}", machine=machine, device=device, scan_class=scan_class, **fields)
         made.append(tag)
         return tag
 

@@ -219,3 +219,54 @@ def test_browse_page_tells_a_start_node_that_is_no_node_id(admin_client, opcua_d
     response = admin_client.get(url, {"node": "Line1.CNC101", "depth": "1"})
     assert response.status_code == 200
     assert "is not an OPC UA node id" in response.content.decode()
+
+
+def test_the_client_certificate_is_generated_from_the_admin_and_works_on_a_secure_server(
+    admin_client, settings, tmp_path, opcua_secure_server
+):
+    import hashlib
+
+    from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings
+    from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER
+
+    settings.MILLWRIGHT_STATE_DIR = str(tmp_path)
+    device = Device.objects.create(
+        name="Secure OPC UA",
+        protocol=Protocol.OPCUA,
+        host="127.0.0.1",
+        port=opcua_secure_server.port,
+        security_policy="Basic256Sha256",
+        security_mode="SignAndEncrypt",
+        username=OPCUA_USER,
+        password=OPCUA_PASSWORD,
+    )
+    modbus = Device.objects.create(name="A Modbus PLC", host="127.0.0.1")
+
+    response = admin_client.post(
+        reverse("admin:historian_device_changelist"),
+        {"action": "generate_opcua_client_certificate", "_selected_action": [device.pk, modbus.pk]},
+        follow=True,
+    )
+
+    device.refresh_from_db()
+    assert device.client_certificate
+    assert device.client_private_key
+    event = AuditEvent.objects.get(action=AuditAction.OPCUA_CLIENT_CERTIFICATE)
+    assert event.target == device.name
+    assert event.details["sha256"] in response.content.decode()  # the message names the thumbprint
+    assert not Device.objects.get(pk=modbus.pk).client_certificate  # not OPC UA: left alone
+    download = admin_client.get(reverse("admin:historian_device_opcua_client_certificate", args=[device.pk]))
+    assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == event.details["sha256"]
+    page = admin_client.get(reverse("admin:historian_device_change", args=[device.pk])).content.decode()
+    assert event.details["sha256"] in page
+    with OpcUaDriver(OpcUaSettings.from_device(device)) as driver:  # the simulator trusts any client certificate
+        assert driver.identify() is not None
+
+
+def test_the_client_certificate_download_is_for_staff_only(client, make_user, db):
+    device = Device.objects.create(name="OPC UA", protocol=Protocol.OPCUA, host="127.0.0.1")
+    client.force_login(make_user("olga"))
+
+    response = client.get(reverse("admin:historian_device_opcua_client_certificate", args=[device.pk]))
+
+    assert response.status_code == 302  # to the admin's login: operators are not staff

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from asyncua import Client, ua
 from asyncua.crypto import security_policies
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from historian.addresses import InvalidTagAddress
 from historian.quality import Quality
@@ -118,8 +120,42 @@ async def opcua_connect(settings: OpcUaSettings) -> Client:
         raise
     except Exception as exc:
         await disconnect_quietly(client)
+        changed = await _pinned_certificate_changed(settings)
+        if changed:
+            raise DeviceUnreachable(changed) from exc
         raise DeviceUnreachable(connect_error_text(settings, exc)) from exc
     return client
+
+
+def certificate_der(data: bytes) -> bytes:
+    """A certificate as DER, from PEM or DER."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    return data
+
+
+async def _pinned_certificate_changed(settings: OpcUaSettings) -> str | None:
+    """Why a secure connect failed when the server now offers another certificate than the one pinned; else None.
+
+    A changed server certificate is refused (it may be a replaced PLC, or a machine in the middle): the link stays
+    down until an administrator trusts the new certificate in the device admin."""
+    if settings.security_policy == "None" or not settings.server_certificate:
+        return None
+    try:
+        pinned = certificate_der(await asyncio.to_thread(Path(settings.server_certificate).read_bytes))
+        probe = Client(settings.endpoint, timeout=settings.timeout)
+        endpoints = await probe.connect_and_get_server_endpoints()
+    except Exception:
+        return None
+    offered = {e.ServerCertificate for e in endpoints if e.ServerCertificate and e.ServerCertificate != pinned}
+    if not offered or any(e.ServerCertificate == pinned for e in endpoints):
+        return None
+    new = hashlib.sha256(sorted(offered)[0]).hexdigest()
+    old = hashlib.sha256(pinned).hexdigest()
+    return (
+        f"OPC UA server {settings.endpoint}: its certificate changed (trusted SHA-256 {old[:16]}..., now offered "
+        f"{new[:16]}...); refused until an administrator trusts the new certificate (device admin)"
+    )
 
 
 def connect_error_text(settings: OpcUaSettings, exc: BaseException) -> str:

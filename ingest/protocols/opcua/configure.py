@@ -117,6 +117,50 @@ def device_opcua_pki_check(
 _STEMS = {"client_certificate": "client-cert", "client_private_key": "client-key", "server_certificate": "server-cert"}
 
 
+def device_opcua_client_certificate_generate(*, device: Device) -> str:
+    """A new self-signed client certificate and key for `device` (its server must then trust the certificate),
+    kept like uploaded ones; the server certificate it trusts is left as it is. Returns the certificate's SHA-256."""
+    import hashlib
+    import tempfile
+
+    from ingest.protocols.opcua.certificates import opcua_client_certificate_generate
+
+    with tempfile.TemporaryDirectory() as scratch:
+        cert, key = opcua_client_certificate_generate(directory=Path(scratch))
+        certificate, private_key = cert.read_bytes(), key.read_bytes()
+    device_opcua_pki_store(device=device, client_certificate=certificate, client_private_key=private_key)
+    return hashlib.sha256(certificate).hexdigest()
+
+
+def opcua_server_certificate_pin(*, device: Device, certificate: bytes) -> str:
+    """Trust `certificate` (DER) as `device`'s server certificate from now on; returns its SHA-256."""
+    import hashlib
+
+    device_opcua_pki_store(device=device, server_certificate=certificate)
+    return hashlib.sha256(certificate).hexdigest()
+
+
+def opcua_server_certificate_unpin(*, device: Device) -> str:
+    """Forget the pinned server certificate: the next secure connection pins what the server offers then.
+    Returns the SHA-256 that was trusted ("" if none)."""
+    thumbprint = certificate_thumbprint(device.server_certificate)
+    device.server_certificate = ""
+    device.save(update_fields=["server_certificate"])
+    return thumbprint
+
+
+def certificate_thumbprint(path: str) -> str:
+    """SHA-256 of the certificate at `path` (PEM or DER), as shown in admin; "" when there is none."""
+    import hashlib
+
+    if not path or not Path(path).is_file():
+        return ""
+    data = Path(path).read_bytes()
+    if data.lstrip().startswith(b"-----BEGIN"):
+        data = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    return hashlib.sha256(data).hexdigest()
+
+
 def device_opcua_pki_store(
     *,
     device: Device,

@@ -9,10 +9,8 @@ names are re-exported here, where the rest of the code has always imported them 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 from asyncua import Client, ua
 
+from common.loop_thread import LoopThread
 from historian.addresses import InvalidTagAddress
 from historian.sample_types import datetime_to_us
 from ingest.protocols.base import (
@@ -78,8 +77,9 @@ class OpcUaDriver(Driver):
         self.settings = settings
         self._client: Client | None = None
         self._resolver: NamespaceResolver | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread = LoopThread(f"opcua:{settings.endpoint}")
+        #: The certificate the server presented on the secure channel (DER), once connected securely.
+        self.peer_certificate: bytes | None = None
         self._parsed: dict[tuple[str, str], OpcUaNodeId | InvalidTagAddress] = {}
 
     def __repr__(self) -> str:
@@ -92,20 +92,16 @@ class OpcUaDriver(Driver):
     def connect(self) -> None:
         if self._client is None:
             self._client, self._resolver = self._call(self._connect())
+            self.peer_certificate = self._client.security_policy.peer_certificate or None
 
     def close(self) -> None:
         client, self._client = self._client, None
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is None or thread is None:
+        if not self._loop_thread.running:
             return
         if client is not None:
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(disconnect_quietly(client), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        if not thread.is_alive():
-            loop.close()
+                self._loop_thread.run(disconnect_quietly(client), timeout=5)
+        self._loop_thread.stop(5)
 
     def read(self, points: Sequence[PointRequest]) -> list[PointReading]:
         return [point_reading(points[i], got) for i, got in enumerate(self._read_points(points))]
@@ -220,18 +216,9 @@ class OpcUaDriver(Driver):
             values.extend(await self._client.uaclient.read(params))
         return values
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name=f"opcua:{self.settings.endpoint}", daemon=True)
-            thread.start()
-            self._loop, self._thread = loop, thread
-        return self._loop
-
     def _call(self, coro: Coroutine[Any, Any, T], *, timeout_factor: float = 3) -> T:
         """Run `coro` on the driver's loop; a link failure closes the connection and raises DeviceUnreachable."""
-        loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future = self._loop_thread.submit(coro)
         try:
             return future.result(self.settings.timeout * timeout_factor + 5)
         except DeviceUnreachable:

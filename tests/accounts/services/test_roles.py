@@ -1,6 +1,7 @@
 from django.contrib.auth.models import Group, Permission
 
 from accounts.services.roles import ROLE_PERMISSIONS, Role, roles_sync, user_role_assign
+from tests.factories import UserFactory
 
 
 def _perms(role: Role) -> set[str]:
@@ -22,12 +23,16 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "historian.use_trend_explorer",
         "historian.export_data",
         "accounts.manage_api_tokens",
+        "inventory.view_asset",
+        "inventory.view_assetchange",
     }
     administrator = _perms(Role.ADMINISTRATOR)
     assert administrator > _perms(Role.ENGINEER)
     assert {"historian.change_tag", "historian.add_device", "audit.view_auditevent"} <= administrator
     assert "auth.delete_user" not in administrator
     assert "audit.change_auditevent" not in administrator
+    assert "inventory.delete_asset" in administrator  # a stale asset may go; what was observed is never edited
+    assert "inventory.change_asset" not in administrator
 
 
 def test_syncing_again_restores_a_role_changed_by_hand_and_changes_nothing_else(db):
@@ -53,7 +58,8 @@ def test_a_permission_not_installed_yet_is_reported_not_an_error(db):
 
 
 def test_a_user_holds_one_role_and_only_administrators_are_staff(django_user_model):
-    user = django_user_model.objects.create_user("pat", password="pw-pat-1")
+    user = UserFactory(role=None)
+    assert not user.groups.exists()
 
     user_role_assign(user=user, role=Role.ADMINISTRATOR)
     assert user.is_staff

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 
 from historian.quality import Quality
-from historian.queries.aggregates import aggregate_values, counter_delta
+from historian.queries.aggregates import _filled, aggregate_values, counter_delta
 from historian.queries.errors import HistoryQueryError
-from historian.queries.resolution import MINUTE, RAW
+from historian.queries.resolution import MINUTE, RAW, Bucket
 
 from .conftest import T0, write
 
@@ -253,3 +253,12 @@ def test_a_rollup_bucket_with_bad_samples_leaves_the_stretch_after_it_out(make_t
     assert rolled.covered_seconds == pytest.approx(180 - 10)  # [110, 120) out: where in the minute is not known
     assert rolled.time_avg == raw.time_avg == pytest.approx(10.0)
     assert (rolled.bad_count, raw.bad_count) == (1, 1)
+
+
+def test_a_rollup_bucket_that_counts_samples_but_lacks_their_figures_is_refused_not_misread():
+    figures = {"min": 1.0, "max": 2.0, "sum": 3.0, "sum_sq": 5.0, "first_value": 1.0, "last_value": 2.0}
+    times = {"first_time": T0, "last_time": T0 + timedelta(seconds=1)}
+    assert _filled(Bucket(7, T0, 0, *[None] * 8, bad_count=3)) is None  # no usable sample: nothing to read
+
+    with pytest.raises(HistoryQueryError, match=r"Rollup bucket .* of tag 7 counts samples but lacks their figures"):
+        _filled(Bucket(tag_id=7, bucket=T0, count=2, bad_count=0, **{**figures, "min": None}, **times))

@@ -1,7 +1,8 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
+import time_machine
 from django.db import connection
 
 from historian.quality import Quality
@@ -94,11 +95,17 @@ def test_partitions_exist_for_the_coming_week_after_migrating(db):
 
 @pytest.mark.postgres_only
 def test_partitions_are_created_ahead_by_the_maintenance_service(db):
-    sample_partitions_create_ahead(days=20)
-    day = datetime.now(UTC).date() + timedelta(days=20)
+    # A fixed clock: the days are known (a leap day among them), and midnight cannot pass between call and check.
+    with time_machine.travel(datetime(2040, 2, 20, 23, 59, 59, tzinfo=UTC), tick=False):
+        created = sample_partitions_create_ahead(days=20)
+
+    days = [date(2040, 2, 20) + timedelta(days=n) for n in range(21)]
+    assert days[9] == date(2040, 2, 29)
+    assert created == [f"historian_sample_p{day:%Y%m%d}" for day in days]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [f"historian_sample_p{day:%Y%m%d}"])
-        assert cursor.fetchone()[0] is not None
+        for day in days:
+            cursor.execute("SELECT to_regclass(%s)", [f"historian_sample_p{day:%Y%m%d}"])
+            assert cursor.fetchone()[0] is not None, f"no partition for {day}"
 
 
 @pytest.mark.postgres_only
