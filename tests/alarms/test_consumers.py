@@ -42,6 +42,7 @@ async def test_an_anonymous_browser_is_accepted_then_closed_with_4401():
     communicator.scope["user"] = AnonymousUser()
     assert (await communicator.connect())[0]
     assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+    await communicator.disconnect()
 
 
 async def test_a_user_without_alarm_permission_is_accepted_then_closed_with_4403(stranger):
@@ -49,6 +50,7 @@ async def test_a_user_without_alarm_permission_is_accepted_then_closed_with_4403
     communicator.scope["user"] = stranger
     assert (await communicator.connect())[0]
     assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    await communicator.disconnect()
 
 
 async def test_a_snapshot_lists_the_alarms_and_what_the_user_may_do(hot, operator, viewer):

@@ -32,6 +32,7 @@ async def test_an_anonymous_browser_is_accepted_then_closed_with_4401():
     communicator = await _connect(AnonymousUser())
     assert (await communicator.connect())[0]
     assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+    await communicator.disconnect()
 
 
 async def test_a_subscriber_receives_the_batches_of_its_machine(operator, machine, machine_tags):
