@@ -4,7 +4,8 @@
 
 const Millwright = (() => {
   function formatValue(tag, value, quality) {
-    if (value === null || value === undefined || !MillwrightQuality.isGood(quality)) return "–";
+    // An uncertain value (last usable, quarantined ...) is shown, marked by the page; a bad one is not a value.
+    if (value === null || value === undefined || MillwrightQuality.isBad(quality)) return "–";
     if (tag.data_type === "string") return String(value);  // a string tag's value is its text
     if (tag.labels && Object.keys(tag.labels).length) {
       const label = tag.labels[String(Math.round(value))];

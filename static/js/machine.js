@@ -19,7 +19,7 @@
   let fillAgain = false;  // a reconnection happened during a load: load once more after it
   let buffered = [];
 
-  function qualityValue(value, quality) { return MillwrightQuality.isGood(quality) ? value : null; }
+  function qualityValue(value, quality) { return MillwrightQuality.isBad(quality) ? null : value; }
 
   function layout() {
     const n = Math.max(trendIds.length, 1);
@@ -131,12 +131,13 @@
     if (row) {
       row.querySelector(".num").textContent = text;
       row.querySelector(".quality").textContent = MillwrightQuality.label(quality);
-      row.classList.toggle("bad", !MillwrightQuality.isGood(quality));
+      row.classList.toggle("bad", MillwrightQuality.isBad(quality));
+      row.classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
     }
     if (tagId === machine.state_tag) {
       const badge = document.querySelector(`[data-state-for="${machine.id}"]`);
       badge.textContent = text;
-      badge.className = "state big " + Millwright.stateClass(MillwrightQuality.isGood(quality) ? text : "bad");
+      badge.className = "state big " + Millwright.stateClass(MillwrightQuality.isBad(quality) ? "bad" : text);
     }
   }
 

@@ -12,13 +12,14 @@
       const el = document.querySelector(`[data-state-for="${tag.machine}"]`);
       if (!el) return;
       el.textContent = text;
-      el.className = "state " + Millwright.stateClass(MillwrightQuality.isGood(quality) ? text : "bad");
+      el.className = "state " + Millwright.stateClass(MillwrightQuality.isBad(quality) ? "bad" : text);
       return;
     }
     const el = document.querySelector(`.value[data-tag="${tagId}"] .num`);
     if (!el) return;
     el.textContent = text;
-    el.parentElement.parentElement.classList.toggle("bad", !MillwrightQuality.isGood(quality));
+    el.parentElement.parentElement.classList.toggle("bad", MillwrightQuality.isBad(quality));
+    el.parentElement.parentElement.classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
   }
 
   function showDevice(device) {

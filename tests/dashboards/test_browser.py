@@ -107,3 +107,32 @@ def test_the_machine_page_names_a_gap_left_by_a_dead_worker(live_asgi, device, m
 
     texts = browser.run(quality_texts)
     assert "bad: no data: acquisition down" in texts
+
+
+def test_a_quarantined_devices_values_are_shown_marked_not_hidden(
+    live_asgi, device, scan_class, machine, make_user, browser
+):
+    """Quarantine keeps the operators' view of the process: values read stay on the page, marked uncertain."""
+    from ingest.services.quarantine import device_quarantine_set
+
+    make_user("operator")
+    device_quarantine_set(device=device, quarantined=True, reason="firmware under investigation", user=None)
+    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+
+    def rows(page) -> list[tuple[str, str, str]]:
+        _login(page, f"{live_asgi.url}/machines/{machine.pk}/")
+        page.wait_for_url(f"**/machines/{machine.pk}/")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.quality')].some((e) => e.textContent.includes('quarantined'))",
+            timeout=10_000,
+        )
+        assert "firmware under investigation" in page.inner_text("#quarantine-banner")
+        return page.eval_on_selector_all(
+            "tr[data-tag]",
+            "(rows) => rows.map((r) => [r.className, r.querySelector('.num').textContent,"
+            " r.querySelector('.quality').textContent])",
+        )
+
+    shown = [row for row in browser.run(rows) if "quarantined" in row[2]]
+    assert shown
+    assert all("uncertain" in css and text not in ("", "–") for css, text, _ in shown), shown

@@ -13,6 +13,7 @@ const MillwrightQuality = (() => {
 
   function isGood(q) { return (q & MAJOR) === GOOD; }
   function isBad(q) { return (q & MAJOR) === 0; }
+  function isUncertain(q) { return (q & MAJOR) === UNCERTAIN; }
 
   /* 'good', 'uncertain: last usable', 'bad: comm failure' ... ('–' when there is no value yet). */
   function label(q) {
@@ -23,5 +24,5 @@ const MillwrightQuality = (() => {
     return detail ? "bad: " + detail : "bad";
   }
 
-  return {GOOD, isGood, isBad, label};
+  return {GOOD, isGood, isBad, isUncertain, label};
 })();
