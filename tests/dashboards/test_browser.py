@@ -135,4 +135,4 @@ def test_a_quarantined_devices_values_are_shown_marked_not_hidden(
 
     shown = [row for row in browser.run(rows) if "quarantined" in row[2]]
     assert shown
-    assert all("uncertain" in css and text not in ("", "–") for css, text, _ in shown), shown
+    assert all("uncertain" in css and text not in ("", "\u2013") for css, text, _ in shown), shown
