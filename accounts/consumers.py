@@ -5,10 +5,21 @@ from "network trouble" and retries forever. The consumer therefore accepts, then
 session expired: the page goes to the login page) or 4403 (no permission: the page stops retrying).
 """
 
+import asyncio
+import contextlib
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from accounts.services.sessions import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, session_sockets_group
+from accounts.services.sessions import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    session_seconds_left,
+    session_sockets_group,
+)
+
+#: Longest wait between two looks at the session's expiry (an extended session is seen within this long).
+EXPIRY_CHECK_MAX_SECONDS = 300.0
 
 
 def _permissions_held(user, permissions: tuple[str, ...]) -> set[str]:
@@ -19,6 +30,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     """Subclasses call `session_admit(...)` first in `connect` and go on only with what it returns."""
 
     session_group: str | None = None
+    _expiry_watch: asyncio.Task | None = None
 
     async def session_admit(self, *permissions: str) -> set[str] | None:
         """Accept a signed-in user holding at least one of `permissions` (and join the session's group); return
@@ -36,11 +48,27 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if session is not None and session.session_key:
             self.session_group = session_sockets_group(session.session_key)
             await self.channel_layer.group_add(self.session_group, self.channel_name)
+            self._expiry_watch = asyncio.ensure_future(self._close_at_session_expiry(session.session_key))
         return held
 
     async def disconnect(self, code: int) -> None:
+        if self._expiry_watch is not None:
+            self._expiry_watch.cancel()
         if self.session_group is not None:
             await self.channel_layer.group_discard(self.session_group, self.channel_name)
+
+    async def _close_at_session_expiry(self, session_key: str) -> None:
+        """Close with 4401 when the session expires while the socket is open (re-read before closing: a session
+        extended meanwhile keeps its sockets)."""
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                left = await database_sync_to_async(session_seconds_left)(session_key)
+                if left is None:
+                    return
+                if left <= 0:
+                    await self.close(code=CLOSE_UNAUTHENTICATED)
+                    return
+                await asyncio.sleep(min(left + 0.05, EXPIRY_CHECK_MAX_SECONDS))
 
     async def session_ended(self, event: dict) -> None:
         """The session signed out: stop streaming at once and send the page to the login page."""

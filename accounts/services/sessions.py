@@ -31,3 +31,16 @@ def session_sockets_close_on_logout(sender, request, user, **kwargs) -> None:
     """`user_logged_out` receiver: Django sends it before flushing the session, so the key is still there."""
     session = getattr(request, "session", None)
     session_sockets_close(session_key=session.session_key if session is not None else None)
+
+
+def session_seconds_left(session_key: str) -> float | None:
+    """Seconds until the stored session expires (0 when it has, or is gone); None for a session not stored in the
+    database (signed cookies, caches: their sockets end at the next reconnection instead)."""
+    from django.conf import settings
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return None
+    expires = Session.objects.filter(session_key=session_key).values_list("expire_date", flat=True).first()
+    return 0.0 if expires is None else max(0.0, (expires - timezone.now()).total_seconds())

@@ -81,3 +81,13 @@ def test_a_socket_with_an_expired_session_is_accepted_then_closed_with_4401(live
 
     with _socket(live_asgi, route, cookie) as websocket:  # a refused handshake would raise InvalidStatus (403)
         assert _close_code(websocket, timeout=5) == CLOSE_UNAUTHENTICATED
+
+
+def test_a_session_that_expires_while_its_socket_is_open_closes_it_with_4401(live_asgi, demo_plant, make_user):
+    _client, cookie = _signed_in(make_user)
+    Session.objects.filter(session_key=cookie).update(expire_date=timezone.now() + timedelta(seconds=3))
+
+    with _socket(live_asgi, "/ws/page/", cookie) as websocket:
+        assert json.loads(websocket.recv(timeout=5))["type"] == "counts"  # streaming while the session lasts
+
+        assert _close_code(websocket, timeout=15) == CLOSE_UNAUTHENTICATED
