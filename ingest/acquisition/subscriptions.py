@@ -33,6 +33,7 @@ from common.loop_thread import LoopThread
 from historian.models import Device, Protocol, Tag, TimestampSource
 from historian.quality import quality_is_good
 from ingest.acquisition.config_reload import ConfigReloads
+from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
@@ -42,7 +43,7 @@ from ingest.pipeline.store import (
     readings_store,
 )
 from ingest.protocols.base import PointReading, PointRequest
-from ingest.protocols.opcua.driver import MonitoredPoint, OpcUaSettings, OpcUaSubscription
+from ingest.protocols.opcua.driver import MonitoredPoint, OpcUaDriver, OpcUaSettings, OpcUaSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class SubscriptionRunner:
         self._sessions: dict[int, _Session] = {}
         self._retired: list[_Session] = []  # stopping: their last events are still stored
         self._loop_thread = LoopThread("opcua-subscriptions")
+        self._identify_schedule = IdentifySchedule()
         self._reloads = ConfigReloads(what="subscriptions")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -234,6 +236,7 @@ class SubscriptionRunner:
             if ok:
                 connects += 1
                 device_record_success(device=session.device, read_at=at)
+                self._identify(session.device, at)
             else:
                 drops += 1
                 stored += device_link_lost(device=session.device, tags=session.tags, error=reason, failed_at=at).stored
@@ -243,6 +246,14 @@ class SubscriptionRunner:
                 count += len(readings)
                 stored += self._store(session, readings)
         return FlushOutcome(stored=stored, readings=count, connects=connects, drops=drops)
+
+    def _identify(self, device: Device, at: datetime) -> None:
+        """Ask the server what it is (for the asset inventory) over a short connection of its own, when due: the
+        subscription's client lives on the runner's loop and is busy streaming."""
+        if not self._identify_schedule.due(device.pk, now=time.monotonic()):
+            return
+        with OpcUaDriver(OpcUaSettings.from_device(device)) as driver:
+            device_identify_when_due(device=device, driver=driver, schedule=self._identify_schedule, observed_at=at)
 
     def _store(self, session: _Session, readings: list[tuple[datetime, PointReading]]) -> int:
         if not readings:

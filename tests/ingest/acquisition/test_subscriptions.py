@@ -102,6 +102,18 @@ def test_subscribed_values_land_in_the_database_with_good_quality(db, opcua_plan
     assert device.last_good_read_at is not None
 
 
+def test_a_subscribed_server_is_put_in_the_asset_inventory_with_its_build_info(db, opcua_plant_server, runner):
+    from inventory.models import Asset
+
+    device = _opcua_device(opcua_plant_server.port)
+
+    _step_until(runner, lambda: Asset.objects.filter(device=device).exists())
+
+    asset = Asset.objects.get(device=device)
+    assert (asset.protocol, asset.key) == ("opcua", device.opcua_endpoint)
+    assert asset.identity["ProductUri"]
+
+
 def test_a_node_the_server_does_not_know_gets_config_error_quality(db, opcua_plant_server, runner):
     device = _opcua_device(opcua_plant_server.port)
     missing = Tag.objects.get(device=device, name="missing")
