@@ -7,11 +7,19 @@ thread with a running loop; so the browser lives in a thread of its own and the 
 import queue
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 from django.conf import settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+#: The marks of a module of browser tests: `pytestmark = BROWSER_TESTS`.
+BROWSER_TESTS = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
+]
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -84,3 +92,11 @@ def login(page, url: str, username: str) -> None:
     page.fill("#id_password", f"pw-{username}-1")
     page.click("button[type=submit]")
     page.wait_for_url(url)
+
+
+@pytest.fixture
+def browser() -> Iterator["BrowserThread"]:
+    """A Chromium page in a thread of its own, closed after the test (registered by tests/conftest.py)."""
+    thread = BrowserThread()
+    yield thread
+    thread.close()

@@ -17,7 +17,7 @@ from historian.models import Device, Machine, ScanClass, Tag
 from ingest.protocols.registry import drivers_close_all
 from tests.timescale.harness import UNAVAILABLE_VAR
 
-pytest_plugins = ["tests.opcua_fixtures"]
+pytest_plugins = ["tests.opcua_fixtures", "tests.browser"]  # shared fixtures: the OPC UA servers, the browser
 
 # Tests in these folders and modules (under tests/) also run against TimescaleDB; any other test opts in with
 # @pytest.mark.timescale. With MILLWRIGHT_TEST_BACKEND=timescaledb (`make test`'s second run) only those run.

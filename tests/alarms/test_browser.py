@@ -10,13 +10,9 @@ from alarms.models import Alarm, AlarmDefinition, JournalEntry
 from historian.queries.history import current_values
 from ingest.acquisition.poll import device_poll
 from tests.alarms.conftest import grant
-from tests.dashboards.test_browser import CHROMIUM, BrowserThread
+from tests.browser import BROWSER_TESTS, BrowserThread
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture
@@ -25,13 +21,6 @@ def browsers():
     yield first, second
     first.close()
     second.close()
-
-
-@pytest.fixture
-def browser():
-    thread = BrowserThread()
-    yield thread
-    thread.close()
 
 
 def _open_alarm_page(url: str, username: str):

@@ -4,23 +4,10 @@ Playwright's sync API runs an event loop in the thread that uses it, and Django 
 thread with a running loop; so the browser lives in a thread of its own and the test hands it work.
 """
 
-import pytest
-
 from ingest.acquisition.poll import device_poll
-from tests.browser import CHROMIUM, BrowserThread, screenshot
+from tests.browser import BROWSER_TESTS, screenshot
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
-]
-
-
-@pytest.fixture
-def browser():
-    thread = BrowserThread()
-    yield thread
-    thread.close()
+pytestmark = BROWSER_TESTS
 
 
 def _points(page) -> int:

@@ -9,24 +9,13 @@ from accounts.services.roles import Role
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 from historian.quality import Quality
 from historian.services.rollups import rollups_refresh
-from tests.browser import CHROMIUM, BrowserThread, screenshot
+from tests.browser import BROWSER_TESTS, screenshot
 from tests.samples import history_delete, write, write_wave
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
-]
+pytestmark = BROWSER_TESTS
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 HOURS = 48
-
-
-@pytest.fixture
-def browser():
-    thread = BrowserThread()
-    yield thread
-    thread.close()
 
 
 @pytest.fixture

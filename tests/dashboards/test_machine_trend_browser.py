@@ -10,20 +10,15 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from django.db import connection
 
 from historian.queries.history import tag_history
 from historian.queries.plant import machine_trend_tags
 from historian.sample_types import datetime_to_us
 from ingest.acquisition.poll import device_poll
-from tests.browser import CHROMIUM, BrowserThread, login
+from tests.browser import BROWSER_TESTS, login
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
-]
+pytestmark = BROWSER_TESTS
 
 LOADS = 2
 HISTORY_LATENCY_MS = 1500  # a slow network between the history query and the page
@@ -32,13 +27,6 @@ DRAWN = """() => {
   const el = document.getElementById("trend");
   return el.data.map((trace) => trace.x.map(Number));
 }"""
-
-
-@pytest.fixture
-def browser():
-    thread = BrowserThread()
-    yield thread
-    thread.close()
 
 
 class Poller:

@@ -5,21 +5,10 @@ import time
 
 import pytest
 
-from tests.browser import CHROMIUM, BrowserThread, login
+from tests.browser import BROWSER_TESTS, login
 from tests.conftest import LiveAsgiServer
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
-]
-
-
-@pytest.fixture
-def browser():
-    thread = BrowserThread()
-    yield thread
-    thread.close()
+pytestmark = BROWSER_TESTS
 
 
 class AcceptThenClose:
