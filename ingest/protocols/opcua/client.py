@@ -134,6 +134,11 @@ def certificate_der(data: bytes) -> bytes:
     return data
 
 
+def certificate_sha256(data: bytes) -> str:
+    """A certificate's thumbprint as shown to people (admin, audit trail, inventory): SHA-256 of its DER form."""
+    return hashlib.sha256(certificate_der(data)).hexdigest()
+
+
 async def _pinned_certificate_changed(settings: OpcUaSettings) -> str | None:
     """Why a secure connect failed when the server now offers another certificate than the one pinned; else None.
 
@@ -147,11 +152,10 @@ async def _pinned_certificate_changed(settings: OpcUaSettings) -> str | None:
         endpoints = await probe.connect_and_get_server_endpoints()
     except Exception:
         return None
-    offered = {e.ServerCertificate for e in endpoints if e.ServerCertificate and e.ServerCertificate != pinned}
-    if not offered or any(e.ServerCertificate == pinned for e in endpoints):
+    offered = {e.ServerCertificate for e in endpoints if e.ServerCertificate}
+    if not offered or pinned in offered:
         return None
-    new = hashlib.sha256(sorted(offered)[0]).hexdigest()
-    old = hashlib.sha256(pinned).hexdigest()
+    new, old = certificate_sha256(min(offered)), certificate_sha256(pinned)
     return (
         f"OPC UA server {settings.endpoint}: its certificate changed (trusted SHA-256 {old[:16]}..., now offered "
         f"{new[:16]}...); refused until an administrator trusts the new certificate (device admin)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from historian.models import Device, Machine, Protocol, ScanClass, Tag
+from ingest.protocols.opcua.certificates import opcua_client_certificate_generate
+from ingest.protocols.opcua.client import certificate_sha256
 from ingest.protocols.opcua.driver import BrowseNode, OpcUaDriver, OpcUaSettings
 
 MAX_BROWSE_DEPTH = 8
@@ -120,24 +123,17 @@ _STEMS = {"client_certificate": "client-cert", "client_private_key": "client-key
 def device_opcua_client_certificate_generate(*, device: Device) -> str:
     """A new self-signed client certificate and key for `device` (its server must then trust the certificate),
     kept like uploaded ones; the server certificate it trusts is left as it is. Returns the certificate's SHA-256."""
-    import hashlib
-    import tempfile
-
-    from ingest.protocols.opcua.certificates import opcua_client_certificate_generate
-
     with tempfile.TemporaryDirectory() as scratch:
         cert, key = opcua_client_certificate_generate(directory=Path(scratch))
         certificate, private_key = cert.read_bytes(), key.read_bytes()
     device_opcua_pki_store(device=device, client_certificate=certificate, client_private_key=private_key)
-    return hashlib.sha256(certificate).hexdigest()
+    return certificate_sha256(certificate)
 
 
 def opcua_server_certificate_pin(*, device: Device, certificate: bytes) -> str:
     """Trust `certificate` (DER) as `device`'s server certificate from now on; returns its SHA-256."""
-    import hashlib
-
     device_opcua_pki_store(device=device, server_certificate=certificate)
-    return hashlib.sha256(certificate).hexdigest()
+    return certificate_sha256(certificate)
 
 
 def opcua_server_certificate_unpin(*, device: Device) -> str:
@@ -151,14 +147,9 @@ def opcua_server_certificate_unpin(*, device: Device) -> str:
 
 def certificate_thumbprint(path: str) -> str:
     """SHA-256 of the certificate at `path` (PEM or DER), as shown in admin; "" when there is none."""
-    import hashlib
-
     if not path or not Path(path).is_file():
         return ""
-    data = Path(path).read_bytes()
-    if data.lstrip().startswith(b"-----BEGIN"):
-        data = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
-    return hashlib.sha256(data).hexdigest()
+    return certificate_sha256(Path(path).read_bytes())
 
 
 def device_opcua_pki_store(

@@ -10,7 +10,6 @@ names are re-exported here, where the rest of the code has always imported them 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from ingest.protocols.opcua.client import (
     CLIENT_APPLICATION_URI,
     NamespaceResolver,
     OpcUaSettings,
+    certificate_sha256,
     connect_error_text,
     disconnect_quietly,
     opcua_connect,
@@ -191,7 +191,7 @@ class OpcUaDriver(Driver):
         if not certificate:  # no secure channel: the certificate the server offers on its endpoints
             endpoints = await client.get_endpoints()
             certificate = next((e.ServerCertificate for e in endpoints if e.ServerCertificate), None)
-        thumbprint = hashlib.sha256(certificate).hexdigest() if certificate else None
+        thumbprint = certificate_sha256(certificate) if certificate else None
         return DeviceIdentity(fields, certificate_thumbprint=thumbprint) if fields or thumbprint else None
 
     async def _connect(self) -> tuple[Client, NamespaceResolver]:
