@@ -32,10 +32,15 @@ class IdentifySchedule:
         self._asked[device_id] = now
 
 
+def device_address(device: Device) -> str:
+    """Where Millwright reaches the device: the OPC UA endpoint, or the Modbus host:port."""
+    return device.opcua_endpoint if device.protocol == Protocol.OPCUA else f"{device.host}:{device.port}"
+
+
 def device_asset_key(device: Device) -> str:
-    if device.protocol == Protocol.OPCUA:
-        return device.opcua_endpoint
-    return f"{device.host}:{device.port}/{device.unit_id}"
+    """The asset a device is: its address, and the unit id behind a Modbus address (one gateway, several PLCs)."""
+    address = device_address(device)
+    return address if device.protocol == Protocol.OPCUA else f"{address}/{device.unit_id}"
 
 
 def device_identify_when_due(
@@ -51,7 +56,6 @@ def device_identify_when_due(
     except DeviceUnreachable as exc:
         logger.info("%s: device identification not read: %s", device, exc)
         return False
-    host = device.opcua_endpoint if device.protocol == Protocol.OPCUA else f"{device.host}:{device.port}"
     try:
         asset_observe(
             protocol=device.protocol,
@@ -59,7 +63,7 @@ def device_identify_when_due(
             observed_at=observed_at,
             device_id=device.pk,
             name=device.name,
-            addresses=[host],
+            addresses=[device_address(device)],
             identity=identity.fields if identity is not None else None,
             certificate_thumbprint=identity.certificate_thumbprint if identity is not None else None,
         )

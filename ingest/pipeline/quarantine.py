@@ -23,6 +23,6 @@ def readings_quarantine_marked(
         return readings
     if isinstance(readings, ReadingBatch):
         qualities = readings.qualities.copy()
-        qualities[(qualities & 0xC0) == 0xC0] = Quality.UNCERTAIN_QUARANTINED
+        qualities[quality_is_good(qualities)] = Quality.UNCERTAIN_QUARANTINED
         return replace(readings, qualities=qualities)
     return [replace(r, quality=Quality.UNCERTAIN_QUARANTINED) if quality_is_good(r.quality) else r for r in readings]
