@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "ingest",
     "dashboards",
     "alarms",
+    "production",
     "inventory",
     "accounts",
     "audit",
