@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class IdentifySchedule:
-    """When each device was last asked (monotonic seconds), in one polling process."""
+    """When each device was last asked (monotonic seconds), by one poller (Polling) or subscription runner."""
 
     def __init__(self) -> None:
         self._asked: dict[int, float] = {}

@@ -51,6 +51,7 @@ from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
 from ingest.acquisition.config_reload import ConfigReloads
 from ingest.pipeline.buffer import buffer_status_publish, local_buffer
+from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
@@ -140,7 +141,9 @@ class SparkplugRunner:
         max_pending: int = 2000,
         rebirth_seconds: float = 5.0,
         client_id_prefix: str | None = None,
+        context: IngestContext | None = None,
     ) -> None:
+        self.context = context or IngestContext()  # this runner's store state (ingest.pipeline.context)
         self.flush_seconds = flush_seconds
         self.reload_seconds = reload_seconds
         self.max_pending = max_pending
@@ -219,7 +222,7 @@ class SparkplugRunner:
         for tag in Tag.objects.filter(device_id__in=enabled_ids).select_related("scan_class").order_by("pk"):
             tags_by_device[tag.device_id][tag.pk] = tag
         for device_pk in self._tags.keys() - enabled_ids:  # out of service: close the open segments
-            compression_flush(tags=self._tags[device_pk])
+            compression_flush(context=self.context, tags=self._tags[device_pk])
         for settings, broker in self._brokers.items():
             members = by_broker[settings]
             broker.devices = {_device_key(d): d for d in members if d.sparkplug_edge_node_id}
@@ -383,7 +386,7 @@ class SparkplugRunner:
     def _link(self, broker: _Broker, ok: bool, reason: str, at: datetime, *, batch: _Batch) -> None:
         if ok:
             for device in broker.broker_devices:
-                self._safely(device_record_success, device=device, read_at=at)
+                self._safely(device_record_success, context=self.context, device=device, read_at=at)
             for node_key, node in broker.nodes.items():  # the births tell every node's state afresh
                 if self._request_rebirth(broker, node_key, node, force=True):
                     batch.counts["rebirths"] += 1
@@ -400,7 +403,9 @@ class SparkplugRunner:
             self._store_current(device.pk, batch)  # what arrived before the death comes first
             tags = self._tags.get(device.pk, {})
             try:
-                batch.counts["stored"] += device_link_lost(device=device, tags=tags, error=reason, failed_at=at).stored
+                batch.counts["stored"] += device_link_lost(
+                    context=self.context, device=device, tags=tags, error=reason, failed_at=at
+                ).stored
             except DATABASE_DOWN_ERRORS:
                 database_connection_reset()
 
@@ -446,9 +451,11 @@ class SparkplugRunner:
             by_time[at][reading.tag_id] = reading  # the last value of a tag at one moment wins
         try:
             for at in sorted(by_time):
-                outcome = readings_store(device=device, tags=tags, readings=list(by_time[at].values()), read_at=at)
+                outcome = readings_store(
+                    context=self.context, device=device, tags=tags, readings=list(by_time[at].values()), read_at=at
+                )
                 batch.counts["stored"] += outcome.stored
-            device_record_success(device=device, read_at=max(by_time))
+            device_record_success(context=self.context, device=device, read_at=max(by_time))
         except DATABASE_DOWN_ERRORS:  # readings_store buffers history itself; this is the status update
             database_connection_reset()
 
