@@ -3,7 +3,8 @@ that AlarmsConfig.ready() registers, in time order, buffered values when they ar
 
 The hook is an AlarmEvaluation: AlarmsConfig.ready() registers the class as the hook factory, so each writer of
 values (a poller, a push runner: ingest.pipeline.context) has its own, with what it remembers between batches
-(the definitions in memory, each tag's previous value for rates, the tags involved in an alarm).
+(the definitions in memory, each tag's previous value for rates, the tags involved in an alarm, the journal's
+known partitions).
 
 Cost per batch, when no tag of the batch has an alarm: one cache GET. Otherwise: one read of the batch's alarms,
 one read of current values only when a setpoint or suppression tag is not in the batch itself, and only for
@@ -20,7 +21,7 @@ from django.db import transaction
 
 from alarms.models import Alarm
 from alarms.services.definitions import Definition, DefinitionCache
-from alarms.services.journal import journal_write
+from alarms.services.journal import JournalPartitions, journal_write
 from alarms.services.transitions import RUNTIME_FIELDS, AlarmEvent, events_after_commit, runtime_of, step_apply
 from alarms.state_machine import Kind
 from alarms.state_machine import evaluate as sm_evaluate
@@ -58,6 +59,7 @@ class AlarmEvaluation:
     def __init__(self) -> None:
         self.definitions = DefinitionCache()
         self.rates = RateMemory()
+        self.partitions = JournalPartitions()
         self._involved: tuple[object, np.ndarray] | None = None
 
     def __call__(self, *, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> list[AlarmEvent]:
@@ -137,7 +139,7 @@ def _evaluate_batch(evaluation: AlarmEvaluation, rows: Sequence[SampleRow] | Sam
         changed, entries, events = _evaluate([(r, d) for r, d in work if d.id in locked], locked, others, rates)
         if changed:
             Alarm.objects.bulk_update(list(changed.values()), RUNTIME_FIELDS)
-            journal_write(entries=entries)
+            journal_write(entries=entries, partitions=evaluation.partitions)
         events_after_commit(events)
     return events
 
