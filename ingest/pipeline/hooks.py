@@ -83,7 +83,11 @@ def after_store_run(*, hooks: Sequence[AfterStoreHook], rows: StoredRows, now: d
         try:
             hook(rows=rows, now=now)
         except Exception:
-            logger.exception("after-store hook %s failed on %d rows", getattr(hook, "__qualname__", hook), len(rows))
+            logger.exception(
+                "after-store hook %s failed on %d rows",
+                getattr(hook, "__qualname__", type(hook).__qualname__),
+                len(rows),
+            )
 
 
 class HeldBatches:
