@@ -37,8 +37,9 @@ The time model (ISO 22400-2, 5.5 time elements; the six big losses of TPM to spl
         intervals that follow one another without a gap are one failure (a stop split in two by reason). FE = 0
         gives MTTR None.
 
-Any ratio whose denominator is zero is None, never an exception; so are P and OEE when a product that was made
-has no ideal cycle time (listed in `products_missing_ideal_cycle_time`).
+Any ratio whose denominator is zero is None, never an exception (MTBF too when there was no PBT); so are P and
+OEE when a product that was made has no ideal cycle time (listed in `products_missing_ideal_cycle_time`). OEE is
+0 when A is 0: a machine down all its planned busy time made nothing, though P and Q are then undefined.
 
 Where the state intervals do not cover PBT (no data), that time is neither running nor a known stop: it is an
 availability loss of its own, `no_data`, kept visible. A stop without a reason longer than the reason-required
@@ -242,6 +243,8 @@ class Kpis:
     @property
     def oee(self) -> float | None:
         a, p, q = self.availability, self.performance, self.quality
+        if a == 0:
+            return 0.0  # never ran in planned busy time: nothing made, whatever P and Q (undefined) would be
         return None if a is None or p is None or q is None else a * p * q
 
     @property
@@ -252,6 +255,8 @@ class Kpis:
     @property
     def mtbf(self) -> float | None:
         """Seconds; ISO 22400-2: sum of the operating times between failures / (FE + 1), per machine summed."""
+        if self.planned_busy_time == 0:
+            return None
         return _ratio(self.actual_production_time, self.failure_events + self.machines)
 
     @property
