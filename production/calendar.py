@@ -23,6 +23,7 @@ evening before a holiday still runs into it, and the holiday's own night shift d
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -254,20 +255,37 @@ def periods_intersect(first: Sequence[Period], second: Sequence[Period]) -> list
 
 
 def periods_subtract(base: Sequence[Period], cut: Sequence[Period]) -> list[Period]:
-    """The instants of `base` not in `cut`."""
+    """The instants of `base` not in `cut` (one pass over both, merged first)."""
     result: list[Period] = []
     holes = periods_union(cut)
+    j = 0
     for period in periods_union(base):
+        while j < len(holes) and holes[j].end <= period.start:
+            j += 1
         cursor = period.start
-        for hole in holes:
-            if hole.end <= cursor or hole.start >= period.end:
-                continue
-            if hole.start > cursor:
-                result.append(Period(cursor, hole.start))
-            cursor = max(cursor, hole.end)
+        k = j
+        while k < len(holes) and holes[k].start < period.end:
+            if holes[k].start > cursor:
+                result.append(Period(cursor, holes[k].start))
+            cursor = max(cursor, holes[k].end)
+            k += 1
         if cursor < period.end:
             result.append(Period(cursor, period.end))
     return result
+
+
+def periods_clip(period: Period, segments: Sequence[Period], ends: Sequence[datetime] | None = None) -> list[Period]:
+    """`period` clipped to merged, sorted `segments` (as `periods_union` returns them), found by bisection: cheap
+    for one period against a long list. `ends`, the segments' ends, may be passed when clipping many periods."""
+    ends = ends if ends is not None else [segment.end for segment in segments]
+    pieces: list[Period] = []
+    for segment in segments[bisect_right(ends, period.start) :]:
+        if segment.start >= period.end:
+            break
+        lo, hi = max(segment.start, period.start), min(segment.end, period.end)
+        if lo < hi:
+            pieces.append(Period(lo, hi))
+    return pieces
 
 
 def periods_seconds(periods: Iterable[Period]) -> float:

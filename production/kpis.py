@@ -81,6 +81,7 @@ from production.calendar import (
     Shift,
     calendar_shifts,
     local_day,
+    periods_clip,
     periods_intersect,
     periods_seconds,
     periods_subtract,
@@ -335,12 +336,12 @@ def machine_kpis(
 
     micro_stops = 0
     failures: list[Period] = []
+    pbt_ends = [segment.end for segment in pbt]
     for interval, period in spans:
-        inside = periods_intersect([period], pbt)
-        seconds = periods_seconds(inside)
+        seconds = periods_seconds(periods_clip(period, pbt, pbt_ends))
         if interval.state is MachineState.RUNNING:
             add("running_time", seconds)
-            add("running_unplanned", periods_seconds(periods_subtract(periods_intersect([period], window), pbt)))
+            add("running_unplanned", periods_seconds(periods_clip(period, window)) - seconds)
             continue
         if seconds == 0 or _is_planned(interval):
             continue
@@ -349,8 +350,10 @@ def machine_kpis(
             add("small_stops", seconds)
             micro_stops += 1
             continue
-        add(_state_element(interval.state), seconds)
-        add(_loss_bucket(interval, length, thresholds), seconds)
+        bucket = _loss_bucket(interval, length, thresholds)
+        add(bucket, seconds)
+        if bucket != "small_stops":  # a stop classified as a performance loss is in APT, not a time element of it
+            add(_state_element(interval.state), seconds)
         if interval.state is MachineState.UNPLANNED_DOWN:
             failures.append(period)
 
@@ -358,7 +361,7 @@ def machine_kpis(
     values["no_data"] = periods_seconds(periods_subtract(pbt, covered))
     # One failure per run of down intervals, whole (a breakdown that runs through a break is one failure), counted
     # if some of it falls in PBT; its time to restoration is its part in PBT.
-    restorations = [periods_seconds(periods_intersect([failure], pbt)) for failure in periods_union(failures)]
+    restorations = [periods_seconds(periods_clip(failure, pbt, pbt_ends)) for failure in periods_union(failures)]
     restorations = [seconds for seconds in restorations if seconds > 0]
 
     produced = good = startup = net = fully = 0.0

@@ -3,6 +3,7 @@ changeover, a planned break, a planned meeting, micro-stops, an unclassified sto
 production rejects), the two DST nights and the spring-forward day in Europe/Berlin, several machines, and the
 edge cases (nothing, all down, a range cutting intervals, overlaps)."""
 
+import random
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -190,6 +191,7 @@ def test_a_stop_classified_as_a_small_stop_counts_in_actual_production_time():
     # PBT = 480 - 30 (break, the machine running through it is running outside PBT) = 450; the 10 min are in APT.
     assert (k.planned_busy_time, k.actual_production_time, k.small_stops) == (450 * MIN, 450 * MIN, 10 * MIN)
     assert k.running_unplanned == 30 * MIN
+    assert (k.delay_time, k.breakdowns, k.micro_stops) == (0, 0, 0)  # not an idle delay, not a micro-stop either
 
 
 @pytest.mark.parametrize(
@@ -410,3 +412,39 @@ def test_product_counts_from_any_two_counters():
         ProductCount("A", produced=5, good=6)
     with pytest.raises(ValueError, match="startup rejects"):
         ProductCount("A", produced=5, good=4, startup_rejects=2)
+
+
+def test_losses_always_add_up_to_planned_busy_time_on_a_random_week():
+    # Not hand-computed: the identity PBT = fully productive time + the six big losses + Unclassified + no data
+    # must hold whatever the states, reasons, gaps, thresholds and DST change (the week of 25 October).
+    rnd = random.Random(13)
+    reasons = [None, None, MEETING, CHANGEOVER, JAM, Reason("Slow", planned=False, loss=Loss.REDUCED_SPEED)]
+    start = datetime(2026, 10, 21, tzinfo=UTC)
+    end = start + timedelta(days=7)
+    rows, cursor = [], start - timedelta(hours=3)
+    while cursor < end:
+        length = timedelta(seconds=rnd.randint(20, 1800))
+        if rnd.random() < 0.05:
+            cursor += length  # a gap: no data
+            continue
+        state = S.RUNNING if rnd.random() < 0.55 else rnd.choice(list(S))
+        reason = None if state is S.RUNNING else rnd.choice(reasons)
+        rows.append(StateInterval(cursor, cursor + length, state, reason, "A"))
+        cursor += length
+    k = machine_kpis(
+        intervals=rows,
+        counts=[ProductCount("A", produced=9000, good=8700, startup_rejects=50), ProductCount("B", 10, 9)],
+        ideal_cycle_times=IDEAL,
+        calendar=CALENDAR,
+        start=start,
+        end=end,
+    )
+    assert k.calendar_time == k.non_scheduled_time + k.planned_operation_time == 7 * 24 * 3600
+    assert k.fully_productive_time + sum(k.losses.values()) == pytest.approx(k.planned_busy_time)
+    assert k.planned_busy_time - k.actual_production_time == pytest.approx(k.availability_losses)
+    elements = k.running_time + k.small_stops + k.unit_down_time + k.setup_time + k.delay_time + k.no_data
+    assert elements == pytest.approx(k.planned_busy_time)
+    assert k.planned_operation_time == k.planned_downtime + k.planned_busy_time
+    assert k.oee == pytest.approx(k.availability * k.performance * k.quality)
+    # ... and the week exercised every bucket.
+    assert min(k.failure_events, k.no_data, k.micro_stops, k.unclassified, k.small_stops, k.setup_adjustments) > 0
