@@ -44,8 +44,11 @@ OEE when a product that was made has no ideal cycle time (listed in `products_mi
 Where the state intervals do not cover PBT (no data), that time is neither running nor a known stop: it is an
 availability loss of its own, `no_data`, kept visible. A stop without a reason longer than the reason-required
 threshold is `unclassified` (an availability loss of its own too, until someone classifies it); a shorter one
-without a reason counts by its state: SETUP as setup and adjustments, any other as a breakdown. A stop whose reason
-names a performance loss (small stop, reduced speed) counts as a small stop, inside APT.
+without a reason counts by its state: SETUP as setup and adjustments, any other (blocked and starved included) as a
+breakdown. A stop whose reason names a performance loss (small stop, reduced speed) counts as a small stop, inside
+APT; a reason with no loss category, or a quality one, counts by the stop's state as a short reasonless stop does.
+A reason decides whether a stop is planned: a planned reason makes any state planned downtime, an unplanned reason
+on the PLANNED_STOP state makes it a stop to account for.
 
 A stop's length for the micro-stop and reason-required thresholds is its whole interval's, not its part inside the
 range: a range that cuts a 30-minute breakdown does not turn its tail into a micro-stop.
