@@ -74,7 +74,9 @@ def test_plant_overview_shows_live_values(polling, live_asgi, device, scan_class
     browser.run(wait_for_values)
 
 
-def test_the_machine_page_names_a_gap_left_by_a_dead_worker(live_asgi, device, machine, make_user, browser):
+def test_the_machine_page_names_a_gap_left_by_a_dead_worker(
+    ingest_context, live_asgi, device, machine, make_user, browser
+):
     """The marker a worker stores when it takes over a dead worker's device reads as such, not as a bare "bad"."""
     from django.utils import timezone
 
@@ -83,7 +85,7 @@ def test_the_machine_page_names_a_gap_left_by_a_dead_worker(live_asgi, device, m
 
     make_user("operator")
     tags = {tag.pk: tag for tag in Tag.objects.filter(device=device, machine=machine)}
-    device_acquisition_down_store(tags=tags, at=timezone.now())
+    device_acquisition_down_store(context=ingest_context, tags=tags, at=timezone.now())
 
     def quality_texts(page) -> list[str]:
         _login(page, f"{live_asgi.url}/machines/{machine.pk}/")
