@@ -254,8 +254,10 @@ class ShiftCalendar(models.Model):
         """The plant's time zone: this calendar's, else its site's."""
         if self.timezone:
             return self.timezone
-        site = self.site if self.site_id is not None else self.line.area.site  # type: ignore[union-attr]
-        return site.timezone
+        if self.site is not None:
+            return self.site.timezone
+        assert self.line is not None  # a calendar has a site or a line (constraint shift_calendar_site_xor_line)
+        return self.line.area.site.timezone
 
     def clean(self) -> None:
         if (self.site_id is None) == (self.line_id is None):
