@@ -17,6 +17,7 @@ ingest by production.services.intervals.
 from __future__ import annotations
 
 import zoneinfo
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -25,6 +26,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from production import calendar as shift_calendar
+from production import kpis
 
 
 class MachineState(models.TextChoices):
@@ -110,6 +114,12 @@ class MachineProduction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine}"
+
+    def thresholds(self) -> kpis.Thresholds:
+        return kpis.Thresholds(
+            micro_stop=timedelta(seconds=self.micro_stop_seconds),
+            reason_required=timedelta(seconds=self.reason_required_seconds),
+        )
 
     @property
     def counter_tags(self) -> dict[str, int | None]:
@@ -259,6 +269,38 @@ class ShiftCalendar(models.Model):
         assert self.line is not None  # a calendar has a site or a line (constraint shift_calendar_site_xor_line)
         return self.line.area.site.timezone
 
+    @classmethod
+    def for_line(cls, line_id: int) -> ShiftCalendar | None:
+        """The calendar a line works to: its own, else its site's (None: neither has one)."""
+        found = {
+            c.line_id is not None: c for c in cls.objects.filter(Q(line_id=line_id) | Q(site__areas__lines=line_id))
+        }
+        return found.get(True) or found.get(False)
+
+    def calendar(self) -> shift_calendar.Calendar:
+        """As production.calendar takes it (expanded there into concrete shifts)."""
+        shifts = list(self.shifts.prefetch_related("breaks"))
+        return shift_calendar.Calendar(
+            tz=zoneinfo.ZoneInfo(self.time_zone),
+            shifts=tuple(
+                shift_calendar.ShiftPattern(
+                    name=s.name, start=s.start_time, duration_minutes=s.duration_minutes, weekdays=frozenset(s.weekdays)
+                )
+                for s in shifts
+            ),
+            breaks=tuple(
+                shift_calendar.BreakPattern(
+                    shift=s.name,
+                    offset_minutes=b.start_offset_minutes,
+                    duration_minutes=b.duration_minutes,
+                    planned=b.planned,
+                )
+                for s in shifts
+                for b in s.breaks.all()
+            ),
+            holidays=frozenset(self.holidays.values_list("date", flat=True)),
+        )
+
     def clean(self) -> None:
         if (self.site_id is None) == (self.line_id is None):
             raise ValidationError("Choose a site or a line for the calendar (one of the two, not both).")
@@ -325,6 +367,10 @@ class Break(models.Model):
     name = models.CharField(max_length=50, blank=True, help_text="e.g. Lunch")
     start_offset_minutes = models.PositiveIntegerField(help_text="Minutes after the shift's start")
     duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    planned = models.BooleanField(
+        default=True,
+        help_text="Planned downtime (not planned busy time); clear it for a staggered break the machine runs through",
+    )
 
     class Meta:
         ordering = ["shift", "start_offset_minutes"]
@@ -391,6 +437,9 @@ class DowntimeReason(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category.name} / {self.name}"
+
+    def as_kpi(self) -> kpis.Reason:
+        return kpis.Reason(name=self.name, planned=self.planned, loss=kpis.Loss(self.loss) if self.loss else None)
 
     def clean(self) -> None:
         if self.planned and self.loss == BigLoss.BREAKDOWN:
@@ -473,6 +522,16 @@ class StateInterval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine} {self.get_state_display()} {self.start:%Y-%m-%d %H:%M:%S} - {self.end or '...'}"
+
+    def as_kpi(self) -> kpis.StateInterval:
+        """As production.kpis takes it (select_related reason and product to read many)."""
+        return kpis.StateInterval(
+            start=self.start,
+            end=self.end,
+            state=kpis.MachineState(self.state),
+            reason=self.reason.as_kpi() if self.reason is not None else None,
+            product=self.product.code if self.product is not None else None,
+        )
 
     @property
     def manually_classified(self) -> bool:

@@ -24,6 +24,7 @@ from tests.production.factories import (
     BreakFactory,
     DowntimeCategoryFactory,
     DowntimeReasonFactory,
+    HolidayFactory,
     MachineProductionFactory,
     ProductFactory,
     ShiftCalendarFactory,
@@ -231,3 +232,62 @@ def test_factories_make_a_valid_configuration():
     assert dict(config.state_map.values_list("value", "state"))[6] == MachineState.UNPLANNED_DOWN
     assert config.state_tag.device_id == config.product_tag.device_id
     DeviceFactory()
+
+
+# The models as the database-free modules take them (production.calendar, production.kpis).
+
+
+def test_a_calendar_model_expands_through_the_calendar_module_night_shift_across_midnight():
+    from production.calendar import calendar_shifts
+
+    site = SiteFactory(timezone="Europe/Berlin")
+    calendar = ShiftCalendarFactory(site=site)
+    night = ShiftPatternFactory(calendar=calendar, name="Night", start_time=datetime.time(22), weekdays=[4])
+    BreakFactory(shift=night, start_offset_minutes=240, duration_minutes=30, planned=True)
+    HolidayFactory(calendar=calendar, date=datetime.date(2026, 3, 13))
+
+    shifts = calendar_shifts(
+        calendar.calendar(),
+        start=datetime.datetime(2026, 3, 9, tzinfo=UTC),
+        end=datetime.datetime(2026, 3, 23, tzinfo=UTC),
+    )
+
+    # Fridays 22:00 CET (21:00 UTC) to Saturday 06:00; Friday the 13th is a holiday.
+    assert [(s.name, s.start, s.end) for s in shifts] == [
+        ("Night", datetime.datetime(2026, 3, 20, 21, tzinfo=UTC), datetime.datetime(2026, 3, 21, 5, tzinfo=UTC))
+    ]
+    assert [(b.start, b.end, b.planned) for b in shifts[0].breaks] == [
+        (datetime.datetime(2026, 3, 21, 1, tzinfo=UTC), datetime.datetime(2026, 3, 21, 1, 30, tzinfo=UTC), True)
+    ]
+
+
+def test_a_lines_own_calendar_overrides_its_sites():
+    line = LineFactory()
+    site_calendar = ShiftCalendarFactory(site=line.area.site)
+    assert ShiftCalendar.for_line(line.pk) == site_calendar
+    own = ShiftCalendarFactory(site=None, line=line)
+    assert ShiftCalendar.for_line(line.pk) == own
+    assert ShiftCalendar.for_line(LineFactory().pk) is None
+
+
+def test_states_losses_reasons_and_intervals_match_the_kpi_module():
+    from production import kpis
+
+    assert set(MachineState.values) == {s.value for s in kpis.MachineState}
+    assert set(BigLoss.values) == {loss.value for loss in kpis.Loss}
+    reason = DowntimeReasonFactory(name="Jam", planned=False, loss=BigLoss.SMALL_STOP)
+    product = ProductFactory(code="A-7")
+    interval = StateInterval.objects.create(
+        machine=MachineFactory(), start=T0, end=T0 + timedelta(minutes=1), state="idle", reason=reason, product=product
+    )
+
+    assert interval.as_kpi() == kpis.StateInterval(
+        start=T0,
+        end=T0 + timedelta(minutes=1),
+        state=kpis.MachineState.IDLE,
+        reason=kpis.Reason(name="Jam", planned=False, loss=kpis.Loss.SMALL_STOP),
+        product="A-7",
+    )
+    assert MachineProductionFactory(micro_stop_seconds=90).thresholds() == kpis.Thresholds(
+        micro_stop=timedelta(seconds=90), reason_required=timedelta(minutes=5)
+    )
