@@ -147,16 +147,29 @@ def _text_tags(ms: MachineSources) -> set[int]:
 def _machine_derive(ms: MachineSources, rows: list[SampleRow], *, text_tags: set[int], now: datetime) -> int:
     with transaction.atomic():
         _machine_lock(ms.machine_id)
-        last = StateInterval.objects.filter(machine_id=ms.machine_id).order_by("-start").first()
-        if last is not None:
-            late_before = last.start if last.end is None else last.end
-            late = [row for row in rows if row.time < late_before]
-            if late:
-                return _late_derive(ms, late, now=now)
-        written = _in_order_derive(ms, rows, last, text_tags=text_tags)
-        if written is None:  # a change at the very start of the open interval: derive that stretch again
-            return _late_derive(ms, rows, now=now)
-        return written
+        last = _last_interval(ms.machine_id)
+        written = 0
+        boundary = _in_order_from(last) if last is not None else None
+        late = [row for row in rows if boundary is not None and row.time < boundary]
+        if late:
+            written += _late_derive(ms, late, now=now)
+            rows = [row for row in rows if boundary is not None and row.time >= boundary]
+            last = _last_interval(ms.machine_id)
+            if not rows or (last is not None and rows[0].time < _in_order_from(last)):
+                return written  # the stretch derived again reached past them: history had them already
+        in_order = _in_order_derive(ms, rows, last, text_tags=text_tags)
+        if in_order is None:  # a change at the very start of the open interval: derive that stretch again
+            return written + _late_derive(ms, rows, now=now)
+        return written + in_order
+
+
+def _last_interval(machine_id: int) -> StateInterval | None:
+    return StateInterval.objects.filter(machine_id=machine_id).order_by("-start").first()
+
+
+def _in_order_from(last: StateInterval) -> datetime:
+    """Values from this time on extend the newest interval; older ones are late."""
+    return last.start if last.end is None else last.end
 
 
 def _machine_lock(machine_id: int) -> None:

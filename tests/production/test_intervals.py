@@ -206,3 +206,26 @@ def test_the_hook_is_registered_with_the_store():
     from production.services.intervals import intervals_derive
 
     assert intervals_derive in after_store_hooks()
+
+
+def test_a_batch_of_late_and_new_values_derives_both(line):
+    line.store(0, state=1, product=1)
+    line.store(30, product=2)
+    line.store(60, state=2)
+    line.store(100, state=1)
+
+    # One delivery (Sparkplug history and live values together): a product read at 10 s that no product of the site
+    # has, and a breakdown at 300 s.
+    replay(
+        SampleRow(at(10), line.tags["product"].pk, 3.0, Quality.GOOD),
+        SampleRow(at(300), line.tags["state"].pk, 6.0, Quality.GOOD),
+    )
+
+    assert line.intervals() == [
+        (0, 10, RUN, "1", None, False),
+        (10, 30, RUN, None, None, False),
+        (30, 60, RUN, "2", None, False),
+        (60, 100, IDLE, "2", None, False),
+        (100, 300, RUN, "2", None, False),
+        (300, None, DOWN, "2", None, False),
+    ]
