@@ -58,23 +58,22 @@ class SeenValues:
         self._sources: Sources | None = None
         self._lock = threading.Lock()
 
-    def unchanged(self, sources: Sources, machine_id: int, rows: Sequence[SampleRow], text_tags: set[int]) -> bool:
+    def unchanged(self, sources: Sources, machine_id: int, rows: Sequence[SampleRow], texts: Texts) -> bool:
         with self._lock:
             if sources is not self._sources:
                 self._values, self._sources = {}, sources
             for row in rows:
                 seen = self._values.get((machine_id, row.tag_id))
-                # A string tag's rows carry no value (ingest.pipeline.hooks): never known unchanged.
-                if seen is None or row.tag_id in text_tags or row.time < seen[0] or seen[1] != _row_value(row):
+                if seen is None or row.time < seen[0] or seen[1] != _row_value(row, texts):
                     return False
             return True
 
-    def remember(self, machine_id: int, rows: Sequence[SampleRow]) -> None:
+    def remember(self, machine_id: int, rows: Sequence[SampleRow], texts: Texts) -> None:
         with self._lock:
             for row in rows:
                 seen = self._values.get((machine_id, row.tag_id))
                 if seen is None or row.time >= seen[0]:
-                    self._values[(machine_id, row.tag_id)] = (row.time, _row_value(row))
+                    self._values[(machine_id, row.tag_id)] = (row.time, _row_value(row, texts))
 
     def forget(self, machine_id: int) -> None:
         with self._lock:
@@ -84,7 +83,13 @@ class SeenValues:
 seen = SeenValues()
 
 
-def _row_value(row: SampleRow) -> Value:
+#: The current texts of the string tags among a batch's rows, whose rows reach the hooks without their value.
+Texts = dict[int, Value]
+
+
+def _row_value(row: SampleRow, texts: Texts) -> Value:
+    if row.tag_id in texts:
+        return texts[row.tag_id] if quality_is_good(row.quality) else None
     if row.value is None or not quality_is_good(row.quality) or row.value != row.value:
         return None
     return row.value
@@ -128,23 +133,26 @@ def intervals_derive_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: dat
     for row in rows:
         for machine_id in sources.by_tag[row.tag_id]:
             by_machine.setdefault(machine_id, []).append(row)
+    texts = _texts(sources, rows)
     written = 0
     for machine_id, mine in by_machine.items():
         ms = sources.machines[machine_id]
-        text_tags = _text_tags(ms)
-        if seen.unchanged(sources, machine_id, mine, text_tags):
+        if seen.unchanged(sources, machine_id, mine, texts):
             continue
-        written += _machine_derive(ms, sorted(mine, key=lambda r: r.time), text_tags=text_tags, now=now)
-        seen.remember(machine_id, mine)
+        written += _machine_derive(ms, sorted(mine, key=lambda r: r.time), texts=texts, now=now)
+        seen.remember(machine_id, mine, texts)
     return written
 
 
-def _text_tags(ms: MachineSources) -> set[int]:
-    """The product tag when it is a string tag (its rows carry no value: ingest.pipeline.hooks)."""
-    return {ms.product_tag_id} if ms.product_is_text and ms.product_tag_id is not None else set()
+def _texts(sources: Sources, rows: Sequence[SampleRow]) -> Texts:
+    """String product tags' texts, read from their current values (one query, only for batches holding one)."""
+    text_ids = sorted(sources.text_tags.intersection(row.tag_id for row in rows))
+    if not text_ids:
+        return {}
+    return {tag_id: _value(cv.value, cv.quality) for tag_id, cv in current_values(tag_ids=text_ids).items()}
 
 
-def _machine_derive(ms: MachineSources, rows: list[SampleRow], *, text_tags: set[int], now: datetime) -> int:
+def _machine_derive(ms: MachineSources, rows: list[SampleRow], *, texts: Texts, now: datetime) -> int:
     with transaction.atomic():
         _machine_lock(ms.machine_id)
         last = _last_interval(ms.machine_id)
@@ -157,7 +165,7 @@ def _machine_derive(ms: MachineSources, rows: list[SampleRow], *, text_tags: set
             last = _last_interval(ms.machine_id)
             if not rows or (last is not None and rows[0].time < _in_order_from(last)):
                 return written  # the stretch derived again reached past them: history had them already
-        in_order = _in_order_derive(ms, rows, last, text_tags=text_tags)
+        in_order = _in_order_derive(ms, rows, last, texts=texts)
         if in_order is None:  # a change at the very start of the open interval: derive that stretch again
             return written + _late_derive(ms, rows, now=now)
         return written + in_order
@@ -177,11 +185,11 @@ def _machine_lock(machine_id: int) -> None:
 
 
 def _in_order_derive(
-    ms: MachineSources, rows: list[SampleRow], last: StateInterval | None, *, text_tags: set[int]
+    ms: MachineSources, rows: list[SampleRow], last: StateInterval | None, *, texts: Texts
 ) -> int | None:
     """Apply values at or after the newest interval's start; None when one falls on the open interval's start."""
     values: dict[int, Value] = {}
-    in_rows = {row.tag_id for row in rows} - text_tags
+    in_rows = {row.tag_id for row in rows}
     missing = [tag_id for tag_id in ms.tag_ids if tag_id not in in_rows]
     if missing:
         for tag_id, cv in current_values(tag_ids=missing).items():
@@ -191,8 +199,7 @@ def _in_order_derive(
     written = 0
     for time, group in groupby(rows, key=lambda r: r.time):
         for row in group:
-            if row.tag_id not in text_tags:
-                values[row.tag_id] = _row_value(row)
+            values[row.tag_id] = _row_value(row, texts)
         new = ms.key(values)
         if new == key:
             continue

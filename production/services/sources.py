@@ -83,6 +83,7 @@ def _product_code(value: Value) -> str:
 class Sources:
     machines: dict[int, MachineSources] = field(default_factory=dict)
     by_tag: dict[int, tuple[int, ...]] = field(default_factory=dict)  # source tag -> machines it describes
+    text_tags: frozenset[int] = frozenset()  # string product tags: their rows reach the hooks without a value
     watched: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
 
 
@@ -132,6 +133,7 @@ def _load() -> Sources:
     return Sources(
         machines=machines,
         by_tag={tag_id: tuple(ids) for tag_id, ids in by_tag.items()},
+        text_tags=frozenset(m.product_tag_id for m in machines.values() if m.product_is_text and m.product_tag_id),
         watched=np.array(sorted(by_tag), dtype=np.int32),
     )
 

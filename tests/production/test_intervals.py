@@ -176,7 +176,7 @@ def test_a_rebuild_after_a_mapping_change_rederives_the_machines_intervals_from_
     assert line.intervals()[-2:] == [(180, 240, IDLE, "1", None, False), (240, None, RUN, "1", None, False)]
 
 
-def test_a_string_product_tag_names_the_product(line):
+def test_a_string_product_tag_names_the_product(line, django_assert_num_queries):
     from historian.models import DataType
     from ingest.pipeline.store import readings_store
     from ingest.protocols.base import PointReading
@@ -198,6 +198,11 @@ def test_a_string_product_tag_names_the_product(line):
     store(90, 1, "2")
 
     assert line.intervals() == [(0, 60, RUN, "1", None, False), (60, None, RUN, "2", None, False)]
+    # The text reaches the hook without its value: a read of the current text (through historian.queries, not
+    # the ORM) tells that nothing changed, with no transaction, lock or interval read.
+    unchanged = [SampleRow(at(95), line.tags["state"].pk, 1.0, Quality.GOOD), SampleRow(at(95), text.pk, None, 192)]
+    with django_assert_num_queries(0):
+        assert intervals_derive_strict(rows=unchanged, now=at(95)) == 0
     assert machine_intervals_rebuild(machine_id=line.config.machine_id) == 0
 
 
