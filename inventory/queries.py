@@ -17,3 +17,7 @@ def assets_with_changes() -> QuerySet[Asset]:
     """Every asset with its changes prefetched, newest first (one query for all: changes are rare events)."""
     changes = AssetChange.objects.order_by("-at", "-pk")
     return Asset.objects.select_related("device").prefetch_related(Prefetch("changes", queryset=changes))
+
+
+def asset_id_find(*, protocol: str, key: str) -> int | None:
+    return Asset.objects.filter(protocol=protocol, key=key).values_list("pk", flat=True).first()
