@@ -2,6 +2,10 @@
 
 A device swapped for another, or given new firmware, is noticed within INVENTORY_IDENTIFY_SECONDS. Identifying
 never disturbs polling: a device that cannot say, a link that drops or a database away only means no observation.
+
+OPC UA servers also say which endpoints they offer (security mode and policy, login types): the first set is the
+baseline on the asset, and a later weaker one (inventory.services.baseline.endpoints_weakened) is reported as a
+WEAKER_ENDPOINT_SECURITY security event, once, with the sets before and after.
 """
 
 import logging
@@ -11,9 +15,12 @@ from datetime import datetime
 from django.conf import settings
 
 from historian.models import Device, Protocol
+from ingest.acquisition.security import security_report
 from ingest.pipeline.store import DATABASE_DOWN_ERRORS, database_connection_reset
 from ingest.protocols.base import DeviceUnreachable, Driver
+from inventory.security_events import SecurityEvent, SecurityEventKind
 from inventory.services.assets import asset_observe
+from inventory.services.baseline import asset_endpoints_observe
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +74,37 @@ def device_identify_when_due(
             identity=identity.fields if identity is not None else None,
             certificate_thumbprint=identity.certificate_thumbprint if identity is not None else None,
         )
+        if identity is not None and identity.endpoints is not None:
+            _endpoints_check(device, identity.endpoints, observed_at)
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
         schedule.asked(device.pk, now=now - settings.INVENTORY_IDENTIFY_SECONDS)  # ask again at the next poll
         return False
     return True
+
+
+def _endpoints_check(device: Device, endpoints: list[dict[str, str]], observed_at: datetime) -> None:
+    """Record the OPC UA endpoints offered (the baseline) and report a weaker set than before."""
+    observed = asset_endpoints_observe(
+        protocol=device.protocol, key=device_asset_key(device), endpoints=endpoints, observed_at=observed_at
+    )
+    if observed is None or not observed.weakened:
+        return
+    security_report(
+        SecurityEvent(
+            kind=SecurityEventKind.WEAKER_ENDPOINT_SECURITY,
+            subject=f"asset:{observed.asset.pk}:endpoints",
+            message=f"OPC UA server {device_address(device)} ({device.name}) offers weaker security: "
+            + "; ".join(observed.weakened),
+            at=observed_at,
+            evidence={
+                "endpoint": device_address(device),
+                "reasons": observed.weakened,
+                "before": observed.before,
+                "after": observed.after,
+                "observed_at": observed_at.isoformat(),
+            },
+            asset_id=observed.asset.pk,
+            device_id=device.pk,
+        )
+    )

@@ -60,6 +60,7 @@ from historian.sample_types import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
 from ingest.acquisition.config_reload import ConfigReloads
+from ingest.acquisition.security import security_report
 from ingest.pipeline.buffer import buffer_status_publish, local_buffer
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
@@ -85,7 +86,7 @@ from ingest.protocols.sparkplug.discovery import DeviceKey, is_control_metric, s
 from ingest.protocols.sparkplug.session import BrokerSettings, MqttSession
 from inventory.models import AssetProtocol
 from inventory.queries import asset_id_find
-from inventory.security_events import SecurityEvent, SecurityEventKind, report_security_event
+from inventory.security_events import SecurityEvent, SecurityEventKind
 from inventory.services.assets import asset_observe
 from inventory.services.baseline import sparkplug_baseline_accepted
 
@@ -548,8 +549,7 @@ class SparkplugRunner:
             asset_id=asset_id,
             device_id=device.pk if device is not None else None,
         )
-        logger.warning("Sparkplug: %s", event.message)
-        _security_report(event)
+        security_report(event)
 
     def _command(self, broker: _Broker, topic: Topic, data: bytes, received_at: datetime) -> None:
         """A command on a topic of the groups we listen to: ours (a rebirth request we sent) or unexpected."""
@@ -599,8 +599,7 @@ class SparkplugRunner:
             evidence=evidence,
             device_id=target.pk if target is not None else None,
         )
-        logger.warning("Sparkplug: %s", event.message)
-        _security_report(event)
+        security_report(event)
 
     # -- storing -------------------------------------------------------------------------------------------
 
@@ -694,17 +693,6 @@ def birth_identity(metrics: Iterable[Metric]) -> dict[str, str]:
             names.append(metric.name)
     identity["Birth metrics"] = ", ".join(sorted(names))[:BIRTH_METRICS_MAX_CHARS]
     return identity
-
-
-def _security_report(event: SecurityEvent) -> None:
-    """Hand `event` to the receivers (alarms); their failure never stops acquisition."""
-    try:
-        report_security_event(event)
-    except DATABASE_DOWN_ERRORS:
-        database_connection_reset()
-        logger.warning("database unavailable: security event not recorded: %s", event.message)
-    except Exception:
-        logger.exception("security event not handled: %s", event.message)
 
 
 def _evidence_value(value: object) -> object:

@@ -83,12 +83,16 @@ def _offer(endpoint: Mapping[str, str]) -> tuple[str, str]:
     return (endpoint.get("mode", ""), endpoint.get("policy", ""))
 
 
+def _anonymous(endpoints: Iterable[Mapping[str, str]]) -> bool:
+    return any("Anonymous" in e.get("tokens", "").split(",") for e in endpoints)
+
+
 def endpoints_weakened(before: Sequence[Mapping[str, str]], after: Sequence[Mapping[str, str]]) -> list[str]:
     """Why `after` offers weaker security than `before` (empty: it does not).
 
     Weaker: a new endpoint without security or signing only, a new endpoint with a weaker policy than the strongest
-    offered before, or the strongest offer of before gone with nothing as strong in its place. A server that drops
-    a weak endpoint, or adds a stronger one, is not weaker.
+    offered before, the strongest offer of before gone with nothing as strong in its place, or anonymous logins
+    accepted where none were. A server that drops a weak endpoint, or adds a stronger one, is not weaker.
     """
     if not before:
         return []
@@ -103,6 +107,8 @@ def endpoints_weakened(before: Sequence[Mapping[str, str]], after: Sequence[Mapp
             reasons.append(f"new endpoint with security mode {mode} (policy {policy})")
         elif _strength(endpoint) < strongest_before:
             reasons.append(f"new endpoint with the weaker policy {policy} ({mode})")
+    if _anonymous(after) and not _anonymous(before):
+        reasons.append("anonymous login newly allowed")
     strongest_after = max((_strength(e) for e in after), default=(0, 0))
     if strongest_after < strongest_before:
         dropped = sorted(f"{m} {p}" for m, p in old if _strength({"mode": m, "policy": p}) == strongest_before)

@@ -15,11 +15,12 @@ from ingest.protocols.sparkplug.codec import DataType, MetricOut, payload_encode
 from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
 from ingest.protocols.sparkplug.session import BrokerSettings
 from inventory.models import Asset
-from inventory.security_events import SecurityEvent, SecurityEventKind, security_event
+from inventory.security_events import SecurityEvent, SecurityEventKind
 from inventory.services.baseline import asset_baseline_accept
 from tests.ingest.acquisition import test_sparkplug_host as host
 from tests.ingest.acquisition.test_sparkplug_host import CNC, CNC_METRICS, GROUP, NODE, NODE_METRICS
 from tests.mqtt_broker import MosquittoBroker
+from tests.security_events import Collected, security_events_collected
 
 pytestmark = pytest.mark.django_db
 
@@ -29,15 +30,9 @@ _connected, _step_until = host._connected, host._step_until
 
 
 @pytest.fixture
-def events() -> Iterator[list[SecurityEvent]]:
-    received: list[SecurityEvent] = []
-
-    def receiver(sender, event: SecurityEvent, **kwargs) -> None:
-        received.append(event)
-
-    security_event.connect(receiver, weak=False)
-    yield received
-    security_event.disconnect(receiver)
+def events() -> Iterator[Collected]:
+    with security_events_collected() as received:
+        yield received
 
 
 @pytest.fixture
