@@ -23,6 +23,7 @@ from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Protocol, ScanClass, Tag, TimestampSource
 from historian.quality import quality_is_good
 from historian.sample_types import datetime_to_us, us_to_datetime
+from ingest.acquisition.communication import CommunicationBaselines
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
 from ingest.acquisition.opcua_trust import opcua_certificate_pin_on_first_use
 from ingest.acquisition.subscriptions import TIME_RESOLUTION_MS
@@ -86,6 +87,7 @@ class PollConfig:
 PollKey = tuple[int, int]  # (device id, scan class id)
 
 _identify_schedule = IdentifySchedule()
+communication = CommunicationBaselines()
 
 
 def polled_assignments() -> dict[int, dict[int, int]]:
@@ -251,6 +253,7 @@ def _read_and_store(config: PollConfig, after_read: Callable[[Device], None] | N
     # The sample time is when the read starts, as in scan-based historians: the values of one scan share one
     # time whatever the device's response time (the poller reports read durations on their own).
     read_at = timezone.now()
+    started = time.monotonic()
     try:
         readings = driver.read_batch(config.points)
     except DeviceUnreachable as exc:
@@ -258,6 +261,7 @@ def _read_and_store(config: PollConfig, after_read: Callable[[Device], None] | N
         lost = device_link_lost(device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=failed_at)
         source_times.link_lost(tags, failed_at)
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
+    response_seconds = time.monotonic() - started
     if after_read is not None:
         after_read(device)
     if readings.times is not None and device.timestamp_source == TimestampSource.SOURCE:
@@ -276,6 +280,7 @@ def _read_and_store(config: PollConfig, after_read: Callable[[Device], None] | N
         database_connection_reset()
     opcua_certificate_pin_on_first_use(device=device, driver=driver)
     device_identify_when_due(device=device, driver=driver, schedule=_identify_schedule, observed_at=read_at)
+    communication.observe(device=device, seconds=response_seconds, at=read_at)
     return PollOutcome(
         "stored",
         stored=outcome.stored,

@@ -150,3 +150,12 @@ def asset_endpoints_observe(
     asset.endpoints = after
     asset.save(update_fields=["endpoints", "changed_at"])
     return EndpointsObserved(asset, before, after, weakened)
+
+
+# -- communication of polled devices -------------------------------------------------------------------------------
+
+
+def asset_communication_save(*, protocol: AssetProtocol | str, key: str, communication: Mapping[str, object]) -> bool:
+    """Keep what acquisition learned of the asset's communication (ingest.acquisition.communication); one UPDATE."""
+    saved = {**communication, "saved_at": timezone.now().isoformat()}
+    return bool(Asset.objects.filter(protocol=protocol, key=key).update(communication=saved))
