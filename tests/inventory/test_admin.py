@@ -41,6 +41,11 @@ def test_an_administrator_accepts_an_asset_into_the_baseline_and_it_is_audited(c
     assert (event.actor, event.target, event.remote_addr) == (admin, "MQTT Sparkplug B Plant1/Rogue", "10.1.2.3")
     assert event.details == {"asset": asset.pk, "protocol": "sparkplug", "key": "Plant1/Rogue"}
 
+    assert "accepted into the baseline" in client.get("/inventory/").content.decode()
+    body = client.get("/api/v1/assets/").json()
+    rows = body["results"] if isinstance(body, dict) else body
+    assert rows[0]["baseline_accepted_at"] is not None
+
     _accept(client, asset)  # already accepted: nothing new to audit
     assert AuditEvent.objects.filter(action="asset_baseline_accept").count() == 1
 
