@@ -76,8 +76,10 @@ def device_identify_when_due(
     except DeviceUnreachable as exc:
         logger.info("%s: device identification not read: %s", device, exc)
         return False
+    # A server that offers its endpoints but says nothing about itself has not answered identification.
+    answered = identity is not None and bool(identity.fields or identity.certificate_thumbprint)
     try:
-        if schedule.refused(device.pk, identity is None):
+        if schedule.refused(device.pk, not answered):
             _identification_refused(device, observed_at)
         asset_observe(
             protocol=device.protocol,
@@ -86,8 +88,8 @@ def device_identify_when_due(
             device_id=device.pk,
             name=device.name,
             addresses=[device_address(device)],
-            identity=identity.fields if identity is not None else None,
-            certificate_thumbprint=identity.certificate_thumbprint if identity is not None else None,
+            identity=identity.fields if identity is not None and answered else None,
+            certificate_thumbprint=identity.certificate_thumbprint if identity is not None and answered else None,
         )
         if identity is not None and identity.endpoints is not None:
             _endpoints_check(device, identity.endpoints, observed_at)
