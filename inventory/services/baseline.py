@@ -41,7 +41,7 @@ def asset_baseline_accept(
         )
         if not updated:
             return False
-        asset.baseline_accepted_at, asset.baseline_accepted_by = at, actor  # type: ignore[assignment]
+        asset.baseline_accepted_at, asset.baseline_accepted_by = at, actor
         audit_record(
             actor=user,
             action=AuditAction.ASSET_BASELINE_ACCEPT,
