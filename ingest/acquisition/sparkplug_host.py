@@ -167,11 +167,8 @@ class SparkplugRunner:
         max_pending: int = 2000,
         rebirth_seconds: float = 5.0,
         client_id_prefix: str | None = None,
-<<<<<<< HEAD
         context: IngestContext | None = None,
-=======
         command_report_seconds: float = 10.0,
->>>>>>> secdetect
     ) -> None:
         self.context = context or IngestContext()  # this runner's store state (ingest.pipeline.context)
         self.flush_seconds = flush_seconds
