@@ -42,6 +42,7 @@ _ADMINISTRATOR = (
     *_ENGINEER,
     "historian.*",
     "alarms.*",
+    "production.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",

@@ -138,6 +138,14 @@ ADMIN_MODELS: dict[str, str] = {
     "axes.accesslog": "v",
     "inventory.asset": "vd",  # observed, never typed in; a stale asset may be deleted
     "inventory.assetchange": "v",  # the record of what changed
+    "production.machineproduction": "vacd",
+    "production.product": "vacd",
+    "production.shiftcalendar": "vacd",
+    "production.shiftpattern": "vacd",
+    "production.downtimecategory": "vacd",
+    "production.downtimereason": "vacd",
+    "production.faultcode": "vacd",
+    "production.stateinterval": "v",  # derived from history; classified through the audited downtime services
 }
 ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
 
@@ -264,6 +272,9 @@ REFUSED_TO_ALL = {
     "admin:historian_historiansettings_add",
     "admin:historian_historiansettings_delete",
     "admin:historian_discoveredmetric_add",
+    # State intervals are derived from history; people classify them through the audited downtime services.
+    "admin:production_stateinterval_add",
+    "admin:production_stateinterval_delete",
     # Sign-in attempts come from sign-ins only (django-axes' admin allows no adding).
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",

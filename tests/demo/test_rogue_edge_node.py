@@ -14,8 +14,6 @@ from demo.plant import demo_plant_load
 from demo.simulator.plant import PlantSimulator
 from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, serve_plant_sparkplug, sparkplug_edge_node_id
 from ingest.acquisition.sparkplug_host import SparkplugRunner
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.protocols.sparkplug.session import BrokerSettings
 from inventory.models import Asset
 from inventory.security_events import SecurityEventKind
@@ -35,9 +33,8 @@ def events() -> Iterator[Collected]:
 
 
 def test_the_rogue_edge_node_command_raises_an_unknown_edge_node_event_on_the_demos_host(
-    db, broker, event_loop_thread, events, monkeypatch, capsys
+    db, broker, event_loop_thread, events, capsys
 ):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
     demo_plant_load(lines=1, machines_per_line=1, sparkplug_broker=(broker.host, broker.port), sparkplug_line=1)
     runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
     runner.step()
