@@ -3,7 +3,6 @@
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from demo.simulator.plant import PlantSimulator
 from historian.models import Device, Machine, ScanClass, Tag
 from ingest.protocols.registry import drivers_close_all
 from tests.timescale.harness import UNAVAILABLE_VAR
+from tests.waiting import wait_until
 
 pytest_plugins = ["tests.opcua_fixtures", "tests.browser"]  # shared fixtures: the OPC UA servers, the browser
 
@@ -128,11 +128,9 @@ class LiveAsgiServer:
 
     def start(self) -> "LiveAsgiServer":
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
+        wait_until(lambda: self.server.started or not self.thread.is_alive(), timeout=15, what="uvicorn to start")
+        if not self.server.started:
+            raise RuntimeError("uvicorn did not start")
         return self
 
     def stop(self) -> None:

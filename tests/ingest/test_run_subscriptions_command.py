@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from django.db import connection
 
 from demo.simulator.opcua_server import opcua_signal_node_id
 from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from tests.waiting import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,16 +57,15 @@ def test_run_subscriptions_stores_values_and_stops_on_sigterm(transactional_db, 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def value_stored() -> bool:
+        assert proc.poll() is None, proc.communicate()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM historian_sample WHERE tag_id = %s", [tag.pk])
+            return bool(cursor.fetchone()[0])
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM historian_sample WHERE tag_id = %s", [tag.pk])
-                if cursor.fetchone()[0]:
-                    break
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no value stored within 30 s"
-            time.sleep(0.2)
+        wait_until(value_stored, timeout=30, what="a value stored by the command", interval=0.2)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=20)
         assert proc.returncode == 0, stderr
