@@ -21,7 +21,11 @@ pytest_plugins = ["tests.opcua_fixtures", "tests.browser"]  # shared fixtures: t
 
 # Tests in these folders and modules (under tests/) also run against TimescaleDB; any other test opts in with
 # @pytest.mark.timescale. With MILLWRIGHT_TEST_BACKEND=timescaledb (`make test`'s second run) only those run.
-TIMESCALE_PATHS = ("historian/queries", "historian/storage", "historian/services/test_samples_write.py")
+TIMESCALE_PATHS = (
+    "historian/queries",
+    "historian/storage",
+    *(f"historian/services/test_{name}.py" for name in ("samples", "text_samples", "retention", "rollups")),
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,7 +15,7 @@ from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
 from tests.mqtt_broker import MosquittoBroker
 from tests.waiting import wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
 
 def _database_url() -> str:

@@ -13,7 +13,7 @@ from demo.simulator.opcua_server import opcua_signal_node_id
 from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
 from tests.waiting import wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
 
 def _database_url() -> str:
