@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from historian.models import Device, DiscoveredMetric, Protocol
+from historian.models import DiscoveredMetric, Protocol
 from ingest.protocols.sparkplug.codec import DataType
 from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
+from tests.factories import DeviceFactory
 from tests.mqtt_broker import MosquittoBroker
 from tests.waiting import wait_until
 
@@ -28,7 +29,7 @@ def test_run_sparkplug_discovers_edge_nodes_and_stops_on_sigterm(transactional_d
     if MosquittoBroker.executable() is None:
         pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
     broker = MosquittoBroker(tmp_path).start()
-    Device.objects.create(name="Broker", protocol=Protocol.SPARKPLUG, host=broker.host, port=broker.port)
+    DeviceFactory(name="Broker", protocol=Protocol.SPARKPLUG, host=broker.host, port=broker.port)
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),

@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 
 from demo.simulator.opcua_server import opcua_signal_node_id
-from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models import Protocol
+from tests.factories import DeviceFactory, ScanClassFactory, TagFactory
 from tests.waiting import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
@@ -23,23 +24,17 @@ def _database_url() -> str:
 
 @pytest.mark.slow
 def test_run_subscriptions_stores_values_and_stops_on_sigterm(transactional_db, opcua_plant_server, settings):
-    site = Site.objects.create(name="Cmd plant")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="A"), name="L")
-    machine = Machine.objects.create(line=line, name="M")
-    device = Device.objects.create(
+    device = DeviceFactory(
         name="Cmd OPC UA",
         protocol=Protocol.OPCUA,
-        host="127.0.0.1",
         port=opcua_plant_server.port,
         use_subscriptions=True,
         publishing_interval_ms=100,
     )
-    tag = Tag.objects.create(
-        path="Cmd plant/A/L/M.speed_setpoint",
+    tag = TagFactory(
         name="speed_setpoint",
-        machine=machine,
         device=device,
-        scan_class=ScanClass.objects.create(name="S", period_ms=200),
+        scan_class=ScanClassFactory(name="S", period_ms=200),
         address=opcua_signal_node_id(0, 0, "speed_setpoint"),
         data_type="float32",
     )
