@@ -4,7 +4,6 @@ configured edge node)."""
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +18,7 @@ from inventory.models import Asset
 from inventory.security_events import SecurityEventKind
 from tests.demo import test_plant
 from tests.security_events import Collected, security_events_collected
+from tests.waiting import step_until
 
 broker = test_plant.broker  # a private Mosquitto
 event_loop_thread = test_plant.event_loop_thread  # the simulator's loop, for the demo's own edge node
@@ -49,15 +49,18 @@ def test_the_rogue_edge_node_command_raises_an_unknown_edge_node_event_on_the_de
         args=["demo_rogue_edge_node", "--mqtt-broker", f"{broker.host}:{broker.port}"],
         kwargs={"seconds": 3, "interval": 0.2},
     )
+
+    def rogue_reported() -> bool:
+        assert not own.done(), own.exception()
+        own_heard = Asset.objects.filter(key=own_key).exists()
+        if own_heard and command.ident is None:
+            command.start()  # once the demo's own node is heard
+        return own_heard and bool(events.of(UNKNOWN))
+
     try:
-        deadline = time.monotonic() + 30
-        while not (Asset.objects.filter(key=own_key).exists() and events.of(UNKNOWN)):
-            assert time.monotonic() < deadline, f"no unknown edge node reported: {[e.message for e in events]}"
-            assert not own.done(), own.exception()
-            if Asset.objects.filter(key=own_key).exists() and not command.is_alive() and command.ident is None:
-                command.start()  # once the demo's own node is heard
-            runner.step()
-            time.sleep(0.05)
+        step_until(
+            runner.step, rogue_reported, timeout=30, what="the demo's own node heard and an unknown one reported"
+        )
         command.join(30)
     finally:
         runner.shutdown()
