@@ -27,6 +27,7 @@ from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Protocol, ScanClass, Tag, TimestampSource
 from historian.quality import quality_is_good
 from historian.sample_types import datetime_to_us, us_to_datetime
+from ingest.acquisition.communication import CommunicationBaselines
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
 from ingest.acquisition.opcua_trust import opcua_certificate_pin_on_first_use
 from ingest.acquisition.subscriptions import TIME_RESOLUTION_MS
@@ -198,13 +199,14 @@ class SourceTimes:
 @dataclass
 class Polling:
     """What one poller remembers between polls: the store's context, its open drivers, the devices' source times,
-    when each device was last identified, and (for device_poll) the configuration read last."""
+    when each device was last identified, its devices' learned response times, and (for device_poll) the configuration read last."""
 
     ingest: IngestContext = field(default_factory=IngestContext)
     drivers: DriverRegistry = field(default_factory=DriverRegistry)
     source_times: SourceTimes = field(default_factory=SourceTimes)
     identify_schedule: IdentifySchedule = field(default_factory=IdentifySchedule)
     configs: dict[PollKey, PollConfig] = field(default_factory=dict)
+    communication: CommunicationBaselines = field(default_factory=CommunicationBaselines)
 
     def close(self) -> None:
         """Close the open drivers (shutdown, the end of a test)."""
@@ -270,6 +272,7 @@ def _read_and_store(
     # The sample time is when the read starts, as in scan-based historians: the values of one scan share one
     # time whatever the device's response time (the poller reports read durations on their own).
     read_at = timezone.now()
+    started = time.monotonic()
     try:
         readings = driver.read_batch(config.points)
     except DeviceUnreachable as exc:
@@ -279,6 +282,7 @@ def _read_and_store(
         )
         polling.source_times.link_lost(tags, failed_at)
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
+    response_seconds = time.monotonic() - started
     if after_read is not None:
         after_read(device)
     if readings.times is not None and device.timestamp_source == TimestampSource.SOURCE:
@@ -297,6 +301,7 @@ def _read_and_store(
         database_connection_reset()
     opcua_certificate_pin_on_first_use(device=device, driver=driver)
     device_identify_when_due(device=device, driver=driver, schedule=polling.identify_schedule, observed_at=read_at)
+    polling.communication.observe(device=device, seconds=response_seconds, at=read_at)
     return PollOutcome(
         "stored",
         stored=outcome.stored,

@@ -121,6 +121,8 @@ class DeviceIdentity:
 
     fields: dict[str, str]
     certificate_thumbprint: str | None = None
+    #: OPC UA: the endpoints the server offers, each {"url", "mode", "policy", "tokens"}; None: not asked
+    endpoints: list[dict[str, str]] | None = None
 
 
 class DeviceUnreachable(Exception):

@@ -105,6 +105,8 @@ def test_a_subscribed_server_is_put_in_the_asset_inventory_with_its_build_info(d
     asset = Asset.objects.get(device=device)
     assert (asset.protocol, asset.key) == ("opcua", device.opcua_endpoint)
     assert asset.identity["ProductUri"]
+    # the endpoints it offers are its baseline (ingest.acquisition.identify): this server, no security
+    assert [(e["mode"], e["policy"], e["tokens"]) for e in asset.endpoints] == [("None", "None", "Anonymous")]
 
 
 def test_a_node_the_server_does_not_know_gets_config_error_quality(db, opcua_plant_server, runner):
