@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 
@@ -151,5 +152,5 @@ def asset_observe(
     asset.save()
     for event in _security_events(asset, changes, observed_at):
         # Once the observation is stored: a rolled-back observation raises nothing.
-        transaction.on_commit(lambda event=event: report_security_event(event))
+        transaction.on_commit(partial(report_security_event, event))
     return AssetObserved(asset, created=False, changes=changes)
