@@ -258,3 +258,26 @@ def test_the_migration_keeps_process_alarms_and_journal_rows_both_ways():
         cursor.execute("SELECT count(*) FROM alarms_alarmdefinition WHERE tag_id IS NULL")
         assert cursor.fetchone()[0] == 0
     call_command("migrate", verbosity=0)
+
+
+def test_admin_lists_security_alarms_and_routes_only_for_who_may_see_them(client, db, admin_user):
+    security_alarm_raise(event=_event())
+    definition = AlarmDefinition.objects.get(category="security")
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:alarms_alarmdefinition_changelist"))
+    assert page.status_code == 200
+    assert definition.name in page.content.decode()
+    assert client.get(reverse("admin:alarms_alarmdefinition_change", args=[definition.pk])).status_code == 200
+    assert client.get(reverse("admin:alarms_alarm_changelist")).status_code == 200
+
+    staff = UserFactory(username="staff-no-security")
+    staff.is_staff = True
+    staff.save(update_fields=["is_staff"])
+    staff.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="alarms").exclude(codename="view_security_alarms")
+    )
+    client.force_login(staff)
+    page = client.get(reverse("admin:alarms_alarmdefinition_changelist"))
+    assert page.status_code == 200
+    assert definition.name not in page.content.decode()
+    assert client.get(reverse("admin:alarms_alarmdefinition_change", args=[definition.pk])).status_code == 302
