@@ -59,6 +59,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "dashboards:explorer": Endpoint((LOGIN, DENY, ALLOW, ALLOW)),  # historian.use_trend_explorer
     # Alarms
     "alarms:list": ALARMS,
+    # One alarm; a security alarm is a 404 without alarms.view_security_alarms (tests/alarms/services/test_security)
+    "alarms:detail": Endpoint(ALARMS.expected, kwargs={"alarm_id": 999_999}),
     "alarms:history": ALARMS,
     "alarms:history_csv": EXPORT,
     "alarms:kpi": ALARMS,
