@@ -6,6 +6,12 @@ Physics are deliberately simple (first-order lags, ramps, exponential hazards) b
 power, temperatures and vibration follow speed and cutting load, counters only move while running.
 All randomness comes from one ``random.Random(seed)``, so a run is reproducible for a given sequence of
 ``step(now)`` calls.
+
+The machines accept writes (issue 14), the same over every protocol (``Machine.write``): the spindle speed setpoint
+(the speed ramps to it), a feed override in percent (feed rate and cycle time follow it), and a command register
+(MachineCommand: start, stop, reset fault) driving the state machine; the register holds the last command the
+machine accepted, so a refused command (start while down) reads back as something else. A stopped machine stays
+idle until started; a reset fault ends the repair at once.
 """
 
 from __future__ import annotations
@@ -29,6 +35,17 @@ class MachineState(IntEnum):
     IDLE = 0
     RUNNING = 1
     DOWN = 2
+
+
+class MachineCommand(IntEnum):
+    NONE = 0
+    START = 1
+    STOP = 2
+    RESET_FAULT = 3
+
+
+SETPOINT_RANGE = (0.0, 3600.0)  # rpm: what the drive accepts; a setpoint outside is clamped, as a PLC does
+FEED_OVERRIDE_RANGE = (0, 150)  # %
 
 
 #: Alarm codes a DOWN machine shows, with the texts an HMI would.
@@ -64,6 +81,7 @@ class SignalSpec:
     key: bool = False  # shown on the overview card
     span: tuple[float, float] = (0.0, 100.0)  # nominal chart range
     bit: int | None = None  # for bool signals packed into a status register
+    writable: bool = False  # the machine accepts writes of this signal (Machine.write)
 
     @property
     def register_count(self) -> int:
@@ -78,7 +96,7 @@ MACHINE_SIGNALS: tuple[SignalSpec, ...] = (
     SignalSpec("door_open", _STATUS, "bool", "", "Guard door open (status bit 2)", False, (0, 1), bit=2),
     SignalSpec("alarm_code", 2, "uint16", "", "Active alarm code, 0 when none", False, (0, 999)),
     SignalSpec("spindle_speed", 4, "float32", "rpm", "Spindle speed", True, (0, 3600)),
-    SignalSpec("speed_setpoint", 6, "float32", "rpm", "Spindle speed setpoint", False, (0, 3600)),
+    SignalSpec("speed_setpoint", 6, "float32", "rpm", "Spindle speed setpoint", False, (0, 3600), writable=True),
     SignalSpec("motor_current", 8, "float32", "A", "Spindle motor current", False, (0, 60)),
     SignalSpec("motor_temperature", 10, "float32", "°C", "Spindle motor winding temperature", True, (0, 120)),
     SignalSpec("bearing_temperature", 12, "float32", "°C", "Spindle bearing temperature", False, (0, 100)),
@@ -93,10 +111,22 @@ MACHINE_SIGNALS: tuple[SignalSpec, ...] = (
     SignalSpec("reject_parts", 30, "uint32", "parts", "Rejected parts", False, (0, 2000)),
     SignalSpec("energy_total", 32, "float64", "kWh", "Energy meter of the spindle drive", False, (0, 1e6)),
     SignalSpec("spindle_load", 36, "int16", "%", "Spindle load, negative while braking", False, (-100, 150)),
+    SignalSpec("feed_override", 37, "uint16", "%", "Feed override", False, (0, 150), writable=True),
+    SignalSpec(
+        "command",
+        38,
+        "uint16",
+        "",
+        "Command: 1 start, 2 stop, 3 reset fault (the last accepted)",
+        False,
+        (0, 3),
+        writable=True,
+    ),
 )
+WRITABLE_SIGNALS: tuple[SignalSpec, ...] = tuple(s for s in MACHINE_SIGNALS if s.writable)
 SIGNALS_BY_NAME: dict[str, SignalSpec] = {s.name: s for s in MACHINE_SIGNALS}
 
-_FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f", "float64": ">d"}
+SIGNAL_FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f", "float64": ">d"}
 
 
 def machine_tag_address(machine_index: int, spec: SignalSpec) -> str:
@@ -140,6 +170,10 @@ class Machine:
         self.door_open = False
         self._door_plan: tuple[float, float] = (math.inf, math.inf)
         self.setpoint = self.base_setpoint
+        self.setpoint_written = False  # an operator's setpoint: no more recipe changes of its own
+        self.feed_override = 100
+        self.last_command = MachineCommand.NONE
+        self.operator_stopped = False  # stopped by a command: idle until started
         self.speed = self.setpoint
         self.wear = rng.uniform(0.0, 0.4)
         self.cycle_elapsed = rng.uniform(0.0, self.nominal_cycle)
@@ -194,7 +228,46 @@ class Machine:
             "reject_parts": float(self.reject_parts),
             "energy_total": self.energy_kwh,
             "spindle_load": float(self.spindle_load),
+            "feed_override": float(self.feed_override),
+            "command": float(self.last_command),
         }
+
+    def write(self, signal: str, value: float) -> float:
+        """Apply a write of `signal` (one of WRITABLE_SIGNALS) and return the value it now holds: a setpoint or an
+        override clamped to its range, the last accepted command (unchanged when `value` is refused). ValueError
+        for a signal that is not writable."""
+        if signal == "speed_setpoint":
+            self.setpoint = min(max(float(value), SETPOINT_RANGE[0]), SETPOINT_RANGE[1])
+            self.setpoint_written = True
+            return self.setpoint
+        if signal == "feed_override":
+            self.feed_override = min(max(round(value), FEED_OVERRIDE_RANGE[0]), FEED_OVERRIDE_RANGE[1])
+            return self.feed_override
+        if signal == "command":
+            self.command(round(value))
+            return float(self.last_command)
+        raise ValueError(f"{self.name}: {signal} is not writable")
+
+    def command(self, code: int) -> bool:
+        """Start, stop or reset a fault; True when the machine accepted it (start needs no fault, reset a fault)."""
+        if code == MachineCommand.START and self.state != MachineState.DOWN:
+            self.operator_stopped = False
+            if self.state == MachineState.IDLE:
+                self.state = MachineState.RUNNING
+                self.state_until = math.inf
+                self._door_plan = (math.inf, math.inf)
+                self.door_open = False
+        elif code == MachineCommand.STOP:
+            self.operator_stopped = True
+            if self.state != MachineState.DOWN:
+                self._go_idle(math.inf, allow_door=False)
+        elif code == MachineCommand.RESET_FAULT and self.state == MachineState.DOWN:
+            self.alarm_code = 0
+            self._go_idle(self.rng.uniform(5.0, 20.0), allow_door=False)
+        else:
+            return False
+        self.last_command = MachineCommand(code)
+        return True
 
     @property
     def power(self) -> float:
@@ -219,7 +292,7 @@ class Machine:
                 number = int(value) & 0xFFFFFFFF
             elif spec.data_type in ("int16", "uint16", "int32"):
                 number = int(value)
-            raw = struct.pack(_FORMATS[spec.data_type], number)
+            raw = struct.pack(SIGNAL_FORMATS[spec.data_type], number)
             for i in range(0, len(raw), 2):
                 regs[spec.offset + i // 2] = int.from_bytes(raw[i : i + 2], "big")
         return regs
@@ -250,7 +323,7 @@ class Machine:
             elif rng.random() < _hazard(1 / 480, dt):
                 long_stop = rng.random() < 0.15  # changeover, possibly a new recipe
                 self._go_idle(rng.uniform(120.0, 300.0) if long_stop else rng.uniform(10.0, 90.0))
-                if long_stop and rng.random() < 0.6:
+                if long_stop and rng.random() < 0.6 and not self.setpoint_written:
                     self.setpoint = round(self.base_setpoint * rng.choice((0.8, 0.9, 1.0, 1.1, 1.2)), -1)
         elif self.t >= self.state_until:
             if self.state == MachineState.DOWN:
@@ -267,7 +340,7 @@ class Machine:
 
     def _go_idle(self, duration: float, *, allow_door: bool = True) -> None:
         self.state = MachineState.IDLE
-        self.state_until = self.t + duration
+        self.state_until = math.inf if self.operator_stopped else self.t + duration
         if allow_door and duration > 15 and self.rng.random() < 0.6:
             self._door_plan = (self.t + 4.0, self.state_until - 5.0)
         else:
@@ -287,18 +360,23 @@ class Machine:
     # -- physics -------------------------------------------------------------------------------------------
 
     def _next_cycle_target(self) -> float:
-        base = self.nominal_cycle * self.base_setpoint / self.setpoint
+        base = self.nominal_cycle * self.base_setpoint / max(self.setpoint, 1.0)
+        if self.feed_override != 100:
+            base *= 100 / max(self.feed_override, 10)
         return max(5.0, base * (1 + self.rng.gauss(0.0, 0.03)))
 
     def _mechanics(self, dt: float) -> None:
         rng = self.rng
         running = self.state == MachineState.RUNNING
         target = self.setpoint if running else 0.0
-        accel = self.setpoint / 5.0  # rpm/s: about 5 s to full speed
+        accel = max(self.setpoint, 600.0) / 5.0  # rpm/s: about 5 s to full speed
         accelerating = braking = False
         if self.speed < target - 1.0:
             accelerating = True
             self.speed = min(target, self.speed + accel * dt)
+        elif running and self.speed > target + 1.0:  # a lower setpoint: brake down to it
+            braking = True
+            self.speed = max(target, self.speed - 1.5 * accel * dt)
         elif running:
             self.speed = max(0.0, target * (1 + rng.gauss(0.0, 0.0015)))
         elif self.state == MachineState.IDLE:
@@ -322,7 +400,10 @@ class Machine:
                 self.cycle_elapsed -= self.cycle_target  # the next part started within this step
                 self.cycle_target = self._next_cycle_target()
             self.wear = min(1.5, self.wear + self.wear_rate * dt)
-        self.feed_rate = max(0.0, self.setpoint * self.feed_per_rev * (1 + rng.gauss(0.0, 0.01))) if cutting else 0.0
+        feed = self.setpoint * self.feed_per_rev
+        if self.feed_override != 100:
+            feed *= self.feed_override / 100
+        self.feed_rate = max(0.0, feed * (1 + rng.gauss(0.0, 0.01))) if cutting else 0.0
         self._update_electrical(cutting=cutting, accelerating=accelerating, braking=braking, dt=dt)
 
         # Vibration: grows with wear and cutting; occasional spikes (chatter, chip in the tool).
