@@ -122,6 +122,7 @@ def demo_plant_load(
                     span_high=spec.span[1],
                     value_labels=STATE_LABELS if spec.name == "state" else {},
                     is_key=spec.key,
+                    writable=spec.writable,
                     description=spec.description,
                 )
                 tag.full_clean(validate_unique=False)

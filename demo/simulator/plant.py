@@ -374,7 +374,7 @@ class Machine:
         if self.speed < target - 1.0:
             accelerating = True
             self.speed = min(target, self.speed + accel * dt)
-        elif running and self.speed > target + 1.0:  # a lower setpoint: brake down to it
+        elif running and self.speed > target * 1.01 + 1.0:  # a lower setpoint (not the noise): brake down to it
             braking = True
             self.speed = max(target, self.speed - 1.5 * accel * dt)
         elif running:

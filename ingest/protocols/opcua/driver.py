@@ -234,6 +234,8 @@ class OpcUaDriver(Driver):
         (type_value,) = await client.uaclient.read_attributes([node_id], ua.AttributeIds.DataType)
         if type_value.StatusCode is not None and not type_value.StatusCode.is_good():
             return outcome(WriteStatus.FAILED, error=f"{point.address}: {type_value.StatusCode.name}")
+        if type_value.Value is None or not isinstance(type_value.Value.Value, ua.NodeId):
+            return outcome(WriteStatus.FAILED, error=f"{point.address}: the server gave no DataType for the node")
         variant = write_variant(type_value.Value.Value, raw, address=point.address)
         params = ua.WriteParameters()
         params.NodesToWrite = [

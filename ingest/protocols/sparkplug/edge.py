@@ -53,7 +53,7 @@ class SparkplugEdgeNode:
         self.aliases: dict[tuple[str, str], int] = {}
         for n, (device_id, name) in enumerate(((d, m) for d, ms in self.types.items() for m in ms), start=1):
             self.aliases[(device_id, name)] = n
-        self.values: dict[tuple[str, str], float | bool | None] = dict.fromkeys(self.aliases, 0)
+        self.values: dict[tuple[str, str], MetricValue] = dict.fromkeys(self.aliases, 0)
         self.bd_seq = -1
         self.seq = 0
         self.rebirths_requested = 0
@@ -165,7 +165,7 @@ class SparkplugEdgeNode:
 
     def publish_data(
         self,
-        values: Mapping[str, float | bool | None],
+        values: Mapping[str, MetricValue],
         *,
         device_id: str = "",
         timestamp_ms: int | None = None,
