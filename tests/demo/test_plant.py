@@ -77,6 +77,14 @@ def test_loading_again_with_the_line_back_on_modbus_moves_its_tags_and_drops_the
     assert set(Tag.objects.values_list("device__name", flat=True)) == {"Line 1 PLC"}
 
 
+def test_the_machines_setpoint_feed_override_and_command_tags_are_writable_and_no_other(db):
+    summary = demo_plant_load(lines=2, machines_per_line=2)
+
+    writable = set(Tag.objects.filter(writable=True).values_list("path", flat=True))
+    assert len(writable) == 3 * summary.machines
+    assert {path.rsplit(".", 1)[1] for path in writable} == {"speed_setpoint", "feed_override", "command"}
+
+
 @pytest.fixture
 def broker(tmp_path) -> Iterator[MosquittoBroker]:
     if MosquittoBroker.executable() is None:
