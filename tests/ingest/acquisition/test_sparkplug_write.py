@@ -18,7 +18,9 @@ from ingest.protocols.base import PointRequest, WriteStatus
 from ingest.protocols.sparkplug.codec import DataType
 from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
 from ingest.protocols.sparkplug.session import BrokerSettings
+from inventory.security_events import SecurityEventKind
 from tests.mqtt_broker import MosquittoBroker
+from tests.security_events import security_events_collected
 from tests.waiting import wait_until
 
 GROUP, NODE, CNC = "Plant9", "Gateway9", "CNC901"
@@ -90,14 +92,25 @@ def test_a_dcmd_by_alias_is_confirmed_by_the_device_data_echo(runner: SparkplugR
     device = _edge_device(runner, GROUP, NODE, CNC)
     _step_until(runner, lambda: runner.node_state(BrokerSettings(edge.host, edge.port), GROUP, NODE), "node state")
 
-    outcome = runner.command(device, PointRequest(1, "Spindle/Setpoint", "float32", scale=10.0), 1234.5, timeout=5)
+    runner.step()  # the births handled: what follows is the commands and their echoes
+    with security_events_collected() as events:
+        outcome = runner.command(device, PointRequest(1, "Spindle/Setpoint", "float32", scale=10.0), 1234.5, timeout=5)
+        assert runner.command(device, PointRequest(2, "Enabled", "bool"), True, timeout=5).confirmed
+        assert runner.command(device, PointRequest(3, "Recipe", "string"), "R-17", timeout=5).confirmed
+        handled = [0]
+
+        def both_echoes_handled() -> bool:  # each command seen back on its DCMD topic, and the DDATA answering it
+            handled[0] += runner.step().messages
+            return handled[0] >= 6
+
+        wait_until(both_echoes_handled, timeout=10, what="the commands and their echoes handled by the runner")
 
     assert outcome.status == WriteStatus.CONFIRMED, outcome
     assert outcome.written == 123.45
     assert outcome.read_back == pytest.approx(1234.5)
-    assert edge.writes_received == [(CNC, "Spindle/Setpoint", pytest.approx(123.45))]
-    assert runner.command(device, PointRequest(2, "Enabled", "bool"), True, timeout=5).confirmed
-    assert runner.command(device, PointRequest(3, "Recipe", "string"), "R-17", timeout=5).confirmed
+    assert edge.writes_received[0] == (CNC, "Spindle/Setpoint", pytest.approx(123.45))
+    assert [w[1:] for w in edge.writes_received[1:]] == [("Enabled", True), ("Recipe", "R-17")]
+    assert not events.of(SecurityEventKind.UNEXPECTED_COMMAND)  # our own commands are not a security event
 
 
 def test_an_ncmd_to_a_node_metric_and_a_refusal_before_sending(runner: SparkplugRunner, edge: SparkplugEdgeNode):
