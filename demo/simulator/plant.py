@@ -541,7 +541,7 @@ class Machine:
         self.energy_kwh += self.power * dt / 3600.0
 
     def _motor_temp_target(self) -> float:
-        return AMBIENT_C + 70.0 * (self.current / self.rated_current) ** 2
+        return AMBIENT_C + 85.0 * (self.current / self.rated_current) ** 2
 
     def _bearing_temp_target(self) -> float:
         return AMBIENT_C + 28.0 * self.speed / 3000.0 + 10.0 * self.wear
