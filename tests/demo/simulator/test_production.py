@@ -49,9 +49,7 @@ def _early_shift() -> Shift:
 
 
 def _sample(plant: PlantSimulator) -> list[Sample]:
-    return [
-        (m.state, m.alarm_code, m.product, m.produced_count, m.reject_count) for m in plant.all_machines()
-    ]
+    return [(m.state, m.alarm_code, m.product, m.produced_count, m.reject_count) for m in plant.all_machines()]
 
 
 @pytest.fixture(scope="module")
@@ -266,10 +264,14 @@ def test_one_shift_has_a_believable_oee_with_every_loss(shift_series) -> None:
     for kpis in machines:
         assert kpis.oee is not None
         assert 0.45 <= kpis.oee <= 0.9  # no machine is implausibly good or bad
-        assert kpis.availability is not None and 0.6 < kpis.availability < 0.95
-        assert kpis.performance is not None and 0.7 < kpis.performance < 0.97
-        assert kpis.quality is not None and 0.9 < kpis.quality < 1.0
-        assert kpis.setup_adjustments > 0 and kpis.breakdowns > 0
+        assert kpis.availability is not None
+        assert 0.6 < kpis.availability < 0.95
+        assert kpis.performance is not None
+        assert 0.7 < kpis.performance < 0.97
+        assert kpis.quality is not None
+        assert 0.9 < kpis.quality < 1.0
+        assert kpis.setup_adjustments > 0
+        assert kpis.breakdowns > 0
 
 
 # -- through the real server and driver --------------------------------------------------------------------------
