@@ -93,11 +93,11 @@ ALARM_CODES: dict[int, str] = {code: text.lower() for code, (text, _) in FAULT_C
 # Random breakdowns (overtemperature is not random: it trips when the motor gets too hot).
 _RANDOM_ALARMS: tuple[tuple[int, float, tuple[float, float]], ...] = (
     # code, weight, (min, max) repair time in s
-    (205, 2.0, (120.0, 480.0)),
-    (310, 1.0, (180.0, 900.0)),
-    (412, 3.0, (90.0, 300.0)),
-    (520, 3.0, (20.0, 60.0)),
-    (633, 1.5, (60.0, 240.0)),
+    (205, 2.0, (120.0, 420.0)),
+    (310, 1.0, (180.0, 720.0)),
+    (412, 3.0, (120.0, 300.0)),
+    (520, 1.5, (20.0, 60.0)),
+    (633, 1.5, (120.0, 240.0)),
 )
 _OVERTEMP_TRIP_C = 95.0
 
@@ -181,7 +181,7 @@ def _hazard(rate: float, dt: float) -> float:
 
 # Event rates (1/s) of one machine while it makes parts, tuned so that the 3 x 3 demo shows each loss within
 # 10-15 minutes and lands its OEE in 55-85 %.
-BREAKDOWN_RATE = 1 / 3000  # random faults (more with a worn spindle or during a vibration spike)
+BREAKDOWN_RATE = 1 / 2700  # random faults (more with a worn spindle or during a vibration spike)
 MICRO_STOP_RATE = 1 / 2400  # operator stops: clear chips, measure a part (10-90 s)
 REDUCED_SPEED_RATE = 1 / 2400  # the operator lowers the speed (chatter, hard material) for 4-12 minutes
 CHANGEOVER_EVERY = (30 * 60.0, 60 * 60.0)  # s between two product changes of a line

@@ -35,8 +35,8 @@ from production.kpis import Kpis, Loss, ProductCount, Reason, StateInterval, kpi
 from production.kpis import MachineState as ProductionState
 from tests.waiting import wait_until
 
-#: (state, fault code, product, production counter, reject counter) of one machine at one second.
-Sample = tuple[MachineState, int, int, int, int]
+#: (state, fault code, product, production counter, reject counter, speed lowered) of one machine at one second.
+Sample = tuple[MachineState, int, int, int, int, bool]
 Run = tuple[MachineState, int, int]  # state, first second, end second (exclusive)
 DOWN_STATES = (MachineState.DOWN, MachineState.OFF)
 
@@ -49,7 +49,10 @@ def _early_shift() -> Shift:
 
 
 def _sample(plant: PlantSimulator) -> list[Sample]:
-    return [(m.state, m.alarm_code, m.product, m.produced_count, m.reject_count) for m in plant.all_machines()]
+    return [
+        (m.state, m.alarm_code, m.product, m.produced_count, m.reject_count, m.setpoint < m.base_setpoint)
+        for m in plant.all_machines()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +185,52 @@ def test_a_machine_down_starves_the_next_one_and_blocks_the_one_before(shift_ser
             for state, start, end in _runs(after):
                 if state == MachineState.IDLE and end - start > 150:  # longer than any operator stop
                     assert any(before[s][0] != MachineState.RUNNING for s in range(start - 60, end))
+
+
+def _seen(series: list[list[Sample]]) -> dict[str, list[bool]]:
+    """Per second of the shift, whether some machine shows each loss to a visitor."""
+    seconds = len(series[0])
+    seen = {kind: [False] * seconds for kind in VISIBLE_LOSSES}
+
+    def mark(kind: str, start: int, end: int) -> None:
+        seen[kind][start:end] = [True] * (end - start)
+
+    for samples in series:
+        runs = _runs(samples)
+        for start, end in _stops(runs):
+            mark("breakdown" if end - start >= 120 else "micro-stop", start, end)
+        for state, start, end in runs:
+            if state == MachineState.SETUP:
+                mark("setup", start, end)
+            elif state in (MachineState.IDLE, MachineState.BLOCKED):
+                mark("micro-stop" if end - start < 120 else "starved or blocked", start, end)
+        for second, (before, after) in enumerate(itertools.pairwise(samples), start=1):
+            if after[5]:
+                mark("reduced speed", second, second + 1)
+            if after[4] != before[4]:
+                mark("reject", second, second + 1)
+    return seen
+
+
+VISIBLE_LOSSES = ("breakdown", "micro-stop", "setup", "starved or blocked", "reduced speed", "reject")
+
+
+def test_a_visitor_sees_each_loss_within_a_quarter_of_an_hour(shift_series) -> None:
+    """Real time (the demo does not compress it): the rates are such that the nine machines show each loss in most
+    quarters of an hour (a loss going on counts: the visitor sees the machine in it), and all or all but one in
+    nearly every quarter of an hour outside the breaks."""
+    shift, series = shift_series
+    seen = _seen(series)
+    windows = [
+        start
+        for start in range(0, len(series[0]) - 900, 60)
+        if not any(_in_break(shift, second) for second in (start, start + 450, start + 899))
+    ]
+    shares = {kind: sum(any(seen[kind][w : w + 900]) for w in windows) / len(windows) for kind in VISIBLE_LOSSES}
+    assert all(share >= 0.85 for share in shares.values()), shares
+    most = [sum(any(seen[kind][w : w + 900]) for kind in VISIBLE_LOSSES) for w in windows]
+    assert sum(count >= len(VISIBLE_LOSSES) - 1 for count in most) / len(windows) >= 0.95
+    assert sum(count == len(VISIBLE_LOSSES) for count in most) / len(windows) >= 0.7
 
 
 # -- OEE ---------------------------------------------------------------------------------------------------------
