@@ -3,6 +3,7 @@
 History times in JSON are epoch milliseconds in columns (t, v, q per tag): compact, and what charts take.
 """
 
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 
 from django.core.handlers.asgi import ASGIRequest
@@ -24,7 +25,7 @@ from api import serializers as s
 from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Tag
-from historian.queries.aggregates import aggregate_values
+from historian.queries.aggregates import AggregateInterval, aggregate_values
 from historian.queries.catalog import devices_by_name, hierarchy_tree, tags_find
 from historian.queries.export import (
     aggregate_export_check,
@@ -365,18 +366,20 @@ class ExportView(APIView):
         tags = _tags(params, limit=MAX_EXPORT_TAGS, numeric=params["kind"] != "raw")
         ids, paths = [t.pk for t in tags], {t.pk: t.path for t in tags}
         start, end = params["start"], params["end"]
+        content: Iterator[bytes] | AsyncIterator[bytes]
         if params["kind"] == "raw":
-            chunks = iter(())
+            raw_chunks: Iterator[list[tuple[int, datetime, float | str | None, int]]] = iter(())
             if end > start:  # an empty range is the header alone
                 raw_export_check(tag_ids=ids, start=start, end=end)
-                chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
-            content = csv_export.raw_csv(chunks, paths)
+                raw_chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
+            content = csv_export.raw_csv(raw_chunks, paths)
         else:
-            interval, chunks = params["interval"], iter(())
+            interval = params["interval"]
+            aggregate_chunks: Iterator[tuple[int, list[AggregateInterval]]] = iter(())
             if end > start:
                 aggregate_export_check(tag_ids=ids, start=start, end=end, interval=interval)
-                chunks = aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval)
-            content = csv_export.aggregate_csv(chunks, paths, params["fields"])
+                aggregate_chunks = aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval)
+            content = csv_export.aggregate_csv(aggregate_chunks, paths, params["fields"])
         if isinstance(request._request, ASGIRequest):
             content = csv_export.as_async(content)
         name = f"millwright-{params['kind']}-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.csv"

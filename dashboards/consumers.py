@@ -17,6 +17,8 @@ signing out closes the session's open sockets with 4401.
 """
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from channels.db import database_sync_to_async
 
@@ -38,7 +40,12 @@ LIVE_ACTIONS = frozenset({"subscribe", "unsubscribe"})
 class LiveStream:
     """The live-values half of a consumer, shared by /ws/live/ and /ws/page/."""
 
-    subscriptions: set[int] | None = None
+    # What the consumer it is mixed into (channels' AsyncWebsocketConsumer) provides: declared, not defined.
+    channel_layer: Any
+    channel_name: str
+    send: Callable[..., Awaitable[None]]
+
+    subscriptions: set[int] | None = None  # None until live_join: the user may not view the plant
 
     async def live_join(self) -> None:
         self.subscriptions = set()
@@ -63,6 +70,7 @@ class LiveStream:
             await self._unsubscribe(set(machines))
 
     async def _subscribe(self, requested: set[int]) -> None:
+        assert self.subscriptions is not None  # live_receive is called only after live_join
         if len(self.subscriptions | requested) > MAX_SUBSCRIPTIONS:
             await self.live_error(f"At most {MAX_SUBSCRIPTIONS} machines per connection.")
             return
@@ -76,6 +84,7 @@ class LiveStream:
             await self.live_error(f"Unknown machines: {unknown}")
 
     async def _unsubscribe(self, machines: set[int]) -> None:
+        assert self.subscriptions is not None  # live_receive is called only after live_join
         for machine_id in machines & self.subscriptions:
             await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
         self.subscriptions -= machines

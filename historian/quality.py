@@ -43,7 +43,7 @@ def quality_is_bad(code: int) -> bool:
 
 
 #: Labels that the name does not spell (static/js/lib/quality.js decodes the same).
-_LABELS = {Quality.BAD_ACQUISITION_DOWN: "bad: no data: acquisition down"}
+_LABELS: dict[int, str] = {Quality.BAD_ACQUISITION_DOWN: "bad: no data: acquisition down"}
 
 
 def quality_label(code: int) -> str:

@@ -6,6 +6,7 @@ layer carries a handful of messages per second instead of hundreds.
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 from channels.layers import get_channel_layer
@@ -29,7 +30,8 @@ def live_samples_message(machine_id: int, rows: SampleBatch | Sequence[SampleRow
             "machine": machine_id,
             "samples": [[r.tag_id, (datetime_to_us(r.time) + 500) // 1000, r.value, r.quality] for r in rows],
         }
-    batch = rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(rows)
+    # cast: no row is a TextSampleRow (the check above), which the type checker cannot follow through any().
+    batch = rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(cast(Sequence[SampleRow], rows))
     values = batch.value.tolist()
     if len(values) and np.isnan(batch.value).any():
         values = [None if v != v else v for v in values]
