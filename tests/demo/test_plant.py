@@ -167,10 +167,9 @@ def _tags_with_good_samples(tag_ids: set[int]) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def test_the_production_tags_are_configured_and_polled_over_modbus(demo_plant, plant_server, monkeypatch):
+def test_the_production_tags_are_configured_and_polled_over_modbus(demo_plant, plant_server, polling):
     """State, fault code, product and the two 16-bit counters of each machine: addresses, step interpolation, the
     counters' rollover, value labels; polled through the real driver and stored."""
-    monkeypatch.setattr(store, "compression", CompressionFilter())
     assert Site.objects.get(name="Demo Plant").timezone == DEMO_TIME_ZONE
     tags = {}
     for index, machine in enumerate(Machine.objects.order_by("name")):
@@ -190,7 +189,7 @@ def test_the_production_tags_are_configured_and_polled_over_modbus(demo_plant, p
     assert set(Tag.objects.filter(path__endswith=".part_count").values_list("counter_rollover", flat=True)) == {None}
 
     device = Device.objects.get(protocol=Protocol.MODBUS)
-    device_poll(device_id=device.pk, scan_class_id=ScanClass.objects.get(name="Fast").pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=ScanClass.objects.get(name="Fast").pk)
     assert _tags_with_good_samples(set(tags)) == set(tags)
     with connection.cursor() as cursor:
         cursor.execute("SELECT tag_id, value FROM historian_current_value WHERE tag_id = ANY(%s)", [list(tags)])
