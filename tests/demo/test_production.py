@@ -11,7 +11,7 @@ from demo.simulator.production import DEMO_CALENDAR, FAULT_CODES, PRODUCTS
 from historian.models import Machine, Site
 from ingest.acquisition.poll import device_poll
 from production.models import FaultCode, MachineProduction, ShiftCalendar, StateInterval
-from tests.waiting import wait_until
+from tests.waiting import step_until
 
 
 @pytest.fixture
@@ -51,11 +51,15 @@ def test_polling_the_simulator_derives_state_intervals(demo_production, plant_se
     machines = list(Machine.objects.filter(line__area__site=demo_production))
 
     def every_machine_has_intervals() -> bool:
-        device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
         with_intervals = StateInterval.objects.filter(machine__in=machines).values("machine").distinct().count()
         return with_intervals == len(machines)
 
-    wait_until(every_machine_has_intervals, timeout=20, what="an interval per demo machine")
+    step_until(
+        lambda: device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk),
+        every_machine_has_intervals,
+        timeout=20,
+        what="an interval per demo machine",
+    )
     for machine in machines:
         current = StateInterval.objects.filter(machine=machine).latest("start")
         assert current.state in {str(state) for state in PRODUCTION_STATES.values()}
