@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from django.utils import timezone
 
@@ -64,6 +65,13 @@ logger = logging.getLogger(__name__)
 #: Values pushed within one such slot are stored as one batch, stamped with the slot's start: a server that
 #: stamps every value with its own millisecond would otherwise cost one database write per value.
 TIME_RESOLUTION_MS = 100
+
+#: What a subscription's callbacks queue for the flush, by device id: its readings, or a link change
+#: (its status: connected or the reason of a drop, the certificate presented; and when).
+_Event = (
+    tuple[int, Literal["readings"], list[tuple[datetime, PointReading]]]
+    | tuple[int, Literal["status"], tuple[LinkStatus, datetime]]
+)
 
 
 @dataclass
@@ -113,7 +121,7 @@ class SubscriptionRunner:
         self.context = context or IngestContext()
         self.flush_seconds = flush_seconds
         self.reload_seconds = reload_seconds
-        self._events: queue.SimpleQueue[tuple[int, str, object]] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._sessions: dict[int, _Session] = {}
         self._retired: list[_Session] = []  # stopping: their last events are still stored
         self._loop_thread = LoopThread("opcua-subscriptions")
@@ -244,17 +252,18 @@ class SubscriptionRunner:
         stored = count = connects = drops = 0
         while True:
             try:
-                device_id, kind, payload = self._events.get_nowait()
+                event = self._events.get_nowait()
             except queue.Empty:
                 break
+            device_id = event[0]
             session = self._session(device_id)
             if session is None:
                 continue
-            if kind == "readings":
-                pending[device_id].extend(payload)  # type: ignore[arg-type]
+            if event[1] == "readings":
+                pending[device_id].extend(event[2])
                 continue
             stored += self._store(session, pending.pop(device_id, []))
-            status, at = payload  # type: ignore[misc]
+            status, at = event[2]
             if status.ok:
                 connects += 1
                 device_record_success(context=self.context, device=session.device, read_at=at)
