@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from production.models import (
     Break,
+    DowntimeArea,
     DowntimeCategory,
     DowntimeReason,
     FaultCode,
@@ -112,3 +113,12 @@ class StateIntervalAdmin(admin.ModelAdmin):
     list_filter = ["state", "auto_classified", "machine__line"]
     date_hierarchy = "start"
     raw_id_fields = ["machine", "classified_by"]
+
+
+@admin.register(DowntimeArea)
+class DowntimeAreaAdmin(admin.ModelAdmin):
+    """Which groups or users classify stops in which area (with production.classify_downtime)."""
+
+    list_display = ["area", "group", "user"]
+    list_filter = ["area"]
+    raw_id_fields = ["user"]

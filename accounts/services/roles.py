@@ -28,6 +28,8 @@ _OPERATOR = (
     "alarms.view_alarm",
     "alarms.acknowledge_alarm",
     "alarms.shelve_alarm",
+    # Stops of the areas granted to them or their group (production.DowntimeArea).
+    "production.classify_downtime",
 )
 _ENGINEER = (
     *_OPERATOR,
@@ -36,6 +38,7 @@ _ENGINEER = (
     "accounts.manage_api_tokens",
     "inventory.view_asset",
     "inventory.view_assetchange",
+    "production.classify_downtime_any_area",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (
