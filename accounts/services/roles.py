@@ -55,6 +55,11 @@ _ADMINISTRATOR = (
     "auth.add_user",
     "auth.change_user",
     "auth.view_group",
+    # Which areas operators (or their groups) classify stops in.
+    "production.view_downtimearea",
+    "production.add_downtimearea",
+    "production.change_downtimearea",
+    "production.delete_downtimearea",
     # Sign-in lockouts (django-axes): see them, and unlock by deleting the attempt.
     "axes.view_accessattempt",
     "axes.delete_accessattempt",

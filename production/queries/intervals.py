@@ -3,13 +3,15 @@ and a site's reason tree (the two-tap picker)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from production.models import DowntimeCategory, MachineState, StateInterval
+from production.calendar import calendar_shifts, shift_at
+from production.models import DowntimeCategory, MachineState, ShiftCalendar, StateInterval
 
 #: The states the downtime list shows: every stop, not running and not "off / not scheduled" (no downtime).
 STOP_STATES = (
@@ -143,3 +145,43 @@ def machine_timeline(*, machine_id: int, start: datetime, end: datetime, now: da
             }
         )
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineWindow:
+    """The stretch a state timeline shows: a shift of the line's calendar, or FALLBACK_WINDOW up to the instant
+    asked for where there is no calendar or no shift then; with the instants of the previous and next one."""
+
+    label: str
+    start: datetime
+    end: datetime
+    previous: datetime
+    next: datetime
+
+
+FALLBACK_WINDOW = timedelta(hours=8)
+
+
+def timeline_window(*, line_id: int, at: datetime) -> TimelineWindow:
+    found = ShiftCalendar.for_line(line_id)
+    if found is not None:
+        calendar = found.calendar()
+        shift = shift_at(calendar, at)
+        if shift is not None:
+            before = calendar_shifts(calendar, start=shift.start - timedelta(days=7), end=shift.start)
+            after = calendar_shifts(calendar, start=shift.end, end=shift.end + timedelta(days=7))
+            local = shift.start.astimezone(calendar.tz)
+            return TimelineWindow(
+                label=f"{shift.name} shift {shift.date.isoformat()} from {local:%H:%M} ({calendar.tz.key})",
+                start=shift.start,
+                end=shift.end,
+                previous=before[-1].start if before else shift.start - FALLBACK_WINDOW,
+                next=after[0].start if after else shift.end,
+            )
+    return TimelineWindow(
+        label=f"{FALLBACK_WINDOW.total_seconds() / 3600:g} hours to {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        start=at - FALLBACK_WINDOW,
+        end=at,
+        previous=at - FALLBACK_WINDOW,
+        next=at + FALLBACK_WINDOW,
+    )

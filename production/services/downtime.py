@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as AuthUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,7 +38,7 @@ PERM_CLASSIFY = "production.classify_downtime"
 PERM_CLASSIFY_ANY_AREA = "production.classify_downtime_any_area"
 MAX_COMMENT_CHARS = 2000
 
-User = AbstractBaseUser | AnonymousUser
+User = AuthUser | AnonymousUser
 
 
 class DowntimeError(ValueError):
