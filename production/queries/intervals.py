@@ -93,11 +93,6 @@ def machine_stops_since(*, machine_id: int, since: datetime, now: datetime | Non
     return [stop_row(iv, now=now) for iv in stops.order_by("start")]
 
 
-def stop_rows(*, ids: list[int], now: datetime | None = None) -> list[dict]:
-    now = now or timezone.now()
-    return [stop_row(iv, now=now) for iv in _stops().filter(pk__in=ids).order_by("start")]
-
-
 def reason_tree(*, site_id: int) -> list[dict]:
     """The site's downtime categories, each with its reasons (the picker: category, then reason)."""
     return [

@@ -95,7 +95,7 @@ def _target(interval: StateInterval) -> str:
     return f"{interval.machine.line.name} / {interval.machine.name} stop from {interval.start.isoformat()}"
 
 
-def _record_save(interval: StateInterval, *, user: User | None) -> None:
+def _record_save(interval: StateInterval) -> None:
     StopClassification.objects.update_or_create(
         machine_id=interval.machine_id,
         start=interval.start,
@@ -136,7 +136,7 @@ def stop_classify(
             interval.reason, interval.auto_classified = reason, False
         interval.classified_by_id, interval.classified_at = _user_id(user), at
         interval.save(update_fields=["reason", "auto_classified", "classified_by", "classified_at"])
-        _record_save(interval, user=user)
+        _record_save(interval)
         audit_record(
             actor=user,
             action=AuditAction.DOWNTIME_CLASSIFY,
@@ -164,7 +164,7 @@ def stop_comment(*, interval_id: int, comment: str, user: User | None, remote_ad
         before = _said(interval)
         interval.comment = comment
         interval.save(update_fields=["comment"])
-        _record_save(interval, user=user)
+        _record_save(interval)
         audit_record(
             actor=user,
             action=AuditAction.DOWNTIME_COMMENT,

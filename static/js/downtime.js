@@ -85,7 +85,9 @@
   function autoSelect() {
     if (selected !== null && stops.has(selected) && (pickedByHand || stops.get(selected).unclassified)) return;
     pickedByHand = false;
-    const first = sorted().find((s) => s.unclassified);
+    // The newest stop that needs a reason (longer than the machine's "reason required"), else any unclassified one.
+    const list = sorted();
+    const first = list.find((s) => s.unclassified && s.reason_required) || list.find((s) => s.unclassified);
     selected = first ? first.id : null;
     chosenCategory = null;
   }
