@@ -15,7 +15,13 @@ from django.views.decorators.http import require_GET
 from accounts.http import AuthenticatedHttpRequest
 from historian.models import Line, Machine
 from production.consumers import DEFAULT_HOURS
-from production.queries.intervals import STATE_LABELS, machine_timeline, reason_tree, timeline_window
+from production.queries.intervals import (
+    STATE_LABELS,
+    machine_timeline,
+    machine_timeline_marks,
+    reason_tree,
+    timeline_window,
+)
 from production.services.downtime import downtime_may_classify
 
 VIEW_PLANT = "historian.view_plant"
@@ -73,6 +79,7 @@ def machine_timeline_page(request: AuthenticatedHttpRequest, machine_id: int) ->
                 "end": window.end.isoformat(),
                 "states": STATE_LABELS,
                 "bands": machine_timeline(machine_id=machine.pk, start=window.start, end=window.end, now=now),
+                "marks": machine_timeline_marks(machine_id=machine.pk, start=window.start, end=window.end),
             },
         },
     )

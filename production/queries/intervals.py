@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from alarms.queries.journal import machine_activations
 from production.calendar import calendar_shifts, shift_at
 from production.models import DowntimeCategory, MachineState, ShiftCalendar, StateInterval
 
@@ -140,6 +141,32 @@ def machine_timeline(*, machine_id: int, start: datetime, end: datetime, now: da
             }
         )
     return rows
+
+
+def machine_timeline_marks(*, machine_id: int, start: datetime, end: datetime) -> list[dict]:
+    """What the timeline marks on its band: product changes (where an interval's product differs from the one
+    before it) and the machine's alarm activations, in [start, end), oldest first."""
+    marks = []
+    previous = (
+        StateInterval.objects.filter(machine_id=machine_id, start__lt=start)
+        .order_by("-start")
+        .values_list("product__code", flat=True)
+        .first()
+    )
+    intervals = StateInterval.objects.filter(machine_id=machine_id, start__gte=start, start__lt=end).order_by("start")
+    for at, product in intervals.values_list("start", "product__code"):
+        if product != previous and previous is not None and product is not None:
+            marks.append({"kind": "product", "at": at.astimezone(UTC).isoformat(), "text": f"Product {product}"})
+        previous = product if product is not None else previous
+    for entry in machine_activations(machine_id=machine_id, start=start, end=end):
+        marks.append(
+            {
+                "kind": "alarm",
+                "at": entry.time.astimezone(UTC).isoformat(),
+                "text": f"{entry.priority} alarm: {entry.message or entry.alarm_name}",
+            }
+        )
+    return sorted(marks, key=lambda m: m["at"])
 
 
 @dataclass(frozen=True, slots=True)

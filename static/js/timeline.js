@@ -1,5 +1,6 @@
 /* A machine's state timeline for one shift (production/templates/production/machine_timeline.html): one band,
-   Gantt-style, coloured by state, with the reason, product and comment on hover. Drawn with Plotly (served
+   Gantt-style, coloured by state, with the reason, product and comment on hover; product changes and alarm
+   activations marked on a row above it. Drawn with Plotly (served
    locally); what operators typed is escaped before Plotly sees it (its hover labels read a few HTML tags). */
 "use strict";
 (() => {
@@ -41,6 +42,24 @@
       };
     })
     .filter((t) => t.x.length);
+  // Product changes and alarm activations: a marker row above the band, the text on hover.
+  for (const [kind, symbol, color, name] of [
+    ["product", "diamond", "#d6dde3", "Product change"],
+    ["alarm", "triangle-down", "#ff9f1a", "Alarm"],
+  ]) {
+    const marks = data.marks.filter((m) => m.kind === kind);
+    if (!marks.length) continue;
+    traces.push({
+      type: "scatter",
+      mode: "markers",
+      name,
+      x: marks.map((m) => m.at),
+      y: marks.map(() => "Events"),
+      marker: {symbol, size: 16, color},
+      hovertext: marks.map((m) => `${escape(m.text)}<br>${new Date(m.at).toLocaleTimeString()}`),
+      hoverinfo: "text",
+    });
+  }
   const el = document.getElementById("timeline");
   const layout = {
     barmode: "overlay",
@@ -49,7 +68,7 @@
     font: {color: "#d6dde3", size: 15},
     margin: {l: 110, r: 20, t: 20, b: 50},
     xaxis: {type: "date", range: [data.start, data.end], gridcolor: "#2b3238"},
-    yaxis: {fixedrange: true},
+    yaxis: {fixedrange: true, categoryorder: "array", categoryarray: [data.machine, "Events"]},
     showlegend: true,
     legend: {orientation: "h", y: -0.25},
     hoverlabel: {font: {size: 16}},

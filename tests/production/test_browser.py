@@ -98,7 +98,7 @@ def test_the_state_timeline_draws_one_band_per_interval_coloured_by_state(live_a
         line.store(0, state=1, product=1, fault=0)
         line.store(60, state=6, fault=17)
         line.store(300, state=4, fault=0)  # changeover
-        line.store(600, state=1)
+        line.store(600, state=1, product=2)  # back to running on another product: a product change marked
         jam = StateInterval.objects.get(machine=machine, state="unplanned_down")
         stop_comment(interval_id=jam.pk, comment=HOSTILE, user=engineer)
         url = f"{live_asgi.url}/production/machines/{machine.pk}/timeline/"
@@ -107,6 +107,7 @@ def test_the_state_timeline_draws_one_band_per_interval_coloured_by_state(live_a
             login(page, url, "eng")
             page.wait_for_selector("#timeline[data-bands='4']", timeout=10_000)
             bars = page.locator("#timeline .barlayer .point").count()
+            marks = page.locator("#timeline .scatterlayer .point").count()
             # Hover the down band (traces in state order: running, setup, unplanned down): its label carries the
             # reason and the comment, as text.
             box = page.locator("#timeline .barlayer .trace").nth(2).locator(".point").first.bounding_box()
@@ -114,11 +115,12 @@ def test_the_state_timeline_draws_one_band_per_interval_coloured_by_state(live_a
             page.wait_for_selector("#timeline .hoverlayer .hovertext", timeout=5_000)
             label = page.text_content("#timeline .hoverlayer")
             screenshot(page, "timeline.png")
-            return page.inner_text("h1"), bars, label, page.evaluate("window.__pwned")
+            return page.inner_text("h1"), bars, marks, label, page.evaluate("window.__pwned")
 
-        title, bars, label, pwned = browser.run(draw)
+        title, bars, marks, label, pwned = browser.run(draw)
     assert "Early shift 2026-03-01" in title
     assert bars == 4
+    assert marks == 1
     assert "Jam" in label
     assert "<img src=x" in label
     assert pwned is None

@@ -24,6 +24,16 @@ def stopped(line):
     return line
 
 
+def _alarm_at(machine, seconds: float, event: str = "activate"):
+    from alarms.models import JournalEntry
+
+    return JournalEntry.objects.create(
+        time=at(seconds), alarm_id=1, event=event, state="unack_active", previous_state="normal", priority="high",
+        alarm_name="HiHi", tag_path="m.temp", message="Motor hot", area_id=machine.line.area_id,
+        line_id=machine.line_id, machine_id=machine.pk,
+    )  # fmt: skip
+
+
 def _urls(line) -> list[str]:
     machine = line.config.machine
     return [
@@ -78,6 +88,10 @@ def test_the_timeline_shows_the_shift_holding_the_instant_and_keeps_a_hostile_co
     ShiftPatternFactory(calendar=calendar, name="Early", weekdays=[0, 1, 2, 3, 4, 5, 6])  # 06:00 + 8 h
     assert ShiftPattern.objects.count() == 1
     client.force_login(operator)
+    stopped.store(900, product=2)  # a changeover without a stop
+    _alarm_at(machine, 120)
+    _alarm_at(machine, 130, event="acknowledge")  # not an activation: not marked
+    _alarm_at(machine, 9 * 3600)  # after the shift
 
     with time_machine.travel(at(3600)):
         response = client.get(reverse("production:machine_timeline", args=[machine.pk]), {"at": at(300).isoformat()})
@@ -91,7 +105,12 @@ def test_the_timeline_shows_the_shift_holding_the_instant_and_keeps_a_hostile_co
     assert [(b["state"], b["duration_s"]) for b in timeline["bands"]] == [
         ("running", 60.0),
         ("unplanned_down", 540.0),
-        ("running", 3000.0),  # open: up to the clock
+        ("running", 300.0),
+        ("running", 2700.0),  # product 2, open: up to the clock
+    ]
+    assert [(m["kind"], m["at"], m["text"]) for m in timeline["marks"]] == [
+        ("alarm", at(120).isoformat(), "high alarm: Motor hot"),
+        ("product", at(900).isoformat(), "Product 2"),
     ]
     assert timeline["bands"][1]["comment"] == HOSTILE  # as data, escaped by json_script, drawn as text
     assert "Early shift 2026-03-01" in response.context["window"].label
