@@ -114,6 +114,17 @@ class StateIntervalAdmin(admin.ModelAdmin):
     date_hierarchy = "start"
     raw_id_fields = ["machine", "classified_by"]
 
+    # Intervals are derived from history; people classify, comment and split them through the audited downtime
+    # services, never by editing rows here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(DowntimeArea)
 class DowntimeAreaAdmin(admin.ModelAdmin):

@@ -45,6 +45,7 @@ _ADMINISTRATOR = (
     *_ENGINEER,
     "historian.*",
     "alarms.*",
+    "production.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",
@@ -56,11 +57,6 @@ _ADMINISTRATOR = (
     "auth.add_user",
     "auth.change_user",
     "auth.view_group",
-    # Which areas operators (or their groups) classify stops in.
-    "production.view_downtimearea",
-    "production.add_downtimearea",
-    "production.change_downtimearea",
-    "production.delete_downtimearea",
     # Sign-in lockouts (django-axes): see them, and unlock by deleting the attempt.
     "axes.view_accessattempt",
     "axes.delete_accessattempt",

@@ -199,7 +199,8 @@ class SourceTimes:
 @dataclass
 class Polling:
     """What one poller remembers between polls: the store's context, its open drivers, the devices' source times,
-    when each device was last identified, its devices' learned response times, and (for device_poll) the configuration read last."""
+    when each device was last identified, the devices' learned response times, and (for device_poll) the
+    configuration read last."""
 
     ingest: IngestContext = field(default_factory=IngestContext)
     drivers: DriverRegistry = field(default_factory=DriverRegistry)

@@ -1,8 +1,6 @@
 """Two real browsers on the alarm page: a simulated value crosses a limit, the alarm shows within 2 s; an
 acknowledgement in one browser shows in the other. (Headless Chromium through Playwright, as in dashboards.)"""
 
-import time
-
 import pytest
 from django.conf import settings
 
@@ -11,6 +9,7 @@ from historian.queries.history import current_values
 from ingest.acquisition.poll import Polling, device_poll
 from tests.alarms.conftest import grant
 from tests.browser import BROWSER_TESTS, BrowserThread
+from tests.waiting import wait_until
 
 pytestmark = BROWSER_TESTS
 
@@ -38,12 +37,12 @@ def _open_alarm_page(url: str, username: str):
 def _hot_poll(polling: Polling, device, scan_class, plant_server, tag_id: int) -> None:
     """Heat the first machine's motor past HiHi (not to the trip) and poll until a poll has read it."""
     plant_server.plant.machine(0, 0).motor_temp = 93.5
-    for _ in range(50):
+
+    def hot_value_read() -> bool:
         device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
-        if current_values(tag_ids=[tag_id])[tag_id].value > 92:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the simulator never served the hot value")
+        return current_values(tag_ids=[tag_id])[tag_id].value > 92
+
+    wait_until(hot_value_read, timeout=10, what="a poll reading the hot value from the simulator", interval=0.1)
 
 
 def test_an_alarm_shows_live_and_an_acknowledgement_reaches_the_other_browser(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,20 +202,32 @@ class NamespaceResolver:
         self._index = {uri: i for i, uri in enumerate(namespaces)}
 
     def node_id(self, parsed: OpcUaNodeId) -> ua.NodeId | None:
-        ns = parsed.namespace_index
-        if parsed.namespace_uri is not None:
-            ns = self._index.get(parsed.namespace_uri)
-            if ns is None:
-                return None
+        # Exactly one of namespace_uri / namespace_index is set (OpcUaNodeId).
+        ns = parsed.namespace_index if parsed.namespace_uri is None else self._index.get(parsed.namespace_uri)
+        if ns is None:
+            return None
         kind = {
             "i": ua.NodeIdType.Numeric,
             "s": ua.NodeIdType.String,
             "g": ua.NodeIdType.Guid,
             "b": ua.NodeIdType.ByteString,
         }[parsed.kind]
-        if kind == ua.NodeIdType.Numeric and parsed.identifier <= 255 and ns == 0:  # type: ignore[operator]
+        if (
+            kind == ua.NodeIdType.Numeric
+            and isinstance(parsed.identifier, int)
+            and parsed.identifier <= 255
+            and ns == 0
+        ):
             kind = ua.NodeIdType.TwoByte
-        return ua.NodeId(parsed.identifier, ns, kind)
+        return ua_node_id(parsed.identifier, ns, kind)
+
+
+def ua_node_id(
+    identifier: int | str | uuid.UUID | bytes, namespace_index: int, kind: ua.NodeIdType | None = None
+) -> ua.NodeId:
+    """ua.NodeId of plain values: asyncua annotates its fields with its own subclasses (ua.Int32, ua.String...),
+    but takes (and its decoder makes) plain ints, strings, UUIDs and bytes."""
+    return ua.NodeId(identifier, namespace_index, kind)  # type: ignore[arg-type]  # asyncua's annotations, above
 
 
 def parse_address(address: str, data_type: str) -> OpcUaNodeId | InvalidTagAddress:
