@@ -43,7 +43,7 @@ from historian.queries.history import current_values
 from historian.queries.raw import raw_values
 from historian.sample_types import SampleBatch, SampleRow
 from production.models import MachineProduction, MachineState, StateInterval, StopClassification, StopSplit
-from production.services.live import downtime_changed_publish
+from production.services.live import downtime_changed_publish, downtime_changes_publish
 from production.services.sources import Key, MachineSources, Sources, Value, machine_sources, production_sources
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ def intervals_derive_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: dat
             by_machine.setdefault(machine_id, []).append(row)
     texts = _texts(sources, rows)
     written = 0
+    changes: dict[int, datetime] = {}
     for machine_id, mine in by_machine.items():
         ms = sources.machines[machine_id]
         if seen.unchanged(sources, machine_id, mine, texts):
@@ -155,8 +156,9 @@ def intervals_derive_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: dat
         changed = _machine_derive(ms, mine, texts=texts, now=now)
         seen.remember(machine_id, mine, texts)
         if changed:
-            downtime_changed_publish(machine_id=machine_id, since=mine[0].time)
+            changes[machine_id] = mine[0].time
         written += changed
+    downtime_changes_publish(changes=changes)
     return written
 
 

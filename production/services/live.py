@@ -41,13 +41,24 @@ def downtime_changed_message(*, machine_id: int, since: datetime, now: datetime 
 def downtime_changed_publish(*, machine_id: int, since: datetime, resync: bool = False) -> None:
     """Tell the line's downtime pages, once the transaction commits. Never raises: the intervals are stored
     whatever the push does. `resync`: the page had better ask for a fresh list (a rebuild)."""
+    downtime_changes_publish(changes={machine_id: since}, resync=resync)
+
+
+def downtime_changes_publish(*, changes: dict[int, datetime], resync: bool = False) -> None:
+    """downtime_changed_publish for several machines (machine id -> since) in one push: the derivation hook
+    announces a batch's machines together, one round trip to the channel layer."""
+    if not changes:
+        return
 
     def publish() -> None:
         try:
-            group, message = downtime_changed_message(machine_id=machine_id, since=since)
-            message["resync"] = resync
-            live_publish([(group, message)])
+            messages = []
+            for machine_id, since in changes.items():
+                group, message = downtime_changed_message(machine_id=machine_id, since=since)
+                message["resync"] = resync
+                messages.append((group, message))
+            live_publish(messages)
         except Exception:
-            logger.exception("downtime live push failed for machine %s", machine_id)
+            logger.exception("downtime live push failed for machines %s", sorted(changes))
 
     transaction.on_commit(publish)
