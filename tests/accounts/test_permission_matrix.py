@@ -62,6 +62,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "production:machine_timeline": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     # Alarms
     "alarms:list": ALARMS,
+    # One alarm; a security alarm is a 404 without alarms.view_security_alarms (tests/alarms/services/test_security)
+    "alarms:detail": Endpoint(ALARMS.expected, kwargs={"alarm_id": 999_999}),
     "alarms:history": ALARMS,
     "alarms:history_csv": EXPORT,
     "alarms:kpi": ALARMS,

@@ -4,7 +4,6 @@ import pytest
 from django.urls import reverse
 
 from production.models import MachineState, StateInterval, StateMapping
-from tests.production.conftest import at
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ async def opcua_connect(settings: OpcUaSettings) -> Client:
         await disconnect_quietly(client)
         changed = await _pinned_certificate_changed(settings)
         if changed:
-            raise DeviceUnreachable(changed) from exc
+            raise changed from exc
         raise DeviceUnreachable(connect_error_text(settings, exc)) from exc
     return client
 
@@ -140,7 +140,16 @@ def certificate_sha256(data: bytes) -> str:
     return hashlib.sha256(certificate_der(data)).hexdigest()
 
 
-async def _pinned_certificate_changed(settings: OpcUaSettings) -> str | None:
+class ServerCertificateChanged(DeviceUnreachable):
+    """The server offers another certificate than the one pinned: refused (the thumbprints, in full, for alarms)."""
+
+    def __init__(self, message: str, *, trusted_sha256: str, offered_sha256: str) -> None:
+        super().__init__(message)
+        self.trusted_sha256 = trusted_sha256
+        self.offered_sha256 = offered_sha256
+
+
+async def _pinned_certificate_changed(settings: OpcUaSettings) -> ServerCertificateChanged | None:
     """Why a secure connect failed when the server now offers another certificate than the one pinned; else None.
 
     A changed server certificate is refused (it may be a replaced PLC, or a machine in the middle): the link stays
@@ -157,9 +166,11 @@ async def _pinned_certificate_changed(settings: OpcUaSettings) -> str | None:
     if not offered or pinned in offered:
         return None
     new, old = certificate_sha256(min(offered)), certificate_sha256(pinned)
-    return (
+    return ServerCertificateChanged(
         f"OPC UA server {settings.endpoint}: its certificate changed (trusted SHA-256 {old[:16]}..., now offered "
-        f"{new[:16]}...); refused until an administrator trusts the new certificate (device admin)"
+        f"{new[:16]}...); refused until an administrator trusts the new certificate (device admin)",
+        trusted_sha256=old,
+        offered_sha256=new,
     )
 
 
