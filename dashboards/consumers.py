@@ -10,7 +10,8 @@ quality], ...]}, {"type": "subscribed", "machines": [...]}, {"type": "error", "s
 and to every connection {"type": "device", "device": {"id", "name", "status", "retries", "last_error",
 "last_good_read", "next_retry"}} when a device's link status changes, and about every 5 s while it stays
 connected (ingest/pipeline/device_status.py), not on every poll.
-Alarms: the actions and messages of alarms/consumers.py.
+Alarms: the actions and messages of alarms/consumers.py. Downtime (a line's stops, for users who may view the
+plant; classifying checked per area on each action): production/consumers.py.
 Anything else gets an error message; the connection stays open and nothing else changes. Signed-out browsers
 (expired session included) are accepted then closed with 4401, users with no right to any stream with 4403;
 signing out closes the session's open sockets with 4401.
@@ -30,6 +31,7 @@ from alarms.services.actions import PERM_VIEW as VIEW_ALARMS
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
 from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
+from production.consumers import DOWNTIME_ACTIONS, DowntimeStream
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
@@ -126,7 +128,7 @@ class LiveConsumer(LiveStream, SessionConsumer):
         await self.live_receive(message)
 
 
-class PageConsumer(LiveStream, AlarmStream, SessionConsumer):
+class PageConsumer(LiveStream, AlarmStream, DowntimeStream, SessionConsumer):
     """One socket per page: a page showing live values and the alarm banner needs no second connection."""
 
     may_alarms = False
@@ -143,6 +145,7 @@ class PageConsumer(LiveStream, AlarmStream, SessionConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.live_leave()
+        await self.downtime_leave()
         if self.may_alarms:
             await self.alarms_leave()
         await super().disconnect(code)
@@ -166,13 +169,19 @@ class PageConsumer(LiveStream, AlarmStream, SessionConsumer):
                 await self.alarms_error("You may not view alarms.")
             else:
                 await self.alarms_receive(message)
+        elif action in DOWNTIME_ACTIONS:
+            if self.subscriptions is None:  # joined live values: the user may view the plant
+                await self.downtime_error("You may not view the plant's stops.")
+            else:
+                await self.downtime_receive(message)
         else:
             await self.send(
                 text_data=json.dumps(
                     {
                         "type": "error",
                         "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
-                        "acknowledge, shelve or unshelve.",
+                        "acknowledge, shelve, unshelve or downtime_subscribe, downtime_classify, "
+                        "downtime_comment, downtime_split.",
                     }
                 )
             )
