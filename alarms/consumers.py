@@ -35,7 +35,8 @@ from alarms.services.actions import (
     alarms_shelve,
     alarms_unshelve,
 )
-from alarms.services.live import ALARMS_GROUP
+from alarms.services.live import ALARMS_GROUP, ALARMS_MESSAGE_TYPE
+from common.fanout import fanout
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 
 MAX_MESSAGE_BYTES = 16384
@@ -78,18 +79,25 @@ def _act(user, action: str, message: dict) -> dict:
     }
 
 
+def alarms_frame(event: dict) -> str | None:
+    """The browser's frame for an alarms message; encoded once per message and process (common.fanout)."""
+    if event.get("type") != ALARMS_MESSAGE_TYPE:
+        return None
+    return json.dumps({"type": "alarms", "alarms": event["alarms"], "counts": event["counts"], "new": event["new"]})
+
+
 class AlarmStream:
     """The alarm half of a consumer, shared by /ws/alarms/ and the pages' one multiplexed socket (/ws/page/)."""
 
     ALARM_ACTIONS = frozenset({"snapshot", *_ACTIONS})
 
     async def alarms_join(self) -> None:
-        await self.channel_layer.group_add(ALARMS_GROUP, self.channel_name)
+        await fanout().join(self, {ALARMS_GROUP: alarms_frame})  # the process's one fan-out, not one per socket
         counts = await database_sync_to_async(alarm_counts)()
         await self.send(text_data=json.dumps({"type": "counts", "counts": counts}))
 
     async def alarms_leave(self) -> None:
-        await self.channel_layer.group_discard(ALARMS_GROUP, self.channel_name)
+        await fanout().leave(self, [ALARMS_GROUP])
 
     async def alarms_receive(self, message: dict) -> None:
         """Act on a parsed message whose action is in ALARM_ACTIONS."""
@@ -111,13 +119,6 @@ class AlarmStream:
             await self.alarms_error(str(exc))
             return
         await self.send(text_data=json.dumps(reply))
-
-    async def alarms_changed(self, event: dict) -> None:
-        await self.send(
-            text_data=json.dumps(
-                {"type": "alarms", "alarms": event["alarms"], "counts": event["counts"], "new": event["new"]}
-            )
-        )
 
     async def alarms_error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "stream": "alarms", "message": text}))

@@ -25,9 +25,15 @@ from accounts.services.sessions import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED  #
 from alarms.consumers import MAX_MESSAGE_BYTES as ALARM_MAX_MESSAGE_BYTES
 from alarms.consumers import AlarmStream
 from alarms.services.actions import PERM_VIEW as VIEW_ALARMS
+from common.fanout import fanout
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
-from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
+from historian.services.live import (
+    DEVICE_STATUS_MESSAGE_TYPE,
+    DEVICES_LIVE_GROUP,
+    LIVE_MESSAGE_TYPE,
+    machine_live_group,
+)
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
@@ -35,21 +41,29 @@ VIEW_PLANT = "historian.view_plant"
 LIVE_ACTIONS = frozenset({"subscribe", "unsubscribe"})
 
 
+def live_frame(event: dict) -> str | None:
+    """The browser's frame for a live message; encoded once per message and process (common.fanout)."""
+    if event.get("type") == LIVE_MESSAGE_TYPE:
+        return json.dumps({"type": "samples", "machine": event["machine"], "samples": event["samples"]})
+    if event.get("type") == DEVICE_STATUS_MESSAGE_TYPE:
+        return json.dumps({"type": "device", "device": event["device"]})
+    return None
+
+
 class LiveStream:
-    """The live-values half of a consumer, shared by /ws/live/ and /ws/page/."""
+    """The live-values half of a consumer, shared by /ws/live/ and /ws/page/. Its groups are joined through the
+    process's one fan-out (common/fanout.py), not per socket."""
 
     subscriptions: set[int] | None = None
 
     async def live_join(self) -> None:
+        await fanout().join(self, {DEVICES_LIVE_GROUP: live_frame})
         self.subscriptions = set()
-        await self.channel_layer.group_add(DEVICES_LIVE_GROUP, self.channel_name)
 
     async def live_leave(self) -> None:
         if self.subscriptions is None:
             return
-        await self.channel_layer.group_discard(DEVICES_LIVE_GROUP, self.channel_name)
-        for machine_id in self.subscriptions:
-            await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
+        await fanout().leave(self, [DEVICES_LIVE_GROUP, *map(machine_live_group, self.subscriptions)])
 
     async def live_receive(self, message: dict) -> None:
         """Act on a parsed message whose action is in LIVE_ACTIONS."""
@@ -68,26 +82,18 @@ class LiveStream:
             return
         known = await database_sync_to_async(existing_machine_ids)(ids=requested)
         unknown = sorted(requested - known)
-        for machine_id in known - self.subscriptions:
-            await self.channel_layer.group_add(machine_live_group(machine_id), self.channel_name)
+        # join() registers this socket in its last step: the "subscribed" reply is queued before any value of
+        # these machines (the page's gap fill starts from it).
+        await fanout().join(self, {machine_live_group(m): live_frame for m in known - self.subscriptions})
         self.subscriptions |= known
         await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))
         if unknown:
             await self.live_error(f"Unknown machines: {unknown}")
 
     async def _unsubscribe(self, machines: set[int]) -> None:
-        for machine_id in machines & self.subscriptions:
-            await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
+        await fanout().leave(self, [machine_live_group(m) for m in machines & self.subscriptions])
         self.subscriptions -= machines
         await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))
-
-    async def samples_batch(self, event: dict) -> None:
-        await self.send(
-            text_data=json.dumps({"type": "samples", "machine": event["machine"], "samples": event["samples"]})
-        )
-
-    async def device_status(self, event: dict) -> None:
-        await self.send(text_data=json.dumps({"type": "device", "device": event["device"]}))
 
     async def live_error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "stream": "live", "message": text}))
