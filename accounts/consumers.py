@@ -67,7 +67,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self._outbox is not None and not self._outbox.put(frame) and self._too_slow is None:
             self._too_slow = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
 
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool | int = False):
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool | int = False
+    ) -> None:
         """Text frames of an admitted socket queue behind what the fan-out has put before them."""
         if self._outbox is None or text_data is None or close:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)

@@ -23,7 +23,7 @@ class LoginView(auth_views.LoginView):
         return context
 
 
-class OidcSignInView(OIDCAuthenticationRequestView):  # type: ignore[misc]  # the library ships no type hints
+class OidcSignInView(OIDCAuthenticationRequestView):
     """Sends the browser to the provider; a 404 where OpenID Connect is not configured (not a 500)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -35,11 +35,11 @@ class OidcSignInView(OIDCAuthenticationRequestView):  # type: ignore[misc]  # th
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not oidc_enabled():
             raise Http404(NOT_CONFIGURED)
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+        return super().dispatch(request, *args, **kwargs)
 
 
-class OidcCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
+class OidcCallbackView(OIDCAuthenticationCallbackView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not oidc_enabled():
             raise Http404(NOT_CONFIGURED)
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+        return super().dispatch(request, *args, **kwargs)

@@ -32,7 +32,7 @@ def raw_csv(chunks: Iterable[list[tuple]], paths: dict[int, str]) -> Iterator[by
         ]
         for chunk in chunks
     )
-    return csv_stream_chunks(RAW_HEADER, rows, lineterminator="\n", encoding="utf-8")  # type: ignore[return-value]
+    return csv_stream_chunks(RAW_HEADER, rows, lineterminator="\n", encoding="utf-8")
 
 
 def aggregate_header(fields: list[str]) -> list[str]:
@@ -57,7 +57,7 @@ def aggregate_csv(
                     out.append(value)
             yield out
 
-    return csv_stream_chunks(  # type: ignore[return-value]
+    return csv_stream_chunks(
         aggregate_header(fields),
         (rows(tag_id, intervals) for tag_id, intervals in chunks),
         lineterminator="\n",

@@ -1,10 +1,11 @@
 """The API tokens page: a user's own tokens, created (the token shown once) and revoked."""
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from api.models import ApiToken
 from api.permissions import MANAGE_API_TOKENS
 from api.services.tokens import TokenError, api_token_create, api_token_revoke
@@ -13,7 +14,7 @@ from api.services.tokens import TokenError, api_token_create, api_token_revoke
 @login_required
 @permission_required(MANAGE_API_TOKENS, raise_exception=True)
 @require_http_methods(["GET", "POST"])
-def token_list_page(request: HttpRequest) -> HttpResponse:
+def token_list_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     context: dict = {"error": None, "created": None, "plain": None}
     if request.method == "POST":
         try:
@@ -34,7 +35,7 @@ def token_list_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required(MANAGE_API_TOKENS, raise_exception=True)
 @require_POST
-def token_revoke_page(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke_page(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = ApiToken.objects.filter(pk=token_id, user=request.user).first()
     if token is None:
         raise Http404("No such token")

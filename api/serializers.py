@@ -1,8 +1,9 @@
 """Request parameters (validated here, so views only call the queries) and response shapes (for the schema)."""
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.utils.dateparse import parse_duration
 from drf_spectacular.utils import extend_schema_field
@@ -49,6 +50,9 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 )
 class IntervalField(serializers.Field):
     """A positive duration: '500ms', '10s', '1m', '15min', '1h', '1d', or an ISO 8601 duration such as 'PT1M'."""
+
+    # DRF's Field.fail always raises (ValidationError); DRF ships no types that say so. Declared, not defined.
+    fail: Callable[..., NoReturn]
 
     default_error_messages = {
         "invalid": "Give a duration such as 10s, 1m, 15min, 1h, 1d or PT1M.",
@@ -330,15 +334,19 @@ class JournalEntrySerializer(serializers.ModelSerializer):
             "priority",
             "message",
             "machine_id",
+            "category",
+            "evidence",
         ]
 
 
 class AlarmSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    tag = serializers.CharField()
+    category = serializers.CharField(help_text="process, or security (only for alarms.view_security_alarms)")
+    source = serializers.CharField(help_text="Security alarms: the event's kind and subject; empty otherwise")
+    tag = serializers.CharField(help_text="Empty for a security alarm")
     machine = serializers.CharField()
-    machine_id = serializers.IntegerField()
+    machine_id = serializers.IntegerField(allow_null=True)
     line = serializers.CharField()
     area = serializers.CharField()
     priority = serializers.CharField()
@@ -354,6 +362,9 @@ class AlarmSerializer(serializers.Serializer):
     acknowledged_by = serializers.CharField(allow_null=True)
     acknowledged_at = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
     shelved_until = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
+    evidence = serializers.JSONField(allow_null=True, help_text="Security alarms: what the detector saw")
+    repeat_count = serializers.IntegerField(help_text="Security alarms: seen again this often while unacknowledged")
+    last_seen = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
 
 
 class PointSerializer(serializers.Serializer):
@@ -452,8 +463,11 @@ class AssetSerializer(serializers.ModelSerializer):
             "first_seen",
             "last_seen",
             "changed_at",
+            "baseline_accepted_at",
+            "endpoints",
+            "communication",
             "recent_changes",
         ]
 
     def get_recent_changes(self, asset: Asset) -> list[dict[str, Any]]:
-        return AssetChangeSerializer(list(asset.changes.all())[:10], many=True).data  # type: ignore[return-value]
+        return AssetChangeSerializer(list(asset.changes.all())[:10], many=True).data

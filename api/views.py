@@ -3,6 +3,7 @@
 History times in JSON are epoch milliseconds in columns (t, v, q per tag): compact, and what charts take.
 """
 
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 
 from django.core.handlers.asgi import ASGIRequest
@@ -17,14 +18,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alarms.models import JournalEntry
+from alarms.models import AlarmCategory, JournalEntry
 from alarms.queries.alarm_list import alarm_rows
+from alarms.services.actions import may_see_security
 from api import csv_export
 from api import serializers as s
 from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Tag
-from historian.queries.aggregates import aggregate_values
+from historian.queries.aggregates import AggregateInterval, aggregate_values
 from historian.queries.catalog import devices_by_name, hierarchy_tree, tags_find
 from historian.queries.export import (
     aggregate_export_check,
@@ -365,18 +367,20 @@ class ExportView(APIView):
         tags = _tags(params, limit=MAX_EXPORT_TAGS, numeric=params["kind"] != "raw")
         ids, paths = [t.pk for t in tags], {t.pk: t.path for t in tags}
         start, end = params["start"], params["end"]
+        content: Iterator[bytes] | AsyncIterator[bytes]
         if params["kind"] == "raw":
-            chunks = iter(())
+            raw_chunks: Iterator[list[tuple[int, datetime, float | str | None, int]]] = iter(())
             if end > start:  # an empty range is the header alone
                 raw_export_check(tag_ids=ids, start=start, end=end)
-                chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
-            content = csv_export.raw_csv(chunks, paths)
+                raw_chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
+            content = csv_export.raw_csv(raw_chunks, paths)
         else:
-            interval, chunks = params["interval"], iter(())
+            interval = params["interval"]
+            aggregate_chunks: Iterator[tuple[int, list[AggregateInterval]]] = iter(())
             if end > start:
                 aggregate_export_check(tag_ids=ids, start=start, end=end, interval=interval)
-                chunks = aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval)
-            content = csv_export.aggregate_csv(chunks, paths, params["fields"])
+                aggregate_chunks = aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval)
+            content = csv_export.aggregate_csv(aggregate_chunks, paths, params["fields"])
         if isinstance(request._request, ASGIRequest):
             content = csv_export.as_async(content)
         name = f"millwright-{params['kind']}-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.csv"
@@ -392,7 +396,8 @@ class AlarmListView(APIView):
         responses=s.AlarmSerializer(many=True), summary="Alarms in the alarm list (active, unacknowledged, hidden)"
     )
     def get(self, request: Request) -> Response:
-        return Response(alarm_rows())
+        # Security alarms (and their evidence) only for holders of alarms.view_security_alarms.
+        return Response(alarm_rows(security=may_see_security(request.user)))
 
 
 class JournalView(generics.ListAPIView):
@@ -404,6 +409,8 @@ class JournalView(generics.ListAPIView):
         end = params.get("end") or timezone.now()
         start = params.get("start") or end - timedelta(days=1)
         entries = JournalEntry.objects.filter(time__gte=start, time__lt=end)
+        if not may_see_security(self.request.user):
+            entries = entries.filter(category=AlarmCategory.PROCESS)
         if "machine" in params:
             entries = entries.filter(machine_id=params["machine"])
         if "priority" in params:

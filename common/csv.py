@@ -20,7 +20,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from asgiref.sync import sync_to_async
 
@@ -90,6 +90,25 @@ class CsvWriter:
         return self.rows([row])
 
 
+# Text without an `encoding`, bytes with one: the overloads say so to the callers' type checker.
+@overload
+def csv_stream_chunks(
+    header: Iterable[str],
+    chunks: Iterable[Iterable[Iterable[Any]]],
+    *,
+    lineterminator: str = ...,
+    encoding: None = None,
+    progress: Progress | None = ...,
+) -> Iterator[str]: ...
+@overload
+def csv_stream_chunks(
+    header: Iterable[str],
+    chunks: Iterable[Iterable[Iterable[Any]]],
+    *,
+    lineterminator: str = ...,
+    encoding: str,
+    progress: Progress | None = ...,
+) -> Iterator[bytes]: ...
 def csv_stream_chunks(
     header: Iterable[str],
     chunks: Iterable[Iterable[Iterable[Any]]],
@@ -125,6 +144,26 @@ def csv_stream_chunks(
     return pieces()
 
 
+@overload
+def csv_stream(
+    header: Iterable[str],
+    rows: Iterable[Iterable[Any]],
+    *,
+    chunk_rows: int = ...,
+    lineterminator: str = ...,
+    encoding: None = None,
+    progress: Progress | None = ...,
+) -> Iterator[str]: ...
+@overload
+def csv_stream(
+    header: Iterable[str],
+    rows: Iterable[Iterable[Any]],
+    *,
+    chunk_rows: int = ...,
+    lineterminator: str = ...,
+    encoding: str,
+    progress: Progress | None = ...,
+) -> Iterator[bytes]: ...
 def csv_stream(
     header: Iterable[str],
     rows: Iterable[Iterable[Any]],
@@ -135,9 +174,10 @@ def csv_stream(
     progress: Progress | None = None,
 ) -> Iterator[str] | Iterator[bytes]:
     """csv_stream_chunks for a flat iterable of rows, `chunk_rows` rows a piece."""
-    return csv_stream_chunks(
-        header, _chunked(rows, chunk_rows), lineterminator=lineterminator, encoding=encoding, progress=progress
-    )
+    chunks = _chunked(rows, chunk_rows)
+    if encoding:
+        return csv_stream_chunks(header, chunks, lineterminator=lineterminator, encoding=encoding, progress=progress)
+    return csv_stream_chunks(header, chunks, lineterminator=lineterminator, progress=progress)
 
 
 def _chunked(rows: Iterable[Iterable[Any]], size: int) -> Iterator[list[Iterable[Any]]]:

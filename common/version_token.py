@@ -106,4 +106,4 @@ class TokenCached(Generic[T]):
                 value = self._load()
                 self._value, self._seen, self._bumps = value, token, bumps
                 self._loaded_at = time.monotonic()
-        return self._value  # type: ignore[return-value]
+        return self._value  # type: ignore[return-value]  # not None: `stale` holds while it is, and loads it

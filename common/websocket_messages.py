@@ -1,6 +1,7 @@
 """Reading what a browser sends over a WebSocket: one place that refuses hostile or malformed frames."""
 
 import json
+from typing import TypeGuard
 
 
 class ClientMessageError(ValueError):
@@ -22,7 +23,7 @@ def client_message_parse(text_data: str | None, *, max_bytes: int, example: str)
     return message
 
 
-def is_id_list(value: object, *, max_items: int | None = None) -> bool:
+def is_id_list(value: object, *, max_items: int | None = None) -> TypeGuard[list[int]]:
     """A non-empty list of integer ids (booleans, which JSON parses as ints in Python, excluded)."""
     return (
         isinstance(value, list)

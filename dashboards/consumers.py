@@ -17,6 +17,7 @@ signing out closes the session's open sockets with 4401.
 """
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 
@@ -54,7 +55,18 @@ class LiveStream:
     """The live-values half of a consumer, shared by /ws/live/ and /ws/page/. Its groups are joined through the
     process's one fan-out (common/fanout.py), not per socket."""
 
-    subscriptions: set[int] | None = None
+    # What the consumer it is mixed into (accounts.consumers.SessionConsumer) provides: declared, not defined.
+    channel_layer: Any
+    channel_name: str
+    if TYPE_CHECKING:
+
+        async def send(
+            self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool | int = False
+        ) -> None: ...
+
+        def fanout_deliver(self, frame: str) -> None: ...
+
+    subscriptions: set[int] | None = None  # None until live_join: the user may not view the plant
 
     async def live_join(self) -> None:
         await fanout().join(self, {DEVICES_LIVE_GROUP: live_frame})
@@ -77,6 +89,7 @@ class LiveStream:
             await self._unsubscribe(set(machines))
 
     async def _subscribe(self, requested: set[int]) -> None:
+        assert self.subscriptions is not None  # live_receive is called only after live_join
         if len(self.subscriptions | requested) > MAX_SUBSCRIPTIONS:
             await self.live_error(f"At most {MAX_SUBSCRIPTIONS} machines per connection.")
             return
@@ -91,6 +104,7 @@ class LiveStream:
             await self.live_error(f"Unknown machines: {unknown}")
 
     async def _unsubscribe(self, machines: set[int]) -> None:
+        assert self.subscriptions is not None  # live_receive is called only after live_join
         await fanout().leave(self, [machine_live_group(m) for m in machines & self.subscriptions])
         self.subscriptions -= machines
         await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))

@@ -1,10 +1,13 @@
 """Serve Plotly's JavaScript straight from the installed plotly package: no CDN, no copy to keep in step."""
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import plotly
 from django.contrib.staticfiles.finders import BaseFinder
+from django.core.checks import CheckMessage
 from django.core.files.storage import FileSystemStorage
 
 PLOTLY_STATIC_PATH = "vendor/plotly.min.js"
@@ -14,8 +17,14 @@ def _plotly_dir() -> Path:
     return Path(plotly.__file__).resolve().parent / "package_data"
 
 
+class _VendorStorage(FileSystemStorage):
+    """collectstatic copies a finder's files under its storage's `prefix` (as Django's FileSystemFinder sets it)."""
+
+    prefix = "vendor"
+
+
 class PlotlyFinder(BaseFinder):
-    def check(self, **kwargs):
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
         return []
 
     def find(self, path: str, find_all: bool = False, **kwargs):
@@ -24,7 +33,5 @@ class PlotlyFinder(BaseFinder):
         match = os.fspath(_plotly_dir() / "plotly.min.js")
         return [match] if find_all else match
 
-    def list(self, ignore_patterns):
-        storage = FileSystemStorage(location=_plotly_dir())
-        storage.prefix = "vendor"
-        yield "plotly.min.js", storage
+    def list(self, ignore_patterns: Iterable[str] | None) -> Iterator[tuple[str, FileSystemStorage]]:
+        yield "plotly.min.js", _VendorStorage(location=_plotly_dir())

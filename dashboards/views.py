@@ -29,7 +29,8 @@ PLOTLY_CSP = {"script-src": ["'unsafe-eval'"]}
 
 
 def _plotly_page(response: HttpResponse) -> HttpResponse:
-    response.csp_extra = PLOTLY_CSP
+    # The attribute config/middleware.py reads, set on this response only; HttpResponse does not declare it.
+    response.csp_extra = PLOTLY_CSP  # type: ignore[attr-defined]
     return response
 
 

@@ -99,7 +99,7 @@ class ScanClassAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(TagCsvAdminMixin, admin.ModelAdmin):
+class TagAdmin(TagCsvAdminMixin):
     list_display = [
         "path",
         "machine",

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
@@ -38,62 +39,70 @@ def _tag_csv_response(queryset: QuerySet[Tag]) -> StreamingHttpResponse:
 
 
 @admin.action(description="Export selected tags as CSV", permissions=["view"])
-def export_tags_csv(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Tag]) -> HttpResponse:
+def export_tags_csv(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Tag]
+) -> StreamingHttpResponse:
     return _tag_csv_response(queryset)
 
 
-class TagCsvAdminMixin:
+class TagCsvAdminMixin(admin.ModelAdmin):
+    """The tag admin's CSV export and import (the views, their URLs, the changelist's buttons)."""
+
     change_list_template = "admin/historian/tag/change_list.html"
     actions = [export_tags_csv]
 
     def get_urls(self) -> list[URLPattern]:
-        wrap = self.admin_site.admin_view  # type: ignore[attr-defined]
+        wrap = self.admin_site.admin_view
         return [
             path("export.csv", wrap(self.export_view), name="historian_tag_export_csv"),
             path("import/", wrap(self.import_view), name="historian_tag_import"),
             path("import/<str:job_id>/", wrap(self.import_job_view), name="historian_tag_import_job"),
             path("import/<str:job_id>/status.json", wrap(self.import_status_view), name="historian_tag_import_status"),
             path("import/<str:job_id>/apply/", wrap(self.import_apply_view), name="historian_tag_import_apply"),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_import_csv": request.user.has_perms(IMPORT_PERMISSIONS)}
-        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+        return super().changelist_view(request, extra_context)
 
     def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """Every tag the changelist's current filters and search select."""
-        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        return _tag_csv_response(self.get_changelist_instance(request).get_queryset(request))  # type: ignore[attr-defined]
+        return _tag_csv_response(self.get_changelist_instance(request).get_queryset(request))
 
-    def _check_import(self, request: HttpRequest) -> None:
-        if not request.user.has_perms(IMPORT_PERMISSIONS):
+    def _check_import(self, request: HttpRequest) -> int:
+        """The id of the user, who may import (else PermissionDenied)."""
+        user = request.user
+        if isinstance(user, AnonymousUser) or not user.has_perms(IMPORT_PERMISSIONS):
             raise PermissionDenied
+        return user.pk
 
-    def _job(self, request: HttpRequest, job_id: str) -> dict[str, Any]:
-        self._check_import(request)
+    def _job(self, request: HttpRequest, job_id: str) -> tuple[dict[str, Any], int]:
+        """The import job and the id of the user, who may see it."""
+        actor_id = self._check_import(request)
         job = tag_import_job(job_id=job_id)
-        if job is None or (job["actor_id"] != request.user.pk and not request.user.is_superuser):
+        if job is None or (job["actor_id"] != actor_id and not request.user.is_superuser):
             raise Http404("No such import (imports are kept for six hours).")
-        return job
+        return job, actor_id
 
     def _context(self, request: HttpRequest, **extra: Any) -> dict[str, Any]:
         return {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
             "opts": Tag._meta,
             "title": "Import tags from CSV",
             **extra,
         }
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        self._check_import(request)
+        actor_id = self._check_import(request)
         form = TagCsvUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 job_id = tag_import_job_start(
-                    content=upload.read(), filename=upload.name, dry_run=True, actor_id=request.user.pk
+                    content=upload.read(), filename=upload.name, dry_run=True, actor_id=actor_id
                 )
             except TagCsvFormatError as exc:
                 form.add_error("file", str(exc))
@@ -102,7 +111,7 @@ class TagCsvAdminMixin:
         return render(request, "admin/historian/tag/import.html", self._context(request, form=form))
 
     def import_job_view(self, request: HttpRequest, job_id: str) -> HttpResponse:
-        job = self._job(request, job_id)
+        job, _ = self._job(request, job_id)
         report = job["report"]
         lists = {}
         if report is not None:
@@ -125,18 +134,17 @@ class TagCsvAdminMixin:
         )
 
     def import_status_view(self, request: HttpRequest, job_id: str) -> JsonResponse:
-        return JsonResponse(self._job(request, job_id)["status"])
+        job, _ = self._job(request, job_id)
+        return JsonResponse(job["status"])
 
     def import_apply_view(self, request: HttpRequest, job_id: str) -> HttpResponse:
         return require_POST(self._import_apply)(request, job_id)
 
     def _import_apply(self, request: HttpRequest, job_id: str) -> HttpResponse:
-        job = self._job(request, job_id)
+        job, actor_id = self._job(request, job_id)
         content = tag_import_job_file(job_id=job_id)
         if not job["dry_run"] or content is None:
             messages.error(request, "This import cannot be applied (it was applied already, or it expired).")
             return HttpResponseRedirect(reverse("admin:historian_tag_import"))
-        apply_id = tag_import_job_start(
-            content=content, filename=job["filename"], dry_run=False, actor_id=request.user.pk
-        )
+        apply_id = tag_import_job_start(content=content, filename=job["filename"], dry_run=False, actor_id=actor_id)
         return HttpResponseRedirect(reverse("admin:historian_tag_import_job", args=[apply_id]))

@@ -7,3 +7,12 @@ class ProductionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "production"
     verbose_name = "Production performance"
+
+    def ready(self) -> None:
+        from ingest.pipeline.hooks import register_after_store
+        from production import signals  # noqa: F401  (configuration cache invalidation)
+        from production.services.intervals import intervals_hook
+
+        # Like alarms: the store knows nothing of production, it hands each stored batch to the hooks each writer
+        # of values makes from the registered factories.
+        register_after_store(intervals_hook)

@@ -35,7 +35,7 @@ def oidc_group_names(claims: dict[str, Any]) -> list[str]:
     return [str(group) for group in groups if isinstance(group, str | int)]
 
 
-class OidcBackend(OIDCAuthenticationBackend):  # type: ignore[misc]  # the library ships no type hints
+class OidcBackend(OIDCAuthenticationBackend):
     """mozilla-django-oidc's backend, matching users by user name and assigning roles from groups."""
 
     def get_username(self, claims: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str, remote_addr: str | None = None) -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str, remote_addr: str | None = None) -> tuple[ApiToken, str]:
     """A new token for `user`; returns it with the plain token, which is not kept and cannot be shown again."""
     name = name.strip()
     if not name:
@@ -48,7 +48,7 @@ def api_token_create(*, user: AbstractBaseUser, name: str, remote_addr: str | No
     return token, plain
 
 
-def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser, remote_addr: str | None = None) -> bool:
+def api_token_revoke(*, token: ApiToken, actor: User, remote_addr: str | None = None) -> bool:
     """Revoke `token` (False if it already was). Kept, not deleted: the audit trail and the list still name it."""
     with transaction.atomic():
         revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

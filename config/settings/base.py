@@ -133,6 +133,14 @@ if OIDC_RP_CLIENT_ID:
 # Asset inventory (inventory/): polled devices are asked what they are (Modbus FC 43/14, OPC UA BuildInfo) at the
 # first poll and then every INVENTORY_IDENTIFY_SECONDS, so a swapped PLC or new firmware shows within that time.
 INVENTORY_IDENTIFY_SECONDS = env.float("INVENTORY_IDENTIFY_SECONDS", default=600.0)
+# Communication baseline of polled devices (ingest/acquisition/communication.py): response times are learned from
+# the first COMMUNICATION_LEARN_POLLS polls on, a device that stays far outside (and at least
+# COMMUNICATION_MIN_CHANGE_MS away) for COMMUNICATION_SUSTAIN_SECONDS is reported; the figures are saved on the
+# asset every COMMUNICATION_SAVE_SECONDS.
+COMMUNICATION_LEARN_POLLS = env.int("COMMUNICATION_LEARN_POLLS", default=300)
+COMMUNICATION_SUSTAIN_SECONDS = env.float("COMMUNICATION_SUSTAIN_SECONDS", default=300.0)
+COMMUNICATION_MIN_CHANGE_MS = env.float("COMMUNICATION_MIN_CHANGE_MS", default=50.0)
+COMMUNICATION_SAVE_SECONDS = env.float("COMMUNICATION_SAVE_SECONDS", default=300.0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -283,6 +291,9 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     # Sign-in lockouts: an administrator's unlock is the deletion of the row.
     "axes.AccessAttempt",
 )
+# django-auditlog's default, written here so that the tag CSV import, which writes auditlog rows by hand
+# (historian/services/tag_csv/audit.py), reads a setting the type checker knows.
+AUDITLOG_STORE_JSON_CHANGES = False
 # Apps that add columns to the tag CSV (historian/services/tag_csv/extensions.py): alarm definitions.
 HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv"]
 
@@ -314,6 +325,11 @@ INGEST_POLLER_SWITCH_INTERVAL_MS = env.float("INGEST_POLLER_SWITCH_INTERVAL_MS",
 ALARMS_MAX_SHELVE_MINUTES = env.int("ALARMS_MAX_SHELVE_MINUTES", default=720)
 ALARMS_JOURNAL_KEEP_MONTHS = env.int("ALARMS_JOURNAL_KEEP_MONTHS", default=0)  # 0: keep the journal for ever
 ALARMS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALARMS_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Security alarm "burst of failed logins" (alarms/services/login_bursts.py): this many failures from one address,
+# or for one user name, within the window raise it (django-axes locks a user name *and* address pair after
+# AXES_FAILURE_LIMIT; this sees the spraying of many names from one address, or one name from many addresses).
+SECURITY_FAILED_LOGIN_BURST_COUNT = env.int("SECURITY_FAILED_LOGIN_BURST_COUNT", default=10)
+SECURITY_FAILED_LOGIN_BURST_WINDOW_SECONDS = env.float("SECURITY_FAILED_LOGIN_BURST_WINDOW_SECONDS", default=300.0)
 
 # REST API (api/): per-user named tokens for scripts, the session for the browser; the OpenAPI schema at /api/schema/.
 REST_FRAMEWORK = {

@@ -6,6 +6,7 @@ layer carries a handful of messages per second instead of hundreds.
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 from channels.layers import get_channel_layer
@@ -29,7 +30,8 @@ def live_samples_message(machine_id: int, rows: SampleBatch | Sequence[SampleRow
             "machine": machine_id,
             "samples": [[r.tag_id, (datetime_to_us(r.time) + 500) // 1000, r.value, r.quality] for r in rows],
         }
-    batch = rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(rows)
+    # cast: no row is a TextSampleRow (the check above), which the type checker cannot follow through any().
+    batch = rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(cast(Sequence[SampleRow], rows))
     values = batch.value.tolist()
     if len(values) and np.isnan(batch.value).any():
         values = [None if v != v else v for v in values]
@@ -67,7 +69,9 @@ def live_device_status_publish(*, device) -> None:
     live_publish([(DEVICES_LIVE_GROUP, device_status_message(device))])
 
 
-def live_samples_publish(*, rows_by_machine: Mapping[int, SampleBatch | Sequence[SampleRow]]) -> int:
+def live_samples_publish(
+    *, rows_by_machine: Mapping[int, SampleBatch | Sequence[SampleRow] | Sequence[TextSampleRow]]
+) -> int:
     """Send each machine's rows to its group; returns the number of messages sent."""
     messages = [
         (machine_live_group(machine_id), live_samples_message(machine_id, rows))

@@ -6,6 +6,7 @@ built from the columns by numpy (historian.sample_types), so a write costs no Py
 
 import struct
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import psycopg
@@ -132,8 +133,8 @@ class _PgArray:
     """A one-dimensional numpy array passed as a binary PostgreSQL array parameter (no NULL elements)."""
 
     __slots__ = ("values",)
-    element_oid = 0
-    element = np.dtype(">i4")
+    element_oid: ClassVar[int] = 0
+    element: ClassVar[np.dtype[Any]] = np.dtype(">i4")
 
     def __init__(self, values: np.ndarray) -> None:
         self.values = values

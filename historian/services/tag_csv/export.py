@@ -24,7 +24,7 @@ def tag_export_csv(*, queryset: QuerySet[Tag] | None = None) -> Iterator[str]:
     """The tags of `queryset` (default: all) as CSV text, streamed, ordered by path (formula guard: the module's
     docstring)."""
     queryset = Tag.objects.all() if queryset is None else queryset
-    return csv_stream(tag_csv_columns(), _export_rows(queryset))  # type: ignore[return-value]
+    return csv_stream(tag_csv_columns(), _export_rows(queryset))
 
 
 def _export_rows(queryset: QuerySet[Tag]) -> Iterator[list[Any]]:

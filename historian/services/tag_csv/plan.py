@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeAlias, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -31,6 +31,11 @@ from historian.services.tag_csv.codecs import (
 )
 from historian.services.tag_csv.extensions import extension_classes
 from historian.services.tag_csv.report import ImportReport, ObjectChange, RowChange, RowError, TagCsvFormatError
+
+#: A level of the ISA-95 hierarchy a row names (each has a `name`, and all but the site a parent).
+HierarchyObject: TypeAlias = Site | Area | Line | Machine
+#: A device or a scan class: what a row names by its name, shared by every row that names it.
+RelatedModel = TypeVar("RelatedModel", Device, ScanClass)
 
 
 def read_rows(file: IO[bytes] | IO[str] | bytes | str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -90,13 +95,13 @@ def _validation_message(exc: ValidationError, prefix: str = "") -> str:
 
 
 @dataclass
-class _Related:
+class PlannedRelated(Generic[RelatedModel]):
     """A device or scan class as the file wants it, with the line that first named it."""
 
-    obj: models.Model
+    obj: RelatedModel
     line: int
     values: dict[str, Any]
-    before: models.Model | None  # None: created
+    before: RelatedModel | None  # None: created
     changes: dict[str, tuple[str, str]]
     error: str | None = None
 
@@ -128,9 +133,9 @@ class Plan:
         self.extensions = [cls() for cls in extension_classes()]
         self.report = ImportReport()
         self.paths_seen: dict[str, int] = {}
-        self.related_devices: dict[str, _Related] = {}
-        self.related_scan_classes: dict[str, _Related] = {}
-        self.new_hierarchy: list[tuple[str, models.Model, int]] = []
+        self.related_devices: dict[str, PlannedRelated[Device]] = {}
+        self.related_scan_classes: dict[str, PlannedRelated[ScanClass]] = {}
+        self.new_hierarchy: list[tuple[str, HierarchyObject, int]] = []
         self.tags_create: list[Tag] = []
         self.tags_update: list[tuple[Tag, Tag, set[str]]] = []  # before, after, changed fields
         self.state_wanted: dict[tuple[str, str, str, str], tuple[Tag, int]] = {}
@@ -159,7 +164,8 @@ class Plan:
 
         values = self._decode(row, self.tag_codecs, problems)
         machine_state = self._decode_one(row, "machine_state", models.BooleanField(), problems)
-        names = tuple(row[c] for c in HIERARCHY_COLUMNS)
+        site_name, area_name, line_name, machine_name = (row[c] for c in HIERARCHY_COLUMNS)
+        names = (site_name, area_name, line_name, machine_name)
         empty = [c for c, n in zip(HIERARCHY_COLUMNS, names, strict=True) if not n]
         if empty:
             problems.append(f"{', '.join(empty)}: must not be empty")
@@ -172,7 +178,10 @@ class Plan:
         if problems:
             self._error(line, "; ".join(problems))
             return
-        machine = self._machine(line, names, problems)  # type: ignore[arg-type]
+        # _related returns None only with a problem, reported just above.
+        assert device is not None
+        assert scan_class is not None
+        machine = self._machine(line, names, problems)
         if machine is None:
             self._error(line, "; ".join(problems))
             return
@@ -180,7 +189,7 @@ class Plan:
         tag = snapshot(before) if before is not None else Tag()
         for codec in self.tag_codecs:
             setattr(tag, codec.field.attname, values[codec.column])
-        tag.machine, tag.device, tag.scan_class = machine, device, scan_class  # type: ignore[assignment]
+        tag.machine, tag.device, tag.scan_class = machine, device, scan_class
         try:
             tag.full_clean(exclude=list(TAG_REFERENCES), validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
@@ -194,7 +203,7 @@ class Plan:
                 self._error(line, "; ".join(problems))
                 return
             changes.update(extension_changes)
-        state_change = self._machine_state(line, names, machine, tag, before, bool(machine_state))  # type: ignore[arg-type]
+        state_change = self._machine_state(line, names, machine, tag, before, bool(machine_state))
         if state_change is None:
             return
         if state_change:
@@ -229,12 +238,12 @@ class Plan:
         line: int,
         row: dict[str, str],
         prefix: str,
-        seen: dict[str, _Related],
-        existing: dict[str, Any],
-        model: type[models.Model],
+        seen: dict[str, PlannedRelated[RelatedModel]],
+        existing: dict[str, RelatedModel],
+        model: type[RelatedModel],
         codecs: list[Codec],
         problems: list[str],
-    ) -> models.Model | None:
+    ) -> RelatedModel | None:
         """The device (or scan class) of the row: the same object for every row that names it."""
         name = row[prefix]
         if not name:
@@ -265,7 +274,7 @@ class Plan:
                 old, new = getattr(before, codec.field.attname), getattr(obj, codec.field.attname)
                 if not same_value(codec.field, old, new):
                     changes[codec.column] = (codec.encode(old), codec.encode(new))
-        related = _Related(obj, line, values, before, changes)
+        related = PlannedRelated(obj, line, values, before, changes)
         seen[name] = related
         if before is None or changes:
             try:
@@ -277,13 +286,13 @@ class Plan:
 
     def _machine(self, line: int, names: tuple[str, str, str, str], problems: list[str]) -> Machine | None:
         site_name, area_name, line_name, machine_name = names
-        levels: list[tuple[str, dict, Any, Callable[[Any], models.Model]]] = [
+        levels: list[tuple[str, dict, Any, Callable[[Any], HierarchyObject]]] = [
             ("site", self.sites, site_name, lambda _: Site(name=site_name)),
             ("area", self.areas, names[:2], lambda parent: Area(site=parent, name=area_name)),
             ("line", self.lines, names[:3], lambda parent: Line(area=parent, name=line_name)),
             ("machine", self.machines, names, lambda parent: Machine(line=parent, name=machine_name)),
         ]
-        parent: models.Model | None = None
+        parent: HierarchyObject | None = None
         for kind, known, key, make in levels:
             obj = known.get(key)
             if obj is None:
@@ -296,7 +305,8 @@ class Plan:
                 known[key] = obj
                 self.new_hierarchy.append((kind, obj, line))
             parent = obj
-        return parent  # type: ignore[return-value]
+        assert isinstance(parent, Machine)  # the last level
+        return parent
 
     def _tag_changes(self, before: Tag, after: Tag) -> dict[str, tuple[str, str]]:
         changes: dict[str, tuple[str, str]] = {}
@@ -354,9 +364,10 @@ def snapshot(obj: Any) -> Any:
     return clone
 
 
-def machine_label(obj: models.Model) -> str:
+def machine_label(obj: HierarchyObject) -> str:
     names = []
-    while obj is not None:
-        names.append(obj.name)  # type: ignore[attr-defined]
-        obj = next((getattr(obj, p) for p in ("line", "area", "site") if hasattr(type(obj), p)), None)
+    level: HierarchyObject | None = obj
+    while level is not None:
+        names.append(level.name)
+        level = next((getattr(level, p) for p in ("line", "area", "site") if hasattr(type(level), p)), None)
     return "/".join(reversed(names))

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from historian.quality import Quality
 from ingest.protocols.base import DeviceUnreachable, PointRequest
 from ingest.protocols.modbus.address import parse_modbus_address
 from ingest.protocols.modbus.driver import ModbusTcpDriver
+from tests.waiting import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 COUNTERS = ("part_count", "good_parts", "reject_parts", "energy_total")
@@ -195,11 +195,10 @@ def test_server_refreshes_registers_and_answers_unknown_units_like_a_gateway() -
         energy = [PointRequest(1, machine_tag_address(0, SIGNALS_BY_NAME["energy_total"]), "float64")]
         with ModbusTcpDriver(server.host, server.port, 1) as driver:
             first = driver.read(energy)[0].value
-            time.sleep(0.3)
-            second = driver.read(energy)[0].value
-        assert first is not None
-        assert second is not None
-        assert second > first
+            assert first is not None
+            wait_until(
+                lambda: (driver.read(energy)[0].value or 0) > first, timeout=10, what="a refreshed energy register"
+            )
         unreachable = pytest.raises(DeviceUnreachable, match="Modbus exception 11 \\(gateway target device failed")
         with ModbusTcpDriver(server.host, server.port, 7) as driver, unreachable:
             driver.read(energy)
