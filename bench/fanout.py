@@ -16,8 +16,9 @@ of --tags tags each. For each client count N:
   publisher PUBLISHes the same batches to it.
 
 Per run: how many clients got in, how many were dropped and why (close codes, the server log's
-MaxConnectionsError), latency from publication to the client's receipt (p50/p99/max), values lost or out of order,
-and the server's CPU per 1,000 deliveries. Printed with the ratios to the baseline; the last line is one JSON
+MaxConnectionsError), latency from publication to the client's receipt (p50/p99/max), values lost (not received
+by --drain seconds after the last publication: a server that falls behind shows here too) or out of order, and the
+server's CPU per 1,000 deliveries. Printed with the ratios to the baseline; the last line is one JSON
 object: {"clients": {N: {...}}, "p99_ms": {N: ms}, "lost": {N: count}, "dropped": {N: count},
 "cpu_ratio_to_bare": {N: ratio}, "p99_ratio_to_bare": {N: ratio}}.
 """
@@ -405,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tags", type=int, default=10, help="tags per machine (%(default)s)")
     parser.add_argument("--rate", type=float, default=10.0, help="batches published per second (%(default)s)")
     parser.add_argument("--seconds", type=float, default=15.0, help="publishing time per run (%(default)s)")
-    parser.add_argument("--drain", type=float, default=2.0, help="wait for stragglers after publishing (%(default)s)")
+    parser.add_argument("--drain", type=float, default=5.0, help="wait for stragglers after publishing (%(default)s)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--py-spy", help="path of py-spy: profile the web process while publishing (to --log-dir)")
     parser.add_argument("--log-dir", help="keep the servers' logs there (default: a temporary folder)")
