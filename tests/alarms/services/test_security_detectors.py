@@ -8,7 +8,7 @@ from alarms.models import Alarm
 from ingest.acquisition.poll import device_poll
 from inventory.models import Asset
 from inventory.services.assets import asset_observe
-from tests.ingest.acquisition.test_opcua_trust import _fresh, _secure_device, _server  # noqa: F401 (fixture)
+from tests.ingest.acquisition.test_opcua_trust import _secure_device, _server, _state_dir  # noqa: F401 (fixture)
 from tests.opcua_fixtures import START_TIMEOUT
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
@@ -39,22 +39,22 @@ def _sha256(path) -> str:
 
 
 def test_a_refused_changed_opcua_certificate_raises_a_security_alarm_with_both_thumbprints(
-    db, tmp_path, opcua_client_pki, django_capture_on_commit_callbacks
+    db, tmp_path, opcua_client_pki, django_capture_on_commit_callbacks, polling
 ):
     first = _server(0, tmp_path / "server-a").start(timeout=START_TIMEOUT)
     port = first.port
     device, scan_class = _secure_device(port, opcua_client_pki)
     try:
-        assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"  # pinned
+        outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+        assert outcome.status == "stored"  # pinned
     finally:
         first.stop()
-    from ingest.protocols.registry import drivers_close_all
-
-    drivers_close_all()
+    polling.drivers.close_all()
     impostor = _server(port, tmp_path / "server-b").start(timeout=START_TIMEOUT)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
+            outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+            assert outcome.status == "unreachable"
     finally:
         impostor.stop()
 
