@@ -20,6 +20,8 @@ Hostile or malformed input gets an error message; the connection stays open and 
 """
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
@@ -32,6 +34,7 @@ from alarms.services.actions import (
     PERM_ACKNOWLEDGE,
     PERM_SHELVE,
     PERM_VIEW,
+    ActionResult,
     AlarmActionError,
     alarms_acknowledge,
     alarms_shelve,
@@ -45,7 +48,7 @@ from common.websocket_messages import ClientMessageError, client_message_parse, 
 MAX_MESSAGE_BYTES = 16384
 MAX_ALARMS_PER_ACTION = 500
 
-_ACTIONS = {
+_ACTIONS: dict[str, tuple[str, Callable[..., ActionResult]]] = {
     "acknowledge": (PERM_ACKNOWLEDGE, alarms_acknowledge),
     "shelve": (PERM_SHELVE, alarms_shelve),
     "unshelve": (PERM_SHELVE, alarms_unshelve),
@@ -92,6 +95,12 @@ def alarms_frame(event: dict) -> str | None:
 
 class AlarmStream:
     """The alarm half of a consumer, shared by /ws/alarms/ and the pages' one multiplexed socket (/ws/page/)."""
+
+    # What the consumer it is mixed into (channels' AsyncWebsocketConsumer) provides: declared, not defined.
+    scope: dict[str, Any]
+    channel_layer: Any
+    channel_name: str
+    send: Callable[..., Awaitable[None]]
 
     ALARM_ACTIONS = frozenset({"snapshot", *_ACTIONS})
     alarms_security = False
