@@ -20,8 +20,8 @@ Hostile or malformed input gets an error message; the connection stays open and 
 """
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
@@ -96,11 +96,17 @@ def alarms_frame(event: dict) -> str | None:
 class AlarmStream:
     """The alarm half of a consumer, shared by /ws/alarms/ and the pages' one multiplexed socket (/ws/page/)."""
 
-    # What the consumer it is mixed into (channels' AsyncWebsocketConsumer) provides: declared, not defined.
+    # What the consumer it is mixed into (accounts.consumers.SessionConsumer) provides: declared, not defined.
     scope: dict[str, Any]
     channel_layer: Any
     channel_name: str
-    send: Callable[..., Awaitable[None]]
+    if TYPE_CHECKING:
+
+        async def send(
+            self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool | int = False
+        ) -> None: ...
+
+        def fanout_deliver(self, frame: str) -> None: ...
 
     ALARM_ACTIONS = frozenset({"snapshot", *_ACTIONS})
     alarms_security = False
