@@ -45,6 +45,7 @@ from bench.common import (
     database_arguments,
     layout_plant_create,
     phase_result,
+    process_stop,
     server_info,
     ticks,
     worker_phase,
@@ -130,13 +131,7 @@ class BenchServer:
             raise RuntimeError("the bench OPC UA server did not start")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process_stop(self.proc, timeout=10)
         if self.proc.stdout:
             self.proc.stdout.close()
         with contextlib.suppress(OSError):

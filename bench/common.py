@@ -250,13 +250,19 @@ class Worker:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        process_stop(self.process, timeout=30, kill=lambda: os.killpg(self.process.pid, signal.SIGKILL))
+
+
+def process_stop(process: subprocess.Popen, *, timeout: float, kill: Callable[[], None] | None = None) -> None:
+    """SIGTERM, then `kill()` (default: SIGKILL to the process) if it has not exited within `timeout` s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        (kill or process.kill)()
+        process.wait(10)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
