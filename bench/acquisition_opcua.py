@@ -47,6 +47,7 @@ from bench.common import (
     phase_result,
     process_stop,
     server_info,
+    tags_create,
     ticks,
     worker_phase,
 )
@@ -194,38 +195,23 @@ async def _bare_subscription(endpoint: str, values: int, scan_ms: int, seconds: 
 # (b) the project's path
 
 
-def _device_create(endpoint: str, values: int, scan_ms: int):
-    from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+def _device_create(endpoint: str, values: int, scan_ms: int) -> None:
+    """The subscribed OPC UA device and its `values` float64 tags (see tags_create)."""
+    from historian.models import Protocol
 
-    site = Site.objects.create(name="Bench")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Bench"), name="Bench")
-    machine = Machine.objects.create(line=line, name="Bench")
-    scan_class = ScanClass.objects.create(name="Bench", period_ms=scan_ms)
-    device = Device.objects.create(
-        name="Bench OPC UA",
-        protocol=Protocol.OPCUA,
-        host="127.0.0.1",
-        endpoint_url=endpoint,
-        timeout_seconds=30,
-        use_subscriptions=True,
-        publishing_interval_ms=PUBLISHING_MS,
+    tags_create(
+        values,
+        period_ms=scan_ms,
+        device_fields={
+            "name": "Bench OPC UA",
+            "protocol": Protocol.OPCUA,
+            "endpoint_url": endpoint,
+            "timeout_seconds": 30,
+            "use_subscriptions": True,
+            "publishing_interval_ms": PUBLISHING_MS,
+        },
+        tag_fields=lambda i: {"name": f"v{i:06d}", "address": _node_id(i), "data_type": "float64"},
     )
-    Tag.objects.bulk_create(
-        [
-            Tag(
-                path=f"Bench/Bench/Bench/Bench.v{i:06d}",
-                name=f"v{i:06d}",
-                machine=machine,
-                device=device,
-                scan_class=scan_class,
-                address=_node_id(i),
-                data_type="float64",
-            )
-            for i in range(values)
-        ],
-        batch_size=5000,
-    )
-    return device
 
 
 def _count(statement: str) -> int:

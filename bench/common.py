@@ -92,25 +92,27 @@ def bench_database(name: str, database_url: str | None, *, keep: bool) -> Iterat
             _database_recreate(server, name, drop_only=True)
 
 
-def tags_create(count: int) -> list[int]:
+def tags_create(
+    count: int,
+    *,
+    period_ms: int = 1000,
+    device_fields: dict[str, Any] | None = None,
+    tag_fields: Callable[[int], dict[str, Any]] | None = None,
+) -> list[int]:
+    """`count` tags of one bench machine on one device (`device_fields`; default a Modbus PLC) in one scan class of
+    `period_ms`; `tag_fields(i)`: the name, address and data type of tag i (default: holding registers)."""
     from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 
     site = Site.objects.create(name="Bench")
     area = Area.objects.create(site=site, name="Bench")
     line = Line.objects.create(area=area, name="Bench")
     machine = Machine.objects.create(line=line, name="Bench")
-    device = Device.objects.create(name="Bench PLC", host="127.0.0.1")
-    scan_class = ScanClass.objects.create(name="Bench", period_ms=1000)
+    device = Device.objects.create(host="127.0.0.1", **(device_fields or {"name": "Bench PLC"}))
+    scan_class = ScanClass.objects.create(name="Bench", period_ms=period_ms)
+    fields = tag_fields or (lambda i: {"name": f"t{i:06d}", "address": f"HR{(2 * i) % 65534}"})
     tags = [
-        Tag(
-            path=f"Bench/Bench/Bench/Bench.t{i:06d}",
-            name=f"t{i:06d}",
-            machine=machine,
-            device=device,
-            scan_class=scan_class,
-            address=f"HR{(2 * i) % 65534}",
-        )
-        for i in range(count)
+        Tag(path=f"Bench/Bench/Bench/Bench.{tag['name']}", machine=machine, device=device, scan_class=scan_class, **tag)
+        for tag in map(fields, range(count))
     ]
     return [tag.pk for tag in Tag.objects.bulk_create(tags, batch_size=5000)]
 
