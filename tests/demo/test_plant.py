@@ -3,7 +3,7 @@ OPC UA server serves; its Sparkplug B line, through a real Mosquitto, what the s
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.db import connection
@@ -60,12 +60,7 @@ def test_the_opcua_line_is_subscribed_not_polled(opcua_demo_plant):
     runner = SubscriptionRunner(flush_seconds=0.1)
     runner.start()
     try:
-        step_until(
-            runner.step,
-            lambda: _tags_with_good_samples(tag_ids) == tag_ids,
-            timeout=20,
-            what="a good value of every tag of the OPC UA line",
-        )
+        _step_until_every_tag_good(runner.step, tag_ids, line="the OPC UA line")
     finally:
         runner.shutdown()
     device.refresh_from_db()
@@ -128,12 +123,7 @@ def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_ed
             assert not edge.done(), edge.exception()
             runner.step()
 
-        step_until(
-            step,
-            lambda: _tags_with_good_samples(tag_ids) == tag_ids,
-            timeout=20,
-            what="a good value of every tag of the Sparkplug line",
-        )
+        _step_until_every_tag_good(step, tag_ids, line="the Sparkplug line")
     finally:
         runner.shutdown()
         edge.cancel()
@@ -155,6 +145,15 @@ def test_without_a_broker_the_edge_node_waits_instead_of_stopping_the_simulator(
         assert not edge.done()
     finally:
         edge.cancel()
+
+
+def _step_until_every_tag_good(step: Callable[[], object], tag_ids: set[int], *, line: str) -> None:
+    """Run `step` (a push runner's) until every tag of `tag_ids` has a good sample."""
+
+    def every_tag_good() -> bool:
+        return _tags_with_good_samples(tag_ids) == tag_ids
+
+    step_until(step, every_tag_good, timeout=20, what=f"a good value of every tag of {line}")
 
 
 def _tags_with_good_samples(tag_ids: set[int]) -> set[int]:
