@@ -25,6 +25,7 @@ urlpatterns = [
     path("v1/alarms/journal/", views.JournalView.as_view(), name="journal"),
     path("v1/devices/", views.DeviceListView.as_view(), name="devices"),
     path("v1/assets/", views.AssetListView.as_view(), name="assets"),
+    re_path(r"^v1/assets/(?P<asset_id>-?[0-9]+)/changes/$", views.AssetChangeListView.as_view(), name="asset_changes"),
     # Last: whatever else is under /api/ is a JSON 404 (e.g. /api/v1/tags/%C2%84/), like the API's own.
     re_path(r"^(?P<path>.*)$", api_not_found, name="not_found"),
 ]
