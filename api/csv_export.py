@@ -1,7 +1,8 @@
 """CSV text of the export queries, in chunks of bytes (what StreamingHttpResponse sends), through common.csv:
 values are numbers, never guarded (-5.0 stays -5.0); a string tag's text, typed by no one here but sent by a PLC,
-goes through the formula guard like every other text cell."""
+goes through the formula guard like every other text cell, and so does a value's label (typed by an administrator)."""
 
+import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from common.csv import csv_async, csv_stream_chunks
 from historian.quality import quality_label
 from historian.queries.aggregates import AggregateInterval
 
-RAW_HEADER = ["time", "tag_id", "tag_path", "value", "quality", "quality_label"]
+RAW_HEADER = ["time", "tag_id", "tag_path", "value", "value_label", "quality", "quality_label"]
 
 # Driving the sync stream from async code (ASGI): see common.csv.csv_async.
 as_async = csv_async
@@ -19,7 +20,18 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment is not None else ""
 
 
-def raw_csv(chunks: Iterable[list[tuple]], paths: dict[int, str]) -> Iterator[bytes]:
+def _value_label(value_labels: dict[int, str] | None, value: float | str | None) -> str:
+    """The label of a whole number in the tag's set; "" where the tag has no set, or the set no such value."""
+    if not value_labels or not isinstance(value, int | float) or not math.isfinite(value) or value != int(value):
+        return ""
+    return value_labels.get(int(value), "")
+
+
+def raw_csv(
+    chunks: Iterable[list[tuple]], paths: dict[int, str], value_labels: dict[int, dict[int, str]] | None = None
+) -> Iterator[bytes]:
+    """`value_labels`: per tag id that has a value label set, its labels by value (the value_label column)."""
+    value_labels = value_labels or {}
     labels: dict[int, str] = {}
 
     def label(quality: int) -> str:
@@ -27,7 +39,15 @@ def raw_csv(chunks: Iterable[list[tuple]], paths: dict[int, str]) -> Iterator[by
 
     rows = (
         [
-            [time.isoformat(), tag_id, paths[tag_id], value, quality, label(quality)]
+            [
+                time.isoformat(),
+                tag_id,
+                paths[tag_id],
+                value,
+                _value_label(value_labels.get(tag_id), value),
+                quality,
+                label(quality),
+            ]
             for tag_id, time, value, quality in chunk
         ]
         for chunk in chunks

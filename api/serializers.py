@@ -272,6 +272,9 @@ class TagSerializer(serializers.ModelSerializer):
     machine_name = serializers.CharField(source="machine.name")
     line = serializers.IntegerField(source="machine.line_id")
     interpolation = serializers.CharField(source="effective_interpolation")
+    value_labels = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True, help_text="The name of the tag's value label set, if any"
+    )
 
     class Meta:
         model = Tag
@@ -297,6 +300,9 @@ class CurrentValueSerializer(serializers.Serializer):
     tag = serializers.IntegerField()
     time = serializers.DateTimeField(allow_null=True)
     value = SampleValueField(allow_null=True, help_text="A number, or the text of a string tag")
+    label = serializers.CharField(
+        allow_null=True, help_text="The value's label in the tag's value label set (e.g. Running); null if none"
+    )
     quality = serializers.IntegerField(allow_null=True)
 
 
@@ -370,6 +376,9 @@ class AlarmSerializer(serializers.Serializer):
 class PointSerializer(serializers.Serializer):
     t = serializers.FloatField(help_text="Epoch milliseconds")
     v = SampleValueField(allow_null=True, help_text="A number, or the text of a string tag")
+    label = serializers.CharField(
+        allow_null=True, required=False, help_text="Tags with a value label set: the value's label, null if none"
+    )
     q = serializers.IntegerField()
 
 
@@ -384,6 +393,11 @@ class SeriesSerializer(serializers.Serializer):
 
 class RawSeriesSerializer(SeriesSerializer):
     v = serializers.ListField(child=SampleValueField(allow_null=True), help_text="Numbers, or texts of a string tag")
+    label = serializers.ListField(
+        child=serializers.CharField(allow_null=True),
+        required=False,
+        help_text="Tags with a value label set: each value's label (null where the set has none), beside v",
+    )
     before = PointSerializer(allow_null=True, required=False)
     after = PointSerializer(allow_null=True, required=False)
 
@@ -394,11 +408,19 @@ class RawResponseSerializer(serializers.Serializer):
     tags = RawSeriesSerializer(many=True)
 
 
+class InterpolatedSeriesSerializer(SeriesSerializer):
+    label = serializers.ListField(
+        child=serializers.CharField(allow_null=True),
+        required=False,
+        help_text="Tags with a value label set: each value's label (null where the set has none), beside v",
+    )
+
+
 class InterpolatedResponseSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     interval_seconds = serializers.FloatField()
-    tags = SeriesSerializer(many=True)
+    tags = InterpolatedSeriesSerializer(many=True)
 
 
 class PlotResponseSerializer(serializers.Serializer):

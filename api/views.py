@@ -82,7 +82,7 @@ def _tags(params: dict, *, limit: int = s.MAX_TAGS_PER_REQUEST, numeric: bool = 
         ids += [i for i in machine_ids if i not in ids]
     if len(ids) > limit:
         raise ValidationError({"tags": f"{len(ids)} tags: at most {limit} per request."})
-    found = tags_find(ids=ids).in_bulk()
+    found = tags_find(ids=ids).prefetch_related("value_labels__entries").in_bulk()
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"Unknown tag ids: {', '.join(map(str, missing[:10]))}.")
@@ -100,8 +100,20 @@ def _series(tag: Tag, points) -> dict:
     }
 
 
-def _point(point) -> dict | None:
-    return {"t": _ms(point.time), "v": point.value, "q": point.quality} if point is not None else None
+def _labelled(tag: Tag, row: dict) -> dict:
+    """A raw series with each value's label beside it (`label`), where the tag has a value label set."""
+    if tag.value_labels is not None:
+        row["label"] = [tag.value_label(v) for v in row["v"]]
+    return row
+
+
+def _point(tag: Tag, point) -> dict | None:
+    if point is None:
+        return None
+    row = {"t": _ms(point.time), "v": point.value, "q": point.quality}
+    if tag.value_labels is not None:
+        row["label"] = tag.value_label(point.value)
+    return row
 
 
 def _nonempty_end(params: dict) -> datetime:
@@ -143,7 +155,7 @@ class TagListView(generics.ListAPIView):
             machine_id=params.get("machine"),
             units=params.get("units"),
             ids=params.get("ids"),
-        )
+        ).select_related("value_labels")
 
     @extend_schema(
         parameters=[s.TagFilterSerializer],
@@ -157,7 +169,7 @@ class TagListView(generics.ListAPIView):
 class TagDetailView(generics.RetrieveAPIView):
     permission_classes = [has_perm(VIEW_PLANT)]
     serializer_class = s.TagSerializer
-    queryset = Tag.objects.select_related("machine")
+    queryset = Tag.objects.select_related("machine", "value_labels")
 
     @extend_schema(
         summary="One tag", responses={200: s.TagSerializer, 404: OpenApiResponse(s.ErrorSerializer, "No such tag")}
@@ -185,6 +197,7 @@ class CurrentValuesView(APIView):
                     "tag": tag.pk,
                     "time": value.time.isoformat() if value else None,
                     "value": value.value if value else None,
+                    "label": tag.value_label(value.value) if value else None,
                     "quality": value.quality if value else None,
                 }
             )
@@ -215,9 +228,9 @@ class RawHistoryView(APIView):
         series = []
         for tag in tags:
             values = result[tag.pk]
-            row = _series(tag, values.points)
+            row = _labelled(tag, _series(tag, values.points))
             if params["boundaries"]:
-                row |= {"before": _point(values.before), "after": _point(values.after)}
+                row |= {"before": _point(tag, values.before), "after": _point(tag, values.after)}
             series.append(row)
         return Response({"start": params["start"], "end": params["end"], "tags": series})
 
@@ -245,7 +258,7 @@ class InterpolatedHistoryView(APIView):
                 "start": start,
                 "end": end,
                 "interval_seconds": interval.total_seconds(),
-                "tags": [_series(tag, result[tag.pk]) for tag in tags],
+                "tags": [_labelled(tag, _series(tag, result[tag.pk])) for tag in tags],
             }
         )
 
@@ -373,7 +386,12 @@ class ExportView(APIView):
             if end > start:  # an empty range is the header alone
                 raw_export_check(tag_ids=ids, start=start, end=end)
                 raw_chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
-            content = csv_export.raw_csv(raw_chunks, paths)
+            value_labels = {
+                t.pk: {e.value: e.label for e in t.value_labels.entries.all()}
+                for t in tags
+                if t.value_labels is not None
+            }
+            content = csv_export.raw_csv(raw_chunks, paths, value_labels)
         else:
             interval = params["interval"]
             aggregate_chunks: Iterator[tuple[int, list[AggregateInterval]]] = iter(())

@@ -10,19 +10,54 @@ from django.db import transaction
 
 from demo.alarms import demo_alarms_load
 from demo.simulator.opcua_server import opcua_signal_node_id
-from demo.simulator.plant import MACHINE_SIGNALS, STATE_LABELS, SignalSpec, machine_tag_address
-from demo.simulator.production import DEMO_TIME_ZONE, PRODUCTS
+from demo.simulator.plant import MACHINE_SIGNALS, STATE_LABELS, MachineState, SignalSpec, machine_tag_address
+from demo.simulator.production import DEMO_TIME_ZONE, FAULT_CODES, PRODUCTS
 from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, sparkplug_edge_node_id, sparkplug_metric_name
-from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag, ValueLabel, ValueLabelSet
 from historian.models.tags import Interpolation
 
 SITE_NAME = "Demo Plant"
 AREA_NAME = "Machining"
-#: Names for the discrete values of the signals that have them: the state codes and the product codes.
-VALUE_LABELS: dict[str, dict[str, str]] = {
-    "state": {str(int(state)): label for state, label in STATE_LABELS.items()},
-    "product": {str(product.code): product.name for product in PRODUCTS},
+#: Value label sets (name -> value -> (label, colour)) and the signals that show their values through them.
+STATE_COLOURS: dict[MachineState, str] = {
+    MachineState.IDLE: "#9e9e9e",
+    MachineState.RUNNING: "#2e7d32",
+    MachineState.DOWN: "#c62828",
+    MachineState.BLOCKED: "#f9a825",
+    MachineState.SETUP: "#1565c0",
+    MachineState.PLANNED_STOP: "#6a1b9a",
+    MachineState.OFF: "#424242",
 }
+VALUE_LABEL_SETS: dict[str, dict[int, tuple[str, str]]] = {
+    "Machine state": {int(state): (label, STATE_COLOURS[state]) for state, label in STATE_LABELS.items()},
+    "Product": {product.code: (product.name, "") for product in PRODUCTS},
+    "Fault code": {0: ("No fault", "#2e7d32")} | {code: (text, "#c62828") for code, (text, _) in FAULT_CODES.items()},
+    "Running / stopped": {0: ("Stopped", "#9e9e9e"), 1: ("Running", "#2e7d32")},
+    "Fault / OK": {0: ("OK", "#2e7d32"), 1: ("Fault", "#c62828")},
+    "Open / closed": {0: ("Closed", "#2e7d32"), 1: ("Open", "#f9a825")},
+    "Machine command": {0: ("None", ""), 1: ("Start", ""), 2: ("Stop", ""), 3: ("Reset fault", "")},
+}
+VALUE_LABELS_OF_SIGNAL: dict[str, str] = {
+    "state": "Machine state",
+    "product": "Product",
+    "alarm_code": "Fault code",
+    "running": "Running / stopped",
+    "fault": "Fault / OK",
+    "door_open": "Open / closed",
+    "command": "Machine command",
+}
+
+
+def demo_value_labels_load() -> dict[str, ValueLabelSet]:
+    """The demo's value label sets, created or brought back to what VALUE_LABEL_SETS says."""
+    sets = {}
+    for name, entries in VALUE_LABEL_SETS.items():
+        label_set, _ = ValueLabelSet.objects.get_or_create(name=name)
+        label_set.entries.exclude(value__in=list(entries)).delete()
+        for value, (label, colour) in entries.items():
+            ValueLabel.objects.update_or_create(set=label_set, value=value, defaults={"label": label, "colour": colour})
+        sets[name] = label_set
+    return sets
 
 
 def _interpolation(spec: SignalSpec) -> str:
@@ -82,6 +117,7 @@ def demo_plant_load(
     scan_class, _ = ScanClass.objects.get_or_create(
         name="Fast", defaults={"period_ms": 1000, "description": "Machine signals, every second"}
     )
+    label_sets = demo_value_labels_load()
     first_opcua_line = lines - opcua_lines if opcua_port is not None else lines
     protocols = [Protocol.MODBUS if li < first_opcua_line else Protocol.OPCUA for li in range(lines)]
     if sparkplug_broker is not None and 1 <= sparkplug_line <= lines:
@@ -134,7 +170,7 @@ def demo_plant_load(
                     units=spec.units,
                     span_low=spec.span[0],
                     span_high=spec.span[1],
-                    value_labels=VALUE_LABELS.get(spec.name, {}),
+                    value_labels=label_sets.get(VALUE_LABELS_OF_SIGNAL.get(spec.name, "")),
                     interpolation=_interpolation(spec),
                     counter_rollover=spec.rollover,
                     is_key=spec.key,

@@ -6,7 +6,18 @@ from django.urls import reverse
 
 from historian.admin_csv import TagCsvAdminMixin
 from historian.device_fields import STATUS_FIELDS
-from historian.models import Area, Device, HistorianSettings, Line, Machine, ScanClass, Site, Tag
+from historian.models import (
+    Area,
+    Device,
+    HistorianSettings,
+    Line,
+    Machine,
+    ScanClass,
+    Site,
+    Tag,
+    ValueLabel,
+    ValueLabelSet,
+)
 from historian.tasks import retention_maintain
 
 
@@ -125,7 +136,7 @@ class TagAdmin(TagCsvAdminMixin):
     ]
     search_fields = ["path", "name", "address", "description"]
     list_select_related = ["machine__line__area__site", "device", "scan_class"]
-    autocomplete_fields = ["machine", "device", "scan_class"]
+    autocomplete_fields = ["machine", "device", "scan_class", "value_labels"]
     list_per_page = 100
     fieldsets = [
         (None, {"fields": ["path", "name", "machine", "description", "is_key"]}),
@@ -152,6 +163,21 @@ class TagAdmin(TagCsvAdminMixin):
         super().save_model(request, obj, form, change)
         if "retention_days" in form.changed_data:
             _retention_apply_soon()
+
+
+class ValueLabelInline(admin.TabularInline):
+    model = ValueLabel
+    extra = 1
+    fields = ["value", "label", "colour"]
+
+
+@admin.register(ValueLabelSet)
+class ValueLabelSetAdmin(admin.ModelAdmin):
+    """Value labels: one set (machine state, a bool's Open/Closed, alarm codes) assigned to many tags."""
+
+    list_display = ["name", "description"]
+    search_fields = ["name", "description"]
+    inlines = [ValueLabelInline]
 
 
 def _retention_apply_soon() -> None:

@@ -12,6 +12,7 @@ from .hierarchy import Area, Line, Machine, Site
 from .settings import HistorianSettings
 from .sparkplug import DiscoveredMetric
 from .tags import DataType, DeviationUnit, Tag
+from .value_labels import ValueLabel, ValueLabelSet
 
 __all__ = [
     "Area",
@@ -31,4 +32,6 @@ __all__ = [
     "Site",
     "Tag",
     "TimestampSource",
+    "ValueLabel",
+    "ValueLabelSet",
 ]

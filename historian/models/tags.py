@@ -1,5 +1,7 @@
 """Tags: one measured or computed value of a machine, read from a device address."""
 
+import math
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -92,8 +94,13 @@ class Tag(models.Model):
     )
     span_low = models.FloatField(default=0.0, help_text="Lower end of the normal range (chart axis)")
     span_high = models.FloatField(default=100.0, help_text="Upper end of the normal range (chart axis)")
-    value_labels = models.JSONField(
-        default=dict, blank=True, help_text='Names for discrete values, e.g. {"0": "Idle", "1": "Running"}'
+    value_labels = models.ForeignKey(
+        "historian.ValueLabelSet",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tags",
+        help_text="Names (and colours) for a discrete tag's values, e.g. 0 Idle, 1 Running",
     )
     interpolation = models.CharField(
         max_length=6,
@@ -160,8 +167,6 @@ class Tag(models.Model):
             errors["stale_after_seconds"] = "The stale time cannot be negative (0 means off)."
         if self.counter_rollover is not None and self.counter_rollover <= 0:
             errors["counter_rollover"] = "A counter's rollover value must be above 0."
-        if not isinstance(self.value_labels, dict):
-            errors["value_labels"] = 'Value labels must be an object such as {"0": "Idle"}.'
         if self.is_text:
             errors |= self._text_errors()
         if errors:
@@ -223,7 +228,7 @@ class Tag(models.Model):
     @property
     def is_discrete(self) -> bool:
         """Counts, states and booleans (step interpolation or named values): stored on change, never compressed."""
-        return self.effective_interpolation == Interpolation.STEP or bool(self.value_labels)
+        return self.effective_interpolation == Interpolation.STEP or self.value_labels_id is not None
 
     def deviation_absolute(self, deviation: float) -> float:
         """`deviation` (deadband or compression) in engineering units."""
@@ -231,7 +236,11 @@ class Tag(models.Model):
             return deviation / 100.0 * (self.span_high - self.span_low)
         return deviation
 
-    def value_label(self, value: float | None) -> str | None:
-        if value is None or not self.value_labels:
+    def value_label(self, value: float | str | None) -> str | None:
+        """The label of `value` in the tag's set (prefetch `value_labels__entries` for many tags); None if none."""
+        if value is None or self.value_labels is None or isinstance(value, str):
             return None
-        return self.value_labels.get(str(int(value)))
+        if not math.isfinite(value) or value != int(value):
+            return None
+        entry = self.value_labels.by_value().get(int(value))
+        return entry.label if entry is not None else None

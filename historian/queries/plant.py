@@ -24,7 +24,7 @@ class TagView:
             "units": t.units,
             "data_type": t.data_type,
             "span": [t.span_low, t.span_high],
-            "labels": t.value_labels,
+            "labels": t.value_labels.as_json() if t.value_labels is not None else {},
             "key": t.is_key,
             "value": self.current.value if self.current else None,
             "quality": self.current.quality if self.current else None,
@@ -66,7 +66,7 @@ def _with_values(machines: Iterable[Machine], tags_of) -> list[MachineView]:
 
 def plant_overview() -> list[tuple[Line, list[MachineView]]]:
     """Every line with its machines, each with its key tags and their current values (3 queries in all)."""
-    key_tags = Tag.objects.filter(is_key=True).order_by("pk")
+    key_tags = Tag.objects.filter(is_key=True).prefetch_related("value_labels__entries").order_by("pk")
     lines = list(
         Line.objects.select_related("area__site")
         .prefetch_related(
@@ -87,14 +87,16 @@ def plant_overview() -> list[tuple[Line, list[MachineView]]]:
 def machine_view(*, machine_id: int) -> MachineView:
     """One machine with all its tags and their current values; Machine.DoesNotExist if unknown."""
     machine = Machine.objects.select_related("line__area__site").get(pk=machine_id)
-    return _with_values([machine], lambda m: list(m.tags.order_by("-is_key", "pk")))[0]
+    return _with_values(
+        [machine], lambda m: list(m.tags.prefetch_related("value_labels__entries").order_by("-is_key", "pk"))
+    )[0]
 
 
 def machine_trend_tags(*, machine_id: int) -> list[Tag]:
     """The analog key tags drawn on the machine's live trend (not booleans, not strings: their text shows in the
     tag table)."""
     return list(
-        Tag.objects.filter(machine_id=machine_id, is_key=True, value_labels={})
+        Tag.objects.filter(machine_id=machine_id, is_key=True, value_labels=None)
         .exclude(data_type__in=["bool", "string"])
         .order_by("pk")
     )

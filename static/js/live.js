@@ -7,14 +7,28 @@ const Millwright = (() => {
     // An uncertain value (last usable, quarantined ...) is shown, marked by the page; a bad one is not a value.
     if (value === null || value === undefined || MillwrightQuality.isBad(quality)) return "–";
     if (tag.data_type === "string") return String(value);  // a string tag's value is its text
-    if (tag.labels && Object.keys(tag.labels).length) {
-      const label = tag.labels[String(Math.round(value))];
-      if (label) return label;
-    }
+    const entry = labelEntry(tag, value);
+    if (entry) return entry.label;
     if (tag.data_type === "bool") return value ? "on" : "off";
     const abs = Math.abs(value);
     const digits = Number.isInteger(value) ? 0 : abs >= 1000 ? 0 : abs >= 100 ? 1 : 2;
     return value.toLocaleString(undefined, {minimumFractionDigits: digits, maximumFractionDigits: digits});
+  }
+
+  // The tag's value label set (page data: {"1": {label, colour}}): the entry of a whole value, or null.
+  function labelEntry(tag, value) {
+    if (!tag.labels || typeof value !== "number" || !Number.isInteger(value)) return null;
+    return Object.prototype.hasOwnProperty.call(tag.labels, String(value)) ? tag.labels[String(value)] : null;
+  }
+
+  /* The label's colour as a small swatch before the element's text (CSS .labelled::before); none without one.
+     Colours are validated #rrggbb on the server, and a CSS property set through CSSOM cannot carry markup. */
+  function showSwatch(el, tag, value, quality) {
+    const entry = MillwrightQuality.isBad(quality) ? null : labelEntry(tag, value);
+    const colour = entry && entry.colour ? entry.colour : "";
+    el.classList.toggle("labelled", Boolean(colour));
+    if (colour) el.style.setProperty("--swatch", colour);
+    else el.style.removeProperty("--swatch");
   }
 
   function stateClass(label) {
@@ -38,5 +52,5 @@ const Millwright = (() => {
     if (onReady) socket.onReady(onReady);
   }
 
-  return {connect, formatValue, stateClass};
+  return {connect, formatValue, labelEntry, showSwatch, stateClass};
 })();

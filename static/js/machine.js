@@ -130,6 +130,7 @@
     const row = document.querySelector(`tr[data-tag="${tagId}"]`);
     if (row) {
       row.querySelector(".num").textContent = text;
+      Millwright.showSwatch(row.querySelector(".num"), tag, value, quality);
       row.querySelector(".quality").textContent = MillwrightQuality.label(quality);
       row.classList.toggle("bad", MillwrightQuality.isBad(quality));
       row.classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
@@ -137,6 +138,7 @@
     if (tagId === machine.state_tag) {
       const badge = document.querySelector(`[data-state-for="${machine.id}"]`);
       badge.textContent = text;
+      Millwright.showSwatch(badge, tag, value, quality);
       badge.className = "state big " + Millwright.stateClass(MillwrightQuality.isBad(quality) ? "bad" : text);
     }
   }

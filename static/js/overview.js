@@ -13,11 +13,13 @@
       if (!el) return;
       el.textContent = text;
       el.className = "state " + Millwright.stateClass(MillwrightQuality.isBad(quality) ? "bad" : text);
+      Millwright.showSwatch(el, tag, value, quality);
       return;
     }
     const el = document.querySelector(`.value[data-tag="${tagId}"] .num`);
     if (!el) return;
     el.textContent = text;
+    Millwright.showSwatch(el, tag, value, quality);
     el.parentElement.parentElement.classList.toggle("bad", MillwrightQuality.isBad(quality));
     el.parentElement.parentElement.classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
   }

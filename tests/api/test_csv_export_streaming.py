@@ -41,7 +41,7 @@ def test_raw_export_of_millions_of_rows_streams_in_constant_memory(plant, api):
     head = next(chunks).decode()
     # Streaming, not buffered: the server-side cursor is still open once the first lines have been sent.
     assert _open_export_cursors() == 1
-    assert head.startswith("time,tag_id,tag_path,value,quality,quality_label\n2026-03-02T08:00:00+00:00,")
+    assert head.startswith("time,tag_id,tag_path,value,value_label,quality,quality_label\n2026-03-02T08:00:00+00:00,")
 
     # Memory is traced over the first 600,000 lines (tracing all would triple the run time): had rows been kept,
     # these alone would hold tens of megabytes.

@@ -302,6 +302,7 @@ def test_raw_export_streams_every_sample_as_csv(history, api):
         "tag_id": str(history.temperature.pk),
         "tag_path": history.temperature.path,
         "value": "20.0",
+        "value_label": "",
         "quality": "192",
         "quality_label": rows[0]["quality_label"],
     }

@@ -186,10 +186,14 @@ def test_the_production_tags_are_configured_and_polled_over_modbus(demo_plant, p
             assert tag.is_discrete
             tags[tag.pk] = (index, name)
         assert machine.state_tag.path.endswith(".state")
-        assert machine.state_tag.value_labels == {str(int(s)): label for s, label in STATE_LABELS.items()}
-        assert len(machine.state_tag.value_labels) == 7
+        state_labels = {value: e.label for value, e in machine.state_tag.value_labels.by_value().items()}
+        assert state_labels == {int(s): label for s, label in STATE_LABELS.items()}
+        assert machine.state_tag.value_label(1) == "Running"
     product = Tag.objects.filter(path__endswith=".product").first()
-    assert product.value_labels == {str(p.code): p.name for p in PRODUCTS}
+    assert {value: e.label for value, e in product.value_labels.by_value().items()} == {p.code: p.name for p in PRODUCTS}
+    alarm_code = Tag.objects.filter(path__endswith=".alarm_code").first()
+    assert alarm_code.value_label(205) == "Hydraulic pressure low"
+    assert Tag.objects.filter(path__endswith=".door_open").first().value_label(1) == "Open"
     counters = Tag.objects.filter(path__regex=r"\.(produced|reject)_count$")
     assert set(counters.values_list("counter_rollover", flat=True)) == {65536.0}
     assert set(Tag.objects.filter(path__endswith=".part_count").values_list("counter_rollover", flat=True)) == {None}

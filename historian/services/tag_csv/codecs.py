@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.db import models
 
 from historian.device_fields import STATUS_FIELDS
-from historian.models import Device, ScanClass, Tag
+from historian.models import Device, ScanClass, Tag, ValueLabelSet
 from historian.services.tag_csv.extensions import extension_classes
 
 # Written by the poll service (connection status) or secret: not configuration the file carries.
@@ -40,6 +41,38 @@ class Codec:
         return decode_value(self.field, text)
 
 
+#: Tag foreign keys written as the name of what they point at (the value label set: "Machine state").
+TAG_NAMED_REFERENCES = ("value_labels",)
+
+
+@dataclass(frozen=True)
+class ValueLabelsCodec(Codec):
+    """The tag's value label set by its name; an empty cell (or an older file's empty JSON "{}"): none."""
+
+    @cached_property
+    def _names(self) -> dict[int, str]:
+        # Read once per export or import, on first use (the column list alone needs no database).
+        return dict(ValueLabelSet.objects.values_list("pk", "name"))
+
+    @cached_property
+    def _ids(self) -> dict[str, int]:
+        return {name: pk for pk, name in self._names.items()}
+
+    def encode(self, value: Any) -> str:
+        return "" if value is None else self._names[value]
+
+    def cell(self, value: Any) -> Any:
+        return self.encode(value)
+
+    def decode(self, text: str) -> Any:
+        name = text.strip()
+        if name in ("", "{}"):
+            return None
+        if name not in self._ids:
+            raise ValueError(f"no value label set is named {name!r} (add it in the admin, or leave the cell empty)")
+        return self._ids[name]
+
+
 def _tag_fields() -> list[models.Field]:
     return [f for f in Tag._meta.concrete_fields if f.name != "id" and f.name not in TAG_REFERENCES]
 
@@ -55,7 +88,7 @@ def _scan_class_fields() -> list[models.Field]:
 def tag_field_codecs() -> list[Codec]:
     first = {"path": 0, "name": 1}
     fields = sorted(_tag_fields(), key=lambda f: first.get(f.name, 2))  # stable: model order after path, name
-    return [Codec(f.name, f) for f in fields]
+    return [ValueLabelsCodec(f.name, f) if f.name in TAG_NAMED_REFERENCES else Codec(f.name, f) for f in fields]
 
 
 def device_field_codecs() -> list[Codec]:

@@ -19,6 +19,7 @@ from historian.services.tag_csv.codecs import (
     DEVICE_COLUMNS_OPTIONAL,
     HIERARCHY_COLUMNS,
     TAG_COLUMNS_OPTIONAL,
+    TAG_NAMED_REFERENCES,
     TAG_REFERENCES,
     Codec,
     decode_value,
@@ -191,7 +192,9 @@ class Plan:
             setattr(tag, codec.field.attname, values[codec.column])
         tag.machine, tag.device, tag.scan_class = machine, device, scan_class
         try:
-            tag.full_clean(exclude=list(TAG_REFERENCES), validate_unique=False, validate_constraints=False)
+            tag.full_clean(
+                exclude=[*TAG_REFERENCES, *TAG_NAMED_REFERENCES], validate_unique=False, validate_constraints=False
+            )
         except ValidationError as exc:
             self._error(line, _validation_message(exc))
             return
@@ -231,7 +234,15 @@ class Plan:
             return None
 
     def _decode(self, row: dict[str, str], codecs: list[Codec], problems: list[str]) -> dict[str, Any]:
-        return {c.column: self._decode_one(row, c.column, c.field, problems) for c in codecs}
+        return {c.column: self._decode_codec(row, c, problems) for c in codecs}
+
+    @staticmethod
+    def _decode_codec(row: dict[str, str], codec: Codec, problems: list[str]) -> Any:
+        try:
+            return codec.decode(row[codec.column])
+        except ValueError as exc:
+            problems.append(f"{codec.column}: {exc}")
+            return None
 
     def _related(
         self,

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from historian.models import Tag
+from historian.models import Tag, ValueLabelSet
 
 
 def _errors(tag: Tag) -> dict[str, list[str]]:
@@ -23,7 +23,7 @@ def test_an_analog_tag_takes_compression_a_maximum_interval_and_a_stale_time(uns
     ("overrides", "reason"),
     [
         ({"data_type": "uint32", "address": "HR10"}, "counts, states and booleans"),
-        ({"value_labels": {"0": "Idle"}, "data_type": "float32"}, "counts, states and booleans"),
+        ({"value_labels": ValueLabelSet(pk=1, name="States"), "data_type": "float32"}, "counts, states and booleans"),
         ({"deadband": 1.0}, "not both"),
         ({"compression_deviation": -1.0}, "cannot be negative"),
     ],

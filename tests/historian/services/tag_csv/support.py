@@ -4,7 +4,7 @@ import csv
 import io
 
 from audit.models import AuditAction, AuditEvent
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag, ValueLabel, ValueLabelSet
 from historian.services.tag_csv import tag_csv_columns, tag_export_csv
 
 LINES, MACHINES_PER_LINE, TAGS_PER_MACHINE = 10, 50, 20  # 10,000 tags
@@ -47,6 +47,10 @@ def plant_build(lines: int, machines_per_line: int, tags_per_machine: int) -> No
     """A plant built in bulk, with values that stress the round trip (floats, JSON, blanks, unicode)."""
     site = Site.objects.create(name="Plant Ü", timezone="Europe/Berlin")
     area = Area.objects.create(site=site, name="Machining, Hall 2")
+    states = ValueLabelSet.objects.create(name="Idle, running")  # a comma: the name is quoted in the file
+    ValueLabel.objects.bulk_create(
+        [ValueLabel(set=states, value=0, label="Idle"), ValueLabel(set=states, value=1, label="Running, fast")]
+    )
     fast = ScanClass.objects.create(name="Fast", period_ms=1000, description="every second")
     slow = ScanClass.objects.create(name="Slow", period_ms=10_000)
     tags = []
@@ -74,7 +78,7 @@ def plant_build(lines: int, machines_per_line: int, tags_per_machine: int) -> No
                         deadband=0.05 * ti,
                         span_low=-10.0,
                         span_high=1e6 / 3,
-                        value_labels={"0": "Idle", "1": "Running, fast"} if ti == 0 else {},
+                        value_labels=states if ti == 0 else None,
                         is_key=ti < 3,
                         description="multi\nline" if ti == 2 else "",
                     )
