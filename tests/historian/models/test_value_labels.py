@@ -63,7 +63,7 @@ def test_the_admin_edits_a_set_with_its_entries_inline_and_refuses_a_repeated_va
     response = admin_client.post("/admin/historian/valuelabelset/add/", form)
     assert response.status_code == 200
     assert not ValueLabelSet.objects.exists()
-    import re; print("ERRS", re.findall(r"errorlist[^>]*>(.*?)</ul>", response.content.decode(), re.S))
+    assert "Please correct the duplicate data for value." in response.content.decode()
 
     form["entries-1-value"] = "1"
     response = admin_client.post("/admin/historian/valuelabelset/add/", form)
