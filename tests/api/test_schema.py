@@ -18,6 +18,7 @@ from schemathesis.engine import events, from_schema
 
 from accounts.services.roles import Role
 from api.services.tokens import api_token_create
+from historian.models import Tag, ValueLabel, ValueLabelSet
 from tests.api.conftest import T0
 from tests.samples import write
 
@@ -78,6 +79,10 @@ def wsgi_app():
 @pytest.fixture
 def api_schema(plant, engineer, wsgi_app):
     write(plant.temperature, [(T0 + timedelta(seconds=10 * k), 20.0 + k) for k in range(100)])
+    # A value label set on one of the tags: the labels beside its values meet the schema too.
+    labels = ValueLabelSet.objects.create(name="Warm")
+    ValueLabel.objects.bulk_create(ValueLabel(set=labels, value=v, label=f"{v} degrees") for v in range(20, 40))
+    Tag.objects.filter(pk=plant.temperature.pk).update(value_labels=labels)
     token = api_token_create(user=engineer, name="schemathesis")[1]
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app, headers=headers)
@@ -139,6 +144,10 @@ def served_api(transactional_db, plant, engineer):
     """The plant committed (the engine calls the app from its own thread, outside the test's transaction); Django
     closes that thread's connection after each request as usual (CONN_MAX_AGE 0 in tests)."""
     write(plant.temperature, [(T0 + timedelta(seconds=10 * k), 20.0 + k) for k in range(100)])
+    # A value label set on one of the tags: the labels beside its values meet the schema too.
+    labels = ValueLabelSet.objects.create(name="Warm")
+    ValueLabel.objects.bulk_create(ValueLabel(set=labels, value=v, label=f"{v} degrees") for v in range(20, 40))
+    Tag.objects.filter(pk=plant.temperature.pk).update(value_labels=labels)
     token = api_token_create(user=engineer, name="schemathesis")[1]
     django_app = get_wsgi_application()
 

@@ -190,7 +190,9 @@ def test_the_production_tags_are_configured_and_polled_over_modbus(demo_plant, p
         assert state_labels == {int(s): label for s, label in STATE_LABELS.items()}
         assert machine.state_tag.value_label(1) == "Running"
     product = Tag.objects.filter(path__endswith=".product").first()
-    assert {value: e.label for value, e in product.value_labels.by_value().items()} == {p.code: p.name for p in PRODUCTS}
+    assert {value: e.label for value, e in product.value_labels.by_value().items()} == {
+        p.code: p.name for p in PRODUCTS
+    }
     alarm_code = Tag.objects.filter(path__endswith=".alarm_code").first()
     assert alarm_code.value_label(205) == "Hydraulic pressure low"
     assert Tag.objects.filter(path__endswith=".door_open").first().value_label(1) == "Open"

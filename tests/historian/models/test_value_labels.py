@@ -44,7 +44,10 @@ def test_a_tag_labels_its_whole_values_from_its_set(states):
         None,
     ]
     assert TagFactory().value_label(1) is None
-    assert states.as_json() == {"0": {"label": "Idle", "colour": "#9e9e9e"}, "1": {"label": "Running", "colour": "#2E7D32"}}
+    assert states.as_json() == {
+        "0": {"label": "Idle", "colour": "#9e9e9e"},
+        "1": {"label": "Running", "colour": "#2E7D32"},
+    }
 
 
 def test_the_admin_edits_a_set_with_its_entries_inline_and_refuses_a_repeated_value(admin_client):

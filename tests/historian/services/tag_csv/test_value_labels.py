@@ -9,7 +9,8 @@ def test_the_export_names_each_tags_set_and_imports_back_unchanged(plant, admin_
     text = export_text()
     rows = rows_of(text)
     labelled = [r for r in rows if r["value_labels"]]
-    assert labelled and {r["value_labels"] for r in labelled} == {"Idle, running"}
+    assert labelled
+    assert {r["value_labels"] for r in labelled} == {"Idle, running"}
     assert all(r["path"].endswith(".t0") for r in labelled)
     before = list(Tag.objects.order_by("pk").values())
 
