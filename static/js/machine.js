@@ -138,8 +138,8 @@
     if (tagId === machine.state_tag) {
       const badge = document.querySelector(`[data-state-for="${machine.id}"]`);
       badge.textContent = text;
-      Millwright.showSwatch(badge, tag, value, quality);
       badge.className = "state big " + Millwright.stateClass(MillwrightQuality.isBad(quality) ? "bad" : text);
+      Millwright.showSwatch(badge, tag, value, quality);
     }
   }
 
