@@ -17,8 +17,9 @@ Columns follow the models, so a field added to Tag, Device or ScanClass becomes 
 for it, except the columns of TAG_COLUMNS_OPTIONAL and DEVICE_COLUMNS_OPTIONAL, which older files lack: their tags
 and devices keep what they have). An empty cell is the field's default (NULL where the field allows it). Tags
 absent from the file are left alone: the import creates and updates, it never deletes. Values are written so they
-read back exactly: floats as Python's shortest round-tripping form, booleans as true/false, value labels as JSON
-with sorted keys.
+read back exactly: floats as Python's shortest round-tripping form, booleans as true/false, a tag's value label set
+by its name (value_labels; a name no set has is an error on that row and column, the sets themselves are edited in
+the admin; an older file's "{}" reads as none).
 
 Modules, by job: `codecs` (columns, cell values), `extensions` (other apps' columns), `export`, `plan` (reading
 and checking a file: the diff), `apply` (writing a plan; tag_import_csv), `audit` (the auditlog rows of bulk
