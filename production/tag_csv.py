@@ -246,20 +246,25 @@ class ProductionCsv(TagCsvExtension):
     def apply(self, *, audit: Any) -> None:
         """Creations and updates in bulk, audited by hand as the tag CSV's others; deletions one by one through the
         ORM (auditlog's signals record them, with the import's actor)."""
-        created: list[tuple[str, models.Model]] = []
-        updated: list[tuple[str, models.Model, models.Model]] = []
+        audited: list[tuple[str, models.Model | None, models.Model]] = []  # repr, before (None: created), after
         deleted: list[models.Model] = []
-        configs_new = []
+        configs_new: list[MachineProduction] = []
+        configs_changed: list[MachineProduction] = []
         for config, after, wanted in self.configs_write:
             after.machine = wanted.machine  # its primary key, now that it is saved
             for role, (tag, _line) in wanted.sources.items():
                 setattr(after, SOURCES[role], tag)  # the same for a new tag
             if config is None:
                 configs_new.append(after)
+                audited.append((machine_label(wanted.machine), None, after))
             elif any(getattr(config, f"{s}_id") != getattr(after, f"{s}_id") for s in SOURCES.values()):
-                updated.append((machine_label(wanted.machine), config, after))
+                configs_changed.append(after)
+                audited.append((machine_label(wanted.machine), config, after))
         MachineProduction.objects.bulk_create(configs_new)
-        created += [(machine_label(c.machine), c) for c in configs_new]
+        MachineProduction.objects.bulk_update(configs_changed, list(SOURCES.values()))
+
+        mappings_new: list[StateMapping] = []
+        mappings_changed: list[StateMapping] = []
         for config, after, wanted in self.configs_write:
             if wanted.state_map is None:
                 continue
@@ -268,39 +273,35 @@ class ProductionCsv(TagCsvExtension):
             for value, state in wanted.state_map.items():
                 mapping = existing.get(value)
                 if mapping is None:
-                    created.append(
-                        (f"{label}: state {value}", StateMapping(machine_production=after, value=value, state=state))
-                    )
+                    mappings_new.append(StateMapping(machine_production=after, value=value, state=state))
+                    audited.append((f"{label}: state {value}", None, mappings_new[-1]))
                 elif mapping.state != state:
-                    changed = copy.copy(mapping)
-                    changed.state = state
-                    updated.append((f"{label}: state {value}", mapping, changed))
+                    mappings_changed.append(copy.copy(mapping))
+                    mappings_changed[-1].state = state
+                    audited.append((f"{label}: state {value}", mapping, mappings_changed[-1]))
             deleted += [m for v, m in existing.items() if v not in wanted.state_map]
+        StateMapping.objects.bulk_create(mappings_new)
+        StateMapping.objects.bulk_update(mappings_changed, ["state"])
+
+        codes_new: list[FaultCode] = []
+        codes_changed: list[FaultCode] = []
         for _line, tag, reasons in self.faults_wanted:
             existing_codes = self.fault_codes.get(tag.pk, {})
             for value, reason in reasons.items():
                 code = existing_codes.get(value)
                 if code is None:
-                    created.append((f"{tag.path} = {value}", FaultCode(tag=tag, value=value, reason=reason)))
+                    codes_new.append(FaultCode(tag=tag, value=value, reason=reason))
+                    audited.append((f"{tag.path} = {value}", None, codes_new[-1]))
                 elif code.reason_id != reason.pk:
-                    changed = copy.copy(code)
-                    changed.reason = reason
-                    updated.append((f"{tag.path} = {value}", code, changed))
+                    codes_changed.append(copy.copy(code))
+                    codes_changed[-1].reason = reason
+                    audited.append((f"{tag.path} = {value}", code, codes_changed[-1]))
             deleted += [c for v, c in existing_codes.items() if v not in reasons]
-        for model in (StateMapping, FaultCode):
-            model.objects.bulk_create([obj for _, obj in created if isinstance(obj, model)])
-        for model, fields in (
-            (MachineProduction, list(SOURCES.values())),
-            (StateMapping, ["state"]),
-            (FaultCode, ["reason"]),
-        ):
-            objs = [after for _, _, after in updated if isinstance(after, model)]
-            if objs:
-                model.objects.bulk_update(objs, fields)
-        for repr_, obj in created:
-            audit.add(None, obj, repr_=repr_)
-        for repr_, before, after in updated:
-            audit.add(before, after, repr_=repr_)
+        FaultCode.objects.bulk_create(codes_new)
+        FaultCode.objects.bulk_update(codes_changed, ["reason"])
+
+        for repr_, before, obj in audited:
+            audit.add(before, obj, repr_=repr_)
         for obj in deleted:
             obj.delete()
         # Bulk writes send no post_save: the derivation's cache of the configuration (production/signals.py) is
