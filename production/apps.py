@@ -12,6 +12,9 @@ class ProductionConfig(AppConfig):
         from ingest.pipeline.hooks import register_after_store
         from production import signals  # noqa: F401  (configuration cache invalidation)
         from production.services.intervals import intervals_derive
+        from production.services.summaries import summaries_late_invalidate
 
         # Like alarms: the store knows nothing of production, it hands each stored batch to its hooks.
         register_after_store(intervals_derive)
+        # After the derivation: late values delete the KPI summaries they change (summaries are a cache).
+        register_after_store(summaries_late_invalidate)

@@ -70,3 +70,11 @@ def line(db) -> Line:
         p1=ProductFactory(site=site, code="1", name="Bracket"),
         p2=ProductFactory(site=site, code="2", name="Hinge"),
     )
+
+
+@pytest.fixture
+def night(line: Line) -> Line:
+    """The engineered night shift of tests/production/engineered.py, stored."""
+    from tests.production.engineered import night_store
+
+    return night_store(line)
