@@ -586,12 +586,10 @@ class ProductionDowntimeView(APIView):
         required = reason_required_seconds(machine_ids)
         now = timezone.now()
         for row in rows:
-            row.seconds = ((row.end or now) - row.start).total_seconds()
-            row.unclassified = (
-                row.reason_id is None
-                and row.state != MachineState.PLANNED_STOP
-                and row.seconds >= required.get(row.machine_id, 300)
-            )
+            seconds = ((row.end or now) - row.start).total_seconds()
+            setattr(row, "seconds", seconds)  # noqa: B010  (read by StopSerializer, not a model field)
+            unclassified = row.reason_id is None and row.state != MachineState.PLANNED_STOP
+            setattr(row, "unclassified", unclassified and seconds >= required.get(row.machine_id, 300))  # noqa: B010
         return Response(s.StopSerializer(rows, many=True).data)
 
 

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from historian.models import Area, Line, Machine, Tag
+from historian.models import Area, Line, Machine, Site, Tag
 from production.models import (
     Break,
     DowntimeReason,
@@ -19,6 +19,7 @@ from production.models import (
     StateInterval,
     StateMapping,
 )
+from production.queries.kpis import kpi_configuration_invalidate
 from production.services.sources import production_sources_invalidate
 from production.services.summaries import summaries_clear, summaries_invalidate
 
@@ -55,3 +56,15 @@ def _interval_changed(instance: StateInterval, **kwargs) -> None:
 @receiver([post_save, post_delete], sender=DowntimeReason)
 def _kpi_configuration_changed(**kwargs) -> None:
     summaries_clear()
+    _kpi_configuration_moved()
+
+
+@receiver([post_save, post_delete], sender=Product)
+@receiver([post_save, post_delete], sender=Machine)
+@receiver([post_save, post_delete], sender=Line)
+@receiver([post_save, post_delete], sender=Area)
+@receiver([post_save, post_delete], sender=Site)
+def _kpi_configuration_moved(**kwargs) -> None:
+    # The KPI queries keep the configuration in memory (queries/kpis.py): now and after commit, as above.
+    kpi_configuration_invalidate()
+    transaction.on_commit(kpi_configuration_invalidate)

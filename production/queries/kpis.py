@@ -23,17 +23,21 @@ number of machines (MTBF's FE + 1 per machine).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
+import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from common.version_token import TokenCached, VersionToken
 from historian.models import Machine
 from historian.queries.counters import counter_increases
 from production import kpis
@@ -50,6 +54,7 @@ from production.calendar import (
     periods_union,
     shift_at,
 )
+from production.kpis import Kpis
 from production.models import (
     SUMMARY_FLOAT_FIELDS,
     SUMMARY_INT_FIELDS,
@@ -121,15 +126,15 @@ class PeriodKpis:
     start: datetime
     end: datetime
     label: str
-    kpis: kpis.Kpis
+    kpis: Kpis
 
 
 @dataclass(frozen=True, slots=True)
 class ShiftKpis:
     shift: Shift
     end: datetime  # now, while the shift lasts
-    kpis: kpis.Kpis
-    machines: dict[int, kpis.Kpis] = field(default_factory=dict)
+    kpis: Kpis
+    machines: dict[int, Kpis] = field(default_factory=dict)
 
 
 # -- what a scope holds ---------------------------------------------------------------------------------------------
@@ -137,40 +142,45 @@ class ShiftKpis:
 
 def scope_machine_ids(scope: Scope) -> list[int]:
     """The machines of the scope that have a production configuration (enabled or not: history stays)."""
-    configs = MachineProduction.objects.all()
-    match scope.kind:
-        case ScopeKind.MACHINE:
-            configs = configs.filter(machine_id=scope.id)
-        case ScopeKind.LINE:
-            configs = configs.filter(machine__line_id=scope.id)
-        case ScopeKind.AREA:
-            configs = configs.filter(machine__line__area_id=scope.id)
-        case ScopeKind.SITE:
-            configs = configs.filter(machine__line__area__site_id=scope.id)
-    return list(configs.order_by("machine_id").values_list("machine_id", flat=True))
+    places = _configuration().places
+    index = {ScopeKind.MACHINE: 0, ScopeKind.LINE: 1, ScopeKind.AREA: 2, ScopeKind.SITE: 3}[scope.kind]
+    return sorted(mid for mid, place in places.items() if place[index] == scope.id)
 
 
 def scope_exists(scope: Scope) -> bool:
     from historian.models import Area, Line, Site
 
-    model = {ScopeKind.MACHINE: Machine, ScopeKind.LINE: Line, ScopeKind.AREA: Area, ScopeKind.SITE: Site}[scope.kind]
-    return model.objects.filter(pk=scope.id).exists()
+    match scope.kind:
+        case ScopeKind.MACHINE:
+            return Machine.objects.filter(pk=scope.id).exists()
+        case ScopeKind.LINE:
+            return Line.objects.filter(pk=scope.id).exists()
+        case ScopeKind.AREA:
+            return Area.objects.filter(pk=scope.id).exists()
+    return Site.objects.filter(pk=scope.id).exists()
 
 
-def _machines(machine_ids: Sequence[int]) -> dict[int, _Machine]:
+@dataclass(frozen=True, slots=True)
+class _Configuration:
+    machines: dict[int, _Machine]
+    places: dict[int, tuple[int, int, int, int]]  # machine -> (machine, line, area, site)
+
+
+def _configuration_load() -> _Configuration:
     configs = (
-        MachineProduction.objects.filter(machine_id__in=machine_ids)
-        .select_related("machine__line__area__site")
+        MachineProduction.objects.select_related("machine__line__area__site")
         .prefetch_related("cycle_times__product")
+        .order_by("machine_id")
     )
     calendars: dict[int, Calendar] = {}
-    result: dict[int, _Machine] = {}
+    machines: dict[int, _Machine] = {}
+    places: dict[int, tuple[int, int, int, int]] = {}
     for config in configs:
         line = config.machine.line
         if line.pk not in calendars:
             calendars[line.pk] = line_calendar(line.pk, site_timezone=line.area.site.timezone)
         cycles = {c.product.code: c.ideal_cycle_seconds for c in config.cycle_times.all()}
-        result[config.machine_id] = _Machine(
+        machines[config.machine_id] = _Machine(
             machine_id=config.machine_id,
             line_id=line.pk,
             counters=config.counter_tags,
@@ -179,7 +189,28 @@ def _machines(machine_ids: Sequence[int]) -> dict[int, _Machine]:
             default_product=next(iter(cycles)) if config.product_tag_id is None and len(cycles) == 1 else None,
             calendar=calendars[line.pk],
         )
-    return result
+        places[config.machine_id] = (config.machine_id, line.pk, line.area_id, line.area.site_id)
+    return _Configuration(machines, places)
+
+
+#: What the KPIs need of the configuration (machines, their places, counters, cycle times, calendars), kept per
+#: process while this token stays; production.signals bumps it when any of it changes.
+CONFIGURATION_TOKEN = VersionToken("production:kpis:configuration")
+_configuration_cached = TokenCached(CONFIGURATION_TOKEN, _configuration_load, fallback_seconds=5.0)
+
+
+def _configuration() -> _Configuration:
+    return _configuration_cached.get()
+
+
+def kpi_configuration_invalidate() -> None:
+    """The configuration changed: every process reloads it on its next request (never raises)."""
+    CONFIGURATION_TOKEN.bump()
+
+
+def _machines(machine_ids: Sequence[int]) -> dict[int, _Machine]:
+    machines = _configuration().machines
+    return {mid: machines[mid] for mid in machine_ids if mid in machines}
 
 
 def line_calendar(line_id: int, *, site_timezone: str = "UTC") -> Calendar:
@@ -193,7 +224,8 @@ def line_calendar(line_id: int, *, site_timezone: str = "UTC") -> Calendar:
 # -- segments -------------------------------------------------------------------------------------------------------
 
 
-def segment_bounds(calendar: Calendar, *, start: datetime, end: datetime) -> list[datetime]:
+@functools.lru_cache(maxsize=512)
+def segment_bounds(calendar: Calendar, *, start: datetime, end: datetime) -> tuple[datetime, ...]:
     """The calendar's natural boundaries (shift starts and ends, break-free; local midnights) in [start, end]."""
     bounds: set[datetime] = set()
     for shift in calendar_shifts(calendar, start=start, end=end):
@@ -205,7 +237,7 @@ def segment_bounds(calendar: Calendar, *, start: datetime, end: datetime) -> lis
             break
         bounds.add(midnight)
         day += timedelta(days=1)
-    return sorted(b for b in bounds if start <= b <= end)
+    return tuple(sorted(b for b in bounds if start <= b <= end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +329,9 @@ def _compute_chunk(machine: _Machine, pieces: Sequence[Period]) -> list[_Compute
     for piece in pieces:
         lo = max(bisect.bisect_right(starts, piece.start) - 1, 0)
         hi = bisect.bisect_left(starts, piece.end)
-        mine = [iv for iv in intervals[lo:hi] if iv.end is None or iv.end > piece.start]
-        mine_reasons = [
-            reason_ids[i] for i in range(lo, hi) if intervals[i].end is None or intervals[i].end > piece.start
-        ]
+        inside = [i for i in range(lo, hi) if _reaches(intervals[i], piece.start)]
+        mine = [intervals[i] for i in inside]
+        mine_reasons = [reason_ids[i] for i in inside]
         counts = _counts(machine, intervals, starts, ordered_edges, increases, piece)
         figures = kpis.machine_kpis(
             intervals=mine,
@@ -316,12 +347,17 @@ def _compute_chunk(machine: _Machine, pieces: Sequence[Period]) -> list[_Compute
     return result
 
 
+def _reaches(interval: kpis.StateInterval, at: datetime) -> bool:
+    """The interval lasts past `at` (an open one always does)."""
+    return interval.end is None or interval.end > at
+
+
 def _counts(
     machine: _Machine,
     intervals: Sequence[kpis.StateInterval],
     starts: Sequence[datetime],
     edges: Sequence[datetime],
-    increases: dict[int, object],
+    increases: dict[int, np.ndarray],
     piece: Period,
 ) -> list[kpis.ProductCount]:
     first = bisect.bisect_left(edges, piece.start)
@@ -330,12 +366,12 @@ def _counts(
     for k in range(first, last):
         at = edges[k]
         i = bisect.bisect_right(starts, at) - 1
-        product = intervals[i].product if i >= 0 and (intervals[i].end is None or intervals[i].end > at) else None
+        product = intervals[i].product if i >= 0 and _reaches(intervals[i], at) else None
         code = product or machine.default_product or ""
         sums = by_product.setdefault(code, {})
         for name, tag_id in machine.counters.items():
             if tag_id is not None:
-                sums[name] = sums.get(name, 0.0) + float(increases[tag_id][k])  # type: ignore[index]
+                sums[name] = sums.get(name, 0.0) + float(increases[tag_id][k])
     counts = []
     for code, sums in by_product.items():
         produced, good, rejects = sums.get("total"), sums.get("good"), sums.get("reject")
@@ -400,7 +436,9 @@ def _summaries_ensure(machines: dict[int, _Machine], plans: dict[int, _Plan]) ->
     expected = {mid: len(plan.cached) for mid, plan in plans.items() if plan.cached}
     if not expected:
         return
-    counts = dict(_summary_filter(plans).values("machine_id").annotate(n=Count("id")).values_list("machine_id", "n"))
+    # order_by(): the model's ordering would join it into the GROUP BY (one count per segment).
+    found = _summary_filter(plans).order_by().values("machine_id").annotate(n=Count("id"))
+    counts = dict(found.values_list("machine_id", "n"))
     for machine_id, n in expected.items():
         if counts.get(machine_id, 0) >= n:
             continue
@@ -415,10 +453,14 @@ def _summaries_ensure(machines: dict[int, _Machine], plans: dict[int, _Plan]) ->
 
 
 def _summary_filter(plans: dict[int, _Plan]):
-    condition = Q()
+    # Machines of one calendar share their plan: one condition per plan, not per machine.
+    spans: dict[tuple[datetime, datetime], list[int]] = {}
     for machine_id, plan in plans.items():
         if plan.cached:
-            condition |= Q(machine_id=machine_id, start__gte=plan.cached[0].start, end__lte=plan.cached[-1].end)
+            spans.setdefault((plan.cached[0].start, plan.cached[-1].end), []).append(machine_id)
+    condition = Q()
+    for (start, end), machine_ids in spans.items():
+        condition |= Q(machine_id__in=machine_ids, start__gte=start, end__lte=end)
     return KpiSummary.objects.filter(condition)
 
 
@@ -453,7 +495,7 @@ def _summaries_store(machine_id: int, computed: Iterable[_Computed]) -> None:
 
 
 def _kpis_from_row(row: dict, machines: int) -> kpis.Kpis:
-    values = {name: row.get(name) or 0.0 for name in SUMMARY_FLOAT_FIELDS}
+    values: dict[str, Any] = {name: row.get(name) or 0.0 for name in SUMMARY_FLOAT_FIELDS}
     values |= {name: int(row.get(name) or 0) for name in SUMMARY_INT_FIELDS}
     missing = tuple(sorted({p for p in (row.get("missing") or "").split(",") if p}))
     return kpis.Kpis(**values, machines=machines, products_missing_ideal_cycle_time=missing)
@@ -617,11 +659,12 @@ def loss_pareto(*, scope: Scope, start: datetime, end: datetime, now: datetime |
     if any(plan.cached for plan in plans.values()):
         rows = (
             LossSummary.objects.filter(summary__in=_summary_filter(plans))
+            .order_by()
             .values("kind", "reason_id")
             .annotate(seconds=Sum("seconds"))
         )
         for row in rows:
-            key = (LossKind(row["kind"]), row["reason_id"])
+            key: tuple[LossKind, int | None] = (LossKind(row["kind"]), row["reason_id"])
             totals[key] = totals.get(key, 0.0) + row["seconds"]
     for mid, plan in plans.items():
         for item in _compute(machines[mid], plan.live):
