@@ -58,6 +58,9 @@ CROSS_PARAMETER_RULES = re.compile(
             r"has more than \d+ samples between",  # max_points, or too many to aggregate / interpolate
             r"rollup",  # a forced resolution wants intervals of its own width
             r"A date or duration is out of range",
+            # Production: a range or the current shift (of a line), not both, not neither.
+            r"Give start and end|Give either shift or start and end|The current shift is a line's",
+            r"end must be after start|days in one request",
         ]
     )
 )

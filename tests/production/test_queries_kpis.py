@@ -137,3 +137,26 @@ def test_the_current_shift_of_a_line_runs_to_now(night):
     assert current.kpis.planned_busy_time == 90 * 60
     assert current.kpis.breakdowns == pytest.approx(BREAKDOWN)
     assert line_shift_kpis(line_id=night.config.machine.line_id, now=m(-60)) is None  # 21:00: no shift
+
+
+@pytest.mark.timescale
+def test_classifying_a_stop_moves_it_in_the_pareto_and_the_losses(night):
+    """An operator gives the unclassified stop a reason (a setup): its summary goes, the figures follow."""
+    from production.models import StateInterval
+    from tests.production.factories import DowntimeReasonFactory
+
+    site = Scope(ScopeKind.SITE, night.config.machine.line.area.site_id)
+    changeover = DowntimeReasonFactory(category__site_id=site.id, name="Changeover", loss="setup_adjustment")
+    assert scope_kpis(scope=site, start=S, end=END, now=LATER).unclassified == UNCLASSIFIED
+    assert KpiSummary.objects.count() == 2
+    stop = StateInterval.objects.get(machine=night.config.machine, start=m(200))
+    stop.reason = changeover
+    stop.save()
+    assert KpiSummary.objects.count() == 1  # the segment after midnight, where the stop is, went
+
+    k = scope_kpis(scope=site, start=S, end=END, now=LATER)
+    assert k.unclassified == 0
+    assert k.setup_adjustments == pytest.approx(SETUP_ADJ + UNCLASSIFIED)
+    pareto = {r.label: r.seconds for r in loss_pareto(scope=site, start=S, end=END, now=LATER)}
+    assert pareto[str(changeover)] == UNCLASSIFIED
+    assert "Unclassified" not in pareto
