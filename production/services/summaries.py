@@ -47,14 +47,16 @@ def summaries_late_invalidate(*, rows: Sequence[SampleRow] | SampleBatch, now: d
     """The after-store hook: late rows of a machine's production tags delete the summaries from their time on."""
     try:
         limit = now - SETTLE
+        oldest: dict[int, datetime]
         if isinstance(rows, SampleBatch):
             late = rows.time_us < datetime_to_us(limit)
             if not late.any():
                 return 0
-            oldest: dict[int, datetime] = {}
-            for tag_id in np.unique(rows.tag_id[late]):
-                tag_rows = rows.time_us[late & (rows.tag_id == tag_id)]
-                oldest[int(tag_id)] = us_to_datetime(int(tag_rows.min()))
+            tags, times = rows.tag_id[late], rows.time_us[late]
+            order = np.lexsort((times, tags))  # by tag, oldest first: each tag's first row is its oldest
+            tags, times = tags[order], times[order]
+            first = np.flatnonzero(np.r_[True, tags[1:] != tags[:-1]])
+            oldest = {int(tags[k]): us_to_datetime(int(times[k])) for k in first}
         else:
             oldest = {}
             for row in rows:
