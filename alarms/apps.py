@@ -8,8 +8,9 @@ class AlarmsConfig(AppConfig):
 
     def ready(self) -> None:
         from alarms import signals  # noqa: F401  (definition cache invalidation)
-        from alarms.services.evaluation import alarms_evaluate
+        from alarms.services.evaluation import AlarmEvaluation
         from ingest.pipeline.hooks import register_after_store
 
-        # Alarms sit above ingest: the store knows no alarm, it hands each stored batch to its hooks.
-        register_after_store(alarms_evaluate)
+        # Alarms sit above ingest: the store knows no alarm, it hands each stored batch to its hooks. The class is
+        # the hook factory: each writer of values makes its own evaluation (its own definitions and rate memory).
+        register_after_store(AlarmEvaluation)

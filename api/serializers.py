@@ -456,6 +456,9 @@ class AssetSerializer(serializers.ModelSerializer):
             "first_seen",
             "last_seen",
             "changed_at",
+            "baseline_accepted_at",
+            "endpoints",
+            "communication",
             "recent_changes",
         ]
 

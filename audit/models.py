@@ -35,6 +35,7 @@ class AuditAction(models.TextChoices):
         "OPC UA server certificate to be trusted anew",
     )
     DEVICE_RELEASE = "device_release", "Device released from quarantine"
+    ASSET_BASELINE_ACCEPT = "asset_baseline_accept", "Asset accepted into the communication baseline"
 
 
 class AuditEvent(models.Model):

@@ -381,7 +381,8 @@ def _ingest(plant: list[dict[str, int]], sims: list[_Sim], *, start: datetime, m
     """Polls of every machine once a second through readings_store; CPU of the whole path and of the derivation."""
     from historian.models import Device, Tag
     from historian.quality import Quality
-    from ingest.pipeline import hooks
+    from ingest.pipeline.context import IngestContext
+    from ingest.pipeline.hooks import after_store_hooks_make
     from ingest.pipeline.store import readings_store
     from ingest.protocols.base import PointReading
     from production.services.intervals import intervals_derive
@@ -395,44 +396,42 @@ def _ingest(plant: list[dict[str, int]], sims: list[_Sim], *, start: datetime, m
         finally:
             spent["derive"] += time.process_time() - t
 
-    hooks.unregister_after_store(intervals_derive)
-    hooks.register_after_store(timed)
-    try:
-        devices = {d.pk: d for d in Device.objects.all()}
-        tags = {t.pk: t for t in Tag.objects.all()}
-        t0, seconds = start.timestamp(), minutes * 60
-        # Each machine's values, second by second: the simulation carried on past the history.
-        streams = []
-        for ids, sim in zip(plant, sims, strict=True):
-            time_us, tag_id, value = sim.rows(ids, t0, t0 + seconds)
-            order = np.argsort(time_us, kind="stable")
-            streams.append((time_us[order], tag_id[order], value[order]))
-        held = [{ids[n]: 0.0 for n in ("state", "product", "fault", "total", "good")} for ids in plant]
-        positions = [0] * len(plant)
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
-        for second in range(1, seconds + 1):
-            now_us = int((t0 + second) * 1e6)
-            for k, ids in enumerate(plant):
-                time_us, tag_id, value = streams[k]
-                p = positions[k]
-                while p < len(time_us) and time_us[p] < now_us:
-                    held[k][int(tag_id[p])] = float(value[p])
-                    p += 1
-                positions[k] = p
-                machine_tags = {tag: tags[tag] for tag in held[k]}
-                readings = [PointReading(tag, v, Quality.GOOD) for tag, v in held[k].items()]
-                readings_store(
-                    device=devices[ids["device"]],
-                    tags=machine_tags,
-                    readings=readings,
-                    read_at=datetime.fromtimestamp(t0 + second, UTC),
-                )
-            if second % 60 == 0:
-                _progress(f"  ingest: {second // 60} of {minutes} minutes")
-        cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
-    finally:
-        hooks.unregister_after_store(timed)
-        hooks.register_after_store(intervals_derive)
+    # The writer's hooks as a poller makes them, the derivation timed.
+    context = IngestContext(hooks=[timed if h is intervals_derive else h for h in after_store_hooks_make()])
+    devices = {d.pk: d for d in Device.objects.all()}
+    tags = {t.pk: t for t in Tag.objects.all()}
+    t0, seconds = start.timestamp(), minutes * 60
+    # Each machine's values, second by second: the simulation carried on past the history.
+    streams = []
+    for ids, sim in zip(plant, sims, strict=True):
+        time_us, tag_id, value = sim.rows(ids, t0, t0 + seconds)
+        order = np.argsort(time_us, kind="stable")
+        streams.append((time_us[order], tag_id[order], value[order]))
+    held = [{ids[n]: 0.0 for n in ("state", "product", "fault", "total", "good")} for ids in plant]
+    # One tags mapping per device, as a poller keeps it (the store caches what it computes per mapping).
+    device_tags = [{tag: tags[tag] for tag in mine} for mine in held]
+    positions = [0] * len(plant)
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    for second in range(1, seconds + 1):
+        now_us = int((t0 + second) * 1e6)
+        for k, ids in enumerate(plant):
+            time_us, tag_id, value = streams[k]
+            p = positions[k]
+            while p < len(time_us) and time_us[p] < now_us:
+                held[k][int(tag_id[p])] = float(value[p])
+                p += 1
+            positions[k] = p
+            readings = [PointReading(tag, v, Quality.GOOD) for tag, v in held[k].items()]
+            readings_store(
+                context=context,
+                device=devices[ids["device"]],
+                tags=device_tags[k],
+                readings=readings,
+                read_at=datetime.fromtimestamp(t0 + second, UTC),
+            )
+        if second % 60 == 0:
+            _progress(f"  ingest: {second // 60} of {minutes} minutes")
+    cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
     return {
         "ingest_polls": seconds * len(plant),
         "ingest_cpu_s": round(cpu, 3),

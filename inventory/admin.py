@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from inventory.models import Asset, AssetChange
+from inventory.services.baseline import asset_baseline_accept
 
 
 class _Observed(admin.ModelAdmin):
@@ -16,9 +17,34 @@ class _Observed(admin.ModelAdmin):
 
 @admin.register(Asset)
 class AssetAdmin(_Observed):
-    list_display = ("key", "protocol", "device", "certificate_thumbprint", "first_seen", "last_seen", "changed_at")
-    list_filter = ("protocol",)
+    list_display = (
+        "key",
+        "protocol",
+        "device",
+        "certificate_thumbprint",
+        "first_seen",
+        "last_seen",
+        "changed_at",
+        "baseline_accepted_at",
+    )
+    list_filter = ("protocol", ("baseline_accepted_at", admin.EmptyFieldListFilter))
     search_fields = ("key", "name", "device__name")
+    actions = ["accept_into_baseline"]
+
+    def has_accept_into_baseline_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inventory.accept_into_baseline")
+
+    @admin.action(
+        description="Accept into the baseline (an edge node or device that belongs here: no longer reported)",
+        permissions=["accept_into_baseline"],
+    )
+    def accept_into_baseline(self, request: HttpRequest, queryset) -> None:
+        accepted = [
+            str(asset)
+            for asset in queryset.order_by("protocol", "key")
+            if asset_baseline_accept(asset=asset, user=request.user, remote_addr=request.META.get("REMOTE_ADDR"))
+        ]
+        self.message_user(request, f"{len(accepted)} assets accepted into the baseline: {', '.join(accepted) or '-'}.")
 
 
 @admin.register(AssetChange)

@@ -4,6 +4,7 @@ Millwright learns an asset's identity on its own, from the protocols: Modbus dev
 OPC UA BuildInfo and server certificate, Sparkplug B births. Nobody types these rows; they are observations.
 """
 
+from django.conf import settings
 from django.db import models
 
 
@@ -35,10 +36,31 @@ class Asset(models.Model):
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
     changed_at = models.DateTimeField(null=True, blank=True, help_text="Last change of identity or certificate")
+    # The communication baseline (inventory.services.baseline): what is normal for this asset, and who said so.
+    baseline_accepted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When an administrator accepted it as belonging on the network (a Sparkplug edge node or device "
+        "that is not configured as a device is otherwise reported as unknown)",
+    )
+    baseline_accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    endpoints = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The OPC UA endpoints it offered when last asked: URL, security mode and policy of each",
+    )
+    communication = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Its learned communication: polls per minute and response times, saved from time to time",
+    )
 
     class Meta:
         ordering = ["protocol", "key"]
         constraints = [models.UniqueConstraint(fields=["protocol", "key"], name="inventory_asset_protocol_key")]
+        permissions = [("accept_into_baseline", "Can accept an asset into the communication baseline")]
 
     def __str__(self) -> str:
         return f"{self.get_protocol_display()} {self.key}"

@@ -11,10 +11,11 @@ class ProductionConfig(AppConfig):
     def ready(self) -> None:
         from ingest.pipeline.hooks import register_after_store
         from production import signals  # noqa: F401  (configuration cache invalidation)
-        from production.services.intervals import intervals_derive
-        from production.services.summaries import summaries_late_invalidate
+        from production.services.intervals import intervals_hook
+        from production.services.summaries import summaries_hook
 
-        # Like alarms: the store knows nothing of production, it hands each stored batch to its hooks.
-        register_after_store(intervals_derive)
+        # Like alarms: the store knows nothing of production, it hands each stored batch to the hooks each writer
+        # of values makes from the registered factories.
+        register_after_store(intervals_hook)
         # After the derivation: late values delete the KPI summaries they change (summaries are a cache).
-        register_after_store(summaries_late_invalidate)
+        register_after_store(summaries_hook)

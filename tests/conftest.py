@@ -14,7 +14,8 @@ from django.core.cache import cache
 from demo.simulator.modbus_server import PlantServerThread
 from demo.simulator.plant import PlantSimulator
 from historian.models import Device, Machine, ScanClass, Tag
-from ingest.protocols.registry import drivers_close_all
+from ingest.acquisition.poll import Polling
+from ingest.pipeline.context import IngestContext
 from tests.timescale.harness import UNAVAILABLE_VAR
 
 pytest_plugins = ["tests.opcua_fixtures", "tests.browser"]  # shared fixtures: the OPC UA servers, the browser
@@ -55,8 +56,20 @@ def demo_plant(db, plant_server):
     from demo.plant import demo_plant_load
 
     demo_plant_load(host=plant_server.host, port=plant_server.port, lines=1, machines_per_line=2)
-    yield
-    drivers_close_all()
+
+
+@pytest.fixture
+def polling() -> Iterator[Polling]:
+    """What this test's polls remember (store context, open drivers, source times ...), as a poller's; closed after."""
+    state = Polling()
+    yield state
+    state.close()
+
+
+@pytest.fixture
+def ingest_context(polling) -> IngestContext:
+    """This test's writer of values: the store state of `polling`, so polls and direct stores share it."""
+    return polling.ingest
 
 
 @pytest.fixture

@@ -112,12 +112,12 @@ def test_no_page_renders_an_inline_script(admin_client, machine):
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_pages_load_in_chromium_with_no_content_security_policy_violation(
-    live_asgi, device, scan_class, machine, django_user_model
+    polling, live_asgi, device, scan_class, machine, django_user_model
 ):
     from ingest.acquisition.poll import device_poll
 
     django_user_model.objects.create_superuser("admin", password="pw-admin-1")
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     browser = BrowserThread()
 
     def visit_all(page) -> list[str]:

@@ -45,6 +45,7 @@ _ADMINISTRATOR = (
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",
+    "inventory.accept_into_baseline",
     "audit.view_auditevent",
     "auditlog.view_logentry",
     # People and their roles. No delete_user: accounts are deactivated, so the audit trail keeps naming them.

@@ -1,7 +1,8 @@
-"""Alarm definitions as the evaluation needs them, kept in memory per process.
+"""Alarm definitions as the evaluation needs them, kept in memory by each evaluation (DefinitionCache, owned by
+the AlarmEvaluation hook of one writer of values: alarms.services.evaluation).
 
-The hot path (every poll of every device) must not query definitions: they are loaded once per process, all of
-them, and reloaded only when their version token (common.version_token, in Redis) changes. Saving or deleting a
+The hot path (every poll of every device) must not query definitions: they are loaded once per evaluation, all
+of them, and reloaded only when their version token (common.version_token, in Redis) changes. Saving or deleting a
 definition, a tag or the hierarchy above it sets a new token (signals.py), so every worker reloads on its next
 batch. A lost token (cache cleared, Redis restarted) also means a reload: never a stale definition.
 
@@ -82,7 +83,8 @@ def definition_from_model(d: AlarmDefinition) -> Definition:
 
 
 class DefinitionCache:
-    """Enabled definitions by the tag they watch, per process (see the module docstring for when they reload)."""
+    """Enabled definitions by the tag they watch, for one evaluation (see the module docstring for when they
+    reload)."""
 
     def __init__(self) -> None:
         self._cached = TokenCached(DEFINITIONS_TOKEN, _load, fallback_seconds=FALLBACK_SECONDS)
@@ -100,7 +102,6 @@ def _load() -> dict[int, tuple[Definition, ...]]:
 
 
 DEFINITIONS_TOKEN = VersionToken(VERSION_KEY)
-definitions = DefinitionCache()
 
 
 def definitions_invalidate() -> None:

@@ -1,10 +1,15 @@
 """Alarm evaluation at ingest: every stored batch comes here through the after-store hook (ingest.pipeline.hooks)
 that AlarmsConfig.ready() registers, in time order, buffered values when they are replayed.
 
+The hook is an AlarmEvaluation: AlarmsConfig.ready() registers the class as the hook factory, so each writer of
+values (a poller, a push runner: ingest.pipeline.context) has its own, with what it remembers between batches
+(the definitions in memory, each tag's previous value for rates, the tags involved in an alarm, the journal's
+known partitions).
+
 Cost per batch, when no tag of the batch has an alarm: one cache GET. Otherwise: one read of the batch's alarms,
 one read of current values only when a setpoint or suppression tag is not in the batch itself, and only for
 alarms whose state changes, a transaction that locks them, writes them (one bulk UPDATE) and journals them (one
-INSERT). Definitions come from the per-process cache (definitions.py).
+INSERT). Definitions come from the evaluation's cache (definitions.py).
 """
 
 import logging
@@ -15,8 +20,8 @@ import numpy as np
 from django.db import transaction
 
 from alarms.models import Alarm
-from alarms.services.definitions import Definition, definitions
-from alarms.services.journal import journal_write
+from alarms.services.definitions import Definition, DefinitionCache
+from alarms.services.journal import JournalPartitions, journal_write
 from alarms.services.transitions import RUNTIME_FIELDS, AlarmEvent, events_after_commit, runtime_of, step_apply
 from alarms.state_machine import Kind
 from alarms.state_machine import evaluate as sm_evaluate
@@ -28,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 class RateMemory:
-    """The previous good value per tag, per process, for rate-of-change alarms (the first value has no rate)."""
+    """The previous good value per tag, of one evaluation, for rate-of-change alarms (the first value has no rate)."""
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[datetime, float]] = {}
@@ -47,36 +52,68 @@ class RateMemory:
         return (row.value - previous[1]) / seconds * 60.0
 
 
-_rates = RateMemory()
+class AlarmEvaluation:
+    """The after-store hook of one writer of values: `evaluation(rows=..., now=...)`, with its own definitions in
+    memory, rate memory and involved tags (one per IngestContext; a test makes its own)."""
+
+    def __init__(self) -> None:
+        self.definitions = DefinitionCache()
+        self.rates = RateMemory()
+        self.partitions = JournalPartitions()
+        self._involved: tuple[object, np.ndarray] | None = None
+
+    def __call__(self, *, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> list[AlarmEvent]:
+        """Evaluate the alarms of the tags in `rows`; returns the transitions (pushed live after commit).
+
+        Transitions and delays run on each sample's own time (a replayed batch is judged by when it was read, not
+        by `now`, the time of the call).
+
+        Called on the ingest hot path after the values are stored, so it never raises: a failure (the database
+        gone mid-poll) is logged and the alarms are evaluated again with the next batch.
+        """
+        try:
+            return self.strict(rows=rows, now=now)
+        except Exception:
+            logger.exception("alarm evaluation failed for %d rows", len(rows))
+            return []
+
+    def strict(self, *, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> list[AlarmEvent]:
+        """The evaluation, raising what goes wrong (see _evaluate_batch)."""
+        return _evaluate_batch(self, rows)
+
+    def involved_tags(self, by_tag: dict[int, tuple[Definition, ...]]) -> np.ndarray:
+        """Tags that have an alarm or are the setpoint or suppression of one (kept per loaded definitions)."""
+        involved = self._involved
+        if involved is None or involved[0] is not by_tag:
+            ids = set(by_tag)
+            for defs in by_tag.values():
+                ids |= {i for d in defs for i in (d.setpoint_tag_id, d.suppress_tag_id) if i}
+            involved = self._involved = (by_tag, np.array(sorted(ids), dtype=np.int32))
+        return involved[1]
 
 
 def alarms_evaluate(*, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> list[AlarmEvent]:
-    """Evaluate the alarms of the tags in `rows`; returns the transitions (pushed live after commit).
-
-    Transitions and delays run on each sample's own time (a replayed batch is judged by when it was read, not
-    by `now`, the time of the call).
-
-    Called on the ingest hot path after the values are stored, so it never raises: a failure (the database gone
-    mid-poll) is logged and the alarms are evaluated again with the next batch.
-    """
-    try:
-        return alarms_evaluate_strict(rows=rows, now=now)
-    except Exception:
-        logger.exception("alarm evaluation failed for %d rows", len(rows))
-        return []
+    """One batch evaluated by an evaluation of its own (definitions read afresh, no rate memory); never raises.
+    Writers of values use their AlarmEvaluation hook instead."""
+    return AlarmEvaluation()(rows=rows, now=now)
 
 
 def alarms_evaluate_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> list[AlarmEvent]:
-    """alarms_evaluate, raising what goes wrong.
+    """alarms_evaluate, raising what goes wrong."""
+    return AlarmEvaluation().strict(rows=rows, now=now)
+
+
+def _evaluate_batch(evaluation: AlarmEvaluation, rows: Sequence[SampleRow] | SampleBatch) -> list[AlarmEvent]:
+    """Evaluate `rows` with what `evaluation` remembers; raises what goes wrong.
 
     Optimistic: the batch is first evaluated on an unlocked read of its alarms. Most batches change nothing and
     end there (one query, no transaction: row locks would cost a WAL flush per poll). Alarms that do change are
     then locked, read again (an operator may have acknowledged one meanwhile) and evaluated again, and written.
     """
-    by_tag = definitions.for_tags()
+    by_tag = evaluation.definitions.for_tags()
     if isinstance(rows, SampleBatch):
         # A poll's columns: rows only for the tags an alarm watches or reads (most tags have no alarm).
-        rows = rows.take(np.isin(rows.tag_id, _involved_tags(by_tag))).rows()
+        rows = rows.take(np.isin(rows.tag_id, evaluation.involved_tags(by_tag))).rows()
     work = sorted(
         ((row, d) for row in rows for d in by_tag.get(row.tag_id, ())), key=lambda item: (item[0].time, item[1].id)
     )
@@ -85,7 +122,7 @@ def alarms_evaluate_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: date
     rates: dict[int, float | None] = {}
     for row, d in work:
         if d.config.kind is Kind.RATE_OF_CHANGE and id(row) not in rates:
-            rates[id(row)] = _rates.rate_per_minute(row)
+            rates[id(row)] = evaluation.rates.rate_per_minute(row)
     others = _other_values(rows, [d for _, d in work])
     ids = {d.id for _, d in work}
     unlocked = {a.pk: a for a in Alarm.objects.filter(pk__in=ids)}
@@ -102,7 +139,7 @@ def alarms_evaluate_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: date
         changed, entries, events = _evaluate([(r, d) for r, d in work if d.id in locked], locked, others, rates)
         if changed:
             Alarm.objects.bulk_update(list(changed.values()), RUNTIME_FIELDS)
-            journal_write(entries=entries)
+            journal_write(entries=entries, partitions=evaluation.partitions)
         events_after_commit(events)
     return events
 
@@ -139,20 +176,6 @@ def _evaluate(
             entries += new_entries
             events += new_events
     return changed, entries, events
-
-
-_involved: tuple[object, np.ndarray] | None = None
-
-
-def _involved_tags(by_tag: dict[int, tuple[Definition, ...]]) -> np.ndarray:
-    """Tags that have an alarm or are the setpoint or suppression of one (kept per loaded definitions)."""
-    global _involved
-    if _involved is None or _involved[0] is not by_tag:
-        ids = set(by_tag)
-        for defs in by_tag.values():
-            ids |= {i for d in defs for i in (d.setpoint_tag_id, d.suppress_tag_id) if i}
-        _involved = (by_tag, np.array(sorted(ids), dtype=np.int32))
-    return _involved[1]
 
 
 def _other_values(rows: Sequence[SampleRow], defs: list[Definition]) -> dict[int, float | None]:

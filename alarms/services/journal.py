@@ -8,8 +8,6 @@ from psycopg import sql
 
 from alarms.models import JournalEntry
 
-_known_months: set[date] = set()
-
 
 def _month(moment: datetime) -> date:
     return moment.astimezone(UTC).date().replace(day=1)
@@ -20,33 +18,42 @@ def _add_months(month: date, n: int) -> date:
     return date(total // 12, total % 12 + 1, 1)
 
 
-def journal_partition_ensure(*, months: set[date]) -> list[date]:
-    """Create the partitions of these months where missing (per process, each month is asked about once)."""
-    created = []
-    missing = sorted(months - _known_months)
-    if not missing:
+class JournalPartitions:
+    """The months whose partition is known to exist, for one writer of the journal (an AlarmEvaluation keeps one,
+    so a poll's transitions do not ask again; a one-off write asks once)."""
+
+    def __init__(self) -> None:
+        self._known: set[date] = set()
+
+    def ensure(self, months: set[date]) -> list[date]:
+        """Create the partitions of these months where missing (each month is asked about once); returns those
+        created."""
+        created: list[date] = []
+        missing = sorted(months - self._known)
+        if not missing:
+            return created
+        with transaction.atomic(), connection.cursor() as cursor:
+            for month in missing:
+                cursor.execute(sql.SQL("SELECT alarms_ensure_journal_partition({})").format(sql.Literal(month)))
+                if cursor.fetchone()[0]:
+                    created.append(month)
+        self._known.update(missing)
         return created
-    with transaction.atomic(), connection.cursor() as cursor:
-        for month in missing:
-            cursor.execute(sql.SQL("SELECT alarms_ensure_journal_partition({})").format(sql.Literal(month)))
-            if cursor.fetchone()[0]:
-                created.append(month)
-    _known_months.update(missing)
-    return created
 
 
-def journal_write(*, entries: Sequence[JournalEntry]) -> int:
+def journal_write(*, entries: Sequence[JournalEntry], partitions: JournalPartitions | None = None) -> int:
+    """Append `entries`; `partitions`: what the writer knows exists (none: the database is asked)."""
     if not entries:
         return 0
-    journal_partition_ensure(months={_month(e.time) for e in entries})
+    (partitions or JournalPartitions()).ensure({_month(e.time) for e in entries})
     JournalEntry.objects.bulk_create(entries)
     return len(entries)
 
 
 def journal_partitions_create_ahead(*, now: datetime, months: int = 2) -> list[date]:
     this_month = _month(now)
-    _known_months.clear()  # ask the database: a partition may have been dropped by retention
-    return journal_partition_ensure(months={_add_months(this_month, n) for n in range(months + 1)})
+    # A new JournalPartitions asks the database: a partition may have been dropped by retention.
+    return JournalPartitions().ensure({_add_months(this_month, n) for n in range(months + 1)})
 
 
 def journal_retention_apply(*, now: datetime, keep_months: int) -> list[str]:
@@ -57,5 +64,4 @@ def journal_retention_apply(*, now: datetime, keep_months: int) -> list[str]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql.SQL("SELECT alarms_journal_drop_before({})").format(sql.Literal(cutoff)))
         dropped = [row[0] for row in cursor.fetchall()]
-    _known_months.clear()
     return dropped

@@ -133,6 +133,14 @@ if OIDC_RP_CLIENT_ID:
 # Asset inventory (inventory/): polled devices are asked what they are (Modbus FC 43/14, OPC UA BuildInfo) at the
 # first poll and then every INVENTORY_IDENTIFY_SECONDS, so a swapped PLC or new firmware shows within that time.
 INVENTORY_IDENTIFY_SECONDS = env.float("INVENTORY_IDENTIFY_SECONDS", default=600.0)
+# Communication baseline of polled devices (ingest/acquisition/communication.py): response times are learned from
+# the first COMMUNICATION_LEARN_POLLS polls on, a device that stays far outside (and at least
+# COMMUNICATION_MIN_CHANGE_MS away) for COMMUNICATION_SUSTAIN_SECONDS is reported; the figures are saved on the
+# asset every COMMUNICATION_SAVE_SECONDS.
+COMMUNICATION_LEARN_POLLS = env.int("COMMUNICATION_LEARN_POLLS", default=300)
+COMMUNICATION_SUSTAIN_SECONDS = env.float("COMMUNICATION_SUSTAIN_SECONDS", default=300.0)
+COMMUNICATION_MIN_CHANGE_MS = env.float("COMMUNICATION_MIN_CHANGE_MS", default=50.0)
+COMMUNICATION_SAVE_SECONDS = env.float("COMMUNICATION_SAVE_SECONDS", default=300.0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

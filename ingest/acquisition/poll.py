@@ -7,13 +7,17 @@ problem.
 
 While PostgreSQL is unreachable, polling goes on from the configuration read last (device, scan class, tags)
 and the values go to the store-and-forward buffer (see ingest.pipeline.store).
+
+What polls remember between them (the store's IngestContext, open drivers, source times, when each device was
+last asked what it is, the configuration read last) is a Polling object: the poller owns one, a test makes its
+own.
 """
 
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -23,9 +27,11 @@ from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Protocol, ScanClass, Tag, TimestampSource
 from historian.quality import quality_is_good
 from historian.sample_types import datetime_to_us, us_to_datetime
+from ingest.acquisition.communication import CommunicationBaselines
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
 from ingest.acquisition.opcua_trust import opcua_certificate_pin_on_first_use
 from ingest.acquisition.subscriptions import TIME_RESOLUTION_MS
+from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
@@ -35,7 +41,7 @@ from ingest.pipeline.store import (
     readings_store,
 )
 from ingest.protocols.base import DeviceUnreachable, PointRequest, ReadingBatch
-from ingest.protocols.registry import driver_for
+from ingest.protocols.registry import DriverRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +90,6 @@ class PollConfig:
 
 
 PollKey = tuple[int, int]  # (device id, scan class id)
-
-_identify_schedule = IdentifySchedule()
 
 
 def polled_assignments() -> dict[int, dict[int, int]]:
@@ -147,12 +151,9 @@ def poll_configs_fingerprint(device_ids: Collection[int]) -> int:
     return hash(repr((list(devices), list(tags))))  # repr: JSON fields (value labels) hold dicts
 
 
-_configs: dict[PollKey, PollConfig] = {}
-
-
 class SourceTimes:
     """Stamps polled readings with the device's own timestamps (a device with timestamp_source "source" whose
-    driver returns them: OPC UA), per process.
+    driver returns them: OPC UA), per poller (Polling.source_times).
 
     A poll asks the server for every tag's value each scan: a value that has not changed comes back with the
     SourceTimestamp already stored, and is not stored again (it is the same sample). Times are kept to
@@ -195,39 +196,57 @@ class SourceTimes:
             self._stored[tag_id] = max(self._stored.get(tag_id, -1), at_us)
 
 
-source_times = SourceTimes()
+@dataclass
+class Polling:
+    """What one poller remembers between polls: the store's context, its open drivers, the devices' source times,
+    when each device was last identified, its devices' learned response times, and (for device_poll) the configuration read last."""
+
+    ingest: IngestContext = field(default_factory=IngestContext)
+    drivers: DriverRegistry = field(default_factory=DriverRegistry)
+    source_times: SourceTimes = field(default_factory=SourceTimes)
+    identify_schedule: IdentifySchedule = field(default_factory=IdentifySchedule)
+    configs: dict[PollKey, PollConfig] = field(default_factory=dict)
+    communication: CommunicationBaselines = field(default_factory=CommunicationBaselines)
+
+    def close(self) -> None:
+        """Close the open drivers (shutdown, the end of a test)."""
+        self.drivers.close_all()
 
 
-def _config_load(device_id: int, scan_class_id: int) -> PollConfig | None:
-    """Fresh from the database, else what this process read last (None if it never read it)."""
+def _config_load(polling: Polling, device_id: int, scan_class_id: int) -> PollConfig | None:
+    """Fresh from the database, else what this poller read last (None if it never read it)."""
     key = (device_id, scan_class_id)
     try:
-        fresh = poll_configs_load([key], known=_configs)
+        fresh = poll_configs_load([key], known=polling.configs)
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
-        config = _configs.get(key)
+        config = polling.configs.get(key)
         if config is not None:
             logger.warning("database unavailable: polling %s from the last configuration read", config.device)
         return config
     if key in fresh:
-        _configs[key] = fresh[key]
+        polling.configs[key] = fresh[key]
     return fresh.get(key)
 
 
-def device_poll(*, device_id: int, scan_class_id: int) -> PollOutcome:
+def device_poll(*, polling: Polling, device_id: int, scan_class_id: int) -> PollOutcome:
     """Poll one device's tags of one scan class now (the poller's per-tick work, also usable on demand).
 
     Callers make sure no two polls of one device run at once: the poller holds a lease on each device it polls
     (ingest.acquisition.poller), and a driver connection is not thread-safe.
     """
-    config = _config_load(device_id, scan_class_id)
+    config = _config_load(polling, device_id, scan_class_id)
     if config is None:
         return PollOutcome("no_database")
-    return config_poll(config)
+    return config_poll(config, polling=polling)
 
 
 def config_poll(
-    config: PollConfig, *, now: datetime | None = None, after_read: Callable[[Device], None] | None = None
+    config: PollConfig,
+    *,
+    polling: Polling,
+    now: datetime | None = None,
+    after_read: Callable[[Device], None] | None = None,
 ) -> PollOutcome:
     """One poll with configuration already loaded: skipped while the device is disabled or backing off.
 
@@ -240,42 +259,49 @@ def config_poll(
         return PollOutcome("disabled")
     if device.next_retry_at is not None and device.next_retry_at > now:
         return PollOutcome("backoff")
-    return _read_and_store(config, after_read)
+    return _read_and_store(config, polling, after_read)
 
 
-def _read_and_store(config: PollConfig, after_read: Callable[[Device], None] | None = None) -> PollOutcome:
-    device, tags = config.device, config.tags
+def _read_and_store(
+    config: PollConfig, polling: Polling, after_read: Callable[[Device], None] | None = None
+) -> PollOutcome:
+    device, tags, context = config.device, config.tags, polling.ingest
     if not tags:
         return PollOutcome("no_tags")
-    driver = driver_for(device)
+    driver = polling.drivers.driver_for(device)
     # The sample time is when the read starts, as in scan-based historians: the values of one scan share one
     # time whatever the device's response time (the poller reports read durations on their own).
     read_at = timezone.now()
+    started = time.monotonic()
     try:
         readings = driver.read_batch(config.points)
     except DeviceUnreachable as exc:
         failed_at = timezone.now()
-        lost = device_link_lost(device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=failed_at)
-        source_times.link_lost(tags, failed_at)
+        lost = device_link_lost(
+            context=context, device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=failed_at
+        )
+        polling.source_times.link_lost(tags, failed_at)
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
+    response_seconds = time.monotonic() - started
     if after_read is not None:
         after_read(device)
     if readings.times is not None and device.timestamp_source == TimestampSource.SOURCE:
         outcome = StoreOutcome()
-        for at, group in source_times.split(readings, read_at):
-            outcome += readings_store(device=device, tags=tags, readings=group, read_at=at)
+        for at, group in polling.source_times.split(readings, read_at):
+            outcome += readings_store(context=context, device=device, tags=tags, readings=group, read_at=at)
     else:
-        outcome = readings_store(device=device, tags=tags, readings=readings, read_at=read_at)
+        outcome = readings_store(context=context, device=device, tags=tags, readings=readings, read_at=read_at)
     reasons: list[str] = []
     if readings.reasons:
         not_good = set(readings.tag_ids[~quality_is_good(readings.qualities)].tolist())
         reasons = sorted({reason for tag_id, reason in readings.reasons.items() if tag_id in not_good})
     try:
-        device_record_success(device=device, read_at=read_at, point_errors="; ".join(reasons))
+        device_record_success(context=context, device=device, read_at=read_at, point_errors="; ".join(reasons))
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
     opcua_certificate_pin_on_first_use(device=device, driver=driver)
-    device_identify_when_due(device=device, driver=driver, schedule=_identify_schedule, observed_at=read_at)
+    device_identify_when_due(device=device, driver=driver, schedule=polling.identify_schedule, observed_at=read_at)
+    polling.communication.observe(device=device, seconds=response_seconds, at=read_at)
     return PollOutcome(
         "stored",
         stored=outcome.stored,

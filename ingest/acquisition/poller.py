@@ -23,6 +23,10 @@ configuration queries cost more CPU than the reads. Celery supervises instead: t
   to the store-and-forward buffer;
 * when it lets a device go (lease lost, device disabled or deleted, shutdown) it stores the device's pending
   compression candidates first, so that every open segment ends at its real end point.
+
+The poller owns what its polls remember (`self.polling`, ingest.acquisition.poll.Polling: the store's
+IngestContext with its compression segments, caches and after-store hooks; the open drivers; source times; the
+identify schedule): nothing of it is module-level, so two pollers in one process (tests) share nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from ingest.acquisition.config_token import acquisition_config_version
 from ingest.acquisition.leases import DeviceLeases, TakeOver
 from ingest.acquisition.poll import (
     PollConfig,
+    Polling,
     PollKey,
     config_poll,
     poll_configs_fingerprint,
@@ -66,7 +71,6 @@ from ingest.pipeline.store import (
     database_connection_reset,
     device_acquisition_down_store,
 )
-from ingest.protocols.registry import drivers_close
 
 logger = logging.getLogger(__name__)
 
@@ -180,12 +184,16 @@ class Poller:
         heartbeat_seconds: float | None = None,
         config_seconds: float | None = None,
         poll: Callable[..., object] = config_poll,
+        polling: Polling | None = None,
     ) -> None:
+        """`poll(config, polling=..., after_read=...)` polls one device; `polling`: what the polls remember (a
+        new Polling by default)."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.threads = threads or settings.INGEST_POLLER_THREADS
         self.lease_seconds = lease_seconds or settings.INGEST_POLLER_LEASE_SECONDS
         self.config_seconds = config_seconds or settings.INGEST_TAG_CONFIG_SECONDS
         self._poll = poll
+        self.polling = polling or Polling()
         self.leases = DeviceLeases(
             redis_client(),
             owner=self.owner,
@@ -444,7 +452,9 @@ class Poller:
             try:
                 stored = [v.time.timestamp() + 0.001 for v in current_values(tag_ids=list(tags)).values()]
                 at = max([*stored, take_over.last_beat or 0.0]) or time.time()
-                device_acquisition_down_store(tags=tags, at=datetime.fromtimestamp(at, tz=UTC))
+                device_acquisition_down_store(
+                    context=self.polling.ingest, tags=tags, at=datetime.fromtimestamp(at, tz=UTC)
+                )
             except DATABASE_DOWN_ERRORS:
                 database_connection_reset()
                 logger.warning("could not mark the acquisition gap of device %s", take_over.device_id)
@@ -469,10 +479,10 @@ class Poller:
                 self._drop_key(key)
         for config in configs:
             try:
-                compression_flush(tags=config.tags)
+                compression_flush(context=self.polling.ingest, tags=config.tags)
             except Exception:
                 logger.exception("could not store the pending values of %s", config.device)
-        drivers_close(device_ids)
+        self.polling.drivers.close(device_ids)
 
     def _drop_key(self, key: PollKey) -> None:
         self.configs.pop(key, None)
@@ -518,7 +528,7 @@ class Poller:
                             self.stats.polls["skipped"] += 1  # waited a whole period for a thread
                             continue
                         read.wait_limit = min(READ_PRIORITY_SECONDS, period / 4)
-                        outcome = self._poll(config, after_read=read)
+                        outcome = self._poll(config, polling=self.polling, after_read=read)
                         self._record(getattr(outcome, "status", "stored"), started - at, read.read_done_at - started)
                 except OutOfService:
                     self.stats.polls["out_of_service"] += 1

@@ -21,6 +21,16 @@ alias -> metric name maps of the births.
   bad-quality sample (comm failure) per tag of the node's devices / of the device (device_link_lost). So does the
   loss of our own connection to the broker, for every device behind it; after reconnecting (backoff with jitter,
   subscriptions re-created) every known node is asked for a rebirth, whose values are good again.
+* The communication baseline (inventory.services.baseline): the edge nodes and devices configured as Devices
+  (not merely discovered), and those an administrator accepted into the baseline from the inventory. The first
+  message of a node or device outside it reports UNKNOWN_EDGE_NODE / UNKNOWN_EDGE_DEVICE (a security event, once per
+  appearance: again only after its death; the devices of an unknown node are covered by the node's event), with the
+  group, node, device, metric names and when it was first seen. MQTT does not tell a subscriber who published, so
+  the evidence names the broker, not the publisher's address.
+* NCMD / DCMD (the subscriptions cover the groups' command topics): a command this host did not send itself (its
+  rebirth requests are recognised by topic and exact payload within OWN_COMMAND_SECONDS of sending) reports
+  UNEXPECTED_COMMAND with the topic, metrics and values; one event per topic every `command_report_seconds` at
+  most, counting the others. Commands are never stored.
 * A device taken out of service (Device.enabled false; ingest.services.devices) is not stored at all: neither its
   data nor its deaths. The out-of-service sample per tag written when it was disabled stays the last word until it
   is put back in service; the configuration is re-read at once then, and its node asked for a rebirth, whose
@@ -37,7 +47,7 @@ import queue
 import socket
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,7 +60,9 @@ from historian.sample_types import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
 from ingest.acquisition.config_reload import ConfigReloads
+from ingest.acquisition.security import security_report
 from ingest.pipeline.buffer import buffer_status_publish, local_buffer
+from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
@@ -73,11 +85,19 @@ from ingest.protocols.sparkplug.codec import (
 )
 from ingest.protocols.sparkplug.discovery import DeviceKey, is_control_metric, sparkplug_device_discover
 from ingest.protocols.sparkplug.session import BrokerSettings, MqttSession
+from inventory.models import AssetProtocol
+from inventory.queries import asset_id_find
+from inventory.security_events import SecurityEvent, SecurityEventKind
 from inventory.services.assets import asset_observe
+from inventory.services.baseline import sparkplug_baseline_accepted
 
 logger = logging.getLogger(__name__)
 
 NodeKey = tuple[str, str]  # (group id, edge node id)
+
+#: How long after sending a command its echo (we subscribe to the command topics too) is recognised as ours.
+OWN_COMMAND_SECONDS = 30.0
+COMMAND_MESSAGES = frozenset({"NCMD", "DCMD"})
 
 
 def broker_settings(device: Device) -> BrokerSettings:
@@ -95,6 +115,9 @@ class NodeState:
     online: bool = False
     aliases: dict[int, str] = field(default_factory=dict)  # alias -> metric name, node and devices together
     rebirth_requested_at: float = -math.inf
+    #: this appearance (until its death): device ids ("" the node) found in the baseline, and those reported outside
+    baseline_known: set[str] = field(default_factory=set)
+    unknown_reported: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -107,6 +130,10 @@ class _Broker:
     devices: dict[DeviceKey, Device] = field(default_factory=dict)
     #: the devices that stand for the broker itself (no edge node id): their status is the connection's
     broker_devices: list[Device] = field(default_factory=list)
+    #: the commands this host published, (topic, payload, monotonic time sent), to recognise their echo
+    sent_commands: deque[tuple[str, bytes, float]] = field(default_factory=deque)
+    #: per command subject: when an unexpected command was last reported, and how many since were not
+    commands_reported: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,8 +167,12 @@ class SparkplugRunner:
         max_pending: int = 2000,
         rebirth_seconds: float = 5.0,
         client_id_prefix: str | None = None,
+        context: IngestContext | None = None,
+        command_report_seconds: float = 10.0,
     ) -> None:
+        self.context = context or IngestContext()  # this runner's store state (ingest.pipeline.context)
         self.flush_seconds = flush_seconds
+        self.command_report_seconds = command_report_seconds
         self.reload_seconds = reload_seconds
         self.max_pending = max_pending
         self.rebirth_seconds = rebirth_seconds
@@ -219,11 +250,13 @@ class SparkplugRunner:
         for tag in Tag.objects.filter(device_id__in=enabled_ids).select_related("scan_class").order_by("pk"):
             tags_by_device[tag.device_id][tag.pk] = tag
         for device_pk in self._tags.keys() - enabled_ids:  # out of service: close the open segments
-            compression_flush(tags=self._tags[device_pk])
+            compression_flush(context=self.context, tags=self._tags[device_pk])
         for settings, broker in self._brokers.items():
             members = by_broker[settings]
             broker.devices = {_device_key(d): d for d in members if d.sparkplug_edge_node_id}
             broker.broker_devices = [d for d in members if not d.sparkplug_edge_node_id and d.enabled]
+            for node in broker.nodes.values():  # the baseline may have changed: ask again at the next message
+                node.baseline_known.clear()
             self._rebirth_newly_configured(broker, tags_by_device)
         self._tags = dict(tags_by_device)
         self._devices = {d.pk: d for d in devices}
@@ -283,7 +316,11 @@ class SparkplugRunner:
             batch.counts["messages"] += 1
             topic, data, received_at = payload  # type: ignore[misc]
             try:
-                self._message(broker, topic_parse(topic), payload_decode(data), received_at, batch)
+                parsed = topic_parse(topic)
+                if parsed.message_type in COMMAND_MESSAGES:
+                    self._command(broker, parsed, data, received_at)
+                    continue
+                self._message(broker, parsed, payload_decode(data), received_at, batch)
             except SparkplugError as exc:
                 batch.counts["rejected"] += 1
                 logger.warning("Sparkplug: %s", exc)
@@ -303,8 +340,8 @@ class SparkplugRunner:
 
     def _message(self, broker: _Broker, topic: Topic, payload: Payload, received_at: datetime, batch: _Batch) -> None:
         kind = topic.message_type
-        if kind in ("NCMD", "DCMD"):
-            return  # commands, ours or another host's
+        if kind in COMMAND_MESSAGES:
+            return  # commands: checked by _command, never stored
         node = broker.nodes.setdefault(topic.node, NodeState())
         if kind == "NBIRTH":
             self._node_birth(broker, topic, node, payload, batch)
@@ -319,7 +356,10 @@ class SparkplugRunner:
             device = broker.devices.get((*topic.node, topic.device_id))
             if device is not None:
                 self._link_lost([device], f"DDEATH from {topic}", payload.timestamp or received_at, batch)
+            node.baseline_known.discard(topic.device_id)  # its next birth is a new appearance
+            node.unknown_reported.discard(topic.device_id)
             return
+        self._baseline_check(broker, topic, node, payload, received_at)
         self._collect(broker, topic, node, payload, received_at, batch)
 
     def _in_sequence(self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, batch: _Batch) -> bool:
@@ -343,9 +383,11 @@ class SparkplugRunner:
         if not force and now - node.rebirth_requested_at < self.rebirth_seconds:
             return False
         group_id, edge_node_id = node_key
-        sent = broker.session.publish(str(Topic(group_id, "NCMD", edge_node_id)), rebirth_request(), qos=0)
+        topic, request = str(Topic(group_id, "NCMD", edge_node_id)), rebirth_request()
+        sent = broker.session.publish(topic, request, qos=0)
         if sent:
             node.rebirth_requested_at = now
+            broker.sent_commands.append((topic, request, now))
         return sent
 
     def _node_birth(self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, batch: _Batch) -> None:
@@ -376,6 +418,8 @@ class SparkplugRunner:
             return
         node.online = False
         node.seq = None
+        node.baseline_known.clear()  # its next birth is a new appearance
+        node.unknown_reported.clear()
         devices = [d for key, d in broker.devices.items() if key[:2] == topic.node]
         batch.counts["deaths"] += 1
         self._link_lost(devices, f"NDEATH from {topic}", received_at, batch)
@@ -383,7 +427,7 @@ class SparkplugRunner:
     def _link(self, broker: _Broker, ok: bool, reason: str, at: datetime, *, batch: _Batch) -> None:
         if ok:
             for device in broker.broker_devices:
-                self._safely(device_record_success, device=device, read_at=at)
+                self._safely(device_record_success, context=self.context, device=device, read_at=at)
             for node_key, node in broker.nodes.items():  # the births tell every node's state afresh
                 if self._request_rebirth(broker, node_key, node, force=True):
                     batch.counts["rebirths"] += 1
@@ -400,7 +444,9 @@ class SparkplugRunner:
             self._store_current(device.pk, batch)  # what arrived before the death comes first
             tags = self._tags.get(device.pk, {})
             try:
-                batch.counts["stored"] += device_link_lost(device=device, tags=tags, error=reason, failed_at=at).stored
+                batch.counts["stored"] += device_link_lost(
+                    context=self.context, device=device, tags=tags, error=reason, failed_at=at
+                ).stored
             except DATABASE_DOWN_ERRORS:
                 database_connection_reset()
 
@@ -433,6 +479,133 @@ class SparkplugRunner:
             batch.counts["rebirths"] += 1
             logger.info("Sparkplug: %s: %d metrics with unknown aliases, rebirth requested", topic, unresolved)
 
+    # -- the communication baseline ------------------------------------------------------------------------
+
+    def _baseline_check(
+        self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, received_at: datetime
+    ) -> None:
+        """Report a node, or a device of a known node, outside the baseline: once per appearance."""
+        if "" in node.unknown_reported:
+            return  # an unknown node: its devices are part of what was reported
+        for device_id in ("", topic.device_id) if topic.device_id else ("",):
+            if device_id in node.baseline_known or device_id in node.unknown_reported:
+                continue
+            known = self._in_baseline(broker, topic.group_id, topic.edge_node_id, device_id)
+            if known is None:
+                return  # the database is away: ask again at the next message
+            if known:
+                node.baseline_known.add(device_id)
+                continue
+            node.unknown_reported.add(device_id)
+            self._report_unknown(broker, topic, device_id, payload, received_at)
+            return
+
+    @staticmethod
+    def _in_baseline(broker: _Broker, group_id: str, edge_node_id: str, device_id: str) -> bool | None:
+        """Configured (a device of the node counts for the node), or accepted by an administrator; None: unknown
+        for now (the database is away)."""
+        if device_id:
+            device = broker.devices.get((group_id, edge_node_id, device_id))
+            configured = device is not None and not device.discovered
+        else:
+            configured = any(
+                key[:2] == (group_id, edge_node_id) and not device.discovered for key, device in broker.devices.items()
+            )
+        if configured:
+            return True
+        try:
+            return sparkplug_baseline_accepted(group_id=group_id, edge_node_id=edge_node_id, device_id=device_id)
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+            return None
+
+    def _report_unknown(
+        self, broker: _Broker, topic: Topic, device_id: str, payload: Payload, received_at: datetime
+    ) -> None:
+        key = "/".join(part for part in (topic.group_id, topic.edge_node_id, device_id) if part)
+        what = f"device {device_id!r} of edge node {topic.edge_node_id!r}" if device_id else "edge node"
+        if not device_id and topic.device_id:
+            what = f"edge node (first heard through its device {topic.device_id!r})"
+        metrics = sorted({m.name for m in payload.metrics if m.name and not is_control_metric(m.name)})
+        device = broker.devices.get((topic.group_id, topic.edge_node_id, device_id))
+        try:
+            asset_id = asset_id_find(protocol=AssetProtocol.SPARKPLUG, key=key)
+        except DATABASE_DOWN_ERRORS:
+            database_connection_reset()
+            asset_id = None
+        event = SecurityEvent(
+            kind=SecurityEventKind.UNKNOWN_EDGE_DEVICE if device_id else SecurityEventKind.UNKNOWN_EDGE_NODE,
+            subject=f"sparkplug:{key}",
+            message=f"Unknown Sparkplug {what} {key} publishes on {broker.settings}: it is neither configured nor "
+            "accepted into the baseline",
+            at=received_at,
+            evidence={
+                "group": topic.group_id,
+                "edge_node": topic.edge_node_id,
+                "device": device_id or topic.device_id,
+                "broker": str(broker.settings),
+                "publisher_address": None,  # MQTT does not tell a subscriber who published
+                "message_type": topic.message_type,
+                "topic": str(topic),
+                "metrics": metrics[:200],
+                "metric_count": len(payload.metrics),
+                "first_seen": received_at.isoformat(),
+            },
+            asset_id=asset_id,
+            device_id=device.pk if device is not None else None,
+        )
+        security_report(event)
+
+    def _command(self, broker: _Broker, topic: Topic, data: bytes, received_at: datetime) -> None:
+        """A command on a topic of the groups we listen to: ours (a rebirth request we sent) or unexpected."""
+        now = time.monotonic()
+        sent = broker.sent_commands
+        while sent and now - sent[0][2] > OWN_COMMAND_SECONDS:
+            sent.popleft()
+        for entry in sent:
+            if entry[0] == str(topic) and entry[1] == data:
+                sent.remove(entry)
+                return
+        subject = f"sparkplug-command:{'/'.join(p for p in (topic.group_id, topic.edge_node_id, topic.device_id) if p)}"
+        last, suppressed = broker.commands_reported.get(subject, (-math.inf, 0))
+        if now - last < self.command_report_seconds:
+            broker.commands_reported[subject] = (last, suppressed + 1)
+            return
+        broker.commands_reported[subject] = (now, 0)
+        evidence: dict[str, object] = {
+            "topic": str(topic),
+            "group": topic.group_id,
+            "edge_node": topic.edge_node_id,
+            "device": topic.device_id,
+            "broker": str(broker.settings),
+            "publisher_address": None,  # MQTT does not tell a subscriber who published
+            "received_at": received_at.isoformat(),
+            "payload_bytes": len(data),
+            "earlier_commands_not_reported": suppressed,
+        }
+        try:
+            payload = payload_decode(data)
+        except SparkplugError as exc:
+            evidence["metrics"] = []
+            evidence["payload_error"] = str(exc)
+            described = "a payload that is not Sparkplug B"
+        else:
+            evidence["seq"] = payload.seq
+            evidence["metrics"] = [
+                {"name": m.name or f"alias {m.alias}", "value": _evidence_value(m.value)} for m in payload.metrics[:100]
+            ]
+            described = ", ".join(f"{m['name']} = {m['value']!r}" for m in evidence["metrics"][:5]) or "no metrics"  # type: ignore[index]
+        target = broker.devices.get((topic.group_id, topic.edge_node_id, topic.device_id))
+        event = SecurityEvent(
+            kind=SecurityEventKind.UNEXPECTED_COMMAND,
+            subject=subject,
+            message=f"Unexpected Sparkplug command on {topic} ({described}): Millwright did not send it",
+            at=received_at,
+            evidence=evidence,
+            device_id=target.pk if target is not None else None,
+        )
+        security_report(event)
+
     # -- storing -------------------------------------------------------------------------------------------
 
     def _store_current(self, device_pk: int, batch: _Batch) -> None:
@@ -446,9 +619,11 @@ class SparkplugRunner:
             by_time[at][reading.tag_id] = reading  # the last value of a tag at one moment wins
         try:
             for at in sorted(by_time):
-                outcome = readings_store(device=device, tags=tags, readings=list(by_time[at].values()), read_at=at)
+                outcome = readings_store(
+                    context=self.context, device=device, tags=tags, readings=list(by_time[at].values()), read_at=at
+                )
                 batch.counts["stored"] += outcome.stored
-            device_record_success(device=device, read_at=max(by_time))
+            device_record_success(context=self.context, device=device, read_at=max(by_time))
         except DATABASE_DOWN_ERRORS:  # readings_store buffers history itself; this is the status update
             database_connection_reset()
 
@@ -525,6 +700,15 @@ def birth_identity(metrics: Iterable[Metric]) -> dict[str, str]:
             names.append(metric.name)
     identity["Birth metrics"] = ", ".join(sorted(names))[:BIRTH_METRICS_MAX_CHARS]
     return identity
+
+
+def _evidence_value(value: object) -> object:
+    """A metric value as evidence can hold it (JSON): bytes as hex."""
+    if isinstance(value, bytes):
+        return value.hex()[:200]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def _reading(tag: Tag, metric: Metric) -> PointReading:

@@ -34,6 +34,7 @@ from historian.models import Device, Protocol, Tag, TimestampSource
 from historian.quality import quality_is_good
 from ingest.acquisition.config_reload import ConfigReloads
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
+from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
@@ -87,9 +88,15 @@ def _slot(moment: datetime) -> datetime:
 
 
 class SubscriptionRunner:
-    """Keeps the subscriptions of every OPC UA device that has ``use_subscriptions`` and stores their values."""
+    """Keeps the subscriptions of every OPC UA device that has ``use_subscriptions`` and stores their values.
 
-    def __init__(self, *, flush_seconds: float = 0.25, reload_seconds: float = 30.0) -> None:
+    The runner owns its store context (`self.context`: compression segments, caches, after-store hooks) and its
+    identify schedule; `context` is for a test that looks into it."""
+
+    def __init__(
+        self, *, flush_seconds: float = 0.25, reload_seconds: float = 30.0, context: IngestContext | None = None
+    ) -> None:
+        self.context = context or IngestContext()
         self.flush_seconds = flush_seconds
         self.reload_seconds = reload_seconds
         self._events: queue.SimpleQueue[tuple[int, str, object]] = queue.SimpleQueue()
@@ -205,10 +212,10 @@ class SubscriptionRunner:
                 session.future.result(10)
             except Exception:
                 logger.exception("subscription of %s did not stop cleanly", session.device)
-            # Its values stop here: close the open segments with what this process holds of them (the value
+            # Its values stop here: close the open segments with what this runner holds of them (the value
             # a device taken out of service had before its out-of-service sample, for one).
             try:
-                compression_flush(tags=session.tags)
+                compression_flush(context=self.context, tags=session.tags)
             except DATABASE_DOWN_ERRORS:
                 database_connection_reset()
         else:
@@ -235,11 +242,13 @@ class SubscriptionRunner:
             ok, reason, at = payload  # type: ignore[misc]
             if ok:
                 connects += 1
-                device_record_success(device=session.device, read_at=at)
+                device_record_success(context=self.context, device=session.device, read_at=at)
                 self._identify(session.device, at)
             else:
                 drops += 1
-                stored += device_link_lost(device=session.device, tags=session.tags, error=reason, failed_at=at).stored
+                stored += device_link_lost(
+                    context=self.context, device=session.device, tags=session.tags, error=reason, failed_at=at
+                ).stored
         for device_id, readings in pending.items():
             session = self._session(device_id)
             if session is not None:
@@ -265,7 +274,9 @@ class SubscriptionRunner:
         stored = 0
         for read_at in sorted(slots):
             batch = list(slots[read_at].values())
-            stored += readings_store(device=session.device, tags=session.tags, readings=batch, read_at=read_at).stored
+            stored += readings_store(
+                context=self.context, device=session.device, tags=session.tags, readings=batch, read_at=read_at
+            ).stored
         newest = max(slots) if slots else timezone.now()
         for tag_id, reading in _latest(slots).items():
             if quality_is_good(reading.quality) or not reading.reason:
@@ -274,7 +285,7 @@ class SubscriptionRunner:
                 session.problems[tag_id] = reading.reason
         try:
             errors = "; ".join(sorted(set(session.problems.values())))
-            device_record_success(device=session.device, read_at=newest, point_errors=errors)
+            device_record_success(context=self.context, device=session.device, read_at=newest, point_errors=errors)
         except DATABASE_DOWN_ERRORS:
             database_connection_reset()
         return stored

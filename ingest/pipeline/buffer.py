@@ -28,6 +28,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -43,7 +44,7 @@ from historian.queries.acquisition import BUFFER_STATUS_KEY
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
 from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
-from ingest.pipeline.hooks import after_store_run
+from ingest.pipeline.hooks import AfterStoreHook, after_store_hooks_make, after_store_run
 
 logger = logging.getLogger(__name__)
 
@@ -275,14 +276,20 @@ class ReplayOutcome:
 
 
 def buffer_replay(
-    *, buffer: SampleBuffer | None = None, batch_rows: int = 5000, max_seconds: float = 5.0
+    *,
+    buffer: SampleBuffer | None = None,
+    batch_rows: int = 5000,
+    max_seconds: float = 5.0,
+    hooks: Sequence[AfterStoreHook] | None = None,
 ) -> ReplayOutcome:
     """Write buffered rows to the database, oldest first, until the buffer is empty or `max_seconds` passed.
 
-    Database errors propagate (the rows stay buffered). Safe to run in several processes at once: a row
-    written twice is stored once.
+    The replayed rows go to `hooks` (the writer's: ingest.pipeline.context); without, to hooks made for this
+    replay (the replay task). Database errors propagate (the rows stay buffered). Safe to run in several
+    processes at once: a row written twice is stored once.
     """
     buffer = buffer or local_buffer()
+    hooks = after_store_hooks_make() if hooks is None else hooks
     replayed = 0
     deadline = time.monotonic() + max_seconds
     while True:
@@ -296,7 +303,7 @@ def buffer_replay(
             text_samples_write_batch(rows=text)
         buffer.remove([i for i, _ in batch])
         replayed += len(batch)
-        after_store_run(rows=_hooked(rows), now=datetime.now(UTC))
+        after_store_run(hooks=hooks, rows=_hooked(rows), now=datetime.now(UTC))
         if time.monotonic() >= deadline:
             break
     remaining = buffer.depth()

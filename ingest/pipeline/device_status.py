@@ -1,10 +1,15 @@
-"""Recording how a device's link is doing, and when to try it again after a failure; pushed live to the pages."""
+"""Recording how a device's link is doing, and when to try it again after a failure; pushed live to the pages.
+
+When each device's status was last pushed is the writer's (IngestContext.status_pushed_at)."""
+
+from __future__ import annotations
 
 import logging
 import math
 import random
 import time
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import F, QuerySet
@@ -12,14 +17,15 @@ from django.db.models import F, QuerySet
 from historian.models import Device, DeviceStatus
 from historian.services.live import live_device_status_publish
 
+if TYPE_CHECKING:
+    from ingest.pipeline.context import IngestContext
+
 logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 1.0
 #: A connected device's status (its last good read) is pushed to the pages at least this often, and at once
 #: when anything else changes; not on every poll of every device.
 STATUS_PUSH_SECONDS = 5.0
-
-_pushed_at: dict[int, float] = {}
 
 
 def reconnect_delay(failures: int, *, maximum: float | None = None) -> float:
@@ -32,7 +38,7 @@ def reconnect_delay(failures: int, *, maximum: float | None = None) -> float:
     return random.uniform(delay / 2, delay)
 
 
-def device_record_success(*, device: Device, read_at: datetime, point_errors: str = "") -> None:
+def device_record_success(*, context: IngestContext, device: Device, read_at: datetime, point_errors: str = "") -> None:
     """The link works. `point_errors` says why some tags read bad (exception responses ...), or is empty.
 
     `device` is updated in memory too (a poller may keep it while the database is away).
@@ -51,13 +57,15 @@ def device_record_success(*, device: Device, read_at: datetime, point_errors: st
         setattr(device, field, value)
     # Only the time of the last good read moved: it is written (and pushed) every STATUS_PUSH_SECONDS, not on
     # every poll; the poller keeps the exact time in memory.
-    if len(changes) > 1 or time.monotonic() - _pushed_at.get(device.pk, -math.inf) >= STATUS_PUSH_SECONDS:
+    pushed_at = context.status_pushed_at
+    if len(changes) > 1 or time.monotonic() - pushed_at.get(device.pk, -math.inf) >= STATUS_PUSH_SECONDS:
         if not _enabled(device).update(**changes):
             return  # taken out of service meanwhile: its status stays "disabled"
+        pushed_at[device.pk] = time.monotonic()
         _publish(device)
 
 
-def device_record_failure(*, device: Device, error: str, failed_at: datetime) -> datetime:
+def device_record_failure(*, context: IngestContext, device: Device, error: str, failed_at: datetime) -> datetime:
     """Mark the device in error and schedule the next attempt; returns when that is."""
     failures = device.consecutive_failures + 1
     retry_at = failed_at + timedelta(seconds=reconnect_delay(failures))
@@ -70,6 +78,7 @@ def device_record_failure(*, device: Device, error: str, failed_at: datetime) ->
         changes |= {"status": DeviceStatus.ERROR, "status_changed_at": failed_at}
     if not _enabled(device).update(**changes):
         return retry_at  # taken out of service meanwhile: its status stays "disabled"
+    context.status_pushed_at[device.pk] = time.monotonic()
     _publish(
         Device(
             pk=device.pk,
@@ -96,7 +105,6 @@ def _enabled(device: Device) -> QuerySet[Device]:
 
 
 def _publish(device: Device) -> None:
-    _pushed_at[device.pk] = time.monotonic()
     try:
         live_device_status_publish(device=device)
     except Exception:  # the status is recorded; a live-push hiccup must not fail the poll

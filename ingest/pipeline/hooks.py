@@ -1,14 +1,16 @@
 """After-store hooks: what other apps run on each batch of values once it is in the database.
 
 Ingest sits below the apps that react to values (alarms today): it knows nothing of them, they register a hook
-here (alarms does in AlarmsConfig.ready()). A hook is called with the rows the store wrote, after the write
-returned, in time order:
+factory here (alarms does in AlarmsConfig.ready()). Each writer of values (an IngestContext: a poller, a push
+runner, a replay) makes its own hooks from the factories when it is created, so what a hook remembers between
+batches (alarm rates, definitions) belongs to that writer, never to the process. A hook is called with the rows
+the store wrote, after the write returned, in time order:
 
 - a batch written to the database: its rows (every reading of the batch, whether historized or only the tag's
   current value);
 - a batch that went to the store-and-forward buffer (PostgreSQL away): nothing then; its rows are handed over
   when they are replayed (buffer.buffer_replay), with their own timestamps;
-- a batch written while older rows still wait in the buffer: held back (in this process) until the buffer is
+- a batch written while older rows still wait in the buffer: held back (by its writer) until the buffer is
   empty, so that no hook ever sees a value older than one it has already seen.
 
 Rows of string tags are given with their quality only (value None): hooks are numeric.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -40,41 +42,56 @@ class AfterStoreHook(Protocol):
     def __call__(self, *, rows: StoredRows, now: datetime) -> object: ...
 
 
-_hooks: list[AfterStoreHook] = []
+HookFactory = Callable[[], AfterStoreHook]
+
+# The one registry that stays module-level, on purpose: it is configuration, not state. It is filled once per
+# process by the apps' ready() (before any poller or runner starts) and only read afterwards, when a writer makes
+# its hooks; what the hooks remember lives in the hooks each writer made.
+_factories: list[HookFactory] = []
 _lock = threading.Lock()
 
 
-def register_after_store(hook: AfterStoreHook) -> AfterStoreHook:
-    """Call `hook(rows=..., now=...)` after every stored batch (once, however often it is registered)."""
+def register_after_store(make_hook: HookFactory) -> HookFactory:
+    """Writers created from now on call `make_hook()` once and call the hook it returns, `hook(rows=..., now=...)`,
+    after every stored batch (once per writer, however often the factory is registered)."""
     with _lock:
-        if hook not in _hooks:
-            _hooks.append(hook)
-    return hook
+        if make_hook not in _factories:
+            _factories.append(make_hook)
+    return make_hook
 
 
-def unregister_after_store(hook: AfterStoreHook) -> None:
+def unregister_after_store(make_hook: HookFactory) -> None:
     with _lock:
-        if hook in _hooks:
-            _hooks.remove(hook)
+        if make_hook in _factories:
+            _factories.remove(make_hook)
 
 
-def after_store_hooks() -> tuple[AfterStoreHook, ...]:
-    return tuple(_hooks)
+def after_store_factories() -> tuple[HookFactory, ...]:
+    return tuple(_factories)
 
 
-def after_store_run(*, rows: StoredRows, now: datetime) -> None:
+def after_store_hooks_make() -> tuple[AfterStoreHook, ...]:
+    """One new hook per registered factory, for a new writer."""
+    return tuple(make_hook() for make_hook in after_store_factories())
+
+
+def after_store_run(*, hooks: Sequence[AfterStoreHook], rows: StoredRows, now: datetime) -> None:
     """Hand `rows` (stored, in time order after whatever was handed before) to every hook; never raises."""
     if not len(rows):
         return
-    for hook in after_store_hooks():
+    for hook in hooks:
         try:
             hook(rows=rows, now=now)
         except Exception:
-            logger.exception("after-store hook %s failed on %d rows", getattr(hook, "__qualname__", hook), len(rows))
+            logger.exception(
+                "after-store hook %s failed on %d rows",
+                getattr(hook, "__qualname__", type(hook).__qualname__),
+                len(rows),
+            )
 
 
 class HeldBatches:
-    """Batches written while older rows waited in the buffer, in the order they were written (per process)."""
+    """Batches written while older rows waited in the buffer, in the order they were written (one per writer)."""
 
     def __init__(self, max_rows: int = HELD_ROWS_MAX) -> None:
         self.max_rows = max_rows
@@ -99,15 +116,12 @@ class HeldBatches:
         if dropped:
             logger.error("after-store hooks: %d held rows dropped while the buffer drains", dropped)
 
-    def release(self) -> None:
-        """The buffer is empty: hand the held batches over, oldest first."""
+    def release(self, hooks: Sequence[AfterStoreHook]) -> None:
+        """The buffer is empty: hand the held batches over to `hooks`, oldest first."""
         while True:
             with self._lock:
                 if not self._batches:
                     return
                 rows, now = self._batches.popleft()
                 self._rows -= len(rows)
-            after_store_run(rows=rows, now=now)
-
-
-held = HeldBatches()
+            after_store_run(hooks=hooks, rows=rows, now=now)

@@ -8,6 +8,9 @@ to the after-store hooks (ingest.pipeline.hooks: alarm evaluation), in time orde
 as columns (a ReadingBatch, as the Modbus driver returns it; a list of PointReadings is converted): a poll of
 thousands of tags costs a few array operations per step, not Python work per value.
 
+Every call takes the writer's IngestContext (ingest.pipeline.context): its compression segments, caches, hooks
+and held batches. Nothing here is module-level state.
+
 device_link_lost: the moment a device's link drops, one bad-quality sample per tag (after the pending
 compression candidates, so the last good segment is complete) and the device status. device_out_of_service_store:
 the same samples, with quality "out of service", when a person takes the device out of service.
@@ -19,6 +22,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psycopg
@@ -33,12 +37,15 @@ from historian.quality import Quality
 from historian.sample_types import SampleBatch, SampleRow, datetime_to_us
 from historian.services.live import live_samples_publish
 from historian.services.samples import as_batch, samples_write_batch
-from ingest.pipeline import hooks
 from ingest.pipeline.buffer import buffer_replay, buffer_status_publish, local_buffer
-from ingest.pipeline.compression import CompressionFilter, PolicyArrays, StoragePolicy
+from ingest.pipeline.compression import PolicyArrays, StoragePolicy
 from ingest.pipeline.device_status import device_record_failure, reconnect_delay
+from ingest.pipeline.hooks import after_store_run
 from ingest.pipeline.quarantine import readings_quarantine_marked
 from ingest.protocols.base import PointReading, ReadingBatch
+
+if TYPE_CHECKING:
+    from ingest.pipeline.context import IngestContext
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +56,6 @@ DATABASE_DOWN_ERRORS = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
-
-compression = CompressionFilter()
-# Whether this host's buffer may hold rows: true at start (a previous, perhaps killed, process may have left some)
-# and after this process buffered; false once a look found it empty. Spares a SQLite query on every poll.
-_buffer_may_hold_rows = True
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,23 @@ def database_connection_reset() -> None:
 
 
 def rows_write(
-    *, history: SampleBatch | Sequence[SampleRow], current: SampleBatch | Sequence[SampleRow] = ()
+    *,
+    context: IngestContext,
+    history: SampleBatch | Sequence[SampleRow],
+    current: SampleBatch | Sequence[SampleRow] = (),
 ) -> tuple[int, int]:
     """Historize `history` and update current values; returns (buffered rows, replayed rows).
 
     Current values are not buffered: they are the latest reading only, and the next poll writes them again.
     """
-    return _rows_write(history=history, current=current)[:2]
+    return _rows_write(context, history=history, current=current)[:2]
 
 
 def _rows_write(
-    *, history: SampleBatch | Sequence[SampleRow], current: SampleBatch | Sequence[SampleRow] = ()
+    context: IngestContext,
+    *,
+    history: SampleBatch | Sequence[SampleRow],
+    current: SampleBatch | Sequence[SampleRow] = (),
 ) -> tuple[int, int, bool]:
     """rows_write, and whether the database took the write (False: the history went to the buffer)."""
     try:
@@ -100,39 +108,36 @@ def _rows_write(
         database_connection_reset()
         buffer = local_buffer()
         buffer.append(as_batch(history).rows())
-        buffer_marked_not_empty()
+        context.buffer_may_hold_rows = True  # replay after the next write; later batches' hooks wait behind
         logger.warning("database unavailable (%s): %d samples buffered on disk", exc, len(history))
         buffer_status_publish(buffer=buffer)
         return len(history), 0, False
-    return 0, buffered_replay_some(), True
+    return 0, buffered_replay_some(context=context), True
 
 
-def buffer_marked_not_empty() -> None:
-    """Rows were buffered: replay them after the next successful write, and hold later rows' hooks behind them."""
-    global _buffer_may_hold_rows
-    _buffer_may_hold_rows = True
-
-
-def buffered_replay_some() -> int:
+def buffered_replay_some(*, context: IngestContext) -> int:
     """The database took a write: replay one batch of what waits in the buffer, if anything does (its rows go to
-    the after-store hooks as they are replayed)."""
-    global _buffer_may_hold_rows
-    if not _buffer_may_hold_rows:
+    the writer's after-store hooks as they are replayed)."""
+    if not context.buffer_may_hold_rows:
         return 0
     buffer = local_buffer()
     if not buffer.depth():
-        _buffer_may_hold_rows = False
+        context.buffer_may_hold_rows = False
         return 0
     try:
-        outcome = buffer_replay(buffer=buffer, batch_rows=settings.INGEST_REPLAY_BATCH_ROWS, max_seconds=0.0)
+        outcome = buffer_replay(
+            buffer=buffer, batch_rows=settings.INGEST_REPLAY_BATCH_ROWS, max_seconds=0.0, hooks=context.hooks
+        )
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
         return 0
-    _buffer_may_hold_rows = outcome.remaining > 0
+    context.buffer_may_hold_rows = outcome.remaining > 0
     return outcome.replayed
 
 
-def after_store(*, rows: SampleBatch | Sequence[SampleRow], now: datetime, written: bool) -> None:
+def after_store(
+    *, context: IngestContext, rows: SampleBatch | Sequence[SampleRow], now: datetime, written: bool
+) -> None:
     """Hand a batch to the after-store hooks, in time order (ingest.pipeline.hooks).
 
     `written`: the database took the batch. When it did not, its historized rows reach the hooks as the buffer
@@ -141,47 +146,54 @@ def after_store(*, rows: SampleBatch | Sequence[SampleRow], now: datetime, writt
     """
     if not written:
         return
-    if _buffer_may_hold_rows:
-        hooks.held.hold(rows=rows, now=now)
+    if context.buffer_may_hold_rows:
+        context.held.hold(rows=rows, now=now)
         return
-    hooks.held.release()
-    hooks.after_store_run(rows=rows, now=now)
+    context.held.release(context.hooks)
+    after_store_run(hooks=context.hooks, rows=rows, now=now)
 
 
 def readings_store(
-    *, device: Device, tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch, read_at: datetime
+    *,
+    context: IngestContext,
+    device: Device,
+    tags: Mapping[int, Tag],
+    readings: Sequence[PointReading] | ReadingBatch,
+    read_at: datetime,
 ) -> StoreOutcome:
     """Store one batch of readings of `device`'s tags, all taken at `read_at`."""
     readings = readings_quarantine_marked(device, readings)
-    text, batch = _text_split(tags, readings)
+    text, batch = _text_split(context, tags, readings)
     if text:  # string tags take their own path (ingest.pipeline.text_store)
-        text_outcome = _text_store(tags=tags, readings=text, read_at=read_at)
+        text_outcome = _text_store(context=context, tags=tags, readings=text, read_at=read_at)
     if len(np.unique(batch.tag_ids)) != len(batch):
         # Two readings of one tag at one time (a pushed batch): the last one counts, as in current values.
         last = len(batch) - 1 - np.unique(batch.tag_ids[::-1], return_index=True)[1]
         batch = batch.take(last)
     now = datetime_to_us(read_at)
-    config = _tag_arrays(tags, batch.tag_ids)
-    admitted = compression.admit_batch(batch.tag_ids, now, batch.values, batch.qualities, config.policy)
+    config = _tag_arrays(context, tags, batch.tag_ids)
+    admitted = context.compression.admit_batch(batch.tag_ids, now, batch.values, batch.qualities, config.policy)
     history = admitted.stored(batch.tag_ids, now, batch.values, only=config.historize)
     # Every reading becomes its tag's current value (the newest row of the write, whether historized or not).
     shown = SampleBatch.of(now, batch.tag_ids, batch.values, admitted.quality)
-    buffered, replayed, written = _rows_write(history=history, current=shown)
+    buffered, replayed, written = _rows_write(context, history=history, current=shown)
     published = _publish(shown, config.machines)
-    after_store(rows=shown, now=read_at, written=written)
+    after_store(context=context, rows=shown, now=read_at, written=written)
     outcome = StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
     return outcome if not text else outcome + text_outcome
 
 
-def compression_flush(*, tags: Mapping[int, Tag]) -> int:
+def compression_flush(*, context: IngestContext, tags: Mapping[int, Tag]) -> int:
     """Store the pending compression candidates of `tags` and forget their state; returns rows stored."""
-    rows = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
+    rows = [row for row in context.compression.flush(tags) if tags[row.tag_id].historize]
     if rows:
-        rows_write(history=rows)
+        rows_write(context=context, history=rows)
     return len(rows)
 
 
-def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, failed_at: datetime) -> StoreOutcome:
+def device_link_lost(
+    *, context: IngestContext, device: Device, tags: Mapping[int, Tag], error: str, failed_at: datetime
+) -> StoreOutcome:
     """The device's link is down: bad quality for each tag once (when it was not down already), then back off.
 
     Updates `device` in memory as well, so that a poller working from cached configuration (database down)
@@ -191,9 +203,9 @@ def device_link_lost(*, device: Device, tags: Mapping[int, Tag], error: str, fai
     if device.status != DeviceStatus.ERROR:
         logger.warning("device %s unreachable: %s", device, error)
         # Hooks see these rows: bad-quality alarms fire when the link drops.
-        outcome = _tags_quality_store(tags=tags, quality=Quality.BAD_COMM_FAILURE, at=failed_at, hooked=True)
+        outcome = _tags_quality_store(context, tags=tags, quality=Quality.BAD_COMM_FAILURE, at=failed_at, hooked=True)
     try:
-        retry_at = device_record_failure(device=device, error=error, failed_at=failed_at)
+        retry_at = device_record_failure(context=context, device=device, error=error, failed_at=failed_at)
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
         retry_at = failed_at + timedelta(seconds=reconnect_delay(device.consecutive_failures + 1))
@@ -216,56 +228,56 @@ class _TagArrays:
     machines: list[tuple[int, np.ndarray]]  # machine id, positions of its tags in the batch
 
 
-def device_out_of_service_store(*, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
+def device_out_of_service_store(*, context: IngestContext, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
     """The device was taken out of service: one out-of-service sample per tag (after the pending compression
-    candidates of this process), as current value too, pushed live.
+    candidates of `context`), as current value too, pushed live.
 
     Alarms are not evaluated on these rows: the engine has no notion of a quality that is bad on purpose, and a
     bad-quality alarm per tag for a device someone switched off would only flood the operator.
     """
-    return _tags_quality_store(tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at, hooked=False)
+    return _tags_quality_store(context, tags=tags, quality=Quality.BAD_OUT_OF_SERVICE, at=at, hooked=False)
 
 
-def device_acquisition_down_store(*, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
+def device_acquisition_down_store(*, context: IngestContext, tags: Mapping[int, Tag], at: datetime) -> StoreOutcome:
     """The worker that polled the device died (kill -9, a lost host): one "no data: acquisition down" sample per
     tag at `at`, the start of the gap, stored by the worker that took the device over. Not evaluated by alarms, as
     out of service: the gap is the acquisition's, not the process's."""
-    return _tags_quality_store(tags=tags, quality=Quality.BAD_ACQUISITION_DOWN, at=at, hooked=False)
+    return _tags_quality_store(context, tags=tags, quality=Quality.BAD_ACQUISITION_DOWN, at=at, hooked=False)
 
 
-def _tags_quality_store(*, tags: Mapping[int, Tag], quality: Quality, at: datetime, hooked: bool) -> StoreOutcome:
+def _tags_quality_store(
+    context: IngestContext, *, tags: Mapping[int, Tag], quality: Quality, at: datetime, hooked: bool
+) -> StoreOutcome:
     """One valueless `quality` sample per tag, after the pending compression candidates (so the last good segment
     is complete); string tags get theirs in the text samples. `hooked`: the numeric samples go to the after-store
     hooks (string tags' samples always do, through text_store, as they did before the hooks)."""
-    pending = [row for row in compression.flush(tags) if tags[row.tag_id].historize]
+    pending = [row for row in context.compression.flush(tags) if tags[row.tag_id].historize]
     rows = [
         SampleRow(at, tag_id, None, quality) for tag_id, tag in tags.items() if tag.data_type not in TEXT_DATA_TYPES
     ]
     history = pending + [r for r in rows if tags[r.tag_id].historize]
     current = [r for r in rows if not tags[r.tag_id].historize]
-    buffered, replayed, written = _rows_write(history=history, current=current)
+    buffered, replayed, written = _rows_write(context, history=history, current=current)
     if hooked:
-        after_store(rows=rows, now=at, written=written)
-    machines = _tag_arrays(tags, np.array([r.tag_id for r in rows], dtype=np.int32)).machines
+        after_store(context=context, rows=rows, now=at, written=written)
+    machines = _tag_arrays(context, tags, np.array([r.tag_id for r in rows], dtype=np.int32)).machines
     outcome = StoreOutcome(
         stored=len(history),
         buffered=buffered,
         published=_publish(SampleBatch.from_rows(rows), machines),
         replayed=replayed,
     )
-    return outcome + _text_quality_store(tags=tags, quality=quality, at=at)
+    return outcome + _text_quality_store(context=context, tags=tags, quality=quality, at=at)
 
 
-_tag_arrays_cache: dict[tuple[int, bytes], _TagArrays] = {}
-
-
-def _tag_arrays(tags: Mapping[int, Tag], tag_ids: np.ndarray) -> _TagArrays:
+def _tag_arrays(context: IngestContext, tags: Mapping[int, Tag], tag_ids: np.ndarray) -> _TagArrays:
     """Computed once per tags mapping and batch tag order: a poller passes the same mapping every poll.
 
     Tags are taken as snapshots: a changed configuration comes as a new mapping (the poller reloads its tags).
     """
+    cache = context.tag_arrays
     key = (id(tags), tag_ids.tobytes())
-    known = _tag_arrays_cache.get(key)
+    known = cache.get(key)
     if known is not None and known.tags is tags:
         return known
     batch_tags = [tags[t] for t in tag_ids.tolist()]
@@ -276,9 +288,9 @@ def _tag_arrays(tags: Mapping[int, Tag], tag_ids: np.ndarray) -> _TagArrays:
         historize=np.array([t.historize for t in batch_tags], dtype=bool),
         machines=[(int(m), np.flatnonzero(machine_ids == m)) for m in np.unique(machine_ids).tolist()],
     )
-    if len(_tag_arrays_cache) >= 256:  # mappings replaced by a reload, varying pushed batches: stay bounded
-        _tag_arrays_cache.clear()
-    _tag_arrays_cache[key] = arrays
+    if len(cache) >= 256:  # mappings replaced by a reload, varying pushed batches: stay bounded
+        cache.clear()
+    cache[key] = arrays
     return arrays
 
 
@@ -290,20 +302,18 @@ def _publish(rows: SampleBatch, machines: list[tuple[int, np.ndarray]]) -> int:
         return 0
 
 
-_text_ids_cache: dict[int, tuple[Mapping[int, Tag], frozenset[int]]] = {}
-
-
 def _text_split(
-    tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch
+    context: IngestContext, tags: Mapping[int, Tag], readings: Sequence[PointReading] | ReadingBatch
 ) -> tuple[list[PointReading], ReadingBatch]:
     """The readings of string tags, and the numeric rest as a batch (no per-reading work when there is no string
     tag among `tags`, the usual case)."""
-    known = _text_ids_cache.get(id(tags))
+    cache = context.text_ids
+    known = cache.get(id(tags))
     if known is None or known[0] is not tags:
-        if len(_text_ids_cache) >= 256:
-            _text_ids_cache.clear()
+        if len(cache) >= 256:
+            cache.clear()
         known = (tags, frozenset(t for t, tag in tags.items() if tag.data_type in TEXT_DATA_TYPES))
-        _text_ids_cache[id(tags)] = known
+        cache[id(tags)] = known
     text_ids = known[1]
     if isinstance(readings, ReadingBatch):
         if not text_ids:

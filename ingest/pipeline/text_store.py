@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
@@ -27,11 +28,15 @@ from ingest.pipeline import store
 from ingest.pipeline.buffer import buffer_status_publish, local_buffer
 from ingest.protocols.base import PointReading
 
+if TYPE_CHECKING:
+    from ingest.pipeline.context import IngestContext
+
 logger = logging.getLogger(__name__)
 
 
 class TextMemory:
-    """The last stored row per string tag, per process: what "on change" compares with."""
+    """The last stored row per string tag, of one writer (IngestContext.text_memory): what "on change" compares
+    with."""
 
     def __init__(self) -> None:
         self._stored: dict[int, TextSampleRow] = {}
@@ -57,13 +62,11 @@ class TextMemory:
             self._stored.pop(tag_id, None)
 
 
-memory = TextMemory()
-
-
 def text_readings_store(
-    *, tags: Mapping[int, Tag], readings: Sequence[PointReading], read_at: datetime
+    *, context: IngestContext, tags: Mapping[int, Tag], readings: Sequence[PointReading], read_at: datetime
 ) -> store.StoreOutcome:
     """Store one batch of string readings, all taken at `read_at`."""
+    memory = context.text_memory
     rows: list[TextSampleRow] = []
     history: list[TextSampleRow] = []
     current: list[TextSampleRow] = []
@@ -76,22 +79,26 @@ def text_readings_store(
             history.append(row)
         else:
             current.append(row)
-    return _rows_store(rows=rows, history=history, current=current, tags=tags, now=read_at)
+    return _rows_store(context, rows=rows, history=history, current=current, tags=tags, now=read_at)
 
 
-def text_quality_store(*, tags: Mapping[int, Tag], quality: Quality, at: datetime) -> store.StoreOutcome:
+def text_quality_store(
+    *, context: IngestContext, tags: Mapping[int, Tag], quality: Quality, at: datetime
+) -> store.StoreOutcome:
     """The device's link dropped, or it was taken out of service: one valueless `quality` row per string tag of
     `tags` (historized ones to history)."""
     text_tags = [tag for tag in tags.values() if tag.is_text]
     if not text_tags:
         return store.StoreOutcome()
     rows = [TextSampleRow(at, tag.pk, None, quality) for tag in text_tags]
+    memory = context.text_memory
     history = [row for row in rows if tags[row.tag_id].historize and memory.due(row, tags[row.tag_id])]
     current = [row for row in rows if row not in history]
-    return _rows_store(rows=rows, history=history, current=current, tags=tags, now=at)
+    return _rows_store(context, rows=rows, history=history, current=current, tags=tags, now=at)
 
 
 def _rows_store(
+    context: IngestContext,
     *,
     rows: list[TextSampleRow],
     history: list[TextSampleRow],
@@ -99,21 +106,26 @@ def _rows_store(
     tags: Mapping[int, Tag],
     now: datetime,
 ) -> store.StoreOutcome:
-    buffered, replayed, written = _text_rows_write(history=history, current=current)
+    buffered, replayed, written = _text_rows_write(context, history=history, current=current)
     published = _publish(rows, tags)
     store.after_store(
-        rows=[SampleRow(row.time, row.tag_id, None, row.quality) for row in rows], now=now, written=written
+        context=context,
+        rows=[SampleRow(row.time, row.tag_id, None, row.quality) for row in rows],
+        now=now,
+        written=written,
     )
     return store.StoreOutcome(stored=len(history), buffered=buffered, published=published, replayed=replayed)
 
 
-def text_rows_write(*, history: Sequence[TextSampleRow], current: Sequence[TextSampleRow] = ()) -> tuple[int, int]:
+def text_rows_write(
+    *, context: IngestContext, history: Sequence[TextSampleRow], current: Sequence[TextSampleRow] = ()
+) -> tuple[int, int]:
     """Historize `history`, update current values; returns (buffered rows, replayed rows), like store.rows_write."""
-    return _text_rows_write(history=history, current=current)[:2]
+    return _text_rows_write(context, history=history, current=current)[:2]
 
 
 def _text_rows_write(
-    *, history: Sequence[TextSampleRow], current: Sequence[TextSampleRow] = ()
+    context: IngestContext, *, history: Sequence[TextSampleRow], current: Sequence[TextSampleRow] = ()
 ) -> tuple[int, int, bool]:
     try:
         text_samples_write_batch(
@@ -123,11 +135,11 @@ def _text_rows_write(
         store.database_connection_reset()
         buffer = local_buffer()
         buffer.append(list(history))
-        store.buffer_marked_not_empty()
+        context.buffer_may_hold_rows = True  # replay after the next write; later batches' hooks wait behind
         logger.warning("database unavailable (%s): %d text samples buffered on disk", exc, len(history))
         buffer_status_publish(buffer=buffer)
         return len(history), 0, False
-    return 0, store.buffered_replay_some(), True
+    return 0, store.buffered_replay_some(context=context), True
 
 
 def _publish(rows: list[TextSampleRow], tags: Mapping[int, Tag]) -> int:

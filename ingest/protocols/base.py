@@ -3,8 +3,8 @@ protocol produces (PointReading, ReadingBatch).
 
 Two ways values come in, one way they are stored:
 
-* Polling (a Driver): ``ingest.protocols.registry.driver_for(device)`` keeps one open driver per device per
-  worker process (re-created when the device's connection settings change). On each scan-class tick the poller
+* Polling (a Driver): the poller's ``ingest.protocols.registry.DriverRegistry`` keeps one open driver per
+  device (re-created when the device's connection settings change). On each scan-class tick the poller
   (``ingest.acquisition.poll.config_poll``) calls ``read_batch()``, then hands the readings to
   ``ingest.pipeline.store.readings_store``. Per-point problems (bad address, device exception) come back as
   bad-quality readings with a human ``reason``; only a link-level failure (the unit behind a gateway
@@ -121,6 +121,8 @@ class DeviceIdentity:
 
     fields: dict[str, str]
     certificate_thumbprint: str | None = None
+    #: OPC UA: the endpoints the server offers, each {"url", "mode", "policy", "tokens"}; None: not asked
+    endpoints: list[dict[str, str]] | None = None
 
 
 class DeviceUnreachable(Exception):

@@ -1,11 +1,15 @@
-"""One open driver per device per worker process, re-created when the device's connection settings change."""
+"""DriverRegistry: one open driver per device, re-created when the device's connection settings change.
+
+A poller owns one registry (through ingest.acquisition.poll.Polling) and closes what it holds when it lets devices
+go; a test makes its own. There is no process-wide registry: two pollers never share a connection.
+"""
+
+import threading
 
 from historian.models import Device, Protocol
 from ingest.protocols.base import Driver
 from ingest.protocols.modbus.driver import ModbusTcpDriver
 from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings
-
-_drivers: dict[int, tuple[tuple, Driver]] = {}
 
 
 def _signature(device: Device) -> tuple:
@@ -53,28 +57,36 @@ def _build(device: Device) -> Driver:
     raise ValueError(f"No driver for protocol {device.protocol!r}")
 
 
-def driver_for(device: Device) -> Driver:
-    signature = _signature(device)
-    known = _drivers.get(device.pk)
-    if known is not None:
-        if known[0] == signature:
-            return known[1]
-        known[1].close()
-    driver = _build(device)
-    _drivers[device.pk] = (signature, driver)
-    return driver
+class DriverRegistry:
+    """The open drivers of one poller, by device. A device is polled by one thread at a time (the poller's lease),
+    so a driver is never used by two threads at once; the lock only guards the mapping itself."""
 
+    def __init__(self) -> None:
+        self._drivers: dict[int, tuple[tuple, Driver]] = {}
+        self._lock = threading.Lock()
 
-def drivers_close_all() -> None:
-    """Close every connection of this process (worker shutdown, tests)."""
-    while _drivers:
-        _, (_, driver) = _drivers.popitem()
-        driver.close()
-
-
-def drivers_close(device_ids: set[int]) -> None:
-    """Close the connections of these devices (a poller let them go)."""
-    for device_id in device_ids:
-        known = _drivers.pop(device_id, None)
+    def driver_for(self, device: Device) -> Driver:
+        signature = _signature(device)
+        known = self._drivers.get(device.pk)
         if known is not None:
+            if known[0] == signature:
+                return known[1]
             known[1].close()
+        driver = _build(device)
+        with self._lock:
+            self._drivers[device.pk] = (signature, driver)
+        return driver
+
+    def close(self, device_ids: set[int]) -> None:
+        """Close the connections of these devices (the poller let them go)."""
+        for device_id in device_ids:
+            with self._lock:
+                known = self._drivers.pop(device_id, None)
+            if known is not None:
+                known[1].close()
+
+    def close_all(self) -> None:
+        """Close every connection of this registry (poller shutdown, the end of a test)."""
+        with self._lock:
+            device_ids = set(self._drivers)
+        self.close(device_ids)

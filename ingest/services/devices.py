@@ -22,6 +22,7 @@ from audit.models import AuditAction
 from audit.services.events import audit_record
 from historian.models import Device, DeviceStatus, Tag
 from ingest.acquisition.config_token import acquisition_config_invalidate
+from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_status_push
 from ingest.pipeline.store import StoreOutcome, device_out_of_service_store
 
@@ -33,10 +34,13 @@ def device_enabled_set(
     user: AbstractBaseUser | AnonymousUser | None,
     remote_addr: str | None = None,
     at: datetime | None = None,
+    context: IngestContext | None = None,
 ) -> StoreOutcome | None:
     """Put `device` in service (`enabled`) or take it out; None when it already was, else what was stored.
 
-    `device` is updated in memory too.
+    `device` is updated in memory too. `context`: the writer whose pending compression candidates go before the
+    out-of-service samples, when the caller is one (in a web request there is none: a new context, with nothing
+    pending; the acquisition process flushes its own when it lets the device go).
     """
     at = at or timezone.now()
     with transaction.atomic():
@@ -60,7 +64,7 @@ def device_enabled_set(
         outcome = StoreOutcome()
         if not enabled:
             tags = {t.pk: t for t in Tag.objects.filter(device_id=device.pk).order_by("pk")}
-            outcome = device_out_of_service_store(tags=tags, at=at)
+            outcome = device_out_of_service_store(context=context or IngestContext(), tags=tags, at=at)
         audit_record(
             actor=user,
             action=AuditAction.DEVICE_IN_SERVICE if enabled else AuditAction.DEVICE_OUT_OF_SERVICE,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
@@ -106,6 +106,13 @@ def _value(value: float | str | None, quality: int) -> Value:
     if isinstance(value, str):
         return value
     return None if value != value else float(value)
+
+
+def intervals_hook() -> Callable[..., int]:
+    """The after-store hook factory ProductionConfig.ready() registers (ingest.pipeline.hooks): every writer of
+    values gets intervals_derive. Its memory (`seen`) stays per process for now: machine_intervals_rebuild forgets
+    a machine in it."""
+    return intervals_derive
 
 
 def intervals_derive(*, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> int:

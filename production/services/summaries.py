@@ -14,7 +14,7 @@ What changes a closed segment's figures, and what deletes its summary:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -41,6 +41,12 @@ def summaries_invalidate(*, machine_id: int, start: datetime, end: datetime | No
 def summaries_clear() -> int:
     deleted, _ = KpiSummary.objects.all().delete()
     return deleted
+
+
+def summaries_hook() -> Callable[..., int]:
+    """The after-store hook factory ProductionConfig.ready() registers: every writer of values gets
+    summaries_late_invalidate (it remembers nothing between batches)."""
+    return summaries_late_invalidate
 
 
 def summaries_late_invalidate(*, rows: Sequence[SampleRow] | SampleBatch, now: datetime) -> int:

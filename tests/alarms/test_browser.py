@@ -8,7 +8,7 @@ from django.conf import settings
 
 from alarms.models import Alarm, AlarmDefinition, JournalEntry
 from historian.queries.history import current_values
-from ingest.acquisition.poll import device_poll
+from ingest.acquisition.poll import Polling, device_poll
 from tests.alarms.conftest import grant
 from tests.browser import BROWSER_TESTS, BrowserThread
 
@@ -35,11 +35,11 @@ def _open_alarm_page(url: str, username: str):
     return run
 
 
-def _hot_poll(device, scan_class, plant_server, tag_id: int) -> None:
+def _hot_poll(polling: Polling, device, scan_class, plant_server, tag_id: int) -> None:
     """Heat the first machine's motor past HiHi (not to the trip) and poll until a poll has read it."""
     plant_server.plant.machine(0, 0).motor_temp = 93.5
     for _ in range(50):
-        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+        device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
         if current_values(tag_ids=[tag_id])[tag_id].value > 92:
             return
         time.sleep(0.1)
@@ -47,7 +47,7 @@ def _hot_poll(device, scan_class, plant_server, tag_id: int) -> None:
 
 
 def test_an_alarm_shows_live_and_an_acknowledgement_reaches_the_other_browser(
-    live_asgi, device, scan_class, plant_server, django_user_model, browsers
+    polling, live_asgi, device, scan_class, plant_server, django_user_model, browsers
 ):
     first, second = browsers
     grant(
@@ -59,7 +59,7 @@ def test_an_alarm_shows_live_and_an_acknowledgement_reaches_the_other_browser(
     first.run(_open_alarm_page(live_asgi.url, "operator"))
     second.run(_open_alarm_page(live_asgi.url, "watcher"))
 
-    _hot_poll(device, scan_class, plant_server, hihi.tag_id)
+    _hot_poll(polling, device, scan_class, plant_server, hihi.tag_id)
 
     def shows_the_new_alarm(page) -> tuple[str, bool, str]:
         page.wait_for_selector(f'{row}[data-state="unack_active"]', timeout=2_000)  # the issue's bound: 2 s

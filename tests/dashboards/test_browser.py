@@ -22,9 +22,11 @@ def _login(page, url: str) -> None:
     page.click("button[type=submit]")
 
 
-def test_operator_logs_in_and_watches_the_trend_grow(live_asgi, device, scan_class, machine, make_user, browser):
+def test_operator_logs_in_and_watches_the_trend_grow(
+    polling, live_asgi, device, scan_class, machine, make_user, browser
+):
     make_user("operator")
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)  # history to draw on load
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)  # history to draw on load
 
     def open_machine_page(page) -> int:
         _login(page, f"{live_asgi.url}/machines/{machine.pk}/")
@@ -36,7 +38,7 @@ def test_operator_logs_in_and_watches_the_trend_grow(live_asgi, device, scan_cla
 
     before = browser.run(open_machine_page)
 
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     def wait_for_growth(page) -> tuple[int, str]:
         page.wait_for_function(
@@ -50,7 +52,7 @@ def test_operator_logs_in_and_watches_the_trend_grow(live_asgi, device, scan_cla
     assert state in {"Idle", "Running", "Down"}
 
 
-def test_plant_overview_shows_live_values(live_asgi, device, scan_class, make_user, browser):
+def test_plant_overview_shows_live_values(polling, live_asgi, device, scan_class, make_user, browser):
     make_user("operator")
 
     def open_overview(page) -> int:
@@ -60,7 +62,7 @@ def test_plant_overview_shows_live_values(live_asgi, device, scan_class, make_us
 
     assert browser.run(open_overview) == 2
 
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     def wait_for_values(page) -> None:
         page.wait_for_function(
@@ -72,7 +74,9 @@ def test_plant_overview_shows_live_values(live_asgi, device, scan_class, make_us
     browser.run(wait_for_values)
 
 
-def test_the_machine_page_names_a_gap_left_by_a_dead_worker(live_asgi, device, machine, make_user, browser):
+def test_the_machine_page_names_a_gap_left_by_a_dead_worker(
+    ingest_context, live_asgi, device, machine, make_user, browser
+):
     """The marker a worker stores when it takes over a dead worker's device reads as such, not as a bare "bad"."""
     from django.utils import timezone
 
@@ -81,7 +85,7 @@ def test_the_machine_page_names_a_gap_left_by_a_dead_worker(live_asgi, device, m
 
     make_user("operator")
     tags = {tag.pk: tag for tag in Tag.objects.filter(device=device, machine=machine)}
-    device_acquisition_down_store(tags=tags, at=timezone.now())
+    device_acquisition_down_store(context=ingest_context, tags=tags, at=timezone.now())
 
     def quality_texts(page) -> list[str]:
         _login(page, f"{live_asgi.url}/machines/{machine.pk}/")
@@ -97,14 +101,14 @@ def test_the_machine_page_names_a_gap_left_by_a_dead_worker(live_asgi, device, m
 
 
 def test_a_quarantined_devices_values_are_shown_marked_not_hidden(
-    live_asgi, device, scan_class, machine, make_user, browser
+    polling, live_asgi, device, scan_class, machine, make_user, browser
 ):
     """Quarantine keeps the operators' view of the process: values read stay on the page, marked uncertain."""
     from ingest.services.quarantine import device_quarantine_set
 
     make_user("operator")
     device_quarantine_set(device=device, quarantined=True, reason="firmware under investigation", user=None)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     def rows(page) -> list[tuple[str, str, str]]:
         _login(page, f"{live_asgi.url}/machines/{machine.pk}/")

@@ -15,7 +15,7 @@ from django.db import connection
 from historian.queries.history import tag_history
 from historian.queries.plant import machine_trend_tags
 from historian.sample_types import datetime_to_us
-from ingest.acquisition.poll import device_poll
+from ingest.acquisition.poll import Polling, device_poll
 from tests.browser import BROWSER_TESTS, login
 
 pytestmark = BROWSER_TESTS
@@ -32,15 +32,15 @@ DRAWN = """() => {
 class Poller:
     """Polls the device in a thread about every 0.5 s, each poll stored."""
 
-    def __init__(self, device, scan_class) -> None:
-        self.device_id, self.scan_class_id = device.pk, scan_class.pk
+    def __init__(self, polling: Polling, device, scan_class) -> None:
+        self.polling, self.device_id, self.scan_class_id = polling, device.pk, scan_class.pk
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="poller", daemon=True)
 
     def _run(self) -> None:
         try:
             while not self.stop.is_set():
-                device_poll(device_id=self.device_id, scan_class_id=self.scan_class_id)
+                device_poll(polling=self.polling, device_id=self.device_id, scan_class_id=self.scan_class_id)
                 self.stop.wait(0.4)  # a plant-floor rate: software WebGL in a loaded CI redraws slowly
         finally:
             connection.close()
@@ -69,7 +69,7 @@ def _stored_ms(tag_ids: list[int], first: int, last: int) -> dict[int, set[int]]
 
 
 def test_the_machine_trend_draws_every_stored_sample_across_its_load(
-    live_asgi, device, scan_class, machine, make_user, browser
+    polling, live_asgi, device, scan_class, machine, make_user, browser
 ):
     make_user("operator")
     trend = list(machine_trend_tags(machine_id=machine.pk))
@@ -103,7 +103,7 @@ def test_the_machine_trend_draws_every_stored_sample_across_its_load(
     missing: list[str] = []
     compared = 0
     first = round(time.time() * 1000)
-    with Poller(device, scan_class):
+    with Poller(polling, device, scan_class):
         for n in range(LOADS):
             browser.run(lambda page, n=n: load(page, n == 0))
             drawn = browser.run(lambda page: page.evaluate(DRAWN))

@@ -40,13 +40,13 @@ def flapping_server(transactional_db):
 
 
 def test_a_page_opens_one_websocket_for_live_values_and_alarms(
-    live_asgi, device, scan_class, machine, make_user, browser
+    polling, live_asgi, device, scan_class, machine, make_user, browser
 ):
     """The machine page shows live values and the alarm banner: both over /ws/page/, no second socket."""
     from ingest.acquisition.poll import device_poll
 
     make_user("operator")
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     def open_machine_page(page) -> list[str]:
         sockets: list[str] = []

@@ -17,10 +17,8 @@ from historian.quality import Quality
 from ingest.acquisition.poll import polled_assignments
 from ingest.acquisition.sparkplug_host import SparkplugRunner
 from ingest.acquisition.subscriptions import SubscriptionRunner
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.protocols.base import PointRequest
-from ingest.protocols.registry import driver_for, drivers_close_all
+from ingest.protocols.registry import DriverRegistry
 from ingest.protocols.sparkplug.session import BrokerSettings
 from tests.mqtt_broker import MosquittoBroker
 
@@ -28,9 +26,7 @@ from tests.mqtt_broker import MosquittoBroker
 @pytest.fixture
 def opcua_demo_plant(db, opcua_plant_server):
     """The demo plant of the OPC UA test server's size (1 line, 2 machines), its one line over OPC UA."""
-    summary = demo_plant_load(lines=1, machines_per_line=2, opcua_port=opcua_plant_server.port)
-    yield summary
-    drivers_close_all()
+    return demo_plant_load(lines=1, machines_per_line=2, opcua_port=opcua_plant_server.port)
 
 
 def test_the_opcua_line_reads_good_values_of_every_tag_through_the_driver(opcua_demo_plant, opcua_plant_server):
@@ -39,7 +35,13 @@ def test_the_opcua_line_reads_good_values_of_every_tag_through_the_driver(opcua_
     assert len(tags) == 2 * len(MACHINE_SIGNALS) == opcua_demo_plant.tags
     assert opcua_demo_plant.protocols == (Protocol.OPCUA,)
 
-    readings = driver_for(device).read([PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in tags])
+    drivers = DriverRegistry()
+    try:
+        readings = drivers.driver_for(device).read(
+            [PointRequest(t.pk, t.address, t.data_type, t.scale, t.offset) for t in tags]
+        )
+    finally:
+        drivers.close_all()
 
     assert {r.tag_id: r.quality for r in readings} == {t.pk: Quality.GOOD for t in tags}
     energy = Tag.objects.get(path__endswith="CNC 101.energy_total")
@@ -47,8 +49,7 @@ def test_the_opcua_line_reads_good_values_of_every_tag_through_the_driver(opcua_
     assert next(r.value for r in readings if r.tag_id == energy.pk) == pytest.approx(expected, rel=0.01)
 
 
-def test_the_opcua_line_is_subscribed_not_polled(opcua_demo_plant, monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
+def test_the_opcua_line_is_subscribed_not_polled(opcua_demo_plant):
     device = Device.objects.get(protocol=Protocol.OPCUA)
     assert device.use_subscriptions
     assert device.pk not in polled_assignments()
@@ -109,10 +110,7 @@ def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_edge_node(
-    db, broker, event_loop_thread, monkeypatch
-):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
+def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_edge_node(db, broker, event_loop_thread):
     plant = PlantSimulator(lines=1, machines_per_line=2, seed=7)
     summary = demo_plant_load(
         lines=1, machines_per_line=2, sparkplug_broker=(broker.host, broker.port), sparkplug_line=1

@@ -22,20 +22,13 @@ from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
 from ingest.acquisition import leases
 from ingest.acquisition.poll import device_poll
-from ingest.pipeline import store
 from ingest.pipeline.buffer import SampleBuffer
-from ingest.pipeline.compression import CompressionFilter
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(settings.BASE_DIR)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
 
 
 def _samples(tag_ids) -> list[tuple]:
@@ -56,7 +49,7 @@ def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def test_polling_rides_through_a_modbus_server_restart_without_a_worker_restart(
-    device, scan_class, plant_server, settings
+    polling, device, scan_class, plant_server, settings
 ):
     settings.INGEST_BACKOFF_MAX_SECONDS = 0.4
     tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
@@ -75,7 +68,7 @@ def test_polling_rides_through_a_modbus_server_restart_without_a_worker_restart(
     try:
         deadline = time.monotonic() + 4.0
         while time.monotonic() < deadline:
-            statuses.append(device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status)
+            statuses.append(device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status)
             time.sleep(0.02)
     finally:
         restarter.join()

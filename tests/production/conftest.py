@@ -7,6 +7,7 @@ import pytest
 
 from historian.models import DataType, Tag
 from historian.quality import Quality
+from ingest.pipeline.context import IngestContext
 from ingest.pipeline.store import readings_store
 from ingest.protocols.base import PointReading
 from production.models import MachineProduction, Product, StateInterval
@@ -28,6 +29,7 @@ class Line:
     fault: Tag
     p1: Product
     p2: Product
+    context: IngestContext  # the writer of its values, as a poller's
 
     @property
     def tags(self) -> dict[str, Tag]:
@@ -38,7 +40,13 @@ class Line:
         """Store `values` (by source name) read at T0 + `seconds`, as a poll does (ingest.pipeline.store)."""
         tags = {tag.pk: tag for tag in self.tags.values()}
         readings = [PointReading(self.tags[name].pk, float(v), Quality.GOOD) for name, v in values.items()]
-        readings_store(device=self.config.state_tag.device, tags=tags, readings=readings, read_at=at(seconds))
+        readings_store(
+            context=self.context,
+            device=self.config.state_tag.device,
+            tags=tags,
+            readings=readings,
+            read_at=at(seconds),
+        )
 
     def intervals(self) -> list[tuple]:
         """(start s, end s or None, state, product code, reason name, automatic) from T0, oldest first."""
@@ -58,7 +66,7 @@ class Line:
 
 
 @pytest.fixture
-def line(db) -> Line:
+def line(db, ingest_context) -> Line:
     config = MachineProductionFactory()
     site = config.machine.line.area.site
     fault = TagFactory(machine=config.machine, device=config.state_tag.device, name="fault", data_type=DataType.INT16)
@@ -69,6 +77,7 @@ def line(db) -> Line:
         fault=fault,
         p1=ProductFactory(site=site, code="1", name="Bracket"),
         p2=ProductFactory(site=site, code="2", name="Hinge"),
+        context=ingest_context,
     )
 
 

@@ -66,7 +66,11 @@ def _store(line: Line, at: datetime, values: dict[str, float]) -> None:
     tags = {**line.tags, "total": line.config.total_tag}
     readings = [PointReading(tags[name].pk, float(v), Quality.GOOD) for name, v in values.items()]
     readings_store(
-        device=line.config.state_tag.device, tags={t.pk: t for t in tags.values()}, readings=readings, read_at=at
+        context=line.context,
+        device=line.config.state_tag.device,
+        tags={t.pk: t for t in tags.values()},
+        readings=readings,
+        read_at=at,
     )
 
 

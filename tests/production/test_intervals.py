@@ -191,7 +191,7 @@ def test_a_string_product_tag_names_the_product(line, django_assert_num_queries)
     def store(seconds: float, state: int, product: str) -> None:
         readings = [PointReading(line.tags["state"].pk, float(state), Quality.GOOD)]
         readings.append(PointReading(text.pk, product, Quality.GOOD))
-        readings_store(device=text.device, tags=tags, readings=readings, read_at=at(seconds))
+        readings_store(context=line.context, device=text.device, tags=tags, readings=readings, read_at=at(seconds))
 
     store(0, 1, "1")
     store(60, 1, "2")
@@ -207,10 +207,12 @@ def test_a_string_product_tag_names_the_product(line, django_assert_num_queries)
 
 
 def test_the_hook_is_registered_with_the_store():
-    from ingest.pipeline.hooks import after_store_hooks
-    from production.services.intervals import intervals_derive
+    from ingest.pipeline.context import IngestContext
+    from ingest.pipeline.hooks import after_store_factories
+    from production.services.intervals import intervals_derive, intervals_hook
 
-    assert intervals_derive in after_store_hooks()
+    assert intervals_hook in after_store_factories()
+    assert intervals_derive in IngestContext().hooks
 
 
 def test_a_batch_of_late_and_new_values_derives_both(line):

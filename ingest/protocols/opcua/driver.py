@@ -70,6 +70,21 @@ BUILD_INFO_NODES = {
 }
 
 
+def endpoints_offered(endpoints: Sequence[ua.EndpointDescription]) -> list[dict[str, str]]:
+    """What each endpoint offers, for the communication baseline: URL, security mode and policy (the name after
+    the policy URI's "#"), and the user token types it accepts."""
+    offered = {
+        (
+            str(e.EndpointUrl or ""),
+            ua.MessageSecurityMode(e.SecurityMode).name.removesuffix("_"),  # asyncua spells None "None_"
+            str(e.SecurityPolicyUri or "").rsplit("#", 1)[-1] or "None",
+            ",".join(sorted({ua.UserTokenType(t.TokenType).name for t in e.UserIdentityTokens or []})),
+        )
+        for e in endpoints
+    }
+    return [{"url": u, "mode": m, "policy": p, "tokens": t} for u, m, p, t in sorted(offered)]
+
+
 class OpcUaDriver(Driver):
     """Polled reads from one OPC UA server, batched into Read requests of up to MAX_NODES_PER_READ nodes."""
 
@@ -187,12 +202,15 @@ class OpcUaDriver(Driver):
         nodes = [client.get_node(ua.NodeId(number, 0)) for number in BUILD_INFO_NODES.values()]
         values = await client.read_values(nodes)
         fields = {name: str(value)[:200] for name, value in zip(BUILD_INFO_NODES, values, strict=True) if value}
+        endpoints = await client.get_endpoints()
         certificate = client.security_policy.peer_certificate
         if not certificate:  # no secure channel: the certificate the server offers on its endpoints
-            endpoints = await client.get_endpoints()
             certificate = next((e.ServerCertificate for e in endpoints if e.ServerCertificate), None)
         thumbprint = certificate_sha256(certificate) if certificate else None
-        return DeviceIdentity(fields, certificate_thumbprint=thumbprint) if fields or thumbprint else None
+        offered = endpoints_offered(endpoints)
+        if not (fields or thumbprint or offered):
+            return None
+        return DeviceIdentity(fields, certificate_thumbprint=thumbprint, endpoints=offered)
 
     async def _connect(self) -> tuple[Client, NamespaceResolver]:
         client = await opcua_connect(self.settings)

@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 
 from alarms.models import Alarm, AlarmDefinition, JournalEntry
 from alarms.services import evaluation
-from alarms.services.evaluation import alarms_evaluate, alarms_evaluate_strict
+from alarms.services.evaluation import AlarmEvaluation
 from alarms.services.live import ALARMS_GROUP
 from historian.models import Device, Tag
 from historian.quality import Quality
@@ -41,16 +41,17 @@ def journal(definition: AlarmDefinition) -> list[tuple]:
     )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_memory(monkeypatch):
-    monkeypatch.setattr(evaluation, "_rates", evaluation.RateMemory())
+@pytest.fixture
+def evaluator() -> AlarmEvaluation:
+    """This test's evaluation: its own definitions in memory and rate memory, as one writer of values has."""
+    return AlarmEvaluation()
 
 
-def test_a_value_past_its_limit_raises_the_alarm_and_journals_it(define, signals):
+def test_a_value_past_its_limit_raises_the_alarm_and_journals_it(evaluator, define, signals):
     temp = signals["motor_temperature"]
     hi = define(temp, kind="hi", limit=85, message="{machine} motor {value} {units} over {limit} {units}")
 
-    events = alarms_evaluate_strict(rows=batch(0, (temp, 86.25)), now=at(0))
+    events = evaluator.strict(rows=batch(0, (temp, 86.25)), now=at(0))
 
     alarm = Alarm.objects.get(pk=hi.pk)
     assert alarm.state == "unack_active"
@@ -62,107 +63,107 @@ def test_a_value_past_its_limit_raises_the_alarm_and_journals_it(define, signals
     assert (entry.tag_path, entry.priority, entry.machine_id) == (temp.path, "high", temp.machine_id)
 
 
-def test_a_normal_batch_writes_nothing_and_a_repeat_changes_nothing(define, signals):
+def test_a_normal_batch_writes_nothing_and_a_repeat_changes_nothing(evaluator, define, signals):
     temp = signals["motor_temperature"]
     hi = define(temp, kind="hi", limit=85)
 
-    assert alarms_evaluate_strict(rows=batch(0, (temp, 40.0)), now=at(0)) == []
-    alarms_evaluate_strict(rows=batch(1, (temp, 90.0)), now=at(1))
-    assert alarms_evaluate_strict(rows=batch(2, (temp, 91.0)), now=at(2)) == []
+    assert evaluator.strict(rows=batch(0, (temp, 40.0)), now=at(0)) == []
+    evaluator.strict(rows=batch(1, (temp, 90.0)), now=at(1))
+    assert evaluator.strict(rows=batch(2, (temp, 91.0)), now=at(2)) == []
 
     assert journal(hi) == [("activate", "normal", "unack_active", 90.0)]
 
 
-def test_a_batch_without_alarmed_tags_costs_no_query(define, signals, django_assert_num_queries):
+def test_a_batch_without_alarmed_tags_costs_no_query(evaluator, define, signals, django_assert_num_queries):
     define(signals["motor_temperature"], kind="hi", limit=85)
-    alarms_evaluate_strict(rows=batch(0, (signals["motor_temperature"], 40.0)), now=at(0))  # warm the cache
+    evaluator.strict(rows=batch(0, (signals["motor_temperature"], 40.0)), now=at(0))  # warm the cache
 
     with django_assert_num_queries(0):
-        assert (
-            alarms_evaluate_strict(rows=batch(1, (signals["feed_rate"], 1.0), (signals["power"], 2.0)), now=at(1)) == []
-        )
+        assert evaluator.strict(rows=batch(1, (signals["feed_rate"], 1.0), (signals["power"], 2.0)), now=at(1)) == []
 
 
-def test_a_quiet_batch_of_many_alarms_costs_one_query(define, signals, django_assert_num_queries):
+def test_a_quiet_batch_of_many_alarms_costs_one_query(evaluator, define, signals, django_assert_num_queries):
     names = ["motor_temperature", "bearing_temperature", "coolant_temperature", "vibration_rms", "power"]
     for name in names:
         define(signals[name], kind="hi", limit=1e6)
     rows = batch(0, *[(signals[name], 1.0) for name in names])
-    alarms_evaluate_strict(rows=rows, now=at(0))
+    evaluator.strict(rows=rows, now=at(0))
 
     with django_assert_num_queries(1):  # one read; nothing changes, so no transaction and no lock
-        alarms_evaluate_strict(rows=batch(1, *[(signals[name], 2.0) for name in names]), now=at(1))
+        evaluator.strict(rows=batch(1, *[(signals[name], 2.0) for name in names]), now=at(1))
 
 
-def test_deviation_takes_the_setpoint_from_the_batch_or_else_from_current_values(define, signals):
+def test_deviation_takes_the_setpoint_from_the_batch_or_else_from_current_values(evaluator, define, signals):
     speed, setpoint = signals["spindle_speed"], signals["speed_setpoint"]
     dev = define(speed, kind="deviation", limit=100, setpoint_tag=setpoint, message="{value} vs {setpoint}")
 
-    alarms_evaluate_strict(rows=batch(0, (speed, 1500.0), (setpoint, 1500.0)), now=at(0))
+    evaluator.strict(rows=batch(0, (speed, 1500.0), (setpoint, 1500.0)), now=at(0))
     assert state_of(dev) == "normal"
-    alarms_evaluate_strict(rows=batch(1, (speed, 1350.0), (setpoint, 1500.0)), now=at(1))
+    evaluator.strict(rows=batch(1, (speed, 1350.0), (setpoint, 1500.0)), now=at(1))
     assert state_of(dev) == "unack_active"
     assert Alarm.objects.get(pk=dev.pk).message == "1350 vs 1500"
 
     current_values_write(rows=batch(2, (setpoint, 1300.0)))
-    alarms_evaluate_strict(rows=batch(2, (speed, 1350.0)), now=at(2))
+    evaluator.strict(rows=batch(2, (speed, 1350.0)), now=at(2))
     assert state_of(dev) == "unack_rtn"
 
 
-def test_an_alarm_is_suppressed_while_the_machine_is_not_running(define, signals):
+def test_an_alarm_is_suppressed_while_the_machine_is_not_running(evaluator, define, signals):
     speed, setpoint, state = signals["spindle_speed"], signals["speed_setpoint"], signals["state"]
     dev = define(
         speed, kind="deviation", limit=100, setpoint_tag=setpoint, suppress_tag=state, suppress_when="ne",
         suppress_value=1,
     )  # fmt: skip
 
-    alarms_evaluate_strict(rows=batch(0, (speed, 0.0), (setpoint, 1500.0), (state, 0)), now=at(0))
+    evaluator.strict(rows=batch(0, (speed, 0.0), (setpoint, 1500.0), (state, 0)), now=at(0))
     alarm = Alarm.objects.get(pk=dev.pk)
     assert (alarm.state, alarm.suppressed, alarm.condition) == ("normal", True, False)
 
-    alarms_evaluate_strict(rows=batch(1, (speed, 1200.0), (setpoint, 1500.0), (state, 1)), now=at(1))
+    evaluator.strict(rows=batch(1, (speed, 1200.0), (setpoint, 1500.0), (state, 1)), now=at(1))
     assert state_of(dev) == "unack_active"
     assert [e[0] for e in journal(dev)] == ["suppress", "unsuppress", "activate"]
 
 
-def test_a_rate_of_change_alarm_needs_two_good_values(define, signals):
+def test_a_rate_of_change_alarm_needs_two_good_values(evaluator, define, signals):
     coolant = signals["coolant_temperature"]
     roc = define(coolant, kind="rate_of_change", limit=6)  # degrees per minute
 
-    alarms_evaluate_strict(rows=batch(0, (coolant, 20.0)), now=at(0))
-    alarms_evaluate_strict(rows=batch(10, (coolant, 20.5)), now=at(10))  # 3 per minute
+    evaluator.strict(rows=batch(0, (coolant, 20.0)), now=at(0))
+    evaluator.strict(rows=batch(10, (coolant, 20.5)), now=at(10))  # 3 per minute
     assert state_of(roc) == "normal"
-    alarms_evaluate_strict(rows=batch(20, (coolant, 22.0)), now=at(20))  # 9 per minute
+    evaluator.strict(rows=batch(20, (coolant, 22.0)), now=at(20))  # 9 per minute
     assert state_of(roc) == "unack_active"
 
 
-def test_bad_quality_raises_the_bad_quality_alarm_only(define, signals):
+def test_bad_quality_raises_the_bad_quality_alarm_only(evaluator, define, signals):
     temp = signals["motor_temperature"]
     bad = define(temp, name="comm", kind="bad_quality")
     hi = define(temp, name="hot", kind="hi", limit=85)
 
-    alarms_evaluate_strict(rows=batch(0, (temp, None), quality=Quality.BAD_COMM_FAILURE), now=at(0))
+    evaluator.strict(rows=batch(0, (temp, None), quality=Quality.BAD_COMM_FAILURE), now=at(0))
 
     assert state_of(bad) == "unack_active"
     assert state_of(hi) == "normal"
 
 
-def test_a_changed_definition_applies_from_the_next_batch(define, signals):
+def test_a_changed_definition_applies_from_the_next_batch(evaluator, define, signals):
     temp = signals["motor_temperature"]
     hi = define(temp, kind="hi", limit=85)
-    alarms_evaluate_strict(rows=batch(0, (temp, 80.0)), now=at(0))
+    evaluator.strict(rows=batch(0, (temp, 80.0)), now=at(0))
 
     hi.limit = 75
     hi.save()
-    alarms_evaluate_strict(rows=batch(1, (temp, 80.0)), now=at(1))
+    evaluator.strict(rows=batch(1, (temp, 80.0)), now=at(1))
     assert state_of(hi) == "unack_active"
 
     hi.enabled = False
     hi.save()
-    assert alarms_evaluate_strict(rows=batch(2, (temp, 10.0)), now=at(2)) == []
+    assert evaluator.strict(rows=batch(2, (temp, 10.0)), now=at(2)) == []
 
 
-def test_changes_are_pushed_to_the_alarm_group_after_commit(define, signals, django_capture_on_commit_callbacks):
+def test_changes_are_pushed_to_the_alarm_group_after_commit(
+    evaluator, define, signals, django_capture_on_commit_callbacks
+):
     temp = signals["motor_temperature"]
     hi = define(temp, kind="hihi", limit=92, priority="critical")
     layer = get_channel_layer()
@@ -170,7 +171,7 @@ def test_changes_are_pushed_to_the_alarm_group_after_commit(define, signals, dja
     async_to_sync(layer.group_add)(ALARMS_GROUP, channel)
 
     with django_capture_on_commit_callbacks(execute=True):
-        alarms_evaluate_strict(rows=batch(0, (temp, 93.0)), now=at(0))
+        evaluator.strict(rows=batch(0, (temp, 93.0)), now=at(0))
     message = async_to_sync(layer.receive)(channel)
 
     assert message["type"] == "alarms.changed"
@@ -179,7 +180,7 @@ def test_changes_are_pushed_to_the_alarm_group_after_commit(define, signals, dja
     assert message["counts"]["unacknowledged"]["critical"] == 1
 
 
-def test_evaluation_on_the_hot_path_never_raises(define, signals, monkeypatch):
+def test_evaluation_on_the_hot_path_never_raises(evaluator, define, signals, monkeypatch):
     temp = signals["motor_temperature"]
     define(temp, kind="hi", limit=85)
 
@@ -187,20 +188,22 @@ def test_evaluation_on_the_hot_path_never_raises(define, signals, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(evaluation, "journal_write", broken)
-    assert alarms_evaluate(rows=batch(0, (temp, 99.0)), now=at(0)) == []
+    assert evaluator(rows=batch(0, (temp, 99.0)), now=at(0)) == []
     assert not Alarm.objects.filter(state="unack_active").exists()  # rolled back with the journal
 
 
 # -- through the poll pipeline, with the demo plant's own definitions --------------------------------------------
 
 
-def test_a_simulated_value_past_a_limit_raises_its_alarm_within_the_same_poll(device, scan_class, plant_server):
+def test_a_simulated_value_past_a_limit_raises_its_alarm_within_the_same_poll(
+    polling, device, scan_class, plant_server
+):
     hihi = AlarmDefinition.objects.get(tag__path__endswith="CNC 101.motor_temperature", kind="hihi")
     plant_server.plant.machine(0, 0).motor_temp = 93.5  # below the 95 degree trip, above HiHi 92
 
     # The server publishes the plant's registers every tick: poll until a poll reads the hot value.
     for _ in range(50):
-        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+        device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
         if current_values(tag_ids=[hihi.tag_id])[hihi.tag_id].value > 92:
             break
         assert Alarm.objects.get(pk=hihi.pk).state == "normal"
@@ -213,14 +216,14 @@ def test_a_simulated_value_past_a_limit_raises_its_alarm_within_the_same_poll(de
     assert JournalEntry.objects.filter(alarm_id=hihi.pk, event="activate").count() == 1
 
 
-def test_a_device_that_goes_unreachable_raises_the_communication_alarms(demo_plant, device, scan_class):
+def test_a_device_that_goes_unreachable_raises_the_communication_alarms(polling, demo_plant, device, scan_class):
     from common.net import free_port
 
     Device.objects.filter(pk=device.pk).update(port=free_port())  # nobody listens there
     comm = AlarmDefinition.objects.filter(kind="bad_quality", tag__device=device)
     assert comm.count() == 2
 
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "unreachable"
     assert set(Alarm.objects.filter(pk__in=comm).values_list("state", flat=True)) == {"unack_active"}

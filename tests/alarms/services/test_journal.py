@@ -5,10 +5,15 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from alarms.models import JournalEntry
-from alarms.services import journal as journal_service
-from alarms.services.journal import journal_partitions_create_ahead, journal_retention_apply, journal_write
+from alarms.services.journal import (
+    JournalPartitions,
+    journal_partitions_create_ahead,
+    journal_retention_apply,
+    journal_write,
+)
 
 
 def entry(time: datetime, **fields) -> JournalEntry:
@@ -25,17 +30,27 @@ def partition_of(entry_id: int) -> str:
         return cursor.fetchone()[0]
 
 
-@pytest.fixture(autouse=True)
-def _forget_known_months(monkeypatch):
-    monkeypatch.setattr(journal_service, "_known_months", set())
-
-
 @pytest.mark.django_db
 def test_entries_land_in_the_partition_of_their_month():
     now = datetime.now(UTC)
     journal_write(entries=[entry(now)])
     written = JournalEntry.objects.get()
     assert partition_of(written.pk) == f"alarms_journal_p{now:%Y%m}"
+
+
+@pytest.mark.django_db
+def test_a_writer_asks_for_a_months_partition_once():
+    def asks(**write) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            journal_write(**write)
+        return sum("alarms_ensure_journal_partition" in q["sql"] for q in queries.captured_queries)
+
+    partitions = JournalPartitions()
+
+    assert asks(entries=[entry(datetime(2032, 5, 1, tzinfo=UTC))], partitions=partitions) == 1
+    assert asks(entries=[entry(datetime(2032, 5, 2, tzinfo=UTC))], partitions=partitions) == 0
+    assert asks(entries=[entry(datetime(2032, 5, 3, tzinfo=UTC))]) == 1  # a one-off write asks
+    assert {partition_of(e.pk) for e in JournalEntry.objects.all()} == {"alarms_journal_p203205"}
 
 
 @pytest.mark.django_db

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from alarms.models import Alarm
 from historian.models import Tag
 from historian.quality import Quality
-from ingest.pipeline import store, text_store
+from ingest.pipeline import store
+from ingest.pipeline.context import IngestContext
 from ingest.protocols.base import PointReading
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -16,7 +17,6 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def program(machine, device, scan_class, no_demo_alarms) -> Tag:
-    text_store.memory.forget(Tag.objects.values_list("pk", flat=True))
     return Tag.objects.create(
         path="Demo/program",
         name="program",
@@ -28,8 +28,9 @@ def program(machine, device, scan_class, no_demo_alarms) -> Tag:
     )
 
 
-def _store(device, tag, seconds, text, quality):
+def _store(context: IngestContext, device, tag, seconds, text, quality):
     store.readings_store(
+        context=context,
         device=device,
         tags={tag.pk: tag},
         readings=[PointReading(tag.pk, text, quality)],
@@ -37,14 +38,14 @@ def _store(device, tag, seconds, text, quality):
     )
 
 
-def test_a_string_tags_bad_quality_alarm_follows_its_readings(define, device, program):
+def test_a_string_tags_bad_quality_alarm_follows_its_readings(ingest_context, define, device, program):
     comm = define(program, name="comm", kind="bad_quality")
 
-    _store(device, program, 0, "PRG-1", Quality.GOOD)
+    _store(ingest_context, device, program, 0, "PRG-1", Quality.GOOD)
     assert Alarm.objects.get(pk=comm.pk).state == "normal"
-    _store(device, program, 1, None, Quality.BAD_DEVICE_FAILURE)
+    _store(ingest_context, device, program, 1, None, Quality.BAD_DEVICE_FAILURE)
     assert Alarm.objects.get(pk=comm.pk).state == "unack_active"
-    _store(device, program, 2, "PRG-1", Quality.GOOD)
+    _store(ingest_context, device, program, 2, "PRG-1", Quality.GOOD)
     assert Alarm.objects.get(pk=comm.pk).state == "unack_rtn"
 
 

@@ -8,7 +8,6 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from demo.simulator.modbus_server import PLANT_IDENTITY, ServerThread, serve_devices
 from ingest.acquisition.poll import device_poll
 from ingest.protocols.modbus.driver import ModbusTcpDriver
-from ingest.protocols.registry import drivers_close_all
 from inventory.models import Asset, AssetChange
 
 pytestmark = pytest.mark.django_db
@@ -43,8 +42,8 @@ def test_a_device_without_identification_says_nothing():
         assert driver.identify() is None
 
 
-def test_a_poll_puts_the_device_in_the_inventory_with_its_identity(device, scan_class, plant_server):
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+def test_a_poll_puts_the_device_in_the_inventory_with_its_identity(polling, device, scan_class, plant_server):
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     asset = Asset.objects.get(device=device)
     assert asset.protocol == "modbus"
@@ -53,16 +52,18 @@ def test_a_poll_puts_the_device_in_the_inventory_with_its_identity(device, scan_
     assert asset.addresses == [f"{plant_server.host}:{plant_server.port}"]
 
 
-def test_a_plc_swapped_behind_the_same_address_is_recorded_as_a_change(settings, device, scan_class, plant_server):
+def test_a_plc_swapped_behind_the_same_address_is_recorded_as_a_change(
+    polling, settings, device, scan_class, plant_server
+):
     settings.INVENTORY_IDENTIFY_SECONDS = 0  # ask at every poll
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     port = plant_server.port
     plant_server.stop()
-    drivers_close_all()
+    polling.close()  # the next poll connects afresh
     swapped = {"VendorName": "Other Vendor", "ProductCode": "X-1", "MajorMinorRevision": "9.0"}
 
     with _identified_server(port, swapped):
-        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+        device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     changes = {c.field: (c.before, c.after) for c in AssetChange.objects.filter(asset__device=device)}
     assert changes["identity.VendorName"] == ("Millwright Simulator", "Other Vendor")

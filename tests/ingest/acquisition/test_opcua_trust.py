@@ -3,7 +3,6 @@ pins the server's certificate, a server that comes back with another one is refu
 administrator trusting it anew lets the next connection pin the new one. Every step is audited."""
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 from django.urls import reverse
@@ -13,19 +12,13 @@ from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_nod
 from demo.simulator.plant import PlantSimulator
 from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
 from ingest.acquisition.poll import device_poll
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.protocols.opcua.configure import certificate_thumbprint
-from ingest.protocols.registry import drivers_close_all
 from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER, START_TIMEOUT
 
 
 @pytest.fixture(autouse=True)
-def _fresh(monkeypatch, settings, tmp_path) -> Iterator[None]:
-    monkeypatch.setattr(store, "compression", CompressionFilter())
+def _state_dir(settings, tmp_path) -> None:
     settings.MILLWRIGHT_STATE_DIR = str(tmp_path / "state")
-    yield
-    drivers_close_all()
 
 
 def _server(port: int, cert_dir) -> OpcUaPlantServerThread:
@@ -75,13 +68,13 @@ def _sha256(path) -> str:
 
 
 def test_the_first_secure_connection_pins_the_certificate_and_a_changed_one_is_refused_until_trusted(
-    db, admin_client, tmp_path, opcua_client_pki
+    polling, db, admin_client, tmp_path, opcua_client_pki
 ):
     first = _server(0, tmp_path / "server-a").start(timeout=START_TIMEOUT)
     port = first.port
     device, scan_class = _secure_device(port, opcua_client_pki)
     try:
-        assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
+        assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
     finally:
         first.stop()
 
@@ -90,10 +83,10 @@ def test_the_first_secure_connection_pins_the_certificate_and_a_changed_one_is_r
     pinned = AuditEvent.objects.get(action=AuditAction.OPCUA_SERVER_CERTIFICATE_PINNED)
     assert pinned.details["sha256"] == _sha256(first.certificate_path)
 
-    drivers_close_all()
+    polling.close()  # the next poll connects afresh
     impostor = _server(port, tmp_path / "server-b").start(timeout=START_TIMEOUT)  # same address, another certificate
     try:
-        assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
+        assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
         device.refresh_from_db()
         assert device.status == DeviceStatus.ERROR
         assert "certificate changed" in device.last_error
@@ -106,7 +99,7 @@ def test_the_first_secure_connection_pins_the_certificate_and_a_changed_one_is_r
         assert AuditEvent.objects.filter(action=AuditAction.OPCUA_SERVER_CERTIFICATE_UNPINNED).exists()
         Device.objects.filter(pk=device.pk).update(next_retry_at=None)  # no waiting out the backoff
 
-        assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
+        assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
     finally:
         impostor.stop()
     device.refresh_from_db()

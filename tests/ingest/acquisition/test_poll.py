@@ -13,8 +13,6 @@ from historian.quality import Quality
 from historian.queries.history import current_values
 from historian.services.live import machine_live_group
 from ingest.acquisition.poll import device_poll, polled_assignments
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 
 
 def _samples(tag_ids) -> list[tuple]:
@@ -26,13 +24,8 @@ def _samples(tag_ids) -> list[tuple]:
         return cursor.fetchall()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
-
-
-def test_a_poll_stores_every_tag_of_the_device_with_good_quality(device, scan_class):
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+def test_a_poll_stores_every_tag_of_the_device_with_good_quality(polling, device, scan_class):
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
     assert outcome.status == "stored"
@@ -45,8 +38,8 @@ def test_a_poll_stores_every_tag_of_the_device_with_good_quality(device, scan_cl
     assert device.last_good_read_at is not None
 
 
-def test_polled_values_are_the_simulator_values(device, scan_class, plant_server):
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+def test_polled_values_are_the_simulator_values(polling, device, scan_class, plant_server):
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     state = Tag.objects.get(path__endswith="CNC 101.state")
     energy = Tag.objects.get(path__endswith="CNC 101.energy_total")
@@ -55,12 +48,12 @@ def test_polled_values_are_the_simulator_values(device, scan_class, plant_server
     assert values[energy.pk].value == pytest.approx(plant_server.plant.machine(0, 0).values()["energy_total"], rel=0.01)
 
 
-def test_a_poll_sends_one_live_message_per_machine(device, scan_class, machine):
+def test_a_poll_sends_one_live_message_per_machine(polling, device, scan_class, machine):
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(machine_live_group(machine.pk), channel)
 
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     message = async_to_sync(layer.receive)(channel)
 
     assert outcome.published == 2  # two machines behind the device
@@ -69,12 +62,12 @@ def test_a_poll_sends_one_live_message_per_machine(device, scan_class, machine):
     assert {row[0] for row in message["samples"]} == set(machine.tags.values_list("pk", flat=True))
 
 
-def test_an_unreachable_device_marks_its_tags_bad_once_and_backs_off(device, scan_class, plant_server):
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+def test_an_unreachable_device_marks_its_tags_bad_once_and_backs_off(polling, device, scan_class, plant_server):
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     plant_server.stop()
     tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
 
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "unreachable"
     device.refresh_from_db()
@@ -87,25 +80,25 @@ def test_an_unreachable_device_marks_its_tags_bad_once_and_backs_off(device, sca
     assert all(value is None for _, value, _ in bad)
     assert {cv.quality for cv in current_values(tag_ids=tag_ids).values()} == {Quality.BAD_COMM_FAILURE}
 
-    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "backoff"
+    assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "backoff"
 
     Device.objects.filter(pk=device.pk).update(next_retry_at=None)
-    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
+    assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
     assert len([row for row in _samples(tag_ids) if row[2] == Quality.BAD_COMM_FAILURE]) == len(tag_ids)
     device.refresh_from_db()
     assert device.consecutive_failures == 2
 
 
-def test_the_device_recovers_when_the_server_returns(device, scan_class, plant_server):
+def test_the_device_recovers_when_the_server_returns(polling, device, scan_class, plant_server):
     port = plant_server.port
     plant_server.stop()
-    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
+    assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
 
     from demo.simulator.modbus_server import PlantServerThread
 
     with PlantServerThread(plant_server.plant, port=port):
         Device.objects.filter(pk=device.pk).update(next_retry_at=None)
-        outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+        outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "stored"
     device.refresh_from_db()
@@ -115,12 +108,12 @@ def test_the_device_recovers_when_the_server_returns(device, scan_class, plant_s
     assert {cv.quality for cv in current_values(tag_ids=tag_ids).values()} == {Quality.GOOD}
 
 
-def test_a_tag_within_its_deadband_is_not_stored_again(device, scan_class):
+def test_a_tag_within_its_deadband_is_not_stored_again(polling, device, scan_class):
     state = Tag.objects.get(path__endswith="CNC 101.part_count")
     Tag.objects.filter(pk=state.pk).update(deadband=1e9)
 
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert len(_samples([state.pk])) == 1
 
@@ -129,14 +122,14 @@ def test_polled_assignments_name_each_polled_device_with_its_scan_classes_and_pe
     assert polled_assignments()[device.pk] == {scan_class.pk: scan_class.period_ms}
 
 
-def test_disabled_devices_are_not_polled_nor_scheduled(device, scan_class):
+def test_disabled_devices_are_not_polled_nor_scheduled(polling, device, scan_class):
     Device.objects.filter(pk=device.pk).update(enabled=False)
 
-    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "disabled"
+    assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "disabled"
     assert device.pk not in polled_assignments()
 
 
-def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(device, scan_class, machine):
+def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(polling, device, scan_class, machine):
     missing = Tag.objects.create(
         path="Demo Plant/missing",
         name="Missing",
@@ -147,7 +140,7 @@ def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(devi
         data_type="uint16",
     )
 
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "stored"
     assert current_values(tag_ids=[missing.pk])[missing.pk].quality == Quality.BAD_CONFIG_ERROR
@@ -157,7 +150,7 @@ def test_an_exception_response_is_bad_quality_with_its_reason_on_the_device(devi
 
 
 def test_a_unit_the_gateway_cannot_reach_is_a_communication_failure_of_that_unit(
-    device, scan_class, machine, plant_server
+    polling, device, scan_class, machine, plant_server
 ):
     """The simulator, like a gateway, answers exception 0x0B for a unit id it does not serve (issue 11.2): that
     unit's device is in error with its failures counted, while the unit next to it behind the same address reads."""
@@ -172,7 +165,7 @@ def test_a_unit_the_gateway_cannot_reach_is_a_communication_failure_of_that_unit
         data_type="uint16",
     )
 
-    outcome = device_poll(device_id=behind.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=behind.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "unreachable"
     behind.refresh_from_db()
@@ -181,24 +174,24 @@ def test_a_unit_the_gateway_cannot_reach_is_a_communication_failure_of_that_unit
     assert behind.last_good_read_at is None
     assert "unit 99: HR0..HR0: Modbus exception 11 (gateway target device failed to respond)" in behind.last_error
     assert current_values(tag_ids=[tag.pk])[tag.pk].quality == Quality.BAD_COMM_FAILURE
-    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
+    assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
     device.refresh_from_db()
     assert device.status == DeviceStatus.CONNECTED
 
     Device.objects.filter(pk=behind.pk).update(next_retry_at=None)
-    assert device_poll(device_id=behind.pk, scan_class_id=scan_class.pk).status == "unreachable"
+    assert device_poll(polling=polling, device_id=behind.pk, scan_class_id=scan_class.pk).status == "unreachable"
     behind.refresh_from_db()
     assert (behind.status, behind.consecutive_failures, behind.last_good_read_at) == (DeviceStatus.ERROR, 2, None)
 
     Device.objects.filter(pk=behind.pk).update(unit_id=device.unit_id, next_retry_at=None)  # the unit answers again
-    assert device_poll(device_id=behind.pk, scan_class_id=scan_class.pk).status == "stored"
+    assert device_poll(polling=polling, device_id=behind.pk, scan_class_id=scan_class.pk).status == "stored"
     behind.refresh_from_db()
     assert (behind.status, behind.consecutive_failures) == (DeviceStatus.CONNECTED, 0)
     assert behind.last_good_read_at is not None
     assert current_values(tag_ids=[tag.pk])[tag.pk].quality == Quality.GOOD
 
 
-def test_one_device_reads_an_abcd_and_a_cdab_float_through_a_tag_order_override(scan_class, machine):
+def test_one_device_reads_an_abcd_and_a_cdab_float_through_a_tag_order_override(polling, scan_class, machine):
     """A PLC holding values of both word orders needs one device, not two (issue 11.4)."""
     abcd = struct.unpack(">2H", struct.pack(">f", 12.5))
     cdab = struct.unpack(">2H", struct.pack(">f", -7.25))[::-1]
@@ -216,7 +209,7 @@ def test_one_device_reads_an_abcd_and_a_cdab_float_through_a_tag_order_override(
         )
         swapped.full_clean()
 
-        assert device_poll(device_id=plc_device.pk, scan_class_id=scan_class.pk).status == "stored"
+        assert device_poll(polling=polling, device_id=plc_device.pk, scan_class_id=scan_class.pk).status == "stored"
 
     values = current_values(tag_ids=[own.pk, swapped.pk])
     assert (values[own.pk].value, values[own.pk].quality) == (12.5, Quality.GOOD)

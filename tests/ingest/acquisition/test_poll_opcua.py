@@ -23,11 +23,7 @@ from historian.models import (
 )
 from historian.quality import Quality
 from historian.queries.history import current_values
-from ingest.acquisition import poll
 from ingest.acquisition.poll import device_poll
-from ingest.pipeline import store, text_store
-from ingest.pipeline.compression import CompressionFilter
-from ingest.protocols.registry import drivers_close_all
 from tests.opcua_fixtures import OpcUaVariablesServer
 
 NS = "urn:millwright:test:poll"
@@ -38,15 +34,6 @@ VARIABLES = {
     "Count": (NS, 17, I32),
     "Operator": (NS, "J. Doe", S),
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memories(monkeypatch) -> Iterator[None]:
-    monkeypatch.setattr(store, "compression", CompressionFilter())
-    monkeypatch.setattr(poll, "source_times", poll.SourceTimes())
-    monkeypatch.setattr(text_store, "memory", text_store.TextMemory())
-    yield
-    drivers_close_all()
 
 
 @pytest.fixture
@@ -94,7 +81,7 @@ def _texts(tag_id: int) -> list[tuple]:
         return cursor.fetchall()
 
 
-def test_a_polled_string_tag_is_stored_as_text_beside_the_numeric_tags(db, server):
+def test_a_polled_string_tag_is_stored_as_text_beside_the_numeric_tags(polling, db, server):
     device, scan_class, tags = _polled_device(
         server.endpoint,
         {
@@ -104,7 +91,7 @@ def test_a_polled_string_tag_is_stored_as_text_beside_the_numeric_tags(db, serve
         },
     )
 
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "stored"
     assert [row[1:] for row in _texts(tags["program"].pk)] == [("PRG-0042", Quality.GOOD)]
@@ -117,7 +104,7 @@ def test_a_polled_string_tag_is_stored_as_text_beside_the_numeric_tags(db, serve
     assert device.last_good_read_at is not None
 
 
-def test_one_tag_of_the_wrong_type_is_bad_alone_and_the_device_stays_connected(db, server):
+def test_one_tag_of_the_wrong_type_is_bad_alone_and_the_device_stays_connected(polling, db, server):
     device, scan_class, tags = _polled_device(
         server.endpoint,
         {
@@ -129,7 +116,7 @@ def test_one_tag_of_the_wrong_type_is_bad_alone_and_the_device_stays_connected(d
         },
     )
 
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "stored"
     assert [row[1:] for row in _numbers(tags["operator"].pk)] == [(None, Quality.BAD_CONFIG_ERROR)]
@@ -142,16 +129,16 @@ def test_one_tag_of_the_wrong_type_is_bad_alone_and_the_device_stays_connected(d
     assert "String is not a number" in device.last_error  # the tag's problem is told, the link is fine
 
 
-def test_a_polled_device_with_a_string_tag_reconnects_after_a_server_outage(db):
+def test_a_polled_device_with_a_string_tag_reconnects_after_a_server_outage(polling, db):
     port_server = OpcUaVariablesServer(VARIABLES, namespaces=[NS])
     with port_server:
         endpoint, port = port_server.endpoint, port_server.port
         device, scan_class, tags = _polled_device(
             endpoint, {"program": (f"nsu={NS};s=Program", "string"), "speed": (f"nsu={NS};s=Speed", "float64")}
         )
-        assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
+        assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
 
-    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
+    assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
     device.refresh_from_db()
     assert device.status == DeviceStatus.ERROR
 
@@ -159,7 +146,7 @@ def test_a_polled_device_with_a_string_tag_reconnects_after_a_server_outage(db):
         back.write("Program", "PRG-0043", S)
         Device.objects.filter(pk=device.pk).update(next_retry_at=None)  # the backoff has passed
 
-        assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
+        assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "stored"
 
     device.refresh_from_db()
     assert device.status == DeviceStatus.CONNECTED
@@ -177,7 +164,7 @@ def _ago(seconds: float) -> datetime:
     return now - timedelta(seconds=seconds)
 
 
-def test_polled_values_are_stored_at_the_servers_source_timestamp_and_not_again_until_it_moves(db, server):
+def test_polled_values_are_stored_at_the_servers_source_timestamp_and_not_again_until_it_moves(polling, db, server):
     device, scan_class, tags = _polled_device(
         server.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64"), "program": (f"nsu={NS};s=Program", "string")}
     )
@@ -186,17 +173,17 @@ def test_polled_values_are_stored_at_the_servers_source_timestamp_and_not_again_
     server.write("Speed", 10.0, D, source_timestamp=t1, server_timestamp=t3)
     server.write("Program", "PRG-A", S, source_timestamp=t2)
 
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)  # nothing moved on the server
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)  # nothing moved on the server
     server.write("Speed", 11.0, D, source_timestamp=t3)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert _numbers(tags["speed"].pk) == [(t1, 10.0, Quality.GOOD), (t3, 11.0, Quality.GOOD)]
     assert _texts(tags["program"].pk) == [(t2, "PRG-A", Quality.GOOD)]
     assert current_values(tag_ids=[tags["speed"].pk])[tags["speed"].pk].time == t3
 
 
-def test_without_a_source_timestamp_the_server_timestamp_then_the_scan_time_is_used(db, server):
+def test_without_a_source_timestamp_the_server_timestamp_then_the_scan_time_is_used(polling, db, server):
     device, scan_class, tags = _polled_device(
         server.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64"), "count": (f"nsu={NS};s=Count", "int32")}
     )
@@ -205,7 +192,7 @@ def test_without_a_source_timestamp_the_server_timestamp_then_the_scan_time_is_u
     server.write("Count", 3, I32, source_timestamp=None, server_timestamp=None)
 
     before = datetime.now(UTC)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     after = datetime.now(UTC)
 
     assert _numbers(tags["speed"].pk) == [(server_time, 12.5, Quality.GOOD)]
@@ -214,7 +201,7 @@ def test_without_a_source_timestamp_the_server_timestamp_then_the_scan_time_is_u
     assert before <= count_time <= after
 
 
-def test_scan_time_stamps_every_value_of_a_scan_with_one_time(db, server):
+def test_scan_time_stamps_every_value_of_a_scan_with_one_time(polling, db, server):
     device, scan_class, tags = _polled_device(
         server.endpoint,
         {
@@ -229,7 +216,7 @@ def test_scan_time_stamps_every_value_of_a_scan_with_one_time(db, server):
     server.write("Program", "PRG-S", S, source_timestamp=_ago(10))
 
     before = datetime.now(UTC)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     after = datetime.now(UTC)
 
     times = {_numbers(tags["speed"].pk)[0][0], _numbers(tags["count"].pk)[0][0], _texts(tags["program"].pk)[0][0]}
@@ -237,19 +224,19 @@ def test_scan_time_stamps_every_value_of_a_scan_with_one_time(db, server):
     assert before <= times.pop() <= after
 
 
-def test_after_a_lost_link_an_unchanged_value_is_stored_good_after_the_bad_sample(db):
+def test_after_a_lost_link_an_unchanged_value_is_stored_good_after_the_bad_sample(polling, db):
     t1 = _ago(60)
     with OpcUaVariablesServer(VARIABLES, namespaces=[NS]) as first:
         port = first.port
         device, scan_class, tags = _polled_device(first.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64")})
         first.write("Speed", 10.0, D, source_timestamp=t1)
-        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)  # unreachable: one bad sample
+        device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)  # unreachable: one bad sample
 
     with OpcUaVariablesServer(VARIABLES, namespaces=[NS], port=port) as back:
         back.write("Speed", 10.0, D, source_timestamp=t1)  # the PLC's value has not moved since before the outage
         Device.objects.filter(pk=device.pk).update(next_retry_at=None)
-        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+        device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     rows = _numbers(tags["speed"].pk)
     assert [row[1:] for row in rows] == [(10.0, Quality.GOOD), (None, Quality.BAD_COMM_FAILURE), (10.0, Quality.GOOD)]
@@ -257,12 +244,12 @@ def test_after_a_lost_link_an_unchanged_value_is_stored_good_after_the_bad_sampl
     assert rows[0][0] < rows[1][0] < rows[2][0]
 
 
-def test_a_polled_server_is_put_in_the_asset_inventory_with_its_build_info(db, server):
+def test_a_polled_server_is_put_in_the_asset_inventory_with_its_build_info(polling, db, server):
     from inventory.models import Asset
 
     device, scan_class, _ = _polled_device(server.endpoint, {"speed": (f"nsu={NS};s=Speed", "float64")})
 
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     asset = Asset.objects.get(device=device)
     assert (asset.protocol, asset.key, asset.addresses) == ("opcua", server.endpoint, [server.endpoint])

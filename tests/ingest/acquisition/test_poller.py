@@ -11,8 +11,6 @@ from historian.models import Device, ScanClass, Tag
 from historian.quality import Quality
 from ingest.acquisition import poller as poller_module
 from ingest.acquisition.poller import Poller, next_tick
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.services.devices import device_enabled_set
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import stays_false, wait_until
@@ -34,11 +32,6 @@ def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
 
 
 @pytest.fixture
@@ -105,10 +98,12 @@ def test_a_device_disabled_in_admin_is_let_go_within_seconds_with_its_open_segme
     _wait_for(lambda: poller.stats.polls["stored"] >= 4, 20, "four polls")
     assert len(_sample_times(speed.pk)) == 1  # the first value; the latest one is the held candidate
 
-    device_enabled_set(device=device, enabled=False, user=None)  # as admin does: the configuration token changes
+    # As admin does (the configuration token changes), with the poller's store context: as if the service ran in
+    # the poller's process, it stores the held candidate before the out-of-service row.
+    device_enabled_set(device=device, enabled=False, user=None, context=poller.polling.ingest)
 
     _wait_for(lambda: not poller.devices, 5, "the poller to let the device go")
-    # The segment's end point (this test's poller shares its process, so the service itself stored it) and the
+    # The segment's end point (stored by the service, which was given the poller's context) and the
     # out-of-service row.
     assert len(_sample_times(speed.pk)) == 3
     with connection.cursor() as cursor:

@@ -18,8 +18,6 @@ from historian.models import Area, Device, DeviceStatus, DiscoveredMetric, Line,
 from historian.quality import Quality
 from ingest.acquisition.poll import polled_assignments
 from ingest.acquisition.sparkplug_host import SparkplugRunner
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.protocols.sparkplug.codec import DataType
 from ingest.protocols.sparkplug.discovery import sparkplug_tags_create
 from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
@@ -49,11 +47,6 @@ def broker(tmp_path_factory) -> Iterator[MosquittoBroker]:
         pytest.skip(f"no MQTT broker: {exc}")
     yield server
     server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
 
 
 def _samples(tag: Tag) -> list[tuple]:
@@ -271,7 +264,7 @@ def test_a_device_taken_out_of_service_stores_nothing_until_it_is_back(
     runner.reload_seconds = 3600  # only the out-of-service notice may make it re-read the devices
 
     with django_capture_on_commit_callbacks(execute=True):
-        device_enabled_set(device=cnc, enabled=False, user=None)
+        device_enabled_set(device=cnc, enabled=False, user=None, context=runner.context)
     edge.publish_data({"Spindle/Speed": 7100.0, "Parts": 77}, device_id=CNC)
     edge.publish_device_death(CNC)
     edge.publish_data({"Line speed": 4.0})  # the node's data after it: once stored, the CNC's was seen

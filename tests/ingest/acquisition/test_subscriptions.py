@@ -15,8 +15,6 @@ from historian.quality import Quality
 from historian.queries.history import current_values
 from ingest.acquisition.poll import polled_assignments
 from ingest.acquisition.subscriptions import SubscriptionRunner
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.services.devices import device_enabled_set
 
 SIGNALS = {"spindle_speed": "float32", "part_count": "uint32", "running": "bool", "state": "uint16"}
@@ -35,11 +33,6 @@ def _step_until(runner: SubscriptionRunner, condition: Callable[[], bool], *, se
             raise AssertionError(f"condition not met within {seconds} s")
         runner.step()
         time.sleep(0.1)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
 
 
 def _opcua_device(port: int, *, name: str = "CNC cell OPC UA") -> Device:
@@ -112,6 +105,8 @@ def test_a_subscribed_server_is_put_in_the_asset_inventory_with_its_build_info(d
     asset = Asset.objects.get(device=device)
     assert (asset.protocol, asset.key) == ("opcua", device.opcua_endpoint)
     assert asset.identity["ProductUri"]
+    # the endpoints it offers are its baseline (ingest.acquisition.identify): this server, no security
+    assert [(e["mode"], e["policy"], e["tokens"]) for e in asset.endpoints] == [("None", "None", "Anonymous")]
 
 
 def test_a_node_the_server_does_not_know_gets_config_error_quality(db, opcua_plant_server, runner):
@@ -193,7 +188,7 @@ def test_a_device_taken_out_of_service_is_disconnected_at_once_and_stays_out_of_
     runner.reload_seconds = 3600  # only the out-of-service notice may make it re-read the devices
 
     with django_capture_on_commit_callbacks(execute=True):
-        device_enabled_set(device=device, enabled=False, user=None)
+        device_enabled_set(device=device, enabled=False, user=None, context=runner.context)
     runner.step()
 
     assert runner.subscription(device.pk) is None

@@ -5,42 +5,47 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alarms.models import AlarmDefinition, JournalEntry
-from alarms.services.evaluation import alarms_evaluate
+from alarms.services.evaluation import AlarmEvaluation
 from historian.models import Tag
 from historian.queries.history import current_values
 from historian.sample_types import SampleRow
 from historian.services.samples import as_batch
 from ingest.pipeline import hooks, store
-from ingest.pipeline.compression import CompressionFilter
-from ingest.pipeline.hooks import after_store_hooks, register_after_store, unregister_after_store
+from ingest.pipeline.context import IngestContext
+from ingest.pipeline.hooks import after_store_factories, register_after_store, unregister_after_store
 from ingest.protocols.base import PointReading
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
-
-
 @pytest.fixture
 def registered():
-    """Register hooks for one test (after the ones the apps registered), unregister them after."""
+    """Register hooks for one test (after the ones the apps registered), unregister them after. A context made
+    afterwards calls them."""
     added = []
 
     def add(hook):
-        added.append(register_after_store(hook))
+        added.append(register_after_store(lambda: hook))
         return hook
 
     yield add
-    for hook in added:
-        unregister_after_store(hook)
+    for make_hook in added:
+        unregister_after_store(make_hook)
 
 
 def test_alarms_register_their_evaluation_as_an_after_store_hook_once():
-    assert after_store_hooks().count(alarms_evaluate) == 1
-    register_after_store(alarms_evaluate)  # a second ready() (or registration) adds nothing
-    assert after_store_hooks().count(alarms_evaluate) == 1
+    assert after_store_factories().count(AlarmEvaluation) == 1
+    register_after_store(AlarmEvaluation)  # a second ready() (or registration) adds nothing
+    assert after_store_factories().count(AlarmEvaluation) == 1
+
+
+def test_each_writer_has_an_alarm_evaluation_of_its_own():
+    first, second = IngestContext(), IngestContext()
+    evaluations = [[h for h in context.hooks if isinstance(h, AlarmEvaluation)] for context in (first, second)]
+
+    assert [len(found) for found in evaluations] == [1, 1]
+    assert evaluations[0][0] is not evaluations[1][0]
+    assert evaluations[0][0].rates is not evaluations[1][0].rates
 
 
 def test_a_failing_hook_loses_no_sample_and_stops_no_other_hook(registered, device, machine, db):
@@ -59,7 +64,11 @@ def test_a_failing_hook_loses_no_sample_and_stops_no_other_hook(registered, devi
     AlarmDefinition.objects.create(tag=speed, name="overspeed", kind="hi", limit=1000.0, priority="high")
 
     outcome = store.readings_store(
-        device=device, tags={speed.pk: speed}, readings=[PointReading(speed.pk, 1500.0, 192)], read_at=T0
+        context=IngestContext(),
+        device=device,
+        tags={speed.pk: speed},
+        readings=[PointReading(speed.pk, 1500.0, 192)],
+        read_at=T0,
     )
 
     assert outcome.stored == 1
@@ -77,22 +86,26 @@ def test_hooks_are_called_with_the_rows_once_the_write_returned(registered, devi
         in_database_when_called.append(current_values(tag_ids=[speed.pk])[speed.pk].value)
 
     registered(reader)
+    context = IngestContext()
     store.readings_store(
-        device=device, tags={speed.pk: speed}, readings=[PointReading(speed.pk, 1234.0, 192)], read_at=T0
+        context=context,
+        device=device,
+        tags={speed.pk: speed},
+        readings=[PointReading(speed.pk, 1234.0, 192)],
+        read_at=T0,
     )
 
     assert in_database_when_called == [1234.0]
-    assert hooks.after_store_hooks()[-1] is reader
+    assert context.hooks[-1] is reader
 
 
-def test_batches_held_behind_the_buffer_are_handed_over_in_order_and_bounded(registered):
+def test_batches_held_behind_the_buffer_are_handed_over_in_order_and_bounded():
     seen: list[datetime] = []
-    registered(lambda *, rows, now: seen.append(now))
     held = hooks.HeldBatches(max_rows=2)
     for second in range(3):
         held.hold(rows=[SampleRow(T0, 1, float(second), 192)], now=T0 + timedelta(seconds=second))
 
-    held.release()
+    held.release([lambda *, rows, now: seen.append(now)])
 
     assert seen == [T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)]  # the oldest dropped past max_rows
     assert len(held) == 0

@@ -13,17 +13,12 @@ from alarms.models import Alarm, AlarmDefinition, JournalEntry
 from historian.models import Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
-from ingest.acquisition.poll import PollOutcome, device_poll
-from ingest.pipeline import store, text_store
+from ingest.acquisition.poll import Polling, PollOutcome, device_poll
+from ingest.pipeline import store
 from ingest.pipeline.buffer import buffer_replay, local_buffer
-from ingest.pipeline.compression import CompressionFilter
+from ingest.pipeline.context import IngestContext
 from ingest.protocols.base import PointReading
 from tests.tcp_proxy import TcpProxy
-
-
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
 
 
 @pytest.fixture
@@ -64,23 +59,23 @@ def _samples(tag_ids) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _poll(device, scan_class) -> PollOutcome:
-    return device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+def _poll(polling: Polling, device, scan_class) -> PollOutcome:
+    return device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
 
 def test_values_polled_while_postgresql_is_unreachable_are_all_stored_once_it_returns(
-    database_proxy, device, scan_class
+    polling, database_proxy, device, scan_class
 ):
     tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
     speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")  # analog, no deadband: every poll stored
-    before = [_poll(device, scan_class) for _ in range(3)]
+    before = [_poll(polling, device, scan_class) for _ in range(3)]
 
     database_proxy.cut()
-    during = [_poll(device, scan_class) for _ in range(4)]
+    during = [_poll(polling, device, scan_class) for _ in range(4)]
     buffered_depth = local_buffer().depth()
 
     database_proxy.restore()
-    after = [_poll(device, scan_class) for _ in range(2)]
+    after = [_poll(polling, device, scan_class) for _ in range(2)]
     buffer_replay()
 
     outcomes = before + during + after
@@ -97,28 +92,30 @@ def test_values_polled_while_postgresql_is_unreachable_are_all_stored_once_it_re
 
 
 def test_a_database_slower_than_the_write_budget_sends_values_to_the_buffer(
-    database_proxy, device, scan_class, settings
+    polling, database_proxy, device, scan_class, settings
 ):
     settings.INGEST_DB_WRITE_TIMEOUT_MS = 300
-    _poll(device, scan_class)
+    _poll(polling, device, scan_class)
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.update(host=database_proxy.upstream[0], port=database_proxy.upstream[1])
 
     with psycopg.connect(**params) as blocker:
         blocker.execute("LOCK TABLE historian_sample IN ACCESS EXCLUSIVE MODE")  # a stuck database
-        slow = _poll(device, scan_class)
+        slow = _poll(polling, device, scan_class)
         blocker.rollback()
 
     assert slow.status == "stored"
     assert slow.buffered == slow.stored > 0
-    later = _poll(device, scan_class)
+    later = _poll(polling, device, scan_class)
     assert later.buffered == 0
     assert later.replayed == slow.buffered
     assert local_buffer().depth() == 0
 
 
-def test_strings_read_while_postgresql_is_unreachable_wait_in_the_buffer_as_text(database_proxy, device, scan_class):
+def test_strings_read_while_postgresql_is_unreachable_wait_in_the_buffer_as_text(
+    ingest_context, database_proxy, device, scan_class
+):
     program = Tag.objects.create(
         path="Demo/program",
         name="program",
@@ -128,13 +125,15 @@ def test_strings_read_while_postgresql_is_unreachable_wait_in_the_buffer_as_text
         address="HR90:4",
         data_type="string",
     )
-    text_store.memory.forget([program.pk])
     tags = {program.pk: program}
     first = timezone.now()
-    store.readings_store(device=device, tags=tags, readings=[PointReading(program.pk, "42", 192)], read_at=first)
+    store.readings_store(
+        context=ingest_context, device=device, tags=tags, readings=[PointReading(program.pk, "42", 192)], read_at=first
+    )
 
     database_proxy.cut()
     during = store.readings_store(
+        context=ingest_context,
         device=device,
         tags=tags,
         readings=[PointReading(program.pk, "0042", 192)],  # "0042" and "42" are different texts
@@ -166,9 +165,13 @@ def _speed_alarm(limit: float) -> tuple[Tag, AlarmDefinition]:
     return speed, definition
 
 
-def _store_speed(device, speed: Tag, seconds: float, value: float) -> store.StoreOutcome:
+def _store_speed(context: IngestContext, device, speed: Tag, seconds: float, value: float) -> store.StoreOutcome:
     return store.readings_store(
-        device=device, tags={speed.pk: speed}, readings=[PointReading(speed.pk, value, 192)], read_at=_at(seconds)
+        context=context,
+        device=device,
+        tags={speed.pk: speed},
+        readings=[PointReading(speed.pk, value, 192)],
+        read_at=_at(seconds),
     )
 
 
@@ -178,14 +181,16 @@ def _journal(definition) -> list[tuple]:
     )
 
 
-def test_values_buffered_during_an_outage_are_evaluated_at_their_own_times_once_replayed(database_proxy, device):
+def test_values_buffered_during_an_outage_are_evaluated_at_their_own_times_once_replayed(
+    ingest_context, database_proxy, device
+):
     speed, overspeed = _speed_alarm(limit=1000.0)
-    _store_speed(device, speed, 0, 900.0)
+    _store_speed(ingest_context, device, speed, 0, 900.0)
 
     database_proxy.cut()
-    during = [_store_speed(device, speed, t, v) for t, v in ((1, 1200.0), (2, 1250.0), (3, 800.0))]
+    during = [_store_speed(ingest_context, device, speed, t, v) for t, v in ((1, 1200.0), (2, 1250.0), (3, 800.0))]
     database_proxy.restore()
-    after = _store_speed(device, speed, 9, 850.0)  # the first batch after recovery replays the buffer
+    after = _store_speed(ingest_context, device, speed, 9, 850.0)  # the first batch after recovery replays the buffer
 
     assert [o.buffered for o in during] == [1, 1, 1]
     assert after.replayed == 3
@@ -194,18 +199,18 @@ def test_values_buffered_during_an_outage_are_evaluated_at_their_own_times_once_
 
 
 def test_batches_stored_while_the_buffer_drains_are_evaluated_after_the_older_buffered_values(
-    database_proxy, device, settings
+    ingest_context, database_proxy, device, settings
 ):
     settings.INGEST_REPLAY_BATCH_ROWS = 1  # one buffered value replayed per write: the catch-up takes three writes
     speed, overspeed = _speed_alarm(limit=1000.0)
-    _store_speed(device, speed, 0, 900.0)
+    _store_speed(ingest_context, device, speed, 0, 900.0)
 
     database_proxy.cut()
     for t, v in ((1, 1200.0), (2, 1250.0), (3, 800.0)):
-        _store_speed(device, speed, t, v)
+        _store_speed(ingest_context, device, speed, t, v)
     database_proxy.restore()
     for t in (4, 5, 6):  # above the limit again, written while older values still wait in the buffer
-        _store_speed(device, speed, t, 1300.0)
+        _store_speed(ingest_context, device, speed, t, 1300.0)
 
     assert local_buffer().depth() == 0
     assert _journal(overspeed) == [
@@ -216,11 +221,11 @@ def test_batches_stored_while_the_buffer_drains_are_evaluated_after_the_older_bu
     assert Alarm.objects.get(pk=overspeed.pk).state == "unack_active"
 
 
-def test_the_replay_task_hands_buffered_values_to_the_alarms_at_their_own_times(database_proxy, device):
+def test_the_replay_task_hands_buffered_values_to_the_alarms_at_their_own_times(ingest_context, database_proxy, device):
     speed, overspeed = _speed_alarm(limit=1000.0)
-    _store_speed(device, speed, 0, 900.0)
+    _store_speed(ingest_context, device, speed, 0, 900.0)
     database_proxy.cut()
-    _store_speed(device, speed, 1, 1200.0)
+    _store_speed(ingest_context, device, speed, 1, 1200.0)
     database_proxy.restore()
 
     assert buffer_replay().replayed == 1  # what ingest.tasks' replay task runs, no poll needed
@@ -229,17 +234,21 @@ def test_the_replay_task_hands_buffered_values_to_the_alarms_at_their_own_times(
 
 
 def test_a_link_lost_during_an_outage_alarms_at_its_time_a_device_taken_out_of_service_alarms_no_one(
-    database_proxy, device
+    ingest_context, database_proxy, device
 ):
     speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
     AlarmDefinition.objects.all().delete()
     bad = AlarmDefinition.objects.create(tag=speed, name="no signal", kind="bad_quality", priority="high")
-    _store_speed(device, speed, 0, 900.0)
+    _store_speed(ingest_context, device, speed, 0, 900.0)
 
     database_proxy.cut()
-    store.device_link_lost(device=device, tags={speed.pk: speed}, error="timed out", failed_at=_at(1))
-    _store_speed(device, speed, 2, 900.0)  # the link is back
-    store.device_out_of_service_store(tags={speed.pk: speed}, at=_at(3))  # then someone switches the device off
+    store.device_link_lost(
+        context=ingest_context, device=device, tags={speed.pk: speed}, error="timed out", failed_at=_at(1)
+    )
+    _store_speed(ingest_context, device, speed, 2, 900.0)  # the link is back
+    store.device_out_of_service_store(
+        context=ingest_context, tags={speed.pk: speed}, at=_at(3)
+    )  # then someone switches the device off
     database_proxy.restore()
     buffer_replay()
 

@@ -14,18 +14,12 @@ from historian.queries.history import current_values
 from historian.sample_types import SampleRow, TextSampleRow
 from historian.services.live import machine_live_group
 from ingest.acquisition.poll import device_poll
-from ingest.pipeline import store, text_store
+from ingest.pipeline import store
 from ingest.pipeline.buffer import SampleBuffer, buffer_replay
-from ingest.pipeline.compression import CompressionFilter
+from ingest.pipeline.context import IngestContext
 from ingest.protocols.base import PointReading
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memories(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
-    monkeypatch.setattr(text_store, "memory", text_store.TextMemory())
 
 
 @pytest.fixture
@@ -57,8 +51,9 @@ def _numeric_rows(tag_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def _store(device, tags, seconds: float, *readings: tuple[int, str | None, int]):
+def _store(context: IngestContext, device, tags, seconds: float, *readings: tuple[int, str | None, int]):
     return store.readings_store(
+        context=context,
         device=device,
         tags={tag.pk: tag for tag in tags},
         readings=[PointReading(tag_id, value, quality) for tag_id, value, quality in readings],
@@ -66,7 +61,7 @@ def _store(device, tags, seconds: float, *readings: tuple[int, str | None, int])
     )
 
 
-def test_a_string_is_stored_on_change_and_on_a_quality_change_only(device, program):
+def test_a_string_is_stored_on_change_and_on_a_quality_change_only(ingest_context, device, program):
     good, uncertain = Quality.GOOD, Quality.UNCERTAIN
     for second, text, quality in [
         (0, "PRG-1", good),
@@ -75,7 +70,7 @@ def test_a_string_is_stored_on_change_and_on_a_quality_change_only(device, progr
         (3, "PRG-2", uncertain),  # same text, other quality: stored
         (4, "PRG-2", uncertain),
     ]:
-        _store(device, [program], second, (program.pk, text, quality))
+        _store(ingest_context, device, [program], second, (program.pk, text, quality))
 
     assert _texts(program.pk) == [
         (T0, "PRG-1", good),
@@ -87,23 +82,25 @@ def test_a_string_is_stored_on_change_and_on_a_quality_change_only(device, progr
     assert (current.time, current.value, current.quality) == (T0 + timedelta(seconds=4), "PRG-2", uncertain)
 
 
-def test_an_unchanged_string_is_stored_again_after_max_store_interval(device, program):
+def test_an_unchanged_string_is_stored_again_after_max_store_interval(ingest_context, device, program):
     program.max_store_interval_seconds = 10
     for second in (0, 5, 10, 15, 21):
-        _store(device, [program], second, (program.pk, "same", Quality.GOOD))
+        _store(ingest_context, device, [program], second, (program.pk, "same", Quality.GOOD))
     assert [row[0] for row in _texts(program.pk)] == [T0 + timedelta(seconds=s) for s in (0, 10, 21)]
 
 
-def test_a_string_tag_not_historized_still_has_a_current_value(device, program):
+def test_a_string_tag_not_historized_still_has_a_current_value(ingest_context, device, program):
     program.historize = False
-    _store(device, [program], 0, (program.pk, "only now", Quality.GOOD))
+    _store(ingest_context, device, [program], 0, (program.pk, "only now", Quality.GOOD))
     assert _texts(program.pk) == []
     assert current_values(tag_ids=[program.pk])[program.pk].value == "only now"
 
 
-def test_strings_and_numbers_of_one_batch_each_go_their_own_way(device, program, machine_tags):
+def test_strings_and_numbers_of_one_batch_each_go_their_own_way(ingest_context, device, program, machine_tags):
     speed = next(t for t in machine_tags if t.path.endswith("spindle_speed"))
-    outcome = _store(device, [program, speed], 0, (program.pk, "PRG-9", Quality.GOOD), (speed.pk, 1500.0, 192))
+    outcome = _store(
+        ingest_context, device, [program, speed], 0, (program.pk, "PRG-9", Quality.GOOD), (speed.pk, 1500.0, 192)
+    )
     assert outcome.stored == 2
     assert _texts(program.pk) == [(T0, "PRG-9", Quality.GOOD)]
     assert _numeric_rows(speed.pk) == 1
@@ -111,32 +108,34 @@ def test_strings_and_numbers_of_one_batch_each_go_their_own_way(device, program,
     assert (values[program.pk].value, values[speed.pk].value) == ("PRG-9", 1500.0)
 
 
-def test_a_string_is_pushed_live_as_text(device, program, machine):
+def test_a_string_is_pushed_live_as_text(ingest_context, device, program, machine):
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(machine_live_group(machine.pk), channel)
 
-    _store(device, [program], 0, (program.pk, "PRG-7", Quality.GOOD))
+    _store(ingest_context, device, [program], 0, (program.pk, "PRG-7", Quality.GOOD))
     message = async_to_sync(layer.receive)(channel)
 
     assert message["samples"] == [[program.pk, round(T0.timestamp() * 1000), "PRG-7", Quality.GOOD]]
 
 
-def test_a_poll_reads_a_string_tag_from_the_device(device, scan_class, program):
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+def test_a_poll_reads_a_string_tag_from_the_device(polling, device, scan_class, program):
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     rows = _texts(program.pk)
     assert [(value, quality) for _, value, quality in rows] == [("", Quality.GOOD)]  # stored once: unchanged
     assert current_values(tag_ids=[program.pk])[program.pk].value == ""
 
 
-def test_a_lost_link_stores_one_bad_row_per_string_tag(device, program, machine_tags):
+def test_a_lost_link_stores_one_bad_row_per_string_tag(ingest_context, device, program, machine_tags):
     tags = {tag.pk: tag for tag in [program, *machine_tags]}  # the machine's numeric tags, and the string tag
-    _store(device, [program], 0, (program.pk, "PRG-1", Quality.GOOD))
+    _store(ingest_context, device, [program], 0, (program.pk, "PRG-1", Quality.GOOD))
     at = T0 + timedelta(seconds=5)
 
-    outcome = store.device_link_lost(device=device, tags=tags, error="connection refused", failed_at=at)
+    outcome = store.device_link_lost(
+        context=ingest_context, device=device, tags=tags, error="connection refused", failed_at=at
+    )
 
     assert _texts(program.pk) == [(T0, "PRG-1", Quality.GOOD), (at, None, Quality.BAD_COMM_FAILURE)]
     assert outcome.stored == len(tags)  # one bad row per tag, numeric or string
@@ -144,7 +143,7 @@ def test_a_lost_link_stores_one_bad_row_per_string_tag(device, program, machine_
     assert (current.value, current.quality) == (None, Quality.BAD_COMM_FAILURE)
     # The link comes back with the same text: a quality change, so it is stored.
     device.status = "connected"
-    _store(device, [program], 10, (program.pk, "PRG-1", Quality.GOOD))
+    _store(ingest_context, device, [program], 10, (program.pk, "PRG-1", Quality.GOOD))
     assert _texts(program.pk)[-1] == (T0 + timedelta(seconds=10), "PRG-1", Quality.GOOD)
 
 
@@ -186,11 +185,13 @@ def test_a_buffer_file_from_before_string_tags_gets_their_columns(tmp_path):
     buffer.close()
 
 
-def test_a_tag_changed_from_string_to_number_shows_its_numbers_not_its_old_text(device, program, machine_tags):
-    _store(device, [program], 0, (program.pk, "PRG-1", Quality.GOOD))
+def test_a_tag_changed_from_string_to_number_shows_its_numbers_not_its_old_text(
+    ingest_context, device, program, machine_tags
+):
+    _store(ingest_context, device, [program], 0, (program.pk, "PRG-1", Quality.GOOD))
     Tag.objects.filter(pk=program.pk).update(data_type="float32", address="HR900")
     program.refresh_from_db()
 
-    _store(device, [program], 1, (program.pk, 12.5, Quality.GOOD))
+    _store(ingest_context, device, [program], 1, (program.pk, 12.5, Quality.GOOD))
 
     assert current_values(tag_ids=[program.pk])[program.pk].value == 12.5

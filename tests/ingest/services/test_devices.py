@@ -12,8 +12,6 @@ from historian.queries.history import current_values
 from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
 from ingest.acquisition.config_token import acquisition_config_version
 from ingest.acquisition.poll import device_poll
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.pipeline.device_status import device_record_failure, device_record_success
 from ingest.services.devices import device_enabled_set
 
@@ -27,28 +25,23 @@ def _samples(tag_ids) -> list[tuple]:
         return cursor.fetchall()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
-
-
 @pytest.fixture
 def tag_ids(device) -> list[int]:
     return list(Tag.objects.filter(device=device).order_by("pk").values_list("pk", flat=True))
 
 
 def test_taking_a_device_out_of_service_stores_one_sample_per_tag_after_the_pending_candidate(
-    device, scan_class, tag_ids, make_user
+    polling, ingest_context, device, scan_class, tag_ids, make_user
 ):
     speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
     Tag.objects.filter(pk=speed.pk).update(compression_deviation=1e9)  # every value fits the first segment
     for _ in range(3):
-        device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+        device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     held = current_values(tag_ids=[speed.pk])[speed.pk]  # the third poll's value: held, not stored yet
     assert [row[1] for row in _samples([speed.pk])] != [held.time]
     before = len(_samples(tag_ids))
 
-    outcome = device_enabled_set(device=device, enabled=False, user=make_user("maintenance"))
+    outcome = device_enabled_set(device=device, enabled=False, user=make_user("maintenance"), context=ingest_context)
 
     rows = _samples(tag_ids)
     out_of_service = [row for row in rows if row[3] == Quality.BAD_OUT_OF_SERVICE]
@@ -91,15 +84,17 @@ def test_taking_it_out_twice_changes_nothing_the_second_time(device, tag_ids):
     assert AuditEvent.objects.filter(action=AuditAction.DEVICE_OUT_OF_SERVICE).count() == 1
 
 
-def test_back_in_service_the_next_poll_stores_good_values_again(device, scan_class, tag_ids, make_user):
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    device_enabled_set(device=device, enabled=False, user=None)
-    assert device_poll(device_id=device.pk, scan_class_id=scan_class.pk).status == "disabled"
+def test_back_in_service_the_next_poll_stores_good_values_again(
+    polling, ingest_context, device, scan_class, tag_ids, make_user
+):
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+    device_enabled_set(device=device, enabled=False, user=None, context=ingest_context)
+    assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "disabled"
 
-    device_enabled_set(device=device, enabled=True, user=make_user("maintenance"))
+    device_enabled_set(device=device, enabled=True, user=make_user("maintenance"), context=ingest_context)
     device.refresh_from_db()
     assert (device.enabled, device.status) == (True, DeviceStatus.UNKNOWN)
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "stored"
     assert outcome.stored == len(tag_ids)  # the change of quality stores every tag, changed or not
@@ -111,13 +106,15 @@ def test_back_in_service_the_next_poll_stores_good_values_again(device, scan_cla
     assert AuditEvent.objects.filter(action=AuditAction.DEVICE_IN_SERVICE, actor_username="maintenance").exists()
 
 
-def test_a_poll_under_way_does_not_turn_a_device_out_of_service_back_to_connected(device, scan_class):
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
-    polling = Device.objects.get(pk=device.pk)  # what the poller holds
-    device_enabled_set(device=device, enabled=False, user=None)
+def test_a_poll_under_way_does_not_turn_a_device_out_of_service_back_to_connected(
+    polling, ingest_context, device, scan_class
+):
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
+    held = Device.objects.get(pk=device.pk)  # what the poller holds
+    device_enabled_set(device=device, enabled=False, user=None, context=ingest_context)
 
-    device_record_success(device=polling, read_at=polling.last_good_read_at, point_errors="late")
-    device_record_failure(device=polling, error="late", failed_at=polling.last_good_read_at)
+    device_record_success(context=ingest_context, device=held, read_at=held.last_good_read_at, point_errors="late")
+    device_record_failure(context=ingest_context, device=held, error="late", failed_at=held.last_good_read_at)
 
     device.refresh_from_db()
     assert (device.status, device.last_error, device.consecutive_failures) == (DeviceStatus.DISABLED, "", 0)

@@ -9,16 +9,9 @@ from audit.models import AuditAction, AuditEvent
 from historian.models import Device, Tag
 from historian.quality import Quality
 from ingest.acquisition.poll import device_poll
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.services.quarantine import QuarantineError, device_quarantine_set
 
 HOSTILE_REASON = "<script>alert('x')</script> firmware changed"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_compression_memory(monkeypatch):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
 
 
 def _qualities(device: Device) -> set[int]:
@@ -53,19 +46,19 @@ def test_quarantine_and_release_are_audited_with_who_and_why(device, make_user):
     assert (device.quarantined_at, device.quarantine_reason) == (None, "")
 
 
-def test_a_quarantined_device_is_still_read_and_its_values_are_marked(device, scan_class, make_user):
+def test_a_quarantined_device_is_still_read_and_its_values_are_marked(polling, device, scan_class, make_user):
     admin = make_user("ada", role=Role.ADMINISTRATOR)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     assert _qualities(device) == {Quality.GOOD}
 
     device_quarantine_set(device=device, quarantined=True, reason="firmware changed", user=admin)
-    outcome = device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
     assert outcome.status == "stored"
     assert _qualities(device) == {Quality.UNCERTAIN_QUARANTINED}
 
     device_quarantine_set(device=device, quarantined=False, user=admin)
-    device_poll(device_id=device.pk, scan_class_id=scan_class.pk)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     assert _qualities(device) == {Quality.GOOD}
 
 
