@@ -4,7 +4,8 @@ production.kpis (ISO 22400-2); this module feeds it from the state intervals and
 
 Counts: each machine's counter increases (historian.queries.counters: the historian's counter-increase rule,
 rollover and reset handled), split at product changes by the intervals' product: parts made while an interval of
-product X lasted are X's. A machine without a product tag and with one ideal cycle time makes that product.
+product X lasted are X's (in a gap between intervals, the last interval's product's: a product tag holds its
+value). A machine without a product tag and with one ideal cycle time makes that product.
 
 Speed: computing from raw intervals costs ~0.7 s per machine and 90 days, so figures are kept per machine and
 *segment*: the stretches between the calendar's shift boundaries and local midnights. A shift, a day, a week and
@@ -366,7 +367,9 @@ def _counts(
     for k in range(first, last):
         at = edges[k]
         i = bisect.bisect_right(starts, at) - 1
-        product = intervals[i].product if i >= 0 and _reaches(intervals[i], at) else None
+        # The product of the interval holding the stretch; in a gap without an interval, the last one's (a product
+        # tag holds its value), before the first, the first one's.
+        product = intervals[max(i, 0)].product if intervals else None
         code = product or machine.default_product or ""
         sums = by_product.setdefault(code, {})
         for name, tag_id in machine.counters.items():
