@@ -445,7 +445,8 @@ def _ingest(plant: list[dict[str, int]], sims: list[_Sim], *, start: datetime, m
 
 
 def _ranges(end: datetime, days: int) -> dict[str, tuple[datetime, datetime]]:
-    """The last closed shift and local day before `end` (a local midnight), the last 30 and 90 days (or --days)."""
+    """The last closed shift and local day before `end` (a local midnight), the last 30 and 90 local days (at most
+    --days)."""
     from production.calendar import calendar_shifts, local_day
     from production.models import ShiftCalendar
 
@@ -454,7 +455,9 @@ def _ranges(end: datetime, days: int) -> dict[str, tuple[datetime, datetime]]:
     day = local_day(calendar, (end - timedelta(hours=1)).astimezone(calendar.tz).date())
     out = {"shift": (shift.start, shift.end), "day": (day.start, day.end)}
     for label, n in (("30d", 30), ("90d", 90)):
-        out[label] = (end - timedelta(days=min(n, days)), end)
+        # Whole local days, as a plant asks ("the last 90 days"): from the local midnight n days back.
+        first = local_day(calendar, end.astimezone(calendar.tz).date() - timedelta(days=min(n, days)))
+        out[label] = (first.start, end)
     return out
 
 
