@@ -1,22 +1,34 @@
 from django.contrib import admin
 from django.utils import timezone
 
-from alarms.models import Alarm, AlarmDefinition, NotificationDelivery, NotificationRoute
-from alarms.services.actions import alarm_definition_disable, alarms_set_out_of_service
+from alarms.models import Alarm, AlarmCategory, AlarmDefinition, NotificationDelivery, NotificationRoute
+from alarms.services.actions import alarm_definition_disable, alarms_set_out_of_service, may_see_security
 
 # The journal is not in admin: it is append-only and read on the alarm history page.
+# Security alarms, their runtime, security routes and their deliveries (which carry evidence) are listed only for
+# holders of alarms.view_security_alarms.
+
+
+class SecurityHiddenMixin:
+    security_lookup = "category"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)  # type: ignore[misc]
+        if may_see_security(request.user):
+            return qs
+        return qs.filter(**{self.security_lookup: AlarmCategory.PROCESS})
 
 
 @admin.register(AlarmDefinition)
-class AlarmDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["tag", "name", "kind", "limit", "priority", "deadband", "on_delay_seconds", "enabled"]
-    list_filter = ["enabled", "priority", "kind", "tag__machine__line__area", "tag__machine__line"]
-    search_fields = ["name", "tag__path", "message"]
+class AlarmDefinitionAdmin(SecurityHiddenMixin, admin.ModelAdmin):
+    list_display = ["tag", "name", "category", "kind", "limit", "priority", "deadband", "on_delay_seconds", "enabled"]
+    list_filter = ["enabled", "category", "priority", "kind", "tag__machine__line__area", "tag__machine__line"]
+    search_fields = ["name", "tag__path", "message", "source"]
     list_select_related = ["tag"]
     autocomplete_fields = ["tag", "setpoint_tag", "suppress_tag"]
     list_per_page = 100
     fieldsets = [
-        (None, {"fields": ["tag", "name", "priority", "message", "enabled", "description"]}),
+        (None, {"fields": ["tag", "name", "category", "source", "priority", "message", "enabled", "description"]}),
         (
             "Condition",
             {"fields": ["kind", "limit", "setpoint_tag", "deadband", "on_delay_seconds", "off_delay_seconds"]},
@@ -24,6 +36,12 @@ class AlarmDefinitionAdmin(admin.ModelAdmin):
         ("Lifecycle", {"fields": ["latching", "suppress_tag", "suppress_when", "suppress_value"]}),
     ]
     actions = ["take_out_of_service", "return_to_service"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Security alarms are raised by detectors: their category, source, kind and (absent) tag are theirs.
+        if obj is not None and obj.category == AlarmCategory.SECURITY:
+            return ["category", "source", "tag", "kind", "limit", "setpoint_tag", "suppress_tag"]
+        return ["category", "source"]
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -53,9 +71,10 @@ class AlarmDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alarm)
-class AlarmAdmin(admin.ModelAdmin):
+class AlarmAdmin(SecurityHiddenMixin, admin.ModelAdmin):
     """Runtime state: read-only here (operators work alarms from the alarm list)."""
 
+    security_lookup = "definition__category"
     list_display = ["definition", "state", "condition", "shelved_until", "suppressed", "out_of_service", "changed_at"]
     list_filter = ["state", "suppressed", "out_of_service", "definition__priority"]
     search_fields = ["definition__name", "definition__tag__path"]
@@ -72,14 +91,22 @@ class AlarmAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationRoute)
-class NotificationRouteAdmin(admin.ModelAdmin):
-    list_display = ["name", "channel", "target", "min_priority", "area", "escalate_after_minutes", "enabled"]
-    list_filter = ["channel", "enabled", "min_priority"]
+class NotificationRouteAdmin(SecurityHiddenMixin, admin.ModelAdmin):
+    list_display = [
+        "name", "channel", "category", "target", "min_priority", "area", "escalate_after_minutes", "enabled"
+    ]  # fmt: skip
+    list_filter = ["channel", "category", "enabled", "min_priority"]
     search_fields = ["name", "target"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Only who may see security alarms may send them (and their evidence) somewhere.
+        return [] if may_see_security(request.user) else ["category"]
 
 
 @admin.register(NotificationDelivery)
-class NotificationDeliveryAdmin(admin.ModelAdmin):
+class NotificationDeliveryAdmin(SecurityHiddenMixin, admin.ModelAdmin):
+    security_lookup = "route__category"
+
     list_display = ["created_at", "route", "alarm", "status", "attempts", "sent_at", "last_error"]
     list_filter = ["status", "route"]
     list_select_related = ["route", "alarm__tag"]

@@ -12,8 +12,10 @@ Server -> client:
   {"type": "done", "action": "...", "done": [ids], "refused": {id: reason}}
   {"type": "error", "message": "..."}
   (errors carry "stream": "alarms", so a page sharing one socket for live values and alarms can tell them apart)
-Signed-out browsers (expired session included) are accepted then closed with 4401, users without
-alarms.view_alarm with 4403; signing out closes the session's open sockets with 4401.
+Security alarms (rows, counts, actions) reach only users with alarms.view_security_alarms: they join the security
+group (alarms.services.live) instead of the process one, and an action on a security alarm by anyone else is
+refused as "no such alarm". Signed-out browsers (expired session included) are accepted then closed with 4401,
+users without alarms.view_alarm with 4403; signing out closes the session's open sockets with 4401.
 Hostile or malformed input gets an error message; the connection stays open and nothing changes.
 """
 
@@ -34,8 +36,9 @@ from alarms.services.actions import (
     alarms_acknowledge,
     alarms_shelve,
     alarms_unshelve,
+    may_see_security,
 )
-from alarms.services.live import ALARMS_GROUP
+from alarms.services.live import alarms_group
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 
 MAX_MESSAGE_BYTES = 16384
@@ -49,10 +52,11 @@ _ACTIONS = {
 
 
 def _snapshot(user) -> dict:
+    security = may_see_security(user)
     return {
         "type": "snapshot",
-        "alarms": alarm_rows(),
-        "counts": alarm_counts(),
+        "alarms": alarm_rows(security=security),
+        "counts": alarm_counts(security=security),
         "can": {"acknowledge": user.has_perm(PERM_ACKNOWLEDGE), "shelve": user.has_perm(PERM_SHELVE)},
     }
 
@@ -82,14 +86,16 @@ class AlarmStream:
     """The alarm half of a consumer, shared by /ws/alarms/ and the pages' one multiplexed socket (/ws/page/)."""
 
     ALARM_ACTIONS = frozenset({"snapshot", *_ACTIONS})
+    alarms_security = False
 
     async def alarms_join(self) -> None:
-        await self.channel_layer.group_add(ALARMS_GROUP, self.channel_name)
-        counts = await database_sync_to_async(alarm_counts)()
+        self.alarms_security = await database_sync_to_async(may_see_security)(self.scope["user"])
+        await self.channel_layer.group_add(alarms_group(security=self.alarms_security), self.channel_name)
+        counts = await database_sync_to_async(alarm_counts)(security=self.alarms_security)
         await self.send(text_data=json.dumps({"type": "counts", "counts": counts}))
 
     async def alarms_leave(self) -> None:
-        await self.channel_layer.group_discard(ALARMS_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(alarms_group(security=self.alarms_security), self.channel_name)
 
     async def alarms_receive(self, message: dict) -> None:
         """Act on a parsed message whose action is in ALARM_ACTIONS."""

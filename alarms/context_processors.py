@@ -1,7 +1,7 @@
 from django.http import HttpRequest
 
 from alarms.queries.alarm_list import alarm_counts
-from alarms.services.actions import PERM_VIEW
+from alarms.services.actions import PERM_VIEW, may_see_security
 
 
 def alarm_banner(request: HttpRequest) -> dict:
@@ -13,7 +13,7 @@ def alarm_banner(request: HttpRequest) -> dict:
 
     def counts() -> dict:
         if not cached:
-            cached.update(alarm_counts())
+            cached.update(alarm_counts(security=may_see_security(user)))
         return cached
 
     return {"alarm_counts": counts}

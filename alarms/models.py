@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from alarms.state_machine import Kind, State
 
@@ -37,6 +38,16 @@ class AlarmKind(models.TextChoices):
     DISCRETE_EQUALS = Kind.DISCRETE_EQUALS.value, "Discrete state equals"
     DISCRETE_NOT_EQUALS = Kind.DISCRETE_NOT_EQUALS.value, "Discrete state not equals"
     BAD_QUALITY = Kind.BAD_QUALITY.value, "Bad quality"
+    SECURITY = Kind.SECURITY.value, "Security event (raised by a detector, not by a tag)"
+
+
+class AlarmCategory(models.TextChoices):
+    """Process alarms watch a tag and go to the operators of its area; security alarms are raised by the
+    communication baseline's detectors (inventory.security_events), watch no tag, and are seen only by holders of
+    alarms.view_security_alarms."""
+
+    PROCESS = "process", "Process"
+    SECURITY = "security", "Security"
 
 
 class AlarmState(models.TextChoices):
@@ -56,7 +67,7 @@ class Comparison(models.TextChoices):
 
 
 MESSAGE_FIELDS = ("value", "units", "limit", "setpoint", "tag", "machine", "name")
-_LIMIT_KINDS = {k.value for k in Kind} - {Kind.BAD_QUALITY.value}
+_LIMIT_KINDS = {k.value for k in Kind} - {Kind.BAD_QUALITY.value, Kind.SECURITY.value}
 
 
 def validate_message(template: str) -> None:
@@ -72,7 +83,21 @@ def validate_message(template: str) -> None:
 
 
 class AlarmDefinition(models.Model):
-    tag = models.ForeignKey("historian.Tag", on_delete=models.CASCADE, related_name="alarm_definitions")
+    category = models.CharField(max_length=10, choices=AlarmCategory.choices, default=AlarmCategory.PROCESS)
+    tag = models.ForeignKey(
+        "historian.Tag",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="alarm_definitions",
+        help_text="The tag a process alarm watches (security alarms watch none).",
+    )
+    source = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="Security alarms: what raises them (the event's kind and subject), one alarm per source.",
+    )
     name = models.CharField(max_length=100, help_text="Short name, e.g. 'Motor temperature high'")
     kind = models.CharField(max_length=20, choices=AlarmKind.choices)
     limit = models.FloatField(
@@ -114,14 +139,37 @@ class AlarmDefinition(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["tag__path", "name"]
-        constraints = [models.UniqueConstraint(fields=["tag", "name"], name="alarm_definition_unique_name_per_tag")]
+        ordering = ["category", "tag__path", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tag", "name"], name="alarm_definition_unique_name_per_tag"),
+            models.UniqueConstraint(
+                fields=["source"], condition=Q(category="security"), name="alarm_definition_unique_security_source"
+            ),
+            # A process alarm watches a tag; a security alarm watches none and is keyed by its source.
+            models.CheckConstraint(
+                condition=(Q(category="process") & Q(tag__isnull=False) & ~Q(kind="security"))
+                | (Q(category="security") & Q(tag__isnull=True) & Q(kind="security") & ~Q(source="")),
+                name="alarm_definition_category_matches_tag",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tag.path}: {self.name}" if self.tag_id else self.name
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
+        if self.category == AlarmCategory.SECURITY or self.kind == Kind.SECURITY:
+            # Raised by detectors (alarms.services.security), never typed in: admin may rename, reprioritise or
+            # disable one, not turn a process alarm into a security one or back.
+            if self.category != AlarmCategory.SECURITY or self.kind != Kind.SECURITY:
+                errors["kind"] = "Security alarms are raised by the security detectors, not defined on a tag."
+            if self.tag_id is not None:
+                errors["tag"] = "A security alarm watches no tag."
+            if errors:
+                raise ValidationError(errors)
+            return
+        if self.tag is None:  # (a tag the same tag CSV creates is set here unsaved, without an id yet)
+            errors["tag"] = "A process alarm watches a tag."
         if self.kind in _LIMIT_KINDS and self.limit is None:
             errors["limit"] = "This kind of alarm needs a limit."
         if self.kind == Kind.DEVIATION and self.setpoint_tag_id is None:
@@ -161,9 +209,15 @@ class Alarm(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Security alarms: what the detector saw (its latest occurrence), and how often it was seen again while the
+    # alarm waited for acknowledgement (0: once).
+    evidence = models.JSONField(default=dict, blank=True)
+    repeat_count = models.PositiveIntegerField(default=0)
+    last_seen = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [
+            ("view_security_alarms", "Can see security alarms and their evidence"),
             ("acknowledge_alarm", "Can acknowledge alarms"),
             ("shelve_alarm", "Can shelve and unshelve alarms"),
             ("set_alarm_out_of_service", "Can take alarms out of service and back"),
@@ -200,9 +254,13 @@ class JournalEntry(models.Model):
     alarm_name = models.CharField(max_length=100)
     tag_path = models.CharField(max_length=255)
     message = models.CharField(max_length=400, blank=True)
-    area_id = models.IntegerField()
-    line_id = models.IntegerField()
-    machine_id = models.IntegerField()
+    # Empty for a security alarm (no tag, so no place in the plant).
+    area_id = models.IntegerField(null=True)
+    line_id = models.IntegerField(null=True)
+    machine_id = models.IntegerField(null=True)
+    # A database default as well: the journal's own SQL (partition moves, raw inserts) may leave it out.
+    category = models.CharField(max_length=10, default=AlarmCategory.PROCESS, db_default=AlarmCategory.PROCESS)
+    evidence = models.JSONField(null=True)
 
     class Meta:
         db_table = "alarms_journal"
@@ -210,7 +268,7 @@ class JournalEntry(models.Model):
         verbose_name_plural = "journal entries"
 
     def __str__(self) -> str:
-        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.tag_path} {self.event} -> {self.state}"
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.tag_path or self.alarm_name} {self.event} -> {self.state}"
 
 
 class Channel(models.TextChoices):
@@ -228,8 +286,18 @@ class NotificationRoute(models.Model):
     min_priority = models.CharField(
         max_length=10, choices=Priority.choices, default=Priority.HIGH, help_text="This priority and above"
     )
+    category = models.CharField(
+        max_length=10,
+        choices=AlarmCategory.choices,
+        default=AlarmCategory.PROCESS,
+        help_text="Security routes carry security alarms and their evidence: send them only to those who may see them.",
+    )
     area = models.ForeignKey(
-        "historian.Area", on_delete=models.CASCADE, null=True, blank=True, help_text="Empty: every area"
+        "historian.Area",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        help_text="Empty: every area (process routes only; security alarms belong to no area)",
     )
     escalate_after_minutes = models.PositiveIntegerField(
         null=True,
@@ -261,10 +329,13 @@ class NotificationRoute(models.Model):
                     EmailValidator()(address.strip())
                 except ValidationError:
                     raise ValidationError({"target": f"{address.strip()!r} is not an email address."}) from None
+        if self.category == AlarmCategory.SECURITY and self.area_id is not None:
+            raise ValidationError({"area": "Security alarms belong to no area: leave the area empty."})
 
-    def matches(self, *, priority: str, area_id: int) -> bool:
+    def matches(self, *, priority: str, area_id: int | None, category: str = AlarmCategory.PROCESS) -> bool:
         return (
             self.enabled
+            and self.category == category
             and PRIORITY_RANK[Priority(priority)] <= PRIORITY_RANK[Priority(self.min_priority)]
             and (self.area_id is None or self.area_id == area_id)
         )

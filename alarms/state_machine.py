@@ -48,6 +48,7 @@ class Kind(StrEnum):
     DISCRETE_EQUALS = "discrete_eq"
     DISCRETE_NOT_EQUALS = "discrete_ne"
     BAD_QUALITY = "bad_quality"
+    SECURITY = "security"  # an event alarm raised by a security detector (see raise_event), not by values
 
 
 class Event(StrEnum):
@@ -61,6 +62,7 @@ class Event(StrEnum):
     REMOVE_FROM_SERVICE = "out_of_service"
     RETURN_TO_SERVICE = "in_service"
     DISABLE = "disable"
+    REPEAT = "repeat"  # an event alarm seen again while it waits for acknowledgement
 
 
 class TransitionRefused(ValueError):
@@ -137,6 +139,8 @@ def raw_condition(
     kind = config.kind
     if kind is Kind.BAD_QUALITY:
         return quality_bad
+    if kind is Kind.SECURITY:
+        return None  # raised by events (raise_event), never by a value
     if quality_bad or value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     limit = config.limit
@@ -324,6 +328,22 @@ def disable(rt: Runtime) -> Step:
     if rt != step.runtime:
         step.record(Event.DISABLE, rt)
     return step
+
+
+def raise_event(config: Config, rt: Runtime) -> Step:
+    """An event alarm (a security detector saw something): it has no lasting condition.
+
+    Raised: annunciated (ACTIVATE) and returned to normal at once (CLEAR), so it waits in the list, unacknowledged,
+    until an operator acknowledges it. Seen again while it waits: one REPEAT, no new annunciation. Seen again after
+    the acknowledgement: raised again. While shelved or out of service it is recorded (ACTIVATE, CLEAR) but not
+    annunciated, as a hidden alarm's condition changes are.
+    """
+    if not rt.hidden and rt.state in UNACKNOWLEDGED:
+        step = Step(rt)
+        step.record(Event.REPEAT, rt)
+        return step
+    on = condition_change(config, rt, replace(rt, condition=True, pending_since=None, clearing_since=None))
+    return _merge(on, condition_change(config, on.runtime, replace(on.runtime, condition=False)))
 
 
 def _merge(first: Step, second: Step) -> Step:

@@ -20,7 +20,7 @@ from historian.models import Tag
 from historian.services.tag_csv import RowError, TagCsvExtension
 
 COLUMN = "alarms"
-_NOT_IN_CELL = ("id", "tag", "updated_at")
+_NOT_IN_CELL = ("id", "tag", "updated_at", "category", "source")  # a tag's alarms are process alarms
 _TAG_REFERENCES = ("setpoint_tag", "suppress_tag")
 # A tag that the same file creates has no primary key while the file is checked: validation sees this one.
 _NEW_TAG_PLACEHOLDER_ID = -1
@@ -78,7 +78,7 @@ class AlarmDefinitionsCsv(TagCsvExtension):
         self.by_tag: dict[int, dict[str, AlarmDefinition]] = defaultdict(dict)
         # Referenced tags are named through the path map below, not joined: two outer joins of the tag table,
         # planned before a fresh import has statistics, ran for minutes on 10k tags.
-        for definition in AlarmDefinition.objects.all():
+        for definition in AlarmDefinition.objects.filter(tag__isnull=False):
             self.by_tag[definition.tag_id][definition.name] = definition
         self.tag_ids = dict(Tag.objects.values_list("path", "pk"))
         self.tag_paths = {pk: path for path, pk in self.tag_ids.items()}

@@ -1,19 +1,22 @@
-"""Alarm pages: the live list, the history (search, CSV export) and the performance KPIs. Views stay thin."""
+"""Alarm pages: the live list, one alarm's detail, the history (search, CSV export) and the performance KPIs.
+Views stay thin. Security alarms (and their journal entries and evidence) only for alarms.view_security_alarms."""
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from alarms.models import AlarmState, Priority
+from alarms.models import AlarmCategory, AlarmState, Priority
+from alarms.queries.alarm_list import alarm_detail
 from alarms.queries.journal import CSV_COLUMNS, JournalFilter, journal_csv_chunk, journal_search
 from alarms.queries.kpi import alarm_kpis
-from alarms.services.actions import PERM_ACKNOWLEDGE, PERM_SHELVE, PERM_VIEW
+from alarms.services.actions import PERM_ACKNOWLEDGE, PERM_SHELVE, PERM_VIEW, may_see_security
 from alarms.state_machine import Event
 from common.csv import csv_async, csv_stream_chunks
 from historian.models import Area, Line
@@ -69,6 +72,9 @@ def _journal_filter(request: HttpRequest) -> JournalFilter:
         raise RangeError("Unknown priority.")
     if event and event not in {e.value for e in Event}:
         raise RangeError("Unknown event.")
+    category = request.GET.get("category", "")
+    if category and category not in AlarmCategory.values:
+        raise RangeError("Unknown category.")
     return JournalFilter(
         start=start,
         end=end,
@@ -77,6 +83,8 @@ def _journal_filter(request: HttpRequest) -> JournalFilter:
         priority=priority,
         event=event,
         alarm_id=_int_or_none(request.GET.get("alarm"), "alarm"),
+        category=category,
+        security=may_see_security(request.user),
     )
 
 
@@ -85,6 +93,7 @@ def _journal_filter(request: HttpRequest) -> JournalFilter:
 @require_GET
 def alarm_list_page(request: HttpRequest) -> HttpResponse:
     permissions = {"acknowledge": request.user.has_perm(PERM_ACKNOWLEDGE), "shelve": request.user.has_perm(PERM_SHELVE)}
+    security = may_see_security(request.user)
     return render(
         request,
         "alarms/list.html",
@@ -97,6 +106,33 @@ def alarm_list_page(request: HttpRequest) -> HttpResponse:
             "can_shelve": permissions["shelve"],
             "permissions_json": permissions,
             "shelve_choices": [m for m in SHELVE_CHOICES if m <= settings.ALARMS_MAX_SHELVE_MINUTES],
+            "can_see_security": security,
+            "categories": AlarmCategory.choices,
+            "category": request.GET.get("category", "") if security else "",
+        },
+    )
+
+
+@login_required
+@permission_required(PERM_VIEW, raise_exception=True)
+@require_GET
+def alarm_detail_page(request: HttpRequest, alarm_id: int) -> HttpResponse:
+    """One alarm: where it is, its state, a security alarm's evidence (as text), and its latest journal entries."""
+    security = may_see_security(request.user)
+    alarm = alarm_detail(alarm_id=alarm_id, security=security)
+    if alarm is None:  # a security alarm is "not found" for those who may not see it, as a missing one is
+        raise Http404("No such alarm.")
+    end = timezone.now()
+    recent = journal_search(f=JournalFilter(start=end - MAX_RANGE, end=end, alarm_id=alarm_id, security=security))
+    return render(
+        request,
+        "alarms/detail.html",
+        {
+            "alarm": alarm,
+            "evidence": json.dumps(alarm["evidence"], indent=2, sort_keys=True, ensure_ascii=False)
+            if alarm["evidence"] is not None
+            else None,
+            "entries": list(recent[:50]),
         },
     )
 
@@ -134,7 +170,11 @@ def _journal_chunks(f: JournalFilter) -> Iterator[list[list]]:
     """The journal's entries, one keyset page at a time (the id that ends each row is left out)."""
     after = None
     while chunk := journal_csv_chunk(f=f, after=after):
-        yield [[row[0].isoformat(), *row[1:-1]] for row in chunk]
+        # The evidence (last column before the id) as JSON text, which the CSV writer guards like any text.
+        yield [
+            [row[0].isoformat(), *row[1:-2], json.dumps(row[-2], sort_keys=True) if row[-2] is not None else None]
+            for row in chunk
+        ]
         after = (chunk[-1][0], chunk[-1][-1])
 
 

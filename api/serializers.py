@@ -334,15 +334,19 @@ class JournalEntrySerializer(serializers.ModelSerializer):
             "priority",
             "message",
             "machine_id",
+            "category",
+            "evidence",
         ]
 
 
 class AlarmSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    tag = serializers.CharField()
+    category = serializers.CharField(help_text="process, or security (only for alarms.view_security_alarms)")
+    source = serializers.CharField(help_text="Security alarms: the event's kind and subject; empty otherwise")
+    tag = serializers.CharField(help_text="Empty for a security alarm")
     machine = serializers.CharField()
-    machine_id = serializers.IntegerField()
+    machine_id = serializers.IntegerField(allow_null=True)
     line = serializers.CharField()
     area = serializers.CharField()
     priority = serializers.CharField()
@@ -358,6 +362,9 @@ class AlarmSerializer(serializers.Serializer):
     acknowledged_by = serializers.CharField(allow_null=True)
     acknowledged_at = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
     shelved_until = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
+    evidence = serializers.JSONField(allow_null=True, help_text="Security alarms: what the detector saw")
+    repeat_count = serializers.IntegerField(help_text="Security alarms: seen again this often while unacknowledged")
+    last_seen = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds")
 
 
 class PointSerializer(serializers.Serializer):

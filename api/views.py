@@ -19,8 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alarms.models import JournalEntry
+from alarms.models import AlarmCategory, JournalEntry
 from alarms.queries.alarm_list import alarm_rows
+from alarms.services.actions import may_see_security
 from api import csv_export
 from api import serializers as s
 from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
@@ -413,7 +414,8 @@ class AlarmListView(APIView):
         responses=s.AlarmSerializer(many=True), summary="Alarms in the alarm list (active, unacknowledged, hidden)"
     )
     def get(self, request: Request) -> Response:
-        return Response(alarm_rows())
+        # Security alarms (and their evidence) only for holders of alarms.view_security_alarms.
+        return Response(alarm_rows(security=may_see_security(request.user)))
 
 
 class JournalView(generics.ListAPIView):
@@ -425,6 +427,8 @@ class JournalView(generics.ListAPIView):
         end = params.get("end") or timezone.now()
         start = params.get("start") or end - timedelta(days=1)
         entries = JournalEntry.objects.filter(time__gte=start, time__lt=end)
+        if not may_see_security(self.request.user):
+            entries = entries.filter(category=AlarmCategory.PROCESS)
         if "machine" in params:
             entries = entries.filter(machine_id=params["machine"])
         if "priority" in params:

@@ -3,12 +3,13 @@ login's user name is typed by anyone, so every text cell goes through the formul
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from auditlog.models import LogEntry
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from audit.models import AuditEvent
+from audit.models import AuditAction, AuditEvent
 from common.csv import csv_stream
 
 _CHUNK = 2000
@@ -43,3 +44,18 @@ def log_entries_csv(*, queryset: QuerySet[LogEntry]) -> Iterator[str]:
         for e in entries.iterator(chunk_size=_CHUNK)
     )
     return _csv_lines(["timestamp", "user", "action", "model", "object_id", "object", "changes", "remote_addr"], rows)
+
+
+def failed_logins_by(
+    *, since: datetime, until: datetime, remote_addr: str | None = None, username: str | None = None
+) -> dict[str, int]:
+    """Failed logins in [since, until]: from `remote_addr`, counted per user name tried; or for `username`,
+    counted per address they came from (one grouped query on the trail)."""
+    if (remote_addr is None) == (username is None):
+        raise ValueError("give either remote_addr or username")
+    failed = AuditEvent.objects.filter(action=AuditAction.LOGIN_FAILED, timestamp__gte=since, timestamp__lte=until)
+    if remote_addr is not None:
+        rows = failed.filter(remote_addr=remote_addr).values_list("actor_username").annotate(n=Count("id"))
+    else:
+        rows = failed.filter(actor_username=username).values_list("remote_addr").annotate(n=Count("id"))
+    return {str(key or ""): n for key, n in rows.order_by()}

@@ -3,8 +3,8 @@
 The simulator trips a machine at 95 °C motor temperature (alarm code 101): the Hi (78 °C, which hot, worn spindles
 reach a few times a shift) and HiHi (90 °C) limits warn before.
 Vibration spikes, breakdowns (alarm code != 0), an open guard door and a spindle that lags its setpoint while
-running give a realistic mix of priorities; the deviation alarm is suppressed by design while the machine is not
-running, the hydraulic pressure alarm while it is down (the pump is off then).
+running give a realistic mix of priorities; the deviation and hydraulic pressure alarms are suppressed by design while
+the machine is not running (the pump is off while it is down or switched off for a repair).
 """
 
 from dataclasses import dataclass
@@ -14,8 +14,7 @@ from django.db import transaction
 from alarms.models import AlarmDefinition, AlarmKind, Comparison, Priority
 from historian.models import Machine, Tag
 
-RUNNING = 1.0
-DOWN = 2.0
+RUNNING = 1.0  # the state register's code (demo.simulator.plant.MachineState)
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ DEMO_ALARMS: tuple[DemoAlarm, ...] = (
               setpoint_signal="speed_setpoint", suppress_when=(Comparison.NOT_EQUALS, RUNNING)),
     DemoAlarm("hydraulic_pressure", "Hydraulic pressure low", AlarmKind.LO, Priority.HIGH,
               "{machine} hydraulic pressure {value} {units} below {limit} {units}", 90.0, 5.0, 3.0,
-              suppress_when=(Comparison.EQUALS, DOWN)),
+              suppress_when=(Comparison.NOT_EQUALS, RUNNING)),
     DemoAlarm("door_open", "Guard door open", AlarmKind.DISCRETE_EQUALS, Priority.LOW,
               "{machine} guard door open", 1.0, on_delay=30.0),
     DemoAlarm("state", "PLC communication lost", AlarmKind.BAD_QUALITY, Priority.HIGH,

@@ -10,13 +10,24 @@ from django.db import transaction
 
 from demo.alarms import demo_alarms_load
 from demo.simulator.opcua_server import opcua_signal_node_id
-from demo.simulator.plant import MACHINE_SIGNALS, MachineState, machine_tag_address
+from demo.simulator.plant import MACHINE_SIGNALS, STATE_LABELS, SignalSpec, machine_tag_address
+from demo.simulator.production import DEMO_TIME_ZONE, PRODUCTS
 from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, sparkplug_edge_node_id, sparkplug_metric_name
 from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models.tags import Interpolation
 
 SITE_NAME = "Demo Plant"
 AREA_NAME = "Machining"
-STATE_LABELS = {str(int(state)): state.name.capitalize() for state in MachineState}
+#: Names for the discrete values of the signals that have them: the state codes and the product codes.
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "state": {str(int(state)): label for state, label in STATE_LABELS.items()},
+    "product": {str(product.code): product.name for product in PRODUCTS},
+}
+
+
+def _interpolation(spec: SignalSpec) -> str:
+    """Step for every integer or boolean signal (states, codes, counters: a value holds until the next one)."""
+    return "" if spec.data_type.startswith("float") else Interpolation.STEP
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,10 @@ def demo_plant_load(
     comes from the simulator's Sparkplug B edge node through that MQTT broker. So the overview shows machines fed
     by each protocol.
     """
-    site, _ = Site.objects.get_or_create(name=SITE_NAME, defaults={"description": "Simulated CNC machining plant"})
+    site, _ = Site.objects.update_or_create(
+        name=SITE_NAME,
+        defaults={"description": "Simulated CNC machining plant", "timezone": DEMO_TIME_ZONE},
+    )
     area, _ = Area.objects.get_or_create(site=site, name=AREA_NAME)
     scan_class, _ = ScanClass.objects.get_or_create(
         name="Fast", defaults={"period_ms": 1000, "description": "Machine signals, every second"}
@@ -120,7 +134,9 @@ def demo_plant_load(
                     units=spec.units,
                     span_low=spec.span[0],
                     span_high=spec.span[1],
-                    value_labels=STATE_LABELS if spec.name == "state" else {},
+                    value_labels=VALUE_LABELS.get(spec.name, {}),
+                    interpolation=_interpolation(spec),
+                    counter_rollover=spec.rollover,
                     is_key=spec.key,
                     description=spec.description,
                 )

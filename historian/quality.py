@@ -4,7 +4,13 @@ Stored as a smallint next to every sample, so one byte tells a chart or a query 
 and, when it cannot, why.
 """
 
+from __future__ import annotations
+
 from enum import IntEnum
+from typing import TYPE_CHECKING, overload
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Quality(IntEnum):
@@ -34,11 +40,20 @@ class Quality(IntEnum):
 _MAJOR_MASK = 0xC0
 
 
-def quality_is_good(code: int) -> bool:
+# Each takes one code or an array of codes (a batch's qualities: then an array of booleans, a mask).
+@overload
+def quality_is_good(code: int) -> bool: ...
+@overload
+def quality_is_good(code: np.ndarray) -> np.ndarray: ...
+def quality_is_good(code: int | np.ndarray) -> bool | np.ndarray:
     return code & _MAJOR_MASK == 0xC0
 
 
-def quality_is_bad(code: int) -> bool:
+@overload
+def quality_is_bad(code: int) -> bool: ...
+@overload
+def quality_is_bad(code: np.ndarray) -> np.ndarray: ...
+def quality_is_bad(code: int | np.ndarray) -> bool | np.ndarray:
     return code & _MAJOR_MASK == 0x00
 
 

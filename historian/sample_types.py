@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:  # typing.TypeIs is Python 3.13; only the type checker reads it here
+    from typing_extensions import TypeIs
 
 SAMPLE_TABLE = "historian_sample"
 CURRENT_VALUE_TABLE = "historian_current_value"
@@ -165,5 +168,5 @@ class TextSampleRow(NamedTuple):
     quality: int
 
 
-def is_text_row(row: SampleRow | TextSampleRow) -> bool:
+def is_text_row(row: SampleRow | TextSampleRow) -> TypeIs[TextSampleRow]:
     return isinstance(row, TextSampleRow)

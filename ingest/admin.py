@@ -8,9 +8,11 @@ ingest (acquisition depends on the historian, never the other way round).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -85,8 +87,9 @@ class DeviceOpcUaForm(forms.ModelForm):
             return self.instance.password  # empty: keep what is stored
         return password
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns (its stub says None)
         self.pki_files: dict[str, bytes] = {}
         for upload, field in _UPLOADS.items():
             file = cleaned.get(upload)
@@ -108,7 +111,7 @@ class DeviceOpcUaForm(forms.ModelForm):
         # is set when the file is stored, right after the device is saved.
         for field in getattr(self, "pki_files", {}):
             self.cleaned_data[field] = self.cleaned_data.get(field) or "(uploaded)"
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # django-stubs leave out BaseModelForm._post_clean (private)
 
 
 class QuarantineForm(forms.Form):
@@ -134,7 +137,7 @@ class DeviceAdmin(DeviceAdminBase):
 
     def get_fieldsets(self, request: HttpRequest, obj: Device | None = None):
         fieldsets = list(super().get_fieldsets(request, obj))
-        fields = [*OPCUA_FIELDS, "clear_password"]
+        fields: list[str | list[str] | tuple[str, ...] | tuple[()]] = [*OPCUA_FIELDS, "clear_password"]
         if obj is not None and obj.protocol == Protocol.OPCUA:
             fields[0:0] = ["opcua_browse_link", "opcua_certificates"]
         status = next((i for i, (name, _) in enumerate(fieldsets) if name == "Status"), len(fieldsets))
@@ -217,7 +220,7 @@ class DeviceAdmin(DeviceAdminBase):
             "title": "Quarantine devices",
             "form": form,
             "devices": queryset.order_by("name"),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/ingest/device_quarantine.html", context)
 
@@ -276,7 +279,7 @@ class DeviceAdmin(DeviceAdminBase):
             f"{', '.join(done) or '-'}. Check its thumbprint on the device page afterwards.",
         )
 
-    def opcua_client_certificate_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+    def opcua_client_certificate_view(self, request: HttpRequest, object_id: int) -> FileResponse:
         """The device's client certificate (public, never the key), for the server's administrator to trust."""
         device = get_object_or_404(Device, pk=object_id, protocol=Protocol.OPCUA)
         if not self.has_view_permission(request, device):
@@ -367,7 +370,8 @@ class OpcUaTagsForm(forms.Form):
 
     def __init__(self, *args, choices: dict, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["node_ids"].choices = [(node_id, node_id) for node_id in choices]
+        # cast: node_ids is the MultipleChoiceField declared above; self.fields types it as any Field.
+        cast(forms.MultipleChoiceField, self.fields["node_ids"]).choices = [(node_id, node_id) for node_id in choices]
 
 
 admin.site.unregister(Device)

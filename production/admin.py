@@ -112,3 +112,14 @@ class StateIntervalAdmin(admin.ModelAdmin):
     list_filter = ["state", "auto_classified", "machine__line"]
     date_hierarchy = "start"
     raw_id_fields = ["machine", "classified_by"]
+
+    # Intervals are derived from history; people classify, comment and split them through the audited downtime
+    # services, never by editing rows here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -3,7 +3,6 @@
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +16,17 @@ from historian.models import Device, Machine, ScanClass, Tag
 from ingest.acquisition.poll import Polling
 from ingest.pipeline.context import IngestContext
 from tests.timescale.harness import UNAVAILABLE_VAR
+from tests.waiting import wait_until
 
 pytest_plugins = ["tests.opcua_fixtures", "tests.browser"]  # shared fixtures: the OPC UA servers, the browser
 
 # Tests in these folders and modules (under tests/) also run against TimescaleDB; any other test opts in with
 # @pytest.mark.timescale. With MILLWRIGHT_TEST_BACKEND=timescaledb (`make test`'s second run) only those run.
-TIMESCALE_PATHS = ("historian/queries", "historian/storage", "historian/services/test_samples_write.py")
+TIMESCALE_PATHS = (
+    "historian/queries",
+    "historian/storage",
+    *(f"historian/services/test_{name}.py" for name in ("samples", "text_samples", "retention", "rollups")),
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -141,11 +145,9 @@ class LiveAsgiServer:
 
     def start(self) -> "LiveAsgiServer":
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
+        wait_until(lambda: self.server.started or not self.thread.is_alive(), timeout=15, what="uvicorn to start")
+        if not self.server.started:
+            raise RuntimeError("uvicorn did not start")
         return self
 
     def stop(self) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from importlib.util import find_spec
 from pathlib import Path
 
 from common.net import free_port
+from tests.waiting import wait_until
 
 
 class PrivateRedis:
@@ -37,11 +37,13 @@ class PrivateRedis:
         args += ["no", "--dir", str(self.directory)]
         with self.log.open("ab") as log:
             self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{self.log.read_text()}")
-            time.sleep(0.02)
+
+        def answers() -> bool:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start on port {self.port}:\n{self.log.read_text()}")
+            return self.answers()
+
+        wait_until(answers, timeout=timeout, what=f"redis-server on port {self.port} (log: {self.log})", interval=0.02)
         return self
 
     def answers(self) -> bool:

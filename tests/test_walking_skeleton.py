@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from websockets.sync.client import connect
 
 from config.celery import app as celery_app
 from historian.models import Tag
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.celery, pytest.mark.slow]
 
@@ -53,11 +53,17 @@ def celery_worker_process(transactional_db, demo_plant):
          "--acquisition", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not celery_app.control.ping(destination=[name], timeout=1.0):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"celery worker did not start; see {log.name}")
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited at start; see {log.name}")
+        return bool(celery_app.control.ping(destination=[name], timeout=1.0))
+
+    try:
+        wait_until(answers, timeout=60, what=f"the celery worker to answer a ping (log: {log.name})")
+    except BaseException:
+        process.kill()
+        raise
     yield process
     process.terminate()
     try:

@@ -27,3 +27,18 @@ def stays_false(condition: Callable[[], object], *, seconds: float, interval: fl
             return False
         time.sleep(interval)
     return not condition()
+
+
+def step_until(
+    step: Callable[[], object], condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05
+) -> T:
+    """`wait_until` for a loop the test drives itself (a runner's `step()`): run `step` between looks at
+    `condition` until it returns something truthy (returned), or fail after `timeout` s saying `what`."""
+
+    def stepped() -> T:
+        result = condition()
+        if not result:
+            step()
+        return result
+
+    return wait_until(stepped, timeout=timeout, what=what, interval=interval)

@@ -5,11 +5,11 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from alarms.models import JournalEntry
+from alarms.models import AlarmCategory, JournalEntry
 
 CSV_COLUMNS = (
-    "time", "alarm_id", "alarm_name", "tag_path", "priority", "event", "previous_state", "state", "value",
-    "username", "comment", "message",
+    "time", "alarm_id", "alarm_name", "category", "tag_path", "priority", "event", "previous_state", "state",
+    "value", "username", "comment", "message", "evidence",
 )  # fmt: skip
 
 
@@ -22,6 +22,9 @@ class JournalFilter:
     priority: str = ""
     event: str = ""
     alarm_id: int | None = None
+    category: str = ""
+    #: Whether the reader may see security alarms (alarms.view_security_alarms): without it, none of their entries.
+    security: bool = False
 
 
 def journal_search(*, f: JournalFilter) -> QuerySet[JournalEntry]:
@@ -43,6 +46,10 @@ def journal_search(*, f: JournalFilter) -> QuerySet[JournalEntry]:
         qs = qs.filter(event=f.event)
     if f.alarm_id is not None:
         qs = qs.filter(alarm_id=f.alarm_id)
+    if not f.security:
+        qs = qs.filter(category=AlarmCategory.PROCESS)
+    if f.category:
+        qs = qs.filter(category=f.category)
     return qs.order_by("-time", "-id")
 
 

@@ -1,8 +1,9 @@
 """ISA-18.2 alarm performance over a time range, from the journal.
 
 An *activation* is a journal entry of an alarm annunciated to the operator (event 'activate' into
-'unack_active'); activations of shelved, suppressed or out-of-service alarms are not counted. Ten-minute buckets
-are aligned to the start of the range.
+'unack_active'); activations of shelved, suppressed or out-of-service alarms are not counted, nor security
+alarms (the operator's alarm load is the process's: security alarms go to those who watch the network). Ten-minute
+buckets are aligned to the start of the range.
 """
 
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ STALE_AFTER = timedelta(hours=24)
 BAD_ACTORS = 10
 
 _JOURNAL = sql.Identifier("alarms_journal")
-_ACTIVATIONS = sql.SQL("event = 'activate' AND state = 'unack_active' AND time >= %(start)s AND time < %(end)s")
+_ACTIVATIONS = sql.SQL(
+    "category = 'process' AND event = 'activate' AND state = 'unack_active' AND time >= %(start)s AND time < %(end)s"
+)
 
 
 @dataclass

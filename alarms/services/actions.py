@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from alarms import state_machine as sm
-from alarms.models import Alarm, AlarmDefinition
+from alarms.models import Alarm, AlarmCategory, AlarmDefinition
 from alarms.services.definitions import definition_from_model
 from alarms.services.journal import journal_write
 from alarms.services.transitions import RUNTIME_FIELDS, AlarmEvent, events_after_commit, runtime_of, step_apply
@@ -24,6 +24,12 @@ PERM_VIEW = "alarms.view_alarm"
 PERM_ACKNOWLEDGE = "alarms.acknowledge_alarm"
 PERM_SHELVE = "alarms.shelve_alarm"
 PERM_OUT_OF_SERVICE = "alarms.set_alarm_out_of_service"
+PERM_VIEW_SECURITY = "alarms.view_security_alarms"
+
+
+def may_see_security(user) -> bool:
+    """Security alarms (and their evidence) are for holders of alarms.view_security_alarms only."""
+    return user is not None and user.is_active and user.has_perm(PERM_VIEW_SECURITY)
 
 
 class AlarmActionError(ValueError):
@@ -58,10 +64,10 @@ def _apply_to_alarms(alarm_ids: Iterable[int], transition, *, now: datetime, use
         raise AlarmActionError("Choose at least one alarm.")
     result = ActionResult()
     with transaction.atomic():
-        defs = {
-            d.pk: d
-            for d in AlarmDefinition.objects.filter(pk__in=ids).select_related("tag__machine__line").order_by("pk")
-        }
+        visible = AlarmDefinition.objects.filter(pk__in=ids)
+        if user is not None and not may_see_security(user):  # user None: the system (shelve expiry)
+            visible = visible.filter(category=AlarmCategory.PROCESS)  # a hidden alarm is "no such alarm"
+        defs = {d.pk: d for d in visible.select_related("tag__machine__line").order_by("pk")}
         Alarm.objects.bulk_create([Alarm(definition_id=i) for i in defs], ignore_conflicts=True)
         alarms = {a.pk: a for a in Alarm.objects.select_for_update().filter(pk__in=list(defs)).order_by("pk")}
         changed, entries = [], []

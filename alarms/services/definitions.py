@@ -24,16 +24,19 @@ FALLBACK_SECONDS = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Definition:
+    """A process alarm's definition with its tag's place in the plant; a security alarm's has no tag (every tag
+    and place field empty) and is never in the evaluation's cache (detectors raise it: services/security.py)."""
+
     id: int
     name: str
-    tag_id: int
+    tag_id: int | None
     tag_path: str
     tag_name: str
     units: str
-    machine_id: int
+    machine_id: int | None
     machine_name: str
-    line_id: int
-    area_id: int
+    line_id: int | None
+    area_id: int | None
     priority: str
     message: str
     config: Config
@@ -41,6 +44,7 @@ class Definition:
     suppress_tag_id: int | None
     suppress_when: str
     suppress_value: float | None
+    category: str = "process"
 
     def suppressed_by(self, value: float | None) -> bool | None:
         """Whether the design condition holds for the suppressing tag's `value` (None when unknown)."""
@@ -54,17 +58,19 @@ class Definition:
 
 def definition_from_model(d: AlarmDefinition) -> Definition:
     tag = d.tag
+    machine = tag.machine if tag is not None else None
     return Definition(
         id=d.pk,
         name=d.name,
-        tag_id=tag.pk,
-        tag_path=tag.path,
-        tag_name=tag.name,
-        units=tag.units,
-        machine_id=tag.machine_id,
-        machine_name=tag.machine.name,
-        line_id=tag.machine.line_id,
-        area_id=tag.machine.line.area_id,
+        tag_id=tag.pk if tag is not None else None,
+        tag_path=tag.path if tag is not None else "",
+        tag_name=tag.name if tag is not None else "",
+        units=tag.units if tag is not None else "",
+        machine_id=machine.pk if machine is not None else None,
+        machine_name=machine.name if machine is not None else "",
+        line_id=machine.line_id if machine is not None else None,
+        area_id=machine.line.area_id if machine is not None else None,
+        category=d.category,
         priority=d.priority,
         message=d.message,
         config=Config(
@@ -96,7 +102,10 @@ class DefinitionCache:
 
 def _load() -> dict[int, tuple[Definition, ...]]:
     by_tag: dict[int, list[Definition]] = {}
-    for d in AlarmDefinition.objects.filter(enabled=True).select_related("tag__machine__line").order_by("pk"):
+    # Tag-bound (process) definitions only: security alarms are raised by detectors, not by values.
+    enabled = AlarmDefinition.objects.filter(enabled=True, tag__isnull=False)
+    for d in enabled.select_related("tag__machine__line").order_by("pk"):
+        assert d.tag_id is not None
         by_tag.setdefault(d.tag_id, []).append(definition_from_model(d))
     return {tag_id: tuple(ds) for tag_id, ds in by_tag.items()}
 

@@ -60,8 +60,8 @@ def notification_retry_delay(attempt: int) -> int:
 
 
 PAYLOAD_FIELDS = (
-    "id", "name", "tag", "machine", "line", "area", "priority", "state", "message", "value", "units", "active_since",
-    "acknowledged_by",
+    "id", "name", "category", "source", "tag", "machine", "line", "area", "priority", "state", "message", "value",
+    "units", "active_since", "acknowledged_by", "evidence", "repeat_count",
 )  # fmt: skip
 
 
@@ -91,10 +91,17 @@ def notifications_dispatch(*, events: Sequence[AlarmEvent]) -> list[int]:
         return []
     try:
         routes = list(NotificationRoute.objects.filter(enabled=True, escalate_after_minutes__isnull=True))
-        matching = [(e, r) for e in events for r in routes if r.matches(priority=e.priority, area_id=e.area_id)]
+        # A security alarm goes over security routes only (routes whose category an administrator allowed to see
+        # security alarms chose: see the route admin); a process route never carries one.
+        matching = [
+            (e, r)
+            for e in events
+            for r in routes
+            if r.matches(priority=e.priority, area_id=e.area_id, category=e.category)
+        ]
         if not matching:
             return []
-        rows = {row["id"]: row for row in alarm_rows(ids={e.alarm_id for e, _ in matching})}
+        rows = {row["id"]: row for row in alarm_rows(ids={e.alarm_id for e, _ in matching}, security=True)}
         with transaction.atomic():
             return _deliveries_create(
                 [(r, e.alarm_id, e.time, _payload(rows[e.alarm_id], kind="alarm", at=e.time)) for e, r in matching]
@@ -118,6 +125,7 @@ def notification_escalations_due(*, now: datetime) -> list[int]:
             suppressed=False,
             out_of_service=False,
             active_since__lte=now - timedelta(minutes=route.escalate_after_minutes),
+            definition__category=route.category,
         )
         if route.area_id is not None:
             alarms = alarms.filter(definition__tag__machine__line__area_id=route.area_id)
@@ -128,7 +136,7 @@ def notification_escalations_due(*, now: datetime) -> list[int]:
         due = [(pk, since) for pk, since in candidates if (pk, since) not in sent]
         if not due:
             continue
-        rows = {row["id"]: row for row in alarm_rows(ids=[pk for pk, _ in due])}
+        rows = {row["id"]: row for row in alarm_rows(ids=[pk for pk, _ in due], security=True)}
         with transaction.atomic():
             created += _deliveries_create(
                 [(route, pk, since, _payload(rows[pk], kind="escalation", at=now)) for pk, since in due]
@@ -192,16 +200,30 @@ def _email_send(route: NotificationRoute, payload: dict) -> None:
     alarm = payload["alarm"]
     prefix = "ESCALATION " if payload["kind"] == "escalation" else ""
     subject = f"[{prefix}{alarm['priority'].upper()}] {alarm['message']}"[:200]
-    lines = [
-        alarm["message"],
-        "",
-        f"Alarm     {alarm['name']}",
-        f"Tag       {alarm['tag']}",
-        f"Where     {alarm['area']} / {alarm['line']} / {alarm['machine']}",
-        f"Priority  {alarm['priority']}",
-        f"State     {alarm['state'].replace('_', ' ')}",
-        f"Value     {alarm['value']} {alarm['units']}",
-    ]
+    if alarm.get("category") == "security":
+        lines = [
+            alarm["message"],
+            "",
+            f"Alarm     {alarm['name']} (security)",
+            f"Source    {alarm['source']}",
+            f"Priority  {alarm['priority']}",
+            f"State     {alarm['state'].replace('_', ' ')}",
+            f"Seen      {alarm['repeat_count'] + 1} time(s)",
+            "",
+            "Evidence",
+            json.dumps(alarm.get("evidence") or {}, indent=2, sort_keys=True),
+        ]
+    else:
+        lines = [
+            alarm["message"],
+            "",
+            f"Alarm     {alarm['name']}",
+            f"Tag       {alarm['tag']}",
+            f"Where     {alarm['area']} / {alarm['line']} / {alarm['machine']}",
+            f"Priority  {alarm['priority']}",
+            f"State     {alarm['state'].replace('_', ' ')}",
+            f"Value     {alarm['value']} {alarm['units']}",
+        ]
     recipients = [a.strip() for a in route.target.split(",") if a.strip()]
     try:
         send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)

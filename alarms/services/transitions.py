@@ -39,7 +39,8 @@ class AlarmEvent:
     time: datetime
     value: float | None
     priority: str
-    area_id: int
+    area_id: int | None
+    category: str = "process"
 
     @property
     def annunciated(self) -> bool:
@@ -93,8 +94,14 @@ def step_apply(
     user=None,
     comment: str = "",
     setpoint: float | None = None,
+    message: str | None = None,
+    evidence: dict | None = None,
 ) -> tuple[bool, list[JournalEntry], list[AlarmEvent]]:
-    """Write `step` onto `alarm` (not saved); returns (changed, journal entries, events)."""
+    """Write `step` onto `alarm` (not saved); returns (changed, journal entries, events).
+
+    `message` and `evidence`: a security alarm's own text and what its detector saw, instead of the definition's
+    template; they go onto the alarm when it is raised or repeats, and onto each journal entry of the step.
+    """
     before = runtime_of(alarm)
     rt = step.runtime
     changed = rt != before
@@ -112,13 +119,14 @@ def step_apply(
         alarm.changed_at = now
         if value is not None or t.event in (Event.ACTIVATE, Event.CLEAR):
             alarm.value = value
+        rendered = message if message is not None else render_message(d, value=alarm.value, setpoint=setpoint)
         if t.after == State.UNACK_ACTIVE and t.before != State.UNACK_ACTIVE:
             alarm.active_since = now
             alarm.acknowledged_at = None
             alarm.acknowledged_by = None
-            alarm.message = render_message(d, value=alarm.value, setpoint=setpoint)
-        elif t.event == Event.ACTIVATE:
-            alarm.message = render_message(d, value=alarm.value, setpoint=setpoint)
+            alarm.message = rendered[:400]
+        elif t.event in (Event.ACTIVATE, Event.REPEAT):
+            alarm.message = rendered[:400]
         if t.event == Event.ACKNOWLEDGE:
             alarm.acknowledged_at = now
             alarm.acknowledged_by = user
@@ -140,10 +148,22 @@ def step_apply(
                 area_id=d.area_id,
                 line_id=d.line_id,
                 machine_id=d.machine_id,
+                category=d.category,
+                evidence=evidence if t.event in (Event.ACTIVATE, Event.REPEAT) else None,
             )
         )
         events.append(
-            AlarmEvent(d.id, t.event.value, t.before.value, t.after.value, now, alarm.value, d.priority, d.area_id)
+            AlarmEvent(
+                d.id,
+                t.event.value,
+                t.before.value,
+                t.after.value,
+                now,
+                alarm.value,
+                d.priority,
+                d.area_id,
+                d.category,
+            )
         )
     return changed, entries, events
 

@@ -325,6 +325,11 @@ INGEST_POLLER_SWITCH_INTERVAL_MS = env.float("INGEST_POLLER_SWITCH_INTERVAL_MS",
 ALARMS_MAX_SHELVE_MINUTES = env.int("ALARMS_MAX_SHELVE_MINUTES", default=720)
 ALARMS_JOURNAL_KEEP_MONTHS = env.int("ALARMS_JOURNAL_KEEP_MONTHS", default=0)  # 0: keep the journal for ever
 ALARMS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALARMS_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Security alarm "burst of failed logins" (alarms/services/login_bursts.py): this many failures from one address,
+# or for one user name, within the window raise it (django-axes locks a user name *and* address pair after
+# AXES_FAILURE_LIMIT; this sees the spraying of many names from one address, or one name from many addresses).
+SECURITY_FAILED_LOGIN_BURST_COUNT = env.int("SECURITY_FAILED_LOGIN_BURST_COUNT", default=10)
+SECURITY_FAILED_LOGIN_BURST_WINDOW_SECONDS = env.float("SECURITY_FAILED_LOGIN_BURST_WINDOW_SECONDS", default=300.0)
 
 # REST API (api/): per-user named tokens for scripts, the session for the browser; the OpenAPI schema at /api/schema/.
 REST_FRAMEWORK = {

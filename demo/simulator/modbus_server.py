@@ -98,15 +98,17 @@ async def serve_plant(
     tick_seconds: float = 0.5,
     trace_pdu: TracePdu | None = None,
     ready: ReadyCallback | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Serve `plant` (unit ids = its lines' unit ids) until cancelled, stepping it every tick.
+    """Serve `plant` (unit ids = its lines' unit ids) until cancelled, stepping it every tick to `clock()`.
 
-    `ready` is called with the bound (host, port) once the server accepts connections.
+    `ready` is called with the bound (host, port) once the server accepts connections. `clock` is the plant's
+    time source: the monotonic clock (real time), or a test's, which then runs the plant as fast as it likes.
     """
     snapshots: dict[int, list[int]] = {}
 
     def refresh() -> None:
-        plant.step(time.monotonic())
+        plant.step(clock())
         for line in plant.lines:
             snapshots[line.unit_id] = line.registers()
 
@@ -267,6 +269,7 @@ class PlantServerThread(ServerThread):
         port: int = 0,
         tick_seconds: float = 0.5,
         trace_pdu: TracePdu | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plant = plant if plant is not None else PlantSimulator()
 
@@ -278,6 +281,7 @@ class PlantServerThread(ServerThread):
                 tick_seconds=tick_seconds,
                 trace_pdu=trace_pdu,
                 ready=ready,
+                clock=clock,
             )
 
         super().__init__(serve, name=f"plant-server:{port}")

@@ -4,17 +4,42 @@ Each line is one PLC (one Modbus unit id, 1..n) behind a shared Modbus TCP gatew
 line owns holding registers ``m*100 .. m*100+99``; MACHINE_SIGNALS gives the layout inside that block.
 Physics are deliberately simple (first-order lags, ramps, exponential hazards) but consistent: current,
 power, temperatures and vibration follow speed and cutting load, counters only move while running.
-All randomness comes from one ``random.Random(seed)``, so a run is reproducible for a given sequence of
-``step(now)`` calls.
+All randomness comes from one ``random.Random(seed)``, so a run is reproducible for a given seed, plant clock
+(`clock`, the UTC time of the first step) and sequence of ``step(now)`` calls.
+
+Production (what the OEE of issue 13 is computed from; codes and products in `demo.simulator.production`): the
+machines of a line work in series, each taking its parts from a buffer filled by the one before it (the first one
+from an unlimited raw stock, the last one into an unlimited outfeed). A machine down starves the next one once the
+buffer between them is empty (state idle/starved) and blocks the one before once that buffer is full (blocked).
+The line changes product every 25-50 minutes: the first machine changes over when it starts its next part, each
+following one when the first part of the new product reaches it (state setup for 2-5 minutes; the first parts
+after a setup are often rejects). Breakdowns (fault codes, some of them locked out: state off), short operator
+stops (micro-stops, under 2 minutes), reduced-speed periods (setpoint lowered, longer cycles) and the planned breaks
+of the demo shift calendar (state planned stop, all machines at once) complete the losses. Time is not compressed:
+the rates are tuned so that the nine machines show each loss within 10-15 minutes.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import struct
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+
+from demo.simulator.production import (
+    DEMO_CALENDAR,
+    FAULT_CODES,
+    LOCKOUT_CODES,
+    PRODUCTS,
+    ideal_cycle_time,
+)
+from production.calendar import Calendar, calendar_shifts
+from production.kpis import MachineState as ProductionState
 
 MACHINE_BLOCK_SIZE = 100
 MAX_SUBSTEP = 1.0  # s: physics integration step
@@ -24,30 +49,55 @@ AMBIENT_C = 22.0
 MAINS_V = 400.0
 POWER_FACTOR = 0.85
 
+BUFFER_CAPACITY = 4  # parts between two machines of a line
+FLOW_WAIT_DEBOUNCE = 10.0  # s: a shorter wait for a part or for room is part of the cycle (shown running)
+STARTUP_PARTS = 2  # parts after a setup with a high reject rate
+STARTUP_REJECT_P = 0.3
+
 
 class MachineState(IntEnum):
-    IDLE = 0
-    RUNNING = 1
-    DOWN = 2
+    """The state register's codes (see `demo.simulator.production`)."""
 
+    IDLE = 0  # idle or starved
+    RUNNING = 1
+    DOWN = 2  # unplanned down: a fault code is set
+    BLOCKED = 3
+    SETUP = 4  # changeover
+    PLANNED_STOP = 5  # a break of the shift calendar
+    OFF = 6  # locked out for a repair
+
+
+#: The state register's codes as the production layer's states: the demo's state mapping.
+PRODUCTION_STATES: dict[MachineState, ProductionState] = {
+    MachineState.IDLE: ProductionState.IDLE,
+    MachineState.RUNNING: ProductionState.RUNNING,
+    MachineState.DOWN: ProductionState.UNPLANNED_DOWN,
+    MachineState.BLOCKED: ProductionState.BLOCKED,
+    MachineState.SETUP: ProductionState.SETUP,
+    MachineState.PLANNED_STOP: ProductionState.PLANNED_STOP,
+    MachineState.OFF: ProductionState.OFF,
+}
+#: What an HMI shows for each code (the state tag's value labels).
+STATE_LABELS: dict[MachineState, str] = {
+    MachineState.IDLE: "Idle",
+    MachineState.RUNNING: "Running",
+    MachineState.DOWN: "Down",
+    MachineState.BLOCKED: "Blocked",
+    MachineState.SETUP: "Setup",
+    MachineState.PLANNED_STOP: "Planned stop",
+    MachineState.OFF: "Off",
+}
 
 #: Alarm codes a DOWN machine shows, with the texts an HMI would.
-ALARM_CODES: dict[int, str] = {
-    101: "spindle motor overtemperature",
-    205: "hydraulic pressure low",
-    310: "spindle drive fault",
-    412: "tool breakage detected",
-    520: "emergency stop pressed",
-    633: "way lubrication fault",
-}
+ALARM_CODES: dict[int, str] = {code: text.lower() for code, (text, _) in FAULT_CODES.items()}
 # Random breakdowns (overtemperature is not random: it trips when the motor gets too hot).
 _RANDOM_ALARMS: tuple[tuple[int, float, tuple[float, float]], ...] = (
     # code, weight, (min, max) repair time in s
-    (205, 2.0, (120.0, 480.0)),
-    (310, 1.0, (180.0, 900.0)),
-    (412, 3.0, (90.0, 300.0)),
-    (520, 3.0, (20.0, 60.0)),
-    (633, 1.5, (60.0, 240.0)),
+    (205, 2.0, (120.0, 420.0)),
+    (310, 1.0, (180.0, 720.0)),
+    (412, 3.0, (120.0, 300.0)),
+    (520, 1.5, (20.0, 60.0)),
+    (633, 1.5, (120.0, 240.0)),
 )
 _OVERTEMP_TRIP_C = 95.0
 
@@ -64,6 +114,7 @@ class SignalSpec:
     key: bool = False  # shown on the overview card
     span: tuple[float, float] = (0.0, 100.0)  # nominal chart range
     bit: int | None = None  # for bool signals packed into a status register
+    rollover: int | None = None  # a counter that wraps: the value at which it wraps back to 0
 
     @property
     def register_count(self) -> int:
@@ -72,11 +123,19 @@ class SignalSpec:
 
 _STATUS = 1  # offset of the packed status register
 MACHINE_SIGNALS: tuple[SignalSpec, ...] = (
-    SignalSpec("state", 0, "uint16", "", "Machine state: 0 idle, 1 running, 2 down", True, (0, 2)),
+    SignalSpec(
+        "state",
+        0,
+        "uint16",
+        "",
+        "Machine state: 0 idle/starved, 1 running, 2 down, 3 blocked, 4 setup, 5 planned stop, 6 off",
+        True,
+        (0, 6),
+    ),
     SignalSpec("running", _STATUS, "bool", "", "Running (status bit 0)", False, (0, 1), bit=0),
     SignalSpec("fault", _STATUS, "bool", "", "Fault active (status bit 1)", False, (0, 1), bit=1),
     SignalSpec("door_open", _STATUS, "bool", "", "Guard door open (status bit 2)", False, (0, 1), bit=2),
-    SignalSpec("alarm_code", 2, "uint16", "", "Active alarm code, 0 when none", False, (0, 999)),
+    SignalSpec("alarm_code", 2, "uint16", "", "Active fault code, 0 when none", False, (0, 999)),
     SignalSpec("spindle_speed", 4, "float32", "rpm", "Spindle speed", True, (0, 3600)),
     SignalSpec("speed_setpoint", 6, "float32", "rpm", "Spindle speed setpoint", False, (0, 3600)),
     SignalSpec("motor_current", 8, "float32", "A", "Spindle motor current", False, (0, 60)),
@@ -93,7 +152,12 @@ MACHINE_SIGNALS: tuple[SignalSpec, ...] = (
     SignalSpec("reject_parts", 30, "uint32", "parts", "Rejected parts", False, (0, 2000)),
     SignalSpec("energy_total", 32, "float64", "kWh", "Energy meter of the spindle drive", False, (0, 1e6)),
     SignalSpec("spindle_load", 36, "int16", "%", "Spindle load, negative while braking", False, (-100, 150)),
-)
+    SignalSpec("product", 38, "uint16", "", "Product (recipe) code being made, or set up for", False, (0, 999)),
+    SignalSpec("produced_count", 40, "uint16", "parts", "Production counter, every part (16 bits: wraps at 65536)",
+               False, (0, 65535), rollover=65536),
+    SignalSpec("reject_count", 41, "uint16", "parts", "Reject counter (16 bits: wraps at 65536)",
+               False, (0, 65535), rollover=65536),
+)  # fmt: skip
 SIGNALS_BY_NAME: dict[str, SignalSpec] = {s.name: s for s in MACHINE_SIGNALS}
 
 _FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f", "float64": ">d"}
@@ -115,10 +179,31 @@ def _hazard(rate: float, dt: float) -> float:
     return 1.0 - math.exp(-rate * dt)
 
 
+# Event rates (1/s) of one machine while it makes parts, tuned so that the 3 x 3 demo shows each loss within
+# 10-15 minutes and lands its OEE in 55-85 %.
+BREAKDOWN_RATE = 1 / 2700  # random faults (more with a worn spindle or during a vibration spike)
+MICRO_STOP_RATE = 1 / 2400  # operator stops: clear chips, measure a part (10-90 s)
+REDUCED_SPEED_RATE = 1 / 2400  # the operator lowers the speed (chatter, hard material) for 4-12 minutes
+CHANGEOVER_EVERY = (30 * 60.0, 60 * 60.0)  # s between two product changes of a line
+SETUP_SECONDS = (90.0, 240.0)
+
+
+@dataclass(slots=True)
+class Buffer:
+    """The parts waiting between two machines of a line (their product codes, oldest first)."""
+
+    capacity: int
+    parts: deque[int] = field(default_factory=deque)
+
+    @property
+    def full(self) -> bool:
+        return len(self.parts) >= self.capacity
+
+
 class Machine:
     """One CNC machine. Times are plant simulation seconds."""
 
-    def __init__(self, line_index: int, index: int, rng: random.Random) -> None:
+    def __init__(self, line_index: int, index: int, rng: random.Random, *, product: int = PRODUCTS[0].code) -> None:
         self.line_index = line_index
         self.index = index
         self.name = f"L{line_index + 1}-M{index + 1}"
@@ -126,27 +211,42 @@ class Machine:
         # Machine parameters.
         self.base_setpoint = float(rng.choice(range(1200, 2801, 100)))
         self.rated_current = rng.uniform(28.0, 40.0)
-        self.nominal_cycle = rng.uniform(25.0, 70.0)
         self.feed_per_rev = rng.uniform(0.15, 0.35)  # mm/rev
         self.cutting_torque = rng.uniform(0.5, 0.65)  # fraction of rated
         self.nominal_pressure = rng.uniform(110.0, 140.0)
         self.wear_rate = 1.0 / rng.uniform(4 * 3600.0, 10 * 3600.0)  # wear units per running second
         self.reject_rate = rng.uniform(0.005, 0.02)
+        # Where parts come from and go to (None: the raw stock, the outfeed); set by the line.
+        self.infeed: Buffer | None = None
+        self.outfeed: Buffer | None = None
+        self.supply_product = product  # the product of the next raw part (first machine of a line)
         # State.
         self.t = 0.0
         self.state = MachineState.RUNNING
+        self.timed: str | None = None  # a stop that ends at state_until: down, lockout, restart, setup, micro
         self.state_until = math.inf
+        self.lockout_at = math.inf
         self.alarm_code = 0
         self.door_open = False
         self._door_plan: tuple[float, float] = (math.inf, math.inf)
+        self.product = product
+        self.has_part = True  # a part in the machine, being machined
+        self.finished_part = False  # a finished good part that could not leave yet (blocked)
+        self.wait_since: float | None = None  # waiting for a part or for room since
+        self.startup_left = 0
+        self.reduced_until = -math.inf
         self.setpoint = self.base_setpoint
         self.speed = self.setpoint
         self.wear = rng.uniform(0.0, 0.4)
-        self.cycle_elapsed = rng.uniform(0.0, self.nominal_cycle)
         self.cycle_target = self._next_cycle_target()
-        self.cycle_time = self.nominal_cycle
+        self.cycle_elapsed = rng.uniform(0.0, self.cycle_target)
+        self.cycle_clock = self.cycle_elapsed
+        self.cycle_time = ideal_cycle_time(product)
         self.good_parts = rng.randint(2000, 40000)
         self.reject_parts = round(self.good_parts * self.reject_rate)
+        # The PLC's 16-bit production counters: close enough to the wrap that a long demo sees a rollover.
+        self.produced_count = rng.randint(60000, 65500)
+        self.reject_count = rng.randint(0, 2000)
         self.energy_kwh = rng.uniform(1e4, 1e5)
         self.torque = self.cutting_torque
         self.feed_rate = 0.0
@@ -175,7 +275,7 @@ class Machine:
         return {
             "state": float(self.state),
             "running": float(self.state == MachineState.RUNNING),
-            "fault": float(self.state == MachineState.DOWN),
+            "fault": float(self.alarm_code != 0),
             "door_open": float(self.door_open),
             "alarm_code": float(self.alarm_code),
             "spindle_speed": self.speed,
@@ -194,6 +294,9 @@ class Machine:
             "reject_parts": float(self.reject_parts),
             "energy_total": self.energy_kwh,
             "spindle_load": float(self.spindle_load),
+            "product": float(self.product),
+            "produced_count": float(self.produced_count),
+            "reject_count": float(self.reject_count),
         }
 
     @property
@@ -224,60 +327,124 @@ class Machine:
                 regs[spec.offset + i // 2] = int.from_bytes(raw[i : i + 2], "big")
         return regs
 
-    def advance(self, dt: float) -> None:
-        """Advance by dt seconds (dt <= MAX_SUBSTEP)."""
+    def advance(self, dt: float, *, on_break: bool = False) -> None:
+        """Advance by dt seconds (dt <= MAX_SUBSTEP); `on_break`: a planned break of the shift calendar."""
         self.t += dt
-        self._transitions(dt)
+        self._transitions(dt, on_break)
         self._mechanics(dt)
         self._thermal(dt)
 
     # -- state machine -------------------------------------------------------------------------------------
 
-    def _transitions(self, dt: float) -> None:
-        rng = self.rng
-        if self.state == MachineState.RUNNING:
-            if self.motor_temp > _OVERTEMP_TRIP_C:
-                self._go_down(101, rng.uniform(180.0, 360.0))
-                return
-            # Worn spindles and vibration spikes make breakdowns likelier.
-            breakdown_rate = (1 / 2400) * (1 + 3 * max(0.0, self.wear - 0.5))
-            if self.t < self._spike_until:
-                breakdown_rate *= 4
-            if rng.random() < _hazard(breakdown_rate, dt):
-                codes, weights, repairs = zip(*_RANDOM_ALARMS, strict=True)
-                i = rng.choices(range(len(codes)), weights=weights)[0]
-                self._go_down(codes[i], rng.uniform(*repairs[i]))
-            elif rng.random() < _hazard(1 / 480, dt):
-                long_stop = rng.random() < 0.15  # changeover, possibly a new recipe
-                self._go_idle(rng.uniform(120.0, 300.0) if long_stop else rng.uniform(10.0, 90.0))
-                if long_stop and rng.random() < 0.6:
-                    self.setpoint = round(self.base_setpoint * rng.choice((0.8, 0.9, 1.0, 1.1, 1.2)), -1)
-        elif self.t >= self.state_until:
-            if self.state == MachineState.DOWN:
-                if self.alarm_code in (310, 412):
-                    self.wear *= 0.2  # spindle service / new tool
-                self.alarm_code = 0
-                self._go_idle(self.rng.uniform(5.0, 20.0), allow_door=False)
-            else:
-                self.state = MachineState.RUNNING
-                self.state_until = math.inf
-                self._door_plan = (math.inf, math.inf)
+    def _transitions(self, dt: float, on_break: bool) -> None:
+        if self.t >= self.reduced_until and self.setpoint != self.base_setpoint:
+            self.setpoint = self.base_setpoint  # back to full speed
+        if self.timed == "down" and self.t >= self.lockout_at:
+            self.state = MachineState.OFF  # locked out for the repair; the fault stays latched until the restart
+            self.timed = "lockout"
+        if self.timed is not None and self.t >= self.state_until:
+            self._timed_end()
+        if self.timed is None:
+            self._flow(dt, on_break)
         opens, closes = self._door_plan
         self.door_open = opens <= self.t < closes
 
-    def _go_idle(self, duration: float, *, allow_door: bool = True) -> None:
-        self.state = MachineState.IDLE
+    def _timed_end(self) -> None:
+        kind, self.timed = self.timed, None
+        self.state_until = self.lockout_at = math.inf
+        self._door_plan = (math.inf, math.inf)
+        if kind in ("down", "lockout"):
+            if self.alarm_code in (310, 412):
+                self.wear *= 0.2  # spindle service / new tool
+            self.alarm_code = 0
+            self._start_timed("restart", MachineState.IDLE, self.rng.uniform(5.0, 20.0))  # reset, homing
+        elif kind == "setup":
+            self.has_part = True
+            self.startup_left = STARTUP_PARTS
+            self._new_cycle()
+
+    def _start_timed(self, kind: str, state: MachineState, duration: float) -> None:
+        self.timed = kind
+        self.state = state
         self.state_until = self.t + duration
+        self.wait_since = None
+
+    def _flow(self, dt: float, on_break: bool) -> None:
+        """A machine with no stop of its own: on break, waiting for a part or for room, or making parts."""
+        if on_break:
+            self.state = MachineState.PLANNED_STOP
+            self.wait_since = None
+            return
+        if self.finished_part and (self.outfeed is None or not self.outfeed.full):
+            if self.outfeed is not None:
+                self.outfeed.parts.append(self.product)
+            self.finished_part = False
+        if not self.finished_part and not self.has_part:
+            product: int | None = self.supply_product
+            if self.infeed is not None:
+                product = self.infeed.parts.popleft() if self.infeed.parts else None
+            if product is not None:
+                if product != self.product:  # the first part of the next product: change over
+                    self.product = product
+                    self._start_setup()
+                    return
+                self.has_part = True
+                self._new_cycle()
+        if self.finished_part or not self.has_part:
+            if self.wait_since is None:
+                self.wait_since = self.t
+            if self.t - self.wait_since < FLOW_WAIT_DEBOUNCE:
+                self.state = MachineState.RUNNING  # loading / unloading: part of the cycle
+            else:
+                self.state = MachineState.BLOCKED if self.finished_part else MachineState.IDLE
+            return
+        self.wait_since = None
+        self.state = MachineState.RUNNING
+        self._random_events(dt)
+
+    def _random_events(self, dt: float) -> None:
+        rng = self.rng
+        if self.motor_temp > _OVERTEMP_TRIP_C:
+            self._go_down(101, rng.uniform(180.0, 360.0))
+            return
+        # Worn spindles and vibration spikes make breakdowns likelier.
+        breakdown_rate = BREAKDOWN_RATE * (1 + 3 * max(0.0, self.wear - 0.5))
+        if self.t < self._spike_until:
+            breakdown_rate *= 4
+        if rng.random() < _hazard(breakdown_rate, dt):
+            codes, weights, repairs = zip(*_RANDOM_ALARMS, strict=True)
+            i = rng.choices(range(len(codes)), weights=weights)[0]
+            self._go_down(codes[i], rng.uniform(*repairs[i]))
+        elif rng.random() < _hazard(MICRO_STOP_RATE, dt):
+            self._go_idle(rng.uniform(10.0, 90.0))
+        elif self.t >= self.reduced_until and rng.random() < _hazard(REDUCED_SPEED_RATE, dt):
+            self.reduced_until = self.t + rng.uniform(240.0, 720.0)
+            self.setpoint = round(self.base_setpoint * rng.choice((0.75, 0.8, 0.85, 0.9)), -1)
+
+    def _start_setup(self) -> None:
+        rng = self.rng
+        self._start_timed("setup", MachineState.SETUP, rng.uniform(*SETUP_SECONDS))
+        self._door_plan = (self.t + rng.uniform(5.0, 15.0), self.state_until - rng.uniform(10.0, 20.0))
+
+    def _new_cycle(self) -> None:
+        self.cycle_elapsed = 0.0
+        self.cycle_clock = 0.0
+        self.cycle_target = self._next_cycle_target()
+
+    def _go_idle(self, duration: float, *, allow_door: bool = True) -> None:
+        self._start_timed("micro", MachineState.IDLE, duration)
         if allow_door and duration > 15 and self.rng.random() < 0.6:
             self._door_plan = (self.t + 4.0, self.state_until - 5.0)
         else:
             self._door_plan = (math.inf, math.inf)
 
     def _go_down(self, code: int, repair: float) -> None:
-        self.state = MachineState.DOWN
+        self._start_timed("down", MachineState.DOWN, repair)
         self.alarm_code = code
-        self.state_until = self.t + repair
         self.cycle_elapsed = 0.0  # the part is re-machined from the start
+        self.cycle_clock = 0.0
+        if code in LOCKOUT_CODES:
+            self.lockout_at = self.t + min(repair / 2, self.rng.uniform(30.0, 90.0))
         # A technician opens the guard door for most repairs, not for an e-stop reset.
         if code != 520 and self.rng.random() < 0.8:
             self._door_plan = (self.t + self.rng.uniform(15.0, 40.0), self.state_until - 8.0)
@@ -287,8 +454,8 @@ class Machine:
     # -- physics -------------------------------------------------------------------------------------------
 
     def _next_cycle_target(self) -> float:
-        base = self.nominal_cycle * self.base_setpoint / self.setpoint
-        return max(5.0, base * (1 + self.rng.gauss(0.0, 0.03)))
+        """Machining time of the next part at full speed: the ideal cycle time and a little more."""
+        return ideal_cycle_time(self.product) * (1 + abs(self.rng.gauss(0.0, 0.03)))
 
     def _mechanics(self, dt: float) -> None:
         rng = self.rng
@@ -296,31 +463,25 @@ class Machine:
         target = self.setpoint if running else 0.0
         accel = self.setpoint / 5.0  # rpm/s: about 5 s to full speed
         accelerating = braking = False
-        if self.speed < target - 1.0:
+        if self.speed < 0.98 * target:  # (running speed jitters around the setpoint: not accelerating)
             accelerating = True
             self.speed = min(target, self.speed + accel * dt)
         elif running:
             self.speed = max(0.0, target * (1 + rng.gauss(0.0, 0.0015)))
-        elif self.state == MachineState.IDLE:
+        elif self.state in (MachineState.DOWN, MachineState.OFF):  # drive disabled, the spindle coasts down
+            self.speed = max(0.0, self.speed * math.exp(-dt / 12.0) - 15.0 * dt)
+        else:  # a controlled stop
             braking = self.speed > 0.0
             self.speed = max(0.0, self.speed - 1.5 * accel * dt)
-        else:  # DOWN: drive disabled, the spindle coasts down
-            self.speed = max(0.0, self.speed * math.exp(-dt / 12.0) - 15.0 * dt)
 
         at_speed = running and not accelerating
         cutting = False
-        if at_speed:
-            self.cycle_elapsed += dt
+        if at_speed and self.has_part and not self.finished_part:
+            self.cycle_elapsed += dt * self.setpoint / self.base_setpoint  # a lowered speed cuts slower
+            self.cycle_clock += dt
             cutting = self.cycle_elapsed < 0.8 * self.cycle_target  # then unload / load the part
             if self.cycle_elapsed >= self.cycle_target:
-                self.cycle_time = self.cycle_target
-                reject_p = self.reject_rate * (1 + 2 * self.wear) + (0.1 if self.t < self._spike_until else 0)
-                if rng.random() < reject_p:
-                    self.reject_parts += 1
-                else:
-                    self.good_parts += 1
-                self.cycle_elapsed -= self.cycle_target  # the next part started within this step
-                self.cycle_target = self._next_cycle_target()
+                self._part_done()
             self.wear = min(1.5, self.wear + self.wear_rate * dt)
         self.feed_rate = max(0.0, self.setpoint * self.feed_per_rev * (1 + rng.gauss(0.0, 0.01))) if cutting else 0.0
         self._update_electrical(cutting=cutting, accelerating=accelerating, braking=braking, dt=dt)
@@ -334,12 +495,27 @@ class Machine:
         base = (0.8 + 2.5 * self.wear) * speed_frac * (1.3 if cutting else 1.0)
         self.vibration = min(20.0, max(0.0, 0.05 + base + spike * speed_frac + abs(rng.gauss(0.0, 0.08))))
 
-        hydraulic_target = 0.0
-        if self.state != MachineState.DOWN:
-            hydraulic_target = self.nominal_pressure + (8.0 if cutting else 0.0)
-        elif self.alarm_code == 205:
-            hydraulic_target = 25.0  # leaking, pump still trying
+        hydraulic_target = self.nominal_pressure + (8.0 if cutting else 0.0)
+        if self.state == MachineState.OFF:
+            hydraulic_target = 0.0
+        elif self.state == MachineState.DOWN:
+            hydraulic_target = 25.0 if self.alarm_code == 205 else 0.0  # leaking, pump still trying
         self.pressure = max(0.0, _lag(self.pressure, hydraulic_target, 2.0, dt) + rng.gauss(0.0, 0.5))
+
+    def _part_done(self) -> None:
+        self.cycle_time = self.cycle_clock
+        reject_p = self.reject_rate * (1 + 2 * self.wear) + (0.1 if self.t < self._spike_until else 0)
+        if self.startup_left > 0:
+            self.startup_left -= 1
+            reject_p = max(reject_p, STARTUP_REJECT_P)
+        if self.rng.random() < reject_p:
+            self.reject_parts += 1
+            self.reject_count = (self.reject_count + 1) & 0xFFFF
+        else:
+            self.good_parts += 1
+            self.finished_part = True  # leaves for the next machine when there is room
+        self.produced_count = (self.produced_count + 1) & 0xFFFF
+        self.has_part = False
 
     def _update_electrical(self, *, cutting: bool, accelerating: bool, braking: bool, dt: float = 0.0) -> None:
         rng = self.rng
@@ -354,7 +530,9 @@ class Machine:
         else:
             torque = 0.0
         self.torque = torque
-        if self.state == MachineState.DOWN:
+        if self.state == MachineState.OFF:
+            current = 0.0
+        elif self.state == MachineState.DOWN:
             current = 0.6  # drive disabled, control power only
         else:
             speed_frac = self.speed / max(self.setpoint, 1.0)
@@ -363,7 +541,7 @@ class Machine:
         self.energy_kwh += self.power * dt / 3600.0
 
     def _motor_temp_target(self) -> float:
-        return AMBIENT_C + 70.0 * (self.current / self.rated_current) ** 2
+        return AMBIENT_C + 85.0 * (self.current / self.rated_current) ** 2
 
     def _bearing_temp_target(self) -> float:
         return AMBIENT_C + 28.0 * self.speed / 3000.0 + 10.0 * self.wear
@@ -381,12 +559,34 @@ class Machine:
         self.coolant_temp_reading = self.coolant_temp + rng.gauss(0.0, 0.05)
 
 
-@dataclass(slots=True)
 class Line:
-    index: int
-    unit_id: int
-    name: str
-    machines: list[Machine]
+    """Machines in series with a buffer between each two; the line's product plan (its changeovers)."""
+
+    def __init__(self, index: int, machines_per_line: int, rng: random.Random) -> None:
+        self.index = index
+        self.unit_id = index + 1
+        self.name = f"Line {index + 1}"
+        self.rng = random.Random(rng.getrandbits(64))
+        self.product = PRODUCTS[index % len(PRODUCTS)].code
+        self.machines = [
+            Machine(index, mi, random.Random(rng.getrandbits(64)), product=self.product)
+            for mi in range(machines_per_line)
+        ]
+        self.buffers = [Buffer(BUFFER_CAPACITY) for _ in range(machines_per_line - 1)]
+        for buffer, before, after in zip(self.buffers, self.machines, self.machines[1:], strict=False):
+            buffer.parts.extend([self.product] * (BUFFER_CAPACITY // 2))
+            before.outfeed = after.infeed = buffer
+        self.t = 0.0
+        self.next_changeover = self.rng.uniform(*CHANGEOVER_EVERY) / 2
+
+    def advance(self, dt: float, *, on_break: bool) -> None:
+        self.t += dt
+        if self.t >= self.next_changeover:
+            self.product = self.rng.choice([p.code for p in PRODUCTS if p.code != self.product])
+            self.machines[0].supply_product = self.product
+            self.next_changeover = self.t + self.rng.uniform(*CHANGEOVER_EVERY)
+        for machine in self.machines:
+            machine.advance(dt, on_break=on_break)
 
     def registers(self) -> list[int]:
         """All holding registers of the line's PLC: machine m at m*100."""
@@ -396,11 +596,41 @@ class Line:
         return regs
 
 
+class _Breaks:
+    """The planned breaks of a calendar near an instant (UTC epoch seconds), looked up by bisection."""
+
+    def __init__(self, calendar: Calendar) -> None:
+        self.calendar = calendar
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.low = self.high = 0.0
+
+    def on_break(self, epoch: float) -> bool:
+        if not self.low <= epoch < self.high:
+            start = datetime.fromtimestamp(epoch, UTC)
+            shifts = calendar_shifts(self.calendar, start=start - timedelta(days=1), end=start + timedelta(days=2))
+            spans = sorted((b.start.timestamp(), b.end.timestamp()) for s in shifts for b in s.planned_breaks)
+            self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
+            self.low, self.high = epoch - 12 * 3600.0, epoch + 24 * 3600.0
+        i = bisect.bisect_right(self.starts, epoch) - 1
+        return i >= 0 and epoch < self.ends[i]
+
+
 class PlantSimulator:
-    """Lines x machines. Not thread-safe: step() and reads belong to one thread (the server's loop)."""
+    """Lines x machines. Not thread-safe: step() and reads belong to one thread (the server's loop).
+
+    `clock`: the plant's wall-clock time at its origin (UTC epoch seconds; default: now), for the shift calendar's
+    breaks. It then advances with the plant's time (and jumps over a pause longer than MAX_CATCH_UP)."""
 
     def __init__(
-        self, lines: int = 3, machines_per_line: int = 3, *, seed: int = 1, start: float | None = None
+        self,
+        lines: int = 3,
+        machines_per_line: int = 3,
+        *,
+        seed: int = 1,
+        start: float | None = None,
+        clock: float | None = None,
+        calendar: Calendar = DEMO_CALENDAR,
     ) -> None:
         if not 1 <= lines <= 247:
             raise ValueError("lines must be 1..247 (one Modbus unit id each)")
@@ -408,13 +638,18 @@ class PlantSimulator:
             raise ValueError("machines_per_line must be 1..100")
         self.seed = seed
         rng = random.Random(seed)
-        self.lines: list[Line] = []
-        for li in range(lines):
-            machines = [Machine(li, mi, random.Random(rng.getrandbits(64))) for mi in range(machines_per_line)]
-            self.lines.append(Line(index=li, unit_id=li + 1, name=f"Line {li + 1}", machines=machines))
+        self.lines: list[Line] = [Line(li, machines_per_line, rng) for li in range(lines)]
         self.machines_per_line = machines_per_line
+        self.calendar = calendar
+        self._breaks = _Breaks(calendar)
         self._last: float | None = start
         self.time = 0.0  # simulated seconds since start
+        self.clock = time.time() if clock is None else clock  # UTC epoch seconds, now
+
+    @property
+    def now(self) -> datetime:
+        """The plant's wall-clock time."""
+        return datetime.fromtimestamp(self.clock, UTC)
 
     @property
     def unit_ids(self) -> list[int]:
@@ -435,10 +670,14 @@ class PlantSimulator:
         self._last = now
         if elapsed <= 0:
             return
-        elapsed = min(elapsed, MAX_CATCH_UP)
+        if elapsed > MAX_CATCH_UP:
+            self.clock += elapsed - MAX_CATCH_UP
+            elapsed = MAX_CATCH_UP
         while elapsed > 1e-9:
             dt = min(MAX_SUBSTEP, elapsed)
-            for machine in self.all_machines():
-                machine.advance(dt)
+            self.clock += dt
+            on_break = self._breaks.on_break(self.clock)
+            for line in self.lines:
+                line.advance(dt, on_break=on_break)
             self.time += dt
             elapsed -= dt

@@ -69,7 +69,9 @@ def live_device_status_publish(*, device) -> None:
     live_publish([(DEVICES_LIVE_GROUP, device_status_message(device))])
 
 
-def live_samples_publish(*, rows_by_machine: Mapping[int, SampleBatch | Sequence[SampleRow]]) -> int:
+def live_samples_publish(
+    *, rows_by_machine: Mapping[int, SampleBatch | Sequence[SampleRow] | Sequence[TextSampleRow]]
+) -> int:
     """Send each machine's rows to its group; returns the number of messages sent."""
     messages = [
         (machine_live_group(machine_id), live_samples_message(machine_id, rows))

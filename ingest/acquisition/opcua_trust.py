@@ -1,16 +1,22 @@
 """Trust on first use for OPC UA server certificates: the certificate a server presents on the first secure
 connection is pinned to its device, and a different one later is refused (ingest.protocols.opcua.client) until an
-administrator trusts it (device admin). Pinning is in the audit trail."""
+administrator trusts it (device admin). Pinning is in the audit trail; a refusal is a security event
+(CERTIFICATE_CHANGED, both thumbprints as evidence), reported once per process for each certificate offered."""
 
 import logging
+import threading
+
+from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services.events import audit_record
 from historian.models import Device, Protocol
 from ingest.pipeline.store import DATABASE_DOWN_ERRORS, database_connection_reset
 from ingest.protocols.base import Driver
+from ingest.protocols.opcua.client import ServerCertificateChanged
 from ingest.protocols.opcua.configure import opcua_server_certificate_pin
 from ingest.protocols.opcua.driver import OpcUaDriver
+from inventory.security_events import SecurityEvent, SecurityEventKind, report_security_event
 
 logger = logging.getLogger(__name__)
 
@@ -33,4 +39,45 @@ def opcua_certificate_pin_on_first_use(*, device: Device, driver: Driver) -> boo
         database_connection_reset()
         return False
     logger.info("%s: server certificate SHA-256 %s trusted on first use", device, thumbprint)
+    return True
+
+
+_reported: set[tuple[int, str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def opcua_certificate_refused(*, device: Device, error: BaseException) -> bool:
+    """Report a refused changed certificate (`error` from the connect) as a security event; True if reported.
+
+    The poll retries with backoff while the certificate stays refused: each (device, trusted, offered) triple is
+    reported once per process, so the alarm is raised once rather than again after every acknowledgement."""
+    if not isinstance(error, ServerCertificateChanged):
+        return False
+    key = (device.pk, error.trusted_sha256, error.offered_sha256)
+    with _reported_lock:
+        if key in _reported:
+            return False
+        _reported.add(key)
+    try:
+        report_security_event(
+            SecurityEvent(
+                kind=SecurityEventKind.CERTIFICATE_CHANGED,
+                subject=f"opcua-device:{device.pk}",
+                message=f"{device.name}: the OPC UA server offers another certificate than the trusted one; refused",
+                at=timezone.now(),
+                evidence={
+                    "device": device.name,
+                    "endpoint": f"{device.host}:{device.port}",
+                    "trusted_sha256": error.trusted_sha256,
+                    "offered_sha256": error.offered_sha256,
+                    "refusal": str(error),
+                },
+                device_id=device.pk,
+            )
+        )
+    except DATABASE_DOWN_ERRORS:
+        database_connection_reset()
+        with _reported_lock:
+            _reported.discard(key)  # told again on the next refusal
+        return False
     return True

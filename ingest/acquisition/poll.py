@@ -29,7 +29,7 @@ from historian.quality import quality_is_good
 from historian.sample_types import datetime_to_us, us_to_datetime
 from ingest.acquisition.communication import CommunicationBaselines
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
-from ingest.acquisition.opcua_trust import opcua_certificate_pin_on_first_use
+from ingest.acquisition.opcua_trust import opcua_certificate_pin_on_first_use, opcua_certificate_refused
 from ingest.acquisition.subscriptions import TIME_RESOLUTION_MS
 from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success
@@ -199,7 +199,8 @@ class SourceTimes:
 @dataclass
 class Polling:
     """What one poller remembers between polls: the store's context, its open drivers, the devices' source times,
-    when each device was last identified, its devices' learned response times, and (for device_poll) the configuration read last."""
+    when each device was last identified, the devices' learned response times, and (for device_poll) the
+    configuration read last."""
 
     ingest: IngestContext = field(default_factory=IngestContext)
     drivers: DriverRegistry = field(default_factory=DriverRegistry)
@@ -281,6 +282,7 @@ def _read_and_store(
             context=context, device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=failed_at
         )
         polling.source_times.link_lost(tags, failed_at)
+        opcua_certificate_refused(device=device, error=exc)
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
     response_seconds = time.monotonic() - started
     if after_read is not None:

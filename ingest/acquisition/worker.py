@@ -8,10 +8,13 @@ honcho starts a new one. Without the option a worker runs tasks only.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 from click import Option
+
+if TYPE_CHECKING:
+    from ingest.acquisition.poller import Poller
 
 ACQUISITION_OPTION = Option(
     ["--acquisition"],
@@ -27,7 +30,7 @@ class AcquisitionStep(bootsteps.StartStopStep):
     def __init__(self, parent: Any, acquisition: bool = False, **options: Any) -> None:
         super().__init__(parent, **options)
         self.enabled = bool(acquisition)
-        self.poller = None
+        self.poller: Poller | None = None
 
     def start(self, parent: Any) -> None:
         from ingest.acquisition.poller import Poller  # Django is set up by now, not when this module is imported

@@ -298,7 +298,7 @@ def buffer_replay(
             break
         rows = [row for _, row in batch]
         text = [row for row in rows if is_text_row(row)]
-        samples_write_batch(rows=[row for row in rows if not is_text_row(row)] if text else rows, idempotent=True)
+        samples_write_batch(rows=[row for row in rows if not is_text_row(row)], idempotent=True)
         if text:
             text_samples_write_batch(rows=text)
         buffer.remove([i for i, _ in batch])

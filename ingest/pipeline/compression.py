@@ -159,6 +159,20 @@ class CompressionFilter:
         "changed_t": np.int64,  # when it last changed
     }
 
+    # The state arrays, one slot per tag, made (and grown) from _FIELDS by name.
+    known: np.ndarray
+    stored_t: np.ndarray
+    stored_v: np.ndarray
+    stored_q: np.ndarray
+    has_held: np.ndarray
+    held_t: np.ndarray
+    held_v: np.ndarray
+    held_q: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    last_v: np.ndarray
+    changed_t: np.ndarray
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._slot: dict[int, int] = {}

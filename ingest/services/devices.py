@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +31,7 @@ def device_enabled_set(
     *,
     device: Device,
     enabled: bool,
-    user: AbstractBaseUser | AnonymousUser | None,
+    user: User | AnonymousUser | None,
     remote_addr: str | None = None,
     at: datetime | None = None,
     context: IngestContext | None = None,

@@ -20,6 +20,12 @@ const MillwrightAlarms = (() => {
       el.querySelector("b").textContent = counts.active[p];
       el.querySelector("small").textContent = `(${counts.unacknowledged[p]})`;
     }
+    const security = document.getElementById("alarm-security");  // only for those who may see security alarms
+    if (security && counts.security !== undefined) {
+      security.dataset.count = counts.security;
+      security.querySelector("b").textContent = counts.security;
+      security.querySelector("small").textContent = `(${counts.security_unacknowledged})`;
+    }
   }
 
   function soundOn() { return localStorage.getItem(SOUND_KEY) === "on"; }

@@ -1,5 +1,6 @@
 /* The live alarm list: a snapshot on (re)connection, then every change pushed to every browser.
-   Sorted by priority, then newest first; filtered by area, line, priority and state. Acknowledge and shelve go
+   Sorted by priority, then newest first; filtered by category, area, line, priority and state. A security alarm
+   (for those who may see one) shows its evidence as text in the row, never as HTML. Acknowledge and shelve go
    through the alarm WebSocket; the server checks permissions and pushes the result to all browsers. */
 "use strict";
 (() => {
@@ -26,7 +27,9 @@
   function shown(a) {
     const area = $("filter-area").value, line = $("filter-line").value;
     const priority = $("filter-priority").value, state = $("filter-state").value;
+    const category = $("filter-category") ? $("filter-category").value : "";
     if (!a.listed) return false;
+    if (category && a.category !== category) return false;
     if (area && String(a.area_id) !== area) return false;
     if (line && String(a.line_id) !== line) return false;
     if (priority && a.priority !== priority) return false;
@@ -52,11 +55,40 @@
     return b;
   }
 
+  function messageCell(a) {
+    const td = cell(a.message, "message");
+    const link = document.createElement("a");
+    link.href = $("alarm-table").dataset.detailBase + a.id + "/";
+    link.className = "alarm-detail-link";
+    link.textContent = "details";
+    if (a.category === "security") {
+      const badge = document.createElement("span");
+      badge.className = "alarm-category";
+      badge.textContent = a.repeat_count ? `security · seen ${a.repeat_count + 1}×` : "security";
+      const evidence = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = "evidence";
+      const pre = document.createElement("pre");
+      pre.className = "alarm-evidence";
+      pre.textContent = JSON.stringify(a.evidence || {}, null, 2);  // text: a device's strings never become markup
+      evidence.append(summary, pre);
+      td.append(badge, " ", link, evidence);
+    } else {
+      td.append(" ", link);
+    }
+    return td;
+  }
+
+  function where(a) {
+    return a.category === "security" ? `security · ${a.source}` : `${a.machine} · ${a.line} · ${a.area}`;
+  }
+
   function row(a, checked) {
     const tr = document.createElement("tr");
     tr.className = "alarm prio-" + a.priority;
     tr.dataset.alarm = a.id;
     tr.dataset.state = a.state;
+    tr.dataset.category = a.category;
     const box = document.createElement("input");
     box.type = "checkbox";
     box.checked = checked;
@@ -77,7 +109,7 @@
     if (a.acknowledged_by && a.state === "ack_active") state += " by " + a.acknowledged_by;
     if (a.shelved_until) state += " until " + when(a.shelved_until);
     tr.append(
-      first, prio, cell(when(a.active_since)), cell(`${a.machine} · ${a.line} · ${a.area}`), cell(a.message, "message"),
+      first, prio, cell(when(a.active_since)), cell(where(a)), messageCell(a),
       cell(formatValue(a), "r"), cell(state, "alarm-state"), actions,
     );
     return tr;
@@ -136,7 +168,7 @@
 
   // The filter and action forms never submit: their buttons act through the socket.
   for (const id of ["alarm-filters", "alarm-actions"]) $(id).addEventListener("submit", (e) => e.preventDefault());
-  for (const id of ["filter-area", "filter-line", "filter-priority", "filter-state"]) $(id).addEventListener("change", render);
+  for (const id of ["filter-category", "filter-area", "filter-line", "filter-priority", "filter-state"]) $(id)?.addEventListener("change", render);
   $("filter-area").addEventListener("change", () => {
     const area = $("filter-area").value;
     for (const option of $("filter-line").options) option.hidden = Boolean(area && option.dataset.area && option.dataset.area !== area);

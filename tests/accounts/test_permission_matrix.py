@@ -59,6 +59,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "dashboards:explorer": Endpoint((LOGIN, DENY, ALLOW, ALLOW)),  # historian.use_trend_explorer
     # Alarms
     "alarms:list": ALARMS,
+    # One alarm; a security alarm is a 404 without alarms.view_security_alarms (tests/alarms/services/test_security)
+    "alarms:detail": Endpoint(ALARMS.expected, kwargs={"alarm_id": 999_999}),
     "alarms:history": ALARMS,
     "alarms:history_csv": EXPORT,
     "alarms:kpi": ALARMS,
@@ -138,6 +140,14 @@ ADMIN_MODELS: dict[str, str] = {
     "axes.accesslog": "v",
     "inventory.asset": "vd",  # observed, never typed in; a stale asset may be deleted
     "inventory.assetchange": "v",  # the record of what changed
+    "production.machineproduction": "vacd",
+    "production.product": "vacd",
+    "production.shiftcalendar": "vacd",
+    "production.shiftpattern": "vacd",
+    "production.downtimecategory": "vacd",
+    "production.downtimereason": "vacd",
+    "production.faultcode": "vacd",
+    "production.stateinterval": "v",  # derived from history; classified through the audited downtime services
 }
 ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
 
@@ -264,6 +274,9 @@ REFUSED_TO_ALL = {
     "admin:historian_historiansettings_add",
     "admin:historian_historiansettings_delete",
     "admin:historian_discoveredmetric_add",
+    # State intervals are derived from history; people classify them through the audited downtime services.
+    "admin:production_stateinterval_add",
+    "admin:production_stateinterval_delete",
     # Sign-in attempts come from sign-ins only (django-axes' admin allows no adding).
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",
@@ -314,9 +327,12 @@ def test_every_role_gets_what_the_matrix_says_on_every_websocket():
                 communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/{route}")
                 communicator.scope["user"] = AnonymousUser() if role == ANONYMOUS else users[role]
                 connected, _ = await communicator.connect()
-                # A refused user is accepted then closed (4401 / 4403), so that the page learns why.
-                if connected and not await communicator.receive_nothing(timeout=0.2):
-                    output = await communicator.receive_output()
+                # A refused user is accepted then closed (4401 / 4403), so that the page learns why. A frame is
+                # handled only once `connect` has returned, and every consumer answers one: the first output after
+                # the accept is the close of a refused user, else a message of an admitted one.
+                if connected:
+                    await communicator.send_to(text_data="not json")
+                    output = await communicator.receive_output(timeout=5)
                     connected = output["type"] != "websocket.close"
                 await communicator.disconnect()
                 return connected

@@ -1,16 +1,16 @@
 """Two real browsers on the alarm page: a simulated value crosses a limit, the alarm shows within 2 s; an
 acknowledgement in one browser shows in the other. (Headless Chromium through Playwright, as in dashboards.)"""
 
-import time
-
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from alarms.models import Alarm, AlarmDefinition, JournalEntry
 from historian.queries.history import current_values
 from ingest.acquisition.poll import Polling, device_poll
 from tests.alarms.conftest import grant
 from tests.browser import BROWSER_TESTS, BrowserThread
+from tests.waiting import wait_until
 
 pytestmark = BROWSER_TESTS
 
@@ -38,12 +38,12 @@ def _open_alarm_page(url: str, username: str):
 def _hot_poll(polling: Polling, device, scan_class, plant_server, tag_id: int) -> None:
     """Heat the first machine's motor past HiHi (not to the trip) and poll until a poll has read it."""
     plant_server.plant.machine(0, 0).motor_temp = 93.5
-    for _ in range(50):
+
+    def hot_value_read() -> bool:
         device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
-        if current_values(tag_ids=[tag_id])[tag_id].value > 92:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the simulator never served the hot value")
+        return current_values(tag_ids=[tag_id])[tag_id].value > 92
+
+    wait_until(hot_value_read, timeout=10, what="a poll reading the hot value from the simulator", interval=0.1)
 
 
 def test_an_alarm_shows_live_and_an_acknowledgement_reaches_the_other_browser(
@@ -106,3 +106,63 @@ def test_a_watcher_without_permission_cannot_acknowledge(live_asgi, demo_plant, 
         return page.is_disabled("#ack-selected") and page.is_disabled("#shelve-selected")
 
     assert browser.run(buttons_disabled)
+
+
+def test_a_security_alarm_shows_live_with_its_evidence_as_text_only_to_who_may_see_it(
+    live_asgi, demo_plant, django_user_model, browsers
+):
+    from accounts.services.roles import Role
+    from alarms.services.security import security_alarm_raise
+    from inventory.security_events import SecurityEvent, SecurityEventKind
+    from tests.factories import UserFactory
+
+    engineer, operator = browsers
+    for name, role in (("engineer", Role.ENGINEER), ("operator", Role.OPERATOR)):
+        user = UserFactory(username=name, role=role)
+        user.set_password(f"pw-{name}-1")
+        user.save()
+    engineer.run(_open_alarm_page(live_asgi.url, "engineer"))
+    operator.run(_open_alarm_page(live_asgi.url, "operator"))
+
+    hostile = '<img src=x onerror="document.body.dataset.pwned=1">'
+    security_alarm_raise(
+        event=SecurityEvent(
+            kind=SecurityEventKind.UNKNOWN_EDGE_NODE,
+            subject="sparkplug:Plant A/Edge 9",
+            message=f"Unknown edge node {hostile}",
+            at=timezone.now(),
+            evidence={"group": "Plant A", "node": hostile},
+        )
+    )
+    alarm = Alarm.objects.get(definition__category="security")
+    row = f'tr.alarm[data-alarm="{alarm.pk}"]'
+
+    def shows_it(page) -> tuple[str, str, str | None, str | None]:
+        page.wait_for_selector(f'{row}[data-state="unack_rtn"]', timeout=5_000)
+        page.select_option("#filter-category", "security")
+        page.click(f"{row} details summary")
+        return (
+            page.inner_text(f"{row} pre.alarm-evidence"),
+            page.inner_text(row),
+            page.get_attribute("#alarm-security", "data-count"),
+            page.get_attribute("body", "data-pwned"),
+        )
+
+    evidence, text, count, pwned = engineer.run(shows_it)
+    assert "<img src=x onerror=" in evidence  # shown as text ...
+    assert pwned is None  # ... never run as markup
+    assert "security" in text.lower()
+    assert "sparkplug:Plant A/Edge 9" in text
+    assert count == "1"
+
+    def sees_nothing(page) -> tuple[int, bool]:
+        page.wait_for_timeout(500)  # the push went out to the engineer already: the operator's would have too
+        return page.locator(row).count(), page.locator("#alarm-security").count() > 0
+
+    assert operator.run(sees_nothing) == (0, False)
+
+    def detail(page) -> str:
+        page.goto(f"{live_asgi.url}/alarms/{alarm.pk}/")
+        return page.inner_text("#alarm-evidence")
+
+    assert '"node": "<img src=x onerror=' in engineer.run(detail)

@@ -113,3 +113,40 @@ async def test_a_hostile_message_gets_a_clear_error_and_the_link_stays(hot, oper
     await communicator.send_json_to({"action": "snapshot"})
     assert (await communicator.receive_json_from())["type"] == "snapshot"
     await communicator.disconnect()
+
+
+async def test_security_alarms_stream_only_to_who_may_see_them(no_demo_alarms, django_user_model):
+    from accounts.services.roles import Role
+    from alarms.services.security import security_alarm_raise
+    from inventory.security_events import SecurityEvent, SecurityEventKind
+    from tests.factories import UserFactory
+
+    operator = await database_sync_to_async(UserFactory)(username="op-sec", role=Role.OPERATOR)
+    engineer = await database_sync_to_async(UserFactory)(username="eng-sec", role=Role.ENGINEER)
+    operator = await database_sync_to_async(django_user_model.objects.get)(pk=operator.pk)
+    engineer = await database_sync_to_async(django_user_model.objects.get)(pk=engineer.pk)
+    watching, securing = await _connect(operator), await _connect(engineer)
+
+    event = SecurityEvent(
+        kind=SecurityEventKind.UNKNOWN_EDGE_NODE, subject="sparkplug:G/E9", message="Unknown edge node G/E9", at=T0
+    )
+    await database_sync_to_async(security_alarm_raise)(event=event)
+
+    pushed = await securing.receive_json_from(timeout=5)
+    assert pushed["type"] == "alarms"
+    assert [(a["category"], a["state"], a["source"]) for a in pushed["alarms"]] == [
+        ("security", "unack_rtn", "unknown_edge_node:sparkplug:G/E9")
+    ]
+    assert pushed["counts"]["security_unacknowledged"] == 1
+    assert pushed["new"] == [pushed["alarms"][0]["id"]]
+    assert await watching.receive_nothing(timeout=0.5)  # the operator's group hears nothing of it
+
+    await watching.send_json_to({"action": "snapshot"})
+    snapshot = await watching.receive_json_from()
+    assert snapshot["alarms"] == []
+    assert snapshot["counts"]["security"] == 0
+    await watching.send_json_to({"action": "acknowledge", "alarms": [pushed["alarms"][0]["id"]]})
+    done = await watching.receive_json_from()
+    assert done["refused"] == {str(pushed["alarms"][0]["id"]): "no such alarm"}
+    await watching.disconnect()
+    await securing.disconnect()

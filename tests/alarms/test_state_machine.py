@@ -391,3 +391,41 @@ def test_disable_resets_everything_and_records_it_once():
     assert step.runtime == Runtime()
     assert step.transitions == [Transition(Event.DISABLE, State.UNACK_ACTIVE, State.NORMAL)]
     assert sm.disable(Runtime()).transitions == []
+
+
+# -- event alarms (security) -------------------------------------------------------------------------------------
+
+SECURITY = Config(Kind.SECURITY)
+
+
+def test_an_event_alarm_is_raised_returns_to_normal_at_once_and_waits_for_acknowledgement():
+    step = sm.raise_event(SECURITY, Runtime())
+    assert step.transitions == [
+        Transition(Event.ACTIVATE, State.NORMAL, State.UNACK_ACTIVE),
+        Transition(Event.CLEAR, State.UNACK_ACTIVE, State.UNACK_RTN),
+    ]
+    assert (step.runtime.state, step.runtime.condition) == (State.UNACK_RTN, False)
+    assert sm.acknowledge(step.runtime).runtime.state is State.NORMAL
+
+
+def test_an_event_alarm_seen_again_while_unacknowledged_repeats_instead_of_raising():
+    step = sm.raise_event(SECURITY, Runtime(state=State.UNACK_RTN))
+    assert step.transitions == [Transition(Event.REPEAT, State.UNACK_RTN, State.UNACK_RTN)]
+    assert step.runtime == Runtime(state=State.UNACK_RTN)
+
+
+@pytest.mark.parametrize(
+    ("rt", "shown"),
+    [
+        (Runtime(shelved_until=at(600)), State.SHELVED),
+        (Runtime(out_of_service=True), State.OUT_OF_SERVICE),
+    ],
+)
+def test_a_hidden_event_alarm_is_recorded_but_not_annunciated(rt, shown):
+    step = sm.raise_event(SECURITY, rt)
+    assert [(t.event, t.after) for t in step.transitions] == [(Event.ACTIVATE, shown), (Event.CLEAR, shown)]
+    assert step.runtime == rt
+
+
+def test_an_event_alarm_is_never_tripped_by_a_value():
+    assert sm.raw_condition(SECURITY, value=1e9, quality_bad=True, active=False) is None

@@ -8,21 +8,19 @@ import pytest
 from auditlog.models import LogEntry
 
 from alarms.models import AlarmDefinition
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.models import Tag
 from historian.services.tag_csv import tag_csv_columns, tag_export_csv, tag_import_csv
+from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory, TagFactory
 
 
 @pytest.fixture
 def tags(db) -> dict[str, Tag]:
-    line = Line.objects.create(area=Area.objects.create(site=Site.objects.create(name="S"), name="A"), name="L")
-    machine = Machine.objects.create(line=line, name="M")
-    device = Device.objects.create(name="PLC", host="127.0.0.1")
-    scan = ScanClass.objects.create(name="Fast", period_ms=1000)
+    machine = MachineFactory(name="M", line__name="L", line__area__name="A", line__area__site__name="S")
+    device = DeviceFactory(name="PLC")
+    scan = ScanClassFactory(name="Fast", period_ms=1000)
     made = {}
     for i, name in enumerate(["temp", "setpoint", "state"]):
-        made[name] = Tag.objects.create(
-            path=f"S/A/L/M.{name}", name=name, machine=machine, device=device, scan_class=scan, address=f"HR{i * 2}"
-        )
+        made[name] = TagFactory(name=name, machine=machine, device=device, scan_class=scan, address=f"HR{i * 2}")
     temp = made["temp"]
     AlarmDefinition.objects.create(tag=temp, name="High", kind="hi", limit=80.5, priority="high", message="{value}")
     AlarmDefinition.objects.create(tag=temp, name="Low", kind="lo", limit=-0.1, deadband=0.5, message="cold")

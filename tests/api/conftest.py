@@ -9,7 +9,8 @@ from django.test import Client
 
 from accounts.services.roles import Role
 from api.services.tokens import api_token_create
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from historian.models import Line, Machine, Site, Tag
+from tests.factories import DeviceFactory, LineFactory, MachineFactory, ScanClassFactory, TagFactory
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -28,17 +29,14 @@ class Plant:
 
 @pytest.fixture
 def plant(db) -> Plant:
-    site = Site.objects.create(name="Works")
-    area = Area.objects.create(site=site, name="Forming")
-    line = Line.objects.create(area=area, name="Line 1")
-    press = Machine.objects.create(line=line, name="Press")
-    oven = Machine.objects.create(line=line, name="Oven")
-    device = Device.objects.create(name="PLC 1", host="127.0.0.1", password="plc-secret")
-    scan = ScanClass.objects.create(name="1 s", period_ms=1000)
+    line = LineFactory(name="Line 1", area__name="Forming", area__site__name="Works")
+    press = MachineFactory(line=line, name="Press")
+    oven = MachineFactory(line=line, name="Oven")
+    device = DeviceFactory(name="PLC 1", password="plc-secret")
+    scan = ScanClassFactory(name="1 s", period_ms=1000)
 
     def tag(machine: Machine, name: str, units: str, address: str) -> Tag:
-        return Tag.objects.create(
-            path=f"Works/Forming/Line 1/{machine.name}.{name}",
+        return TagFactory(
             name=name,
             machine=machine,
             device=device,
@@ -49,7 +47,7 @@ def plant(db) -> Plant:
         )
 
     return Plant(
-        site=site,
+        site=line.area.site,
         line=line,
         press=press,
         oven=oven,

@@ -12,6 +12,7 @@ from historian.quality import Quality
 from historian.sample_types import TextSampleRow
 from historian.services.text_samples import text_samples_write_batch
 from tests.api.conftest import T0
+from tests.factories import TagFactory
 from tests.samples import write
 
 HOSTILE = "=cmd|' /C calc'!A0"
@@ -27,8 +28,7 @@ RANGE = {"start": _iso(T0), "end": _iso(T0 + timedelta(minutes=10))}
 @pytest.fixture
 def recipe(plant) -> Tag:
     """A string tag whose PLC sent a formula, once."""
-    tag = Tag.objects.create(
-        path="Works/Forming/Line 1/Press.recipe",
+    tag = TagFactory(
         name="recipe",
         machine=plant.press,
         device=plant.temperature.device,

@@ -11,6 +11,7 @@ from historian.quality import Quality
 from historian.sample_types import TextSampleRow
 from historian.services.text_samples import text_samples_write_batch
 from tests.api.conftest import T0
+from tests.factories import TagFactory
 from tests.samples import write
 
 
@@ -21,8 +22,7 @@ def _iso(moment) -> str:
 @pytest.fixture
 def program(plant) -> Tag:
     """The press's program name, changed twice, and the press's pressure beside it."""
-    tag = Tag.objects.create(
-        path="Works/Forming/Line 1/Press.program",
+    tag = TagFactory(
         name="program",
         machine=plant.press,
         device=plant.temperature.device,

@@ -6,10 +6,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from accounts.services.roles import Role
-from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 from historian.quality import Quality
 from historian.services.rollups import rollups_refresh
 from tests.browser import BROWSER_TESTS, screenshot
+from tests.factories import MachineFactory, TagFactory
 from tests.samples import history_delete, write, write_wave
 
 pytestmark = BROWSER_TESTS
@@ -20,13 +20,9 @@ HOURS = 48
 
 @pytest.fixture
 def spindle_temperature(transactional_db):
-    line = Line.objects.create(area=Area.objects.create(site=Site.objects.create(name="Works"), name="Cell"), name="L1")
-    tag = Tag.objects.create(
-        path="Works/Cell/L1/Mill.spindle_temperature",
+    tag = TagFactory(
         name="spindle_temperature",
-        machine=Machine.objects.create(line=line, name="Mill"),
-        device=Device.objects.create(name="PLC", host="127.0.0.1"),
-        scan_class=ScanClass.objects.create(name="1 s", period_ms=1000),
+        machine=MachineFactory(name="Mill", line__name="L1", line__area__name="Cell", line__area__site__name="Works"),
         address="HR0",
         units="°C",
     )

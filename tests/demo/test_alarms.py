@@ -18,8 +18,8 @@ def _run_shift(*, seconds: int, seed: int) -> Counter:
 
     The operator acknowledges an alarm that returned to normal at once (so that the next one annunciates again).
     """
-    plant = PlantSimulator(lines=3, machines_per_line=3, seed=seed, start=0.0)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    start = datetime(2026, 1, 1, tzinfo=UTC)  # 01:00 in the plant: the night shift, between its breaks
+    plant = PlantSimulator(lines=3, machines_per_line=3, seed=seed, start=0.0, clock=start.timestamp())
     configs = [
         (spec, sm.Config(sm.Kind(spec.kind), spec.limit, spec.deadband, spec.on_delay, spec.off_delay, spec.latching))
         for spec in DEMO_ALARMS

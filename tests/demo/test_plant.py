@@ -10,11 +10,13 @@ import pytest
 from django.db import connection
 
 from demo.plant import demo_plant_load
-from demo.simulator.plant import MACHINE_SIGNALS, PlantSimulator
+from demo.simulator.plant import MACHINE_SIGNALS, SIGNALS_BY_NAME, STATE_LABELS, PlantSimulator, machine_tag_address
+from demo.simulator.production import DEMO_TIME_ZONE, PRODUCTS
 from demo.simulator.sparkplug_plant import serve_plant_sparkplug
-from historian.models import Device, DeviceStatus, Protocol, Tag
+from historian.models import Device, DeviceStatus, Machine, Protocol, ScanClass, Site, Tag
+from historian.models.tags import Interpolation
 from historian.quality import Quality
-from ingest.acquisition.poll import polled_assignments
+from ingest.acquisition.poll import device_poll, polled_assignments
 from ingest.acquisition.sparkplug_host import SparkplugRunner
 from ingest.acquisition.subscriptions import SubscriptionRunner
 from ingest.protocols.base import PointRequest
@@ -163,3 +165,38 @@ def _tags_with_good_samples(tag_ids: set[int]) -> set[int]:
             [list(tag_ids), int(Quality.GOOD)],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def test_the_production_tags_are_configured_and_polled_over_modbus(demo_plant, plant_server, polling):
+    """State, fault code, product and the two 16-bit counters of each machine: addresses, step interpolation, the
+    counters' rollover, value labels; polled through the real driver and stored."""
+    assert Site.objects.get(name="Demo Plant").timezone == DEMO_TIME_ZONE
+    tags = {}
+    for index, machine in enumerate(Machine.objects.order_by("name")):
+        for name in ("state", "alarm_code", "product", "produced_count", "reject_count"):
+            tag = Tag.objects.get(machine=machine, path__endswith=f".{name}")
+            assert tag.address == machine_tag_address(index, SIGNALS_BY_NAME[name])
+            assert (tag.data_type, tag.interpolation) == ("uint16", Interpolation.STEP)
+            assert tag.is_discrete
+            tags[tag.pk] = (index, name)
+        assert machine.state_tag.path.endswith(".state")
+        assert machine.state_tag.value_labels == {str(int(s)): label for s, label in STATE_LABELS.items()}
+        assert len(machine.state_tag.value_labels) == 7
+    product = Tag.objects.filter(path__endswith=".product").first()
+    assert product.value_labels == {str(p.code): p.name for p in PRODUCTS}
+    counters = Tag.objects.filter(path__regex=r"\.(produced|reject)_count$")
+    assert set(counters.values_list("counter_rollover", flat=True)) == {65536.0}
+    assert set(Tag.objects.filter(path__endswith=".part_count").values_list("counter_rollover", flat=True)) == {None}
+
+    device = Device.objects.get(protocol=Protocol.MODBUS)
+    device_poll(polling=polling, device_id=device.pk, scan_class_id=ScanClass.objects.get(name="Fast").pk)
+    assert _tags_with_good_samples(set(tags)) == set(tags)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tag_id, value FROM historian_current_value WHERE tag_id = ANY(%s)", [list(tags)])
+        stored = {tags[tag_id]: value for tag_id, value in cursor.fetchall()}
+    assert len(stored) == len(tags)
+    for (_, name), value in stored.items():
+        if name == "product":
+            assert int(value) in {p.code for p in PRODUCTS}
+        elif name == "state":
+            assert int(value) in {int(s) for s in STATE_LABELS}

@@ -6,23 +6,22 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from demo.simulator.opcua_server import SIMULATOR_NAMESPACE
-from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models import Device, DeviceStatus, Machine, Protocol, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
+from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory
 
 
 @pytest.fixture
 def opcua_device(db, opcua_plant_server) -> Device:
-    return Device.objects.create(
-        name="Simulator OPC UA", protocol=Protocol.OPCUA, host="127.0.0.1", port=opcua_plant_server.port
-    )
+    return DeviceFactory(name="Simulator OPC UA", protocol=Protocol.OPCUA, port=opcua_plant_server.port)
 
 
 @pytest.fixture
 def cnc(db) -> Machine:
-    site = Site.objects.create(name="Plant")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
-    return Machine.objects.create(line=line, name="CNC 101")
+    return MachineFactory(
+        name="CNC 101", line__name="Line 1", line__area__name="Machining", line__area__site__name="Plant"
+    )
 
 
 def test_device_page_links_to_the_browser(admin_client, opcua_device):
@@ -41,7 +40,7 @@ def test_browse_page_shows_variables_with_checkboxes(admin_client, opcua_device)
 
 
 def test_browse_page_creates_the_ticked_tags(admin_client, opcua_device, cnc):
-    scan_class = ScanClass.objects.create(name="Fast", period_ms=1000)
+    scan_class = ScanClassFactory(name="Fast", period_ms=1000)
     url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
     response = admin_client.post(
         url,
@@ -62,7 +61,7 @@ def test_browse_page_creates_the_ticked_tags(admin_client, opcua_device, cnc):
 
 
 def test_browse_page_refuses_a_node_it_did_not_offer(admin_client, opcua_device, cnc):
-    scan_class = ScanClass.objects.create(name="Fast", period_ms=1000)
+    scan_class = ScanClassFactory(name="Fast", period_ms=1000)
     url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
     response = admin_client.post(
         url,
@@ -82,7 +81,7 @@ def test_browse_page_refuses_a_node_it_did_not_offer(admin_client, opcua_device,
 def test_browse_page_shows_why_the_server_cannot_be_browsed(admin_client, db):
     from common.net import free_port
 
-    device = Device.objects.create(name="Gone", protocol=Protocol.OPCUA, host="127.0.0.1", port=free_port())
+    device = DeviceFactory(name="Gone", protocol=Protocol.OPCUA, port=free_port())
     response = admin_client.get(reverse("admin:historian_device_opcua_browse", args=[device.pk]))
     assert response.status_code == 200
     assert "cannot connect to OPC UA server" in response.content.decode()
@@ -198,7 +197,7 @@ def test_saving_a_device_without_touching_enabled_stores_nothing(admin_client, d
 
 def test_bulk_actions_take_devices_out_of_service_and_back(admin_client, device):
     url = reverse("admin:historian_device_changelist")
-    other = Device.objects.create(name="Spare PLC", host="127.0.0.1", enabled=False, status=DeviceStatus.DISABLED)
+    other = DeviceFactory(name="Spare PLC", enabled=False, status=DeviceStatus.DISABLED)
 
     response = admin_client.post(
         url, {"action": "take_out_of_service", "_selected_action": [device.pk, other.pk]}, follow=True
@@ -230,7 +229,7 @@ def test_the_client_certificate_is_generated_from_the_admin_and_works_on_a_secur
     from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER
 
     settings.MILLWRIGHT_STATE_DIR = str(tmp_path)
-    device = Device.objects.create(
+    device = DeviceFactory(
         name="Secure OPC UA",
         protocol=Protocol.OPCUA,
         host="127.0.0.1",
@@ -240,7 +239,7 @@ def test_the_client_certificate_is_generated_from_the_admin_and_works_on_a_secur
         username=OPCUA_USER,
         password=OPCUA_PASSWORD,
     )
-    modbus = Device.objects.create(name="A Modbus PLC", host="127.0.0.1")
+    modbus = DeviceFactory(name="A Modbus PLC")
 
     response = admin_client.post(
         reverse("admin:historian_device_changelist"),
@@ -264,7 +263,7 @@ def test_the_client_certificate_is_generated_from_the_admin_and_works_on_a_secur
 
 
 def test_the_client_certificate_download_is_for_staff_only(client, make_user, db):
-    device = Device.objects.create(name="OPC UA", protocol=Protocol.OPCUA, host="127.0.0.1")
+    device = DeviceFactory(name="OPC UA", protocol=Protocol.OPCUA)
     client.force_login(make_user("olga"))
 
     response = client.get(reverse("admin:historian_device_opcua_client_certificate", args=[device.pk]))

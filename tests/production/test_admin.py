@@ -1,10 +1,9 @@
-"""The production admin: the configuration pages open, the rebuild action rebuilds, overlaps are refused."""
+"""The production admin: the configuration pages open, the rebuild action rebuilds, intervals are read-only."""
 
 import pytest
 from django.urls import reverse
 
 from production.models import MachineState, StateInterval, StateMapping
-from tests.production.conftest import at
 
 
 @pytest.fixture
@@ -23,7 +22,6 @@ def admin_client(client, django_user_model):
         "downtimecategory",
         "downtimereason",
         "faultcode",
-        "stateinterval",
     ],
 )
 def test_each_production_admin_page_opens(admin_client, line, model):
@@ -46,24 +44,20 @@ def test_the_rebuild_action_applies_a_changed_state_mapping(admin_client, line):
     assert [iv[2] for iv in line.intervals()] == [MachineState.RUNNING, MachineState.IDLE]
 
 
-def test_an_overlapping_interval_entered_in_the_admin_is_refused_with_a_clear_error(admin_client, line):
+def test_intervals_are_read_only_in_the_admin(admin_client, line):
+    """Derived from history and classified through the audited downtime services, never edited as rows."""
     line.store(0, state=1)
     line.store(60, state=6)
+    interval = StateInterval.objects.get(machine=line.config.machine, end=None)
 
+    assert admin_client.get(reverse("admin:production_stateinterval_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:production_stateinterval_add")).status_code == 403
     response = admin_client.post(
-        reverse("admin:production_stateinterval_add"),
-        {
-            "machine": line.config.machine_id,
-            "start_0": "2026-03-01",
-            "start_1": "06:00:30",
-            "end_0": "2026-03-01",
-            "end_1": "06:05:00",
-            "state": MachineState.SETUP,
-            "comment": "",
-        },
+        reverse("admin:production_stateinterval_change", args=[interval.pk]),
+        {"machine": line.config.machine_id, "state": MachineState.SETUP, "comment": "edited"},
     )
-
-    assert response.status_code == 200
-    assert "This interval overlaps another state interval of the same machine." in response.content.decode()
+    assert response.status_code == 403
+    interval.refresh_from_db()
+    assert (interval.state, interval.comment) == (MachineState.UNPLANNED_DOWN, "")
+    assert admin_client.post(reverse("admin:production_stateinterval_delete", args=[interval.pk])).status_code == 403
     assert StateInterval.objects.filter(machine=line.config.machine).count() == 2
-    assert at(60) == StateInterval.objects.get(machine=line.config.machine, end=None).start

@@ -13,6 +13,7 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
 
 from historian.addresses import InvalidTagAddress
 from historian.quality import Quality
@@ -111,7 +112,7 @@ def plan_reads(
     return blocks
 
 
-_EXCEPTION_NAMES = {
+_EXCEPTION_NAMES: dict[int, str] = {
     ExcCodes.ILLEGAL_FUNCTION: "illegal function",
     ExcCodes.ILLEGAL_ADDRESS: "illegal data address",
     ExcCodes.ILLEGAL_VALUE: "illegal data value",
@@ -163,7 +164,7 @@ def decode_register_rows(
     word_order "little" puts the least significant register first (32/64-bit values); byte_order "little" swaps
     the two bytes inside every register.
     """
-    regs = np.asarray(registers, dtype=np.uint16).reshape(len(registers), -1)
+    regs: np.ndarray = np.asarray(registers, dtype=np.uint16).reshape(len(registers), -1)
     if word_order == "little":
         regs = regs[:, ::-1]
     if byte_order == "little":
@@ -242,14 +243,14 @@ class ModbusTcpDriver(Driver):
         unit_id: int = 1,
         *,
         timeout: float = 2.0,
-        word_order: Literal["big", "little"] = "big",
-        byte_order: Literal["big", "little"] = "big",
+        word_order: str = "big",  # a Device's columns: checked here
+        byte_order: str = "big",
         max_registers: int = MAX_REGISTERS_PER_READ,
         max_bits: int = MAX_BITS_PER_READ,
         max_gap_registers: int = 8,
         max_gap_bits: int = 32,
     ) -> None:
-        if word_order not in ("big", "little") or byte_order not in ("big", "little"):
+        if word_order not in _ORDERS or byte_order not in _ORDERS:
             raise ValueError("word_order and byte_order must be 'big' or 'little'")
         if not 4 <= max_registers <= MAX_REGISTERS_PER_READ:
             raise ValueError(f"max_registers must be 4..{MAX_REGISTERS_PER_READ} (a float64 needs 4)")
@@ -263,8 +264,8 @@ class ModbusTcpDriver(Driver):
         self.port = port
         self.unit_id = unit_id
         self.timeout = timeout
-        self.word_order: Literal["big", "little"] = word_order
-        self.byte_order: Literal["big", "little"] = byte_order
+        self.word_order: Order = word_order
+        self.byte_order: Order = byte_order
         self.max_registers = max_registers
         self.max_bits = max_bits
         self.max_gap_registers = max_gap_registers
@@ -465,7 +466,7 @@ class ModbusTcpDriver(Driver):
             raise InvalidTagAddress(
                 f"word order {word_order!r} / byte order {byte_order!r}: each must be 'big' or 'little'"
             )
-        return word_order, byte_order  # type: ignore[return-value]
+        return word_order, byte_order
 
     def _decoded(
         self, plan: _DecodePlan, data: dict[str, np.ndarray], quality: np.ndarray, reasons: dict[int, str]
@@ -522,7 +523,7 @@ class ModbusTcpDriver(Driver):
             except (ModbusException, OSError) as exc:
                 self._client.close()
                 raise DeviceUnreachable(f"{self.host}:{self.port} unit {self.unit_id}: {exc}") from exc
-            if response.isError() or not hasattr(response, "information"):
+            if response.isError() or not isinstance(response, ReadDeviceInformationResponse):
                 return objects
             for oid, raw in response.information.items():
                 if oid in IDENTIFICATION_OBJECTS:

@@ -23,6 +23,7 @@ from typing import Literal
 from historian.addresses import DATA_TYPES, InvalidTagAddress
 
 IdentifierKind = Literal["i", "s", "g", "b"]
+_KINDS: tuple[IdentifierKind, ...] = ("i", "s", "g", "b")
 
 _HINT = "use ns=2;s=Line1.CNC101.Speed, ns=2;i=1234 or nsu=urn:example:plant;s=Speed"
 _MAX_NAMESPACE_INDEX = 65535
@@ -64,8 +65,8 @@ def parse_node_id(address: str) -> OpcUaNodeId:
     m = _PREFIX.fullmatch(text)
     if m is None:
         raise InvalidTagAddress(f"{text!r} is not an OPC UA node id: {_HINT}")
-    kind = m["kind"]
-    if kind not in ("i", "s", "g", "b"):
+    kind: str = m["kind"]
+    if kind not in _KINDS:
         raise InvalidTagAddress(
             f"{text!r}: unknown identifier type {kind!r} (i= numeric, s= string, g= GUID, b= opaque): {_HINT}"
         )

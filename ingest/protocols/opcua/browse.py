@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from asyncua import Client, Node, ua
 
@@ -101,14 +102,21 @@ async def _browse_children(client: Client, node: Node, depth: int, namespaces: S
     return result
 
 
+def _good_value(data_value: ua.DataValue, default: Any) -> Any:
+    """The attribute's value, `default` when its status is not good (no status is good, as in OPC UA)."""
+    good = data_value.StatusCode is None or data_value.StatusCode.is_good()
+    return data_value.Value.Value if good and data_value.Value is not None else default
+
+
 async def _describe_variable(node: Node, item: BrowseNode) -> None:
     attrs = await node.read_attributes(
         [ua.AttributeIds.DataType, ua.AttributeIds.ValueRank, ua.AttributeIds.Description]
     )
-    data_type_id = attrs[0].Value.Value if attrs[0].StatusCode.is_good() else None
-    value_rank = attrs[1].Value.Value if attrs[1].StatusCode.is_good() else -1
-    if attrs[2].StatusCode.is_good() and attrs[2].Value.Value is not None:
-        item.description = attrs[2].Value.Value.Text or ""
+    data_type_id = _good_value(attrs[0], None)
+    value_rank = _good_value(attrs[1], -1)
+    description = _good_value(attrs[2], None)
+    if description is not None:
+        item.description = description.Text or ""
     if isinstance(data_type_id, ua.NodeId):
         if data_type_id.NamespaceIndex == 0 and isinstance(data_type_id.Identifier, int):
             item.ua_data_type = ua.ObjectIdNames.get(data_type_id.Identifier, str(data_type_id))

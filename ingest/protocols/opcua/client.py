@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,7 @@ async def opcua_connect(settings: OpcUaSettings) -> Client:
         await disconnect_quietly(client)
         changed = await _pinned_certificate_changed(settings)
         if changed:
-            raise DeviceUnreachable(changed) from exc
+            raise changed from exc
         raise DeviceUnreachable(connect_error_text(settings, exc)) from exc
     return client
 
@@ -139,7 +140,16 @@ def certificate_sha256(data: bytes) -> str:
     return hashlib.sha256(certificate_der(data)).hexdigest()
 
 
-async def _pinned_certificate_changed(settings: OpcUaSettings) -> str | None:
+class ServerCertificateChanged(DeviceUnreachable):
+    """The server offers another certificate than the one pinned: refused (the thumbprints, in full, for alarms)."""
+
+    def __init__(self, message: str, *, trusted_sha256: str, offered_sha256: str) -> None:
+        super().__init__(message)
+        self.trusted_sha256 = trusted_sha256
+        self.offered_sha256 = offered_sha256
+
+
+async def _pinned_certificate_changed(settings: OpcUaSettings) -> ServerCertificateChanged | None:
     """Why a secure connect failed when the server now offers another certificate than the one pinned; else None.
 
     A changed server certificate is refused (it may be a replaced PLC, or a machine in the middle): the link stays
@@ -156,9 +166,11 @@ async def _pinned_certificate_changed(settings: OpcUaSettings) -> str | None:
     if not offered or pinned in offered:
         return None
     new, old = certificate_sha256(min(offered)), certificate_sha256(pinned)
-    return (
+    return ServerCertificateChanged(
         f"OPC UA server {settings.endpoint}: its certificate changed (trusted SHA-256 {old[:16]}..., now offered "
-        f"{new[:16]}...); refused until an administrator trusts the new certificate (device admin)"
+        f"{new[:16]}...); refused until an administrator trusts the new certificate (device admin)",
+        trusted_sha256=old,
+        offered_sha256=new,
     )
 
 
@@ -201,20 +213,32 @@ class NamespaceResolver:
         self._index = {uri: i for i, uri in enumerate(namespaces)}
 
     def node_id(self, parsed: OpcUaNodeId) -> ua.NodeId | None:
-        ns = parsed.namespace_index
-        if parsed.namespace_uri is not None:
-            ns = self._index.get(parsed.namespace_uri)
-            if ns is None:
-                return None
+        # Exactly one of namespace_uri / namespace_index is set (OpcUaNodeId).
+        ns = parsed.namespace_index if parsed.namespace_uri is None else self._index.get(parsed.namespace_uri)
+        if ns is None:
+            return None
         kind = {
             "i": ua.NodeIdType.Numeric,
             "s": ua.NodeIdType.String,
             "g": ua.NodeIdType.Guid,
             "b": ua.NodeIdType.ByteString,
         }[parsed.kind]
-        if kind == ua.NodeIdType.Numeric and parsed.identifier <= 255 and ns == 0:  # type: ignore[operator]
+        if (
+            kind == ua.NodeIdType.Numeric
+            and isinstance(parsed.identifier, int)
+            and parsed.identifier <= 255
+            and ns == 0
+        ):
             kind = ua.NodeIdType.TwoByte
-        return ua.NodeId(parsed.identifier, ns, kind)
+        return ua_node_id(parsed.identifier, ns, kind)
+
+
+def ua_node_id(
+    identifier: int | str | uuid.UUID | bytes, namespace_index: int, kind: ua.NodeIdType | None = None
+) -> ua.NodeId:
+    """ua.NodeId of plain values: asyncua annotates its fields with its own subclasses (ua.Int32, ua.String...),
+    but takes (and its decoder makes) plain ints, strings, UUIDs and bytes."""
+    return ua.NodeId(identifier, namespace_index, kind)  # type: ignore[arg-type]  # asyncua's annotations, above
 
 
 def parse_address(address: str, data_type: str) -> OpcUaNodeId | InvalidTagAddress:

@@ -41,6 +41,7 @@ from ingest.protocols.opcua.client import (
     disconnect_quietly,
     opcua_connect,
     parse_address,
+    ua_node_id,
     unresolved_reading,
 )
 from ingest.protocols.opcua.readings import (
@@ -199,7 +200,7 @@ class OpcUaDriver(Driver):
     async def _identity(self) -> DeviceIdentity | None:
         assert self._client is not None
         client = self._client
-        nodes = [client.get_node(ua.NodeId(number, 0)) for number in BUILD_INFO_NODES.values()]
+        nodes = [client.get_node(ua_node_id(number, 0)) for number in BUILD_INFO_NODES.values()]
         values = await client.read_values(nodes)
         fields = {name: str(value)[:200] for name, value in zip(BUILD_INFO_NODES, values, strict=True) if value}
         endpoints = await client.get_endpoints()

@@ -56,7 +56,7 @@ def value_reading(point: PointRequest, data_value: ua.DataValue) -> PointReading
     """A PointReading from a DataValue: scaled number for good and uncertain values, None for bad ones."""
     status = data_value.StatusCode.value if data_value.StatusCode is not None else 0
     quality = status_quality(status)
-    reason = "" if quality == Quality.GOOD else f"{point.address}: {ua.StatusCode(status).name}"
+    reason = "" if quality == Quality.GOOD else f"{point.address}: {ua.StatusCode(ua.UInt32(status)).name}"
     if quality_is_bad_code(quality):
         return PointReading(point.tag_id, None, quality, reason)
     raw = data_value.Value.Value if data_value.Value is not None else None
@@ -106,7 +106,7 @@ def value_time(data_value: ua.DataValue, received_at: datetime) -> datetime:
 def source_time(data_value: ua.DataValue, received_at: datetime) -> datetime | None:
     """The value's SourceTimestamp, else its ServerTimestamp; None when it has neither or the clock that stamped
     it is more than MAX_CLOCK_SKEW away from ours (a PLC with a wrong clock)."""
-    stamp = data_value.SourceTimestamp or data_value.ServerTimestamp
+    stamp: datetime | None = data_value.SourceTimestamp or data_value.ServerTimestamp
     if stamp is None:
         return None
     if stamp.tzinfo is None:

@@ -69,7 +69,7 @@ TAG_DATA_TYPES: dict[int, str] = {
     DataType.STRING: "string",
     DataType.TEXT: "string",
 }
-_SIGNED_BITS = {DataType.INT8: 32, DataType.INT16: 32, DataType.INT32: 32, DataType.INT64: 64}
+_SIGNED_BITS: dict[int, int] = {DataType.INT8: 32, DataType.INT16: 32, DataType.INT32: 32, DataType.INT64: 64}
 
 
 def data_type_name(datatype: int) -> str:
@@ -144,7 +144,7 @@ def _value(metric: pb.Payload.Metric) -> float | bool | str | bytes | None:
     if kind in ("dataset_value", "template_value", "extension_value"):
         return None  # structures: not a tag value
     raw = getattr(metric, kind)
-    bits = _SIGNED_BITS.get(metric.datatype)  # type: ignore[call-overload]
+    bits = _SIGNED_BITS.get(metric.datatype)
     if bits and kind in ("int_value", "long_value") and raw >= 2 ** (bits - 1):
         return raw - 2**bits  # two's complement
     return raw
@@ -159,7 +159,7 @@ def _quality(metric: pb.Payload.Metric) -> int | None:
     return None
 
 
-def payload_decode(data: bytes) -> Payload:
+def payload_decode(data: bytes | bytearray) -> Payload:
     message = pb.Payload()
     try:
         message.ParseFromString(data)

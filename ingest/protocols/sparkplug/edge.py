@@ -71,7 +71,7 @@ class SparkplugEdgeNode:
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-{self.group_id}-{self.edge_node_id}-{time.time_ns()}"
         )
         client.will_set(self._topic("NDEATH"), self._death(), qos=1)
-        client.reconnect_delay_set(0.2, 2)
+        client.reconnect_delay_set(0.2, 2)  # type: ignore[arg-type]  # paho annotates whole seconds; it waits a float
         connected = threading.Event()
 
         def on_connect(client, userdata, flags, reason_code, properties) -> None:

@@ -133,4 +133,4 @@ class MqttSession:
         self._on_link(True, "", datetime.now(UTC))
 
     def _handle_message(self, client: mqtt.Client, userdata, message: mqtt.MQTTMessage) -> None:
-        self._on_message(message.topic, message.payload, datetime.now(UTC))
+        self._on_message(message.topic, bytes(message.payload), datetime.now(UTC))  # received: bytes already (no copy)

@@ -18,8 +18,7 @@ from historian.services.rollups import rollups_refresh
 from historian.services.samples import samples_write_batch
 from historian.storage import ROLLUP_1H, ROLLUP_1M, rollup_watermark
 from historian.storage.timescale import policy_interval, policy_job
-
-from .test_rollups import START, _assert_rollup, _expected, _samples
+from tests.historian.services.test_rollups import START, _assert_rollup, _expected, _samples
 
 TAG = 2001
 

@@ -1,4 +1,3 @@
-import time
 import uuid
 
 import pytest
@@ -53,7 +52,12 @@ def test_the_devices_of_a_poller_that_died_are_taken_over_when_its_leases_lapse(
     a.sync({1, 2})
     assert b.sync({1, 2}) == {2}
 
-    time.sleep(0.4)  # a is gone: no renewal, no release
+    # a is gone (no renewal, no release): its lease on device 1 and its heartbeat lapse in Redis.
+    wait_until(
+        lambda: not client.exists(f"{leases.KEY_PREFIX}1", f"{leases.ALIVE_PREFIX}a"),
+        timeout=5,
+        what="a's lease and heartbeat to lapse",
+    )
 
     assert b.sync({1, 2}) == {1, 2}
     assert [t.device_id for t in b.take_overs_pop()] == [1]  # came out of a's death: its gap gets marked

@@ -73,3 +73,52 @@ def test_a_new_certificate_and_a_new_address_are_changes():
     asset = Asset.objects.get()
     assert asset.certificate_thumbprint == "cd" * 32
     assert asset.addresses == ["10.0.0.5:502", "10.0.0.9:502"]
+
+
+@pytest.fixture
+def reported():
+    """The security events the inventory reports (after commit), as any receiver would hear them."""
+    from inventory.security_events import security_event
+
+    events: list = []
+
+    def hear(sender, event, **kwargs) -> None:
+        events.append(event)
+
+    security_event.connect(hear, dispatch_uid="tests.inventory.reported")
+    yield events
+    security_event.disconnect(dispatch_uid="tests.inventory.reported")
+
+
+def test_a_changed_identity_or_certificate_is_a_security_event_with_before_and_after(
+    reported, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _observe(identity=PLC, certificate_thumbprint="ab" * 32)
+        _observe(
+            identity=PLC | {"ProductCode": "PLC-X"},
+            certificate_thumbprint="cd" * 32,
+            observed_at=T0 + timedelta(hours=1),
+        )
+
+    kinds = {e.kind: e for e in reported}
+    assert set(kinds) == {"identity_changed", "certificate_changed"}
+    identity = kinds["identity_changed"]
+    assert identity.evidence["changes"] == {"ProductCode": {"before": "PLC-9", "after": "PLC-X"}}
+    assert identity.subject == f"asset:{Asset.objects.get().pk}"
+    assert identity.at == T0 + timedelta(hours=1)
+    certificate = kinds["certificate_changed"]
+    assert (certificate.evidence["before_sha256"], certificate.evidence["after_sha256"]) == ("ab" * 32, "cd" * 32)
+
+
+def test_first_sight_a_first_learned_identity_and_a_new_address_are_no_security_event(
+    reported, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        _observe()  # seen without identity or certificate
+        _observe(identity=PLC, certificate_thumbprint="ab" * 32, observed_at=T0 + timedelta(minutes=1))  # learned
+        _observe(identity=PLC, addresses=["10.0.0.6:502"], observed_at=T0 + timedelta(minutes=2))  # one more address
+
+    assert AssetChange.objects.count() == len(PLC) + 2  # recorded as changes all the same
+    assert reported == []
+    assert callbacks == []

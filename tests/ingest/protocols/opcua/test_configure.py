@@ -8,26 +8,25 @@ from common.net import free_port
 from demo.simulator.opcua_server import SIMULATOR_NAMESPACE
 from demo.simulator.plant import SIGNALS_BY_NAME
 from historian.addresses import InvalidTagAddress
-from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site
+from historian.models import Device, Machine, Protocol
 from historian.quality import Quality
 from ingest.protocols.base import DeviceUnreachable, PointRequest
 from ingest.protocols.opcua.configure import device_opcua_pki_store, opcua_browse, opcua_tags_create
 from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings
+from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory
 from tests.opcua_fixtures import OpcUaVariablesServer
 
 
 @pytest.fixture
 def opcua_device(db, opcua_plant_server) -> Device:
-    return Device.objects.create(
-        name="Simulator OPC UA", protocol=Protocol.OPCUA, host="127.0.0.1", port=opcua_plant_server.port
-    )
+    return DeviceFactory(name="Simulator OPC UA", protocol=Protocol.OPCUA, port=opcua_plant_server.port)
 
 
 @pytest.fixture
 def cnc(db) -> Machine:
-    site = Site.objects.create(name="Plant")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
-    return Machine.objects.create(line=line, name="CNC 101")
+    return MachineFactory(
+        name="CNC 101", line__name="Line 1", line__area__name="Machining", line__area__site__name="Plant"
+    )
 
 
 def _find(tree, name):
@@ -61,13 +60,13 @@ def test_browse_from_a_node_and_depth_limit(opcua_device):
 
 
 def test_browse_of_an_unreachable_server_says_so(db):
-    device = Device.objects.create(name="Gone", protocol=Protocol.OPCUA, host="127.0.0.1", port=free_port())
+    device = DeviceFactory(name="Gone", protocol=Protocol.OPCUA, port=free_port())
     with pytest.raises(DeviceUnreachable, match="cannot connect to OPC UA server"):
         opcua_browse(device=device)
 
 
 def test_tags_created_from_browsed_variables(opcua_device, cnc):
-    scan_class = ScanClass.objects.create(name="Fast", period_ms=1000)
+    scan_class = ScanClassFactory(name="Fast", period_ms=1000)
     tree = opcua_browse(device=opcua_device, node_id="ns=2;s=Line1.CNC101", depth=1)
     chosen = [_find(tree, "spindle_speed"), _find(tree, "running")]
 
@@ -94,7 +93,7 @@ def test_tags_created_from_browsed_variables(opcua_device, cnc):
 
 def test_uploaded_certificate_and_key_are_stored_owner_only(db, settings, tmp_path, opcua_client_pki):
     settings.MILLWRIGHT_STATE_DIR = tmp_path
-    device = Device.objects.create(name="Secure", protocol=Protocol.OPCUA, host="plc")
+    device = DeviceFactory(name="Secure", protocol=Protocol.OPCUA, host="plc")
     cert, key = opcua_client_pki
 
     device_opcua_pki_store(device=device, client_certificate=cert.read_bytes(), client_private_key=key.read_bytes())
@@ -107,7 +106,7 @@ def test_uploaded_certificate_and_key_are_stored_owner_only(db, settings, tmp_pa
 
 def test_a_file_that_is_no_certificate_is_refused_and_nothing_stored(db, settings, tmp_path):
     settings.MILLWRIGHT_STATE_DIR = tmp_path
-    device = Device.objects.create(name="Secure", protocol=Protocol.OPCUA, host="plc")
+    device = DeviceFactory(name="Secure", protocol=Protocol.OPCUA, host="plc")
     with pytest.raises(ValidationError) as exc:
         device_opcua_pki_store(device=device, client_certificate=b"hello", client_private_key=b"-----BEGIN x")
     assert exc.value.message_dict == {
@@ -128,11 +127,11 @@ BROWSED = {
 
 
 def _device(name: str, endpoint: str) -> Device:
-    return Device.objects.create(name=name, protocol=Protocol.OPCUA, host="127.0.0.1", endpoint_url=endpoint)
+    return DeviceFactory(name=name, protocol=Protocol.OPCUA, endpoint_url=endpoint)
 
 
 def test_browsed_variables_become_tags_addressed_by_namespace_uri_that_survive_a_reordered_namespace_table(db, cnc):
-    scan_class = ScanClass.objects.create(name="Normal", period_ms=1000)
+    scan_class = ScanClassFactory(name="Normal", period_ms=1000)
     with OpcUaVariablesServer(BROWSED, namespaces=[PLANT_NS]) as before:
         assert before.namespace_index[PLANT_NS] == 2
         device = _device("Press", before.endpoint)

@@ -5,15 +5,15 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from historian.models import Area, Device, DiscoveredMetric, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models import Device, DiscoveredMetric, Machine, Protocol, Tag
+from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory
 
 
 @pytest.fixture
 def discovered(db) -> Device:
-    device = Device.objects.create(
+    device = DeviceFactory(
         name="Plant1/Gateway1",
         protocol=Protocol.SPARKPLUG,
-        host="127.0.0.1",
         port=1883,
         sparkplug_group_id="Plant1",
         sparkplug_edge_node_id="Gateway1",
@@ -30,13 +30,13 @@ def discovered(db) -> Device:
 
 @pytest.fixture
 def cnc(db) -> Machine:
-    site = Site.objects.create(name="Plant")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
-    return Machine.objects.create(line=line, name="CNC 101")
+    return MachineFactory(
+        name="CNC 101", line__name="Line 1", line__area__name="Machining", line__area__site__name="Plant"
+    )
 
 
 def test_the_device_list_filters_discovered_devices(admin_client, discovered):
-    Device.objects.create(name="Configured PLC", host="10.0.0.5")
+    DeviceFactory(name="Configured PLC", host="10.0.0.5")
 
     page = admin_client.get(reverse("admin:historian_device_changelist"), {"discovered__exact": "1"}).content.decode()
 
@@ -45,7 +45,7 @@ def test_the_device_list_filters_discovered_devices(admin_client, discovered):
 
 
 def test_storing_discovered_metrics_creates_tags_and_enables_the_device(admin_client, discovered, cnc):
-    scan_class = ScanClass.objects.create(name="Pushed", period_ms=1000)
+    scan_class = ScanClassFactory(name="Pushed", period_ms=1000)
     metrics = list(DiscoveredMetric.objects.filter(device=discovered).values_list("pk", flat=True))
     url = reverse("admin:historian_discoveredmetric_changelist")
 

@@ -4,16 +4,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from demo.simulator.opcua_server import opcua_signal_node_id
-from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models import Protocol
+from tests.factories import DeviceFactory, ScanClassFactory, TagFactory
+from tests.waiting import wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
 
 def _database_url() -> str:
@@ -23,23 +24,17 @@ def _database_url() -> str:
 
 @pytest.mark.slow
 def test_run_subscriptions_stores_values_and_stops_on_sigterm(transactional_db, opcua_plant_server, settings):
-    site = Site.objects.create(name="Cmd plant")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="A"), name="L")
-    machine = Machine.objects.create(line=line, name="M")
-    device = Device.objects.create(
+    device = DeviceFactory(
         name="Cmd OPC UA",
         protocol=Protocol.OPCUA,
-        host="127.0.0.1",
         port=opcua_plant_server.port,
         use_subscriptions=True,
         publishing_interval_ms=100,
     )
-    tag = Tag.objects.create(
-        path="Cmd plant/A/L/M.speed_setpoint",
+    tag = TagFactory(
         name="speed_setpoint",
-        machine=machine,
         device=device,
-        scan_class=ScanClass.objects.create(name="S", period_ms=200),
+        scan_class=ScanClassFactory(name="S", period_ms=200),
         address=opcua_signal_node_id(0, 0, "speed_setpoint"),
         data_type="float32",
     )
@@ -57,16 +52,15 @@ def test_run_subscriptions_stores_values_and_stops_on_sigterm(transactional_db, 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def value_stored() -> bool:
+        assert proc.poll() is None, proc.communicate()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM historian_sample WHERE tag_id = %s", [tag.pk])
+            return bool(cursor.fetchone()[0])
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM historian_sample WHERE tag_id = %s", [tag.pk])
-                if cursor.fetchone()[0]:
-                    break
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no value stored within 30 s"
-            time.sleep(0.2)
+        wait_until(value_stored, timeout=30, what="a value stored by the command", interval=0.2)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=20)
         assert proc.returncode == 0, stderr

@@ -11,10 +11,11 @@ import pytest
 from common.net import free_port
 from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
 from demo.simulator.plant import PlantSimulator
-from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+from historian.models import Device, Protocol, ScanClass
 from ingest.acquisition.poll import device_poll
 from inventory.models import Asset, AssetChange
 from inventory.security_events import SecurityEventKind
+from tests.factories import DeviceFactory, ScanClassFactory, TagFactory
 from tests.opcua_fixtures import START_TIMEOUT
 from tests.security_events import Collected, security_events_collected
 
@@ -37,21 +38,15 @@ def _server(port: int, modes: tuple[str, ...], cert_dir: Path) -> OpcUaPlantServ
 
 
 def _polled_device(port: int) -> tuple[Device, ScanClass]:
-    site = Site.objects.create(name="Secure plant")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
-    machine = Machine.objects.create(line=line, name="CNC 101")
-    scan_class = ScanClass.objects.create(name="Polled", period_ms=1000)
-    device = Device.objects.create(
+    scan_class = ScanClassFactory(name="Polled", period_ms=1000)
+    device = DeviceFactory(
         name="Line 1 OPC UA",
         protocol=Protocol.OPCUA,
-        host="127.0.0.1",
         endpoint_url=f"opc.tcp://127.0.0.1:{port}/",
         timeout_seconds=4.0,
     )
-    Tag.objects.create(
-        path="Secure plant/Machining/Line 1/CNC 101.speed",
+    TagFactory(
         name="speed",
-        machine=machine,
         device=device,
         scan_class=scan_class,
         address=opcua_signal_node_id(0, 0, "spindle_speed"),

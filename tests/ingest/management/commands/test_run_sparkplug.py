@@ -4,18 +4,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
-from historian.models import Device, DiscoveredMetric, Protocol
+from historian.models import DiscoveredMetric, Protocol
 from ingest.protocols.sparkplug.codec import DataType
 from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
+from tests.factories import DeviceFactory
 from tests.mqtt_broker import MosquittoBroker
+from tests.waiting import wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
 
 def _database_url() -> str:
@@ -28,7 +29,7 @@ def test_run_sparkplug_discovers_edge_nodes_and_stops_on_sigterm(transactional_d
     if MosquittoBroker.executable() is None:
         pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
     broker = MosquittoBroker(tmp_path).start()
-    Device.objects.create(name="Broker", protocol=Protocol.SPARKPLUG, host=broker.host, port=broker.port)
+    DeviceFactory(name="Broker", protocol=Protocol.SPARKPLUG, host=broker.host, port=broker.port)
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -46,14 +47,17 @@ def test_run_sparkplug_discovers_edge_nodes_and_stops_on_sigterm(transactional_d
     edge = SparkplugEdgeNode(
         host=broker.host, port=broker.port, group_id="G", edge_node_id="E", node_metrics={"Speed": DataType.DOUBLE}
     )
+
+    def birth_recorded() -> bool:
+        assert proc.poll() is None, proc.communicate()
+        if DiscoveredMetric.objects.filter(name="Speed", device__sparkplug_edge_node_id="E").exists():
+            return True
+        edge.publish_births()  # until the command has subscribed
+        return False
+
     try:
-        deadline = time.monotonic() + 30
         edge.connect()
-        while not DiscoveredMetric.objects.filter(name="Speed", device__sparkplug_edge_node_id="E").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no birth recorded within 30 s"
-            edge.publish_births()  # until the command has subscribed
-            time.sleep(0.3)
+        wait_until(birth_recorded, timeout=30, what="a birth recorded by the command", interval=0.3)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=20)
         assert proc.returncode == 0, stderr

@@ -4,7 +4,6 @@ configured edge node)."""
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,13 +13,12 @@ from demo.plant import demo_plant_load
 from demo.simulator.plant import PlantSimulator
 from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, serve_plant_sparkplug, sparkplug_edge_node_id
 from ingest.acquisition.sparkplug_host import SparkplugRunner
-from ingest.pipeline import store
-from ingest.pipeline.compression import CompressionFilter
 from ingest.protocols.sparkplug.session import BrokerSettings
 from inventory.models import Asset
 from inventory.security_events import SecurityEventKind
 from tests.demo import test_plant
 from tests.security_events import Collected, security_events_collected
+from tests.waiting import step_until
 
 broker = test_plant.broker  # a private Mosquitto
 event_loop_thread = test_plant.event_loop_thread  # the simulator's loop, for the demo's own edge node
@@ -35,9 +33,8 @@ def events() -> Iterator[Collected]:
 
 
 def test_the_rogue_edge_node_command_raises_an_unknown_edge_node_event_on_the_demos_host(
-    db, broker, event_loop_thread, events, monkeypatch, capsys
+    db, broker, event_loop_thread, events, capsys
 ):
-    monkeypatch.setattr(store, "compression", CompressionFilter())
     demo_plant_load(lines=1, machines_per_line=1, sparkplug_broker=(broker.host, broker.port), sparkplug_line=1)
     runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
     runner.step()
@@ -52,15 +49,18 @@ def test_the_rogue_edge_node_command_raises_an_unknown_edge_node_event_on_the_de
         args=["demo_rogue_edge_node", "--mqtt-broker", f"{broker.host}:{broker.port}"],
         kwargs={"seconds": 3, "interval": 0.2},
     )
+
+    def rogue_reported() -> bool:
+        assert not own.done(), own.exception()
+        own_heard = Asset.objects.filter(key=own_key).exists()
+        if own_heard and command.ident is None:
+            command.start()  # once the demo's own node is heard
+        return own_heard and bool(events.of(UNKNOWN))
+
     try:
-        deadline = time.monotonic() + 30
-        while not (Asset.objects.filter(key=own_key).exists() and events.of(UNKNOWN)):
-            assert time.monotonic() < deadline, f"no unknown edge node reported: {[e.message for e in events]}"
-            assert not own.done(), own.exception()
-            if Asset.objects.filter(key=own_key).exists() and not command.is_alive() and command.ident is None:
-                command.start()  # once the demo's own node is heard
-            runner.step()
-            time.sleep(0.05)
+        step_until(
+            runner.step, rogue_reported, timeout=30, what="the demo's own node heard and an unknown one reported"
+        )
         command.join(30)
     finally:
         runner.shutdown()

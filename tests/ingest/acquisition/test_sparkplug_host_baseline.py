@@ -21,12 +21,13 @@ from tests.ingest.acquisition import test_sparkplug_host as host
 from tests.ingest.acquisition.test_sparkplug_host import CNC, CNC_METRICS, GROUP, NODE, NODE_METRICS
 from tests.mqtt_broker import MosquittoBroker
 from tests.security_events import Collected, security_events_collected
+from tests.waiting import step_until
 
 pytestmark = pytest.mark.django_db
 
 broker = host.broker  # the module's private Mosquitto
 plant = host.plant  # a broker device for it, subscribed to every group
-_connected, _step_until = host._connected, host._step_until
+_connected = host._connected
 
 
 @pytest.fixture
@@ -54,9 +55,11 @@ def _edge(broker: MosquittoBroker, *, node: str = NODE) -> SparkplugEdgeNode:
 
 
 def _births_seen(runner: SparkplugRunner, node: str = NODE) -> None:
-    _step_until(
-        runner,
+    step_until(
+        runner.step,
         lambda: Asset.objects.filter(key__in=[f"{GROUP}/{node}", f"{GROUP}/{node}/{CNC}"]).count() == 2,
+        timeout=20,
+        what=f"the births of {node} and its device",
     )
 
 
@@ -73,7 +76,7 @@ def _settle(runner: SparkplugRunner, edge: SparkplugEdgeNode) -> None:
         state = runner.node_state(settings, GROUP, edge.edge_node_id)
         return state is not None and state.online and state.seq == edge.seq
 
-    _step_until(runner, followed)
+    step_until(runner.step, followed, timeout=20, what="the runner to follow the last NDATA")
 
 
 def test_an_unconfigured_edge_node_is_reported_once_per_appearance_with_its_birth(plant, broker, runner, events):
@@ -189,18 +192,33 @@ def test_commands_millwright_did_not_send_are_reported_and_its_own_rebirths_are_
         _settle(runner, edge)
         edge.rebirth_received.clear()
         edge.publish_data({"Line speed": 1.0}, seq=(edge.seq + 5) % 256)  # a gap: the host asks for a rebirth
-        _step_until(runner, edge.rebirth_received.is_set)
+        step_until(runner.step, edge.rebirth_received.is_set, timeout=20, what="our rebirth request at the edge")
         _settle(runner, edge)
         # the echo of our own rebirth request comes back through our subscription, and is recognised as ours
-        _step_until(runner, lambda: not any(b.sent_commands for b in runner._brokers.values()))
+        step_until(
+            runner.step,
+            lambda: not any(b.sent_commands for b in runner._brokers.values()),
+            timeout=20,
+            what="the echo of our own rebirth request",
+        )
         assert not _of(events, SecurityEventKind.UNEXPECTED_COMMAND)
 
         dcmd = f"spBv1.0/{GROUP}/DCMD/{NODE}/{CNC}"
         _rogue_publish(broker, dcmd, payload_encode(metrics=[MetricOut("Spindle/Speed", 9999.5)], seq=0))
-        _step_until(runner, lambda: _of(events, SecurityEventKind.UNEXPECTED_COMMAND))
+        step_until(
+            runner.step,
+            lambda: _of(events, SecurityEventKind.UNEXPECTED_COMMAND),
+            timeout=20,
+            what="the foreign DCMD reported",
+        )
         # Another client sending exactly what a host sends (a rebirth request) is not us either.
         _rogue_publish(broker, f"spBv1.0/{GROUP}/NCMD/{NODE}", rebirth_request())
-        _step_until(runner, lambda: len(_of(events, SecurityEventKind.UNEXPECTED_COMMAND)) == 2)
+        step_until(
+            runner.step,
+            lambda: len(_of(events, SecurityEventKind.UNEXPECTED_COMMAND)) == 2,
+            timeout=20,
+            what="the foreign rebirth request reported",
+        )
 
         write, rebirth = _of(events, SecurityEventKind.UNEXPECTED_COMMAND)
         assert write.subject == f"sparkplug-command:{GROUP}/{NODE}/{CNC}"
@@ -221,9 +239,19 @@ def test_unexpected_commands_on_one_topic_are_reported_at_most_every_interval(pl
         topic = f"spBv1.0/{GROUP}/NCMD/{NODE}"
         for n in range(3):
             _rogue_publish(broker, topic, payload_encode(metrics=[MetricOut("Setpoint", n, DataType.INT32)], seq=n))
-        _step_until(runner, lambda: runner._brokers and next(iter(runner._brokers.values())).commands_reported)
+        step_until(
+            runner.step,
+            lambda: runner._brokers and next(iter(runner._brokers.values())).commands_reported,
+            timeout=20,
+            what="a first foreign command reported",
+        )
         broker_state = next(iter(runner._brokers.values()))
-        _step_until(runner, lambda: broker_state.commands_reported[f"sparkplug-command:{GROUP}/{NODE}"][1] == 2)
+        step_until(
+            runner.step,
+            lambda: broker_state.commands_reported[f"sparkplug-command:{GROUP}/{NODE}"][1] == 2,
+            timeout=20,
+            what="the second command on the topic counted",
+        )
 
         assert len(_of(events, SecurityEventKind.UNEXPECTED_COMMAND)) == 1
     finally:

@@ -15,6 +15,7 @@ from common.net import free_port
 from historian.models import Device, Line, Machine, Protocol, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
+from production.models import MachineProduction
 from tests.waiting import wait_until
 
 
@@ -40,6 +41,7 @@ def test_demo_setup_loads_the_plant_and_the_admin(db, django_user_model, monkeyp
     assert set(opcua.tags.values_list("machine__line__name", flat=True)) == {"Line 3"}
     assert opcua.tags.filter(address="ns=2;s=Line3.CNC301.spindle_speed").exists()
     assert all(m.state_tag_id for m in Machine.objects.all())
+    assert MachineProduction.objects.count() == 9  # the demo's OEE is configured (demo/production.py)
     admin = django_user_model.objects.get(username="demo-admin")
     assert admin.is_superuser
     assert admin.check_password("demo-pass-123")

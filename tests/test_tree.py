@@ -1,0 +1,55 @@
+"""The test tree mirrors the source tree: tests/<path>/test_<module>.py (or test_<module>_<aspect>.py) tests
+<path>/<module>.py or the package <path>/<module>/, so the tests of a module are found from its name alone."""
+
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+# Test modules that test no single module, and why. A new entry needs as good a reason.
+NOT_MIRRORED = {
+    "test_tree.py": "checks the test tree itself",
+    "test_walking_skeleton.py": "end to end: Celery worker, poll, store, WebSocket, across every app",
+    "test_procfile.py": "the Procfile's processes",
+    "test_security_headers.py": "headers and CSP on every page, in Chromium too",
+    "accounts/test_login_throttling.py": "django-axes settings, the lockout signal and its audit event together",
+    "accounts/test_permission_matrix.py": "every role against every URL and WebSocket route",
+    "alarms/test_browser.py": "the alarm page end to end in two browsers",
+    "alarms/services/test_string_tag_alarms.py": "string tags through definitions and evaluation",
+    "api/test_contract.py": "schemathesis findings: the schema and every view agree",
+    "api/test_schema.py": "schemathesis over every operation of the OpenAPI schema",
+    "api/test_string_tags.py": "string tags through every API read",
+    "api/test_tokens.py": "API tokens: service, authentication and the tokens page together",
+    "audit/test_auth_changes.py": "django-auditlog registrations and the password receiver together",
+    "dashboards/test_browser.py": "the plant pages end to end in Chromium",
+    "dashboards/test_explorer.py": "the trend explorer page: view and its JSON endpoint",
+    "dashboards/test_explorer_browser.py": "the trend explorer end to end in Chromium",
+    "dashboards/test_machine_trend_browser.py": "the machine page's trend end to end in Chromium",
+    "dashboards/test_quality_browser.py": "quality shown on every page, in Chromium",
+    "dashboards/test_socket_browser.py": "static/js/lib/socket.js in Chromium against a real server",
+    "dashboards/test_string_tags.py": "string tags on every plant page",
+    "demo/simulator/test_main.py": "demo/simulator/__main__.py (a dunder name)",
+    "historian/queries/test_text_history.py": "string tags through every history query",
+    "ingest/test_faults.py": "fault injection across acquisition, pipeline and protocols",
+    "timescale/test_backend.py": "the whole project on a real TimescaleDB (the harness's own suite)",
+    "timescale/test_server.py": "the TimescaleDB test harness (tests/timescale/)",
+}
+
+
+def _mirrors(test: Path) -> bool:
+    """True when tests/<path>/test_<a>_<b>.py has a module or package <path>/<a>_<b> or <path>/<a>."""
+    folder = ROOT / test.relative_to(TESTS).parent
+    words = test.stem.removeprefix("test_").split("_")
+    for end in range(len(words), 0, -1):
+        name = "_".join(words[:end])
+        if (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file():
+            return True
+    return False
+
+
+def test_every_test_module_is_named_after_the_module_it_tests():
+    unmirrored = {str(t.relative_to(TESTS)) for t in TESTS.rglob("test_*.py") if not _mirrors(t)}
+    stray = sorted(unmirrored - NOT_MIRRORED.keys())
+    assert not stray, f"name these after the module they test, or add them to NOT_MIRRORED with a reason: {stray}"
+    stale = sorted(NOT_MIRRORED.keys() - unmirrored)
+    assert not stale, f"these now mirror a module (or are gone): remove them from NOT_MIRRORED: {stale}"
