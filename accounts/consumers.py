@@ -3,6 +3,10 @@
 A refused handshake reaches the browser as an HTTP 403 with no close code, so the page cannot tell "signed out"
 from "network trouble" and retries forever. The consumer therefore accepts, then closes with 4401 (signed out or
 session expired: the page goes to the login page) or 4403 (no permission: the page stops retrying).
+
+An admitted socket writes every text frame through its outbox (common/fanout.py): the streams every page watches
+reach it through the process's one fan-out (`fanout_deliver`), its own replies through `send`, one queue for both so
+they keep their order, and a browser that falls too far behind is closed (1013) and reconnects.
 """
 
 import asyncio
@@ -17,6 +21,7 @@ from accounts.services.sessions import (
     session_seconds_left,
     session_sockets_group,
 )
+from common.fanout import CLOSE_TOO_SLOW, Outbox, fanout
 
 #: Longest wait between two looks at the session's expiry (an extended session is seen within this long).
 EXPIRY_CHECK_MAX_SECONDS = 300.0
@@ -31,6 +36,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     session_group: str | None = None
     _expiry_watch: asyncio.Task | None = None
+    _outbox: Outbox | None = None
+    _too_slow: asyncio.Task | None = None
 
     async def session_admit(self, *permissions: str) -> set[str] | None:
         """Accept a signed-in user holding at least one of `permissions` (and join the session's group); return
@@ -44,6 +51,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not held:
             await self.close(code=CLOSE_FORBIDDEN)
             return None
+        self._outbox = Outbox(self._write_text)
         session = self.scope.get("session")
         if session is not None and session.session_key:
             self.session_group = session_sockets_group(session.session_key)
@@ -51,7 +59,33 @@ class SessionConsumer(AsyncWebsocketConsumer):
             self._expiry_watch = asyncio.ensure_future(self._close_at_session_expiry(session.session_key))
         return held
 
+    async def _write_text(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    def fanout_deliver(self, frame: str) -> None:
+        """A frame of a stream this socket joined (common.fanout); never waits."""
+        if self._outbox is not None and not self._outbox.put(frame) and self._too_slow is None:
+            self._too_slow = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool | int = False
+    ) -> None:
+        """Text frames of an admitted socket queue behind what the fan-out has put before them."""
+        if self._outbox is None or text_data is None or close:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        else:
+            self.fanout_deliver(text_data)
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Closing stops streaming at once: frames still waiting are dropped."""
+        if self._outbox is not None:
+            self._outbox.stop()
+        await super().close(code=code, reason=reason)
+
     async def disconnect(self, code: int) -> None:
+        if self._outbox is not None:
+            self._outbox.stop()
+        await fanout().leave(self)
         if self._expiry_watch is not None:
             self._expiry_watch.cancel()
         if self.session_group is not None:

@@ -20,6 +20,8 @@ Hostile or malformed input gets an error message; the connection stays open and 
 """
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
@@ -32,19 +34,21 @@ from alarms.services.actions import (
     PERM_ACKNOWLEDGE,
     PERM_SHELVE,
     PERM_VIEW,
+    ActionResult,
     AlarmActionError,
     alarms_acknowledge,
     alarms_shelve,
     alarms_unshelve,
     may_see_security,
 )
-from alarms.services.live import alarms_group
+from alarms.services.live import ALARMS_MESSAGE_TYPE, alarms_group
+from common.fanout import fanout
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 
 MAX_MESSAGE_BYTES = 16384
 MAX_ALARMS_PER_ACTION = 500
 
-_ACTIONS = {
+_ACTIONS: dict[str, tuple[str, Callable[..., ActionResult]]] = {
     "acknowledge": (PERM_ACKNOWLEDGE, alarms_acknowledge),
     "shelve": (PERM_SHELVE, alarms_shelve),
     "unshelve": (PERM_SHELVE, alarms_unshelve),
@@ -82,20 +86,40 @@ def _act(user, action: str, message: dict) -> dict:
     }
 
 
+def alarms_frame(event: dict) -> str | None:
+    """The browser's frame for an alarms message; encoded once per message and process (common.fanout)."""
+    if event.get("type") != ALARMS_MESSAGE_TYPE:
+        return None
+    return json.dumps({"type": "alarms", "alarms": event["alarms"], "counts": event["counts"], "new": event["new"]})
+
+
 class AlarmStream:
     """The alarm half of a consumer, shared by /ws/alarms/ and the pages' one multiplexed socket (/ws/page/)."""
+
+    # What the consumer it is mixed into (accounts.consumers.SessionConsumer) provides: declared, not defined.
+    scope: dict[str, Any]
+    channel_layer: Any
+    channel_name: str
+    if TYPE_CHECKING:
+
+        async def send(
+            self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool | int = False
+        ) -> None: ...
+
+        def fanout_deliver(self, frame: str) -> None: ...
 
     ALARM_ACTIONS = frozenset({"snapshot", *_ACTIONS})
     alarms_security = False
 
     async def alarms_join(self) -> None:
         self.alarms_security = await database_sync_to_async(may_see_security)(self.scope["user"])
-        await self.channel_layer.group_add(alarms_group(security=self.alarms_security), self.channel_name)
+        # The process's one fan-out, not one group member per socket.
+        await fanout().join(self, {alarms_group(security=self.alarms_security): alarms_frame})
         counts = await database_sync_to_async(alarm_counts)(security=self.alarms_security)
         await self.send(text_data=json.dumps({"type": "counts", "counts": counts}))
 
     async def alarms_leave(self) -> None:
-        await self.channel_layer.group_discard(alarms_group(security=self.alarms_security), self.channel_name)
+        await fanout().leave(self, [alarms_group(security=self.alarms_security)])
 
     async def alarms_receive(self, message: dict) -> None:
         """Act on a parsed message whose action is in ALARM_ACTIONS."""
@@ -117,13 +141,6 @@ class AlarmStream:
             await self.alarms_error(str(exc))
             return
         await self.send(text_data=json.dumps(reply))
-
-    async def alarms_changed(self, event: dict) -> None:
-        await self.send(
-            text_data=json.dumps(
-                {"type": "alarms", "alarms": event["alarms"], "counts": event["counts"], "new": event["new"]}
-            )
-        )
 
     async def alarms_error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "stream": "alarms", "message": text}))

@@ -154,7 +154,7 @@ class AlarmDefinition(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.tag.path}: {self.name}" if self.tag_id else self.name
+        return f"{self.tag.path}: {self.name}" if self.tag_id and self.tag is not None else self.name
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -180,7 +180,13 @@ class AlarmDefinition(models.Model):
             errors["suppress_value"] = "Give the value the suppression condition compares with."
         if self.deadband is not None and self.deadband < 0:
             errors["deadband"] = "A deadband cannot be negative."
-        if self.kind and self.kind != Kind.BAD_QUALITY and self.tag_id is not None and self.tag.is_text:
+        if (
+            self.kind
+            and self.kind != Kind.BAD_QUALITY
+            and self.tag_id is not None
+            and self.tag is not None
+            and self.tag.is_text
+        ):
             # The evaluation sees a string tag's quality only: any other kind would never trip.
             errors["kind"] = "A string tag holds text: it takes bad-quality alarms only."
         if errors:

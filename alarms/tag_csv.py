@@ -8,7 +8,7 @@ is not in it is deleted (and the dry run says so); an empty cell means no alarms
 
 import json
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -79,7 +79,7 @@ class AlarmDefinitionsCsv(TagCsvExtension):
         # Referenced tags are named through the path map below, not joined: two outer joins of the tag table,
         # planned before a fresh import has statistics, ran for minutes on 10k tags.
         for definition in AlarmDefinition.objects.filter(tag__isnull=False):
-            self.by_tag[definition.tag_id][definition.name] = definition
+            self.by_tag[cast(int, definition.tag_id)][definition.name] = definition  # tag__isnull=False
         self.tag_ids = dict(Tag.objects.values_list("path", "pk"))
         self.tag_paths = {pk: path for path, pk in self.tag_ids.items()}
         self.new_tags: dict[str, Tag] = {}
@@ -186,7 +186,8 @@ class AlarmDefinitionsCsv(TagCsvExtension):
                 definition.updated_at = now  # auto_now: bulk_update does not set it
             AlarmDefinition.objects.bulk_update([d for _, d in updated], [*self.fields, "updated_at"])
         for before, definition in self.checked:
-            audit.add(before, definition, repr_=f"{definition.tag.path}: {definition.name}")
+            tag = cast(Tag, definition.tag)  # check_file gave each checked definition its row's tag
+            audit.add(before, definition, repr_=f"{tag.path}: {definition.name}")
         if self.deleted:
             # One by one through the ORM: auditlog records each deletion, the alarms' signals see them.
             for definition in self.deleted:

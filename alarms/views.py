@@ -181,7 +181,7 @@ def _journal_chunks(f: JournalFilter) -> Iterator[list[list]]:
 @login_required
 @permission_required([PERM_VIEW, EXPORT_DATA], raise_exception=True)
 @require_GET
-def alarm_history_csv(request: HttpRequest) -> HttpResponse:
+def alarm_history_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     try:
         f = _journal_filter(request)
     except RangeError as exc:

@@ -447,7 +447,10 @@ class AssetChangeSerializer(serializers.ModelSerializer):
 
 class AssetSerializer(serializers.ModelSerializer):
     device = serializers.SlugRelatedField(slug_field="name", read_only=True, help_text="The configured device, if any")
-    recent_changes = serializers.SerializerMethodField(help_text="The ten latest changes, newest first")
+    recent_changes = serializers.SerializerMethodField(
+        help_text="The latest changes (at most ten), newest first; all of them: /api/v1/assets/{id}/changes/"
+    )
+    change_count = serializers.IntegerField(read_only=True, help_text="How many changes the asset has in all")
 
     class Meta:
         model = Asset
@@ -466,11 +469,14 @@ class AssetSerializer(serializers.ModelSerializer):
             "baseline_accepted_at",
             "endpoints",
             "communication",
+            "change_count",
             "recent_changes",
         ]
 
+    @extend_schema_field(AssetChangeSerializer(many=True))
     def get_recent_changes(self, asset: Asset) -> list[dict[str, Any]]:
-        return AssetChangeSerializer(list(asset.changes.all())[:10], many=True).data
+        # inventory.queries.assets_with_recent_changes prefetched them, bounded per asset
+        return AssetChangeSerializer(getattr(asset, "recent_changes", []), many=True).data
 
 
 # Production performance (issue 13)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("v1/alarms/journal/", views.JournalView.as_view(), name="journal"),
     path("v1/devices/", views.DeviceListView.as_view(), name="devices"),
     path("v1/assets/", views.AssetListView.as_view(), name="assets"),
+    re_path(r"^v1/assets/(?P<asset_id>-?[0-9]+)/changes/$", views.AssetChangeListView.as_view(), name="asset_changes"),
     path("v1/production/kpis/", views.ProductionKpisView.as_view(), name="production_kpis"),
     path("v1/production/pareto/", views.ProductionParetoView.as_view(), name="production_pareto"),
     path("v1/production/intervals/", views.ProductionIntervalsView.as_view(), name="production_intervals"),

@@ -40,7 +40,7 @@ from historian.queries.interpolated import interpolated_values
 from historian.queries.plot import plot_values
 from historian.queries.raw import RawValues, raw_values
 from historian.queries.resolution import RESOLUTIONS
-from inventory.queries import assets_with_changes
+from inventory.queries import asset_changes, asset_exists, assets_with_recent_changes
 from production.models import MachineState
 from production.queries.intervals import intervals_in_range, reason_required_seconds, stops_in_range
 from production.queries.kpis import (
@@ -468,11 +468,35 @@ class AssetListView(generics.ListAPIView):
     serializer_class = s.AssetSerializer
 
     def get_queryset(self):
-        return assets_with_changes().order_by("protocol", "key")
+        return assets_with_recent_changes().order_by("protocol", "key")
 
     @extend_schema(
         summary="OT asset inventory (engineers, administrators)",
         responses={200: s.AssetSerializer(many=True), **_PAGE_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class AssetChangeListView(generics.ListAPIView):
+    """Every observed change of one asset, newest first, a page at a time (the asset list brings the latest ten)."""
+
+    permission_classes = [has_perm("inventory.view_asset")]
+    serializer_class = s.AssetChangeSerializer
+
+    def get_queryset(self):
+        asset_id = int(self.kwargs["asset_id"])
+        if not 0 < asset_id < 2**63 or not asset_exists(asset_id=asset_id):
+            raise NotFound(f"No asset {self.kwargs['asset_id']}.")
+        return asset_changes(asset_id=asset_id)
+
+    @extend_schema(
+        summary="One asset's changes, newest first (engineers, administrators)",
+        responses={
+            200: s.AssetChangeSerializer(many=True),
+            **_PAGE_ERRORS,
+            404: OpenApiResponse(s.ErrorSerializer, "No such asset, or no such page"),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -35,6 +35,9 @@ class AuditAction(models.TextChoices):
         "OPC UA server certificate to be trusted anew",
     )
     DEVICE_RELEASE = "device_release", "Device released from quarantine"
+    DOWNTIME_CLASSIFY = "downtime_classify", "Stop classified"
+    DOWNTIME_COMMENT = "downtime_comment", "Stop commented"
+    DOWNTIME_SPLIT = "downtime_split", "Stop split"
     ASSET_BASELINE_ACCEPT = "asset_baseline_accept", "Asset accepted into the communication baseline"
 
 

@@ -23,6 +23,12 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 #: (and the browser's socket) dies.
 CHANNEL_LAYER_BLOCKING_SECONDS = 5.0
 CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = 3 * CHANNEL_LAYER_BLOCKING_SECONDS
+#: The channel layer's pool per process and event loop (common/channel_layer.py): at most this many connections,
+#: a command waits up to CHANNEL_LAYER_POOL_WAIT_SECONDS for a free one instead of failing. The live streams take
+#: a handful (common/fanout.py: one group per process, not per socket); what remains per socket is joining and
+#: leaving its session's group, one short command at a time.
+CHANNEL_LAYER_MAX_CONNECTIONS = 32
+CHANNEL_LAYER_POOL_WAIT_SECONDS = 10.0
 #: A pooled connection idle this long is PINGed before use, so that one a firewall or a Redis restart dropped is
 #: replaced instead of failing the next send.
 HEALTH_CHECK_SECONDS = 30
@@ -44,11 +50,13 @@ def _client(url: str, socket_timeout: float) -> redis.Redis:
 
 
 def channel_layer_host(url: str) -> dict[str, Any]:
-    """One entry of CHANNEL_LAYERS' "hosts" (channels_redis passes it to redis.asyncio.ConnectionPool.from_url)."""
+    """One entry of CHANNEL_LAYERS' "hosts" (common.channel_layer passes it to BlockingConnectionPool.from_url)."""
     return {
         "address": url,
         "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
         "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "socket_keepalive": True,
         "health_check_interval": HEALTH_CHECK_SECONDS,
+        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+        "timeout": CHANNEL_LAYER_POOL_WAIT_SECONDS,
     }

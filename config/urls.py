@@ -16,5 +16,6 @@ urlpatterns = [
     path("tokens/", include("api.page_urls")),
     path("alarms/", include("alarms.urls")),
     path("inventory/", include("inventory.urls")),
+    path("production/", include("production.urls")),
     path("", include("dashboards.urls")),
 ]

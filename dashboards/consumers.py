@@ -10,15 +10,15 @@ quality], ...]}, {"type": "subscribed", "machines": [...]}, {"type": "error", "s
 and to every connection {"type": "device", "device": {"id", "name", "status", "retries", "last_error",
 "last_good_read", "next_retry"}} when a device's link status changes, and about every 5 s while it stays
 connected (ingest/pipeline/device_status.py), not on every poll.
-Alarms: the actions and messages of alarms/consumers.py.
+Alarms: the actions and messages of alarms/consumers.py. Downtime (a line's stops, for users who may view the
+plant; classifying checked per area on each action): production/consumers.py.
 Anything else gets an error message; the connection stays open and nothing else changes. Signed-out browsers
 (expired session included) are accepted then closed with 4401, users with no right to any stream with 4403;
 signing out closes the session's open sockets with 4401.
 """
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 
@@ -27,9 +27,16 @@ from accounts.services.sessions import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED  #
 from alarms.consumers import MAX_MESSAGE_BYTES as ALARM_MAX_MESSAGE_BYTES
 from alarms.consumers import AlarmStream
 from alarms.services.actions import PERM_VIEW as VIEW_ALARMS
+from common.fanout import fanout
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
-from historian.services.live import DEVICES_LIVE_GROUP, machine_live_group
+from historian.services.live import (
+    DEVICE_STATUS_MESSAGE_TYPE,
+    DEVICES_LIVE_GROUP,
+    LIVE_MESSAGE_TYPE,
+    machine_live_group,
+)
+from production.consumers import DOWNTIME_ACTIONS, DowntimeStream
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
@@ -37,26 +44,40 @@ VIEW_PLANT = "historian.view_plant"
 LIVE_ACTIONS = frozenset({"subscribe", "unsubscribe"})
 
 
-class LiveStream:
-    """The live-values half of a consumer, shared by /ws/live/ and /ws/page/."""
+def live_frame(event: dict) -> str | None:
+    """The browser's frame for a live message; encoded once per message and process (common.fanout)."""
+    if event.get("type") == LIVE_MESSAGE_TYPE:
+        return json.dumps({"type": "samples", "machine": event["machine"], "samples": event["samples"]})
+    if event.get("type") == DEVICE_STATUS_MESSAGE_TYPE:
+        return json.dumps({"type": "device", "device": event["device"]})
+    return None
 
-    # What the consumer it is mixed into (channels' AsyncWebsocketConsumer) provides: declared, not defined.
+
+class LiveStream:
+    """The live-values half of a consumer, shared by /ws/live/ and /ws/page/. Its groups are joined through the
+    process's one fan-out (common/fanout.py), not per socket."""
+
+    # What the consumer it is mixed into (accounts.consumers.SessionConsumer) provides: declared, not defined.
     channel_layer: Any
     channel_name: str
-    send: Callable[..., Awaitable[None]]
+    if TYPE_CHECKING:
+
+        async def send(
+            self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool | int = False
+        ) -> None: ...
+
+        def fanout_deliver(self, frame: str) -> None: ...
 
     subscriptions: set[int] | None = None  # None until live_join: the user may not view the plant
 
     async def live_join(self) -> None:
+        await fanout().join(self, {DEVICES_LIVE_GROUP: live_frame})
         self.subscriptions = set()
-        await self.channel_layer.group_add(DEVICES_LIVE_GROUP, self.channel_name)
 
     async def live_leave(self) -> None:
         if self.subscriptions is None:
             return
-        await self.channel_layer.group_discard(DEVICES_LIVE_GROUP, self.channel_name)
-        for machine_id in self.subscriptions:
-            await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
+        await fanout().leave(self, [DEVICES_LIVE_GROUP, *map(machine_live_group, self.subscriptions)])
 
     async def live_receive(self, message: dict) -> None:
         """Act on a parsed message whose action is in LIVE_ACTIONS."""
@@ -76,8 +97,9 @@ class LiveStream:
             return
         known = await database_sync_to_async(existing_machine_ids)(ids=requested)
         unknown = sorted(requested - known)
-        for machine_id in known - self.subscriptions:
-            await self.channel_layer.group_add(machine_live_group(machine_id), self.channel_name)
+        # join() registers this socket in its last step: the "subscribed" reply is queued before any value of
+        # these machines (the page's gap fill starts from it).
+        await fanout().join(self, {machine_live_group(m): live_frame for m in known - self.subscriptions})
         self.subscriptions |= known
         await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))
         if unknown:
@@ -85,18 +107,9 @@ class LiveStream:
 
     async def _unsubscribe(self, machines: set[int]) -> None:
         assert self.subscriptions is not None  # live_receive is called only after live_join
-        for machine_id in machines & self.subscriptions:
-            await self.channel_layer.group_discard(machine_live_group(machine_id), self.channel_name)
+        await fanout().leave(self, [machine_live_group(m) for m in machines & self.subscriptions])
         self.subscriptions -= machines
         await self.send(text_data=json.dumps({"type": "subscribed", "machines": sorted(self.subscriptions)}))
-
-    async def samples_batch(self, event: dict) -> None:
-        await self.send(
-            text_data=json.dumps({"type": "samples", "machine": event["machine"], "samples": event["samples"]})
-        )
-
-    async def device_status(self, event: dict) -> None:
-        await self.send(text_data=json.dumps({"type": "device", "device": event["device"]}))
 
     async def live_error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "stream": "live", "message": text}))
@@ -126,7 +139,7 @@ class LiveConsumer(LiveStream, SessionConsumer):
         await self.live_receive(message)
 
 
-class PageConsumer(LiveStream, AlarmStream, SessionConsumer):
+class PageConsumer(LiveStream, AlarmStream, DowntimeStream, SessionConsumer):
     """One socket per page: a page showing live values and the alarm banner needs no second connection."""
 
     may_alarms = False
@@ -143,6 +156,7 @@ class PageConsumer(LiveStream, AlarmStream, SessionConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.live_leave()
+        await self.downtime_leave()
         if self.may_alarms:
             await self.alarms_leave()
         await super().disconnect(code)
@@ -166,13 +180,19 @@ class PageConsumer(LiveStream, AlarmStream, SessionConsumer):
                 await self.alarms_error("You may not view alarms.")
             else:
                 await self.alarms_receive(message)
+        elif action in DOWNTIME_ACTIONS:
+            if self.subscriptions is None:  # joined live values: the user may view the plant
+                await self.downtime_error("You may not view the plant's stops.")
+            else:
+                await self.downtime_receive(message)
         else:
             await self.send(
                 text_data=json.dumps(
                     {
                         "type": "error",
                         "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
-                        "acknowledge, shelve or unshelve.",
+                        "acknowledge, shelve, unshelve or downtime_subscribe, downtime_classify, "
+                        "downtime_comment, downtime_split.",
                     }
                 )
             )

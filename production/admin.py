@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from production.models import (
     Break,
+    DowntimeArea,
     DowntimeCategory,
     DowntimeReason,
     FaultCode,
@@ -123,3 +124,12 @@ class StateIntervalAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(DowntimeArea)
+class DowntimeAreaAdmin(admin.ModelAdmin):
+    """Which groups or users classify stops in which area (with production.classify_downtime)."""
+
+    list_display = ["area", "group", "user"]
+    list_filter = ["area"]
+    raw_id_fields = ["user"]

@@ -504,6 +504,10 @@ class StateInterval(models.Model):
     class Meta:
         ordering = ["machine", "start"]
         indexes = [models.Index(fields=["machine", "start"], name="state_interval_machine_start")]
+        permissions = [
+            ("classify_downtime", "Can classify, split and comment stops in the areas granted (DowntimeArea)"),
+            ("classify_downtime_any_area", "Can classify, split and comment stops in every area"),
+        ]
         constraints = [
             ExclusionConstraint(
                 name="state_interval_no_overlap",
@@ -540,6 +544,76 @@ class StateInterval(models.Model):
             or bool(self.comment)
             or (self.reason_id is not None and not self.auto_classified)
         )
+
+
+# Downtime work from the floor: what operators said, kept apart from the derived intervals so that it survives
+# their derivation again (late values, a rebuild after a change of the state mapping).
+
+
+class StopClassification(models.Model):
+    """What an operator said of the stop that starts at `start` on `machine`: its reason (null: none chosen, the
+    automatic one stands), comment, who and when. production.services.intervals applies it to the interval that
+    starts there whenever that interval is derived again."""
+
+    machine = models.ForeignKey("historian.Machine", on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    reason = models.ForeignKey(DowntimeReason, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    comment = models.TextField(blank=True)
+    classified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    classified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["machine", "start"]
+        constraints = [models.UniqueConstraint(fields=["machine", "start"], name="stop_classification_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.machine} {self.start:%Y-%m-%d %H:%M:%S}: {self.reason or 'no reason'}"
+
+
+class StopSplit(models.Model):
+    """An instant at which an operator split a stop in two (a breakdown that turned into a changeover): the
+    derivation cuts the interval holding it there, each part classified on its own."""
+
+    machine = models.ForeignKey("historian.Machine", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["machine", "at"]
+        constraints = [models.UniqueConstraint(fields=["machine", "at"], name="stop_split_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.machine} split at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DowntimeArea(models.Model):
+    """Where holders of production.classify_downtime may classify stops: an area, for a group (e.g. "Line 1
+    operators") or for one user. Holders of production.classify_downtime_any_area need none."""
+
+    area = models.ForeignKey("historian.Area", on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "downtime classification area"
+        ordering = ["area"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(group__isnull=False, user__isnull=True) | Q(group__isnull=True, user__isnull=False),
+                name="downtime_area_group_xor_user",
+                violation_error_message="Grant the area to a group or to a user (one of the two).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.area}: {self.group or self.user}"
 
 
 # KPI summaries (a cache of production.queries.kpis)

@@ -123,6 +123,18 @@ def _clear_cache() -> Iterator[None]:
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layers() -> Iterator[None]:
+    """Each test its own channel layers. A test's event loop ends with the test, and channels_redis keeps asyncio
+    locks on the layer object (its receive and per-channel clean locks), bound to the loop that used them first: a
+    receive still finishing when a loop ended left the next test's consumers "bound to a different event loop".
+    A web process has one loop for its life; only the tests make one per test."""
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
 class LiveAsgiServer:
     """The project's ASGI application (HTTP + WebSockets) under uvicorn, in a thread of the test process."""
 

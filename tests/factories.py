@@ -1,8 +1,10 @@
-"""Test data: factory_boy factories for the plant model and for users holding a role.
+"""Test data: factory_boy factories for the plant model, the asset inventory and users holding a role.
 
 Each factory builds a valid, saved row with unique names; a test sets only the fields its behaviour depends on,
 e.g. `TagFactory(machine=press, data_type=DataType.BOOL)` or `UserFactory(username="olga", role=Role.ENGINEER)`.
 """
+
+from datetime import UTC, datetime, timedelta
 
 import factory
 from django.contrib.auth import get_user_model
@@ -11,6 +13,10 @@ from factory.django import DjangoModelFactory
 
 from accounts.services.roles import Role, user_role_assign
 from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+from inventory.models import Asset, AssetChange
+
+#: When the factories' assets were first seen and changed, unless a test says otherwise.
+SEEN = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
 class SiteFactory(DjangoModelFactory):
@@ -111,3 +117,28 @@ class UserFactory(DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     password = factory.django.Password(factory.LazyAttribute(lambda o: f"pw-{o.username}-1"))
     role = _RoleAssigned(default=Role.OPERATOR)
+
+
+class AssetFactory(DjangoModelFactory):
+    """A Modbus PLC seen on the network (no device configured for it unless given)."""
+
+    class Meta:
+        model = Asset
+
+    protocol = "modbus"
+    key = factory.Sequence(lambda n: f"10.0.{n // 250}.{n % 250 + 1}:502/1")
+    first_seen = SEEN
+    last_seen = SEEN
+
+
+class AssetChangeFactory(DjangoModelFactory):
+    """One observed change of an asset, one minute after the previous one of the sequence."""
+
+    class Meta:
+        model = AssetChange
+
+    asset = factory.SubFactory(AssetFactory)
+    at = factory.Sequence(lambda n: SEEN.replace(minute=0) + timedelta(minutes=n))
+    field = "identity.Firmware"
+    before = factory.Sequence(str)
+    after = factory.Sequence(lambda n: str(n + 1))

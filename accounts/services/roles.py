@@ -28,6 +28,8 @@ _OPERATOR = (
     "alarms.view_alarm",
     "alarms.acknowledge_alarm",
     "alarms.shelve_alarm",
+    # Stops of the areas granted to them or their group (production.DowntimeArea).
+    "production.classify_downtime",
 )
 _ENGINEER = (
     *_OPERATOR,
@@ -39,6 +41,7 @@ _ENGINEER = (
     # Engineers look after the network and its devices: they see the inventory, and the security alarms raised
     # when it changes (with their evidence). Operators do not: a security alarm is not theirs to act on.
     "alarms.view_security_alarms",
+    "production.classify_downtime_any_area",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (

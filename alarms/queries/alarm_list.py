@@ -109,15 +109,10 @@ def alarm_counts(*, security: bool = False) -> dict:
 
     Security alarms are counted only with `security=True`, and also on their own (`security`: in the list,
     `security_unacknowledged`), so the banner can say how many of them wait."""
-    counts = {
-        "active": dict.fromkeys(Priority.values, 0),
-        "unacknowledged": dict.fromkeys(Priority.values, 0),
-        "shelved": 0,
-        "suppressed": 0,
-        "out_of_service": 0,
-        "security": 0,
-        "security_unacknowledged": 0,
-    }
+    active = dict.fromkeys(Priority.values, 0)
+    unacknowledged = dict.fromkeys(Priority.values, 0)
+    hidden = {"shelved": 0, "suppressed": 0, "out_of_service": 0}
+    security_count = security_unacknowledged = 0
     rows = _visible(Alarm.objects.filter(definition__enabled=True).filter(_LISTED), security=security).values_list(
         "definition__priority", "state", "shelved_until", "suppressed", "out_of_service", "definition__category"
     )
@@ -126,14 +121,20 @@ def alarm_counts(*, security: bool = False) -> dict:
             state=State(state), shelved_until=shelved_until, suppressed=suppressed, out_of_service=out_of_service
         ).display_state
         if shown in ANNUNCIATED:
-            counts["active"][priority] += 1
+            active[priority] += 1
             if shown in UNACKNOWLEDGED:
-                counts["unacknowledged"][priority] += 1
+                unacknowledged[priority] += 1
             if category == AlarmCategory.SECURITY:
-                counts["security"] += 1
-                counts["security_unacknowledged"] += shown in UNACKNOWLEDGED
+                security_count += 1
+                security_unacknowledged += shown in UNACKNOWLEDGED
         else:
-            counts[shown.value] += 1
-    counts["total"] = sum(counts["active"].values())
-    counts["total_unacknowledged"] = sum(counts["unacknowledged"].values())
-    return counts
+            hidden[shown.value] += 1
+    return {
+        "active": active,
+        "unacknowledged": unacknowledged,
+        **hidden,
+        "security": security_count,
+        "security_unacknowledged": security_unacknowledged,
+        "total": sum(active.values()),
+        "total_unacknowledged": sum(unacknowledged.values()),
+    }

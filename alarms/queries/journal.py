@@ -62,3 +62,9 @@ def journal_csv_chunk(*, f: JournalFilter, after: tuple[datetime, int] | None, s
     if after is not None:
         qs = qs.filter(Q(time__lt=after[0]) | Q(time=after[0], id__lt=after[1]))
     return list(qs.values_list(*CSV_COLUMNS, "id")[:size])
+
+
+def machine_activations(*, machine_id: int, start: datetime, end: datetime, limit: int = 200) -> list[JournalEntry]:
+    """A machine's alarm activations in [start, end), oldest first (at most `limit`: a flood is not a timeline)."""
+    entries = JournalEntry.objects.filter(machine_id=machine_id, event="activate", time__gte=start, time__lt=end)
+    return list(entries.order_by("time", "id")[:limit])

@@ -192,5 +192,8 @@ def _other_values(rows: Sequence[SampleRow], defs: list[Definition]) -> dict[int
     missing = wanted - found.keys()
     if missing:
         for tag_id, cv in current_values(tag_ids=sorted(missing)).items():
-            found[tag_id] = cv.value if quality_is_good(cv.quality) else None
+            # A string tag's current value is its text: no number, so unknown here, as in the rows the store
+            # hands over (ingest.pipeline.hooks: a string tag's rows carry its quality only).
+            number = None if isinstance(cv.value, str) else cv.value
+            found[tag_id] = number if quality_is_good(cv.quality) else None
     return found

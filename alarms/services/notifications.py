@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
+from typing import cast
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -81,7 +83,7 @@ def _deliveries_create(items: list[tuple[NotificationRoute, int, datetime, dict]
         if created:
             created_ids.append(delivery.pk)
     for delivery_id in created_ids:
-        transaction.on_commit(lambda delivery_id=delivery_id: notification_send.delay(delivery_id))
+        transaction.on_commit(partial(notification_send.delay, delivery_id))
     return created_ids
 
 
@@ -116,7 +118,8 @@ def notification_escalations_due(*, now: datetime) -> list[int]:
     created: list[int] = []
     routes = NotificationRoute.objects.filter(enabled=True, escalate_after_minutes__isnull=False)
     for route in routes:
-        priorities = [p for p in Priority.values if PRIORITY_RANK[p] <= PRIORITY_RANK[Priority(route.min_priority)]]
+        minutes = cast(int, route.escalate_after_minutes)  # never None: the routes are filtered on it
+        priorities = [p.value for p in Priority if PRIORITY_RANK[p] <= PRIORITY_RANK[Priority(route.min_priority)]]
         alarms = Alarm.objects.filter(
             definition__enabled=True,
             definition__priority__in=priorities,
@@ -124,7 +127,7 @@ def notification_escalations_due(*, now: datetime) -> list[int]:
             shelved_until__isnull=True,
             suppressed=False,
             out_of_service=False,
-            active_since__lte=now - timedelta(minutes=route.escalate_after_minutes),
+            active_since__lte=now - timedelta(minutes=minutes),
             definition__category=route.category,
         )
         if route.area_id is not None:
@@ -133,7 +136,8 @@ def notification_escalations_due(*, now: datetime) -> list[int]:
         sent = set(
             route.deliveries.filter(alarm_id__in=[pk for pk, _ in candidates]).values_list("alarm_id", "annunciated_at")
         )
-        due = [(pk, since) for pk, since in candidates if (pk, since) not in sent]
+        # `since` is never None (active_since__lte above): the test only narrows its type.
+        due = [(pk, since) for pk, since in candidates if since is not None and (pk, since) not in sent]
         if not due:
             continue
         rows = {row["id"]: row for row in alarm_rows(ids=[pk for pk, _ in due], security=True)}

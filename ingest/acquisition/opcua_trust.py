@@ -1,7 +1,9 @@
 """Trust on first use for OPC UA server certificates: the certificate a server presents on the first secure
 connection is pinned to its device, and a different one later is refused (ingest.protocols.opcua.client) until an
 administrator trusts it (device admin). Pinning is in the audit trail; a refusal is a security event
-(CERTIFICATE_CHANGED, both thumbprints as evidence), reported once per process for each certificate offered."""
+(CERTIFICATE_CHANGED, both thumbprints as evidence), reported once for each certificate offered by each owner of
+the connections (a poller's `Polling`, the `SubscriptionRunner`), which keeps that memory in its
+`CertificateRefusals`. Both the polled and the subscribed path pin and refuse the same way."""
 
 import logging
 import threading
@@ -23,12 +25,20 @@ logger = logging.getLogger(__name__)
 
 def opcua_certificate_pin_on_first_use(*, device: Device, driver: Driver) -> bool:
     """Pin the server certificate `driver` was presented, if `device` is secure and trusts none yet."""
+    if not isinstance(driver, OpcUaDriver):
+        return False
+    return opcua_certificate_pin_offered(device=device, certificate=driver.peer_certificate)
+
+
+def opcua_certificate_pin_offered(*, device: Device, certificate: bytes | None) -> bool:
+    """Pin `certificate` (DER, presented on a secure connection that came up), if `device` is secure and trusts none
+    yet; True if pinned."""
     if device.protocol != Protocol.OPCUA or device.security_policy == "None" or device.server_certificate:
         return False
-    if not isinstance(driver, OpcUaDriver) or not driver.peer_certificate:
+    if not certificate:
         return False
     try:
-        thumbprint = opcua_server_certificate_pin(device=device, certificate=driver.peer_certificate)
+        thumbprint = opcua_server_certificate_pin(device=device, certificate=certificate)
         audit_record(
             actor=None,
             action=AuditAction.OPCUA_SERVER_CERTIFICATE_PINNED,
@@ -42,22 +52,39 @@ def opcua_certificate_pin_on_first_use(*, device: Device, driver: Driver) -> boo
     return True
 
 
-_reported: set[tuple[int, str, str]] = set()
-_reported_lock = threading.Lock()
+class CertificateRefusals:
+    """The refused certificates one owner of connections has reported: (device, trusted, offered) triples.
+
+    Polls and subscriptions retry with backoff while a certificate stays refused: each triple is reported once by
+    its owner, so the alarm is raised once rather than again after every acknowledgement. Thread-safe (a poller
+    polls devices from a pool of threads)."""
+
+    def __init__(self) -> None:
+        self._reported: set[tuple[int, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, key: tuple[int, str, str]) -> bool:
+        """True the first time `key` is seen (the caller reports it)."""
+        with self._lock:
+            if key in self._reported:
+                return False
+            self._reported.add(key)
+            return True
+
+    def forget(self, key: tuple[int, str, str]) -> None:
+        with self._lock:
+            self._reported.discard(key)
 
 
-def opcua_certificate_refused(*, device: Device, error: BaseException) -> bool:
+def opcua_certificate_refused(*, device: Device, error: BaseException | None, refusals: CertificateRefusals) -> bool:
     """Report a refused changed certificate (`error` from the connect) as a security event; True if reported.
 
-    The poll retries with backoff while the certificate stays refused: each (device, trusted, offered) triple is
-    reported once per process, so the alarm is raised once rather than again after every acknowledgement."""
+    Reported once per (device, trusted, offered) for `refusals`' owner (see CertificateRefusals)."""
     if not isinstance(error, ServerCertificateChanged):
         return False
     key = (device.pk, error.trusted_sha256, error.offered_sha256)
-    with _reported_lock:
-        if key in _reported:
-            return False
-        _reported.add(key)
+    if not refusals.claim(key):
+        return False
     try:
         report_security_event(
             SecurityEvent(
@@ -77,7 +104,6 @@ def opcua_certificate_refused(*, device: Device, error: BaseException) -> bool:
         )
     except DATABASE_DOWN_ERRORS:
         database_connection_reset()
-        with _reported_lock:
-            _reported.discard(key)  # told again on the next refusal
+        refusals.forget(key)  # told again on the next refusal
         return False
     return True

@@ -29,7 +29,11 @@ from historian.quality import quality_is_good
 from historian.sample_types import datetime_to_us, us_to_datetime
 from ingest.acquisition.communication import CommunicationBaselines
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
-from ingest.acquisition.opcua_trust import opcua_certificate_pin_on_first_use, opcua_certificate_refused
+from ingest.acquisition.opcua_trust import (
+    CertificateRefusals,
+    opcua_certificate_pin_on_first_use,
+    opcua_certificate_refused,
+)
 from ingest.acquisition.subscriptions import TIME_RESOLUTION_MS
 from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success
@@ -145,7 +149,7 @@ def poll_configs_fingerprint(device_ids: Collection[int]) -> int:
     """A digest of the configuration poll_configs_load would read for these devices, read without building model
     instances (a tenth of the CPU for 10,000 tags): the poller reloads only when it moves."""
     device_fields = [f.attname for f in Device._meta.concrete_fields if f.name not in STATUS_FIELDS]
-    tag_fields = [Tag._meta.get_field(name).attname for name in _TAG_FIELDS if name != "pk"]
+    tag_fields = [name for name in _TAG_FIELDS if name != "pk"]  # column names already (`device_id`, not `device`)
     devices = Device.objects.filter(pk__in=device_ids).order_by("pk").values_list(*device_fields)
     tags = Tag.objects.filter(device_id__in=device_ids).order_by("pk").values_list("pk", *tag_fields)
     return hash(repr((list(devices), list(tags))))  # repr: JSON fields (value labels) hold dicts
@@ -199,8 +203,8 @@ class SourceTimes:
 @dataclass
 class Polling:
     """What one poller remembers between polls: the store's context, its open drivers, the devices' source times,
-    when each device was last identified, the devices' learned response times, and (for device_poll) the
-    configuration read last."""
+    when each device was last identified, the devices' learned response times, the refused OPC UA server
+    certificates already reported, and (for device_poll) the configuration read last."""
 
     ingest: IngestContext = field(default_factory=IngestContext)
     drivers: DriverRegistry = field(default_factory=DriverRegistry)
@@ -208,6 +212,7 @@ class Polling:
     identify_schedule: IdentifySchedule = field(default_factory=IdentifySchedule)
     configs: dict[PollKey, PollConfig] = field(default_factory=dict)
     communication: CommunicationBaselines = field(default_factory=CommunicationBaselines)
+    certificate_refusals: CertificateRefusals = field(default_factory=CertificateRefusals)
 
     def close(self) -> None:
         """Close the open drivers (shutdown, the end of a test)."""
@@ -282,7 +287,7 @@ def _read_and_store(
             context=context, device=device, tags=tags, error=str(exc) or type(exc).__name__, failed_at=failed_at
         )
         polling.source_times.link_lost(tags, failed_at)
-        opcua_certificate_refused(device=device, error=exc)
+        opcua_certificate_refused(device=device, error=exc, refusals=polling.certificate_refusals)
         return PollOutcome("unreachable", stored=lost.stored, published=lost.published, buffered=lost.buffered)
     response_seconds = time.monotonic() - started
     if after_read is not None:

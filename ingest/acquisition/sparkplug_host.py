@@ -152,7 +152,7 @@ class _Batch:
     """What one flush collected, stored per device at the end or before a death of that device."""
 
     current: dict[int, list[tuple[datetime, PointReading]]] = field(default_factory=lambda: defaultdict(list))
-    historical: list[SampleRow] = field(default_factory=list)
+    historical: list[SampleRow | TextSampleRow] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -311,10 +311,10 @@ class SparkplugRunner:
             if broker is None:
                 continue
             if kind == "link":
-                self._link(broker, *payload, batch=batch)  # type: ignore[misc]
+                self._link(broker, *payload, batch=batch)
                 continue
             batch.counts["messages"] += 1
-            topic, data, received_at = payload  # type: ignore[misc]
+            topic, data, received_at = payload
             try:
                 parsed = topic_parse(topic)
                 if parsed.message_type in COMMAND_MESSAGES:
@@ -413,7 +413,7 @@ class SparkplugRunner:
         self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, received_at: datetime, batch: _Batch
     ) -> None:
         bd_seq = next((m.value for m in payload.metrics if m.name == BD_SEQ), None)
-        if node.bd_seq is not None and bd_seq is not None and int(bd_seq) != node.bd_seq:  # type: ignore[arg-type]
+        if node.bd_seq is not None and bd_seq is not None and int(bd_seq) != node.bd_seq:
             logger.info("Sparkplug: %s with bdSeq %s ignored: the node's session is %s", topic, bd_seq, node.bd_seq)
             return
         node.online = False
@@ -471,8 +471,7 @@ class SparkplugRunner:
             at = metric.timestamp or payload.timestamp or received_at
             reading = _reading(tag, metric)
             if metric.is_historical:
-                row_type = TextSampleRow if tag.is_text else SampleRow
-                batch.historical.append(row_type(at, tag.pk, reading.value, reading.quality))
+                batch.historical.append(_historical_row(at, tag, reading))
             else:
                 batch.current[device.pk].append((at, reading))
         if unresolved and self._request_rebirth(broker, topic.node, node):
@@ -724,6 +723,14 @@ def _reading(tag: Tag, metric: Metric) -> PointReading:
     if quality_is_bad(quality):
         return PointReading(tag.pk, None, quality, "bad quality from the edge node")
     return PointReading(tag.pk, number, quality)
+
+
+def _historical_row(at: datetime, tag: Tag, reading: PointReading) -> SampleRow | TextSampleRow:
+    """The row of a historical metric: text for a string tag, a number otherwise (what `_reading` made of it)."""
+    value = reading.value
+    if tag.is_text:
+        return TextSampleRow(at, tag.pk, value if isinstance(value, str) else None, reading.quality)
+    return SampleRow(at, tag.pk, None if isinstance(value, str) else value, reading.quality)
 
 
 def _text_reading(tag: Tag, metric: Metric) -> PointReading:

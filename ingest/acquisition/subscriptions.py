@@ -9,7 +9,9 @@ stays in one synchronous thread, and a slow database never stalls the OPC UA ses
 
 A link drop stores one bad-quality sample per tag of the device (device_link_lost); the subscription reconnects
 with exponential backoff and jitter and re-creates its monitored items, and the first values after that are good
-again. The configuration is re-read every `reload_seconds`, and at once when a device is taken out of service or
+again. A secure server's certificate is pinned on the first link that comes up, and a changed one is refused and
+reported as a security event with both thumbprints (ingest.acquisition.opcua_trust), as for polled devices.
+The configuration is re-read every `reload_seconds`, and at once when a device is taken out of service or
 put back (ingest.services.devices): a changed device or tag list restarts that device's subscription only. A device
 taken out of service is unsubscribed (disconnected); what it sent after that is dropped, and its status and the
 out-of-service sample of each tag, written when it was disabled, stay as they are.
@@ -26,6 +28,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from django.utils import timezone
 
@@ -34,6 +37,11 @@ from historian.models import Device, Protocol, Tag, TimestampSource
 from historian.quality import quality_is_good
 from ingest.acquisition.config_reload import ConfigReloads
 from ingest.acquisition.identify import IdentifySchedule, device_identify_when_due
+from ingest.acquisition.opcua_trust import (
+    CertificateRefusals,
+    opcua_certificate_pin_offered,
+    opcua_certificate_refused,
+)
 from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
@@ -44,13 +52,26 @@ from ingest.pipeline.store import (
     readings_store,
 )
 from ingest.protocols.base import PointReading, PointRequest
-from ingest.protocols.opcua.driver import MonitoredPoint, OpcUaDriver, OpcUaSettings, OpcUaSubscription
+from ingest.protocols.opcua.driver import (
+    LinkStatus,
+    MonitoredPoint,
+    OpcUaDriver,
+    OpcUaSettings,
+    OpcUaSubscription,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Values pushed within one such slot are stored as one batch, stamped with the slot's start: a server that
 #: stamps every value with its own millisecond would otherwise cost one database write per value.
 TIME_RESOLUTION_MS = 100
+
+#: What a subscription's callbacks queue for the flush, by device id: its readings, or a link change
+#: (its status: connected or the reason of a drop, the certificate presented; and when).
+_Event = (
+    tuple[int, Literal["readings"], list[tuple[datetime, PointReading]]]
+    | tuple[int, Literal["status"], tuple[LinkStatus, datetime]]
+)
 
 
 @dataclass
@@ -90,8 +111,9 @@ def _slot(moment: datetime) -> datetime:
 class SubscriptionRunner:
     """Keeps the subscriptions of every OPC UA device that has ``use_subscriptions`` and stores their values.
 
-    The runner owns its store context (`self.context`: compression segments, caches, after-store hooks) and its
-    identify schedule; `context` is for a test that looks into it."""
+    The runner owns its store context (`self.context`: compression segments, caches, after-store hooks), its
+    identify schedule and the refused server certificates it reported (`self.certificate_refusals`); `context` is
+    for a test that looks into it."""
 
     def __init__(
         self, *, flush_seconds: float = 0.25, reload_seconds: float = 30.0, context: IngestContext | None = None
@@ -99,11 +121,12 @@ class SubscriptionRunner:
         self.context = context or IngestContext()
         self.flush_seconds = flush_seconds
         self.reload_seconds = reload_seconds
-        self._events: queue.SimpleQueue[tuple[int, str, object]] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._sessions: dict[int, _Session] = {}
         self._retired: list[_Session] = []  # stopping: their last events are still stored
         self._loop_thread = LoopThread("opcua-subscriptions")
         self._identify_schedule = IdentifySchedule()
+        self.certificate_refusals = CertificateRefusals()
         self._reloads = ConfigReloads(what="subscriptions")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -187,8 +210,8 @@ class SubscriptionRunner:
         def on_readings(batch: list[tuple[datetime, PointReading]]) -> None:
             self._events.put((device_id, "readings", batch))
 
-        def on_status(ok: bool, reason: str) -> None:
-            self._events.put((device_id, "status", (ok, reason, datetime.now(UTC))))
+        def on_status(status: LinkStatus) -> None:
+            self._events.put((device_id, "status", (status, datetime.now(UTC))))
 
         subscription = OpcUaSubscription(
             OpcUaSettings.from_device(device),
@@ -229,32 +252,45 @@ class SubscriptionRunner:
         stored = count = connects = drops = 0
         while True:
             try:
-                device_id, kind, payload = self._events.get_nowait()
+                event = self._events.get_nowait()
             except queue.Empty:
                 break
+            device_id = event[0]
             session = self._session(device_id)
             if session is None:
                 continue
-            if kind == "readings":
-                pending[device_id].extend(payload)  # type: ignore[arg-type]
+            if event[1] == "readings":
+                pending[device_id].extend(event[2])
                 continue
             stored += self._store(session, pending.pop(device_id, []))
-            ok, reason, at = payload  # type: ignore[misc]
-            if ok:
+            status, at = event[2]
+            if status.ok:
                 connects += 1
                 device_record_success(context=self.context, device=session.device, read_at=at)
+                self._pin(session, status.peer_certificate)
                 self._identify(session.device, at)
             else:
                 drops += 1
                 stored += device_link_lost(
-                    context=self.context, device=session.device, tags=session.tags, error=reason, failed_at=at
+                    context=self.context, device=session.device, tags=session.tags, error=status.reason, failed_at=at
                 ).stored
+                opcua_certificate_refused(device=session.device, error=status.error, refusals=self.certificate_refusals)
         for device_id, readings in pending.items():
             session = self._session(device_id)
             if session is not None:
                 count += len(readings)
                 stored += self._store(session, readings)
         return FlushOutcome(stored=stored, readings=count, connects=connects, drops=drops)
+
+    def _pin(self, session: _Session, certificate: bytes | None) -> None:
+        """Pin the certificate a secure server presented on the first link (trust on first use); the running
+        subscription checks it from its next connect on, and the session's signature stays that of the device, so
+        the next configuration reload does not restart it for that."""
+        if not opcua_certificate_pin_offered(device=session.device, certificate=certificate):
+            return
+        settings = OpcUaSettings.from_device(session.device)
+        session.subscription.settings = settings  # read by the subscription at each (re)connect
+        session.signature = (settings, *session.signature[1:])
 
     def _identify(self, device: Device, at: datetime) -> None:
         """Ask the server what it is (for the asset inventory) over a short connection of its own, when due: the

@@ -16,7 +16,11 @@ stays the same. `intervals_derive` is the after-store hook (registered in Produc
 `machine_intervals_rebuild` derives a machine's whole history again (after its state mapping changed).
 
 A stretch derived again keeps intervals that did not change untouched; an interval that did change keeps what an
-operator said of it (reason, comment, who and when) when the new one has the same state and overlaps it.
+operator said of it (reason, comment, who and when) when the new one has the same state and overlaps it. What
+operators did through production.services.downtime is also kept in tables of its own and applied again to the
+stretch: the splits (StopSplit: a stop is cut there) and the classifications (StopClassification: reason and comment
+of the stop starting at that instant), so they survive any derivation, a whole rebuild included.
+Intervals written are announced to the downtime pages (production.services.live).
 Per machine, derivations are serialized by locking its MachineProduction row, so two workers (or a worker and a
 rebuild) never interleave on one machine; the exclusion constraint stays the last word.
 """
@@ -38,7 +42,8 @@ from historian.queries.common import MAX_RAW_POINTS, Point
 from historian.queries.history import current_values
 from historian.queries.raw import raw_values
 from historian.sample_types import SampleBatch, SampleRow
-from production.models import MachineProduction, StateInterval
+from production.models import MachineProduction, MachineState, StateInterval, StopClassification, StopSplit
+from production.services.live import downtime_changed_publish, downtime_changes_publish
 from production.services.sources import Key, MachineSources, Sources, Value, machine_sources, production_sources
 
 logger = logging.getLogger(__name__)
@@ -142,12 +147,18 @@ def intervals_derive_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: dat
             by_machine.setdefault(machine_id, []).append(row)
     texts = _texts(sources, rows)
     written = 0
+    changes: dict[int, datetime] = {}
     for machine_id, mine in by_machine.items():
         ms = sources.machines[machine_id]
         if seen.unchanged(sources, machine_id, mine, texts):
             continue
-        written += _machine_derive(ms, sorted(mine, key=lambda r: r.time), texts=texts, now=now)
+        mine = sorted(mine, key=lambda r: r.time)
+        changed = _machine_derive(ms, mine, texts=texts, now=now)
         seen.remember(machine_id, mine, texts)
+        if changed:
+            changes[machine_id] = mine[0].time
+        written += changed
+    downtime_changes_publish(changes=changes)
     return written
 
 
@@ -296,6 +307,7 @@ def _stretch_derive(ms: MachineSources, *, start: datetime, end: datetime | None
     segments = _segments(ms, start=start, stop=stop) if start < stop else []
     if end is not None and segments and segments[-1][1] is None:
         segments[-1][1] = end
+    segments = _splits_apply(ms.machine_id, segments)
     return _stretch_replace(ms.machine_id, start=start, end=end, segments=segments)
 
 
@@ -358,6 +370,7 @@ def _stretch_replace(machine_id: int, *, start: datetime, end: datetime | None, 
     fresh = [_interval_new(machine_id, start=s, end=e, key=k) for s, e, k in segments if (s, e, k) not in old_by_shape]
     for interval in fresh:
         _classification_carry(interval, gone)
+    _classifications_apply(machine_id, fresh)
     if gone:
         StateInterval.objects.filter(pk__in=[iv.pk for iv in gone]).delete()
     StateInterval.objects.bulk_create(fresh)
@@ -381,6 +394,40 @@ def _classification_carry(interval: StateInterval, gone: list[StateInterval]) ->
     interval.classified_by_id, interval.classified_at = old.classified_by_id, old.classified_at
 
 
+def _splits_apply(machine_id: int, segments: list[Segment]) -> list[Segment]:
+    """Cut the stops among `segments` at the instants operators split them (StopSplit)."""
+    if not segments:
+        return segments
+    splits = StopSplit.objects.filter(machine_id=machine_id, at__gt=segments[0][0])
+    if segments[-1][1] is not None:
+        splits = splits.filter(at__lt=segments[-1][1])
+    points = list(splits.order_by("at").values_list("at", flat=True))
+    if not points:
+        return segments
+    cut: list[Segment] = []
+    for start, end, key in segments:
+        if key[0] != MachineState.RUNNING:
+            for at in points:
+                if start < at and (end is None or at < end):
+                    cut.append([start, at, key])
+                    start = at
+        cut.append([start, end, key])
+    return cut
+
+
+def _classifications_apply(machine_id: int, fresh: list[StateInterval]) -> None:
+    """What operators said of the stops starting where the new intervals start (StopClassification)."""
+    stops = {iv.start: iv for iv in fresh if iv.state != MachineState.RUNNING}
+    if not stops:
+        return
+    for said in StopClassification.objects.filter(machine_id=machine_id, start__in=list(stops)):
+        interval = stops[said.start]
+        if said.reason_id is not None:
+            interval.reason_id, interval.auto_classified = said.reason_id, False
+        interval.comment = said.comment
+        interval.classified_by_id, interval.classified_at = said.classified_by_id, said.classified_at
+
+
 def machine_intervals_rebuild(*, machine_id: int, start: datetime | None = None, now: datetime | None = None) -> int:
     """Derive a machine's intervals again from the history of its source tags (from `start`, default: its state
     tag's first stored value), e.g. after its state mapping changed; returns the intervals deleted and written."""
@@ -398,6 +445,8 @@ def machine_intervals_rebuild(*, machine_id: int, start: datetime | None = None,
                 return 0
         written = _stretch_derive(ms, start=start, end=None, now=now)
     seen.forget(machine_id)
+    if written:
+        downtime_changed_publish(machine_id=machine_id, since=start, resync=True)
     return written
 
 

@@ -57,6 +57,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "dashboards:machine": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     "dashboards:machine_history": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     "dashboards:explorer": Endpoint((LOGIN, DENY, ALLOW, ALLOW)),  # historian.use_trend_explorer
+    # Production: plant-floor pages (classifying goes through the page socket, checked per area)
+    "production:line_downtime": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
+    "production:machine_timeline": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     # Alarms
     "alarms:list": ALARMS,
     # One alarm; a security alarm is a 404 without alarms.view_security_alarms (tests/alarms/services/test_security)
@@ -85,6 +88,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:journal": API_ALARMS,
     "api:devices": API_PLANT,
     "api:assets": API_EXPORT,  # inventory.view_asset: engineers and administrators
+    "api:asset_changes": Endpoint(API_EXPORT.expected, kwargs={"asset_id": 999_999}),
     "api:production_kpis": API_PLANT,
     "api:production_pareto": API_PLANT,
     "api:production_intervals": API_PLANT,
@@ -153,6 +157,7 @@ ADMIN_MODELS: dict[str, str] = {
     "production.downtimereason": "vacd",
     "production.faultcode": "vacd",
     "production.stateinterval": "v",  # derived from history; classified through the audited downtime services
+    "production.downtimearea": "vacd",  # which areas operators classify stops in: managed with the people
 }
 ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
 
@@ -221,6 +226,7 @@ def world(db):
     users = {role: UserFactory(username=role.value.lower(), role=role) for role in Role}
     values: dict[str, Any] = {
         "machine": machine.pk,
+        "line": machine.line_id,
         "tag": tag.pk,
         "tag_ct": ContentType.objects.get_for_model(Tag).pk,
         "user": users[Role.OPERATOR].pk,

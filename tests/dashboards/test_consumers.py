@@ -107,7 +107,9 @@ async def test_too_many_subscriptions_are_refused(operator, demo_plant):
     await communicator.disconnect()
 
 
-async def test_every_open_page_hears_how_a_polled_device_link_is_doing(operator, device, scan_class, plant_server):
+async def test_every_open_page_hears_how_a_polled_device_link_is_doing(
+    operator, device, scan_class, plant_server, polling
+):
     from channels.db import database_sync_to_async
 
     from ingest.acquisition.poll import device_poll
@@ -115,10 +117,10 @@ async def test_every_open_page_hears_how_a_polled_device_link_is_doing(operator,
     communicator = await _connect(operator)
     assert (await communicator.connect())[0]
 
-    await database_sync_to_async(device_poll)(device_id=device.pk, scan_class_id=scan_class.pk)
+    await database_sync_to_async(device_poll)(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     connected = await communicator.receive_json_from(timeout=5)
     plant_server.stop()
-    await database_sync_to_async(device_poll)(device_id=device.pk, scan_class_id=scan_class.pk)
+    await database_sync_to_async(device_poll)(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     lost = await communicator.receive_json_from(timeout=5)
 
     assert connected["type"] == "device"

@@ -53,7 +53,12 @@ from ingest.protocols.opcua.readings import (
     value_reading,
     value_time,
 )
-from ingest.protocols.opcua.subscription import MAX_ITEMS_PER_CREATE, MonitoredPoint, OpcUaSubscription
+from ingest.protocols.opcua.subscription import (
+    MAX_ITEMS_PER_CREATE,
+    LinkStatus,
+    MonitoredPoint,
+    OpcUaSubscription,
+)
 
 T = TypeVar("T")
 
@@ -261,6 +266,7 @@ __all__ = [  # what the rest of the code imports from here, as before the split
     "MAX_NODES_PER_READ",
     "UA_DATA_TYPES",
     "BrowseNode",
+    "LinkStatus",
     "MonitoredPoint",
     "NamespaceResolver",
     "OpcUaDriver",

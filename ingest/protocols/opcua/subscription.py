@@ -40,8 +40,20 @@ class MonitoredPoint:
     deadband: float = 0.0
 
 
+@dataclass(frozen=True)
+class LinkStatus:
+    """A subscription's link came up (`ok`) or went down (`reason`; `error` when a connect failed with one, e.g.
+    ServerCertificateChanged with both thumbprints). `peer_certificate`: the certificate (DER) the server presented
+    on a secure link that came up, for pinning on first use."""
+
+    ok: bool
+    reason: str = ""
+    error: BaseException | None = None
+    peer_certificate: bytes | None = None
+
+
 ReadingsCallback = Callable[[list[tuple[datetime, PointReading]]], None]
-StatusCallback = Callable[[bool, str], None]
+StatusCallback = Callable[[LinkStatus], None]
 
 
 class _Handler:
@@ -61,9 +73,9 @@ class OpcUaSubscription:
     """One device's subscription, kept alive until stop(): connect, create the monitored items, wait for a loss,
     report it, back off (exponential with jitter), connect again and re-create everything.
 
-    Runs on the caller's event loop. `on_readings` gets batches of (time, reading); `on_status(True, "")` when the
-    subscription is (re-)established, `on_status(False, reason)` when the link is lost or cannot be made. Both
-    are called on the loop's thread and must not block.
+    Runs on the caller's event loop. `on_readings` gets batches of (time, reading); `on_status(LinkStatus(True))`
+    when the subscription is (re-)established, `on_status(LinkStatus(False, reason, error))` when the link is lost
+    or cannot be made. Both are called on the loop's thread and must not block.
     """
 
     def __init__(
@@ -99,25 +111,27 @@ class OpcUaSubscription:
         failures = 0
         while not self._stop.is_set():
             client: Client | None = None
+            error: BaseException | None = None
             try:
                 self._lost.clear()
                 client = await opcua_connect(self.settings)
                 await self._subscribe(client)
                 self.connects += 1
                 failures = 0
-                self.on_status(True, "")
+                peer_certificate = client.security_policy.peer_certificate or None
+                self.on_status(LinkStatus(True, peer_certificate=peer_certificate))
                 reason = await self._watch(client)
             except DeviceUnreachable as exc:
-                reason = str(exc)
+                reason, error = str(exc), exc
             except (ConnectionError, OSError, TimeoutError, ua.UaError) as exc:
-                reason = f"OPC UA server {self.settings.endpoint}: {type(exc).__name__}: {exc}"
+                reason, error = f"OPC UA server {self.settings.endpoint}: {type(exc).__name__}: {exc}", exc
             finally:
                 if client is not None:
                     await disconnect_quietly(client)
             if self._stop.is_set():
                 return
             failures += 1
-            self.on_status(False, reason)
+            self.on_status(LinkStatus(False, reason, error))
             delay = self.backoff(failures)
             logger.info("OPC UA %s: %s; reconnecting in %.1f s", self.settings.endpoint, reason, delay)
             with contextlib.suppress(asyncio.TimeoutError):

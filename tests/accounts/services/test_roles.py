@@ -18,6 +18,7 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "alarms.view_alarm",
         "alarms.acknowledge_alarm",
         "alarms.shelve_alarm",
+        "production.classify_downtime",  # in the areas granted (production.DowntimeArea)
     }
     assert _perms(Role.ENGINEER) == _perms(Role.OPERATOR) | {
         "historian.use_trend_explorer",
@@ -26,6 +27,7 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "inventory.view_asset",
         "inventory.view_assetchange",
         "alarms.view_security_alarms",  # engineers look after the network: the security alarms are theirs too
+        "production.classify_downtime_any_area",
     }
     administrator = _perms(Role.ADMINISTRATOR)
     assert administrator > _perms(Role.ENGINEER)

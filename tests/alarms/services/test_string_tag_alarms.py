@@ -6,8 +6,11 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from alarms.models import Alarm
+from alarms.services.evaluation import AlarmEvaluation
 from historian.models import Tag
 from historian.quality import Quality
+from historian.sample_types import SampleRow, TextSampleRow
+from historian.services.text_samples import text_samples_write_batch
 from ingest.pipeline import store
 from ingest.pipeline.context import IngestContext
 from ingest.protocols.base import PointReading
@@ -53,3 +56,13 @@ def test_a_string_tags_bad_quality_alarm_follows_its_readings(ingest_context, de
 def test_a_string_tag_refuses_alarms_on_its_value(define, program, kind):
     with pytest.raises(ValidationError, match="takes bad-quality alarms only"):
         define(program, kind=kind, limit=1)
+
+
+def test_a_string_setpoint_or_suppression_tag_is_an_unknown_number_not_a_failed_evaluation(define, signals, program):
+    speed = signals["spindle_speed"]
+    dev = define(speed, kind="deviation", limit=100, setpoint_tag=program, suppress_tag=program, suppress_value=1)
+    text_samples_write_batch(rows=[TextSampleRow(T0, program.pk, "PRG-1", Quality.GOOD)])
+
+    AlarmEvaluation().strict(rows=[SampleRow(T0 + timedelta(seconds=1), speed.pk, 1350.0, Quality.GOOD)], now=T0)
+    alarm = Alarm.objects.get(pk=dev.pk)
+    assert (alarm.state, alarm.suppressed) == ("normal", False)

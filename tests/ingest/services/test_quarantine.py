@@ -104,3 +104,30 @@ def test_the_api_says_which_devices_are_quarantined(client, device, make_user):
     row = next(r for r in rows if r["id"] == device.pk)
     assert row["quarantine_reason"] == "firmware changed"
     assert row["quarantined_at"] is not None
+
+
+def test_every_page_that_shows_the_device_says_it_is_quarantined(client, admin_client, device, machine, make_user):
+    device_quarantine_set(device=device, quarantined=True, reason="firmware changed", user=None)
+    client.force_login(make_user("erik", role=Role.ENGINEER))
+    pages = [
+        "/",
+        "/explorer/",
+        f"/machines/{machine.pk}/",
+        "/alarms/",
+        "/alarms/history/",
+        "/alarms/performance/",
+        "/inventory/",
+        "/tokens/",
+    ]
+
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        assert 'id="quarantine-banner"' in page, url
+        assert f'data-device="{device.pk}">{device.name} (firmware changed' in page, url
+
+    changelist = admin_client.get(reverse("admin:historian_device_changelist")).content.decode()
+    assert "Quarantine" in changelist
+    change = admin_client.get(reverse("admin:historian_device_change", args=[device.pk])).content.decode()
+    assert "firmware changed" in change

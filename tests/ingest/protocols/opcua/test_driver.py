@@ -269,7 +269,7 @@ async def test_opcua_subscription_applies_the_absolute_deadband_on_the_server(op
         ],
         publishing_interval_ms=100,
         on_readings=on_readings,
-        on_status=lambda ok, reason: statuses.append(ok),
+        on_status=lambda status: statuses.append(status.ok),
     )
     task = asyncio.create_task(subscription.run())
     try:
@@ -320,7 +320,7 @@ async def test_opcua_subscription_stamps_at_source_time_or_at_arrival(source_tim
             [MonitoredPoint(PointRequest(1, f"nsu={uri};s=Level", "float64"), sampling_ms=100)],
             publishing_interval_ms=100,
             on_readings=on_readings,
-            on_status=lambda ok, reason: None,
+            on_status=lambda status: None,
             source_timestamps=source_timestamps,
         )
         before = datetime.now(UTC)

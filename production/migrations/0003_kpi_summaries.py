@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('historian', '0013_device_timestamp_source'),
-        ('production', '0001_initial'),
+        ('production', '0002_downtime'),
     ]
 
     operations = [

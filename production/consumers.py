@@ -1,0 +1,146 @@
+"""The downtime stream of the pages' one socket (/ws/page/, dashboards.consumers.PageConsumer): a line's stops,
+live, and the operators' actions on them.
+
+Client -> server:
+  {"action": "downtime_subscribe", "line": 3, "hours": 24}    the line's stops of the last `hours` (1 to 168)
+  {"action": "downtime_classify", "interval": 9, "reason": 4}  a reason of the site's tree; null: the automatic one
+  {"action": "downtime_comment", "interval": 9, "comment": "..."}
+  {"action": "downtime_split", "interval": 9, "at": 1767000000000}  epoch milliseconds
+Server -> client:
+  {"type": "downtime_snapshot", "line": 3, "stops": [...], "can_classify": bool}
+  {"type": "downtime", "line": 3, "machine": 5, "since": ms, "stops": [...], "resync": bool} whenever a stop of
+      the line changes (derived at ingest, classified, commented, split): that machine's stops ending at or after
+      `since` or still open (the page replaces its rows of the machine from `since` on)
+  {"type": "downtime_done", "action": "...", "interval": 9}
+  {"type": "error", "stream": "downtime", "message": "..."}
+Subscribing needs historian.view_plant (the stream's permission); classifying, commenting and splitting need the
+right in the stop's area (production.services.downtime.downtime_may_classify), checked on every action.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeGuard
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from historian.models import Line
+from production.queries.intervals import line_stops
+from production.services.downtime import (
+    DowntimeError,
+    downtime_may_classify,
+    stop_classify,
+    stop_comment,
+    stop_split,
+)
+from production.services.live import downtime_line_group
+
+DOWNTIME_ACTIONS = frozenset({"downtime_subscribe", "downtime_classify", "downtime_comment", "downtime_split"})
+DEFAULT_HOURS = 24
+MAX_HOURS = 168
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _snapshot(user: Any, line_id: int, hours: int) -> dict | None:
+    line = Line.objects.filter(pk=line_id).values_list("area_id", flat=True).first()
+    if line is None:
+        return None
+    now = timezone.now()
+    return {
+        "type": "downtime_snapshot",
+        "line": line_id,
+        "stops": line_stops(line_id=line_id, start=now - timedelta(hours=hours), now=now),
+        "can_classify": downtime_may_classify(user=user, area_id=line),
+    }
+
+
+def _act(user: Any, message: dict, remote_addr: str | None) -> dict:
+    action, interval_id = message["action"], message.get("interval")
+    if not _is_id(interval_id):  # narrows interval_id to int below
+        raise DowntimeError("'interval' must be a stop's id.")
+    if action == "downtime_classify":
+        reason = message.get("reason")
+        if reason is not None and not _is_id(reason):
+            raise DowntimeError("'reason' must be a reason's id, or null for the automatic reason.")
+        stop_classify(interval_id=interval_id, reason_id=reason, user=user, remote_addr=remote_addr)
+    elif action == "downtime_comment":
+        comment = message.get("comment")
+        if not isinstance(comment, str):
+            raise DowntimeError("'comment' must be text.")
+        stop_comment(interval_id=interval_id, comment=comment, user=user, remote_addr=remote_addr)
+    else:
+        at = message.get("at")
+        if not isinstance(at, int | float) or isinstance(at, bool) or not 0 < at < 1e14:
+            raise DowntimeError("'at' must be an instant in epoch milliseconds.")
+        stop_split(
+            interval_id=interval_id,
+            at=datetime.fromtimestamp(at / 1000, tz=UTC),
+            user=user,
+            remote_addr=remote_addr,
+        )
+    return {"type": "downtime_done", "action": action, "interval": interval_id}
+
+
+class DowntimeStream:
+    """The downtime half of a consumer; mixed into the pages' socket."""
+
+    channel_layer: Any
+    channel_name: str
+    scope: dict
+    send: Any
+
+    downtime_line: int | None = None
+
+    async def downtime_leave(self) -> None:
+        if self.downtime_line is not None:
+            await self.channel_layer.group_discard(downtime_line_group(self.downtime_line), self.channel_name)
+            self.downtime_line = None
+
+    async def downtime_receive(self, message: dict) -> None:
+        """Act on a parsed message whose action is in DOWNTIME_ACTIONS (the user may view the plant)."""
+        user = self.scope["user"]
+        if message["action"] == "downtime_subscribe":
+            line_id, hours = message.get("line"), message.get("hours", DEFAULT_HOURS)
+            if not _is_id(line_id) or not _is_id(hours) or hours > MAX_HOURS:
+                await self.downtime_error(f"Subscribe with a line's id and 1 to {MAX_HOURS} hours.")
+                return
+            snapshot = await database_sync_to_async(_snapshot)(user, line_id, hours)
+            if snapshot is None:
+                await self.downtime_error(f"Unknown line: {line_id}")
+                return
+            if self.downtime_line != line_id:
+                await self.downtime_leave()
+                await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
+                self.downtime_line = line_id
+            await self.send(text_data=json.dumps(snapshot))
+            return
+        client = self.scope.get("client")
+        remote_addr = client[0] if client else None
+        try:
+            reply = await database_sync_to_async(_act)(user, message, remote_addr)
+        except (DowntimeError, PermissionError) as exc:
+            await self.downtime_error(str(exc))
+            return
+        await self.send(text_data=json.dumps(reply))
+
+    async def downtime_changed(self, event: dict) -> None:
+        await self.send(
+            text_data=json.dumps(
+                {
+                    "type": "downtime",
+                    "line": event["line"],
+                    "machine": event["machine"],
+                    "since": event["since"],
+                    "stops": event["stops"],
+                    "resync": event.get("resync", False),
+                }
+            )
+        )
+
+    async def downtime_error(self, text: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "stream": "downtime", "message": text}))

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from production import views
+
+app_name = "production"
+
+urlpatterns = [
+    path("lines/<int:line_id>/downtime/", views.line_downtime_page, name="line_downtime"),
+    path("machines/<int:machine_id>/timeline/", views.machine_timeline_page, name="machine_timeline"),
+]

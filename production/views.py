@@ -1,0 +1,88 @@
+"""The production pages of the floor: a line's downtime list (live, classified from a touch screen) and a
+machine's state timeline per shift. Views stay thin: read through production.queries, render; the actions go
+through the page's socket (production/consumers.py) to production.services.downtime."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.http import AuthenticatedHttpRequest
+from historian.models import Line, Machine
+from production.consumers import DEFAULT_HOURS
+from production.queries.intervals import (
+    STATE_LABELS,
+    machine_timeline,
+    machine_timeline_marks,
+    reason_tree,
+    timeline_window,
+)
+from production.services.downtime import downtime_may_classify
+
+VIEW_PLANT = "historian.view_plant"
+# Plotly's code needs 'unsafe-eval' on the page that draws with it (config/middleware.py; as dashboards' pages).
+PLOTLY_CSP = {"script-src": ["'unsafe-eval'"]}
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_GET
+def line_downtime_page(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    line = get_object_or_404(Line.objects.select_related("area__site"), pk=line_id)
+    return render(
+        request,
+        "production/line_downtime.html",
+        {
+            "line": line,
+            "machines": Machine.objects.filter(line=line).order_by("name"),
+            "config": {
+                "line": line.pk,
+                "hours": DEFAULT_HOURS,
+                "reasons": reason_tree(site_id=line.area.site_id),
+                "can_classify": downtime_may_classify(user=request.user, area_id=line.area_id),
+            },
+        },
+    )
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_GET
+def machine_timeline_page(request: AuthenticatedHttpRequest, machine_id: int) -> HttpResponse:
+    machine = get_object_or_404(Machine.objects.select_related("line__area"), pk=machine_id)
+    now = timezone.now()
+    at = now
+    if asked := request.GET.get("at"):
+        try:
+            at = datetime.fromisoformat(asked)
+        except ValueError:
+            raise Http404("'at' must be an ISO 8601 instant") from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+    window = timeline_window(line_id=machine.line_id, at=at)
+    response = render(
+        request,
+        "production/machine_timeline.html",
+        {
+            "machine": machine,
+            "window": window,
+            "previous": window.previous.isoformat(),
+            "next": window.next.isoformat() if window.next <= now else None,
+            "timeline": {
+                "machine": machine.name,
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+                "states": STATE_LABELS,
+                "bands": machine_timeline(machine_id=machine.pk, start=window.start, end=window.end, now=now),
+                "marks": machine_timeline_marks(machine_id=machine.pk, start=window.start, end=window.end),
+            },
+        },
+    )
+    # The attribute config/middleware.py reads, on this response only.
+    response.csp_extra = PLOTLY_CSP  # type: ignore[attr-defined]
+    return response
