@@ -41,7 +41,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from bench.common import Layout, bare_figures, bench_database, database_arguments, django_setup, ticks, worker_phase
+from bench.common import (
+    Layout,
+    bare_figures,
+    bench_django_setup,
+    bench_run,
+    database_arguments,
+    layout_plant_create,
+    phase_result,
+    ticks,
+    worker_phase,
+)
 
 DEFAULT_DATABASE_NAME = "millwright_bench_acquisition"
 REGISTERS_PER_READ = 125
@@ -100,35 +110,13 @@ class Gateway:
 
 
 def plant_create(layout: Layout, port: int, period_ms: int) -> tuple[int, dict[int, int]]:
-    """Devices and tags; returns the scan class id and, per device id, one of its tag ids (to time its scans)."""
-    from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
-
-    site = Site.objects.create(name="Bench")
-    area = Area.objects.create(site=site, name="Bench")
-    line = Line.objects.create(area=area, name="Bench")
-    scan_class = ScanClass.objects.create(name="Bench", period_ms=period_ms)
-    probe: dict[int, int] = {}
-    for unit in layout.unit_ids():
-        machine = Machine.objects.create(line=line, name=f"M{unit:03d}")
-        device = Device.objects.create(name=f"PLC {unit}", host="127.0.0.1", port=port, unit_id=unit)
-        tags = Tag.objects.bulk_create(
-            [
-                Tag(
-                    path=f"Bench/{unit}/t{i:05d}",
-                    name=f"t{i:05d}",
-                    machine=machine,
-                    device=device,
-                    scan_class=scan_class,
-                    address=f"HR{2 * i}",
-                    data_type="float32",
-                    span_high=100.0,
-                )
-                for i in range(layout.tags_per_device)
-            ],
-            batch_size=5000,
-        )
-        probe[device.pk] = tags[0].pk
-    return scan_class.pk, probe
+    """Modbus devices behind one gateway (unit ids 1..n), float32 tags on consecutive holding registers."""
+    return layout_plant_create(
+        layout,
+        period_ms,
+        device_fields=lambda unit: {"name": f"PLC {unit}", "port": port, "unit_id": unit},
+        tag_fields=lambda unit, i: {"name": f"t{i:05d}", "address": f"HR{2 * i}", "data_type": "float32"},
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -170,14 +158,7 @@ def _modbus_phase(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
     with Gateway(layout) as gateway:
         worker = worker_phase(args, layout, gateway, out, plant_create=plant_create)
         bare = _bare_phase(args, layout, gateway)
-    result = {"protocol": "modbus", "tags": layout.devices * layout.tags_per_device, **worker, **bare}
-    if result["worker_cpu_ms_per_1000_values"] and result["bare_cpu_ms_per_1000_values"]:
-        result["ratio_cpu_to_bare"] = round(
-            result["worker_cpu_ms_per_1000_values"] / result["bare_cpu_ms_per_1000_values"], 2
-        )
-    else:
-        result["ratio_cpu_to_bare"] = None
-    return result
+    return phase_result("modbus", layout, worker, bare)
 
 
 def _opcua_phase(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
@@ -221,12 +202,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.error("at most 32,768 float32 tags per device")
     if args.period_ms < 100 or args.seconds < args.period_ms / 1000 or args.concurrency < 1:
         parser.error("--period-ms must be >= 100, --seconds at least one period, --concurrency >= 1")
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    django_setup()
-    started = time.perf_counter()
-    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
-        result = PROTOCOL_PHASES[args.protocol](args, out)
+    bench_django_setup(args)
+    result = bench_run(args, lambda: PROTOCOL_PHASES[args.protocol](args, out))
     result |= {
         "period_ms": args.period_ms,
         "devices": args.devices,
@@ -235,7 +212,6 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         "target_values_per_s_met": result["values_per_s"] >= 0.99 * result["tags"] * 1000 / args.period_ms,
         "target_jitter_p99_met": result["jitter_p99_ms"] <= 50,
         "target_cpu_ratio_met": result["ratio_cpu_to_bare"] is not None and result["ratio_cpu_to_bare"] <= 2,
-        "elapsed_s": round(time.perf_counter() - started, 1),
     }
     _report(result, out)
     return 0

@@ -38,11 +38,16 @@ from typing import Any, TextIO
 
 from bench.common import (
     Layout,
+    arguments_at_least_one,
     bare_figures,
     bench_database,
+    bench_django_setup,
     database_arguments,
-    django_setup,
+    layout_plant_create,
+    phase_result,
+    process_stop,
     server_info,
+    tags_create,
     ticks,
     worker_phase,
 )
@@ -127,13 +132,7 @@ class BenchServer:
             raise RuntimeError("the bench OPC UA server did not start")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process_stop(self.proc, timeout=10)
         if self.proc.stdout:
             self.proc.stdout.close()
         with contextlib.suppress(OSError):
@@ -196,38 +195,23 @@ async def _bare_subscription(endpoint: str, values: int, scan_ms: int, seconds: 
 # (b) the project's path
 
 
-def _device_create(endpoint: str, values: int, scan_ms: int):
-    from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+def _device_create(endpoint: str, values: int, scan_ms: int) -> None:
+    """The subscribed OPC UA device and its `values` float64 tags (see tags_create)."""
+    from historian.models import Protocol
 
-    site = Site.objects.create(name="Bench")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Bench"), name="Bench")
-    machine = Machine.objects.create(line=line, name="Bench")
-    scan_class = ScanClass.objects.create(name="Bench", period_ms=scan_ms)
-    device = Device.objects.create(
-        name="Bench OPC UA",
-        protocol=Protocol.OPCUA,
-        host="127.0.0.1",
-        endpoint_url=endpoint,
-        timeout_seconds=30,
-        use_subscriptions=True,
-        publishing_interval_ms=PUBLISHING_MS,
+    tags_create(
+        values,
+        period_ms=scan_ms,
+        device_fields={
+            "name": "Bench OPC UA",
+            "protocol": Protocol.OPCUA,
+            "endpoint_url": endpoint,
+            "timeout_seconds": 30,
+            "use_subscriptions": True,
+            "publishing_interval_ms": PUBLISHING_MS,
+        },
+        tag_fields=lambda i: {"name": f"v{i:06d}", "address": _node_id(i), "data_type": "float64"},
     )
-    Tag.objects.bulk_create(
-        [
-            Tag(
-                path=f"Bench/Bench/Bench/Bench.v{i:06d}",
-                name=f"v{i:06d}",
-                machine=machine,
-                device=device,
-                scan_class=scan_class,
-                address=_node_id(i),
-                data_type="float64",
-            )
-            for i in range(values)
-        ],
-        batch_size=5000,
-    )
-    return device
 
 
 def _count(statement: str) -> int:
@@ -308,36 +292,24 @@ def _polled(endpoint: str, values: int, reads: int) -> dict:
 
 def _opcua_plant_create(layout, port: int, period_ms: int) -> tuple[int, dict[int, int]]:
     """bench.acquisition's plant, as OPC UA devices: device d reads variables (d-1)*n .. d*n-1 of the server."""
-    from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag
+    from historian.models import Protocol
 
-    site = Site.objects.create(name="Bench")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Bench"), name="Bench")
-    scan_class = ScanClass.objects.create(name="Bench", period_ms=period_ms)
-    probe: dict[int, int] = {}
     n = layout.tags_per_device
-    for unit in layout.unit_ids():
-        machine = Machine.objects.create(line=line, name=f"M{unit:03d}")
-        device = Device.objects.create(
-            name=f"OPC UA {unit}", protocol=Protocol.OPCUA, host="127.0.0.1", port=port, timeout_seconds=10
-        )
-        tags = Tag.objects.bulk_create(
-            [
-                Tag(
-                    path=f"Bench/{unit}/v{i:05d}",
-                    name=f"v{i:05d}",
-                    machine=machine,
-                    device=device,
-                    scan_class=scan_class,
-                    address=_node_id((unit - 1) * n + i),
-                    data_type="float64",
-                    span_high=100.0,
-                )
-                for i in range(n)
-            ],
-            batch_size=5000,
-        )
-        probe[device.pk] = tags[0].pk
-    return scan_class.pk, probe
+    return layout_plant_create(
+        layout,
+        period_ms,
+        device_fields=lambda unit: {
+            "name": f"OPC UA {unit}",
+            "protocol": Protocol.OPCUA,
+            "port": port,
+            "timeout_seconds": 10,
+        },
+        tag_fields=lambda unit, i: {
+            "name": f"v{i:05d}",
+            "address": _node_id((unit - 1) * n + i),
+            "data_type": "float64",
+        },
+    )
 
 
 def _opcua_bare_phase(args, layout, server: BenchServer) -> dict[str, Any]:
@@ -385,14 +357,7 @@ def opcua_polled_phase(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
         bare = _opcua_bare_phase(args, layout, server)
     finally:
         server.stop()
-    result = {"protocol": "opcua", "tags": layout.devices * layout.tags_per_device, **worker, **bare}
-    if result["worker_cpu_ms_per_1000_values"] and result["bare_cpu_ms_per_1000_values"]:
-        result["ratio_cpu_to_bare"] = round(
-            result["worker_cpu_ms_per_1000_values"] / result["bare_cpu_ms_per_1000_values"], 2
-        )
-    else:
-        result["ratio_cpu_to_bare"] = None
-    return result
+    return phase_result("opcua", layout, worker, bare)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -422,15 +387,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         asyncio.run(_serve(args.values, args.port, args.scan_ms, args.stats))
         return 0
     out = out or sys.stdout
-    for name in ("values", "scan_ms", "reads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    arguments_at_least_one(parser, args, ("values", "scan_ms", "reads"))
     args.sampling_ms = args.sampling_ms or args.scan_ms
     if args.scan_ms < 100 or args.sampling_ms < 100:
         parser.error("--scan-ms and --sampling-ms must be at least 100 (a scan class's shortest period)")
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    django_setup()
+    bench_django_setup(args)
     import logging
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)

@@ -92,25 +92,27 @@ def bench_database(name: str, database_url: str | None, *, keep: bool) -> Iterat
             _database_recreate(server, name, drop_only=True)
 
 
-def tags_create(count: int) -> list[int]:
+def tags_create(
+    count: int,
+    *,
+    period_ms: int = 1000,
+    device_fields: dict[str, Any] | None = None,
+    tag_fields: Callable[[int], dict[str, Any]] | None = None,
+) -> list[int]:
+    """`count` tags of one bench machine on one device (`device_fields`; default a Modbus PLC) in one scan class of
+    `period_ms`; `tag_fields(i)`: the name, address and data type of tag i (default: holding registers)."""
     from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
 
     site = Site.objects.create(name="Bench")
     area = Area.objects.create(site=site, name="Bench")
     line = Line.objects.create(area=area, name="Bench")
     machine = Machine.objects.create(line=line, name="Bench")
-    device = Device.objects.create(name="Bench PLC", host="127.0.0.1")
-    scan_class = ScanClass.objects.create(name="Bench", period_ms=1000)
+    device = Device.objects.create(host="127.0.0.1", **(device_fields or {"name": "Bench PLC"}))
+    scan_class = ScanClass.objects.create(name="Bench", period_ms=period_ms)
+    fields = tag_fields or (lambda i: {"name": f"t{i:06d}", "address": f"HR{(2 * i) % 65534}"})
     tags = [
-        Tag(
-            path=f"Bench/Bench/Bench/Bench.t{i:06d}",
-            name=f"t{i:06d}",
-            machine=machine,
-            device=device,
-            scan_class=scan_class,
-            address=f"HR{(2 * i) % 65534}",
-        )
-        for i in range(count)
+        Tag(path=f"Bench/Bench/Bench/Bench.{tag['name']}", machine=machine, device=device, scan_class=scan_class, **tag)
+        for tag in map(fields, range(count))
     ]
     return [tag.pk for tag in Tag.objects.bulk_create(tags, batch_size=5000)]
 
@@ -155,6 +157,42 @@ class Layout:
 
     def unit_ids(self) -> list[int]:
         return list(range(1, self.devices + 1))
+
+
+def layout_plant_create(
+    layout: Layout,
+    period_ms: int,
+    *,
+    device_fields: Callable[[int], dict[str, Any]],
+    tag_fields: Callable[[int, int], dict[str, Any]],
+) -> tuple[int, dict[int, int]]:
+    """The bench plant of `layout`: a machine and a device (`device_fields(unit)`) per unit id, each with
+    tags_per_device tags (`tag_fields(unit, i)`: name, address, data type) in one scan class of `period_ms`.
+    Returns the scan class id and, per device id, one of its tag ids (to time its scans)."""
+    from historian.models import Area, Device, Line, Machine, ScanClass, Site, Tag
+
+    area = Area.objects.create(site=Site.objects.create(name="Bench"), name="Bench")
+    line = Line.objects.create(area=area, name="Bench")
+    scan_class = ScanClass.objects.create(name="Bench", period_ms=period_ms)
+    probe: dict[int, int] = {}
+    for unit in layout.unit_ids():
+        machine = Machine.objects.create(line=line, name=f"M{unit:03d}")
+        device = Device.objects.create(host="127.0.0.1", **device_fields(unit))
+        tags = []
+        for i in range(layout.tags_per_device):
+            fields = tag_fields(unit, i)
+            tags.append(
+                Tag(
+                    path=f"Bench/{unit}/{fields['name']}",
+                    machine=machine,
+                    device=device,
+                    scan_class=scan_class,
+                    span_high=100.0,
+                    **fields,
+                )
+            )
+        probe[device.pk] = Tag.objects.bulk_create(tags, batch_size=5000)[0].pk
+    return scan_class.pk, probe
 
 
 class Worker:
@@ -214,13 +252,19 @@ class Worker:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        process_stop(self.process, timeout=30, kill=lambda: os.killpg(self.process.pid, signal.SIGKILL))
+
+
+def process_stop(process: subprocess.Popen, *, timeout: float, kill: Callable[[], None] | None = None) -> None:
+    """SIGTERM, then `kill()` (default: SIGKILL to the process) if it has not exited within `timeout` s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        (kill or process.kill)()
+        process.wait(10)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -333,8 +377,40 @@ def bare_figures(*, values: int, cpu_s: float, jitter_ms: Sequence[float], scan_
     }
 
 
+def phase_result(protocol: str, layout: Layout, worker: dict[str, Any], bare: dict[str, Any]) -> dict[str, Any]:
+    """An acquisition benchmark's figures for one protocol: the worker's and the bare loop's, and the ratio of their
+    CPU per 1,000 values (None when either is unknown)."""
+    result = {"protocol": protocol, "tags": layout.devices * layout.tags_per_device, **worker, **bare}
+    worker_cpu, bare_cpu = result["worker_cpu_ms_per_1000_values"], result["bare_cpu_ms_per_1000_values"]
+    result["ratio_cpu_to_bare"] = round(worker_cpu / bare_cpu, 2) if worker_cpu and bare_cpu else None
+    return result
+
+
 def database_arguments(parser: argparse.ArgumentParser, *, default_name: str) -> None:
     """The options every benchmark takes for its database: which server, which database, keep it or not."""
     parser.add_argument("--database-url", help="server to use (default: DATABASE_URL, else the embedded one)")
     parser.add_argument("--database-name", default=default_name, help="database to (re)create (%(default)s)")
     parser.add_argument("--keep-database", action="store_true", help="keep the database after the run")
+
+
+def arguments_at_least_one(parser: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]) -> None:
+    """Stop with argparse's usage error when any of the options `names` is below 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+
+
+def bench_django_setup(args: argparse.Namespace) -> None:
+    """Django set up against --database-url when given (put in the environment before the settings read it)."""
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
+    django_setup()
+
+
+def bench_run(args: argparse.Namespace, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run()` in the benchmark's own database (--database-name, --keep-database); its result and elapsed_s."""
+    started = time.perf_counter()
+    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
+        result = run()
+    result["elapsed_s"] = round(time.perf_counter() - started, 2)
+    return result

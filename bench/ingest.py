@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -42,7 +41,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from bench.common import bench_database, database_arguments, django_setup, execute, server_info, tags_create
+from bench.common import (
+    arguments_at_least_one,
+    bench_django_setup,
+    bench_run,
+    database_arguments,
+    execute,
+    server_info,
+    tags_create,
+)
 
 DEFAULT_DATABASE_NAME = "millwright_bench"
 GOOD = 0xC0  # historian.quality.Quality.GOOD, without importing Django before it is configured
@@ -366,19 +373,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     parser = _parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    for name in ("values", "tags", "batch", "repeats", "insert_rows"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    arguments_at_least_one(parser, args, ("values", "tags", "batch", "repeats", "insert_rows"))
     if args.batch > args.tags:
         parser.error("--batch cannot exceed --tags: a scan reads each tag once")
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url  # before the settings read it
-    django_setup()
-
-    run_started = time.perf_counter()
-    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
-        result = _run(args)
-    result["elapsed_s"] = round(time.perf_counter() - run_started, 2)
+    bench_django_setup(args)
+    result = bench_run(args, lambda: _run(args))
     _report(result, out)
     return 0
 

@@ -33,7 +33,15 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TextIO
 
-from bench.common import bench_database, database_arguments, django_setup, execute, server_info, tags_create
+from bench.common import (
+    arguments_at_least_one,
+    bench_django_setup,
+    bench_run,
+    database_arguments,
+    execute,
+    server_info,
+    tags_create,
+)
 
 DEFAULT_DATABASE_NAME = "millwright_bench_query"
 PIXELS = 1500
@@ -251,22 +259,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
-    import os
-
     parser = _parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    for name in ("days", "fast_tags", "wide_tags", "wide_hours", "repeats", "naive_repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url  # before the settings read it
-    django_setup()
-
-    run_started = time.perf_counter()
-    with bench_database(args.database_name, args.database_url, keep=args.keep_database):
-        result = _run(args)
-    result["elapsed_s"] = round(time.perf_counter() - run_started, 2)
+    arguments_at_least_one(parser, args, ("days", "fast_tags", "wide_tags", "wide_hours", "repeats", "naive_repeats"))
+    bench_django_setup(args)
+    result = bench_run(args, lambda: _run(args))
     _report(result, out)
     return 0
 

@@ -138,6 +138,7 @@ def demo_plant_load(
                     interpolation=_interpolation(spec),
                     counter_rollover=spec.rollover,
                     is_key=spec.key,
+                    writable=spec.writable,
                     description=spec.description,
                 )
                 tag.full_clean(validate_unique=False)

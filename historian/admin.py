@@ -111,6 +111,7 @@ class TagAdmin(TagCsvAdminMixin):
         "deadband",
         "historize",
         "is_key",
+        "writable",
     ]
     list_filter = [
         "device",
@@ -118,6 +119,7 @@ class TagAdmin(TagCsvAdminMixin):
         "data_type",
         "historize",
         "is_key",
+        "writable",
         "machine__line__area",
         "machine__line",
     ]
@@ -127,7 +129,10 @@ class TagAdmin(TagCsvAdminMixin):
     list_per_page = 100
     fieldsets = [
         (None, {"fields": ["path", "name", "machine", "description", "is_key"]}),
-        ("Source", {"fields": ["device", "address", "data_type", "word_order", "byte_order", "scan_class"]}),
+        (
+            "Source",
+            {"fields": ["device", "address", "data_type", "word_order", "byte_order", "scan_class", "writable"]},
+        ),
         ("Engineering", {"fields": ["units", "scale", "offset", "span_low", "span_high", "value_labels"]}),
         ("Storage", {"fields": ["historize", "deadband", "retention_days"]}),
         (

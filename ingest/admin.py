@@ -242,13 +242,7 @@ class DeviceAdmin(DeviceAdminBase):
         done = []
         for device in queryset.filter(protocol=Protocol.OPCUA).order_by("pk"):
             thumbprint = device_opcua_client_certificate_generate(device=device)
-            audit_record(
-                actor=request.user,
-                action=AuditAction.OPCUA_CLIENT_CERTIFICATE,
-                target=device.name,
-                details={"device": device.pk, "sha256": thumbprint},
-                remote_addr=_remote_addr(request),
-            )
+            _device_audit(request, device, AuditAction.OPCUA_CLIENT_CERTIFICATE, sha256=thumbprint)
             done.append(f"{device.name} (SHA-256 {thumbprint})")
         skipped = queryset.exclude(protocol=Protocol.OPCUA).count()
         self.message_user(
@@ -265,13 +259,7 @@ class DeviceAdmin(DeviceAdminBase):
         done = []
         for device in queryset.filter(protocol=Protocol.OPCUA).exclude(server_certificate="").order_by("pk"):
             previous = opcua_server_certificate_unpin(device=device)
-            audit_record(
-                actor=request.user,
-                action=AuditAction.OPCUA_SERVER_CERTIFICATE_UNPINNED,
-                target=device.name,
-                details={"device": device.pk, "previous_sha256": previous},
-                remote_addr=_remote_addr(request),
-            )
+            _device_audit(request, device, AuditAction.OPCUA_SERVER_CERTIFICATE_UNPINNED, previous_sha256=previous)
             done.append(device.name)
         self.message_user(
             request,
@@ -361,6 +349,17 @@ class DeviceAdmin(DeviceAdminBase):
 
 def _remote_addr(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _device_audit(request: HttpRequest, device: Device, action: AuditAction, **details: object) -> None:
+    """The audit row of an admin action on one device: who, from where, which device, and `details`."""
+    audit_record(
+        actor=request.user,
+        action=action,
+        target=device.name,
+        details={"device": device.pk, **details},
+        remote_addr=_remote_addr(request),
+    )
 
 
 class OpcUaTagsForm(forms.Form):

@@ -96,6 +96,21 @@ def machine_tags(machine) -> list[Tag]:
     return list(machine.tags.order_by("pk"))
 
 
+@pytest.fixture
+def program(machine, device, scan_class) -> Tag:
+    """A string tag of the demo machine on the demo device: 4 registers the simulator leaves at 0 (an empty text)."""
+    return Tag.objects.create(
+        path="Demo/program",
+        name="program",
+        machine=machine,
+        device=device,
+        scan_class=scan_class,
+        address="HR90:4",
+        data_type="string",
+        is_key=True,
+    )
+
+
 @pytest.fixture(autouse=True)
 def _ingest_isolation(settings, tmp_path) -> None:
     """Each test its own store-and-forward buffer file (the default one is per host, shared by every run)."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from common.net import free_port, wait_for_port
 
@@ -49,3 +53,19 @@ class MosquittoBroker:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+@contextlib.contextmanager
+def broker_or_skip(directory: Path) -> Iterator[MosquittoBroker]:
+    """A started broker in `directory` for the fixture's life; the test is skipped where Mosquitto cannot run."""
+    if MosquittoBroker.executable() is None:
+        pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
+    server = MosquittoBroker(directory)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.skip(f"no MQTT broker: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

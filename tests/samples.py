@@ -6,11 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from historian.models import Tag
+from historian.models import Device, Tag
 from historian.quality import Quality
 from historian.sample_types import SAMPLE_TABLE, SampleRow
 from historian.services.samples import samples_write_batch
 from historian.storage import sample_storage
+from ingest.pipeline.context import IngestContext
+from ingest.pipeline.store import StoreOutcome, readings_store
+from ingest.protocols.base import PointReading
 
 
 def write(tag: Tag, samples: Iterable[tuple]) -> None:
@@ -48,3 +51,33 @@ def history_delete(*, tag_ids: list[int]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         for tag_id in tag_ids:
             sample_storage().tag_history_delete_before(cursor, tag_id=tag_id, cutoff=datetime(9000, 1, 1, tzinfo=UTC))
+
+
+def stored_samples(tag_ids: Iterable[int]) -> list[tuple]:
+    """The numeric samples stored for `tag_ids`, as (tag_id, time, value, quality), by time then tag."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT tag_id, time, value, quality FROM {SAMPLE_TABLE} "  # noqa: S608 (constant table name)
+            "WHERE tag_id = ANY(%s) ORDER BY time, tag_id",
+            [list(tag_ids)],
+        )
+        return cursor.fetchall()
+
+
+def reading_store(
+    context: IngestContext,
+    device: Device,
+    tag: Tag,
+    at: datetime,
+    value: float | str | None,
+    quality: int = Quality.GOOD,
+) -> StoreOutcome:
+    """One reading of `tag` read from `device` at `at`, through the ingest store as a poll stores it (compression,
+    the buffer when the database is away, the after-store hooks such as alarm evaluation)."""
+    return readings_store(
+        context=context,
+        device=device,
+        tags={tag.pk: tag},
+        readings=[PointReading(tag.pk, value, quality)],
+        read_at=at,
+    )

@@ -10,7 +10,7 @@ instead of journaling each try.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -39,45 +39,70 @@ def failed_login_burst_check(*, failure: AuditEvent) -> list[SecurityEvent]:
     window_seconds = float(settings.SECURITY_FAILED_LOGIN_BURST_WINDOW_SECONDS)
     at = failure.timestamp
     since = at - timedelta(seconds=window_seconds)
-    minutes = f"{window_seconds / 60:g}"
     common = {"window_seconds": window_seconds, "threshold": threshold, "since": since.isoformat()}
-    events: list[SecurityEvent] = []
+    bursts: list[SecurityEvent | None] = []
     if failure.remote_addr:
-        names = failed_logins_by(since=since, until=at, remote_addr=failure.remote_addr)
-        total = sum(names.values())
-        if _due(total, threshold):
-            events.append(
-                SecurityEvent(
-                    kind=SecurityEventKind.FAILED_LOGIN_BURST,
-                    subject=f"login:address:{failure.remote_addr}",
-                    message=f"{total} failed logins from {failure.remote_addr} in {minutes} min "
-                    f"({len(names)} user name{'s' if len(names) != 1 else ''})",
-                    at=at,
-                    evidence={"address": failure.remote_addr, "failures": total, "user_names": _top(names), **common},
-                )
+        address = failure.remote_addr
+        bursts.append(
+            _burst(
+                failed_logins_by(since=since, until=at, remote_addr=address),
+                threshold=threshold,
+                at=at,
+                subject=f"login:address:{address}",
+                described=f"from {address}",
+                others=("user name", "user names"),
+                evidence={"address": address},
+                listed="user_names",
+                common=common,
             )
+        )
     if failure.actor_username:
-        addresses = failed_logins_by(since=since, until=at, username=failure.actor_username)
-        total = sum(addresses.values())
-        if _due(total, threshold):
-            events.append(
-                SecurityEvent(
-                    kind=SecurityEventKind.FAILED_LOGIN_BURST,
-                    subject=f"login:user:{failure.actor_username}",
-                    message=f"{total} failed logins for user name {failure.actor_username!r} in {minutes} min "
-                    f"({len(addresses)} address{'es' if len(addresses) != 1 else ''})",
-                    at=at,
-                    evidence={
-                        "user_name": failure.actor_username,
-                        "failures": total,
-                        "addresses": _top(addresses),
-                        **common,
-                    },
-                )
+        username = failure.actor_username
+        bursts.append(
+            _burst(
+                failed_logins_by(since=since, until=at, username=username),
+                threshold=threshold,
+                at=at,
+                subject=f"login:user:{username}",
+                described=f"for user name {username!r}",
+                others=("address", "addresses"),
+                evidence={"user_name": username},
+                listed="addresses",
+                common=common,
             )
+        )
+    events = [event for event in bursts if event is not None]
     for event in events:
         report_security_event(event)
     return events
+
+
+def _burst(
+    counts: dict[str, int],
+    *,
+    threshold: int,
+    at: datetime,
+    subject: str,
+    described: str,
+    others: tuple[str, str],
+    evidence: dict[str, Any],
+    listed: str,
+    common: dict[str, Any],
+) -> SecurityEvent | None:
+    """The burst event of one address or user name when its failures within the window `counts` (by the other
+    key) reach a multiple of the threshold, else None."""
+    total = sum(counts.values())
+    if not _due(total, threshold):
+        return None
+    minutes = f"{common['window_seconds'] / 60:g}"
+    other = others[0] if len(counts) == 1 else others[1]
+    return SecurityEvent(
+        kind=SecurityEventKind.FAILED_LOGIN_BURST,
+        subject=subject,
+        message=f"{total} failed logins {described} in {minutes} min ({len(counts)} {other})",
+        at=at,
+        evidence={**evidence, "failures": total, listed: _top(counts), **common},
+    )
 
 
 def failed_login_recorded(sender: Any, instance: AuditEvent, created: bool = False, **kwargs: Any) -> None:

@@ -1,9 +1,14 @@
 """Serve a PlantSimulator over Modbus TCP, like a gateway in front of one PLC per line.
 
 Built on pymodbus 3.16's SimDevice/SimData datastore (ModbusDeviceContext & co. are deprecated there):
-each line is a SimDevice whose read-only holding registers are refreshed from the plant every tick. An
+each line is a SimDevice whose holding registers are refreshed from the plant every tick. An
 unknown unit id is answered like a real gateway does, with exception 0x0B (target device failed to
 respond).
+
+Writes (FC 6 / 16) reach the machines' writable signals (plant.WRITABLE_SIGNALS: speed setpoint, feed override,
+command register) through ``Machine.write``; the registers then hold what the machine made of the write (a clamped
+setpoint, the last accepted command), so a read-back shows it. A write touching any other register is answered
+with exception 2 (illegal data address), as a PLC protects its read-only area.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -23,7 +29,7 @@ from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from demo.simulator.plant import PlantSimulator
+from demo.simulator.plant import MACHINE_BLOCK_SIZE, SIGNAL_FORMATS, WRITABLE_SIGNALS, Line, PlantSimulator, SignalSpec
 
 Address = tuple[str, int]
 ReadyCallback = Callable[[Address], None]
@@ -113,7 +119,7 @@ async def serve_plant(
             snapshots[line.unit_id] = line.registers()
 
     refresh()
-    devices = [_line_device(unit_id, snapshots) for unit_id in plant.unit_ids]
+    devices = [_line_device(line, snapshots) for line in plant.lines]
     devices.append(_unknown_unit_device())
     async with running_modbus_server(
         devices, host=host, port=port, trace_pdu=trace_pdu, identity=PLANT_IDENTITY
@@ -125,8 +131,14 @@ async def serve_plant(
             refresh()
 
 
-def _line_device(unit_id: int, snapshots: dict[int, list[int]]) -> SimDevice:
-    """A PLC whose registers are copied from the latest snapshot whenever a request touches them."""
+#: register offset inside a machine's block -> the writable signal that occupies it
+_WRITABLE_REGISTERS = {spec.offset + i: spec for spec in WRITABLE_SIGNALS for i in range(spec.register_count)}
+
+
+def _line_device(line: Line, snapshots: dict[int, list[int]]) -> SimDevice:
+    """A PLC whose registers are copied from the latest snapshot whenever a request touches them, and whose
+    machines take writes of their writable signals."""
+    unit_id = line.unit_id
     size = len(snapshots[unit_id])
 
     async def action(
@@ -137,11 +149,37 @@ def _line_device(unit_id: int, snapshots: dict[int, list[int]]) -> SimDevice:
         registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if set_values is not None:
+            return _line_write(line, snapshots, address, [int(v) for v in set_values], set_values)
         registers[:size] = snapshots[unit_id]
         return None
 
-    block = SimData(0, count=size, values=0, datatype=DataType.REGISTERS, readonly=True)
+    block = SimData(0, count=size, values=0, datatype=DataType.REGISTERS)
     return SimDevice(id=unit_id, simdata=[block], action=action)
+
+
+def _line_write(
+    line: Line, snapshots: dict[int, list[int]], address: int, values: list[int], set_values: list[int] | list[bool]
+) -> ExcCodes | None:
+    """Apply a register write to the line's machines; `set_values` is changed in place to what they now hold."""
+    touched: dict[tuple[int, str], SignalSpec] = {}
+    for register in range(address, address + len(values)):
+        machine_index, offset = divmod(register, MACHINE_BLOCK_SIZE)
+        spec = _WRITABLE_REGISTERS.get(offset)
+        if spec is None or machine_index >= len(line.machines):
+            return ExcCodes.ILLEGAL_ADDRESS
+        touched[(machine_index, spec.name)] = spec
+    image = list(snapshots[line.unit_id])
+    image[address : address + len(values)] = values
+    for (machine_index, name), spec in touched.items():
+        start = machine_index * MACHINE_BLOCK_SIZE + spec.offset
+        words = image[start : start + spec.register_count]
+        data = b"".join(w.to_bytes(2, "big") for w in words)
+        value = struct.unpack(SIGNAL_FORMATS[spec.data_type], data)[0]
+        line.machines[machine_index].write(name, value)
+    snapshots[line.unit_id] = line.registers()
+    set_values[:] = snapshots[line.unit_id][address : address + len(values)]  # type: ignore[assignment]
+    return None
 
 
 def _unknown_unit_device() -> SimDevice:

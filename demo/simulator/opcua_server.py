@@ -7,6 +7,10 @@ strings in the simulator's namespace (SIMULATOR_NAMESPACE, index 2): ``ns=2;s=Li
 Security is optional: with `security_modes` including Sign / SignAndEncrypt the server offers Basic256Sha256
 endpoints with a self-signed certificate generated (once, then reused) into `cert_dir`; with `users` it
 accepts only those user names and passwords, without them anonymous sessions.
+
+The machines' writable signals (plant.WRITABLE_SIGNALS: speed setpoint, feed override, command) are writable
+variables: a client's write reaches ``Machine.write``, and the variable then holds what the machine made of it (a
+clamped setpoint, the last accepted command), for the client's read-back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
@@ -30,7 +35,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from common.net import free_port
 from demo.simulator.modbus_server import ReadyCallback, ServerThread, _bind_error
-from demo.simulator.plant import MACHINE_SIGNALS, PlantSimulator, SignalSpec
+from demo.simulator.plant import MACHINE_SIGNALS, SIGNALS_BY_NAME, PlantSimulator, SignalSpec
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,27 @@ class OpcUaPlantServer:
     endpoint: str
     nodes: dict[tuple[int, int, str], ua.NodeId]
     certificate_path: Path | None = None
+
+    async def on_write(self, event: ServerItemCallback, _dispatcher: object) -> None:
+        """After a client's Write: hand each good write of a machine's writable signal to the machine, then show
+        the value it holds (the next refresh would too; a read-back right after the write must not wait for it)."""
+        params: ua.WriteParameters = event.request_params
+        results: list[ua.StatusCode] = event.response_params
+        by_node = {node_id: key for key, node_id in self.nodes.items()}
+        for item, status in zip(params.NodesToWrite, results, strict=False):
+            key = by_node.get(item.NodeId)
+            if key is None or not status.is_good() or item.AttributeId != ua.AttributeIds.Value:
+                continue
+            li, mi, signal = key
+            value = item.Value.Value.Value if item.Value is not None and item.Value.Value is not None else None
+            if not isinstance(value, int | float):
+                continue
+            held = self.plant.machine(li, mi).write(signal, float(value))
+            now = ua.DateTime.now(UTC)
+            await self.server.write_attribute_value(
+                item.NodeId,
+                ua.DataValue(_variant(held, SIGNALS_BY_NAME[signal]), SourceTimestamp=now, ServerTimestamp=now),
+            )
 
     async def refresh(self) -> None:
         """Copy the plant's current values into the address space (subscribed clients see the changes)."""
@@ -155,6 +181,7 @@ async def opcua_plant_server_start(
     ns = await server.register_namespace(SIMULATOR_NAMESPACE)
     nodes = await _build_address_space(server, ns, plant)
     plant_server = OpcUaPlantServer(server, plant, endpoint, nodes, certificate_path)
+    server.subscribe_server_callback(CallbackType.PostWrite, plant_server.on_write)
     plant.step(time.monotonic())
     await plant_server.refresh()
     try:
@@ -183,6 +210,8 @@ async def _build_address_space(server: Server, ns: int, plant: PlantSimulator) -
                     _variant(0, spec),
                     varianttype=VARIANT_TYPES[spec.data_type],
                 )
+                if spec.writable:
+                    await variable.set_writable()
                 await variable.write_attribute(
                     ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(spec.description)))
                 )

@@ -17,6 +17,13 @@ after a setup are often rejects). Breakdowns (fault codes, some of them locked o
 stops (micro-stops, under 2 minutes), reduced-speed periods (setpoint lowered, longer cycles) and the planned breaks
 of the demo shift calendar (state planned stop, all machines at once) complete the losses. Time is not compressed:
 the rates are tuned so that the nine machines show each loss within 10-15 minutes.
+
+The machines accept writes (issue 14), the same over every protocol (``Machine.write``): the spindle speed setpoint
+(the speed ramps to it; it becomes the machine's full speed, which reduced-speed periods lower from), a feed
+override in percent (feed rate and cutting progress follow it), and a command register (MachineCommand: start,
+stop, reset fault) driving the state machine; the register holds the last command the machine accepted, so a
+refused command (start while down) reads back as something else. A stopped machine stays idle until started (a
+stop during a fault or a setup takes effect when it ends); a reset fault ends the repair at once.
 """
 
 from __future__ import annotations
@@ -67,6 +74,19 @@ class MachineState(IntEnum):
     OFF = 6  # locked out for a repair
 
 
+class MachineCommand(IntEnum):
+    """The command register's codes."""
+
+    NONE = 0
+    START = 1
+    STOP = 2
+    RESET_FAULT = 3
+
+
+SETPOINT_RANGE = (0.0, 3600.0)  # rpm: what the drive accepts; a setpoint outside is clamped, as a PLC does
+FEED_OVERRIDE_RANGE = (0, 150)  # %
+
+
 #: The state register's codes as the production layer's states: the demo's state mapping.
 PRODUCTION_STATES: dict[MachineState, ProductionState] = {
     MachineState.IDLE: ProductionState.IDLE,
@@ -115,6 +135,7 @@ class SignalSpec:
     span: tuple[float, float] = (0.0, 100.0)  # nominal chart range
     bit: int | None = None  # for bool signals packed into a status register
     rollover: int | None = None  # a counter that wraps: the value at which it wraps back to 0
+    writable: bool = False  # the machine accepts writes of this signal (Machine.write)
 
     @property
     def register_count(self) -> int:
@@ -137,7 +158,7 @@ MACHINE_SIGNALS: tuple[SignalSpec, ...] = (
     SignalSpec("door_open", _STATUS, "bool", "", "Guard door open (status bit 2)", False, (0, 1), bit=2),
     SignalSpec("alarm_code", 2, "uint16", "", "Active fault code, 0 when none", False, (0, 999)),
     SignalSpec("spindle_speed", 4, "float32", "rpm", "Spindle speed", True, (0, 3600)),
-    SignalSpec("speed_setpoint", 6, "float32", "rpm", "Spindle speed setpoint", False, (0, 3600)),
+    SignalSpec("speed_setpoint", 6, "float32", "rpm", "Spindle speed setpoint", False, (0, 3600), writable=True),
     SignalSpec("motor_current", 8, "float32", "A", "Spindle motor current", False, (0, 60)),
     SignalSpec("motor_temperature", 10, "float32", "°C", "Spindle motor winding temperature", True, (0, 120)),
     SignalSpec("bearing_temperature", 12, "float32", "°C", "Spindle bearing temperature", False, (0, 100)),
@@ -157,10 +178,14 @@ MACHINE_SIGNALS: tuple[SignalSpec, ...] = (
                False, (0, 65535), rollover=65536),
     SignalSpec("reject_count", 41, "uint16", "parts", "Reject counter (16 bits: wraps at 65536)",
                False, (0, 65535), rollover=65536),
+    SignalSpec("feed_override", 42, "uint16", "%", "Feed override", False, (0, 150), writable=True),
+    SignalSpec("command", 43, "uint16", "", "Command: 1 start, 2 stop, 3 reset fault (the last accepted)",
+               False, (0, 3), writable=True),
 )  # fmt: skip
 SIGNALS_BY_NAME: dict[str, SignalSpec] = {s.name: s for s in MACHINE_SIGNALS}
+WRITABLE_SIGNALS: tuple[SignalSpec, ...] = tuple(s for s in MACHINE_SIGNALS if s.writable)
 
-_FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f", "float64": ">d"}
+SIGNAL_FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f", "float64": ">d"}
 
 
 def machine_tag_address(machine_index: int, spec: SignalSpec) -> str:
@@ -223,7 +248,7 @@ class Machine:
         # State.
         self.t = 0.0
         self.state = MachineState.RUNNING
-        self.timed: str | None = None  # a stop that ends at state_until: down, lockout, restart, setup, micro
+        self.timed: str | None = None  # a stop that ends at state_until: down, lockout, restart, setup, micro, stopped
         self.state_until = math.inf
         self.lockout_at = math.inf
         self.alarm_code = 0
@@ -236,6 +261,10 @@ class Machine:
         self.startup_left = 0
         self.reduced_until = -math.inf
         self.setpoint = self.base_setpoint
+        self.operator_setpoint: float | None = None  # written by an operator: the full speed from then on
+        self.feed_override = 100
+        self.last_command = MachineCommand.NONE
+        self.operator_stopped = False  # stopped by a command: idle until started
         self.speed = self.setpoint
         self.wear = rng.uniform(0.0, 0.4)
         self.cycle_target = self._next_cycle_target()
@@ -297,7 +326,56 @@ class Machine:
             "product": float(self.product),
             "produced_count": float(self.produced_count),
             "reject_count": float(self.reject_count),
+            "feed_override": float(self.feed_override),
+            "command": float(self.last_command),
         }
+
+    def write(self, signal: str, value: float) -> float:
+        """Apply a write of `signal` (one of WRITABLE_SIGNALS) and return the value it now holds: a setpoint or an
+        override clamped to its range, the last accepted command (unchanged when `value` is refused). ValueError
+        for a signal that is not writable."""
+        if signal == "speed_setpoint":
+            self.operator_setpoint = min(max(float(value), SETPOINT_RANGE[0]), SETPOINT_RANGE[1])
+            self.setpoint = self.operator_setpoint
+            self.reduced_until = -math.inf  # the operator's speed, not a reduced one
+            return self.setpoint
+        if signal == "feed_override":
+            self.feed_override = min(max(round(value), FEED_OVERRIDE_RANGE[0]), FEED_OVERRIDE_RANGE[1])
+            return self.feed_override
+        if signal == "command":
+            self.command(round(value))
+            return float(self.last_command)
+        raise ValueError(f"{self.name}: {signal} is not writable")
+
+    def command(self, code: int) -> bool:
+        """Start, stop or reset a fault; True when the machine accepted it (start needs no fault, reset a fault)."""
+        faulted = self.timed in ("down", "lockout")
+        if code == MachineCommand.START and not faulted:
+            self.operator_stopped = False
+            if self.timed in ("stopped", "micro", "restart"):
+                self.timed = None
+                self.state_until = math.inf
+                self._door_plan = (math.inf, math.inf)
+                self.door_open = False
+                self.state = MachineState.RUNNING
+        elif code == MachineCommand.STOP:
+            self.operator_stopped = True
+            if self.timed in (None, "micro", "restart"):
+                self._stop()
+        elif code == MachineCommand.RESET_FAULT and faulted:
+            self._timed_end()
+        else:
+            return False
+        self.last_command = MachineCommand(code)
+        return True
+
+    def _stop(self) -> None:
+        self._start_timed("stopped", MachineState.IDLE, math.inf)
+        self._door_plan = (math.inf, math.inf)
+        self.door_open = False
+
+    def _full_speed(self) -> float:
+        return self.base_setpoint if self.operator_setpoint is None else self.operator_setpoint
 
     @property
     def power(self) -> float:
@@ -322,7 +400,7 @@ class Machine:
                 number = int(value) & 0xFFFFFFFF
             elif spec.data_type in ("int16", "uint16", "int32"):
                 number = int(value)
-            raw = struct.pack(_FORMATS[spec.data_type], number)
+            raw = struct.pack(SIGNAL_FORMATS[spec.data_type], number)
             for i in range(0, len(raw), 2):
                 regs[spec.offset + i // 2] = int.from_bytes(raw[i : i + 2], "big")
         return regs
@@ -337,8 +415,8 @@ class Machine:
     # -- state machine -------------------------------------------------------------------------------------
 
     def _transitions(self, dt: float, on_break: bool) -> None:
-        if self.t >= self.reduced_until and self.setpoint != self.base_setpoint:
-            self.setpoint = self.base_setpoint  # back to full speed
+        if self.t >= self.reduced_until and self.setpoint != self._full_speed():
+            self.setpoint = self._full_speed()  # back to full speed
         if self.timed == "down" and self.t >= self.lockout_at:
             self.state = MachineState.OFF  # locked out for the repair; the fault stays latched until the restart
             self.timed = "lockout"
@@ -362,6 +440,8 @@ class Machine:
             self.has_part = True
             self.startup_left = STARTUP_PARTS
             self._new_cycle()
+        if self.operator_stopped and self.timed in (None, "restart"):  # a stop asked for during the fault / setup
+            self._stop()
 
     def _start_timed(self, kind: str, state: MachineState, duration: float) -> None:
         self.timed = kind
@@ -419,7 +499,7 @@ class Machine:
             self._go_idle(rng.uniform(10.0, 90.0))
         elif self.t >= self.reduced_until and rng.random() < _hazard(REDUCED_SPEED_RATE, dt):
             self.reduced_until = self.t + rng.uniform(240.0, 720.0)
-            self.setpoint = round(self.base_setpoint * rng.choice((0.75, 0.8, 0.85, 0.9)), -1)
+            self.setpoint = round(self._full_speed() * rng.choice((0.75, 0.8, 0.85, 0.9)), -1)
 
     def _start_setup(self) -> None:
         rng = self.rng
@@ -461,11 +541,14 @@ class Machine:
         rng = self.rng
         running = self.state == MachineState.RUNNING
         target = self.setpoint if running else 0.0
-        accel = self.setpoint / 5.0  # rpm/s: about 5 s to full speed
+        accel = max(self.setpoint, 600.0) / 5.0  # rpm/s: about 5 s to full speed
         accelerating = braking = False
         if self.speed < 0.98 * target:  # (running speed jitters around the setpoint: not accelerating)
             accelerating = True
             self.speed = min(target, self.speed + accel * dt)
+        elif running and self.speed > 1.02 * target + 1.0:  # a lower setpoint (not the jitter): brake down to it
+            braking = True
+            self.speed = max(target, self.speed - 1.5 * accel * dt)
         elif running:
             self.speed = max(0.0, target * (1 + rng.gauss(0.0, 0.0015)))
         elif self.state in (MachineState.DOWN, MachineState.OFF):  # drive disabled, the spindle coasts down
@@ -477,13 +560,19 @@ class Machine:
         at_speed = running and not accelerating
         cutting = False
         if at_speed and self.has_part and not self.finished_part:
-            self.cycle_elapsed += dt * self.setpoint / self.base_setpoint  # a lowered speed cuts slower
+            progress = dt * self.setpoint / self.base_setpoint  # a lowered speed cuts slower
+            if self.feed_override != 100:
+                progress *= self.feed_override / 100  # and so does a lowered feed
+            self.cycle_elapsed += progress
             self.cycle_clock += dt
             cutting = self.cycle_elapsed < 0.8 * self.cycle_target  # then unload / load the part
             if self.cycle_elapsed >= self.cycle_target:
                 self._part_done()
             self.wear = min(1.5, self.wear + self.wear_rate * dt)
-        self.feed_rate = max(0.0, self.setpoint * self.feed_per_rev * (1 + rng.gauss(0.0, 0.01))) if cutting else 0.0
+        feed = self.setpoint * self.feed_per_rev
+        if self.feed_override != 100:
+            feed *= self.feed_override / 100
+        self.feed_rate = max(0.0, feed * (1 + rng.gauss(0.0, 0.01))) if cutting else 0.0
         self._update_electrical(cutting=cutting, accelerating=accelerating, braking=braking, dt=dt)
 
         # Vibration: grows with wear and cutting; occasional spikes (chatter, chip in the tool).

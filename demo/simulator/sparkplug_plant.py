@@ -4,16 +4,22 @@ The edge node is the line: ``spBv1.0/<group>/NDATA/Line<n>``, one node metric pe
 ``CNC201/spindle_speed`` (a folder per machine). Every tick it publishes the signals that changed since the last
 tick, as an MQTT client of a broker that must already run; `serve_plant_sparkplug` waits for that broker in the
 background instead of failing, so that a simulator started without one keeps serving its other protocols.
+
+An NCMD writing a machine's writable signal (``CNC201/speed_setpoint``, ``CNC201/feed_override``,
+``CNC201/command``; plant.WRITABLE_SIGNALS) reaches ``Machine.write`` in the plant's own event loop, and the node
+publishes the value the machine then holds (the echo a host confirms its write with). Commands to other metrics
+are ignored, as an edge node ignores writes to what it only measures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
-from demo.simulator.plant import MACHINE_SIGNALS, PlantSimulator
+from demo.simulator.plant import MACHINE_SIGNALS, WRITABLE_SIGNALS, PlantSimulator
 from ingest.protocols.sparkplug.codec import DataType
-from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
+from ingest.protocols.sparkplug.edge import MetricValue, SparkplugEdgeNode
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +81,38 @@ def _line_values_set(node: SparkplugEdgeNode, plant: PlantSimulator, line_index:
         node.values[("", name)] = value
 
 
+def _machine_writer(
+    plant: PlantSimulator, line_index: int, loop: asyncio.AbstractEventLoop
+) -> Callable[[str, str, MetricValue], MetricValue]:
+    """The edge node's on_write: a command to a writable signal, applied in the loop that steps the plant."""
+    writable = {
+        sparkplug_metric_name(line_index, mi, spec.name): (mi, spec)
+        for mi in range(plant.machines_per_line)
+        for spec in WRITABLE_SIGNALS
+    }
+
+    def on_write(device_id: str, name: str, value: MetricValue) -> MetricValue:
+        target = writable.get(name)
+        if device_id or target is None or isinstance(value, bool | str) or value is None:
+            return None
+        machine_index, spec = target
+
+        async def apply() -> float:
+            return plant.machine(line_index, machine_index).write(spec.name, float(value))
+
+        held = asyncio.run_coroutine_threadsafe(apply(), loop).result(5.0)
+        return held if spec.data_type.startswith("float") else round(held)
+
+    return on_write
+
+
 async def serve_plant_sparkplug(
     *, host: str, port: int, plant: PlantSimulator, line_index: int, tick_seconds: float = 0.5
 ) -> None:
     """Publish line `line_index` of `plant` through the broker at host:port until cancelled (the plant is stepped
     elsewhere). Without a broker it logs once and tries again every RETRY_SECONDS."""
     node = plant_line_edge_node(host=host, port=port, plant=plant, line_index=line_index)
+    node.on_write = _machine_writer(plant, line_index, asyncio.get_running_loop())
     warned = False
     while True:
         try:

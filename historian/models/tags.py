@@ -107,6 +107,13 @@ class Tag(models.Model):
         help_text="For counters that wrap: the value at which the counter wraps back to 0 (65536 for 16 bits)",
     )
     is_key = models.BooleanField(default=False, help_text="Shown on the machine's card in the plant overview")
+    writable = models.BooleanField(
+        default=False,
+        help_text=(
+            "The device accepts writes to this tag (a setpoint, a command). Off by default: a tag is read-only until "
+            "an administrator marks it; the write policy decides who may write what"
+        ),
+    )
     historize = models.BooleanField(default=True)
     retention_days = models.PositiveIntegerField(
         null=True,

@@ -62,19 +62,15 @@ def tags_find(
     tags = Tag.objects.select_related("machine__line__area__site").order_by("path")
     for word in search.split():
         tags = tags.filter(Q(path__icontains=word) | Q(name__icontains=word) | Q(description__icontains=word))
-    if site_id is not None:
-        tags = tags.filter(machine__line__area__site_id=site_id)
-    if area_id is not None:
-        tags = tags.filter(machine__line__area_id=area_id)
-    if line_id is not None:
-        tags = tags.filter(machine__line_id=line_id)
-    if machine_id is not None:
-        tags = tags.filter(machine_id=machine_id)
-    if units is not None:
-        tags = tags.filter(units=units)
-    if ids is not None:
-        tags = tags.filter(pk__in=ids)
-    return tags
+    given = {
+        "machine__line__area__site_id": site_id,
+        "machine__line__area_id": area_id,
+        "machine__line_id": line_id,
+        "machine_id": machine_id,
+        "units": units,
+        "pk__in": ids,
+    }
+    return tags.filter(**{lookup: value for lookup, value in given.items() if value is not None})
 
 
 def devices_by_name() -> QuerySet[Device]:

@@ -64,20 +64,19 @@ def samples_write_batch(
         with transaction.atomic(), connection.cursor() as cursor:
             _statement_timeout(cursor, statement_timeout_ms)
             sample_storage().prepare_days(cursor, days)
-    try:
+
+    def write(*, idempotent: bool) -> None:
         with transaction.atomic():
             _statement_timeout(None, statement_timeout_ms)
             _history_write(rows, idempotent=idempotent)
             _late_rows_record(rows)
             if current is not None:
                 current_values_write(rows=current)
-    except psycopg.errors.UniqueViolation:
-        with transaction.atomic():
-            _statement_timeout(None, statement_timeout_ms)
-            _history_write(rows, idempotent=True)
-            _late_rows_record(rows)
-            if current is not None:
-                current_values_write(rows=current)
+
+    try:
+        write(idempotent=idempotent)
+    except psycopg.errors.UniqueViolation:  # the batch repeats stored rows: again, through the staging table
+        write(idempotent=True)
     return len(rows)
 
 

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from historian.sample_types import SAMPLE_DEFAULT_PARTITION, SAMPLE_TABLE, SampleBatch, SampleRow, datetime_to_us
 
-from .base import BUCKET_ORIGIN, ROLLUP_1H, ROLLUP_1M, RollupStep, SampleStorage, bucket_floor, rollup_named
+from .base import BUCKET_ORIGIN, ROLLUP_1H, ROLLUP_1M, Rollup, RollupStep, SampleStorage, bucket_floor, rollup_named
 
 STATE_TABLE = "historian_rollup_state"
 DIRTY_TABLE = "historian_rollup_dirty"
@@ -84,31 +84,27 @@ _FROM_1M = sql.SQL(
 )
 
 
-def _roll_from_raw(source: sql.Composable) -> sql.Composed:
+def _roll(template: sql.SQL, rollup: Rollup, source: sql.Composable, **extra: sql.Composable) -> sql.Composed:
+    """The upsert of `rollup`'s buckets from `source` (raw samples or the finer rollup), by `template`."""
     return (
-        _FROM_RAW.format(
-            target=sql.Identifier(ROLLUP_1M.relation),
+        template.format(
+            target=sql.Identifier(rollup.relation),
             columns=_ROLLUP_COLUMNS,
-            width=sql.Literal(ROLLUP_1M.width),
+            width=sql.Literal(rollup.width),
             origin=sql.Literal(BUCKET_ORIGIN),
-            good=GOOD_SAMPLE,
             source=source,
+            **extra,
         )
         + _UPSERT
     )
+
+
+def _roll_from_raw(source: sql.Composable) -> sql.Composed:
+    return _roll(_FROM_RAW, ROLLUP_1M, source, good=GOOD_SAMPLE)
 
 
 def _roll_from_1m(source: sql.Composable) -> sql.Composed:
-    return (
-        _FROM_1M.format(
-            target=sql.Identifier(ROLLUP_1H.relation),
-            columns=_ROLLUP_COLUMNS,
-            width=sql.Literal(ROLLUP_1H.width),
-            origin=sql.Literal(BUCKET_ORIGIN),
-            source=source,
-        )
-        + _UPSERT
-    )
+    return _roll(_FROM_1M, ROLLUP_1H, source)
 
 
 def late_bucket_runs(rows: Iterable[SampleRow], before: datetime) -> list[tuple[int, datetime, datetime]]:

@@ -36,6 +36,11 @@ alias -> metric name maps of the births.
   is put back in service; the configuration is re-read at once then, and its node asked for a rebirth, whose
   values are good again. (The edge node keeps publishing: we are one host application among others and do not
   tell it to stop.)
+* Writes (issue 14): `command(device, point, value, timeout=...)`, callable from any thread, publishes an NCMD (a
+  node metric) or DCMD (a device's) with the metric by its birth alias (by name when the birth gave none), the value
+  typed as the metric's birth datatype (what does not convert is refused, nothing sent), and waits for the edge node
+  to publish the metric again (NDATA / DDATA / a birth): the same value confirms, another one mismatches, none
+  within the timeout fails. The command is ours, so its echo on the command topic is not reported as unexpected.
 """
 
 from __future__ import annotations
@@ -71,7 +76,16 @@ from ingest.pipeline.store import (
     device_link_lost,
     readings_store,
 )
-from ingest.protocols.base import PointReading
+from ingest.protocols.base import (
+    PointReading,
+    PointRequest,
+    WriteOutcome,
+    WriteRefused,
+    WriteStatus,
+    WriteValue,
+    engineering_from_raw,
+    raw_from_engineering,
+)
 from ingest.protocols.sparkplug.codec import (
     BD_SEQ,
     NAMESPACE,
@@ -83,6 +97,7 @@ from ingest.protocols.sparkplug.codec import (
     rebirth_request,
     topic_parse,
 )
+from ingest.protocols.sparkplug.command import command_payload, command_value, echo_value, same_value
 from ingest.protocols.sparkplug.discovery import DeviceKey, is_control_metric, sparkplug_device_discover
 from ingest.protocols.sparkplug.session import BrokerSettings, MqttSession
 from inventory.models import AssetProtocol
@@ -114,6 +129,8 @@ class NodeState:
     seq: int | None = None  # the last sequence number received; None: unknown until the next NBIRTH
     online: bool = False
     aliases: dict[int, str] = field(default_factory=dict)  # alias -> metric name, node and devices together
+    #: (device id, "" the node; metric name) -> (alias or None, datatype), from the births: what a command needs
+    metrics: dict[tuple[str, str], tuple[int | None, int]] = field(default_factory=dict)
     rebirth_requested_at: float = -math.inf
     #: this appearance (until its death): device ids ("" the node) found in the baseline, and those reported outside
     baseline_known: set[str] = field(default_factory=set)
@@ -134,6 +151,21 @@ class _Broker:
     sent_commands: deque[tuple[str, bytes, float]] = field(default_factory=deque)
     #: per command subject: when an unexpected command was last reported, and how many since were not
     commands_reported: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Echo:
+    """A command waiting for its metric to come back in a data message (matched in the MQTT thread)."""
+
+    settings: BrokerSettings
+    topic_prefix: tuple[str, str, str]  # group, edge node, device ("" the node)
+    name: str
+    alias: int | None
+    datatype: int
+    sent: float | int | bool | str
+    done: threading.Event = field(default_factory=threading.Event)
+    seen: list[object] = field(default_factory=list)
+    matched: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +216,8 @@ class SparkplugRunner:
         self._tag_by_metric: dict[int, dict[str, Tag]] = {}  # enabled device pk -> metric name -> tag
         self._devices: dict[int, Device] = {}
         self._reloads = ConfigReloads(what="Sparkplug sessions")
+        self._echoes: list[_Echo] = []  # commands waiting for their echo; guarded by _echo_lock
+        self._echo_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -277,6 +311,8 @@ class SparkplugRunner:
 
     def _open(self, settings: BrokerSettings, subscriptions: tuple[str, ...]) -> _Broker:
         def on_message(topic: str, payload: bytes, at: datetime) -> None:
+            if self._echoes:
+                self._echo_check(settings, topic, payload)
             self._events.put((settings, "message", (topic, payload, at)))
             if self._events.qsize() >= self.max_pending:
                 self._wake.set()
@@ -396,18 +432,120 @@ class SparkplugRunner:
         node.seq = payload.seq
         node.online = True
         node.aliases = {}  # a new session: the devices' births follow, with their aliases
-        self._learn_aliases(node, payload.metrics)
+        node.metrics = {}
+        self._learn_aliases(node, "", payload.metrics)
         self._discover(broker, topic, payload, batch)
 
     def _device_birth(self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, batch: _Batch) -> None:
-        self._learn_aliases(node, payload.metrics)
+        self._learn_aliases(node, topic.device_id, payload.metrics)
         self._discover(broker, topic, payload, batch)
 
     @staticmethod
-    def _learn_aliases(node: NodeState, metrics: Iterable[Metric]) -> None:
+    def _learn_aliases(node: NodeState, device_id: str, metrics: Iterable[Metric]) -> None:
         for metric in metrics:
             if metric.name and metric.alias is not None:
                 node.aliases[metric.alias] = metric.name
+            if metric.name:
+                node.metrics[(device_id, metric.name)] = (metric.alias, metric.datatype)
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def command(self, device: Device, point: PointRequest, value: WriteValue, *, timeout: float = 5.0) -> WriteOutcome:
+        """Write metric `point.address` of `device` (an edge node, or a device behind one) through an NCMD / DCMD
+        and wait up to `timeout` seconds for the edge node to publish it back; never raises. Thread-safe: called
+        from outside the runner's thread (the runner keeps storing meanwhile)."""
+        started = time.monotonic()
+
+        def outcome(status: WriteStatus, **kwargs: object) -> WriteOutcome:
+            return WriteOutcome(status, value, seconds=time.monotonic() - started, **kwargs)  # type: ignore[arg-type]
+
+        settings = broker_settings(device)
+        broker = self._brokers.get(settings)
+        group_id, edge_node_id, device_id = _device_key(device)
+        target = "/".join(p for p in (group_id, edge_node_id, device_id, point.address) if p)
+        if broker is None or not broker.session.connected:
+            return outcome(WriteStatus.FAILED, error=f"{target}: no connection to the broker {settings}")
+        node = broker.nodes.get((group_id, edge_node_id))
+        known = node.metrics.get((device_id, point.address)) if node is not None else None
+        if node is None or not node.online or known is None:
+            return outcome(
+                WriteStatus.FAILED, error=f"{target}: no birth seen announcing this metric, so its datatype is unknown"
+            )
+        alias, datatype = known
+        try:
+            sent = command_value(datatype, raw_from_engineering(point, value), metric=target)
+        except WriteRefused as exc:
+            return outcome(WriteStatus.FAILED, error=str(exc))
+        topic = str(Topic(group_id, "DCMD" if device_id else "NCMD", edge_node_id, device_id))
+        data = command_payload(name=point.address, alias=alias, datatype=datatype, value=sent)
+        echo = _Echo(settings, (group_id, edge_node_id, device_id), point.address, alias, datatype, sent)
+        with self._echo_lock:
+            self._echoes.append(echo)
+        try:
+            broker.sent_commands.append((topic, data, time.monotonic()))  # its echo on the command topic is ours
+            if not broker.session.publish(topic, data, qos=1):
+                return outcome(WriteStatus.FAILED, written=sent, error=f"{target}: the broker link dropped")
+            echo.done.wait(max(0.0, started + timeout - time.monotonic()))
+        finally:
+            with self._echo_lock:
+                self._echoes.remove(echo)
+        if echo.matched:
+            return outcome(
+                WriteStatus.CONFIRMED,
+                written=sent,
+                sent=True,
+                read_back=engineering_from_raw(point, sent),
+                read_back_raw=sent,
+            )
+        if echo.seen:
+            got = echo.seen[-1]
+            read_back = engineering_from_raw(point, got) if isinstance(got, int | float | str) else None
+            return outcome(
+                WriteStatus.MISMATCHED,
+                written=sent,
+                sent=True,
+                read_back=read_back,
+                read_back_raw=got,
+                error=f"{target}: sent {sent!r}, the edge node published {got!r}",
+            )
+        return outcome(
+            WriteStatus.FAILED,
+            written=sent,
+            sent=True,
+            error=f"{target}: the edge node did not publish the metric within {timeout:g} s",
+        )
+
+    def _echo_check(self, settings: BrokerSettings, topic: str, data: bytes) -> None:
+        """In the MQTT thread: a data message or birth carrying a metric a command waits for settles it."""
+        try:
+            parsed = topic_parse(topic)
+        except SparkplugError:
+            return
+        if parsed.message_type not in ("NDATA", "DDATA", "NBIRTH", "DBIRTH"):
+            return
+        with self._echo_lock:
+            waiting = [
+                e
+                for e in self._echoes
+                if e.settings == settings and e.topic_prefix == (parsed.group_id, parsed.edge_node_id, parsed.device_id)
+            ]
+        if not waiting:
+            return
+        try:
+            payload = payload_decode(data)
+        except SparkplugError:
+            return
+        broker = self._brokers.get(settings)
+        node = broker.nodes.get(parsed.node) if broker is not None else None
+        aliases = dict(node.aliases) if node is not None else {}
+        for echo in waiting:
+            found, got = echo_value(payload, name=echo.name, alias=echo.alias, aliases=aliases)
+            if not found:
+                continue
+            echo.seen.append(got)
+            if same_value(echo.datatype, echo.sent, got):
+                echo.matched = True
+                echo.done.set()
 
     def _node_death(
         self, broker: _Broker, topic: Topic, node: NodeState, payload: Payload, received_at: datetime, batch: _Batch

@@ -1,6 +1,5 @@
 """The acquisition benchmark runs end to end at a tiny size and ends with its JSON line (no timing is asserted)."""
 
-import json
 import os
 
 import pytest
@@ -19,17 +18,12 @@ FIGURES = [
 
 @pytest.mark.slow
 @pytest.mark.celery
-def test_tiny_modbus_run_stores_every_polled_value_and_ends_with_one_json_object(django_db_blocker, capsys):
+def test_tiny_modbus_run_stores_every_polled_value_and_ends_with_one_json_object(run_bench):
     database = f"test_millwright_bench_acq_{os.getpid()}"
     # A warm-up long enough for a cold worker on a loaded machine: the measured scans must not all be late.
     argv = ["--tags", "100", "--devices", "2", "--seconds", "3", "--warmup", "4", "--bare-seconds", "1"]
 
-    with django_db_blocker.unblock():
-        assert main([*argv, "--database-name", database]) == 0
-
-    lines = capsys.readouterr().out.strip().splitlines()
-    result = json.loads(lines[-1])
-    assert not any(line.lstrip().startswith("{") for line in lines[:-1])
+    result, _lines = run_bench(main, argv, database=database)
     assert result["protocol"] == "modbus"
     assert result["tags"] == 100
     assert result["values_expected"] == result["scans_measured"] * 100

@@ -1,7 +1,5 @@
 """The OPC UA acquisition benchmark runs end to end at a tiny size and ends with its JSON line (no timing asserted)."""
 
-import io
-import json
 import os
 
 import pytest
@@ -10,15 +8,11 @@ from bench.acquisition_opcua import main
 
 
 @pytest.mark.slow
-def test_tiny_run_prints_a_table_and_ends_with_one_json_object(django_db_blocker):
+def test_tiny_run_prints_a_table_and_ends_with_one_json_object(run_bench):
     database = f"test_millwright_opcua_bench_{os.getpid()}"
-    out = io.StringIO()
-    with django_db_blocker.unblock():
-        assert main(["--values", "50", "--seconds", "2", "--reads", "2", "--database-name", database], out=out) == 0
+    result, lines = run_bench(main, ["--values", "50", "--seconds", "2", "--reads", "2"], database=database)
 
-    lines = out.getvalue().strip().splitlines()
     assert lines[0].startswith("Millwright OPC UA acquisition benchmark: 50 subscribed values")
-    result = json.loads(lines[-1])
     assert result["values"] == 50
     assert result["baseline_notifications_per_s"] > 0
     assert result["project_readings_per_s"] > 0

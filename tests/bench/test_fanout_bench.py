@@ -1,6 +1,5 @@
 """The fan-out benchmark runs end to end at a tiny size and ends with its JSON line (no timing is asserted)."""
 
-import json
 import os
 
 import pytest
@@ -10,16 +9,11 @@ from bench.fanout import main
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_tiny_run_serves_every_client_against_its_baseline_and_ends_with_one_json_object(django_db_blocker, capsys):
+def test_a_tiny_run_serves_every_client_against_its_baseline_and_ends_with_one_json_object(run_bench):
     database = f"test_millwright_bench_fanout_{os.getpid()}"
     argv = ["--clients", "4", "--machines", "2", "--tags", "3", "--rate", "8", "--seconds", "1", "--drain", "1"]
 
-    with django_db_blocker.unblock():
-        assert main([*argv, "--database-name", database]) == 0
-
-    lines = capsys.readouterr().out.strip().splitlines()
-    result = json.loads(lines[-1])
-    assert not any(line.lstrip().startswith("{") for line in lines[:-1])
+    result, lines = run_bench(main, argv, database=database)
     assert any("ratio to bare" in line for line in lines)
     for kind in ("millwright", "bare"):
         run = result["clients"]["4"][kind]

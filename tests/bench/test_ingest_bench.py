@@ -1,6 +1,5 @@
 """The ingest benchmark runs end to end at a tiny size and ends with its JSON line (no timing is asserted)."""
 
-import json
 import os
 
 import pytest
@@ -30,18 +29,12 @@ RATIOS = [
 
 
 @pytest.mark.slow
-def test_tiny_run_prints_a_table_and_ends_with_one_json_object(django_db_blocker, capsys):
+def test_tiny_run_prints_a_table_and_ends_with_one_json_object(run_bench):
     # Its own database (dropped at the end), named per process so that concurrent test runs cannot collide.
     database = f"test_millwright_bench_{os.getpid()}"
     argv = ["--values", "20000", "--tags", "500", "--batch", "500", "--repeats", "2", "--insert-rows", "1000"]
 
-    with django_db_blocker.unblock():
-        assert main([*argv, "--database-name", database]) == 0
-
-    lines = capsys.readouterr().out.strip().splitlines()
-    result = json.loads(lines[-1])
-    assert isinstance(result, dict)
-    assert not any(line.lstrip().startswith("{") for line in lines[:-1])
+    result, lines = run_bench(main, argv, database=database)
     assert result["values"] == 20000
     assert result["tags"] == 500
     assert result["batch"] == 500

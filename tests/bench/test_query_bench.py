@@ -1,6 +1,5 @@
 """The query benchmark runs end to end at a tiny size and ends with its JSON line (no timing is asserted)."""
 
-import json
 import os
 
 import pytest
@@ -11,16 +10,11 @@ QUERIES = ["plot_1h", "plot_1d", "plot_30d", "plot_365d", "raw_100k", "snapshot"
 
 
 @pytest.mark.slow
-def test_tiny_run_prints_a_table_and_ends_with_one_json_object(django_db_blocker, capsys):
+def test_tiny_run_prints_a_table_and_ends_with_one_json_object(run_bench):
     database = f"test_millwright_bench_query_{os.getpid()}"
     argv = ["--days", "2", "--fast-tags", "1", "--wide-tags", "50", "--wide-hours", "1", "--repeats", "2"]
 
-    with django_db_blocker.unblock():
-        assert main([*argv, "--naive-repeats", "1", "--database-name", database]) == 0
-
-    lines = capsys.readouterr().out.strip().splitlines()
-    result = json.loads(lines[-1])
-    assert not any(line.lstrip().startswith("{") for line in lines[:-1])
+    result, _lines = run_bench(main, [*argv, "--naive-repeats", "1"], database=database)
     assert (result["days"], result["fast_tags"], result["wide_tags"], result["database"]) == (2, 1, 50, database)
     for name in QUERIES:
         for figure in ("p50_ms", "p95_ms", "naive_p50_ms", "naive_p95_ms"):

@@ -19,19 +19,10 @@ def operator_client(client, make_user):
 
 
 @pytest.fixture
-def program(machine, device, scan_class) -> Tag:
-    tag = Tag.objects.create(
-        path="Demo/program",
-        name="program",
-        machine=machine,
-        device=device,
-        scan_class=scan_class,
-        address="HR90:4",
-        data_type="string",
-        is_key=True,
-    )
-    text_samples_write_batch(rows=[TextSampleRow(timezone.now(), tag.pk, "PRG <4711>", Quality.GOOD)])
-    return tag
+def program(program) -> Tag:
+    """The demo string tag (tests/conftest.py) with one text."""
+    text_samples_write_batch(rows=[TextSampleRow(timezone.now(), program.pk, "PRG <4711>", Quality.GOOD)])
+    return program
 
 
 def _json_script(html: str, element_id: str):

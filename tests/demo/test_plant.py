@@ -3,12 +3,12 @@ OPC UA server serves; its Sparkplug B line, through a real Mosquitto, what the s
 
 import asyncio
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.db import connection
 
+from common.net import free_port
 from demo.plant import demo_plant_load
 from demo.simulator.plant import MACHINE_SIGNALS, SIGNALS_BY_NAME, STATE_LABELS, PlantSimulator, machine_tag_address
 from demo.simulator.production import DEMO_TIME_ZONE, PRODUCTS
@@ -22,7 +22,8 @@ from ingest.acquisition.subscriptions import SubscriptionRunner
 from ingest.protocols.base import PointRequest
 from ingest.protocols.registry import DriverRegistry
 from ingest.protocols.sparkplug.session import BrokerSettings
-from tests.mqtt_broker import MosquittoBroker
+from tests.mqtt_broker import MosquittoBroker, broker_or_skip
+from tests.waiting import step_until, wait_until
 
 
 @pytest.fixture
@@ -59,11 +60,7 @@ def test_the_opcua_line_is_subscribed_not_polled(opcua_demo_plant):
     runner = SubscriptionRunner(flush_seconds=0.1)
     runner.start()
     try:
-        deadline = time.monotonic() + 20
-        while _tags_with_good_samples(tag_ids) != tag_ids:
-            assert time.monotonic() < deadline, "not every tag of the OPC UA line got a good value"
-            runner.step()
-            time.sleep(0.1)
+        _step_until_every_tag_good(runner.step, tag_ids, line="the OPC UA line")
     finally:
         runner.shutdown()
     device.refresh_from_db()
@@ -79,17 +76,18 @@ def test_loading_again_with_the_line_back_on_modbus_moves_its_tags_and_drops_the
     assert set(Tag.objects.values_list("device__name", flat=True)) == {"Line 1 PLC"}
 
 
+def test_the_machines_setpoint_feed_override_and_command_tags_are_writable_and_no_other(db):
+    summary = demo_plant_load(lines=2, machines_per_line=2)
+
+    writable = set(Tag.objects.filter(writable=True).values_list("path", flat=True))
+    assert len(writable) == 3 * summary.machines
+    assert {path.rsplit(".", 1)[1] for path in writable} == {"speed_setpoint", "feed_override", "command"}
+
+
 @pytest.fixture
 def broker(tmp_path) -> Iterator[MosquittoBroker]:
-    if MosquittoBroker.executable() is None:
-        pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
-    server = MosquittoBroker(tmp_path)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.skip(f"no MQTT broker: {exc}")
-    yield server
-    server.stop()
+    with broker_or_skip(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture
@@ -128,12 +126,12 @@ def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_ed
         serve_plant_sparkplug(host=broker.host, port=broker.port, plant=plant, line_index=0), event_loop_thread
     )
     try:
-        deadline = time.monotonic() + 20
-        while _tags_with_good_samples(tag_ids) != tag_ids:
-            assert time.monotonic() < deadline, "not every tag of the Sparkplug line got a good value"
+
+        def step() -> None:
             assert not edge.done(), edge.exception()
             runner.step()
-            time.sleep(0.05)
+
+        _step_until_every_tag_good(step, tag_ids, line="the Sparkplug line")
     finally:
         runner.shutdown()
         edge.cancel()
@@ -144,18 +142,26 @@ def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_ed
     assert not Device.objects.filter(discovered=True).exclude(sparkplug_device_id="").exists()
 
 
-def test_without_a_broker_the_edge_node_waits_instead_of_stopping_the_simulator(event_loop_thread):
-    from common.net import free_port
-
+def test_without_a_broker_the_edge_node_waits_instead_of_stopping_the_simulator(event_loop_thread, caplog):
     plant = PlantSimulator(lines=1, machines_per_line=1)
     edge = asyncio.run_coroutine_threadsafe(
         serve_plant_sparkplug(host="127.0.0.1", port=free_port(), plant=plant, line_index=0), event_loop_thread
     )
-    time.sleep(1.0)
     try:
+        # Its first connection attempt has failed and been handled: it goes on waiting rather than ending.
+        wait_until(lambda: "waits for one" in caplog.text, timeout=15, what="the edge node's failed connection")
         assert not edge.done()
     finally:
         edge.cancel()
+
+
+def _step_until_every_tag_good(step: Callable[[], object], tag_ids: set[int], *, line: str) -> None:
+    """Run `step` (a push runner's) until every tag of `tag_ids` has a good sample."""
+
+    def every_tag_good() -> bool:
+        return _tags_with_good_samples(tag_ids) == tag_ids
+
+    step_until(step, every_tag_good, timeout=20, what=f"a good value of every tag of {line}")
 
 
 def _tags_with_good_samples(tag_ids: set[int]) -> set[int]:

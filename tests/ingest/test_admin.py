@@ -1,7 +1,6 @@
 """The Device admin: the OPC UA browse page that creates tags, the write-only password, uploads; taking devices
 out of service and back, from the change form and the bulk actions."""
 
-import pytest
 from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
@@ -9,19 +8,7 @@ from demo.simulator.opcua_server import SIMULATOR_NAMESPACE
 from historian.models import Device, DeviceStatus, Machine, Protocol, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
-from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory
-
-
-@pytest.fixture
-def opcua_device(db, opcua_plant_server) -> Device:
-    return DeviceFactory(name="Simulator OPC UA", protocol=Protocol.OPCUA, port=opcua_plant_server.port)
-
-
-@pytest.fixture
-def cnc(db) -> Machine:
-    return MachineFactory(
-        name="CNC 101", line__name="Line 1", line__area__name="Machining", line__area__site__name="Plant"
-    )
+from tests.factories import DeviceFactory, ScanClassFactory
 
 
 def test_device_page_links_to_the_browser(admin_client, opcua_device):
@@ -39,21 +26,23 @@ def test_browse_page_shows_variables_with_checkboxes(admin_client, opcua_device)
     assert "Float &rarr; float32, rpm" in page
 
 
-def test_browse_page_creates_the_ticked_tags(admin_client, opcua_device, cnc):
-    scan_class = ScanClassFactory(name="Fast", period_ms=1000)
-    url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
-    response = admin_client.post(
-        url,
+def _browse_post(client, device: Device, machine: Machine, node_ids: list[str]):
+    """The browse page's form, sent with the nodes ticked, for tags of `machine` in a 1 s scan class."""
+    return client.post(
+        reverse("admin:historian_device_opcua_browse", args=[device.pk]),
         {
             "node": "ns=2;s=Line1.CNC101",
             "depth": "1",
-            "machine": cnc.pk,
-            "scan_class": scan_class.pk,
-            "node_ids": [
-                f"nsu={SIMULATOR_NAMESPACE};s=Line1.CNC101.{name}" for name in ("motor_temperature", "part_count")
-            ],
+            "machine": machine.pk,
+            "scan_class": ScanClassFactory(name="Fast", period_ms=1000).pk,
+            "node_ids": node_ids,
         },
     )
+
+
+def test_browse_page_creates_the_ticked_tags(admin_client, opcua_device, cnc):
+    ticked = [f"nsu={SIMULATOR_NAMESPACE};s=Line1.CNC101.{name}" for name in ("motor_temperature", "part_count")]
+    response = _browse_post(admin_client, opcua_device, cnc, ticked)
     assert response.status_code == 302
     tags = {t.name: t for t in Tag.objects.filter(device=opcua_device)}
     assert set(tags) == {"motor_temperature", "part_count"}
@@ -61,18 +50,7 @@ def test_browse_page_creates_the_ticked_tags(admin_client, opcua_device, cnc):
 
 
 def test_browse_page_refuses_a_node_it_did_not_offer(admin_client, opcua_device, cnc):
-    scan_class = ScanClassFactory(name="Fast", period_ms=1000)
-    url = reverse("admin:historian_device_opcua_browse", args=[opcua_device.pk])
-    response = admin_client.post(
-        url,
-        {
-            "node": "ns=2;s=Line1.CNC101",
-            "depth": "1",
-            "machine": cnc.pk,
-            "scan_class": scan_class.pk,
-            "node_ids": ["ns=2;s=Elsewhere"],
-        },
-    )
+    response = _browse_post(admin_client, opcua_device, cnc, ["ns=2;s=Elsewhere"])
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     assert not Tag.objects.exists()

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,29 +23,13 @@ from historian.quality import Quality
 from ingest.acquisition import leases
 from ingest.acquisition.poll import device_poll
 from ingest.pipeline.buffer import SampleBuffer
+from tests.samples import stored_samples
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(settings.BASE_DIR)
-
-
-def _samples(tag_ids) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT tag_id, time, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time, tag_id",
-            [list(tag_ids)],
-        )
-        return cursor.fetchall()
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_polling_rides_through_a_modbus_server_restart_without_a_worker_restart(
@@ -55,19 +39,21 @@ def test_polling_rides_through_a_modbus_server_restart_without_a_worker_restart(
     tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
     port = plant_server.port
     restarted: list[PlantServerThread] = []
+    statuses: list[str] = []
 
     def restart() -> None:
-        time.sleep(0.5)
+        wait_until(lambda: statuses.count("stored") >= 3, timeout=10, what="polls before the stop")
         plant_server.stop()  # while polls are running: one of them may be between two requests
-        time.sleep(0.8)
+        wait_until(lambda: "unreachable" in statuses, timeout=10, what="a poll to find the server gone")
         restarted.append(PlantServerThread(plant_server.plant, port=port, tick_seconds=0.2).start())
 
     restarter = threading.Thread(target=restart)
     restarter.start()
-    statuses = []
     try:
-        deadline = time.monotonic() + 4.0
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 20.0
+        # Polls until two after the server's return have been stored (or the restart failed, which the asserts show)
+        while restarter.is_alive() or statuses[-2:] != ["stored", "stored"]:
+            assert time.monotonic() < deadline, f"polling did not recover: {statuses}"
             statuses.append(device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status)
             time.sleep(0.02)
     finally:
@@ -79,7 +65,7 @@ def test_polling_rides_through_a_modbus_server_restart_without_a_worker_restart(
     assert "unreachable" in statuses
     assert statuses[-1] == "stored"
     assert set(statuses) <= {"stored", "unreachable", "backoff"}
-    rows = _samples(tag_ids)
+    rows = stored_samples(tag_ids)
     bad = [r for r in rows if r[3] == Quality.BAD_COMM_FAILURE]
     assert sorted(r[0] for r in bad) == sorted(tag_ids)  # the drop stored once per tag
     drop_time = bad[0][1]
@@ -169,29 +155,35 @@ def test_values_buffered_by_a_worker_killed_with_9_are_replayed_by_the_next_work
 
     first = Worker(**worker_env, log_path=log_path)  # its poller polls the device every second
     try:
-        _wait_for(lambda: len(_samples(tag_ids)) >= len(tag_ids), 30, "the first poll to be stored")
+        wait_until(lambda: len(stored_samples(tag_ids)) >= len(tag_ids), timeout=30, what="the first poll to be stored")
 
         database_proxy.cut()
-        time.sleep(0.5)  # a write in flight when the link was cut has committed or rolled back by now
-        stored_before = len(_samples(tag_ids))
-        _wait_for(lambda: buffer.depth() >= 3 * len(tag_ids) // 2, 30, "polls to be buffered")
+        # Polls of a device never overlap: once one is buffered, a write in flight when the link was cut has
+        # committed or rolled back.
+        wait_until(lambda: buffer.depth() > 0, timeout=30, what="a poll after the cut to be buffered")
+        stored_before = len(stored_samples(tag_ids))
+        wait_until(lambda: buffer.depth() >= 3 * len(tag_ids) // 2, timeout=30, what="polls to be buffered")
     finally:
         first.kill()
     buffered = [row for _, row in buffer.peek(1_000_000)]
-    assert len(_samples(tag_ids)) == stored_before  # nothing reached PostgreSQL while it was cut off
+    assert len(stored_samples(tag_ids)) == stored_before  # nothing reached PostgreSQL while it was cut off
 
     database_proxy.restore()
     second = Worker(**worker_env, log_path=log_path)
     try:
         # Once the killed worker's lease on the device lapses, the second worker polls it; a poll that reaches the
         # database replays the buffer.
-        _wait_for(lambda: buffer.depth() == 0, 30, "the buffer to be replayed")
-        _wait_for(lambda: Device.objects.get(pk=device.pk).status == DeviceStatus.CONNECTED, 30, "the poll to finish")
+        wait_until(lambda: buffer.depth() == 0, timeout=30, what="the buffer to be replayed")
+        wait_until(
+            lambda: Device.objects.get(pk=device.pk).status == DeviceStatus.CONNECTED,
+            timeout=30,
+            what="the poll to finish",
+        )
     finally:
         second.stop()
         buffer.close()
 
-    rows = _samples(tag_ids)
+    rows = stored_samples(tag_ids)
     keys = [(tag_id, t) for tag_id, t, _, _ in rows]
     assert len(keys) == len(set(keys))
     by_key = {(tag_id, t): (value, quality) for tag_id, t, value, quality in rows}
@@ -237,10 +229,10 @@ def test_a_worker_killed_with_9_hands_its_device_over_within_seconds_and_the_gap
     before = max(t for t in times if t <= killed_at)
     after = min(t for t in times if t > killed_at)
     assert after - before < 10  # the lease alone (15 s) would leave a longer hole
-    markers = [r for r in _samples(tag_ids) if r[3] == Quality.BAD_ACQUISITION_DOWN]
+    markers = [r for r in stored_samples(tag_ids) if r[3] == Quality.BAD_ACQUISITION_DOWN]
     assert sorted(r[0] for r in markers if before < r[1].timestamp() < after) == sorted(tag_ids)
 
 
 def _good_times(tag_ids) -> list[float]:
     """The distinct times of the good samples of these tags (epoch s)."""
-    return sorted({r[1].timestamp() for r in _samples(tag_ids) if r[3] == Quality.GOOD})
+    return sorted({r[1].timestamp() for r in stored_samples(tag_ids) if r[3] == Quality.GOOD})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import struct
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,12 @@ from ingest.protocols.base import (
     PointReading,
     PointRequest,
     ReadingBatch,
+    WriteOutcome,
+    WriteRefused,
+    WriteStatus,
+    WriteValue,
+    engineering_from_raw,
+    raw_from_engineering,
 )
 from ingest.protocols.modbus.address import BIT_TABLES, ModbusAddress, parse_modbus_address
 
@@ -136,6 +144,13 @@ def exception_reason(block: ReadBlock, exception_code: int) -> str:
     return f"{span}: Modbus exception {exception_code} ({name})"
 
 
+def _exception_name(exception_code: int) -> str:
+    return _EXCEPTION_NAMES.get(exception_code, "unknown exception")
+
+
+_TABLE_NAMES = {"ir": "input registers", "di": "discrete inputs", "hr": "holding registers", "co": "coils"}
+
+
 def exception_quality(exception_code: int) -> Quality:
     """Quality for a Modbus exception response.
 
@@ -184,6 +199,38 @@ def decode_registers(
     row = np.array([list(registers)], dtype=np.uint16)
     value = decode_register_rows(row, data_type, word_order=word_order, byte_order=byte_order)[0]
     return int(value) if data_type in ("int16", "uint16", "int32", "uint32") else float(value)
+
+
+_STRUCT_FORMATS = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f", "float64": "d"}
+
+
+def encode_registers(
+    raw: int | float,
+    data_type: str,
+    *,
+    word_order: Literal["big", "little"] = "big",
+    byte_order: Literal["big", "little"] = "big",
+) -> list[int]:
+    """The registers of one value (the inverse of decode_registers), in address order."""
+    data = struct.pack(">" + _STRUCT_FORMATS[data_type], raw)
+    words = [int.from_bytes(data[i : i + 2], byte_order) for i in range(0, len(data), 2)]
+    return words[::-1] if word_order == "little" else words
+
+
+def encode_string(text: str, count: int, *, byte_order: Literal["big", "little"] = "big") -> list[int]:
+    """`count` registers holding `text` (latin-1, two characters per register), padded with NULs (the inverse of
+    decode_string). Raises WriteRefused for a text that does not fit or holds what a register text cannot."""
+    if "\0" in text:
+        raise WriteRefused("a string tag's text cannot hold NUL characters (NUL ends the text on the device)")
+    try:
+        data = text.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        raise WriteRefused(f"{bad!r} cannot be written: register texts hold latin-1 characters only") from exc
+    if len(data) > 2 * count:
+        raise WriteRefused(f"{len(data)} characters do not fit in {count} registers (at most {2 * count})")
+    data = data.ljust(2 * count, b"\0")
+    return [int.from_bytes(data[i : i + 2], byte_order) for i in range(0, len(data), 2)]
 
 
 Order = Literal["big", "little"]
@@ -249,7 +296,9 @@ class ModbusTcpDriver(Driver):
         max_bits: int = MAX_BITS_PER_READ,
         max_gap_registers: int = 8,
         max_gap_bits: int = 32,
+        write_multiple: bool = False,
     ) -> None:
+        """`write_multiple`: write single coils and registers with FC 15 / 16 too (devices without FC 5 / 6)."""
         if word_order not in _ORDERS or byte_order not in _ORDERS:
             raise ValueError("word_order and byte_order must be 'big' or 'little'")
         if not 4 <= max_registers <= MAX_REGISTERS_PER_READ:
@@ -270,6 +319,7 @@ class ModbusTcpDriver(Driver):
         self.max_bits = max_bits
         self.max_gap_registers = max_gap_registers
         self.max_gap_bits = max_gap_bits
+        self.write_multiple = write_multiple
         # retries=0: one attempt per request, so a silent device costs `timeout`, not 4 x timeout.
         self._client = ModbusTcpClient(host, port=port, timeout=timeout, retries=0)
         self._parsed: dict[tuple[str, str], ModbusAddress | InvalidTagAddress] = {}
@@ -499,6 +549,140 @@ class ModbusTcpDriver(Driver):
         quality[broken] = Quality.BAD_SENSOR_FAILURE
         values[quality != Quality.GOOD] = np.nan
         return ReadingBatch(tag_ids=plan.tag_ids, values=values, qualities=quality, reasons=reasons, texts=texts)
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def write(self, point: PointRequest, value: WriteValue, *, timeout: float = 5.0) -> WriteOutcome:
+        """Write `value` to a coil (FC 5, or 15), a holding register (FC 6) or registers (FC 16), then read it back
+        until it matches or `timeout` runs out. A bit of a register is read, changed and written whole (the other
+        bits as read), then read back. Input registers and discrete inputs are refused, and so is a value that does
+        not fit the tag's type: in both cases nothing is sent."""
+        started = time.monotonic()
+        deadline = started + timeout
+
+        def outcome(status: WriteStatus, **kwargs: object) -> WriteOutcome:
+            return WriteOutcome(status, value, seconds=time.monotonic() - started, **kwargs)  # type: ignore[arg-type]
+
+        try:
+            addr = self.parse(point.address, point.data_type)
+            word_order, byte_order = self._orders(point)
+            if addr.table in ("ir", "di"):
+                raise WriteRefused(f"{addr}: {_TABLE_NAMES[addr.table]} are read-only")
+            raw = raw_from_engineering(point, value)
+            registers = None
+            if addr.data_type == "string":
+                registers = encode_string(str(raw), addr.count, byte_order=byte_order)
+            elif addr.table == "hr" and addr.bit is None:
+                registers = encode_registers(
+                    raw,  # type: ignore[arg-type]  # a number: raw_from_engineering keeps the type's kind
+                    addr.data_type,
+                    word_order=word_order,
+                    byte_order=byte_order,
+                )
+        except (InvalidTagAddress, WriteRefused) as exc:
+            return outcome(WriteStatus.FAILED, error=str(exc))
+        sent = False
+        written: WriteValue | None = None
+        try:
+            self.connect()
+            if addr.table == "co":
+                written = bool(raw)
+                sent = True
+                response = (
+                    self._client.write_coils(addr.offset, [written], device_id=self.unit_id)
+                    if self.write_multiple
+                    else self._client.write_coil(addr.offset, written, device_id=self.unit_id)
+                )
+            else:
+                if registers is None:  # a bit of a register: read, modify, write
+                    current = self._read_registers(addr.offset, 1)
+                    if isinstance(current, str):
+                        return outcome(WriteStatus.FAILED, error=f"reading {addr} before changing its bit: {current}")
+                    mask = 1 << (addr.bit or 0)
+                    registers = [(current[0] & ~mask) | (mask if raw else 0)]
+                written = registers[0] if len(registers) == 1 else None
+                sent = True
+                response = (
+                    self._client.write_register(addr.offset, registers[0], device_id=self.unit_id)
+                    if len(registers) == 1 and not self.write_multiple
+                    else self._client.write_registers(addr.offset, registers, device_id=self.unit_id)
+                )
+            if addr.table == "hr" and addr.bit is None:
+                written = raw
+            if response.isError():
+                code = getattr(response, "exception_code", 0)
+                error = f"{addr}: the device refused the write: Modbus exception {code} ({_exception_name(code)})"
+                return outcome(WriteStatus.FAILED, written=written, sent=True, error=error)
+            return self._read_back(point, addr, raw, written, word_order, byte_order, deadline, outcome)
+        except DeviceUnreachable as exc:
+            return outcome(WriteStatus.FAILED, written=written, sent=sent, error=str(exc))
+        except (ModbusException, OSError) as exc:
+            self._client.close()
+            return outcome(WriteStatus.FAILED, written=written, sent=sent, error=f"{self.host}:{self.port}: {exc}")
+
+    def _read_back(
+        self,
+        point: PointRequest,
+        addr: ModbusAddress,
+        raw: WriteValue,
+        written: WriteValue | None,
+        word_order: Order,
+        byte_order: Order,
+        deadline: float,
+        outcome: Callable[..., WriteOutcome],
+    ) -> WriteOutcome:
+        """Read `addr` until it holds `raw` or the deadline passes (a PLC may take a scan to apply a write)."""
+        expected = raw
+        if addr.data_type == "float32":
+            expected = float(np.float32(raw))
+        elif addr.data_type == "string":
+            expected = str(raw).rstrip(" ")
+        while True:
+            got: WriteValue
+            if addr.table == "co":
+                response = self._request(ReadBlock("co", addr.offset, 1, ()))
+                if response.isError():
+                    error = f"reading {addr} back: exception {getattr(response, 'exception_code', 0)}"
+                    return outcome(WriteStatus.FAILED, written=written, sent=True, error=error)
+                got = bool(response.bits[0])
+            else:
+                registers = self._read_registers(addr.offset, addr.count)
+                if isinstance(registers, str):
+                    return outcome(
+                        WriteStatus.FAILED, written=written, sent=True, error=f"reading {addr} back: {registers}"
+                    )
+                if addr.data_type == "string":
+                    got = decode_string(registers, byte_order=byte_order)
+                elif addr.bit is not None:
+                    got = bool((registers[0] >> addr.bit) & 1)
+                else:
+                    got = decode_registers(registers, addr.data_type, word_order=word_order, byte_order=byte_order)
+            read_back = engineering_from_raw(point, got)
+            if got == expected:
+                return outcome(
+                    WriteStatus.CONFIRMED, written=written, sent=True, read_back=read_back, read_back_raw=got
+                )
+            if time.monotonic() >= deadline:
+                return outcome(
+                    WriteStatus.MISMATCHED,
+                    written=written,
+                    sent=True,
+                    read_back=read_back,
+                    read_back_raw=got,
+                    error=f"{addr}: wrote {written!r}, the device holds {got!r}",
+                )
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _read_registers(self, offset: int, count: int) -> list[int] | str:
+        """Holding registers `offset`..: the values, or the reason they could not be read (an exception)."""
+        response = self._request(ReadBlock("hr", offset, count, ()))
+        if response.isError():
+            code = getattr(response, "exception_code", 0)
+            return f"Modbus exception {code} ({_exception_name(code)})"
+        registers = list(response.registers)
+        if len(registers) < count:
+            return f"asked for {count} registers, the device sent {len(registers)}"
+        return registers[:count]
 
     def identify(self) -> DeviceIdentity | None:
         """The unit's device identification (FC 43/14), regular objects where it has them, else basic ones.

@@ -9,8 +9,10 @@ names are re-exported here, where the rest of the code has always imported them 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Coroutine, Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,6 +30,12 @@ from ingest.protocols.base import (
     PointReading,
     PointRequest,
     ReadingBatch,
+    WriteOutcome,
+    WriteRefused,
+    WriteStatus,
+    WriteValue,
+    engineering_from_raw,
+    raw_from_engineering,
 )
 from ingest.protocols.opcua.address import OpcUaNodeId, parse_node_id
 from ingest.protocols.opcua.browse import UA_DATA_TYPES, BrowseNode, browse_address, opcua_browse_tree
@@ -59,6 +67,7 @@ from ingest.protocols.opcua.subscription import (
     MonitoredPoint,
     OpcUaSubscription,
 )
+from ingest.protocols.opcua.write import same_value, write_variant
 
 T = TypeVar("T")
 
@@ -185,6 +194,93 @@ class OpcUaDriver(Driver):
             for (i, _), data_value in zip(wanted, values, strict=True):
                 results[i] = data_value
         return results  # type: ignore[return-value]
+
+    def write(self, point: PointRequest, value: WriteValue, *, timeout: float = 5.0) -> WriteOutcome:
+        """Write `value` as the node's own DataType (read first; what does not convert is refused, nothing sent),
+        over the connection the reads use (same endpoint, security mode and user), then read the node back until
+        it holds the value or `timeout` runs out. A status the server answers (BadNotWritable,
+        BadUserAccessDenied, BadTypeMismatch...) is a failed write naming it."""
+        started = time.monotonic()
+
+        def outcome(status: WriteStatus, **kwargs: Any) -> WriteOutcome:
+            return WriteOutcome(status, value, seconds=time.monotonic() - started, **kwargs)
+
+        parsed = parse_address(point.address, point.data_type)
+        if isinstance(parsed, InvalidTagAddress):
+            return outcome(WriteStatus.FAILED, error=str(parsed))
+        try:
+            raw = raw_from_engineering(point, value)
+        except WriteRefused as exc:
+            return outcome(WriteStatus.FAILED, error=str(exc))
+        state = {"sent": False}
+        try:
+            self.connect()
+            assert self._resolver is not None
+            node_id = self._resolver.node_id(parsed)
+            if node_id is None:
+                return outcome(WriteStatus.FAILED, error=f"{point.address}: unknown namespace URI")
+            return self._call(self._write(point, node_id, raw, started + timeout, outcome, state))
+        except WriteRefused as exc:
+            return outcome(WriteStatus.FAILED, error=str(exc))
+        except DeviceUnreachable as exc:
+            return outcome(WriteStatus.FAILED, sent=state["sent"], error=str(exc))
+
+    async def _write(
+        self,
+        point: PointRequest,
+        node_id: ua.NodeId,
+        raw: WriteValue,
+        deadline: float,
+        outcome: Callable[..., WriteOutcome],
+        state: dict[str, bool],
+    ) -> WriteOutcome:
+        assert self._client is not None
+        client = self._client
+        (type_value,) = await client.uaclient.read_attributes([node_id], ua.AttributeIds.DataType)
+        if type_value.StatusCode is not None and not type_value.StatusCode.is_good():
+            return outcome(WriteStatus.FAILED, error=f"{point.address}: {type_value.StatusCode.name}")
+        if type_value.Value is None or not isinstance(type_value.Value.Value, ua.NodeId):
+            return outcome(WriteStatus.FAILED, error=f"{point.address}: the server gave no DataType for the node")
+        variant = write_variant(type_value.Value.Value, raw, address=point.address)
+        params = ua.WriteParameters()
+        params.NodesToWrite = [
+            ua.WriteValue(NodeId=node_id, AttributeId=ua.AttributeIds.Value, Value=ua.DataValue(variant))
+        ]
+        state["sent"] = True
+        (status,) = await client.uaclient.write(params)
+        if not status.is_good():
+            return outcome(
+                WriteStatus.FAILED,
+                written=variant.Value,
+                sent=True,
+                error=f"{point.address}: the server answered {status.name}",
+            )
+        while True:
+            (data_value,) = await self._read([node_id])
+            code = data_value.StatusCode
+            got = data_value.Value.Value if data_value.Value is not None else None
+            if code is not None and not code.is_good():
+                return outcome(
+                    WriteStatus.FAILED,
+                    written=variant.Value,
+                    sent=True,
+                    error=f"{point.address}: read-back {code.name}",
+                )
+            read_back = engineering_from_raw(point, got) if isinstance(got, int | float | str) else None
+            if same_value(variant, got):
+                return outcome(
+                    WriteStatus.CONFIRMED, written=variant.Value, sent=True, read_back=read_back, read_back_raw=got
+                )
+            if time.monotonic() >= deadline:
+                return outcome(
+                    WriteStatus.MISMATCHED,
+                    written=variant.Value,
+                    sent=True,
+                    read_back=read_back,
+                    read_back_raw=got,
+                    error=f"{point.address}: wrote {variant.Value!r}, the server holds {got!r}",
+                )
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def browse(self, node_id: str | None = None, *, depth: int = 3) -> list[BrowseNode]:
         """The tree below `node_id` (default: the Objects folder), `depth` levels deep.

@@ -36,30 +36,22 @@ def sparkplug_device_discover(
 ) -> tuple[Device, bool]:
     """Record a birth: the device (created disabled and "discovered" when new) and a DiscoveredMetric per metric."""
     group_id, edge_node_id, device_id = key
-    created = False
-    device = known
+    identity = {
+        "protocol": Protocol.SPARKPLUG,
+        "host": broker.host,
+        "port": broker.port,
+        "username": broker.username,
+        "sparkplug_group_id": group_id,
+        "sparkplug_edge_node_id": edge_node_id,
+        "sparkplug_device_id": device_id,
+    }
+    device = known or Device.objects.filter(**identity).first()
+    created = device is None
     if device is None:
-        device = Device.objects.filter(
-            protocol=Protocol.SPARKPLUG,
-            host=broker.host,
-            port=broker.port,
-            username=broker.username,
-            sparkplug_group_id=group_id,
-            sparkplug_edge_node_id=edge_node_id,
-            sparkplug_device_id=device_id,
-        ).first()
-    if device is None:
-        created = True
         device = Device.objects.create(
+            **identity,
             name=_unique_name("/".join(p for p in key if p)),
-            protocol=Protocol.SPARKPLUG,
-            host=broker.host,
-            port=broker.port,
-            username=broker.username,
             password=broker.password,
-            sparkplug_group_id=group_id,
-            sparkplug_edge_node_id=edge_node_id,
-            sparkplug_device_id=device_id,
             enabled=False,
             discovered=True,
             description="Discovered from its Sparkplug birth message.",

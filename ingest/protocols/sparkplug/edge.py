@@ -3,13 +3,18 @@
 It behaves as the specification asks of an edge node: bdSeq in the will (NDEATH) and the NBIRTH, incremented with
 every new MQTT connection; seq 0 on NBIRTH, one more (mod 256) for every later message; births again when a host
 sends ``Node Control/Rebirth``. Used by the tests and by the demo simulator.
+
+Commands that write a metric (NCMD for the node's own metrics, DCMD for a device's; by name or by alias) go to
+`on_write(device_id, name, value)`, which returns the value the metric now holds (the default takes the value as
+it is) or None to ignore the command; the node then publishes the held values in an NDATA / DDATA, the echo a host
+waits for to confirm its write.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import paho.mqtt.client as mqtt
 
@@ -21,7 +26,11 @@ from ingest.protocols.sparkplug.codec import (
     Topic,
     payload_decode,
     payload_encode,
+    topic_parse,
 )
+
+MetricValue = float | bool | str | None
+OnWrite = Callable[[str, str, MetricValue], MetricValue]
 
 
 class SparkplugEdgeNode:
@@ -44,11 +53,14 @@ class SparkplugEdgeNode:
         self.aliases: dict[tuple[str, str], int] = {}
         for n, (device_id, name) in enumerate(((d, m) for d, ms in self.types.items() for m in ms), start=1):
             self.aliases[(device_id, name)] = n
-        self.values: dict[tuple[str, str], float | bool | None] = dict.fromkeys(self.aliases, 0)
+        self.values: dict[tuple[str, str], MetricValue] = dict.fromkeys(self.aliases, 0)
         self.bd_seq = -1
         self.seq = 0
         self.rebirths_requested = 0
         self.rebirth_received = threading.Event()
+        self.names: dict[tuple[str, int], str] = {(d, alias): name for (d, name), alias in self.aliases.items()}
+        self.on_write: OnWrite = lambda _device_id, _name, value: value
+        self.writes_received: list[tuple[str, str, MetricValue]] = []
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
 
@@ -76,6 +88,7 @@ class SparkplugEdgeNode:
 
         def on_connect(client, userdata, flags, reason_code, properties) -> None:
             client.subscribe(self._topic("NCMD"), qos=1)
+            client.subscribe(self._topic("DCMD", "+"), qos=1)
             self.publish_births()
             connected.set()
 
@@ -99,10 +112,24 @@ class SparkplugEdgeNode:
 
     def _on_command(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         payload = payload_decode(message.payload)
-        if any(m.name == REBIRTH and m.value for m in payload.metrics):
+        device_id = topic_parse(message.topic).device_id
+        if not device_id and any(m.name == REBIRTH and m.value for m in payload.metrics):
             self.rebirths_requested += 1
             self.publish_births()
             self.rebirth_received.set()
+            return
+        held: dict[str, MetricValue] = {}
+        for metric in payload.metrics:
+            name = metric.name or (self.names.get((device_id, metric.alias)) if metric.alias is not None else None)
+            if name is None or name not in self.types.get(device_id, {}):
+                continue
+            value = metric.value if not isinstance(metric.value, bytes) else None
+            self.writes_received.append((device_id, name, value))
+            result = self.on_write(device_id, name, value)
+            if result is not None:
+                held[name] = result
+        if held:
+            self.publish_data(held, device_id=device_id)
 
     # -- messages ----------------------------------------------------------------------------------------
 
@@ -138,7 +165,7 @@ class SparkplugEdgeNode:
 
     def publish_data(
         self,
-        values: Mapping[str, float | bool | None],
+        values: Mapping[str, MetricValue],
         *,
         device_id: str = "",
         timestamp_ms: int | None = None,

@@ -9,11 +9,8 @@ from django.core.cache import cache
 
 from alarms.models import JournalEntry
 from alarms.services.definitions import DEFINITIONS_TOKEN, VERSION_KEY
-from historian.models import Tag
-from ingest.pipeline import store
-from ingest.pipeline.context import IngestContext
-from ingest.protocols.base import PointReading
 from tests.redis_server import PrivateRedis
+from tests.samples import reading_store
 from tests.waiting import wait_until
 
 T0 = datetime(2026, 3, 1, 4, 41, tzinfo=UTC)
@@ -41,36 +38,26 @@ def _journal(definition) -> list[tuple]:
     )
 
 
-def _store(context: IngestContext, device, tag: Tag, seconds: float, value: float):
-    return store.readings_store(
-        context=context,
-        device=device,
-        tags={tag.pk: tag},
-        readings=[PointReading(tag.pk, value, 192)],
-        read_at=at(seconds),
-    )
-
-
 def test_alarms_are_raised_and_journalled_while_redis_is_stopped_and_after_it_returns(
     ingest_context, private_redis, define, signals, device
 ):
     temp = signals["motor_temperature"]
     hot = define(temp, kind="hi", limit=85.0, deadband=1.0)
-    _store(ingest_context, device, temp, 0, 40.0)  # definitions loaded under the token Redis holds
+    reading_store(ingest_context, device, temp, at(0), 40.0)  # definitions loaded under the token Redis holds
     assert cache.get(VERSION_KEY) is not None
 
     private_redis.stop()
     assert not private_redis.answers()
-    during = [_store(ingest_context, device, temp, 1, 90.0), _store(ingest_context, device, temp, 2, 40.0)]
+    during = [reading_store(ingest_context, device, temp, at(s), v) for s, v in ((1, 90.0), (2, 40.0))]
 
     assert [o.stored for o in during] == [1, 1]  # the values are stored as ever
     assert _journal(hot) == [("activate", at(1), 90.0), ("clear", at(2), 40.0)]
 
     private_redis.start()  # an empty Redis: the token is gone, which means a reload
-    _store(ingest_context, device, temp, 3, 95.0)  # at once (the token is not asked for again for a moment)
+    reading_store(ingest_context, device, temp, at(3), 95.0)  # at once (the token is not asked for again for a moment)
     assert _journal(hot)[-1] == ("activate", at(3), 95.0)
     wait_until(lambda: DEFINITIONS_TOKEN.read(create=True), timeout=10, what="the token read from Redis again")
-    _store(ingest_context, device, temp, 4, 40.0)
+    reading_store(ingest_context, device, temp, at(4), 40.0)
 
     assert _journal(hot)[-1] == ("clear", at(4), 40.0)
 
@@ -80,15 +67,15 @@ def test_a_definition_saved_while_redis_is_stopped_is_saved_and_applies(
 ):
     temp = signals["motor_temperature"]
     hot = define(temp, kind="hi", limit=85.0, deadband=1.0)
-    _store(ingest_context, device, temp, 0, 40.0)
+    reading_store(ingest_context, device, temp, at(0), 40.0)
     other_process_token = cache.get(VERSION_KEY)
 
     private_redis.stop()
     hot.limit = 50.0
     hot.save()  # saving works without Redis (the token bump is logged, not raised)
-    _store(ingest_context, device, temp, 1, 60.0)
+    reading_store(ingest_context, device, temp, at(1), 60.0)
     private_redis.start()
     cache.set(VERSION_KEY, other_process_token, timeout=None)  # as if the token had survived the outage
-    _store(ingest_context, device, temp, 2, 40.0)
+    reading_store(ingest_context, device, temp, at(2), 40.0)
 
     assert _journal(hot) == [("activate", at(1), 60.0), ("clear", at(2), 40.0)]

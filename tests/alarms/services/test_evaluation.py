@@ -1,6 +1,5 @@
 """Evaluation at ingest against the real database: batches of samples in, alarm states and journal entries out."""
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from historian.queries.history import current_values
 from historian.sample_types import SampleRow
 from historian.services.samples import current_values_write
 from ingest.acquisition.poll import device_poll
+from tests.waiting import wait_until
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -201,13 +201,15 @@ def test_a_simulated_value_past_a_limit_raises_its_alarm_within_the_same_poll(
     hihi = AlarmDefinition.objects.get(tag__path__endswith="CNC 101.motor_temperature", kind="hihi")
     plant_server.plant.machine(0, 0).motor_temp = 93.5  # below the 95 degree trip, above HiHi 92
 
-    # The server publishes the plant's registers every tick: poll until a poll reads the hot value.
-    for _ in range(50):
+    def polled_hot() -> bool:
+        """Poll; whether the poll read the hot value (the server publishes the plant's registers every tick)."""
         device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
         if current_values(tag_ids=[hihi.tag_id])[hihi.tag_id].value > 92:
-            break
+            return True
         assert Alarm.objects.get(pk=hihi.pk).state == "normal"
-        time.sleep(0.1)
+        return False
+
+    wait_until(polled_hot, timeout=10, what="a poll to read the hot value", interval=0.1)
 
     alarm = Alarm.objects.get(pk=hihi.pk)
     assert alarm.state == "unack_active"

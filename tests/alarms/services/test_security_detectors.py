@@ -1,14 +1,13 @@
 """The detectors this side owns, end to end to the alarm: the inventory's changed identity or certificate, and
 the OPC UA client's refusal of a changed server certificate (against real secure asyncua servers)."""
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 from alarms.models import Alarm
 from ingest.acquisition.poll import device_poll
 from inventory.models import Asset
 from inventory.services.assets import asset_observe
-from tests.ingest.acquisition.test_opcua_trust import _secure_device, _server, _state_dir  # noqa: F401 (fixture)
+from tests.ingest.acquisition.test_opcua_trust import _secure_device, _server, _sha256, _state_dir  # noqa: F401 (fixture)
 from tests.opcua_fixtures import START_TIMEOUT
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
@@ -32,10 +31,6 @@ def test_a_plc_that_identifies_itself_differently_raises_a_security_alarm_with_t
     assert alarm.definition.category == "security"
     assert alarm.evidence["evidence"]["changes"] == {"VendorName": {"before": "Acme", "after": "Evil"}}
     assert alarm.evidence["asset_id"] == asset.pk
-
-
-def _sha256(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_refused_changed_opcua_certificate_raises_a_security_alarm_with_both_thumbprints(

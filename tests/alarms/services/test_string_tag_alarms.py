@@ -11,44 +11,25 @@ from historian.models import Tag
 from historian.quality import Quality
 from historian.sample_types import SampleRow, TextSampleRow
 from historian.services.text_samples import text_samples_write_batch
-from ingest.pipeline import store
-from ingest.pipeline.context import IngestContext
-from ingest.protocols.base import PointReading
+from tests.samples import reading_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def program(machine, device, scan_class, no_demo_alarms) -> Tag:
-    return Tag.objects.create(
-        path="Demo/program",
-        name="program",
-        machine=machine,
-        device=device,
-        scan_class=scan_class,
-        address="HR90:4",
-        data_type="string",
-    )
-
-
-def _store(context: IngestContext, device, tag, seconds, text, quality):
-    store.readings_store(
-        context=context,
-        device=device,
-        tags={tag.pk: tag},
-        readings=[PointReading(tag.pk, text, quality)],
-        read_at=T0 + timedelta(seconds=seconds),
-    )
+def program(program, no_demo_alarms) -> Tag:
+    """The demo string tag (tests/conftest.py), without the demo plant's alarm definitions."""
+    return program
 
 
 def test_a_string_tags_bad_quality_alarm_follows_its_readings(ingest_context, define, device, program):
     comm = define(program, name="comm", kind="bad_quality")
 
-    _store(ingest_context, device, program, 0, "PRG-1", Quality.GOOD)
+    reading_store(ingest_context, device, program, T0, "PRG-1", Quality.GOOD)
     assert Alarm.objects.get(pk=comm.pk).state == "normal"
-    _store(ingest_context, device, program, 1, None, Quality.BAD_DEVICE_FAILURE)
+    reading_store(ingest_context, device, program, T0 + timedelta(seconds=1), None, Quality.BAD_DEVICE_FAILURE)
     assert Alarm.objects.get(pk=comm.pk).state == "unack_active"
-    _store(ingest_context, device, program, 2, "PRG-1", Quality.GOOD)
+    reading_store(ingest_context, device, program, T0 + timedelta(seconds=2), "PRG-1", Quality.GOOD)
     assert Alarm.objects.get(pk=comm.pk).state == "unack_rtn"
 
 

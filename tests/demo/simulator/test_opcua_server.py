@@ -86,33 +86,20 @@ def test_opcua_port_in_use_is_a_clear_error():
             OpcUaPlantServerThread(PlantSimulator(1, 1), port=port).start()
 
 
-def test_command_line_serves_modbus_and_opcua_until_sigterm(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    args = ["--host", "127.0.0.1", "--port", "0", "--opcua-port", "0", "--lines", "1", "--machines-per-line", "1"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "demo.simulator", *args, "--opcua-cert-dir", str(tmp_path)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def test_command_line_serves_modbus_and_opcua_until_sigterm(simulator, tmp_path):
+    proc = simulator(
+        *("--port", "0", "--opcua-port", "0", "--lines", "1", "--machines-per-line", "1"),
+        *("--opcua-cert-dir", str(tmp_path)),
     )
-    try:
-        assert proc.stderr is not None
-        lines = [proc.stderr.readline(), proc.stderr.readline()]
-        opcua = next(re.search(r"over OPC UA: (opc\.tcp://127\.0\.0\.1:\d+/)", line) for line in lines if "OPC" in line)
-        assert opcua, lines
-        with OpcUaDriver(OpcUaSettings(endpoint=opcua[1])) as driver:
-            (reading,) = driver.read([PointRequest(1, opcua_signal_node_id(0, 0, "state"), "uint16")])
-        assert reading.quality == Quality.GOOD
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+    assert proc.stderr is not None
+    lines = [proc.stderr.readline(), proc.stderr.readline()]
+    opcua = next(re.search(r"over OPC UA: (opc\.tcp://127\.0\.0\.1:\d+/)", line) for line in lines if "OPC" in line)
+    assert opcua, lines
+    with OpcUaDriver(OpcUaSettings(endpoint=opcua[1])) as driver:
+        (reading,) = driver.read([PointRequest(1, opcua_signal_node_id(0, 0, "state"), "uint16")])
+    assert reading.quality == Quality.GOOD
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
 
 
 def test_command_line_refuses_an_unknown_security_mode():

@@ -4,30 +4,14 @@ from django.core.exceptions import ValidationError
 from historian.models import Tag
 
 
-def _tag(machine, device, scan_class, **overrides) -> Tag:
-    fields = {
-        "path": "Demo/x",
-        "name": "x",
-        "machine": machine,
-        "device": device,
-        "scan_class": scan_class,
-        "address": "HR10",
-        "data_type": "float32",
-    }
-    return Tag(**(fields | overrides))
-
-
 def _errors(tag: Tag) -> dict[str, list[str]]:
     with pytest.raises(ValidationError) as excinfo:
         tag.full_clean()
     return excinfo.value.message_dict
 
 
-def test_an_analog_tag_takes_compression_a_maximum_interval_and_a_stale_time(machine, device, scan_class):
-    _tag(
-        machine,
-        device,
-        scan_class,
+def test_an_analog_tag_takes_compression_a_maximum_interval_and_a_stale_time(unsaved_tag):
+    unsaved_tag(
         compression_deviation=0.5,
         deviation_unit="percent",
         max_store_interval_seconds=600,
@@ -44,15 +28,13 @@ def test_an_analog_tag_takes_compression_a_maximum_interval_and_a_stale_time(mac
         ({"compression_deviation": -1.0}, "cannot be negative"),
     ],
 )
-def test_compression_that_cannot_keep_its_promise_is_refused_with_the_reason(
-    machine, device, scan_class, overrides, reason
-):
+def test_compression_that_cannot_keep_its_promise_is_refused_with_the_reason(overrides, reason, unsaved_tag):
     overrides.setdefault("compression_deviation", 1.0)
-    errors = _errors(_tag(machine, device, scan_class, **overrides))
+    errors = _errors(unsaved_tag(**overrides))
     assert reason in " ".join(errors["compression_deviation"])
 
 
-def test_negative_intervals_are_refused(machine, device, scan_class):
-    errors = _errors(_tag(machine, device, scan_class, max_store_interval_seconds=-1, stale_after_seconds=-5))
+def test_negative_intervals_are_refused(unsaved_tag):
+    errors = _errors(unsaved_tag(max_store_interval_seconds=-1, stale_after_seconds=-5))
     assert "cannot be negative" in errors["max_store_interval_seconds"][0]
     assert "cannot be negative" in errors["stale_after_seconds"][0]

@@ -3,24 +3,17 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from historian.models import Tag
+
+@pytest.fixture
+def string_tag(unsaved_tag):
+    """`string_tag(**fields)`: an unsaved string tag of 8 registers."""
+    return lambda **overrides: unsaved_tag(
+        **({"path": "Demo/program", "name": "program", "address": "HR300:8", "data_type": "string"} | overrides)
+    )
 
 
-def _tag(machine, device, scan_class, **overrides) -> Tag:
-    fields = {
-        "path": "Demo/program",
-        "name": "program",
-        "machine": machine,
-        "device": device,
-        "scan_class": scan_class,
-        "address": "HR300:8",
-        "data_type": "string",
-    }
-    return Tag(**(fields | overrides))
-
-
-def test_a_valid_string_tag_passes(machine, device, scan_class):
-    tag = _tag(machine, device, scan_class)
+def test_a_valid_string_tag_passes(string_tag):
+    tag = string_tag()
     tag.full_clean()
     assert tag.is_text
 
@@ -35,15 +28,13 @@ def test_a_valid_string_tag_passes(machine, device, scan_class):
         ("counter_rollover", 65536.0, "counter rollover does not apply to a string tag"),
     ],
 )
-def test_numeric_settings_on_a_string_tag_are_refused_with_the_reason(
-    machine, device, scan_class, field, value, reason
-):
+def test_numeric_settings_on_a_string_tag_are_refused_with_the_reason(field, value, reason, string_tag):
     with pytest.raises(ValidationError) as excinfo:
-        _tag(machine, device, scan_class, **{field: value}).full_clean()
+        string_tag(**{field: value}).full_clean()
     assert reason in " ".join(excinfo.value.message_dict[field])
 
 
-def test_a_string_tag_on_coils_is_refused(machine, device, scan_class):
+def test_a_string_tag_on_coils_is_refused(string_tag):
     with pytest.raises(ValidationError) as excinfo:
-        _tag(machine, device, scan_class, address="CO3:2").full_clean()
+        string_tag(address="CO3:2").full_clean()
     assert "coils hold single bits" in " ".join(excinfo.value.message_dict["address"])

@@ -4,21 +4,8 @@ from django.core.exceptions import ValidationError
 from historian.models import Device, Protocol, Tag
 
 
-def _tag(machine, device, scan_class, **overrides) -> Tag:
-    fields = {
-        "path": "Demo/x",
-        "name": "x",
-        "machine": machine,
-        "device": device,
-        "scan_class": scan_class,
-        "address": "HR10",
-        "data_type": "float32",
-    }
-    return Tag(**(fields | overrides))
-
-
-def test_a_valid_modbus_tag_passes(machine, device, scan_class):
-    _tag(machine, device, scan_class).full_clean()
+def test_a_valid_modbus_tag_passes(unsaved_tag):
+    unsaved_tag().full_clean()
 
 
 @pytest.mark.parametrize(
@@ -30,16 +17,16 @@ def test_a_valid_modbus_tag_passes(machine, device, scan_class):
         ("XY12", "int16", "not a Modbus address"),
     ],
 )
-def test_an_invalid_address_is_rejected_with_the_reason(machine, device, scan_class, address, data_type, reason):
-    tag = _tag(machine, device, scan_class, address=address, data_type=data_type)
+def test_an_invalid_address_is_rejected_with_the_reason(address, data_type, reason, unsaved_tag):
+    tag = unsaved_tag(address=address, data_type=data_type)
     with pytest.raises(ValidationError) as excinfo:
         tag.full_clean()
     assert reason in " ".join(excinfo.value.message_dict["address"])
 
 
-def test_a_range_upside_down_is_rejected(machine, device, scan_class):
+def test_a_range_upside_down_is_rejected(unsaved_tag):
     with pytest.raises(ValidationError, match="upper end"):
-        _tag(machine, device, scan_class, span_low=10, span_high=5).full_clean()
+        unsaved_tag(span_low=10, span_high=5).full_clean()
 
 
 def test_admin_refuses_an_invalid_address_and_says_why(admin_client, machine, device, scan_class):
@@ -75,10 +62,10 @@ def test_admin_tag_list_shows_the_tags(admin_client, machine_tags, django_assert
     assert machine_tags[0].path in response.content.decode()
 
 
-def test_a_tag_may_override_its_devices_word_and_byte_order(machine, device, scan_class):
-    _tag(machine, device, scan_class, word_order="little", byte_order="little").full_clean()
-    _tag(machine, device, scan_class, data_type="int16", byte_order="little").full_clean()  # bytes of one register
-    _tag(machine, device, scan_class, address="HR10:4", data_type="string", byte_order="little").full_clean()
+def test_a_tag_may_override_its_devices_word_and_byte_order(unsaved_tag):
+    unsaved_tag(word_order="little", byte_order="little").full_clean()
+    unsaved_tag(data_type="int16", byte_order="little").full_clean()  # bytes of one register
+    unsaved_tag(address="HR10:4", data_type="string", byte_order="little").full_clean()
 
 
 @pytest.mark.parametrize(
@@ -91,15 +78,15 @@ def test_a_tag_may_override_its_devices_word_and_byte_order(machine, device, sca
         ({"word_order": "middle"}, "word_order", "not a valid choice"),
     ],
 )
-def test_an_order_that_cannot_apply_is_refused_with_the_reason(machine, device, scan_class, overrides, field, reason):
+def test_an_order_that_cannot_apply_is_refused_with_the_reason(overrides, field, reason, unsaved_tag):
     with pytest.raises(ValidationError) as excinfo:
-        _tag(machine, device, scan_class, **overrides).full_clean()
+        unsaved_tag(**overrides).full_clean()
     assert reason in " ".join(excinfo.value.message_dict[field])
 
 
-def test_an_order_on_a_tag_of_an_opc_ua_device_is_refused(machine, scan_class):
+def test_an_order_on_a_tag_of_an_opc_ua_device_is_refused(unsaved_tag):
     server = Device.objects.create(name="OPC UA server", protocol=Protocol.OPCUA, host="127.0.0.1", port=4840)
-    tag = _tag(machine, server, scan_class, address="ns=2;i=7", word_order="little", byte_order="big")
+    tag = unsaved_tag(device=server, address="ns=2;i=7", word_order="little", byte_order="big")
     with pytest.raises(ValidationError) as excinfo:
         tag.full_clean()
     assert set(excinfo.value.message_dict) == {"word_order", "byte_order"}

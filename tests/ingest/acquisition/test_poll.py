@@ -3,7 +3,6 @@ import struct
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
 from django.utils import timezone
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -14,15 +13,7 @@ from historian.quality import Quality
 from historian.queries.history import current_values
 from historian.services.live import machine_live_group
 from ingest.acquisition.poll import device_poll, polled_assignments
-
-
-def _samples(tag_ids) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT tag_id, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time",
-            [list(tag_ids)],
-        )
-        return cursor.fetchall()
+from tests.samples import stored_samples
 
 
 def test_a_poll_stores_every_tag_of_the_device_with_good_quality(polling, device, scan_class):
@@ -31,9 +22,9 @@ def test_a_poll_stores_every_tag_of_the_device_with_good_quality(polling, device
     tag_ids = list(Tag.objects.filter(device=device).values_list("pk", flat=True))
     assert outcome.status == "stored"
     assert outcome.stored == len(tag_ids) == 2 * len(MACHINE_SIGNALS)  # 1 line x 2 machines
-    rows = _samples(tag_ids)
+    rows = stored_samples(tag_ids)
     assert len(rows) == len(tag_ids)
-    assert {q for _, _, q in rows} == {Quality.GOOD}
+    assert {q for *_, q in rows} == {Quality.GOOD}
     device.refresh_from_db()
     assert device.status == DeviceStatus.CONNECTED
     assert device.last_good_read_at is not None
@@ -76,16 +67,16 @@ def test_an_unreachable_device_marks_its_tags_bad_once_and_backs_off(polling, de
     assert device.consecutive_failures == 1
     assert device.next_retry_at > timezone.now()
     assert device.last_error
-    bad = [row for row in _samples(tag_ids) if row[2] == Quality.BAD_COMM_FAILURE]
+    bad = [row for row in stored_samples(tag_ids) if row[3] == Quality.BAD_COMM_FAILURE]
     assert len(bad) == len(tag_ids)
-    assert all(value is None for _, value, _ in bad)
+    assert all(value is None for _, _, value, _ in bad)
     assert {cv.quality for cv in current_values(tag_ids=tag_ids).values()} == {Quality.BAD_COMM_FAILURE}
 
     assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "backoff"
 
     Device.objects.filter(pk=device.pk).update(next_retry_at=None)
     assert device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk).status == "unreachable"
-    assert len([row for row in _samples(tag_ids) if row[2] == Quality.BAD_COMM_FAILURE]) == len(tag_ids)
+    assert len([row for row in stored_samples(tag_ids) if row[3] == Quality.BAD_COMM_FAILURE]) == len(tag_ids)
     device.refresh_from_db()
     assert device.consecutive_failures == 2
 
@@ -116,7 +107,7 @@ def test_a_tag_within_its_deadband_is_not_stored_again(polling, device, scan_cla
     device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
 
-    assert len(_samples([state.pk])) == 1
+    assert len(stored_samples([state.pk])) == 1
 
 
 def test_polled_assignments_name_each_polled_device_with_its_scan_classes_and_periods(device, scan_class):

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -10,7 +11,8 @@ from django.db import connection
 from historian.models import Device, ScanClass, Tag
 from historian.quality import Quality
 from ingest.acquisition import poller as poller_module
-from ingest.acquisition.poller import Poller, next_tick
+from ingest.acquisition.poll import config_poll
+from ingest.acquisition.poller import Poller, next_tick, poller_stats_read
 from ingest.services.devices import device_enabled_set
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import stays_false, wait_until
@@ -26,12 +28,9 @@ def _sample_times(tag_id: int) -> list[float]:
         return [t for (t,) in cursor.fetchall()]
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def _published(poller: Poller) -> float:
+    """When the poller last published its statistics (after each lease renewal); 0 before the first."""
+    return poller_stats_read().get(poller.owner, {}).get("published", 0.0)
 
 
 @pytest.fixture
@@ -39,6 +38,28 @@ def fast_plant(transactional_db, demo_plant, scan_class) -> ScanClass:
     """The demo plant's 1 s scan class made 200 ms (the poller threads need committed data: transactional_db)."""
     ScanClass.objects.filter(pk=scan_class.pk).update(period_ms=PERIOD_MS)
     return scan_class
+
+
+@pytest.fixture
+def other_device(fast_plant, device, plant_server) -> Device:
+    """A second device on the same plant server, with copies of five of the first's tags in the 200 ms scan."""
+    other = Device.objects.create(name="Line 1 PLC (copy)", host=plant_server.host, port=plant_server.port)
+    for tag in Tag.objects.filter(device=device)[:5]:
+        Tag.objects.create(
+            path=f"{tag.path}.copy", name=tag.name, machine=tag.machine, device=other, scan_class=fast_plant,
+            address=tag.address, data_type=tag.data_type,
+        )  # fmt: skip
+    return other
+
+
+def counted(polls: Counter) -> Callable[..., object]:
+    """The real poll, counting its calls by device id as they start (so a poll in flight is already counted)."""
+
+    def poll(config, **kwargs):
+        polls[config.device.pk] += 1
+        return config_poll(config, **kwargs)
+
+    return poll
 
 
 @pytest.fixture
@@ -66,7 +87,7 @@ def test_the_poller_polls_each_device_once_per_tick_of_its_scan_class(fast_plant
     tag = Tag.objects.filter(device=device, data_type="float32").order_by("pk").first()
     poller = make_poller()
 
-    _wait_for(lambda: poller.stats.polls["stored"] >= 5, 20, "five polls")  # counted once stored
+    wait_until(lambda: poller.stats.polls["stored"] >= 5, timeout=20, what="five polls")  # counted once stored
 
     times = _sample_times(tag.pk)
     slots = [int(t // (PERIOD_MS / 1000)) for t in times]
@@ -82,7 +103,7 @@ def test_a_tick_that_comes_while_the_device_is_still_polling_is_skipped_not_queu
         Device.objects.filter(pk=device.pk).update(port=proxy.port)
         proxy.delay = 0.1  # each of the device's read requests now takes 0.1 s: a poll outlasts the 0.2 s scan
         poller = make_poller()
-        _wait_for(lambda: poller.stats.polls["skipped"] >= 2, 20, "skipped ticks")
+        wait_until(lambda: poller.stats.polls["skipped"] >= 2, timeout=20, what="skipped ticks")
         poller.stop(timeout=10)
 
     assert poller.stats.polls["stored"] >= 1
@@ -90,54 +111,54 @@ def test_a_tick_that_comes_while_the_device_is_still_polling_is_skipped_not_queu
 
 
 def test_a_device_disabled_in_admin_is_let_go_within_seconds_with_its_open_segment_closed(
-    fast_plant, device, make_poller
+    fast_plant, device, other_device, make_poller
 ):
     speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
     Tag.objects.filter(pk=speed.pk).update(compression_deviation=1e9)  # every value fits the first segment
-    poller = make_poller()
-    _wait_for(lambda: poller.stats.polls["stored"] >= 4, 20, "four polls")
+    polls: Counter = Counter()
+    poller = make_poller(poll=counted(polls))
+    # A device's polls never overlap: its fifth poll starts after its fourth is stored.
+    wait_until(lambda: polls[device.pk] >= 5, timeout=20, what="four polls of the device")
     assert len(_sample_times(speed.pk)) == 1  # the first value; the latest one is the held candidate
 
     # As admin does (the configuration token changes), with the poller's store context: as if the service ran in
     # the poller's process, it stores the held candidate before the out-of-service row.
     device_enabled_set(device=device, enabled=False, user=None, context=poller.polling.ingest)
 
-    _wait_for(lambda: not poller.devices, 5, "the poller to let the device go")
+    wait_until(lambda: poller.devices == {other_device.pk}, timeout=5, what="the poller to let the device go")
     # The segment's end point (stored by the service, which was given the poller's context) and the
     # out-of-service row.
     assert len(_sample_times(speed.pk)) == 3
     with connection.cursor() as cursor:
         cursor.execute("SELECT quality FROM historian_sample WHERE tag_id = %s ORDER BY time", [speed.pk])
         assert [q for (q,) in cursor.fetchall()] == [Quality.GOOD, Quality.GOOD, Quality.BAD_OUT_OF_SERVICE]
-    polls = poller.stats.polls["stored"]
-    time.sleep(3 * PERIOD_MS / 1000)
-    assert poller.stats.polls["stored"] == polls
+    # Three later ticks of the same scan class poll the other device, and not this one.
+    disabled_polls, other_polls = polls[device.pk], polls[other_device.pk]
+    wait_until(lambda: polls[other_device.pk] >= other_polls + 3, timeout=10, what="three later scans")
+    assert polls[device.pk] == disabled_polls
+    assert len(_sample_times(speed.pk)) == 3
 
 
 def test_two_pollers_never_poll_the_same_device_and_a_stopped_ones_devices_are_taken_over(
     fast_plant, device, make_poller
 ):
     first = make_poller()
-    _wait_for(lambda: first.devices == {device.pk}, 10, "the first poller to claim the device")
+    wait_until(lambda: first.devices == {device.pk}, timeout=10, what="the first poller to claim the device")
     second = make_poller()
-    time.sleep(1.5)
+    # Two lease renewals of the second poller, the later one well after it saw the first poller's lease.
+    renewed = wait_until(lambda: _published(second), timeout=10, what="the second poller's first lease renewal")
+    wait_until(lambda: _published(second) > renewed, timeout=10, what="the second poller's next lease renewal")
     assert second.devices == set()  # one device: its fair share is the first's
 
     first.stop(timeout=10)  # gives its leases back
 
-    _wait_for(lambda: second.devices == {device.pk}, 10, "the second poller to take the device over")
+    wait_until(lambda: second.devices == {device.pk}, timeout=10, what="the second poller to take the device over")
     polls = second.stats.polls["stored"]
-    _wait_for(lambda: second.stats.polls["stored"] > polls, 10, "the second poller to poll")
+    wait_until(lambda: second.stats.polls["stored"] > polls, timeout=10, what="the second poller to poll")
 
 
-def test_polls_of_different_devices_run_at_the_same_time(fast_plant, device, plant_server, make_poller):
+def test_polls_of_different_devices_run_at_the_same_time(fast_plant, device, other_device, make_poller):
     """A slow device does not delay another: each device's poll runs in its own thread of the pool."""
-    other = Device.objects.create(name="Line 1 PLC (copy)", host=plant_server.host, port=plant_server.port)
-    for tag in Tag.objects.filter(device=device)[:5]:
-        Tag.objects.create(
-            path=f"{tag.path}.copy", name=tag.name, machine=tag.machine, device=other, scan_class=fast_plant,
-            address=tag.address, data_type=tag.data_type,
-        )  # fmt: skip
     running: set[int] = set()
     overlapped = threading.Event()
     lock = threading.Lock()
@@ -158,7 +179,7 @@ def test_polls_of_different_devices_run_at_the_same_time(fast_plant, device, pla
 
 def test_the_pollers_loop_survives_a_redis_outage_and_keeps_polling(fast_plant, device, make_poller, monkeypatch):
     poller = make_poller()
-    _wait_for(lambda: poller.stats.polls["stored"] >= 2, 10, "polls")
+    wait_until(lambda: poller.stats.polls["stored"] >= 2, timeout=10, what="polls")
 
     def down(*args, **kwargs):
         raise poller_module.redis.ConnectionError("Redis is away")
@@ -167,7 +188,7 @@ def test_the_pollers_loop_survives_a_redis_outage_and_keeps_polling(fast_plant, 
     poller._next_lease_sync = 0  # renew now
     polls = poller.stats.polls["stored"]
 
-    _wait_for(lambda: poller.stats.polls["stored"] >= polls + 3, 10, "polls during the outage")
+    wait_until(lambda: poller.stats.polls["stored"] >= polls + 3, timeout=10, what="polls during the outage")
     assert poller.devices == {device.pk}
 
 

@@ -6,8 +6,7 @@ the edge node is paho-mqtt publishing protobuf payloads (ingest.protocols.sparkp
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -23,7 +22,8 @@ from ingest.protocols.sparkplug.discovery import sparkplug_tags_create
 from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
 from ingest.protocols.sparkplug.session import BrokerSettings
 from ingest.services.devices import device_enabled_set
-from tests.mqtt_broker import MosquittoBroker
+from tests.mqtt_broker import MosquittoBroker, broker_or_skip
+from tests.waiting import step_until
 
 GROUP, NODE, CNC = "Plant1", "Gateway1", "CNC101"
 NODE_METRICS = {
@@ -38,15 +38,8 @@ CNC_METRICS = {"Spindle/Speed": DataType.DOUBLE, "Parts": DataType.UINT32}
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory) -> Iterator[MosquittoBroker]:
-    if MosquittoBroker.executable() is None:
-        pytest.skip("no MQTT broker: mosquitto is not installed (Debian: apt-get install mosquitto)")
-    server = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"))
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.skip(f"no MQTT broker: {exc}")
-    yield server
-    server.stop()
+    with broker_or_skip(tmp_path_factory.mktemp("mosquitto")) as server:
+        yield server
 
 
 def _samples(tag: Tag) -> list[tuple]:
@@ -60,17 +53,6 @@ def _current(tag: Tag) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT time, value, quality FROM historian_current_value WHERE tag_id = %s", [tag.pk])
         return cursor.fetchone()
-
-
-def _step_until(runner: SparkplugRunner, condition: Callable[[], bool], *, seconds: float = 20.0, each=None) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {seconds} s")
-        if each is not None:
-            each()
-        runner.step()
-        time.sleep(0.05)
 
 
 def _plant(broker: MosquittoBroker) -> tuple[Device, Machine, ScanClass]:
@@ -103,28 +85,35 @@ def _connected(runner: SparkplugRunner, broker: MosquittoBroker) -> None:
     assert session.wait_connected(10), "the runner did not connect to the broker"
 
 
+def _edge(broker: MosquittoBroker, *, node: str = NODE) -> SparkplugEdgeNode:
+    """Edge node `node` of GROUP with its NODE_METRICS and one device, CNC (not connected yet)."""
+    return SparkplugEdgeNode(
+        host=broker.host,
+        port=broker.port,
+        group_id=GROUP,
+        edge_node_id=node,
+        node_metrics=NODE_METRICS,
+        devices={CNC: CNC_METRICS},
+    )
+
+
 @pytest.fixture
 def edge(plant, broker, runner) -> Iterator[SparkplugEdgeNode]:
     """The runner connected to the broker, then an edge node with one device that has published its births."""
     _connected(runner, broker)
-    node = SparkplugEdgeNode(
-        host=broker.host,
-        port=broker.port,
-        group_id=GROUP,
-        edge_node_id=NODE,
-        node_metrics=NODE_METRICS,
-        devices={CNC: CNC_METRICS},
-    )
+    node = _edge(broker)
     node.connect()
     # Both births handled: a DBIRTH can arrive before its node's NBIRTH is seen (the runner then asks for a
     # rebirth), so wait for the node's metrics as well as the device's.
-    _step_until(
-        runner,
+    step_until(
+        runner.step,
         lambda: (
             DiscoveredMetric.objects.filter(device__sparkplug_edge_node_id=NODE, device__sparkplug_device_id="").count()
             == len(NODE_METRICS)
             and DiscoveredMetric.objects.filter(device__sparkplug_device_id=CNC).count() == len(CNC_METRICS)
         ),
+        timeout=20,
+        what="the node's and the device's births",
     )
     yield node
     node.disconnect(send_death=False)
@@ -138,7 +127,12 @@ def _enable(runner: SparkplugRunner, plant) -> dict[str, Tag]:
     )
     tags = {t.address: t for t in result.created}
     runner.sync()  # new tags of an online node: a rebirth brings their current values
-    _step_until(runner, lambda: all(_samples(t) for t in tags.values()))
+    step_until(
+        runner.step,
+        lambda: all(_samples(t) for t in tags.values()),
+        timeout=20,
+        what="the births' values of every new tag",
+    )
     return tags
 
 
@@ -194,7 +188,7 @@ def test_data_sent_by_alias_is_stored_at_the_metric_timestamp(edge, runner, plan
         {"Line speed": 12.5, "Offset": -3, "Running": True, "Status text": "Changeover"}, timestamp_ms=at_ms
     )
     edge.publish_data({"Spindle/Speed": 8000.0, "Parts": 41}, device_id=CNC, timestamp_ms=at_ms)
-    _step_until(runner, lambda: _samples(tags["Parts"])[-1][0] == at)
+    step_until(runner.step, lambda: _samples(tags["Parts"])[-1][0] == at, timeout=20, what="the value sent by alias")
 
     assert _samples(tags["Line speed"])[-1] == (at, 12.5, Quality.GOOD)
     assert _samples(tags["Offset"])[-1] == (at, -3.0, Quality.GOOD)
@@ -212,34 +206,52 @@ def test_a_sequence_gap_sends_a_rebirth_command_that_the_edge_node_receives(edge
     requested = edge.rebirths_requested
 
     edge.publish_data({"Line speed": 1.0})  # in order: no rebirth
-    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 1.0)
+    step_until(runner.step, lambda: _current(tags["Line speed"])[1] == 1.0, timeout=20, what="the first value")
     assert edge.rebirths_requested == requested
 
     edge.publish_data({"Line speed": 2.0}, seq=(edge.seq + 5) % 256)
-    _step_until(runner, edge.rebirth_received.is_set)
+    step_until(
+        runner.step, edge.rebirth_received.is_set, timeout=20, what="the edge node to receive the rebirth command"
+    )
 
     assert edge.rebirths_requested == requested + 1
-    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 2.0)  # the values of the gap still count
+    step_until(
+        runner.step, lambda: _current(tags["Line speed"])[1] == 2.0, timeout=20, what="the value after the gap"
+    )  # the values of the gap still count
     state = runner.node_state(BrokerSettings(edge.host, edge.port), GROUP, NODE)
-    _step_until(runner, lambda: state.seq == edge.seq)  # the rebirth (NBIRTH seq 0, DBIRTH 1) has been followed
+    step_until(
+        runner.step, lambda: state.seq == edge.seq, timeout=20, what="the rebirth to be followed"
+    )  # the rebirth (NBIRTH seq 0, DBIRTH 1) has been followed
 
 
 def test_node_death_with_the_births_bdseq_marks_the_node_and_its_devices_bad(edge, runner, plant):
     tags = _enable(runner, plant)
     edge.publish_node_death(bd_seq=edge.bd_seq + 7)  # the will of some older session: ignored
     edge.publish_data({"Line speed": 3.0})
-    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 3.0)
+    step_until(
+        runner.step, lambda: _current(tags["Line speed"])[1] == 3.0, timeout=20, what="the value before the death"
+    )
     assert all(q == Quality.GOOD for t in tags.values() for _, _, q in _samples(t))
 
     edge.disconnect(send_death=True)
-    _step_until(runner, lambda: _current(tags["Parts"])[2] == Quality.BAD_COMM_FAILURE)
+    step_until(
+        runner.step,
+        lambda: _current(tags["Parts"])[2] == Quality.BAD_COMM_FAILURE,
+        timeout=20,
+        what="the node's devices to go bad",
+    )
 
     for tag in tags.values():
         assert _samples(tag)[-1][1:] == (None, Quality.BAD_COMM_FAILURE)
     assert set(Device.objects.filter(tags__isnull=False).values_list("status", flat=True)) == {DeviceStatus.ERROR}
 
     edge.connect()  # a new session (bdSeq + 1) and its births: good again
-    _step_until(runner, lambda: _current(tags["Parts"])[2] == Quality.GOOD)
+    step_until(
+        runner.step,
+        lambda: _current(tags["Parts"])[2] == Quality.GOOD,
+        timeout=20,
+        what="good values after the rebirth",
+    )
     assert _samples(tags["Line speed"])[-1][2] == Quality.GOOD
     assert Device.objects.get(sparkplug_device_id=CNC).status == DeviceStatus.CONNECTED
 
@@ -248,7 +260,12 @@ def test_device_death_marks_only_that_device_bad(edge, runner, plant):
     tags = _enable(runner, plant)
 
     edge.publish_device_death(CNC)
-    _step_until(runner, lambda: _current(tags["Spindle/Speed"])[2] == Quality.BAD_COMM_FAILURE)
+    step_until(
+        runner.step,
+        lambda: _current(tags["Spindle/Speed"])[2] == Quality.BAD_COMM_FAILURE,
+        timeout=20,
+        what="the dead device to go bad",
+    )
 
     assert _current(tags["Parts"])[2] == Quality.BAD_COMM_FAILURE
     assert _current(tags["Line speed"])[2] == Quality.GOOD
@@ -268,7 +285,12 @@ def test_a_device_taken_out_of_service_stores_nothing_until_it_is_back(
     edge.publish_data({"Spindle/Speed": 7100.0, "Parts": 77}, device_id=CNC)
     edge.publish_device_death(CNC)
     edge.publish_data({"Line speed": 4.0})  # the node's data after it: once stored, the CNC's was seen
-    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 4.0)
+    step_until(
+        runner.step,
+        lambda: _current(tags["Line speed"])[1] == 4.0,
+        timeout=20,
+        what="the node's data sent after the device's",
+    )
 
     for name in CNC_METRICS:
         assert _samples(tags[name])[-1][1:] == (None, Quality.BAD_OUT_OF_SERVICE)
@@ -277,7 +299,12 @@ def test_a_device_taken_out_of_service_stores_nothing_until_it_is_back(
 
     with django_capture_on_commit_callbacks(execute=True):
         device_enabled_set(device=cnc, enabled=True, user=None)  # the runner asks for a rebirth
-    _step_until(runner, lambda: _current(tags["Parts"])[2] == Quality.GOOD)
+    step_until(
+        runner.step,
+        lambda: _current(tags["Parts"])[2] == Quality.GOOD,
+        timeout=20,
+        what="good values after the rebirth",
+    )
     assert Device.objects.get(pk=cnc.pk).status == DeviceStatus.CONNECTED
 
 
@@ -286,12 +313,12 @@ def test_historical_metrics_are_backfilled_without_changing_current_values(edge,
     speed = tags["Line speed"]
     live = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
     edge.publish_data({"Line speed": 50.0}, timestamp_ms=int(live.timestamp() * 1000))
-    _step_until(runner, lambda: _current(speed) == (live, 50.0, Quality.GOOD))
+    step_until(runner.step, lambda: _current(speed) == (live, 50.0, Quality.GOOD), timeout=20, what="the live value")
 
     older, newer = live - timedelta(hours=1), live + timedelta(seconds=1)
     for moment, value in ((older, 7.0), (newer, 9.0)):  # even one newer than the current value is history only
         edge.publish_data({"Line speed": value}, timestamp_ms=int(moment.timestamp() * 1000), historical=True)
-    _step_until(runner, lambda: len(_samples(speed)) >= 4)
+    step_until(runner.step, lambda: len(_samples(speed)) >= 4, timeout=20, what="the historical values")
 
     history = [(t, v) for t, v, _ in _samples(speed)]
     assert (older, 7.0) in history
@@ -309,14 +336,14 @@ def test_a_payload_that_is_not_sparkplug_is_rejected_and_the_runner_goes_on(edge
     finally:
         client.disconnect()
         client.loop_stop()
-    # Counted from every step: _step_until's own steps would take the message from a separate flush()
-    rejected, deadline = 0, time.monotonic() + 20
-    while not rejected:
-        assert time.monotonic() < deadline, "the garbage payload was never rejected"
-        rejected += runner.step().rejected
-        time.sleep(0.05)
+    rejected: list[int] = []  # counted from every step, whichever flush() takes the message
+    step_until(
+        lambda: rejected.append(runner.step().rejected), lambda: sum(rejected), timeout=20, what="the garbage rejected"
+    )
     edge.publish_data({"Line speed": 4.5})
-    _step_until(runner, lambda: _current(tags["Line speed"])[1] == 4.5)
+    step_until(
+        runner.step, lambda: _current(tags["Line speed"])[1] == 4.5, timeout=20, what="the value after the garbage"
+    )
 
 
 def test_the_runner_reconnects_after_the_broker_restarts(db, runner, tmp_path):
@@ -332,19 +359,29 @@ def test_the_runner_reconnects_after_the_broker_restarts(db, runner, tmp_path):
             node_metrics={"Line speed": DataType.DOUBLE},
         )
         edge.connect()
-        _step_until(runner, lambda: DiscoveredMetric.objects.exists())
+        step_until(runner.step, lambda: DiscoveredMetric.objects.exists(), timeout=20, what="the births")
         speed = _enable(runner, plant)["Line speed"]
         edge.publish_data({"Line speed": 5.0})
-        _step_until(runner, lambda: _current(speed)[1] == 5.0)
+        step_until(runner.step, lambda: _current(speed)[1] == 5.0, timeout=20, what="the value before the restart")
 
         own.restart()
-        _step_until(runner, lambda: _current(speed)[2] == Quality.BAD_COMM_FAILURE)
+        step_until(
+            runner.step,
+            lambda: _current(speed)[2] == Quality.BAD_COMM_FAILURE,
+            timeout=20,
+            what="the broker's loss to be stored",
+        )
         dropped_at = _current(speed)[0]
         broker_device = Device.objects.get(name="Plant MQTT broker")
         assert broker_device.status == DeviceStatus.ERROR
 
         # The edge node reconnects too (paho) and publishes births; the runner re-subscribes and asks for births.
-        _step_until(runner, lambda: _current(speed)[1] == 6.0, seconds=40, each=lambda: _publish_quietly(edge, 6.0))
+        step_until(
+            lambda: (_publish_quietly(edge, 6.0), runner.step()),
+            lambda: _current(speed)[1] == 6.0,
+            timeout=40,
+            what="the value after the restart",
+        )
         assert _current(speed)[0] > dropped_at
         assert _samples(speed)[-1][1:] == (6.0, Quality.GOOD)
         broker_device.refresh_from_db()

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db
 broker = host.broker  # the module's private Mosquitto
 plant = host.plant  # a broker device for it, subscribed to every group
 _connected = host._connected
+_edge = host._edge  # edge node NODE (or another) of GROUP with one device, CNC
 
 
 @pytest.fixture
@@ -41,17 +42,6 @@ def runner() -> Iterator[SparkplugRunner]:
     runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0, command_report_seconds=0.0)
     yield runner
     runner.shutdown()
-
-
-def _edge(broker: MosquittoBroker, *, node: str = NODE) -> SparkplugEdgeNode:
-    return SparkplugEdgeNode(
-        host=broker.host,
-        port=broker.port,
-        group_id=GROUP,
-        edge_node_id=node,
-        node_metrics=NODE_METRICS,
-        devices={CNC: CNC_METRICS},
-    )
 
 
 def _births_seen(runner: SparkplugRunner, node: str = NODE) -> None:

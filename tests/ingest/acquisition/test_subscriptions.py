@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -16,6 +15,7 @@ from historian.queries.history import current_values
 from ingest.acquisition.poll import polled_assignments
 from ingest.acquisition.subscriptions import SubscriptionRunner
 from ingest.services.devices import device_enabled_set
+from tests.waiting import step_until
 
 SIGNALS = {"spindle_speed": "float32", "part_count": "uint32", "running": "bool", "state": "uint16"}
 
@@ -26,20 +26,13 @@ def _samples(tag_id: int) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _step_until(runner: SubscriptionRunner, condition: Callable[[], bool], *, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {seconds} s")
-        runner.step()
-        time.sleep(0.1)
-
-
-def _opcua_device(port: int, *, name: str = "CNC cell OPC UA") -> Device:
-    site = Site.objects.create(name="OPC UA plant")
-    line = Line.objects.create(area=Area.objects.create(site=site, name="Machining"), name="Line 1")
+def _opcua_device(port: int, *, name: str = "CNC cell OPC UA", site: str = "OPC UA plant") -> Device:
+    """A subscribed device with the OPC UA plant's first machine's signals, and a tag of a node the server lacks."""
+    line = Line.objects.create(
+        area=Area.objects.create(site=Site.objects.create(name=site), name="Machining"), name="Line 1"
+    )
     machine = Machine.objects.create(line=line, name="CNC 101")
-    scan_class = ScanClass.objects.create(name="Subscribed", period_ms=200)
+    scan_class, _ = ScanClass.objects.get_or_create(name="Subscribed", defaults={"period_ms": 200})
     device = Device.objects.create(
         name=name,
         protocol=Protocol.OPCUA,
@@ -51,7 +44,7 @@ def _opcua_device(port: int, *, name: str = "CNC cell OPC UA") -> Device:
     )
     for signal, data_type in SIGNALS.items():
         Tag.objects.create(
-            path=f"OPC UA plant/Machining/Line 1/CNC 101.{signal}",
+            path=f"{site}/Machining/Line 1/CNC 101.{signal}",
             name=signal,
             machine=machine,
             device=device,
@@ -60,7 +53,7 @@ def _opcua_device(port: int, *, name: str = "CNC cell OPC UA") -> Device:
             data_type=data_type,
         )
     Tag.objects.create(
-        path="OPC UA plant/Machining/Line 1/CNC 101.missing",
+        path=f"{site}/Machining/Line 1/CNC 101.missing",
         name="missing",
         machine=machine,
         device=device,
@@ -83,7 +76,9 @@ def test_subscribed_values_land_in_the_database_with_good_quality(db, opcua_plan
     device = _opcua_device(opcua_plant_server.port)
     tags = {t.name: t for t in Tag.objects.filter(device=device)}
 
-    _step_until(runner, lambda: all(_samples(tags[s].pk) for s in SIGNALS))
+    step_until(
+        runner.step, lambda: all(_samples(tags[s].pk) for s in SIGNALS), timeout=20, what="a value of every signal"
+    )
 
     for signal in SIGNALS:
         _time, value, quality = _samples(tags[signal].pk)[0]
@@ -100,7 +95,12 @@ def test_a_subscribed_server_is_put_in_the_asset_inventory_with_its_build_info(d
 
     device = _opcua_device(opcua_plant_server.port)
 
-    _step_until(runner, lambda: Asset.objects.filter(device=device).exists())
+    step_until(
+        runner.step,
+        lambda: Asset.objects.filter(device=device).exists(),
+        timeout=20,
+        what="the server in the asset inventory",
+    )
 
     asset = Asset.objects.get(device=device)
     assert (asset.protocol, asset.key) == ("opcua", device.opcua_endpoint)
@@ -113,7 +113,7 @@ def test_a_node_the_server_does_not_know_gets_config_error_quality(db, opcua_pla
     device = _opcua_device(opcua_plant_server.port)
     missing = Tag.objects.get(device=device, name="missing")
 
-    _step_until(runner, lambda: bool(_samples(missing.pk)))
+    step_until(runner.step, lambda: bool(_samples(missing.pk)), timeout=20, what="the unknown node's quality")
 
     (_, value, quality) = _samples(missing.pk)[0]
     assert (value, quality) == (None, Quality.BAD_CONFIG_ERROR)
@@ -127,7 +127,7 @@ def test_values_keep_arriving_as_the_plant_changes(db, opcua_plant_server, runne
     speed.historize = True
     speed.save()
 
-    _step_until(runner, lambda: len({row[0] for row in _samples(speed.pk)}) >= 3)
+    step_until(runner.step, lambda: len({row[0] for row in _samples(speed.pk)}) >= 3, timeout=20, what="three values")
 
 
 def test_subscribed_devices_are_not_polled_by_the_poller(db, opcua_plant_server):
@@ -154,23 +154,29 @@ def test_server_restart_mid_subscription_stores_bad_quality_then_resubscribes(db
     try:
         device = _opcua_device(server.port)
         speed = Tag.objects.get(device=device, name="spindle_speed")
-        _step_until(runner, lambda: bool(_samples(speed.pk)))
+        step_until(runner.step, lambda: bool(_samples(speed.pk)), timeout=20, what="a first value")
         subscription = runner.subscription(device.pk)
         assert subscription is not None
         assert subscription.connects == 1
 
         server.stop()
-        _step_until(runner, lambda: any(q == Quality.BAD_COMM_FAILURE for _, _, q in _samples(speed.pk)))
+        step_until(
+            runner.step,
+            lambda: any(q == Quality.BAD_COMM_FAILURE for _, _, q in _samples(speed.pk)),
+            timeout=20,
+            what="the server's loss to be stored",
+        )
         device.refresh_from_db()
         assert device.status == DeviceStatus.ERROR
         assert "OPC UA server" in device.last_error
 
         server.start()
         dropped_at = next(t for t, _, q in _samples(speed.pk) if q == Quality.BAD_COMM_FAILURE)
-        _step_until(
-            runner,
+        step_until(
+            runner.step,
             lambda: any(t > dropped_at and q == Quality.GOOD for t, _, q in _samples(speed.pk)),
-            seconds=30,
+            timeout=30,
+            what="good values after the server's return",
         )
         assert subscription.connects == 2  # the same subscription object reconnected and re-created its items
         device.refresh_from_db()
@@ -183,8 +189,10 @@ def test_a_device_taken_out_of_service_is_disconnected_at_once_and_stays_out_of_
     db, opcua_plant_server, runner, django_capture_on_commit_callbacks
 ):
     device = _opcua_device(opcua_plant_server.port)
+    other = _opcua_device(opcua_plant_server.port, name="CNC cell OPC UA (other)", site="Other OPC UA plant")
     tags = list(Tag.objects.filter(device=device, name__in=SIGNALS))
-    _step_until(runner, lambda: all(_samples(t.pk) for t in tags))
+    other_speed = Tag.objects.get(device=other, name="spindle_speed")
+    step_until(runner.step, lambda: all(_samples(t.pk) for t in tags), timeout=20, what="a value of every signal")
     runner.reload_seconds = 3600  # only the out-of-service notice may make it re-read the devices
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -192,9 +200,10 @@ def test_a_device_taken_out_of_service_is_disconnected_at_once_and_stays_out_of_
     runner.step()
 
     assert runner.subscription(device.pk) is None
-    for _ in range(5):  # the plant changes every 0.2 s: nothing more is stored
-        time.sleep(0.2)
-        runner.step()
+    # The plant changes every 0.2 s: once the other device, subscribed to the same nodes, has stored three later
+    # values, this one would have too.
+    seen = len(_samples(other_speed.pk))
+    step_until(runner.step, lambda: len(_samples(other_speed.pk)) >= seen + 3, timeout=20, what="three later values")
     for tag in tags:
         assert _samples(tag.pk)[-1][1:] == (None, Quality.BAD_OUT_OF_SERVICE)
     assert {cv.quality for cv in current_values(tag_ids=[t.pk for t in tags]).values()} == {Quality.BAD_OUT_OF_SERVICE}
@@ -203,6 +212,11 @@ def test_a_device_taken_out_of_service_is_disconnected_at_once_and_stays_out_of_
 
     with django_capture_on_commit_callbacks(execute=True):
         device_enabled_set(device=device, enabled=True, user=None)
-    _step_until(runner, lambda: all(_samples(t.pk)[-1][2] == Quality.GOOD for t in tags))
+    step_until(
+        runner.step,
+        lambda: all(_samples(t.pk)[-1][2] == Quality.GOOD for t in tags),
+        timeout=20,
+        what="good values after the return to service",
+    )
     device.refresh_from_db()
     assert device.status == DeviceStatus.CONNECTED

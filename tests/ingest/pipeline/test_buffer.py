@@ -3,28 +3,19 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 
 from historian.quality import Quality
 from historian.queries.acquisition import ingest_buffer_statuses
 from historian.sample_types import SampleRow
 from historian.services.samples import samples_write_batch
 from ingest.pipeline.buffer import SampleBuffer, buffer_replay, buffer_status_publish
+from tests.samples import stored_samples
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def _rows(tag_ids, seconds) -> list[SampleRow]:
     return [SampleRow(T0 + timedelta(seconds=s), t, float(s), Quality.GOOD) for s in seconds for t in tag_ids]
-
-
-def _stored(tag_ids) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT tag_id, time, value FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time, tag_id",
-            [list(tag_ids)],
-        )
-        return cursor.fetchall()
 
 
 @pytest.fixture
@@ -70,7 +61,8 @@ def test_replay_stores_every_row_once_in_the_database_and_empties_the_buffer(db,
     outcome = buffer_replay(buffer=buffer, batch_rows=7)
 
     assert (outcome.replayed, outcome.remaining) == (20, 0)
-    assert _stored([11, 12]) == [(r.tag_id, r.time, r.value) for r in sorted(rows, key=lambda r: (r.time, r.tag_id))]
+    expected = [(r.tag_id, r.time, r.value) for r in sorted(rows, key=lambda r: (r.time, r.tag_id))]
+    assert [row[:3] for row in stored_samples([11, 12])] == expected
 
 
 def test_a_replay_interrupted_after_its_database_commit_stores_no_duplicates_when_repeated(db, buffer):
@@ -83,7 +75,7 @@ def test_a_replay_interrupted_after_its_database_commit_stores_no_duplicates_whe
     outcome = buffer_replay(buffer=buffer, batch_rows=4)
 
     assert outcome.replayed == 12
-    stored = _stored([21, 22])
+    stored = stored_samples([21, 22])
     assert len(stored) == len(set(stored)) == 12
 
 

@@ -1,6 +1,5 @@
 """Polling goes on while PostgreSQL is unreachable or too slow; nothing polled is lost, nothing stored twice."""
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,9 +15,10 @@ from historian.queries.history import current_values
 from ingest.acquisition.poll import Polling, PollOutcome, device_poll
 from ingest.pipeline import store
 from ingest.pipeline.buffer import buffer_replay, local_buffer
-from ingest.pipeline.context import IngestContext
 from ingest.protocols.base import PointReading
+from tests.samples import reading_store, stored_samples
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -34,29 +34,16 @@ def database_proxy(transactional_db) -> Iterator[TcpProxy]:
     connection.close()
     settings_dict["HOST"], settings_dict["PORT"] = saved
     proxy.close()
-    _wait_for_other_sessions_to_end()
+    # The server ends the sessions of reset connections a moment later; the test database is dropped after.
+    wait_until(lambda: _other_sessions() == 0, timeout=10, what="the proxied sessions to end")
 
 
-def _wait_for_other_sessions_to_end() -> None:
-    """The server ends the sessions of reset connections a moment later; the test database is dropped after."""
-    deadline = time.monotonic() + 10
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-            time.sleep(0.05)
-
-
-def _samples(tag_ids) -> list[tuple]:
+def _other_sessions() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT tag_id, time, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time, tag_id",
-            [list(tag_ids)],
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        return cursor.fetchall()
+        return cursor.fetchone()[0]
 
 
 def _poll(polling: Polling, device, scan_class) -> PollOutcome:
@@ -84,7 +71,7 @@ def test_values_polled_while_postgresql_is_unreachable_are_all_stored_once_it_re
     assert all(o.buffered == o.stored > 0 for o in during)
     assert buffered_depth == sum(o.buffered for o in during)
     assert local_buffer().depth() == 0
-    rows = _samples(tag_ids)
+    rows = stored_samples(tag_ids)
     assert len(rows) == sum(o.stored for o in outcomes)
     assert len({(tag_id, time) for tag_id, time, _, _ in rows}) == len(rows)
     assert len([r for r in rows if r[0] == speed.pk]) == 9
@@ -165,16 +152,6 @@ def _speed_alarm(limit: float) -> tuple[Tag, AlarmDefinition]:
     return speed, definition
 
 
-def _store_speed(context: IngestContext, device, speed: Tag, seconds: float, value: float) -> store.StoreOutcome:
-    return store.readings_store(
-        context=context,
-        device=device,
-        tags={speed.pk: speed},
-        readings=[PointReading(speed.pk, value, 192)],
-        read_at=_at(seconds),
-    )
-
-
 def _journal(definition) -> list[tuple]:
     return list(
         JournalEntry.objects.filter(alarm_id=definition.pk).order_by("id").values_list("event", "time", "value")
@@ -185,12 +162,13 @@ def test_values_buffered_during_an_outage_are_evaluated_at_their_own_times_once_
     ingest_context, database_proxy, device
 ):
     speed, overspeed = _speed_alarm(limit=1000.0)
-    _store_speed(ingest_context, device, speed, 0, 900.0)
+    reading_store(ingest_context, device, speed, _at(0), 900.0)
 
     database_proxy.cut()
-    during = [_store_speed(ingest_context, device, speed, t, v) for t, v in ((1, 1200.0), (2, 1250.0), (3, 800.0))]
+    during = [reading_store(ingest_context, device, speed, _at(t), v) for t, v in ((1, 1200.0), (2, 1250.0), (3, 800))]
     database_proxy.restore()
-    after = _store_speed(ingest_context, device, speed, 9, 850.0)  # the first batch after recovery replays the buffer
+    # The first batch after recovery replays the buffer.
+    after = reading_store(ingest_context, device, speed, _at(9), 850.0)
 
     assert [o.buffered for o in during] == [1, 1, 1]
     assert after.replayed == 3
@@ -203,14 +181,14 @@ def test_batches_stored_while_the_buffer_drains_are_evaluated_after_the_older_bu
 ):
     settings.INGEST_REPLAY_BATCH_ROWS = 1  # one buffered value replayed per write: the catch-up takes three writes
     speed, overspeed = _speed_alarm(limit=1000.0)
-    _store_speed(ingest_context, device, speed, 0, 900.0)
+    reading_store(ingest_context, device, speed, _at(0), 900.0)
 
     database_proxy.cut()
     for t, v in ((1, 1200.0), (2, 1250.0), (3, 800.0)):
-        _store_speed(ingest_context, device, speed, t, v)
+        reading_store(ingest_context, device, speed, _at(t), v)
     database_proxy.restore()
     for t in (4, 5, 6):  # above the limit again, written while older values still wait in the buffer
-        _store_speed(ingest_context, device, speed, t, 1300.0)
+        reading_store(ingest_context, device, speed, _at(t), 1300.0)
 
     assert local_buffer().depth() == 0
     assert _journal(overspeed) == [
@@ -223,9 +201,9 @@ def test_batches_stored_while_the_buffer_drains_are_evaluated_after_the_older_bu
 
 def test_the_replay_task_hands_buffered_values_to_the_alarms_at_their_own_times(ingest_context, database_proxy, device):
     speed, overspeed = _speed_alarm(limit=1000.0)
-    _store_speed(ingest_context, device, speed, 0, 900.0)
+    reading_store(ingest_context, device, speed, _at(0), 900.0)
     database_proxy.cut()
-    _store_speed(ingest_context, device, speed, 1, 1200.0)
+    reading_store(ingest_context, device, speed, _at(1), 1200.0)
     database_proxy.restore()
 
     assert buffer_replay().replayed == 1  # what ingest.tasks' replay task runs, no poll needed
@@ -239,13 +217,13 @@ def test_a_link_lost_during_an_outage_alarms_at_its_time_a_device_taken_out_of_s
     speed = Tag.objects.get(path__endswith="CNC 101.spindle_speed")
     AlarmDefinition.objects.all().delete()
     bad = AlarmDefinition.objects.create(tag=speed, name="no signal", kind="bad_quality", priority="high")
-    _store_speed(ingest_context, device, speed, 0, 900.0)
+    reading_store(ingest_context, device, speed, _at(0), 900.0)
 
     database_proxy.cut()
     store.device_link_lost(
         context=ingest_context, device=device, tags={speed.pk: speed}, error="timed out", failed_at=_at(1)
     )
-    _store_speed(ingest_context, device, speed, 2, 900.0)  # the link is back
+    reading_store(ingest_context, device, speed, _at(2), 900.0)  # the link is back
     store.device_out_of_service_store(
         context=ingest_context, tags={speed.pk: speed}, at=_at(3)
     )  # then someone switches the device off

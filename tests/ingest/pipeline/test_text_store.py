@@ -3,7 +3,6 @@
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
@@ -20,21 +19,6 @@ from ingest.pipeline.context import IngestContext
 from ingest.protocols.base import PointReading
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def program(machine, device, scan_class) -> Tag:
-    """A string tag on the demo device: 4 registers the simulator leaves at 0 (an empty text)."""
-    return Tag.objects.create(
-        path="Demo/program",
-        name="program",
-        machine=machine,
-        device=device,
-        scan_class=scan_class,
-        address="HR90:4",
-        data_type="string",
-        is_key=True,
-    )
 
 
 def _texts(tag_id: int) -> list[tuple]:

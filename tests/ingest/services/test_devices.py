@@ -3,7 +3,6 @@
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
 
 from audit.models import AuditAction, AuditEvent
 from historian.models import Device, DeviceStatus, Tag
@@ -14,15 +13,7 @@ from ingest.acquisition.config_token import acquisition_config_version
 from ingest.acquisition.poll import device_poll
 from ingest.pipeline.device_status import device_record_failure, device_record_success
 from ingest.services.devices import device_enabled_set
-
-
-def _samples(tag_ids) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT tag_id, time, value, quality FROM historian_sample WHERE tag_id = ANY(%s) ORDER BY time, tag_id",
-            [list(tag_ids)],
-        )
-        return cursor.fetchall()
+from tests.samples import stored_samples
 
 
 @pytest.fixture
@@ -38,12 +29,12 @@ def test_taking_a_device_out_of_service_stores_one_sample_per_tag_after_the_pend
     for _ in range(3):
         device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     held = current_values(tag_ids=[speed.pk])[speed.pk]  # the third poll's value: held, not stored yet
-    assert [row[1] for row in _samples([speed.pk])] != [held.time]
-    before = len(_samples(tag_ids))
+    assert [row[1] for row in stored_samples([speed.pk])] != [held.time]
+    before = len(stored_samples(tag_ids))
 
     outcome = device_enabled_set(device=device, enabled=False, user=make_user("maintenance"), context=ingest_context)
 
-    rows = _samples(tag_ids)
+    rows = stored_samples(tag_ids)
     out_of_service = [row for row in rows if row[3] == Quality.BAD_OUT_OF_SERVICE]
     assert sorted(row[0] for row in out_of_service) == tag_ids  # exactly one per tag
     assert all(row[2] is None for row in out_of_service)
@@ -76,11 +67,11 @@ def test_the_pages_are_told_at_once(device, machine):
 
 def test_taking_it_out_twice_changes_nothing_the_second_time(device, tag_ids):
     device_enabled_set(device=device, enabled=False, user=None)
-    rows = _samples(tag_ids)
+    rows = stored_samples(tag_ids)
 
     assert device_enabled_set(device=device, enabled=False, user=None) is None
 
-    assert _samples(tag_ids) == rows
+    assert stored_samples(tag_ids) == rows
     assert AuditEvent.objects.filter(action=AuditAction.DEVICE_OUT_OF_SERVICE).count() == 1
 
 
@@ -98,7 +89,7 @@ def test_back_in_service_the_next_poll_stores_good_values_again(
 
     assert outcome.status == "stored"
     assert outcome.stored == len(tag_ids)  # the change of quality stores every tag, changed or not
-    last = {tag_id: quality for tag_id, _, _, quality in _samples(tag_ids)}
+    last = {tag_id: quality for tag_id, _, _, quality in stored_samples(tag_ids)}
     assert set(last.values()) == {Quality.GOOD}
     assert {cv.quality for cv in current_values(tag_ids=tag_ids).values()} == {Quality.GOOD}
     device.refresh_from_db()

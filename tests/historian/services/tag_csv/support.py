@@ -29,9 +29,15 @@ def line_numbers(text: str) -> dict[str, int]:
     return numbers
 
 
-def write_rows(rows: list[dict[str, str]]) -> str:
+def write_rows(rows: list[dict[str, str]], columns: list[str] | None = None) -> str:
+    """`rows` as a tag CSV file of `columns` (default: today's), as an older export wrote it when given fewer."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=tag_csv_columns(), lineterminator="\r\n")
+    writer = csv.DictWriter(
+        out,
+        fieldnames=columns or tag_csv_columns(),
+        extrasaction="ignore" if columns else "raise",  # an older file lacks the newer columns
+        lineterminator="\r\n",
+    )
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

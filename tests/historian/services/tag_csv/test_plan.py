@@ -1,8 +1,5 @@
 """historian/services/tag_csv/plan.py: checking a file, the dry-run diff, errors by line; nothing written."""
 
-import csv
-import io
-
 import pytest
 
 from historian.models import Area, Device, Tag
@@ -128,12 +125,8 @@ def test_a_file_exported_before_the_order_columns_still_imports_and_keeps_the_ta
     new = dict(rows[2], path="Plant Ü/Old/Line 1/M1.speed", area="Old", machine_state="false")
     rows.append(new)
     rows[0]["units"] = "bar"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=old_columns, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
 
-    report = tag_import_csv(file=out.getvalue(), dry_run=False, actor=admin_user)
+    report = tag_import_csv(file=write_rows(rows, old_columns), dry_run=False, actor=admin_user)
 
     assert report.errors == []
     assert [c.path for c in report.created] == [new["path"]]
@@ -152,12 +145,8 @@ def test_a_file_exported_before_the_device_timestamps_column_still_imports_and_k
     old_columns = [c for c in tag_csv_columns() if c != "device_timestamp_source"]
     rows[0]["units"] = "bar"
     rows.append(dict(rows[0], path="Plant Ü/Old/Line 1/M1.speed", area="Old", device="PLC 9", machine_state="false"))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=old_columns, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
 
-    report = tag_import_csv(file=out.getvalue(), dry_run=False, actor=admin_user)
+    report = tag_import_csv(file=write_rows(rows, old_columns), dry_run=False, actor=admin_user)
 
     assert report.errors == []
     assert Device.objects.get(name="PLC 1").timestamp_source == "scan"

@@ -8,25 +8,13 @@ from common.net import free_port
 from demo.simulator.opcua_server import SIMULATOR_NAMESPACE
 from demo.simulator.plant import SIGNALS_BY_NAME
 from historian.addresses import InvalidTagAddress
-from historian.models import Device, Machine, Protocol
+from historian.models import Device, Protocol
 from historian.quality import Quality
 from ingest.protocols.base import DeviceUnreachable, PointRequest
 from ingest.protocols.opcua.configure import device_opcua_pki_store, opcua_browse, opcua_tags_create
 from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings
-from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory
+from tests.factories import DeviceFactory, ScanClassFactory
 from tests.opcua_fixtures import OpcUaVariablesServer
-
-
-@pytest.fixture
-def opcua_device(db, opcua_plant_server) -> Device:
-    return DeviceFactory(name="Simulator OPC UA", protocol=Protocol.OPCUA, port=opcua_plant_server.port)
-
-
-@pytest.fixture
-def cnc(db) -> Machine:
-    return MachineFactory(
-        name="CNC 101", line__name="Line 1", line__area__name="Machining", line__area__site__name="Plant"
-    )
 
 
 def _find(tree, name):

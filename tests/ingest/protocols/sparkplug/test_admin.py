@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from historian.models import Device, DiscoveredMetric, Machine, Protocol, Tag
-from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory
+from historian.models import Device, DiscoveredMetric, Protocol, Tag
+from tests.factories import DeviceFactory, ScanClassFactory
 
 
 @pytest.fixture
@@ -26,13 +26,6 @@ def discovered(db) -> Device:
             device=device, name=name, sparkplug_type=sparkplug_type, data_type=data_type, last_birth_at=now
         )
     return device
-
-
-@pytest.fixture
-def cnc(db) -> Machine:
-    return MachineFactory(
-        name="CNC 101", line__name="Line 1", line__area__name="Machining", line__area__site__name="Plant"
-    )
 
 
 def test_the_device_list_filters_discovered_devices(admin_client, discovered):
