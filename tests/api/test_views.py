@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from alarms.models import JournalEntry
+from historian.models import ValueLabelSet
 from historian.quality import Quality
 from historian.queries.aggregates import aggregate_values
 from historian.queries.plot import plot_values
@@ -97,7 +98,7 @@ def test_tag_detail_says_units_interpolation_and_machine(plant, api):
 
 
 def test_a_tag_with_value_labels_is_drawn_in_steps(plant, api):
-    plant.pressure.value_labels = {"0": "Off", "1": "On"}
+    plant.pressure.value_labels = ValueLabelSet.objects.create(name="Off / on")
     plant.pressure.save(update_fields=["value_labels"])
     tag = api.get(f"/api/v1/tags/{plant.pressure.pk}/").json()
     assert tag["interpolation"] == "linear"  # how history reads it between samples, as set
