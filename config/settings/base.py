@@ -282,6 +282,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     },
     "historian.ScanClass",
     "historian.Tag",
+    "historian.WritePolicy",
+    "historian.OperateArea",
     {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
     {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
     # People, roles and permissions. A password change is its own audit event ("changed", never a hash:

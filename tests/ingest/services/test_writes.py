@@ -257,7 +257,7 @@ def test_an_operator_of_another_area_is_refused_and_audited(enabled, setpoint, m
     OperateArea.objects.create(area=other_area, user=stranger)
     _policy(setpoint)
     assert not tag_may_operate(user=stranger, tag=setpoint)
-    engineer = make_user("eng", role=Role.ENGINEER)  # engineers do not operate
+    engineer = make_user("eng", role=Role.ENGINEER)  # may operate, but was granted no area
 
     for user in (stranger, engineer):
         result = tag_write_request(tag=setpoint, value=1000, user=user, remote_addr="10.0.0.7")
@@ -336,9 +336,7 @@ def test_two_person_approval_needs_a_second_different_person(enabled, setpoint, 
         (-(2**62), WriteRule.RANGE),
     ],
 )
-def test_hostile_values_are_refused_audited_and_nothing_is_written(
-    enabled, setpoint, admin, sim_machine, value, rule
-):
+def test_hostile_values_are_refused_audited_and_nothing_is_written(enabled, setpoint, admin, sim_machine, value, rule):
     _policy(setpoint)
 
     result = tag_write_request(tag=setpoint, value=value, user=admin)
