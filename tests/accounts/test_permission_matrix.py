@@ -134,6 +134,8 @@ ADMIN_MODELS: dict[str, str] = {
     "historian.device": "vacd",
     "historian.scanclass": "vacd",
     "historian.tag": "vacd",
+    "historian.writepolicy": "vacd",
+    "historian.operatearea": "vacd",
     "historian.historiansettings": "vc",  # one row, never added or deleted
     "historian.discoveredmetric": "vcd",  # Sparkplug metrics come from births, never added by hand
     "alarms.alarmdefinition": "vacd",
