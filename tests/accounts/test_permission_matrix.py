@@ -296,6 +296,8 @@ REFUSED_TO_ALL = {
     # State intervals are derived from history; people classify them through the audited downtime services.
     "admin:production_stateinterval_add",
     "admin:production_stateinterval_delete",
+    # Shift reports are generated (the beat task, the line's reports page), never typed in.
+    "admin:production_shiftreport_add",
     # Sign-in attempts come from sign-ins only (django-axes' admin allows no adding).
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",
