@@ -1,6 +1,7 @@
-"""The production pages of the floor: a line's downtime list (live, classified from a touch screen) and a
-machine's state timeline per shift; a line's reports (list, on demand, downloads). Views stay thin: read through production.queries, render; the actions go
-through the page's socket (production/consumers.py) to production.services.downtime."""
+"""The production pages of the floor: a line's downtime list (live, classified from a touch screen), a machine's
+state timeline per shift, a line's reports (list, on demand, downloads). Views stay thin: read through
+production.queries, render; the downtime actions go through the page's socket (production/consumers.py) to
+production.services.downtime, the reports through production.services.reports."""
 
 from __future__ import annotations
 
