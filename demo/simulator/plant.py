@@ -424,10 +424,13 @@ class Machine:
 
     def maintenance_done(self, modes: Iterable[FailureMode] | None = None) -> None:
         """Fit new parts for `modes` (default: all): their wear starts again. A repair of a wear failure ends."""
+        repaired: set[FailureMode] = set()
         if self.timed in ("down", "lockout") and self.alarm_code in FAILURE_CODES:
+            repaired = {FAILURE_CODES[self.alarm_code], *self.wear_model.failed(self.t)}
             self._timed_end()  # the failed part is replaced as the repair
         for mode in FailureMode if modes is None else modes:
-            self.wear_model.renew(FailureMode(mode), self.t, "maintenance")
+            if mode not in repaired:
+                self.wear_model.renew(FailureMode(mode), self.t, "maintenance")
         self.damage = {mode: self.wear_model.damage(mode, self.t) for mode in FailureMode}
 
     def sensor_fault_add(
