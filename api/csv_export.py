@@ -5,9 +5,11 @@ goes through the formula guard like every other text cell."""
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from common.csv import csv_async, csv_stream_chunks
+from common.csv import csv_async, csv_stream, csv_stream_chunks
 from historian.quality import quality_label
 from historian.queries.aggregates import AggregateInterval
+from production.kpis import Kpis
+from production.models import StateInterval
 
 RAW_HEADER = ["time", "tag_id", "tag_path", "value", "quality", "quality_label"]
 
@@ -63,3 +65,80 @@ def aggregate_csv(
         lineterminator="\n",
         encoding="utf-8",
     )
+
+
+# Production performance (issue 13)
+
+INTERVAL_HEADER = [
+    "machine_id",
+    "machine",
+    "start",
+    "end",
+    "state",
+    "product",
+    "reason",
+    "auto_classified",
+    "comment",
+    "classified_by",
+    "classified_at",
+]
+KPI_COLUMNS = [
+    "planned_operation_time",
+    "planned_downtime",
+    "planned_busy_time",
+    "actual_production_time",
+    "produced",
+    "good",
+    "availability",
+    "performance",
+    "quality",
+    "oee",
+    "teep",
+    "mtbf",
+    "mttr",
+    "breakdowns",
+    "setup_adjustments",
+    "small_stops",
+    "reduced_speed",
+    "startup_rejects_time",
+    "production_rejects_time",
+    "unclassified",
+    "no_data",
+    "micro_stops",
+    "failure_events",
+    "machines",
+]
+
+
+def intervals_csv(intervals: Iterable[StateInterval]) -> Iterator[bytes]:
+    """State intervals, one a row (comments and names are people's text: the formula guard applies)."""
+    rows = (
+        [
+            iv.machine_id,
+            iv.machine.name,
+            iv.start.isoformat(),
+            _iso(iv.end),
+            iv.state,
+            iv.product.code if iv.product else "",
+            str(iv.reason) if iv.reason else "",
+            iv.auto_classified,
+            iv.comment,
+            iv.classified_by.get_username() if iv.classified_by else "",
+            _iso(iv.classified_at),
+        ]
+        for iv in intervals
+    )
+    return csv_stream(INTERVAL_HEADER, rows, lineterminator="\n", encoding="utf-8")
+
+
+def kpis_csv(periods: Iterable[tuple[datetime, datetime, str, Kpis]]) -> Iterator[bytes]:
+    """KPIs per period: times in seconds, ratios 0..1 (blank when undefined)."""
+
+    def cell(value: object) -> object:
+        return "" if value is None else value
+
+    rows = (
+        [start.isoformat(), end.isoformat(), label, *(cell(getattr(k, name)) for name in KPI_COLUMNS)]
+        for start, end, label, k in periods
+    )
+    return csv_stream(["start", "end", "period", *KPI_COLUMNS], rows, lineterminator="\n", encoding="utf-8")

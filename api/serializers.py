@@ -272,6 +272,10 @@ class TagSerializer(serializers.ModelSerializer):
     machine_name = serializers.CharField(source="machine.name")
     line = serializers.IntegerField(source="machine.line_id")
     interpolation = serializers.CharField(source="effective_interpolation")
+    plot_interpolation = serializers.CharField(
+        help_text="How a chart draws the tag between samples: step for counts, states, booleans and counters, linear "
+        "only for analog values whose interpolation is linear"
+    )
 
     class Meta:
         model = Tag
@@ -285,6 +289,7 @@ class TagSerializer(serializers.ModelSerializer):
             "units",
             "data_type",
             "interpolation",
+            "plot_interpolation",
             "span_low",
             "span_high",
             "value_labels",
@@ -477,3 +482,138 @@ class AssetSerializer(serializers.ModelSerializer):
     def get_recent_changes(self, asset: Asset) -> list[dict[str, Any]]:
         # inventory.queries.assets_with_recent_changes prefetched them, bounded per asset
         return AssetChangeSerializer(getattr(asset, "recent_changes", []), many=True).data
+
+
+# Production performance (issue 13)
+
+MAX_PRODUCTION_RANGE = timedelta(days=400)
+
+
+class ProductionScopeSerializer(QuerySerializer):
+    scope = serializers.ChoiceField(choices=["machine", "line", "area", "site"], help_text="What `id` names")
+    id = serializers.IntegerField(help_text="The machine's, line's, area's or site's id")
+
+
+class ProductionRangeSerializer(ProductionScopeSerializer):
+    start = serializers.DateTimeField(required=False, help_text="ISO 8601 (no zone: UTC); with end, or give shift")
+    end = serializers.DateTimeField(required=False, help_text="ISO 8601, after start; past now counts up to now")
+    shift = serializers.ChoiceField(
+        choices=["current"], required=False, help_text="current: the current shift of a line (scope=line), to now"
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if "shift" in attrs:
+            if attrs["scope"] != "line":
+                raise serializers.ValidationError({"shift": "The current shift is a line's: give scope=line."})
+            if "start" in attrs or "end" in attrs:
+                raise serializers.ValidationError({"shift": "Give either shift or start and end, not both."})
+            return attrs
+        if "start" not in attrs or "end" not in attrs:
+            raise serializers.ValidationError({"start": "Give start and end (or shift=current for a line)."})
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": "end must be after start."})
+        if attrs["end"] - attrs["start"] > MAX_PRODUCTION_RANGE:
+            raise serializers.ValidationError({"end": f"At most {MAX_PRODUCTION_RANGE.days} days in one request."})
+        return attrs
+
+
+class ProductionKpiQuerySerializer(ProductionRangeSerializer):
+    grain = serializers.ChoiceField(
+        choices=["shift", "day", "week"], required=False, help_text="A series per shift, local day or week"
+    )
+
+
+class ProductionExportQuerySerializer(ProductionKpiQuerySerializer):
+    kind = serializers.ChoiceField(choices=["kpis", "intervals"], help_text="KPIs per period, or the state intervals")
+
+
+class KpisSerializer(serializers.Serializer):
+    """ISO 22400-2 time elements (seconds), quantities and ratios (0..1, null when undefined)."""
+
+    calendar_time = serializers.FloatField()
+    non_scheduled_time = serializers.FloatField()
+    planned_operation_time = serializers.FloatField()
+    planned_downtime = serializers.FloatField()
+    planned_busy_time = serializers.FloatField()
+    actual_production_time = serializers.FloatField()
+    running_time = serializers.FloatField()
+    running_unplanned = serializers.FloatField()
+    unit_down_time = serializers.FloatField()
+    setup_time = serializers.FloatField()
+    delay_time = serializers.FloatField()
+    breakdowns = serializers.FloatField()
+    setup_adjustments = serializers.FloatField()
+    small_stops = serializers.FloatField()
+    reduced_speed = serializers.FloatField()
+    startup_rejects_time = serializers.FloatField()
+    production_rejects_time = serializers.FloatField()
+    unclassified = serializers.FloatField()
+    no_data = serializers.FloatField()
+    micro_stops = serializers.IntegerField()
+    produced = serializers.FloatField()
+    good = serializers.FloatField()
+    rejects = serializers.FloatField()
+    startup_rejects = serializers.FloatField()
+    net_production_time = serializers.FloatField()
+    fully_productive_time = serializers.FloatField()
+    failure_events = serializers.IntegerField()
+    failure_time = serializers.FloatField()
+    machines = serializers.IntegerField()
+    products_missing_ideal_cycle_time = serializers.ListField(child=serializers.CharField())
+    availability = serializers.FloatField(allow_null=True)
+    performance = serializers.FloatField(allow_null=True)
+    quality = serializers.FloatField(allow_null=True)
+    oee = serializers.FloatField(allow_null=True)
+    teep = serializers.FloatField(allow_null=True)
+    mtbf = serializers.FloatField(allow_null=True, help_text="Seconds")
+    mttr = serializers.FloatField(allow_null=True, help_text="Seconds")
+    losses = serializers.DictField(
+        child=serializers.FloatField(), help_text="The six big losses, unclassified, no data"
+    )
+
+
+class KpiPeriodSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    label = serializers.CharField()
+    kpis = KpisSerializer()
+
+
+class KpiResponseSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    id = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    shift = serializers.CharField(allow_null=True, help_text="The shift's name and date (shift=current)")
+    kpis = KpisSerializer()
+    machines = serializers.DictField(child=KpisSerializer(), help_text="Per machine id")
+    periods = KpiPeriodSerializer(many=True, required=False, help_text="With grain: one per shift, day or week")
+
+
+class ParetoRowSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="reason, unclassified, short_stop, micro_stop, no_data")
+    reason = serializers.IntegerField(allow_null=True)
+    label = serializers.CharField()
+    seconds = serializers.FloatField()
+
+
+class StateIntervalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    machine = serializers.IntegerField(source="machine_id")
+    machine_name = serializers.CharField(source="machine.name")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(allow_null=True, help_text="null: the current interval")
+    state = serializers.CharField()
+    product = serializers.CharField(source="product.code", allow_null=True, default=None)
+    reason = serializers.CharField(source="reason.name", allow_null=True, default=None)
+    reason_id = serializers.IntegerField(allow_null=True)
+    auto_classified = serializers.BooleanField()
+    comment = serializers.CharField()
+    classified_by = serializers.CharField(source="classified_by.username", allow_null=True, default=None)
+    classified_at = serializers.DateTimeField(allow_null=True)
+
+
+class StopSerializer(StateIntervalSerializer):
+    seconds = serializers.FloatField(help_text="Its length (to now while it lasts)")
+    unclassified = serializers.BooleanField(help_text="No reason, and longer than the reason-required threshold")

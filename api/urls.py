@@ -26,6 +26,11 @@ urlpatterns = [
     path("v1/devices/", views.DeviceListView.as_view(), name="devices"),
     path("v1/assets/", views.AssetListView.as_view(), name="assets"),
     re_path(r"^v1/assets/(?P<asset_id>-?[0-9]+)/changes/$", views.AssetChangeListView.as_view(), name="asset_changes"),
+    path("v1/production/kpis/", views.ProductionKpisView.as_view(), name="production_kpis"),
+    path("v1/production/pareto/", views.ProductionParetoView.as_view(), name="production_pareto"),
+    path("v1/production/intervals/", views.ProductionIntervalsView.as_view(), name="production_intervals"),
+    path("v1/production/downtime/", views.ProductionDowntimeView.as_view(), name="production_downtime"),
+    path("v1/production/export.csv", views.ProductionExportView.as_view(), name="production_export"),
     # Last: whatever else is under /api/ is a JSON 404 (e.g. /api/v1/tags/%C2%84/), like the API's own.
     re_path(r"^(?P<path>.*)$", api_not_found, name="not_found"),
 ]

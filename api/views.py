@@ -5,6 +5,7 @@ History times in JSON are epoch milliseconds in columns (t, v, q per tag): compa
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
@@ -40,6 +41,23 @@ from historian.queries.plot import plot_values
 from historian.queries.raw import RawValues, raw_values
 from historian.queries.resolution import RESOLUTIONS
 from inventory.queries import asset_changes, asset_exists, assets_with_recent_changes
+from production.models import MachineState
+from production.queries.intervals import intervals_in_range, reason_required_seconds, stops_in_range
+from production.queries.kpis import (
+    Grain,
+    Scope,
+    ScopeKind,
+    ShiftKpis,
+    kpis_dict,
+    kpis_total,
+    line_shift_kpis,
+    loss_pareto,
+    machines_kpis,
+    scope_exists,
+    scope_kpis,
+    scope_kpis_series,
+    scope_machine_ids,
+)
 
 MAX_EXPORT_TAGS = 1000
 _RESOLUTIONS = {r.name: r for r in RESOLUTIONS}
@@ -482,3 +500,163 @@ class AssetChangeListView(generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+# Production performance (issue 13): every figure from production.queries, the one implementation.
+
+_PRODUCTION_ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Bad parameters"),
+    404: OpenApiResponse(s.ErrorSerializer, description="No such machine, line, area or site"),
+}
+MAX_INTERVALS = 50_000
+
+
+def _production_scope(params: dict) -> Scope:
+    scope = Scope(ScopeKind(params["scope"]), params["id"])
+    if not scope_exists(scope):
+        raise NotFound(f"No {scope.kind} {scope.id}.")
+    return scope
+
+
+def _production_range(params: dict, scope: Scope) -> tuple[datetime, datetime, ShiftKpis | None]:
+    """The range asked for; shift=current: the line's current shift (404 outside every shift)."""
+    if params.get("shift") == "current":
+        current = line_shift_kpis(line_id=scope.id)
+        if current is None:
+            raise NotFound(f"Line {scope.id} is in no shift now.")
+        return current.shift.start, current.end, current
+    return params["start"], params["end"], None
+
+
+class ProductionKpisView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.ProductionKpiQuerySerializer],
+        responses={200: s.KpiResponseSerializer, **_PRODUCTION_ERRORS},
+        summary="OEE and the ISO 22400-2 KPIs of a machine, line, area or site over a range or the current shift",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.ProductionKpiQuerySerializer, request)
+        scope = _production_scope(params)
+        start, end, current = _production_range(params, scope)
+        if current is not None:
+            by_machine, total = current.machines, current.kpis
+        else:
+            by_machine = machines_kpis(machine_ids=scope_machine_ids(scope), start=start, end=end)
+            total = kpis_total(by_machine.values())
+        body: dict[str, Any] = {
+            "scope": scope.kind,
+            "id": scope.id,
+            "start": start,
+            "end": end,
+            "shift": f"{current.shift.date.isoformat()} {current.shift.name}" if current else None,
+            "kpis": kpis_dict(total),
+            "machines": {str(mid): kpis_dict(k) for mid, k in by_machine.items()},
+        }
+        if "grain" in params:
+            series = scope_kpis_series(scope=scope, start=start, end=end, grain=Grain(params["grain"]))
+            body["periods"] = [
+                {"start": p.start, "end": p.end, "label": p.label, "kpis": kpis_dict(p.kpis)} for p in series
+            ]
+        return Response(s.KpiResponseSerializer(body).data)
+
+
+class ProductionParetoView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.ProductionRangeSerializer],
+        responses={200: s.ParetoRowSerializer(many=True), **_PRODUCTION_ERRORS},
+        summary="The loss Pareto: seconds of planned busy time lost by reason, Unclassified included, largest first",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.ProductionRangeSerializer, request)
+        scope = _production_scope(params)
+        start, end, _ = _production_range(params, scope)
+        rows = loss_pareto(scope=scope, start=start, end=end)
+        return Response([{"kind": r.kind, "reason": r.reason_id, "label": r.label, "seconds": r.seconds} for r in rows])
+
+
+class ProductionIntervalsView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.ProductionRangeSerializer],
+        responses={200: s.StateIntervalSerializer(many=True), **_PRODUCTION_ERRORS},
+        summary="Machine-state intervals overlapping a range (whole), by machine and time",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.ProductionRangeSerializer, request)
+        scope = _production_scope(params)
+        start, end, _ = _production_range(params, scope)
+        intervals = intervals_in_range(machine_ids=scope_machine_ids(scope), start=start, end=end)
+        rows = list(intervals[: MAX_INTERVALS + 1])
+        _limit(len(rows), MAX_INTERVALS, "intervals")
+        return Response(s.StateIntervalSerializer(rows, many=True).data)
+
+
+class ProductionDowntimeView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.ProductionRangeSerializer],
+        responses={200: s.StopSerializer(many=True), **_PRODUCTION_ERRORS},
+        summary="Stops (downtime) overlapping a range, newest first, with reasons and whether they are Unclassified",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.ProductionRangeSerializer, request)
+        scope = _production_scope(params)
+        start, end, _ = _production_range(params, scope)
+        machine_ids = scope_machine_ids(scope)
+        rows = list(stops_in_range(machine_ids=machine_ids, start=start, end=end)[: MAX_INTERVALS + 1])
+        _limit(len(rows), MAX_INTERVALS, "stops")
+        required = reason_required_seconds(machine_ids)
+        now = timezone.now()
+        for row in rows:
+            seconds = ((row.end or now) - row.start).total_seconds()
+            setattr(row, "seconds", seconds)  # noqa: B010  (read by StopSerializer, not a model field)
+            unclassified = row.reason_id is None and row.state != MachineState.PLANNED_STOP
+            setattr(row, "unclassified", unclassified and seconds >= required.get(row.machine_id, 300))  # noqa: B010
+        return Response(s.StopSerializer(rows, many=True).data)
+
+
+class ProductionExportView(APIView):
+    """KPIs per period, or the state intervals, as CSV through common.csv (the one CSV writer)."""
+
+    permission_classes = [has_perm(EXPORT_DATA)]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        parameters=[s.ProductionExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (400, "application/json"): s.ErrorSerializer,
+            (404, "application/json"): s.ErrorSerializer,
+        },
+        summary="Production KPIs per shift, day or week (or for the range), or the state intervals, as CSV",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        params = _params(s.ProductionExportQuerySerializer, request)
+        scope = _production_scope(params)
+        start, end, _ = _production_range(params, scope)
+        content: Iterator[bytes] | AsyncIterator[bytes]
+        if params["kind"] == "intervals":
+            intervals = intervals_in_range(machine_ids=scope_machine_ids(scope), start=start, end=end)
+            content = csv_export.intervals_csv(intervals.iterator(chunk_size=2000))
+        else:
+            if "grain" in params:
+                series = scope_kpis_series(scope=scope, start=start, end=end, grain=Grain(params["grain"]))
+                periods = [(p.start, p.end, p.label, p.kpis) for p in series]
+            else:
+                periods = [(start, end, "", scope_kpis(scope=scope, start=start, end=end))]
+            content = csv_export.kpis_csv(periods)
+        if isinstance(request._request, ASGIRequest):
+            content = csv_export.as_async(content)
+        name = f"millwright-{params['kind']}-{scope.kind}{scope.id}-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.csv"
+        response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

@@ -12,7 +12,10 @@ class ProductionConfig(AppConfig):
         from ingest.pipeline.hooks import register_after_store
         from production import signals  # noqa: F401  (configuration cache invalidation)
         from production.services.intervals import intervals_hook
+        from production.services.summaries import summaries_hook
 
         # Like alarms: the store knows nothing of production, it hands each stored batch to the hooks each writer
         # of values makes from the registered factories.
         register_after_store(intervals_hook)
+        # After the derivation: late values delete the KPI summaries they change (summaries are a cache).
+        register_after_store(summaries_hook)

@@ -614,3 +614,100 @@ class DowntimeArea(models.Model):
 
     def __str__(self) -> str:
         return f"{self.area}: {self.group or self.user}"
+
+
+# KPI summaries (a cache of production.queries.kpis)
+
+#: The Kpis fields a summary keeps as columns (summed in SQL over machines and segments).
+SUMMARY_FLOAT_FIELDS = (
+    "calendar_time",
+    "non_scheduled_time",
+    "planned_operation_time",
+    "planned_downtime",
+    "planned_busy_time",
+    "actual_production_time",
+    "running_time",
+    "running_unplanned",
+    "unit_down_time",
+    "setup_time",
+    "delay_time",
+    "breakdowns",
+    "setup_adjustments",
+    "small_stops",
+    "reduced_speed",
+    "startup_rejects_time",
+    "production_rejects_time",
+    "unclassified",
+    "no_data",
+    "produced",
+    "good",
+    "startup_rejects",
+    "net_production_time",
+    "fully_productive_time",
+    "failure_time",
+)
+SUMMARY_INT_FIELDS = ("micro_stops", "failure_events")
+
+
+class KpiSummary(models.Model):
+    """One machine's KPIs (production.kpis.Kpis, its fields as columns) over one closed segment of time: the
+    stretches between its calendar's shift boundaries and local midnights, so that any shift, day, week or range
+    of whole segments is a SQL sum. Materialised on first request once the segment is closed, deleted when
+    something it was computed from changes (services/summaries.py); never edited."""
+
+    machine = models.ForeignKey("historian.Machine", on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    computed_at = models.DateTimeField(auto_now_add=True)
+    products_missing_ideal_cycle_time = models.TextField(blank=True, help_text="Product codes, comma separated")
+    calendar_time = models.FloatField(default=0.0)
+    non_scheduled_time = models.FloatField(default=0.0)
+    planned_operation_time = models.FloatField(default=0.0)
+    planned_downtime = models.FloatField(default=0.0)
+    planned_busy_time = models.FloatField(default=0.0)
+    actual_production_time = models.FloatField(default=0.0)
+    running_time = models.FloatField(default=0.0)
+    running_unplanned = models.FloatField(default=0.0)
+    unit_down_time = models.FloatField(default=0.0)
+    setup_time = models.FloatField(default=0.0)
+    delay_time = models.FloatField(default=0.0)
+    breakdowns = models.FloatField(default=0.0)
+    setup_adjustments = models.FloatField(default=0.0)
+    small_stops = models.FloatField(default=0.0)
+    reduced_speed = models.FloatField(default=0.0)
+    startup_rejects_time = models.FloatField(default=0.0)
+    production_rejects_time = models.FloatField(default=0.0)
+    unclassified = models.FloatField(default=0.0)
+    no_data = models.FloatField(default=0.0)
+    produced = models.FloatField(default=0.0)
+    good = models.FloatField(default=0.0)
+    startup_rejects = models.FloatField(default=0.0)
+    net_production_time = models.FloatField(default=0.0)
+    fully_productive_time = models.FloatField(default=0.0)
+    failure_time = models.FloatField(default=0.0)
+    micro_stops = models.IntegerField(default=0)
+    failure_events = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["machine", "start"]
+        constraints = [models.UniqueConstraint(fields=["machine", "start"], name="kpi_summary_unique_segment")]
+        indexes = [models.Index(fields=["machine", "end"], name="kpi_summary_machine_end")]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.start:%Y-%m-%d %H:%M} - {self.end:%H:%M}"
+
+
+class LossSummary(models.Model):
+    """Seconds of planned busy time one machine lost in one segment, by reason (reason null: `kind` says what:
+    unclassified, a short stop without a reason, a micro-stop, no data), for the loss Pareto."""
+
+    summary = models.ForeignKey(KpiSummary, on_delete=models.CASCADE, related_name="losses")
+    kind = models.CharField(max_length=20)
+    reason = models.ForeignKey(DowntimeReason, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    seconds = models.FloatField()
+
+    class Meta:
+        ordering = ["summary", "kind"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reason_id or ''} {self.seconds:g} s"

@@ -284,6 +284,10 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "historian.Tag",
     {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
     {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
+    # Production's per-tag configuration, which the tag CSV writes too (production/tag_csv.py).
+    "production.MachineProduction",
+    "production.StateMapping",
+    "production.FaultCode",
     # People, roles and permissions. A password change is its own audit event ("changed", never a hash:
     # audit/receivers.py); the login time is no configuration.
     {"model": "auth.User", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups", "user_permissions"]},
@@ -294,8 +298,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
 # django-auditlog's default, written here so that the tag CSV import, which writes auditlog rows by hand
 # (historian/services/tag_csv/audit.py), reads a setting the type checker knows.
 AUDITLOG_STORE_JSON_CHANGES = False
-# Apps that add columns to the tag CSV (historian/services/tag_csv/extensions.py): alarm definitions.
-HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv"]
+# Apps that add columns to the tag CSV (historian/services/tag_csv/extensions.py): alarm definitions, production inputs.
+HISTORIAN_TAG_CSV_EXTENSIONS = ["alarms.tag_csv.AlarmDefinitionsCsv", "production.tag_csv.ProductionCsv"]
 
 # Historian
 HISTORIAN_PARTITION_DAYS_AHEAD = env.int("HISTORIAN_PARTITION_DAYS_AHEAD", default=7)

@@ -1,8 +1,9 @@
 """Reads of the state intervals for the floor: a line's stops (the downtime list), a machine's state timeline,
-and a site's reason tree (the two-tap picker)."""
+and a site's reason tree (the two-tap picker); for the API and the exports, intervals and stops over a range."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from alarms.queries.journal import machine_activations
 from production.calendar import calendar_shifts, shift_at
-from production.models import DowntimeCategory, MachineState, ShiftCalendar, StateInterval
+from production.models import DowntimeCategory, MachineProduction, MachineState, ShiftCalendar, StateInterval
 
 #: The states the downtime list shows: every stop, not running and not "off / not scheduled" (no downtime).
 STOP_STATES = (
@@ -206,4 +207,35 @@ def timeline_window(*, line_id: int, at: datetime) -> TimelineWindow:
         end=at,
         previous=at - FALLBACK_WINDOW,
         next=at + FALLBACK_WINDOW,
+    )
+
+
+# The API and the exports: intervals and stops of several machines over a range.
+
+
+def intervals_in_range(*, machine_ids: Sequence[int], start: datetime, end: datetime) -> QuerySet[StateInterval]:
+    """The intervals of the machines overlapping [start, end), by machine and time (whole, not cut to the range)."""
+    return (
+        StateInterval.objects.filter(machine_id__in=machine_ids, start__lt=end)
+        .filter(Q(end__isnull=True) | Q(end__gt=start))
+        .select_related("machine", "product", "reason__category", "auto_reason", "classified_by")
+        .order_by("machine_id", "start")
+    )
+
+
+def stops_in_range(*, machine_ids: Sequence[int], start: datetime, end: datetime) -> QuerySet[StateInterval]:
+    """The stops (every state but running and off) overlapping [start, end), newest first."""
+    return (
+        intervals_in_range(machine_ids=machine_ids, start=start, end=end)
+        .exclude(state__in=[MachineState.RUNNING, MachineState.OFF])
+        .order_by("-start", "machine_id")
+    )
+
+
+def reason_required_seconds(machine_ids: Sequence[int]) -> dict[int, int]:
+    """Each machine's reason-required threshold (a stop without a reason longer than it is Unclassified)."""
+    return dict(
+        MachineProduction.objects.filter(machine_id__in=machine_ids).values_list(
+            "machine_id", "reason_required_seconds"
+        )
     )

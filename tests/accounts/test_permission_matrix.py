@@ -89,6 +89,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:devices": API_PLANT,
     "api:assets": API_EXPORT,  # inventory.view_asset: engineers and administrators
     "api:asset_changes": Endpoint(API_EXPORT.expected, kwargs={"asset_id": 999_999}),
+    "api:production_kpis": API_PLANT,
+    "api:production_pareto": API_PLANT,
+    "api:production_intervals": API_PLANT,
+    "api:production_downtime": API_PLANT,
+    "api:production_export": API_EXPORT,
     # Whatever else is under /api/: a JSON 404 for everyone (an answer, not a refusal).
     "api:not_found": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW), kwargs={"path": "v1/nothing-here/"}),
     # Admin, apart from the model pages (ADMIN_MODELS)

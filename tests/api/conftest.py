@@ -87,3 +87,10 @@ def api_as() -> Callable[..., Client]:
         return client
 
     return make
+
+
+# The engineered night shift of the production tests (tests/api/test_production.py).
+from tests.production import conftest as _production  # noqa: E402
+
+line = _production.line
+night = _production.night

@@ -58,6 +58,9 @@ CROSS_PARAMETER_RULES = re.compile(
             r"has more than \d+ samples between",  # max_points, or too many to aggregate / interpolate
             r"rollup",  # a forced resolution wants intervals of its own width
             r"A date or duration is out of range",
+            # Production: a range or the current shift (of a line), not both, not neither.
+            r"Give start and end|Give either shift or start and end|The current shift is a line's",
+            r"end must be after start|days in one request",
         ]
     )
 )
@@ -89,6 +92,11 @@ def _on_real_data(case, plant) -> bool:
     keeping its other generated parameters; False where there is nothing to point."""
     if case.path_parameters and "id" in case.path_parameters:
         case.path_parameters["id"] = plant.temperature.pk
+        return True
+    if case.query and "scope" in case.query:  # production: the press, over the range with samples
+        case.query.update(scope="machine", id=plant.press.pk)
+        case.query.pop("shift", None)
+        case.query["start"], case.query["end"] = T0.isoformat(), (T0 + timedelta(minutes=20)).isoformat()
         return True
     if not case.query or not {"tags", "start"} & set(case.query):
         return False
@@ -130,7 +138,9 @@ def test_every_operation_on_real_data_conforms_to_its_schema(api_schema):
             check()
         except (Exception, BaseExceptionGroup) as exc:  # every operation runs; the failures are reported together
             failures[operation.label] = exc
-    assert len(checked) == 8  # a tag, current values, four history reads, the export, the alarm journal
+    # A tag, current values, four history reads, the export, the alarm journal; production's KPIs, Pareto, intervals,
+    # downtime and export.
+    assert len(checked) == 13
     assert not failures, "\n\n".join(f"{label}: {exc}" for label, exc in failures.items())
 
 

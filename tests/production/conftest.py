@@ -79,3 +79,11 @@ def line(db, ingest_context) -> Line:
         p2=ProductFactory(site=site, code="2", name="Hinge"),
         context=ingest_context,
     )
+
+
+@pytest.fixture
+def night(line: Line) -> Line:
+    """The engineered night shift of tests/production/engineered.py, stored."""
+    from tests.production.engineered import night_store
+
+    return night_store(line)

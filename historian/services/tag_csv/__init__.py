@@ -11,7 +11,8 @@ The file has one row per tag and carries everything the tag needs, so export the
 - `scan_class` (by name) and `scan_class_<field>`, the same way.
 
 - the columns of the apps listed in settings.HISTORIAN_TAG_CSV_EXTENSIONS, last (alarms: `alarms`, the tag's
-  alarm definitions; see alarms/tag_csv.py).
+  alarm definitions, see alarms/tag_csv.py; production: `production_role`, `state_map`, `fault_codes`, see
+  production/tag_csv.py).
 
 Columns follow the models, so a field added to Tag, Device or ScanClass becomes a column (and the import then asks
 for it, except the columns of TAG_COLUMNS_OPTIONAL and DEVICE_COLUMNS_OPTIONAL, which older files lack: their tags

@@ -1,0 +1,701 @@
+"""KPIs for a machine, line, area or site over any range, per shift, day or week, the current shift of a line, and
+the loss Pareto: the one implementation every page, the API, the exports and the reports call. The arithmetic is
+production.kpis (ISO 22400-2); this module feeds it from the state intervals and the counters, and keeps it fast.
+
+Counts: each machine's counter increases (historian.queries.counters: the historian's counter-increase rule,
+rollover and reset handled), split at product changes by the intervals' product: parts made while an interval of
+product X lasted are X's (in a gap between intervals, the last interval's product's: a product tag holds its
+value). A machine without a product tag and with one ideal cycle time makes that product.
+
+Speed: computing from raw intervals costs ~0.7 s per machine and 90 days, so figures are kept per machine and
+*segment*: the stretches between the calendar's shift boundaries and local midnights. A shift, a day, a week and
+any range between such boundaries is a union of whole segments, so its figures are a SQL sum over KpiSummary rows
+(times and quantities added, ratios from the sums, as kpis_sum does). A segment's summary is computed on the first
+request that needs it once the segment ended services.summaries.SETTLE ago, and deleted whenever something it was
+computed from changes (services/summaries.py). The open segment, and the parts of a range that cut a segment, are
+computed live.
+
+One difference from computing a long range in one go: a failure that runs across a segment boundary (a breakdown
+over midnight or over a shift change) counts as a failure in each segment it touches, so MTBF and MTTR over a
+range count it more than once; every figure of time and quantity is exact. Summed over machines, `machines` is the
+number of machines (MTBF's FE + 1 per machine).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from common.version_token import TokenCached, VersionToken
+from historian.models import Machine
+from historian.queries.counters import counter_increases
+from production import kpis
+from production.calendar import (
+    Calendar,
+    Period,
+    Shift,
+    calendar_shifts,
+    local_to_utc,
+    periods_clip,
+    periods_intersect,
+    periods_seconds,
+    periods_subtract,
+    periods_union,
+    shift_at,
+)
+from production.kpis import Kpis
+from production.models import (
+    SUMMARY_FLOAT_FIELDS,
+    SUMMARY_INT_FIELDS,
+    DowntimeReason,
+    KpiSummary,
+    LossSummary,
+    MachineProduction,
+    ShiftCalendar,
+    StateInterval,
+)
+from production.services.summaries import SETTLE
+
+#: Materialisation reads history in chunks of this length.
+CHUNK = timedelta(days=7)
+
+
+class ScopeKind(StrEnum):
+    MACHINE = "machine"
+    LINE = "line"
+    AREA = "area"
+    SITE = "site"
+
+
+class Grain(StrEnum):
+    SHIFT = "shift"
+    DAY = "day"
+    WEEK = "week"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    kind: ScopeKind
+    id: int
+
+
+class LossKind(StrEnum):
+    REASON = "reason"  # a stop with a reason (not planned)
+    UNCLASSIFIED = "unclassified"  # no reason, longer than the reason-required threshold
+    SHORT_STOP = "short_stop"  # no reason, shorter than that (a breakdown or setup by its state)
+    MICRO_STOP = "micro_stop"  # shorter than the micro-stop threshold: a speed loss
+    NO_DATA = "no_data"
+
+
+@dataclass(frozen=True, slots=True)
+class ParetoRow:
+    kind: LossKind
+    reason_id: int | None
+    label: str
+    seconds: float
+
+
+@dataclass(slots=True)
+class _Machine:
+    """What computing one machine's KPIs needs of its configuration."""
+
+    machine_id: int
+    line_id: int
+    counters: dict[str, int | None]
+    thresholds: kpis.Thresholds
+    cycle_times: dict[str, float]
+    default_product: str | None
+    calendar: Calendar
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodKpis:
+    """KPIs of one period of a series (a shift, a local day or a week)."""
+
+    start: datetime
+    end: datetime
+    label: str
+    kpis: Kpis
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftKpis:
+    shift: Shift
+    end: datetime  # now, while the shift lasts
+    kpis: Kpis
+    machines: dict[int, Kpis] = field(default_factory=dict)
+
+
+# -- what a scope holds ---------------------------------------------------------------------------------------------
+
+
+def scope_machine_ids(scope: Scope) -> list[int]:
+    """The machines of the scope that have a production configuration (enabled or not: history stays)."""
+    places = _configuration().places
+    index = {ScopeKind.MACHINE: 0, ScopeKind.LINE: 1, ScopeKind.AREA: 2, ScopeKind.SITE: 3}[scope.kind]
+    return sorted(mid for mid, place in places.items() if place[index] == scope.id)
+
+
+def scope_exists(scope: Scope) -> bool:
+    from historian.models import Area, Line, Site
+
+    match scope.kind:
+        case ScopeKind.MACHINE:
+            return Machine.objects.filter(pk=scope.id).exists()
+        case ScopeKind.LINE:
+            return Line.objects.filter(pk=scope.id).exists()
+        case ScopeKind.AREA:
+            return Area.objects.filter(pk=scope.id).exists()
+    return Site.objects.filter(pk=scope.id).exists()
+
+
+@dataclass(frozen=True, slots=True)
+class _Configuration:
+    machines: dict[int, _Machine]
+    places: dict[int, tuple[int, int, int, int]]  # machine -> (machine, line, area, site)
+
+
+def _configuration_load() -> _Configuration:
+    configs = (
+        MachineProduction.objects.select_related("machine__line__area__site")
+        .prefetch_related("cycle_times__product")
+        .order_by("machine_id")
+    )
+    calendars: dict[int, Calendar] = {}
+    machines: dict[int, _Machine] = {}
+    places: dict[int, tuple[int, int, int, int]] = {}
+    for config in configs:
+        line = config.machine.line
+        if line.pk not in calendars:
+            calendars[line.pk] = line_calendar(line.pk, site_timezone=line.area.site.timezone)
+        cycles = {c.product.code: c.ideal_cycle_seconds for c in config.cycle_times.all()}
+        machines[config.machine_id] = _Machine(
+            machine_id=config.machine_id,
+            line_id=line.pk,
+            counters=config.counter_tags,
+            thresholds=config.thresholds(),
+            cycle_times=cycles,
+            default_product=next(iter(cycles)) if config.product_tag_id is None and len(cycles) == 1 else None,
+            calendar=calendars[line.pk],
+        )
+        places[config.machine_id] = (config.machine_id, line.pk, line.area_id, line.area.site_id)
+    return _Configuration(machines, places)
+
+
+#: What the KPIs need of the configuration (machines, their places, counters, cycle times, calendars), kept per
+#: process while this token stays; production.signals bumps it when any of it changes.
+CONFIGURATION_TOKEN = VersionToken("production:kpis:configuration")
+_configuration_cached = TokenCached(CONFIGURATION_TOKEN, _configuration_load, fallback_seconds=5.0)
+
+
+def _configuration() -> _Configuration:
+    return _configuration_cached.get()
+
+
+def kpi_configuration_invalidate() -> None:
+    """The configuration changed: every process reloads it on its next request (never raises)."""
+    CONFIGURATION_TOKEN.bump()
+
+
+def _machines(machine_ids: Sequence[int]) -> dict[int, _Machine]:
+    machines = _configuration().machines
+    return {mid: machines[mid] for mid in machine_ids if mid in machines}
+
+
+def line_calendar(line_id: int, *, site_timezone: str = "UTC") -> Calendar:
+    """The calendar a line works to (its own, else its site's); none: no shift at all (all non-scheduled)."""
+    found = ShiftCalendar.for_line(line_id)
+    if found is None:
+        return Calendar(tz=zoneinfo.ZoneInfo(site_timezone or "UTC"), shifts=())
+    return found.calendar()
+
+
+# -- segments -------------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def segment_bounds(calendar: Calendar, *, start: datetime, end: datetime) -> tuple[datetime, ...]:
+    """The calendar's natural boundaries (shift starts and ends, break-free; local midnights) in [start, end]."""
+    bounds: set[datetime] = set()
+    for shift in calendar_shifts(calendar, start=start, end=end):
+        bounds.update((shift.start, shift.end))
+    day = start.astimezone(calendar.tz).date()
+    while True:
+        midnight = local_to_utc(calendar.tz, datetime.combine(day, time()))
+        if midnight > end:
+            break
+        bounds.add(midnight)
+        day += timedelta(days=1)
+    return tuple(sorted(b for b in bounds if start <= b <= end))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How [start, end) of one calendar splits: whole closed segments (summarised) and pieces computed live."""
+
+    cached: list[Period]
+    live: list[Period]
+
+
+def _plan(calendar: Calendar, *, start: datetime, end: datetime, now: datetime) -> _Plan:
+    bounds = set(segment_bounds(calendar, start=start - timedelta(days=1), end=end + timedelta(days=1)))
+    settled = now - SETTLE
+    cached: list[Period] = []
+    live: list[Period] = []
+    inner = sorted(b for b in bounds if start < b < end)
+    edges = [start, *inner, end]
+    for a, b in itertools.pairwise(edges):
+        natural = a in bounds and b in bounds
+        if natural and b <= settled:
+            cached.append(Period(a, b))
+        else:
+            stop = min(b, now)
+            if stop > a:
+                live.append(Period(a, stop))
+    return _Plan(cached, live)
+
+
+def _plans(machines: dict[int, _Machine], *, start: datetime, end: datetime, now: datetime) -> dict[int, _Plan]:
+    """Each machine's plan; machines of one line share their calendar, and so their plan."""
+    by_line: dict[int, _Plan] = {}
+    plans = {}
+    for mid, machine in machines.items():
+        if machine.line_id not in by_line:
+            by_line[machine.line_id] = _plan(machine.calendar, start=start, end=end, now=now)
+        plans[mid] = by_line[machine.line_id]
+    return plans
+
+
+# -- computing a machine's pieces from intervals and counters -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Computed:
+    period: Period
+    kpis: kpis.Kpis
+    losses: dict[tuple[LossKind, int | None], float]
+
+
+def _compute(machine: _Machine, pieces: Sequence[Period]) -> list[_Computed]:
+    """The KPIs and losses of the machine's pieces (sorted, apart), from its intervals and counters."""
+    if not pieces:
+        return []
+    out: list[_Computed] = []
+    # Chunks: a bounded read of history each.
+    chunk: list[Period] = []
+    for piece in pieces:
+        if chunk and piece.end - chunk[0].start > CHUNK:
+            out += _compute_chunk(machine, chunk)
+            chunk = []
+        chunk.append(piece)
+    if chunk:
+        out += _compute_chunk(machine, chunk)
+    return out
+
+
+def _compute_chunk(machine: _Machine, pieces: Sequence[Period]) -> list[_Computed]:
+    hull = Period(pieces[0].start, pieces[-1].end)
+    rows = list(
+        StateInterval.objects.filter(machine_id=machine.machine_id, start__lt=hull.end)
+        .filter(Q(end__isnull=True) | Q(end__gt=hull.start))
+        .select_related("reason", "product")
+        .order_by("start")
+    )
+    intervals = [row.as_kpi() for row in rows]
+    reason_ids = [row.reason_id for row in rows]
+    starts = [iv.start for iv in intervals]
+    # Counter edges: the pieces' bounds and every product change inside them.
+    edges = {hull.start, hull.end}
+    for piece in pieces:
+        edges.update((piece.start, piece.end))
+    for before, after in itertools.pairwise(intervals):
+        if before.product != after.product and hull.start < after.start < hull.end:
+            edges.add(after.start)
+    ordered_edges = sorted(edges)
+    tag_ids = [tag_id for tag_id in machine.counters.values() if tag_id is not None]
+    increases = counter_increases(tag_ids=tag_ids, edges=ordered_edges) if tag_ids else {}
+    result = []
+    for piece in pieces:
+        lo = max(bisect.bisect_right(starts, piece.start) - 1, 0)
+        hi = bisect.bisect_left(starts, piece.end)
+        inside = [i for i in range(lo, hi) if _reaches(intervals[i], piece.start)]
+        mine = [intervals[i] for i in inside]
+        mine_reasons = [reason_ids[i] for i in inside]
+        counts = _counts(machine, intervals, starts, ordered_edges, increases, piece)
+        figures = kpis.machine_kpis(
+            intervals=mine,
+            counts=counts,
+            ideal_cycle_times=machine.cycle_times,
+            calendar=machine.calendar,
+            start=piece.start,
+            end=piece.end,
+            thresholds=machine.thresholds,
+        )
+        losses = _losses(mine, mine_reasons, machine, piece)
+        result.append(_Computed(piece, figures, losses))
+    return result
+
+
+def _reaches(interval: kpis.StateInterval, at: datetime) -> bool:
+    """The interval lasts past `at` (an open one always does)."""
+    return interval.end is None or interval.end > at
+
+
+def _counts(
+    machine: _Machine,
+    intervals: Sequence[kpis.StateInterval],
+    starts: Sequence[datetime],
+    edges: Sequence[datetime],
+    increases: dict[int, np.ndarray],
+    piece: Period,
+) -> list[kpis.ProductCount]:
+    first = bisect.bisect_left(edges, piece.start)
+    last = bisect.bisect_left(edges, piece.end)
+    by_product: dict[str, dict[str, float]] = {}
+    for k in range(first, last):
+        at = edges[k]
+        i = bisect.bisect_right(starts, at) - 1
+        # The product of the interval holding the stretch; in a gap without an interval, the last one's (a product
+        # tag holds its value), before the first, the first one's.
+        product = intervals[max(i, 0)].product if intervals else None
+        code = product or machine.default_product or ""
+        sums = by_product.setdefault(code, {})
+        for name, tag_id in machine.counters.items():
+            if tag_id is not None:
+                sums[name] = sums.get(name, 0.0) + float(increases[tag_id][k])
+    counts = []
+    for code, sums in by_product.items():
+        produced, good, rejects = sums.get("total"), sums.get("good"), sums.get("reject")
+        if produced is not None and good is not None:
+            good = min(good, produced)
+        elif produced is not None and rejects is not None:
+            rejects = min(rejects, produced)
+        if not any((produced, good, rejects)):
+            continue
+        counts.append(kpis.ProductCount.from_counters(code, produced=produced, good=good, rejects=rejects))
+    return counts
+
+
+def _losses(
+    intervals: Sequence[kpis.StateInterval], reason_ids: Sequence[int | None], machine: _Machine, piece: Period
+) -> dict[tuple[LossKind, int | None], float]:
+    """Seconds of planned busy time lost in the piece, by reason (the Pareto), as production.kpis counts them."""
+    window = [piece]
+    shifts = calendar_shifts(machine.calendar, start=piece.start, end=piece.end)
+    pot = periods_intersect([Period(s.start, s.end) for s in shifts], window)
+    breaks = [Period(p.start, p.end) for s in shifts for p in s.planned_breaks]
+    spans = [(iv, Period(iv.start, iv.end or piece.end)) for iv in intervals]
+    planned = [p for iv, p in spans if _planned(iv)]
+    pbt = periods_subtract(pot, periods_intersect(periods_union([*breaks, *planned]), pot))
+    ends = [p.end for p in pbt]
+    losses: dict[tuple[LossKind, int | None], float] = {}
+    micro = machine.thresholds.micro_stop.total_seconds()
+    required = machine.thresholds.reason_required.total_seconds()
+    for (iv, period), reason_id in zip(spans, reason_ids, strict=True):
+        if iv.state is kpis.MachineState.RUNNING or _planned(iv):
+            continue
+        seconds = periods_seconds(periods_clip(period, pbt, ends))
+        if seconds == 0:
+            continue
+        length = period.seconds
+        if iv.state in kpis.MICRO_STOP_STATES and length < micro:
+            key: tuple[LossKind, int | None] = (LossKind.MICRO_STOP, None)
+        elif reason_id is not None:
+            key = (LossKind.REASON, reason_id)
+        elif length >= required:
+            key = (LossKind.UNCLASSIFIED, None)
+        else:
+            key = (LossKind.SHORT_STOP, None)
+        losses[key] = losses.get(key, 0.0) + seconds
+    no_data = periods_seconds(periods_subtract(pbt, periods_union(p for _, p in spans)))
+    if no_data:
+        losses[(LossKind.NO_DATA, None)] = no_data
+    return losses
+
+
+def _planned(interval: kpis.StateInterval) -> bool:
+    if interval.reason is not None:
+        return interval.reason.planned
+    return interval.state is kpis.MachineState.PLANNED_STOP
+
+
+# -- summaries ------------------------------------------------------------------------------------------------------
+
+
+def _summaries_ensure(machines: dict[int, _Machine], plans: dict[int, _Plan]) -> None:
+    """Store the missing summaries of the plans' closed segments (one count query when none is missing)."""
+    expected = {mid: len(plan.cached) for mid, plan in plans.items() if plan.cached}
+    if not expected:
+        return
+    # order_by(): the model's ordering would join it into the GROUP BY (one count per segment).
+    found = _summary_filter(plans).order_by().values("machine_id").annotate(n=Count("id"))
+    counts = dict(found.values_list("machine_id", "n"))
+    for machine_id, n in expected.items():
+        if counts.get(machine_id, 0) >= n:
+            continue
+        plan = plans[machine_id]
+        have = set(
+            KpiSummary.objects.filter(
+                machine_id=machine_id, start__gte=plan.cached[0].start, end__lte=plan.cached[-1].end
+            ).values_list("start", flat=True)
+        )
+        missing = [p for p in plan.cached if p.start not in have]
+        _summaries_store(machine_id, _compute(machines[machine_id], missing))
+
+
+def _summary_filter(plans: dict[int, _Plan]):
+    # Machines of one calendar share their plan: one condition per plan, not per machine.
+    spans: dict[tuple[datetime, datetime], list[int]] = {}
+    for machine_id, plan in plans.items():
+        if plan.cached:
+            spans.setdefault((plan.cached[0].start, plan.cached[-1].end), []).append(machine_id)
+    condition = Q()
+    for (start, end), machine_ids in spans.items():
+        condition |= Q(machine_id__in=machine_ids, start__gte=start, end__lte=end)
+    return KpiSummary.objects.filter(condition)
+
+
+def _summaries_store(machine_id: int, computed: Iterable[_Computed]) -> None:
+    summaries: list[KpiSummary] = []
+    losses: list[list[LossSummary]] = []
+    for item in computed:
+        values = {name: getattr(item.kpis, name) for name in (*SUMMARY_FLOAT_FIELDS, *SUMMARY_INT_FIELDS)}
+        summaries.append(
+            KpiSummary(
+                machine_id=machine_id,
+                start=item.period.start,
+                end=item.period.end,
+                products_missing_ideal_cycle_time=",".join(item.kpis.products_missing_ideal_cycle_time),
+                **values,
+            )
+        )
+        losses.append(
+            [LossSummary(kind=kind, reason_id=reason_id, seconds=s) for (kind, reason_id), s in item.losses.items()]
+        )
+    try:
+        with transaction.atomic():
+            KpiSummary.objects.bulk_create(summaries, batch_size=1000)
+            rows = []
+            for summary, mine in zip(summaries, losses, strict=True):
+                for loss in mine:
+                    loss.summary_id = summary.pk
+                    rows.append(loss)
+            LossSummary.objects.bulk_create(rows, batch_size=2000)
+    except IntegrityError:
+        pass  # another request stored them meanwhile: theirs are as good
+
+
+def _kpis_from_row(row: dict, machines: int) -> kpis.Kpis:
+    values: dict[str, Any] = {name: row.get(name) or 0.0 for name in SUMMARY_FLOAT_FIELDS}
+    values |= {name: int(row.get(name) or 0) for name in SUMMARY_INT_FIELDS}
+    missing = tuple(sorted({p for p in (row.get("missing") or "").split(",") if p}))
+    return kpis.Kpis(**values, machines=machines, products_missing_ideal_cycle_time=missing)
+
+
+def _sums(queryset, group: str):
+    annotations = {name: Sum(name) for name in (*SUMMARY_FLOAT_FIELDS, *SUMMARY_INT_FIELDS)}
+    from django.contrib.postgres.aggregates import StringAgg
+
+    annotations["missing"] = StringAgg("products_missing_ideal_cycle_time", ",", distinct=True)  # type: ignore[assignment]
+    return queryset.values(group).annotate(**annotations).order_by(group)
+
+
+def kpis_total(by_machine: Iterable[kpis.Kpis]) -> kpis.Kpis:
+    """Machines' KPIs over one range as one (kpis_sum, `machines` the number of machines)."""
+    items = list(by_machine)
+    return _total(items, len(items))
+
+
+def _total(parts: Iterable[kpis.Kpis], machines: int) -> kpis.Kpis:
+    summed = kpis.kpis_sum(parts)
+    return replace(summed, machines=machines)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else timezone.now()
+
+
+def _check_range(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be aware datetimes")
+    if end <= start:
+        raise ValueError(f"empty range: {start} to {end}")
+
+
+# -- the public reads -----------------------------------------------------------------------------------------------
+
+
+def machines_kpis(
+    *, machine_ids: Sequence[int], start: datetime, end: datetime, now: datetime | None = None
+) -> dict[int, kpis.Kpis]:
+    """Each machine's KPIs over [start, end) (cut at now)."""
+    now = _now(now)
+    _check_range(start, end)
+    machines = _machines(machine_ids)
+    end = min(end, now)
+    if end <= start:
+        return {mid: kpis.Kpis() for mid in machines}
+    plans = _plans(machines, start=start, end=end, now=now)
+    _summaries_ensure(machines, plans)
+    parts: dict[int, list[kpis.Kpis]] = {mid: [] for mid in machines}
+    if any(plan.cached for plan in plans.values()):
+        for row in _sums(_summary_filter(plans), "machine_id"):
+            parts[row["machine_id"]].append(_kpis_from_row(row, 1))
+    for mid, plan in plans.items():
+        parts[mid] += [item.kpis for item in _compute(machines[mid], plan.live)]
+    return {mid: _total(items, 1) for mid, items in parts.items()}
+
+
+def scope_kpis(*, scope: Scope, start: datetime, end: datetime, now: datetime | None = None) -> kpis.Kpis:
+    """A machine's, line's, area's or site's KPIs over [start, end): machines summed by times and quantities."""
+    by_machine = machines_kpis(machine_ids=scope_machine_ids(scope), start=start, end=end, now=now)
+    return _total(by_machine.values(), len(by_machine))
+
+
+def scope_kpis_series(
+    *, scope: Scope, start: datetime, end: datetime, grain: Grain, now: datetime | None = None
+) -> list[PeriodKpis]:
+    """KPIs per shift, local day or week (Monday to Monday, local) overlapping [start, end), each cut to the range.
+    Per shift needs one calendar: the first machine's line's (a line, or a site working to one calendar)."""
+    now = _now(now)
+    _check_range(start, end)
+    machines = _machines(scope_machine_ids(scope))
+    if not machines:
+        return []
+    calendar = next(iter(machines.values())).calendar
+    periods = _periods(calendar, start=start, end=end, grain=grain)
+    stop = min(end, now)
+    plans = (
+        _plans(machines, start=start, end=stop, now=now) if stop > start else {mid: _Plan([], []) for mid in machines}
+    )
+    _summaries_ensure(machines, plans)
+    # Every part (a segment's sum over machines, or a live piece) falls in the period holding its start.
+    buckets: list[list[kpis.Kpis]] = [[] for _ in periods]
+    period_starts = [p.start for p, _ in periods]
+
+    def bucket(at: datetime) -> list[kpis.Kpis] | None:
+        i = bisect.bisect_right(period_starts, at) - 1
+        return buckets[i] if i >= 0 and at < periods[i][0].end else None
+
+    if any(plan.cached for plan in plans.values()):
+        for row in _sums(_summary_filter(plans), "start"):
+            target = bucket(row["start"])
+            if target is not None:
+                target.append(_kpis_from_row(row, 0))
+    for mid, plan in plans.items():
+        for item in _compute(machines[mid], plan.live):
+            target = bucket(item.period.start)
+            if target is not None:
+                target.append(replace(item.kpis, machines=0))
+    return [
+        PeriodKpis(start=p.start, end=p.end, label=label, kpis=_total(items, len(machines)))
+        for (p, label), items in zip(periods, buckets, strict=True)
+    ]
+
+
+def _periods(calendar: Calendar, *, start: datetime, end: datetime, grain: Grain) -> list[tuple[Period, str]]:
+    if grain is Grain.SHIFT:
+        return [
+            (Period(max(s.start, start), min(s.end, end)), f"{s.date.isoformat()} {s.name}")
+            for s in calendar_shifts(calendar, start=start, end=end)
+        ]
+    day = start.astimezone(calendar.tz).date()
+    if grain is Grain.WEEK:
+        day -= timedelta(days=day.weekday())
+    step = timedelta(days=7 if grain is Grain.WEEK else 1)
+    result = []
+    while True:
+        a = local_to_utc(calendar.tz, datetime.combine(day, time()))
+        b = local_to_utc(calendar.tz, datetime.combine(day + step, time()))
+        if a >= end:
+            break
+        if b > start:
+            label = (
+                f"{day.isocalendar().year}-W{day.isocalendar().week:02d}" if grain is Grain.WEEK else day.isoformat()
+            )
+            result.append((Period(max(a, start), min(b, end)), label))
+        day += step
+    return result
+
+
+def line_shift_kpis(*, line_id: int, now: datetime | None = None) -> ShiftKpis | None:
+    """The current shift's KPIs of a line (its start to now), with each machine's; None outside every shift."""
+    now = _now(now)
+    machine_ids = scope_machine_ids(Scope(ScopeKind.LINE, line_id))
+    from historian.models import Line
+
+    line = Line.objects.select_related("area__site").get(pk=line_id)
+    calendar = line_calendar(line_id, site_timezone=line.area.site.timezone)
+    shift = shift_at(calendar, now)
+    if shift is None:
+        return None
+    by_machine = machines_kpis(machine_ids=machine_ids, start=shift.start, end=shift.end, now=now)
+    return ShiftKpis(
+        shift=shift, end=min(shift.end, now), kpis=_total(by_machine.values(), len(by_machine)), machines=by_machine
+    )
+
+
+def loss_pareto(*, scope: Scope, start: datetime, end: datetime, now: datetime | None = None) -> list[ParetoRow]:
+    """Seconds of planned busy time lost over [start, end) by reason, largest first; stops nobody classified are
+    one row (Unclassified), as are micro-stops, short stops without a reason, and time without data."""
+    now = _now(now)
+    _check_range(start, end)
+    machines = _machines(scope_machine_ids(scope))
+    stop = min(end, now)
+    if stop <= start or not machines:
+        return []
+    plans = _plans(machines, start=start, end=stop, now=now)
+    _summaries_ensure(machines, plans)
+    totals: dict[tuple[LossKind, int | None], float] = {}
+    if any(plan.cached for plan in plans.values()):
+        rows = (
+            LossSummary.objects.filter(summary__in=_summary_filter(plans))
+            .order_by()
+            .values("kind", "reason_id")
+            .annotate(seconds=Sum("seconds"))
+        )
+        for row in rows:
+            key: tuple[LossKind, int | None] = (LossKind(row["kind"]), row["reason_id"])
+            totals[key] = totals.get(key, 0.0) + row["seconds"]
+    for mid, plan in plans.items():
+        for item in _compute(machines[mid], plan.live):
+            for key, seconds in item.losses.items():
+                totals[key] = totals.get(key, 0.0) + seconds
+    names = {
+        r.pk: str(r)
+        for r in DowntimeReason.objects.filter(pk__in=[rid for _, rid in totals if rid]).select_related("category")
+    }
+    labels = {
+        LossKind.UNCLASSIFIED: "Unclassified",
+        LossKind.SHORT_STOP: "Short stops without a reason",
+        LossKind.MICRO_STOP: "Micro-stops",
+        LossKind.NO_DATA: "No data",
+    }
+    rows_out = [
+        ParetoRow(kind=kind, reason_id=rid, label=names.get(rid, "?") if rid else labels[kind], seconds=seconds)
+        for (kind, rid), seconds in totals.items()
+        if seconds > 0
+    ]
+    return sorted(rows_out, key=lambda r: (-r.seconds, r.label))
+
+
+def kpis_dict(figures: kpis.Kpis) -> dict[str, object]:
+    """The KPIs as plain values (the API, the CSV export): every time element and quantity, then the ratios."""
+    out: dict[str, object] = {f.name: getattr(figures, f.name) for f in fields(kpis.Kpis)}
+    out["products_missing_ideal_cycle_time"] = list(figures.products_missing_ideal_cycle_time)
+    for name in ("availability", "performance", "quality", "oee", "teep", "mtbf", "mttr", "rejects"):
+        out[name] = getattr(figures, name)
+    out["losses"] = {str(k): v for k, v in figures.losses.items()}
+    return out
