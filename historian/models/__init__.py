@@ -13,20 +13,31 @@ from .settings import HistorianSettings
 from .sparkplug import DiscoveredMetric
 from .tags import DataType, DeviationUnit, Tag
 from .value_labels import ValueLabel, ValueLabelSet
+from .writes import (
+    ConfirmationMode,
+    InterlockComparison,
+    OperateArea,
+    WritePolicy,
+    WriteRequest,
+    WriteRequestState,
+)
 
 __all__ = [
     "Area",
     "ByteOrder",
+    "ConfirmationMode",
     "DataType",
     "DeviationUnit",
     "Device",
     "DeviceStatus",
     "DiscoveredMetric",
     "HistorianSettings",
+    "InterlockComparison",
     "Line",
     "Machine",
     "OpcUaSecurityMode",
     "OpcUaSecurityPolicy",
+    "OperateArea",
     "Protocol",
     "ScanClass",
     "Site",
@@ -34,4 +45,7 @@ __all__ = [
     "TimestampSource",
     "ValueLabel",
     "ValueLabelSet",
+    "WritePolicy",
+    "WriteRequest",
+    "WriteRequestState",
 ]

@@ -44,7 +44,7 @@ def sets_to_json_labels(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("historian", "0014_tag_writable")]
+    dependencies = [("historian", "0015_write_policy")]
 
     operations = [
         migrations.CreateModel(
