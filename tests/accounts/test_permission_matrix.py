@@ -60,6 +60,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     # Production: plant-floor pages (classifying goes through the page socket, checked per area)
     "production:line_downtime": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     "production:machine_timeline": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
+    "production:line_oee": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
+    "production:line_pareto": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     # Alarms
     "alarms:list": ALARMS,
     # One alarm; a security alarm is a 404 without alarms.view_security_alarms (tests/alarms/services/test_security)

@@ -39,6 +39,8 @@ def _urls(line) -> list[str]:
     return [
         reverse("production:line_downtime", args=[machine.line_id]),
         reverse("production:machine_timeline", args=[machine.pk]),
+        reverse("production:line_oee", args=[machine.line_id]),
+        reverse("production:line_pareto", args=[machine.line_id]),
     ]
 
 
@@ -114,3 +116,23 @@ def test_the_timeline_shows_the_shift_holding_the_instant_and_keeps_a_hostile_co
     ]
     assert timeline["bands"][1]["comment"] == HOSTILE  # as data, escaped by json_script, drawn as text
     assert "Early shift 2026-03-01" in response.context["window"].label
+
+
+def test_the_pareto_page_takes_a_range_and_refuses_dates_that_make_none(client, stopped):
+    line_id = stopped.config.machine.line_id
+    url = reverse("production:line_pareto", args=[line_id])
+    client.force_login(UserFactory(role=Role.OPERATOR))
+
+    def config(response) -> dict:
+        html = response.content.decode()
+        return json.loads(html.split('id="pareto-config" type="application/json">')[1].split("</script>")[0])
+
+    assert config(client.get(url))["range"] == "shift"  # the default
+    assert config(client.get(url, {"range": "24h"}))["range"] == "24h"
+    dated = config(client.get(url, {"range": "dates", "first": "2026-03-01", "last": "2026-03-02"}))
+    assert (dated["range"], dated["first"], dated["last"]) == ("dates", "2026-03-01", "2026-03-02")
+    assert dated["downtime_url"] == reverse("production:line_downtime", args=[line_id])
+    backwards = client.get(url, {"range": "dates", "first": "2026-03-02", "last": "2026-03-01"})
+    assert config(backwards)["range"] == "shift"
+    assert "The last date must not be before the first." in backwards.content.decode()
+    assert client.get(url, {"range": "year"}).status_code == 404
