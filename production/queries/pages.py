@@ -113,19 +113,20 @@ def overview_production(*, machine_ids: Iterable[int], now: datetime | None = No
     now = now or timezone.now()
     ids = set(machine_ids)
     out: dict[int, dict] = {m: {"oee": None, "state": None, "since": None} for m in ids}
-    lines = set(Machine.objects.filter(pk__in=ids).values_list("line_id", flat=True))
+    # One read: each machine's open interval (derivation keeps one open per configured machine with data); the
+    # lines holding one get their current shift's KPIs.
+    lines: set[int] = set()
+    for m, line_id, state, start in StateInterval.objects.filter(machine_id__in=ids, end__isnull=True).values_list(
+        "machine_id", "machine__line_id", "state", "start"
+    ):
+        out[m]["state"] = state
+        out[m]["since"] = _ms(start)
+        lines.add(line_id)
     for line_id in sorted(lines):
-        if not scope_machine_ids(Scope(ScopeKind.LINE, line_id)):
-            continue
         current = line_shift_kpis(line_id=line_id, now=now)
         if current is None:
             continue
         for m, k in current.machines.items():
             if m in out:
                 out[m]["oee"] = k.oee
-    for m, state, start in StateInterval.objects.filter(machine_id__in=ids, end__isnull=True).values_list(
-        "machine_id", "state", "start"
-    ):
-        out[m]["state"] = state
-        out[m]["since"] = _ms(start)
     return out

@@ -11,7 +11,13 @@ from production.queries.kpis import Scope, ScopeKind, loss_pareto, machines_kpis
 from production.services.downtime import stop_classify
 from tests.factories import UserFactory
 from tests.production.conftest import at
-from tests.production.factories import DowntimeReasonFactory, ShiftCalendarFactory, ShiftPatternFactory
+from tests.production.engineered import _store
+from tests.production.factories import (
+    DowntimeReasonFactory,
+    ProductCycleTimeFactory,
+    ShiftCalendarFactory,
+    ShiftPatternFactory,
+)
 from tests.production.test_consumers import _open
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,13 +28,16 @@ def world(line):
     """A shift from 06:00 (T0) every day; the machine ran, then idled unclassified from 60 s to 600 s."""
     site = line.config.machine.line.area.site
     ShiftPatternFactory(calendar=ShiftCalendarFactory(site=site), name="Early", weekdays=[0, 1, 2, 3, 4, 5, 6])
+    ProductCycleTimeFactory(machine_production=line.config, product=line.p1, ideal_cycle_seconds=12)
     with time_machine.travel(at(650), tick=True):
         op = UserFactory(username="op1", role=Role.OPERATOR)
         DowntimeArea.objects.create(area=line.config.machine.line.area, user=op)
         motor = DowntimeReasonFactory(category__site=site, category__name="Electrical", name="Motor")
-        line.store(0, state=1, product=1, fault=0, good=0)
+        line.store(0, state=1, product=1, fault=0)
+        _store(line, at(0), {"total": 0, "good": 0})
         line.store(60, state=2)  # starved, no fault code: unclassified
-        line.store(600, state=1, good=10)
+        line.store(600, state=1)
+        _store(line, at(600), {"total": 8, "good": 7})
         stop = StateInterval.objects.get(machine=line.config.machine, state="idle")
         yield line, op, motor, stop
 
@@ -57,7 +66,9 @@ async def test_the_oee_view_gets_the_shifts_figures_per_machine_and_the_lines(wo
     assert row["availability"] == pytest.approx(expected.availability, abs=0.01)
     assert 0 < row["availability"] < 1  # the idle stop cost time
     assert oee["kpis"]["availability"] == pytest.approx(row["availability"])
-    assert oee["kpis"]["oee"] == row["oee"]
+    assert row["oee"] == pytest.approx(expected.oee, abs=0.005)  # the clock ticks between the two reads
+    assert 0 < row["oee"] < 1
+    assert oee["kpis"]["oee"] == pytest.approx(row["oee"])
 
 
 async def test_classifying_a_stop_pushes_the_pareto_and_the_oee_again(world):

@@ -11,6 +11,7 @@ from production.models import DowntimeArea, ShiftPattern
 from production.services.downtime import stop_comment
 from tests.factories import UserFactory
 from tests.production.conftest import at
+from tests.production.engineered import _store
 from tests.production.factories import ShiftCalendarFactory, ShiftPatternFactory
 
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
@@ -136,3 +137,32 @@ def test_the_pareto_page_takes_a_range_and_refuses_dates_that_make_none(client, 
     assert config(backwards)["range"] == "shift"
     assert "The last date must not be before the first." in backwards.content.decode()
     assert client.get(url, {"range": "year"}).status_code == 404
+
+
+def test_the_overview_cards_carry_the_current_shifts_oee_and_since_when_the_state_holds(client, line):
+    from production.queries.kpis import machines_kpis
+
+    machine = line.config.machine
+    ShiftPatternFactory(
+        calendar=ShiftCalendarFactory(site=machine.line.area.site), name="Early", weekdays=[0, 1, 2, 3, 4, 5, 6]
+    )
+    from tests.production.factories import ProductCycleTimeFactory
+
+    ProductCycleTimeFactory(machine_production=line.config, product=line.p1, ideal_cycle_seconds=12)
+    with time_machine.travel(at(900), tick=False):
+        line.store(0, state=1, product=1, fault=0)
+        _store(line, at(0), {"total": 0, "good": 0})
+        line.store(60, state=6, fault=17)
+        line.store(600, state=1, fault=0)
+        _store(line, at(600), {"total": 8, "good": 7})
+        client.force_login(UserFactory(role=Role.OPERATOR))
+        html = client.get(reverse("dashboards:plant_overview")).content.decode()
+        expected = machines_kpis(machine_ids=[machine.pk], start=at(0), end=at(900))[machine.pk]
+    data = json.loads(html.split('id="machines-data" type="application/json">')[1].split("</script>")[0])
+    [card] = [m for m in data if m["id"] == machine.pk]
+    assert card["production"]["state"] == "running"
+    assert card["production"]["since"] == round(at(600).timestamp() * 1000)
+    assert card["production"]["oee"] == pytest.approx(expected.oee)
+    assert 0 < card["production"]["oee"] < 1
+    assert f'data-oee-for="{machine.pk}"' in html
+    assert reverse("production:line_oee", args=[machine.line_id]) in html
