@@ -34,8 +34,9 @@ def test_login_page_signs_in(client, django_user_model):
 def test_plant_overview_shows_every_machine_in_constant_queries(
     operator_client, demo_plant, django_assert_max_num_queries
 ):
-    # + the device link statuses, + the quarantined devices (banner), + the key tags' value label sets and entries
-    with django_assert_max_num_queries(12):
+    # + the device link statuses, + the quarantined devices (banner), + the machines' open state intervals (cards),
+    # + the key tags' value label sets and their entries
+    with django_assert_max_num_queries(13):
         response = operator_client.get("/")
     html = response.content.decode()
     assert response.status_code == 200
