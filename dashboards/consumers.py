@@ -11,7 +11,8 @@ and to every connection {"type": "device", "device": {"id", "name", "status", "r
 "last_good_read", "next_retry"}} when a device's link status changes, and about every 5 s while it stays
 connected (ingest/pipeline/device_status.py), not on every poll.
 Alarms: the actions and messages of alarms/consumers.py. Downtime (a line's stops, for users who may view the
-plant; classifying checked per area on each action): production/consumers.py.
+plant; classifying checked per area on each action) and OEE (a line's current-shift OEE and loss Pareto, live):
+production/consumers.py.
 Anything else gets an error message; the connection stays open and nothing else changes. Signed-out browsers
 (expired session included) are accepted then closed with 4401, users with no right to any stream with 4403;
 signing out closes the session's open sockets with 4401.
@@ -36,7 +37,7 @@ from historian.services.live import (
     LIVE_MESSAGE_TYPE,
     machine_live_group,
 )
-from production.consumers import DOWNTIME_ACTIONS, DowntimeStream
+from production.consumers import DOWNTIME_ACTIONS, OEE_ACTIONS, DowntimeStream, OeeStream
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
@@ -139,7 +140,7 @@ class LiveConsumer(LiveStream, SessionConsumer):
         await self.live_receive(message)
 
 
-class PageConsumer(LiveStream, AlarmStream, DowntimeStream, SessionConsumer):
+class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionConsumer):
     """One socket per page: a page showing live values and the alarm banner needs no second connection."""
 
     may_alarms = False
@@ -156,6 +157,7 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, SessionConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.live_leave()
+        await self.oee_leave()
         await self.downtime_leave()
         if self.may_alarms:
             await self.alarms_leave()
@@ -185,6 +187,11 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, SessionConsumer):
                 await self.downtime_error("You may not view the plant's stops.")
             else:
                 await self.downtime_receive(message)
+        elif action in OEE_ACTIONS:
+            if self.subscriptions is None:
+                await self.oee_error("You may not view the plant's OEE.")
+            else:
+                await self.oee_receive(message)
         else:
             await self.send(
                 text_data=json.dumps(
@@ -192,7 +199,7 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, SessionConsumer):
                         "type": "error",
                         "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
                         "acknowledge, shelve, unshelve or downtime_subscribe, downtime_classify, "
-                        "downtime_comment, downtime_split.",
+                        "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe.",
                     }
                 )
             )

@@ -17,6 +17,7 @@ from historian.queries.errors import HistoryQueryError
 from historian.queries.history import tag_history
 from historian.queries.plant import machine_trend_tags, machine_view, plant_overview
 from historian.sample_types import datetime_to_us
+from production.queries.pages import overview_production
 
 VIEW_PLANT = "historian.view_plant"
 USE_TREND_EXPLORER = "historian.use_trend_explorer"
@@ -39,13 +40,19 @@ def _plotly_page(response: HttpResponse) -> HttpResponse:
 @require_GET
 def plant_overview_page(request: HttpRequest) -> HttpResponse:
     lines = plant_overview()
-    machines_json = [view.as_json() for _, views in lines for view in views]
+    now = timezone.now()
+    production = overview_production(machine_ids=[view.machine.pk for _, views in lines for view in views], now=now)
+    # Each card's current-shift OEE and since when its machine is in its state (production.queries.pages).
+    machines_json = [
+        {**view.as_json(), "production": production.get(view.machine.pk)} for _, views in lines for view in views
+    ]
     return render(
         request,
         "dashboards/plant_overview.html",
         {
             "lines": lines,
             "machines_json": machines_json,
+            "server_now": round(now.timestamp() * 1000),
             "devices": device_status_messages(),
             "buffers": [b for b in ingest_buffer_statuses() if b["depth"] or b["dropped"]],
         },

@@ -15,10 +15,20 @@ Server -> client:
   {"type": "error", "stream": "downtime", "message": "..."}
 Subscribing needs historian.view_plant (the stream's permission); classifying, commenting and splitting need the
 right in the stop's area (production.services.downtime.downtime_may_classify), checked on every action.
+
+The OEE stream (the OEE view and the loss Pareto page; historian.view_plant, as the downtime stream):
+  {"action": "oee_subscribe", "line": 3}                                  the line's current shift, per machine
+  {"action": "pareto_subscribe", "line": 3, "range": "shift" | "24h" | "dates", "first": "2026-03-01",
+   "last": "2026-03-02"}                                                  minutes lost by reason
+Server -> client: {"type": "oee", ...production.queries.pages.line_oee} or {"type": "pareto", "line": 3,
+  "start": ms, "end": ms, "rows": [...]} on subscribing, whenever a stop of the line changes (the downtime
+  group's events) and every OEE_TICK_SECONDS (counters move without a stop changing).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
@@ -28,6 +38,7 @@ from django.utils import timezone
 
 from historian.models import Line
 from production.queries.intervals import line_stops
+from production.queries.pages import ParetoRange, line_oee, line_pareto, pareto_window
 from production.services.downtime import (
     DowntimeError,
     downtime_may_classify,
@@ -96,9 +107,12 @@ class DowntimeStream:
 
     downtime_line: int | None = None
 
+    oee_line: int | None = None  # OeeStream's line: it listens to the same group
+
     async def downtime_leave(self) -> None:
         if self.downtime_line is not None:
-            await self.channel_layer.group_discard(downtime_line_group(self.downtime_line), self.channel_name)
+            if self.downtime_line != self.oee_line:
+                await self.channel_layer.group_discard(downtime_line_group(self.downtime_line), self.channel_name)
             self.downtime_line = None
 
     async def downtime_receive(self, message: dict) -> None:
@@ -115,7 +129,8 @@ class DowntimeStream:
                 return
             if self.downtime_line != line_id:
                 await self.downtime_leave()
-                await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
+                if self.oee_line != line_id:
+                    await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
                 self.downtime_line = line_id
             await self.send(text_data=json.dumps(snapshot))
             return
@@ -129,6 +144,10 @@ class DowntimeStream:
         await self.send(text_data=json.dumps(reply))
 
     async def downtime_changed(self, event: dict) -> None:
+        if self.oee_line == event["line"]:
+            await self.oee_changed()  # type: ignore[attr-defined]  # OeeStream, in the consumer it is mixed into
+        if self.downtime_line != event["line"]:
+            return
         await self.send(
             text_data=json.dumps(
                 {
@@ -144,3 +163,122 @@ class DowntimeStream:
 
     async def downtime_error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "stream": "downtime", "message": text}))
+
+
+OEE_ACTIONS = frozenset({"oee_subscribe", "pareto_subscribe"})
+OEE_TICK_SECONDS = 15.0
+
+
+def _oee_frame(line_id: int, view: dict) -> dict | None:
+    """The frame of a subscription (view: {"view": "oee"} or {"view": "pareto", "range", "first", "last"})."""
+    if not Line.objects.filter(pk=line_id).exists():
+        return None
+    now = timezone.now()
+    if view["view"] == "oee":
+        return {"type": "oee", **line_oee(line_id=line_id, now=now)}
+    window = pareto_window(
+        line_id=line_id, kind=ParetoRange(view["range"]), first=view.get("first"), last=view.get("last"), now=now
+    )
+    start, end = window if window is not None else (None, None)
+    return {
+        "type": "pareto",
+        "line": line_id,
+        "range": view["range"],
+        "start": round(start.timestamp() * 1000) if start else None,
+        "end": round(end.timestamp() * 1000) if end else None,
+        "rows": line_pareto(line_id=line_id, start=start, end=end, now=now) if start and end and end > start else [],
+    }
+
+
+class OeeStream:
+    """The OEE view's and the Pareto page's half of a consumer: figures recomputed on the server when the line's
+    stops change and on a periodic tick, pushed whole. Mixed into the pages' socket with DowntimeStream, whose
+    line group it shares (downtime_changed calls oee_changed)."""
+
+    channel_layer: Any
+    channel_name: str
+    send: Any
+    downtime_line: int | None = None
+
+    oee_line: int | None = None
+    oee_view: dict | None = None
+    oee_task: asyncio.Task | None = None
+    oee_busy: bool = False
+    oee_dirty: bool = False
+
+    async def oee_leave(self) -> None:
+        if self.oee_task is not None:
+            self.oee_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.oee_task
+            self.oee_task = None
+        if self.oee_line is not None:
+            if self.oee_line != self.downtime_line:
+                await self.channel_layer.group_discard(downtime_line_group(self.oee_line), self.channel_name)
+            self.oee_line = None
+
+    async def oee_receive(self, message: dict) -> None:
+        """Act on a parsed message whose action is in OEE_ACTIONS (the user may view the plant)."""
+        line_id = message.get("line")
+        if not _is_id(line_id):
+            await self.oee_error("Subscribe with a line's id.")
+            return
+        view: dict = {"view": "oee"}
+        if message["action"] == "pareto_subscribe":
+            kind = message.get("range", ParetoRange.SHIFT.value)
+            if kind not in {r.value for r in ParetoRange}:
+                await self.oee_error("'range' must be shift, 24h or dates.")
+                return
+            first, last = message.get("first"), message.get("last")
+            if kind == ParetoRange.DATES and not (isinstance(first, str) and isinstance(last, str)):
+                await self.oee_error("A date range needs 'first' and 'last' dates.")
+                return
+            view = {"view": "pareto", "range": kind, "first": first, "last": last}
+        try:
+            frame = await database_sync_to_async(_oee_frame)(line_id, view)
+        except ValueError as exc:
+            await self.oee_error(str(exc))
+            return
+        if frame is None:
+            await self.oee_error(f"Unknown line: {line_id}")
+            return
+        if self.oee_line != line_id:
+            await self.oee_leave()
+            if self.downtime_line != line_id:
+                await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
+            self.oee_line = line_id
+        self.oee_view = view
+        if self.oee_task is None:
+            self.oee_task = asyncio.get_running_loop().create_task(self._oee_tick())
+        await self.send(text_data=json.dumps(frame))
+
+    async def _oee_tick(self) -> None:
+        while True:
+            await asyncio.sleep(OEE_TICK_SECONDS)
+            await self.oee_changed()
+
+    async def oee_changed(self) -> None:
+        """Recompute and push; changes arriving while a recompute runs fold into one more."""
+        if self.oee_busy:
+            self.oee_dirty = True
+            return
+        self.oee_busy = True
+        try:
+            while True:
+                self.oee_dirty = False
+                line_id, view = self.oee_line, self.oee_view
+                if line_id is None or view is None:
+                    return
+                try:
+                    frame = await database_sync_to_async(_oee_frame)(line_id, view)
+                except ValueError:
+                    return
+                if frame is not None and line_id == self.oee_line:
+                    await self.send(text_data=json.dumps(frame))
+                if not self.oee_dirty:
+                    return
+        finally:
+            self.oee_busy = False
+
+    async def oee_error(self, text: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "stream": "oee", "message": text}))

@@ -6,6 +6,8 @@ app_name = "production"
 
 urlpatterns = [
     path("lines/<int:line_id>/downtime/", views.line_downtime_page, name="line_downtime"),
+    path("lines/<int:line_id>/oee/", views.line_oee_page, name="line_oee"),
+    path("lines/<int:line_id>/pareto/", views.line_pareto_page, name="line_pareto"),
     path("lines/<int:line_id>/reports/", views.line_reports_page, name="line_reports"),
     path("lines/<int:line_id>/reports/new/", views.line_report_create, name="line_report_create"),
     path(

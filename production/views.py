@@ -1,7 +1,8 @@
 """The production pages of the floor: a line's downtime list (live, classified from a touch screen), a machine's
-state timeline per shift, a line's reports (list, on demand, downloads). Views stay thin: read through
-production.queries, render; the downtime actions go through the page's socket (production/consumers.py) to
-production.services.downtime, the reports through production.services.reports."""
+state timeline per shift, a line's OEE view and loss Pareto (live over the page's socket), a line's reports (list,
+on demand, downloads). Views stay thin: read through production.queries, render; the downtime actions and the live
+figures go through the page's socket (production/consumers.py) to production.services.downtime and
+production.queries, the reports through production.services.reports."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,6 +28,7 @@ from production.queries.intervals import (
     timeline_window,
 )
 from production.queries.kpis import line_calendar
+from production.queries.pages import ParetoRange, pareto_window
 from production.services.downtime import downtime_may_classify
 from production.services.reports import XLSX_TYPE, shift_report_create
 
@@ -161,4 +164,56 @@ def line_report_download(request: AuthenticatedHttpRequest, line_id: int, report
     content_type = "application/pdf" if kind == "pdf" else XLSX_TYPE
     response = HttpResponse(bytes(getattr(report, kind)), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{report.file_stem}.{kind}"'
+    return response
+
+
+def _line(line_id: int) -> Line:
+    return get_object_or_404(Line.objects.select_related("area__site"), pk=line_id)
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_GET
+def line_oee_page(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    line = _line(line_id)
+    response = render(request, "production/line_oee.html", {"line": line, "config": {"line": line.pk}})
+    response.csp_extra = PLOTLY_CSP  # type: ignore[attr-defined]
+    return response
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_GET
+def line_pareto_page(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    line = _line(line_id)
+    try:
+        kind = ParetoRange(request.GET.get("range", ParetoRange.SHIFT.value))
+    except ValueError:
+        raise Http404("'range' must be shift, 24h or dates") from None
+    first, last = request.GET.get("first", ""), request.GET.get("last", "")
+    error = ""
+    if kind is ParetoRange.DATES:
+        try:
+            pareto_window(line_id=line.pk, kind=kind, first=first, last=last)
+        except ValueError as exc:
+            error, kind = str(exc), ParetoRange.SHIFT
+    response = render(
+        request,
+        "production/line_pareto.html",
+        {
+            "line": line,
+            "range": kind.value,
+            "first": first,
+            "last": last,
+            "error": error,
+            "config": {
+                "line": line.pk,
+                "range": kind.value,
+                "first": first or None,
+                "last": last or None,
+                "downtime_url": reverse("production:line_downtime", args=[line.pk]),
+            },
+        },
+    )
+    response.csp_extra = PLOTLY_CSP  # type: ignore[attr-defined]
     return response

@@ -4,11 +4,45 @@
   const tags = new Map();
   for (const m of machines) for (const t of m.tags) tags.set(t.id, {...t, machine: m.id, isState: t.id === m.state_tag});
 
-  function show(tagId, value, quality) {
+  /* Current-shift OEE and "state since" (production.queries.pages.overview_production): ages counted on the
+     server's clock (a panel PC's may be off), restarted when the state tag's value changes. */
+  const offset = JSON.parse(document.getElementById("server-now").textContent) - Date.now();
+  const since = new Map();
+  const lastState = new Map();
+
+  function age(ms) {
+    const s = Math.max(0, Math.round((Date.now() + offset - ms) / 1000));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min`;
+    return `${Math.floor(m / 60)} h ${m % 60} min`;
+  }
+
+  function showSince() {
+    for (const [machine, ms] of since) {
+      const el = document.querySelector(`[data-since-for="${machine}"]`);
+      if (el) el.textContent = `for ${age(ms)}`;
+    }
+  }
+
+  for (const m of machines) {
+    const p = m.production;
+    const el = document.querySelector(`[data-oee-for="${m.id}"]`);
+    if (el && p) {
+      el.textContent = p.oee === null ? "OEE –" : `OEE ${(p.oee * 100).toFixed(1)} %`;
+      el.dataset.oee = p.oee === null ? "" : p.oee;
+    }
+    if (p && p.since) since.set(m.id, p.since);
+  }
+
+  function show(tagId, value, quality, at) {
     const tag = tags.get(tagId);
     if (!tag) return;
     const text = Millwright.formatValue(tag, value, quality);
     if (tag.isState) {
+      if (at !== undefined && lastState.has(tag.machine) && lastState.get(tag.machine) !== value) since.set(tag.machine, at);
+      lastState.set(tag.machine, value);
+      showSince();
       const el = document.querySelector(`[data-state-for="${tag.machine}"]`);
       if (!el) return;
       el.textContent = text;
@@ -46,10 +80,11 @@
 
   for (const tag of tags.values()) show(tag.id, tag.value, tag.quality);
   for (const el of document.querySelectorAll(".device")) describeDevice(el);
-  setInterval(() => { for (const el of document.querySelectorAll(".device")) describeDevice(el); }, 1000);
+  showSince();
+  setInterval(() => { for (const el of document.querySelectorAll(".device")) describeDevice(el); showSince(); }, 1000);
   Millwright.connect({
     machines: machines.map((m) => m.id),
-    onSamples: (machine, samples) => { for (const [tagId, , value, quality] of samples) show(tagId, value, quality); },
+    onSamples: (machine, samples) => { for (const [tagId, at, value, quality] of samples) show(tagId, value, quality, at); },
     onDevice: showDevice,
   });
 })();

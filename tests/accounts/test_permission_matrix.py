@@ -60,6 +60,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     # Production: plant-floor pages (classifying goes through the page socket, checked per area)
     "production:line_downtime": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     "production:machine_timeline": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
+    "production:line_oee": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
+    "production:line_pareto": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     # A line's reports: listed, generated on demand (an empty form: the page again), downloaded
     "production:line_reports": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     "production:line_report_create": Endpoint(PLANT.expected, method="post", kwargs={"line_id": "<line>"}),

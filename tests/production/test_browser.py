@@ -10,6 +10,7 @@ from production.services.downtime import stop_comment
 from tests.browser import BROWSER_TESTS, login, screenshot
 from tests.factories import UserFactory
 from tests.production.conftest import at
+from tests.production.engineered import _store
 from tests.production.factories import DowntimeReasonFactory
 
 pytestmark = BROWSER_TESTS
@@ -124,3 +125,86 @@ def test_the_state_timeline_draws_one_band_per_interval_coloured_by_state(live_a
     assert "Jam" in label
     assert "<img src=x" in label
     assert pwned is None
+
+
+def test_classifying_a_stop_changes_the_oee_view_and_the_pareto_without_reload(live_asgi, line, browser):
+    """Issue 13's browser test: the downtime list, the OEE view and the loss Pareto open side by side; an operator
+    classifies the unclassified stop on the list; the Pareto's Unclassified bar becomes the reason's and the OEE
+    view is pushed again, neither page reloaded."""
+    from tests.production.factories import ProductCycleTimeFactory, ShiftCalendarFactory, ShiftPatternFactory
+
+    machine = line.config.machine
+    area = machine.line.area
+    operator = UserFactory(username="op1", role=Role.OPERATOR)
+    DowntimeArea.objects.create(area=area, user=operator)
+    DowntimeReasonFactory(category__site=area.site, category__name="Electrical", name="Motor")
+    ShiftPatternFactory(calendar=ShiftCalendarFactory(site=area.site), name="Early", weekdays=[0, 1, 2, 3, 4, 5, 6])
+    ProductCycleTimeFactory(machine_production=line.config, product=line.p1, ideal_cycle_seconds=12)
+    clock = time_machine.travel(at(700), tick=True)
+    clock.start()
+    try:
+        line.store(0, state=1, product=1, fault=0)
+        _store(line, at(0), {"total": 0, "good": 0})
+        line.store(60, state=2)  # starved, no fault code: unclassified
+        line.store(600, state=1)
+        _store(line, at(600), {"total": 8, "good": 7})
+        base = f"{live_asgi.url}/production/lines/{machine.line_id}"
+        pages = {}  # used in the browser's thread only
+
+        def open_pages(page) -> tuple[str, str, str]:
+            login(page, f"{base}/downtime/", "op1")
+            page.wait_for_selector("#stops[data-ready=true]", timeout=10_000)
+            # Two more tabs signed in as the same operator (a context of their own holding the session cookie).
+            tabs = page.context.browser.new_context(
+                storage_state=page.context.storage_state(), viewport={"width": 1400, "height": 900}
+            )
+            oee = pages["oee"] = tabs.new_page()
+            oee.goto(f"{base}/oee/")
+            oee.wait_for_selector("#oee-line[data-ready=true]", timeout=10_000)
+            pareto = pages["pareto"] = tabs.new_page()
+            pareto.goto(f"{base}/pareto/")
+            pareto.wait_for_selector("#pareto-chart[data-ready=true]", timeout=10_000)
+            for p in (oee, pareto):
+                p.evaluate("window.__sameDocument = true")
+            return (
+                pareto.inner_text("#pareto-rows"),
+                oee.get_attribute("#oee-line", "data-oee"),
+                pareto.get_attribute('tr[data-kind="unclassified"] a', "href"),
+            )
+
+        rows, oee_before, link = browser.run(open_pages)
+        assert "Unclassified" in rows
+        assert link == f"/production/lines/{machine.line_id}/downtime/"
+        assert oee_before  # the shift has a figure
+
+        def classify(page) -> tuple[str, str, bool, bool, int]:
+            oee, pareto = pages["oee"], pages["pareto"]
+            oee.evaluate("document.getElementById('oee-line').dataset.ready = 'pushed-before'")
+            page.bring_to_front()
+            page.click('#picker-categories button:has-text("Electrical")')
+            page.click('#picker-reasons button:has-text("Motor")')
+            pareto.wait_for_selector('tr[data-kind="reason"]:has-text("Electrical / Motor")', timeout=10_000)
+            oee.wait_for_selector("#oee-line[data-ready=true]", timeout=10_000)  # pushed again since
+            pareto.bring_to_front()
+            screenshot(pareto, "pareto.png")
+            oee.bring_to_front()
+            screenshot(oee, "oee.png")
+            return (
+                pareto.inner_text("#pareto-rows"),
+                oee.inner_text("#oee-machines"),
+                pareto.evaluate("window.__sameDocument === true"),
+                oee.evaluate("window.__sameDocument === true"),
+                pareto.locator("#pareto-chart .barlayer .point").count(),
+            )
+
+        rows, machines, pareto_same, oee_same, bars = browser.run(classify)
+        assert "Unclassified" not in rows
+        assert "Electrical / Motor" in rows
+        assert machine.name in machines
+        assert pareto_same  # no reload
+        assert oee_same
+        assert bars >= 1
+    finally:
+        if pages:
+            browser.run(lambda page: pages["oee"].context.close())
+        clock.stop()

@@ -11,7 +11,8 @@ from production.models import DowntimeArea, ShiftPattern
 from production.services.downtime import stop_comment
 from tests.factories import LineFactory, UserFactory
 from tests.production.conftest import at
-from tests.production.factories import ShiftCalendarFactory, ShiftPatternFactory
+from tests.production.engineered import _store
+from tests.production.factories import ProductCycleTimeFactory, ShiftCalendarFactory, ShiftPatternFactory
 
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
@@ -39,6 +40,8 @@ def _urls(line) -> list[str]:
     return [
         reverse("production:line_downtime", args=[machine.line_id]),
         reverse("production:machine_timeline", args=[machine.pk]),
+        reverse("production:line_oee", args=[machine.line_id]),
+        reverse("production:line_pareto", args=[machine.line_id]),
     ]
 
 
@@ -150,3 +153,50 @@ def test_a_lines_reports_page_generates_on_demand_lists_and_downloads(client, ni
     other = LineFactory()
     assert client.get(reverse("production:line_report_download", args=[other.pk, report.pk, "pdf"])).status_code == 404
     assert client.get(reverse("production:line_report_download", args=[line.pk, report.pk, "exe"])).status_code == 404
+
+
+def test_the_pareto_page_takes_a_range_and_refuses_dates_that_make_none(client, stopped):
+    line_id = stopped.config.machine.line_id
+    url = reverse("production:line_pareto", args=[line_id])
+    client.force_login(UserFactory(role=Role.OPERATOR))
+
+    def config(response) -> dict:
+        html = response.content.decode()
+        return json.loads(html.split('id="pareto-config" type="application/json">')[1].split("</script>")[0])
+
+    assert config(client.get(url))["range"] == "shift"  # the default
+    assert config(client.get(url, {"range": "24h"}))["range"] == "24h"
+    dated = config(client.get(url, {"range": "dates", "first": "2026-03-01", "last": "2026-03-02"}))
+    assert (dated["range"], dated["first"], dated["last"]) == ("dates", "2026-03-01", "2026-03-02")
+    assert dated["downtime_url"] == reverse("production:line_downtime", args=[line_id])
+    backwards = client.get(url, {"range": "dates", "first": "2026-03-02", "last": "2026-03-01"})
+    assert config(backwards)["range"] == "shift"
+    assert "The last date must not be before the first." in backwards.content.decode()
+    assert client.get(url, {"range": "year"}).status_code == 404
+
+
+def test_the_overview_cards_carry_the_current_shifts_oee_and_since_when_the_state_holds(client, line):
+    from production.queries.kpis import machines_kpis
+
+    machine = line.config.machine
+    ShiftPatternFactory(
+        calendar=ShiftCalendarFactory(site=machine.line.area.site), name="Early", weekdays=[0, 1, 2, 3, 4, 5, 6]
+    )
+    ProductCycleTimeFactory(machine_production=line.config, product=line.p1, ideal_cycle_seconds=12)
+    with time_machine.travel(at(900), tick=False):
+        line.store(0, state=1, product=1, fault=0)
+        _store(line, at(0), {"total": 0, "good": 0})
+        line.store(60, state=6, fault=17)
+        line.store(600, state=1, fault=0)
+        _store(line, at(600), {"total": 8, "good": 7})
+        client.force_login(UserFactory(role=Role.OPERATOR))
+        html = client.get(reverse("dashboards:plant_overview")).content.decode()
+        expected = machines_kpis(machine_ids=[machine.pk], start=at(0), end=at(900))[machine.pk]
+    data = json.loads(html.split('id="machines-data" type="application/json">')[1].split("</script>")[0])
+    [card] = [m for m in data if m["id"] == machine.pk]
+    assert card["production"]["state"] == "running"
+    assert card["production"]["since"] == round(at(600).timestamp() * 1000)
+    assert card["production"]["oee"] == pytest.approx(expected.oee)
+    assert 0 < card["production"]["oee"] < 1
+    assert f'data-oee-for="{machine.pk}"' in html
+    assert reverse("production:line_oee", args=[machine.line_id]) in html
