@@ -200,25 +200,34 @@ def _plant_create(machines: int, tags: int) -> dict[int, list[int]]:
     return out
 
 
-def _session_cookies(count: int) -> list[str]:
-    """`count` signed-in sessions of one operator, as `count` browsers would hold after logging in."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+def signed_in_session_keys(user: Any, count: int) -> list[str]:
+    """`count` signed-in sessions of `user` (`count` browsers after logging in): their session keys."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
 
-    from accounts.services.roles import Role, user_role_assign
-
-    user = get_user_model().objects.create_user(username="fanout-operator", password=None)
-    user_role_assign(user=user, role=Role.OPERATOR)
-    cookies = []
+    keys = []
     for _ in range(count):
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
         session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
-        cookies.append(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
-    return cookies
+        if session.session_key is None:
+            raise RuntimeError("the session store created a session without a key")
+        keys.append(session.session_key)
+    return keys
+
+
+def _session_cookies(count: int) -> list[str]:
+    """`count` signed-in sessions of one operator, as `count` browsers would hold after logging in."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from accounts.services.roles import Role, user_role_assign
+
+    user = get_user_model().objects.create_user(username="fanout-operator", password=None)
+    user_role_assign(user=user, role=Role.OPERATOR)
+    return [f"{settings.SESSION_COOKIE_NAME}={key}" for key in signed_in_session_keys(user, count)]
 
 
 def _env() -> dict[str, str]:

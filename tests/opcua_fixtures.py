@@ -5,6 +5,7 @@ Session-scoped: an asyncua server takes about a second to start, a secure one a 
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Self
@@ -24,15 +25,23 @@ OPCUA_PASSWORD = "s3cret-Pass"
 START_TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="session")
-def opcua_plant_server() -> Iterator[OpcUaPlantServerThread]:
-    """The 1-line x 2-machine plant over OPC UA, no security, anonymous logins."""
-    server = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=7), tick_seconds=0.2)
+@contextmanager
+def opcua_plant_serving(*, seed: int) -> Iterator[OpcUaPlantServerThread]:
+    """A 1-line x 2-machine plant over OPC UA, no security, anonymous logins: started (up to START_TIMEOUT), stopped
+    on leaving. Tests that change its machines take one of their own with their own seed."""
+    server = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=seed), tick_seconds=0.2)
     server.start(timeout=START_TIMEOUT)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def opcua_plant_server() -> Iterator[OpcUaPlantServerThread]:
+    """The 1-line x 2-machine plant over OPC UA, no security, anonymous logins."""
+    with opcua_plant_serving(seed=7) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

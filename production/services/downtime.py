@@ -13,6 +13,7 @@ Each action locks the machine's MachineProduction row, as the derivation does, s
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
@@ -108,6 +109,34 @@ def _record_save(interval: StateInterval) -> None:
     )
 
 
+def _said_changed(
+    interval: StateInterval,
+    *,
+    before: dict,
+    action: AuditAction,
+    user: User | None,
+    remote_addr: str | None,
+    **details: Any,
+) -> None:
+    """After an operator changed what is said of a stop (saved): keep it for the next derivation, audit it (what was
+    said before and after, with `details`), and tell the live pages."""
+    _record_save(interval)
+    audit_record(
+        actor=user,
+        action=action,
+        target=_target(interval),
+        details={
+            "interval": interval.pk,
+            "machine": interval.machine_id,
+            **details,
+            "before": before,
+            "after": _said(interval),
+        },
+        remote_addr=remote_addr,
+    )
+    downtime_changed_publish(machine_id=interval.machine_id, since=interval.start)
+
+
 def _user_id(user: User | None) -> int | None:
     return user.pk if user is not None and user.is_authenticated else None
 
@@ -136,21 +165,14 @@ def stop_classify(
             interval.reason, interval.auto_classified = reason, False
         interval.classified_by_id, interval.classified_at = _user_id(user), at
         interval.save(update_fields=["reason", "auto_classified", "classified_by", "classified_at"])
-        _record_save(interval)
-        audit_record(
-            actor=user,
+        _said_changed(
+            interval,
+            before=before,
             action=AuditAction.DOWNTIME_CLASSIFY,
-            target=_target(interval),
-            details={
-                "interval": interval.pk,
-                "machine": interval.machine_id,
-                "auto_reason": str(interval.auto_reason) if interval.auto_reason_id is not None else None,
-                "before": before,
-                "after": _said(interval),
-            },
+            user=user,
             remote_addr=remote_addr,
+            auto_reason=str(interval.auto_reason) if interval.auto_reason_id is not None else None,
         )
-        downtime_changed_publish(machine_id=interval.machine_id, since=interval.start)
     return interval
 
 
@@ -164,20 +186,7 @@ def stop_comment(*, interval_id: int, comment: str, user: User | None, remote_ad
         before = _said(interval)
         interval.comment = comment
         interval.save(update_fields=["comment"])
-        _record_save(interval)
-        audit_record(
-            actor=user,
-            action=AuditAction.DOWNTIME_COMMENT,
-            target=_target(interval),
-            details={
-                "interval": interval.pk,
-                "machine": interval.machine_id,
-                "before": before,
-                "after": _said(interval),
-            },
-            remote_addr=remote_addr,
-        )
-        downtime_changed_publish(machine_id=interval.machine_id, since=interval.start)
+        _said_changed(interval, before=before, action=AuditAction.DOWNTIME_COMMENT, user=user, remote_addr=remote_addr)
     return interval
 
 

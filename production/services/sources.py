@@ -8,7 +8,7 @@ version token (common.version_token) moves; saving or deleting any production co
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,7 +90,17 @@ class Sources:
 def machine_sources(config: MachineProduction) -> MachineSources:
     """One machine's sources, read from the database (not the cache)."""
     site_id = config.machine.line.area.site_id
-    faults = FaultCode.objects.filter(tag__machine_id=config.machine_id).order_by("tag_id", "value")
+    return _machine_sources(
+        config,
+        products=dict(Product.objects.filter(site_id=site_id).values_list("code", "id")),
+        faults=list(FaultCode.objects.filter(tag__machine_id=config.machine_id).order_by("tag_id", "value")),
+    )
+
+
+def _machine_sources(
+    config: MachineProduction, *, products: Mapping[str, int], faults: Sequence[FaultCode]
+) -> MachineSources:
+    """`config`'s sources, given its site's products (code -> id) and its fault codes (by tag, then value)."""
     return MachineSources(
         machine_id=config.machine_id,
         state_tag_id=config.state_tag_id,
@@ -98,7 +108,7 @@ def machine_sources(config: MachineProduction) -> MachineSources:
         unmapped_state=config.unmapped_state,
         product_tag_id=config.product_tag_id,
         product_is_text=config.product_tag is not None and config.product_tag.is_text,
-        products=dict(Product.objects.filter(site_id=site_id).values_list("code", "id")),
+        products=products,
         fault_tag_ids=tuple(dict.fromkeys(f.tag_id for f in faults)),
         fault_map={(f.tag_id, f.value): f.reason_id for f in faults},
     )
@@ -114,17 +124,10 @@ def _load() -> Sources:
         faults.setdefault(f.tag.machine_id, []).append(f)
     machines: dict[int, MachineSources] = {}
     for config in configs.prefetch_related("state_map"):
-        mine = faults.get(config.machine_id, [])
-        machines[config.machine_id] = MachineSources(
-            machine_id=config.machine_id,
-            state_tag_id=config.state_tag_id,
-            state_map={m.value: m.state for m in config.state_map.all()},
-            unmapped_state=config.unmapped_state,
-            product_tag_id=config.product_tag_id,
-            product_is_text=config.product_tag is not None and config.product_tag.is_text,
+        machines[config.machine_id] = _machine_sources(
+            config,
             products=products.get(config.machine.line.area.site_id, {}),
-            fault_tag_ids=tuple(dict.fromkeys(f.tag_id for f in mine)),
-            fault_map={(f.tag_id, f.value): f.reason_id for f in mine},
+            faults=faults.get(config.machine_id, []),
         )
     by_tag: dict[int, list[int]] = {}
     for m in machines.values():

@@ -1,7 +1,5 @@
 """Alarm definitions in the tag CSV: the `alarms` column round-trips, and its changes are diffed and applied."""
 
-import csv
-import io
 import json
 
 import pytest
@@ -9,8 +7,9 @@ from auditlog.models import LogEntry
 
 from alarms.models import AlarmDefinition
 from historian.models import Tag
-from historian.services.tag_csv import tag_csv_columns, tag_export_csv, tag_import_csv
+from historian.services.tag_csv import tag_export_csv, tag_import_csv
 from tests.factories import DeviceFactory, MachineFactory, ScanClassFactory, TagFactory
+from tests.historian.services.tag_csv.support import export_text, rows_of, write_rows
 
 
 @pytest.fixture
@@ -40,15 +39,7 @@ def tags(db) -> dict[str, Tag]:
 
 
 def _rows() -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO("".join(tag_export_csv()), newline="")))
-
-
-def _write(rows: list[dict[str, str]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=tag_csv_columns())
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return rows_of(export_text())
 
 
 def _alarms(row: dict[str, str]) -> dict[str, dict]:
@@ -77,11 +68,11 @@ def test_a_changed_limit_a_new_alarm_and_a_removed_one_are_diffed_then_applied_a
     temp["alarms"] = json.dumps(list(alarms.values()))
     high = AlarmDefinition.objects.get(name="High")
 
-    dry = tag_import_csv(file=_write(rows), dry_run=True, actor=None)
+    dry = tag_import_csv(file=write_rows(rows), dry_run=True, actor=None)
     assert [(c.path, list(c.changes)) for c in dry.updated] == [("S/A/L/M.temp", ["alarms"])]
     assert AlarmDefinition.objects.count() == 3
 
-    tag_import_csv(file=_write(rows), dry_run=False, actor=None)
+    tag_import_csv(file=write_rows(rows), dry_run=False, actor=None)
 
     assert set(AlarmDefinition.objects.values_list("name", "limit")) == {
         ("High", 90.0),
@@ -99,7 +90,7 @@ def test_alarm_mistakes_are_reported_on_the_tag_line(tags):
     rows[1]["alarms"] = '[{"name": "Dev", "kind": "deviation", "limit": 1, "message": "x", "setpoint_tag": "S/nope"}]'
     rows[2]["alarms"] = '{"name": "not a list"}'
 
-    report = tag_import_csv(file=_write(rows), dry_run=True, actor=None)
+    report = tag_import_csv(file=write_rows(rows), dry_run=True, actor=None)
 
     errors = {e.line: e.message for e in report.errors}
     assert errors == {
@@ -119,7 +110,7 @@ def test_a_new_tag_can_carry_an_alarm_on_another_new_tag_of_the_same_file(tags):
         [{"name": "Dev", "kind": "deviation", "limit": 2, "message": "off", "setpoint_tag": "S/A/L/M.pressure_sp"}]
     )
 
-    report = tag_import_csv(file=_write([*rows, pv, sp]), dry_run=False, actor=None)
+    report = tag_import_csv(file=write_rows([*rows, pv, sp]), dry_run=False, actor=None)
 
     assert report.errors == []
     assert len(report.created) == 2

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.utils import timezone
 from websockets.asyncio.client import connect
 
 from accounts.services.sessions import session_sockets_group
+from bench.fanout import signed_in_session_keys
 from common.net import free_port, wait_for_port
 from common.redis import redis_client
 from historian.quality import Quality
@@ -66,19 +65,6 @@ def web_process(transactional_db, tmp_path):
             log.close()
 
 
-def _sessions(user, count: int) -> list[str]:
-    """`count` signed-in sessions of `user`: `count` browsers."""
-    keys = []
-    for _ in range(count):
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        keys.append(session.session_key)
-    return keys
-
-
 async def _browser(port: int, session_key: str, machine_id: int, subscribed: asyncio.Event, all_in: asyncio.Event):
     """One overview page's socket: subscribe, then read until a batch of samples arrives (returned)."""
     async with connect(
@@ -102,7 +88,7 @@ def test_one_web_process_serves_150_signed_in_sockets_and_each_receives_a_live_v
     web_process, make_user, machine, machine_tags
 ):
     port, log = web_process
-    session_keys = _sessions(make_user("operator"), SOCKETS)
+    session_keys = signed_in_session_keys(make_user("operator"), SOCKETS)
     group = machine_live_group(machine.pk)
 
     async def scenario():

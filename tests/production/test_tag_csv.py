@@ -1,9 +1,6 @@
 """Production's per-tag configuration in the tag CSV (production/tag_csv.py): the demo's configuration round-trips,
 an edited file plans its exact diff and applies it audited, mistakes are reported on their row and change nothing."""
 
-import csv
-import io
-
 import pytest
 from auditlog.models import LogEntry
 
@@ -12,7 +9,7 @@ from demo.production import demo_production_load
 from demo.simulator.plant import PRODUCTION_STATES
 from demo.simulator.production import FAULT_CODES
 from historian.models import Site, Tag
-from historian.services.tag_csv import tag_csv_columns, tag_export_csv, tag_import_csv
+from historian.services.tag_csv import tag_export_csv, tag_import_csv
 from production.models import (
     DowntimeCategory,
     DowntimeReason,
@@ -22,19 +19,12 @@ from production.models import (
     StateMapping,
 )
 from tests.factories import TagFactory
+from tests.historian.services.tag_csv.support import export_text, rows_of, write_rows
 from tests.production.factories import MachineProductionFactory
 
 
 def _rows() -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO("".join(tag_export_csv()), newline="")))
-
-
-def _write(rows: list[dict[str, str]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=tag_csv_columns())
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return rows_of(export_text())
 
 
 def _configuration() -> tuple:
@@ -98,7 +88,7 @@ def test_an_edited_file_plans_its_exact_diff_and_applies_it_audited(demo_product
     tag = Tag.objects.get(path=state["path"])
     config = MachineProduction.objects.get(state_tag=tag)
 
-    plan = tag_import_csv(file=_write(rows), dry_run=True, actor=user)
+    plan = tag_import_csv(file=write_rows(rows), dry_run=True, actor=user)
 
     assert plan.errors == []
     assert {(c.path, tuple(c.changes.items())) for c in plan.updated} == {
@@ -107,7 +97,7 @@ def test_an_edited_file_plans_its_exact_diff_and_applies_it_audited(demo_product
     }
     assert StateMapping.objects.get(machine_production=config, value=int(first)).state != "blocked"
 
-    report = tag_import_csv(file=_write(rows), dry_run=False, actor=user)
+    report = tag_import_csv(file=write_rows(rows), dry_run=False, actor=user)
 
     assert report.applied
     assert dict(config.state_map.values_list("value", "state")) == {int(v): s for v, s in mapping.items()}
@@ -150,7 +140,7 @@ def test_roles_move_between_tags_and_a_new_tag_takes_one(configured):
     reject = dict(good, path=good["path"].rsplit(".", 1)[0] + ".reject", address="HR900", production_role="reject")
     good["production_role"] = ""
 
-    report = tag_import_csv(file=_write([*rows, reject]), dry_run=False, actor=None)
+    report = tag_import_csv(file=write_rows([*rows, reject]), dry_run=False, actor=None)
 
     assert report.errors == []
     configured.refresh_from_db()
@@ -187,7 +177,7 @@ def test_mistakes_are_reported_on_their_row_and_column_and_change_nothing(config
     by_name["product"]["state_map"] = "1=running"
     configuration = _configuration()
 
-    report = tag_import_csv(file=_write(rows), dry_run=False, actor=None)
+    report = tag_import_csv(file=write_rows(rows), dry_run=False, actor=None)
 
     assert {e.line: e.message for e in report.errors} == {
         lines["state"]: "state_map: 'x=idle' is not value=name (e.g. 1=running); state_map: value 1 is given twice; "
@@ -211,7 +201,7 @@ def test_a_machine_left_without_a_state_tag_or_with_three_counters_is_refused(co
     by_name["product"]["production_role"] = "reject"
     configuration = _configuration()
 
-    report = tag_import_csv(file=_write(rows), dry_run=False, actor=None)
+    report = tag_import_csv(file=write_rows(rows), dry_run=False, actor=None)
 
     machine = configured.machine.name
     assert [e.message for e in report.errors] == [
@@ -228,13 +218,13 @@ def test_fault_codes_need_the_fault_role_and_a_fault_role_needs_codes(configured
     fault.update(production_role="", fault_codes="3=Mechanical / Jam")
     alarm = dict(fault, path=fault["path"] + "2", address="HR902", production_role="fault", fault_codes="")
 
-    report = tag_import_csv(file=_write([*rows, fault, alarm]), dry_run=True, actor=None)
+    report = tag_import_csv(file=write_rows([*rows, fault, alarm]), dry_run=True, actor=None)
 
     assert [(e.line, e.message) for e in report.errors] == [
         (len(rows) + 2, "production_role: a tag with fault codes has a role (fault, unless it is another input)"),
         (len(rows) + 3, "fault_codes: a fault tag (production_role fault) needs its codes, e.g. 101=Jam"),
     ]
     fault["production_role"] = "fault"
-    report = tag_import_csv(file=_write([*rows, fault]), dry_run=False, actor=None)
+    report = tag_import_csv(file=write_rows([*rows, fault]), dry_run=False, actor=None)
     assert report.errors == []
     assert FaultCode.objects.get(tag__path=fault["path"], value=3).reason.category.name == "Mechanical"

@@ -11,21 +11,16 @@ from accounts.services.roles import Role
 from audit.models import AuditAction, AuditEvent
 from demo.plant import demo_plant_load
 from demo.simulator.opcua_server import OpcUaPlantServerThread
-from demo.simulator.plant import PlantSimulator
 from historian.models import ConfirmationMode, Device, Protocol, Tag, WritePolicy
 from ingest.services.writes import WriteRule, WriteState, device_writes_set, tag_write_confirm, tag_write_request
-from tests.opcua_fixtures import START_TIMEOUT
+from tests.opcua_fixtures import opcua_plant_serving
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[OpcUaPlantServerThread]:
     """A plant of its own: these tests change its machines."""
-    srv = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=11), tick_seconds=0.2)
-    srv.start(timeout=START_TIMEOUT)
-    try:
+    with opcua_plant_serving(seed=11) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

@@ -7,22 +7,18 @@ from collections.abc import Iterator
 import pytest
 
 from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
-from demo.simulator.plant import MachineCommand, MachineState, PlantSimulator
+from demo.simulator.plant import MachineCommand, MachineState
 from ingest.protocols.base import PointRequest, WriteStatus
 from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings
-from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER, START_TIMEOUT
+from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER, opcua_plant_serving
 from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[OpcUaPlantServerThread]:
     """A plant of its own: these tests change its machines."""
-    srv = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=9), tick_seconds=0.2)
-    srv.start(timeout=START_TIMEOUT)
-    try:
+    with opcua_plant_serving(seed=9) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture
