@@ -272,6 +272,10 @@ class TagSerializer(serializers.ModelSerializer):
     machine_name = serializers.CharField(source="machine.name")
     line = serializers.IntegerField(source="machine.line_id")
     interpolation = serializers.CharField(source="effective_interpolation")
+    plot_interpolation = serializers.CharField(
+        help_text="How a chart draws the tag between samples: step for counts, states, booleans and counters, linear "
+        "only for analog values whose interpolation is linear"
+    )
 
     class Meta:
         model = Tag
@@ -285,6 +289,7 @@ class TagSerializer(serializers.ModelSerializer):
             "units",
             "data_type",
             "interpolation",
+            "plot_interpolation",
             "span_low",
             "span_high",
             "value_labels",

@@ -15,8 +15,8 @@ refresh_continuous_aggregate). Progress goes to stderr. Then, each timed --repea
                          since over a year it scans every sample). Each answer is checked: same overall min and max.
   raw_100k               raw_values of 100,000 samples of one 1 s tag, against the same SELECT through Django's
                          cursor (text protocol), i.e. what `tag_history` does.
-  snapshot               current_values of the --wide-tags tags, against the newest sample of each from history
-                         (one index probe per tag, no current-value table).
+  snapshot               current_values of the --wide-tags tags, each value read once, against the newest sample
+                         of each from history (one index probe per tag, no current-value table); same values.
 
 Ratios are cost ratios: ratio_x_to_naive = p50(x) / p50(naive), so < 1 means the project's query is faster.
 The last line printed is one JSON object with every figure.
@@ -28,6 +28,7 @@ import argparse
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -232,10 +233,18 @@ def _raw(result: dict[str, Any], tag_id: int, end: datetime, repeats: int) -> No
 def _snapshot(result: dict[str, Any], tag_ids: Sequence[int], repeats: int) -> None:
     from historian.queries.history import current_values
 
-    project, values = _timed(lambda: current_values(tag_ids=tag_ids), repeats)
+    def snapshot() -> Any:
+        values = current_values(tag_ids=tag_ids)
+        deque(values.values(), maxlen=0)  # every CurrentValue built once, as a caller that reads them all
+        return values
+
+    project, values = _timed(snapshot, repeats)
     naive, rows = _timed(lambda: _fetch(_NAIVE_SNAPSHOT, [list(tag_ids)]), repeats)
     if len(values) != len(rows) or len(rows) != len(tag_ids):
         raise RuntimeError(f"snapshot of {len(tag_ids)} tags: {len(values)} current values, {len(rows)} from history")
+    differ = [r[0] for r in rows if (values[r[0]].time, values[r[0]].value, values[r[0]].quality) != tuple(r[1:])]
+    if differ:
+        raise RuntimeError(f"snapshot: {len(differ)} current values differ from history (tag {differ[0]} first)")
     _figures(result, "snapshot", project, naive)
     result["snapshot_tags"] = len(tag_ids)
 

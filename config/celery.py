@@ -35,4 +35,10 @@ app.conf.beat_schedule = {
     },
     "alarms-escalations": {"task": "alarms.tasks.alarm_escalations", "schedule": 30.0, "options": {"expires": 30.0}},
     "alarms-journal-partitions": {"task": "alarms.tasks.alarm_journal_maintain", "schedule": 3600.0},
+    # Production: each shift's report per line, a few minutes after the shift ends (once per line and shift).
+    "production-shift-reports": {
+        "task": "production.tasks.shift_reports_generate",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }

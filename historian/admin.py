@@ -6,7 +6,18 @@ from django.urls import reverse
 
 from historian.admin_csv import TagCsvAdminMixin
 from historian.device_fields import STATUS_FIELDS
-from historian.models import Area, Device, HistorianSettings, Line, Machine, ScanClass, Site, Tag
+from historian.models import (
+    Area,
+    Device,
+    HistorianSettings,
+    Line,
+    Machine,
+    OperateArea,
+    ScanClass,
+    Site,
+    Tag,
+    WritePolicy,
+)
 from historian.tasks import retention_maintain
 
 
@@ -75,10 +86,18 @@ class DeviceAdminBase(admin.ModelAdmin):
         "consecutive_failures",
         "last_error",
         "quarantined_at",
+        "writes_enabled",
     ]
-    list_filter = ["protocol", "enabled", "discovered", "status", ("quarantined_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "protocol",
+        "enabled",
+        "discovered",
+        "status",
+        ("quarantined_at", admin.EmptyFieldListFilter),
+        "writes_enabled",
+    ]
     search_fields = ["name", "host", "description"]
-    readonly_fields = [*STATUS_FIELDS, "quarantined_at", "quarantine_reason"]
+    readonly_fields = [*STATUS_FIELDS, "quarantined_at", "quarantine_reason", "writes_enabled"]
     fieldsets = [
         (None, {"fields": ["name", "protocol", "enabled", "description"]}),
         ("Connection", {"fields": ["host", "port", "unit_id", "word_order", "timeout_seconds"]}),
@@ -89,6 +108,7 @@ class DeviceAdminBase(admin.ModelAdmin):
         ),
         ("Status", {"fields": list(STATUS_FIELDS)}),
         ("Quarantine (set and released with the list's actions)", {"fields": ["quarantined_at", "quarantine_reason"]}),
+        ("Writes (enabled and disabled by administrators with the list's actions)", {"fields": ["writes_enabled"]}),
     ]
 
 
@@ -186,3 +206,26 @@ class HistorianSettingsAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if form.changed_data:
             _retention_apply_soon()
+
+
+@admin.register(WritePolicy)
+class WritePolicyAdmin(admin.ModelAdmin):
+    """Each writable tag's write policy (enforced by ingest/services/writes.py). No policy: no write."""
+
+    list_display = ["tag", "min_value", "max_value", "max_step", "min_interval_seconds", "confirmation"]
+    list_filter = ["confirmation", "tag__machine__line__area"]
+    search_fields = ["tag__path"]
+    autocomplete_fields = ["tag", "interlock_tag"]
+    fieldsets = [
+        (None, {"fields": ["tag", "confirmation", "confirm_within_seconds"]}),
+        ("Value", {"fields": ["min_value", "max_value", "max_step", "max_rate_per_second", "min_interval_seconds"]}),
+        ("Interlock", {"fields": ["interlock_tag", "interlock_comparison", "interlock_value"]}),
+    ]
+
+
+@admin.register(OperateArea)
+class OperateAreaAdmin(admin.ModelAdmin):
+    """Where holders of historian.operate may write setpoints and commands."""
+
+    list_display = ["area", "group", "user"]
+    list_filter = ["area"]

@@ -38,6 +38,7 @@ from ingest.protocols.opcua.configure import (
 )
 from ingest.services.devices import device_enabled_set
 from ingest.services.quarantine import MAX_REASON_CHARS, device_quarantine_set
+from ingest.services.writes import PERM_ENABLE_DEVICE_WRITES, device_writes_set
 
 OPCUA_FIELDS = [
     "endpoint_url",
@@ -133,6 +134,8 @@ class DeviceAdmin(DeviceAdminBase):
         "put_in_service",
         "quarantine",
         "release_quarantine",
+        "enable_writes",
+        "disable_writes",
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Device | None = None):
@@ -234,6 +237,28 @@ class DeviceAdmin(DeviceAdminBase):
             )
         ]
         self.message_user(request, f"{len(done)} devices released from quarantine: {', '.join(done) or '-'}.")
+
+    def has_enable_device_writes_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(PERM_ENABLE_DEVICE_WRITES)
+
+    @admin.action(
+        description="Enable writes (to writable tags, under their write policies)", permissions=["enable_device_writes"]
+    )
+    def enable_writes(self, request: HttpRequest, queryset) -> None:
+        self._writes_set(request, queryset, enabled=True)
+
+    @admin.action(description="Disable writes", permissions=["enable_device_writes"])
+    def disable_writes(self, request: HttpRequest, queryset) -> None:
+        self._writes_set(request, queryset, enabled=False)
+
+    def _writes_set(self, request: HttpRequest, queryset, *, enabled: bool) -> None:
+        done = [
+            device.name
+            for device in queryset.order_by("pk")
+            if device_writes_set(device=device, enabled=enabled, user=request.user, remote_addr=_remote_addr(request))
+        ]
+        what = "enabled" if enabled else "disabled"
+        self.message_user(request, f"Writes {what} on {len(done)} devices: {', '.join(done) or '-'}.")
 
     @admin.action(
         description="Generate an OPC UA client certificate (replaces the device's own)", permissions=["change"]

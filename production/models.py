@@ -711,3 +711,66 @@ class LossSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reason_id or ''} {self.seconds:g} s"
+
+
+class ShiftReport(models.Model):
+    """A line's report over one shift (or, on demand, any range): its PDF and XLSX, kept in the database as bytes.
+
+    Bytes in the database, not files: the web process that serves a download and the Celery worker that wrote it
+    need no shared volume, the reports go with the database's backups and retention, and a report is tens of KB.
+    A shift's report exists once per line and shift (the unique constraint): the beat task may run any number of
+    times."""
+
+    line = models.ForeignKey("historian.Line", on_delete=models.CASCADE, related_name="shift_reports")
+    shift_name = models.CharField(max_length=100, blank=True, help_text="Empty: a report on demand over any range")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    generated_at = models.DateTimeField()
+    requested_by = models.CharField(max_length=150, blank=True)
+    pdf = models.BinaryField()
+    xlsx = models.BinaryField()
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-start", "-generated_at"]
+        indexes = [models.Index(fields=["line", "-start"], name="production_report_line_start")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line", "shift_name", "start"], condition=~Q(shift_name=""), name="production_report_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line} {self.shift_name or 'range'} {self.start:%Y-%m-%d %H:%M}"
+
+    @property
+    def file_stem(self) -> str:
+        label = self.shift_name or "range"
+        stem = f"{self.line.name}-{self.start:%Y%m%d-%H%M}-{label}"
+        return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
+
+
+class ShiftReportRecipient(models.Model):
+    """Who receives a line's shift reports: an email notification route (alarms), so the addresses are kept once."""
+
+    line = models.ForeignKey("historian.Line", on_delete=models.CASCADE, related_name="report_recipients")
+    route = models.ForeignKey(
+        "alarms.NotificationRoute",
+        on_delete=models.CASCADE,
+        related_name="+",
+        limit_choices_to={"channel": "email"},
+        help_text="An email route: its addresses receive the line's reports (its priority and area do not apply)",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["line", "route"], name="production_report_recipient_once")]
+
+    def __str__(self) -> str:
+        return f"{self.line} -> {self.route}"
+
+    def clean(self) -> None:
+        from alarms.models import Channel
+
+        if self.route_id is not None and self.route.channel != Channel.EMAIL:
+            raise ValidationError({"route": "Reports go by email: pick an email route."})

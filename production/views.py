@@ -1,20 +1,23 @@
-"""The production pages of the floor: a line's downtime list (live, classified from a touch screen) and a
-machine's state timeline per shift. Views stay thin: read through production.queries, render; the actions go
-through the page's socket (production/consumers.py) to production.services.downtime."""
+"""The production pages of the floor: a line's downtime list (live, classified from a touch screen), a machine's
+state timeline per shift, a line's reports (list, on demand, downloads). Views stay thin: read through
+production.queries, render; the downtime actions go through the page's socket (production/consumers.py) to
+production.services.downtime, the reports through production.services.reports."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from historian.models import Line, Machine
 from production.consumers import DEFAULT_HOURS
+from production.models import ShiftReport
 from production.queries.intervals import (
     STATE_LABELS,
     machine_timeline,
@@ -22,7 +25,9 @@ from production.queries.intervals import (
     reason_tree,
     timeline_window,
 )
+from production.queries.kpis import line_calendar
 from production.services.downtime import downtime_may_classify
+from production.services.reports import XLSX_TYPE, shift_report_create
 
 VIEW_PLANT = "historian.view_plant"
 # Plotly's code needs 'unsafe-eval' on the page that draws with it (config/middleware.py; as dashboards' pages).
@@ -85,4 +90,75 @@ def machine_timeline_page(request: AuthenticatedHttpRequest, machine_id: int) ->
     )
     # The attribute config/middleware.py reads, on this response only.
     response.csp_extra = PLOTLY_CSP  # type: ignore[attr-defined]
+    return response
+
+
+#: The longest range a report on demand may cover (it is generated while the person waits).
+REPORT_MAX_RANGE = timedelta(days=31)
+
+
+class ReportRangeForm(forms.Form):
+    """A report on demand: a range in the plant's wall-clock time."""
+
+    start = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    end = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if end <= start:
+                raise forms.ValidationError("The end must be after the start.")
+            if end - start > REPORT_MAX_RANGE:
+                raise forms.ValidationError(f"At most {REPORT_MAX_RANGE.days} days per report.")
+        return data
+
+
+def _reports_page(request: AuthenticatedHttpRequest, line: Line, form: ReportRangeForm) -> HttpResponse:
+    reports = ShiftReport.objects.filter(line=line).defer("pdf", "xlsx")[:200]
+    return render(request, "production/line_reports.html", {"line": line, "reports": reports, "form": form})
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_GET
+def line_reports_page(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    line = get_object_or_404(Line.objects.select_related("area__site"), pk=line_id)
+    return _reports_page(request, line, ReportRangeForm())
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_POST
+def line_report_create(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
+    line = get_object_or_404(Line.objects.select_related("area__site"), pk=line_id)
+    tz = line_calendar(line.pk, site_timezone=line.area.site.timezone).tz
+    with timezone.override(tz):  # the form's wall-clock times are the plant's
+        form = ReportRangeForm(request.POST)
+        valid = form.is_valid()
+    if not valid:
+        return _reports_page(request, line, form)
+    shift_report_create(
+        line_id=line.pk,
+        start=form.cleaned_data["start"],
+        end=form.cleaned_data["end"],
+        requested_by=request.user.get_username(),
+    )
+    return redirect("production:line_reports", line_id=line.pk)
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_http_methods(["GET", "HEAD"])
+def line_report_download(request: AuthenticatedHttpRequest, line_id: int, report_id: int, kind: str) -> HttpResponse:
+    if kind not in ("pdf", "xlsx"):
+        raise Http404("a report is a pdf or an xlsx")
+    report = get_object_or_404(
+        ShiftReport.objects.select_related("line").only(kind, "line__name", "start", "shift_name"),
+        pk=report_id,
+        line_id=line_id,
+    )
+    content_type = "application/pdf" if kind == "pdf" else XLSX_TYPE
+    response = HttpResponse(bytes(getattr(report, kind)), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{report.file_stem}.{kind}"'
     return response

@@ -30,6 +30,9 @@ _OPERATOR = (
     "alarms.shelve_alarm",
     # Stops of the areas granted to them or their group (production.DowntimeArea).
     "production.classify_downtime",
+    # Setpoints and commands of the areas granted to them or their group (historian.OperateArea), under each
+    # tag's write policy (ingest/services/writes.py). Administrators hold historian.operate_any_area.
+    "historian.operate",
 )
 _ENGINEER = (
     *_OPERATOR,

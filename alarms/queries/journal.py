@@ -68,3 +68,11 @@ def machine_activations(*, machine_id: int, start: datetime, end: datetime, limi
     """A machine's alarm activations in [start, end), oldest first (at most `limit`: a flood is not a timeline)."""
     entries = JournalEntry.objects.filter(machine_id=machine_id, event="activate", time__gte=start, time__lt=end)
     return list(entries.order_by("time", "id")[:limit])
+
+
+def line_activations(*, line_id: int, start: datetime, end: datetime, limit: int = 500) -> list[JournalEntry]:
+    """A line's process-alarm activations in [start, end), oldest first (at most `limit`: the shift report's)."""
+    entries = JournalEntry.objects.filter(
+        line_id=line_id, event="activate", category=AlarmCategory.PROCESS, time__gte=start, time__lt=end
+    )
+    return list(entries.order_by("time", "id")[:limit])

@@ -200,6 +200,11 @@ def _webhook_post(route: NotificationRoute, payload: dict) -> None:
         raise NotificationError(f"webhook unreachable: {getattr(exc, 'reason', exc)}") from None
 
 
+def route_addresses(route: NotificationRoute) -> list[str]:
+    """An email route's addresses (its target, comma-separated)."""
+    return [a.strip() for a in route.target.split(",") if a.strip()]
+
+
 def _email_send(route: NotificationRoute, payload: dict) -> None:
     alarm = payload["alarm"]
     prefix = "ESCALATION " if payload["kind"] == "escalation" else ""
@@ -228,7 +233,7 @@ def _email_send(route: NotificationRoute, payload: dict) -> None:
             f"State     {alarm['state'].replace('_', ' ')}",
             f"Value     {alarm['value']} {alarm['units']}",
         ]
-    recipients = [a.strip() for a in route.target.split(",") if a.strip()]
+    recipients = route_addresses(route)
     try:
         send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
     except OSError as exc:  # smtplib errors are OSErrors

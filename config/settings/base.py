@@ -282,6 +282,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     },
     "historian.ScanClass",
     "historian.Tag",
+    "historian.WritePolicy",
+    "historian.OperateArea",
     {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
     {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
     # Production's per-tag configuration, which the tag CSV writes too (production/tag_csv.py).

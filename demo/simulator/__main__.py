@@ -16,6 +16,7 @@ from demo.simulator.modbus_server import Address, ServerBindError, serve_plant
 from demo.simulator.opcua_server import serve_plant_opcua
 from demo.simulator.plant import PlantSimulator
 from demo.simulator.sparkplug_plant import serve_plant_sparkplug
+from demo.simulator.wear import DEMO_WEAR
 
 log = logging.getLogger("demo.simulator")
 
@@ -30,6 +31,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=3, help="production lines = Modbus unit ids (default 3)")
     parser.add_argument("--machines-per-line", type=int, default=3, help="machines per line (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="random seed, for reproducible runs (default 1)")
+    parser.add_argument(
+        "--demo-wear",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="machine L1-M2's spindle bearing degrades fast, to fail about 15 minutes in (demo.simulator.wear."
+        "DEMO_WEAR); --no-demo-wear: every machine at the nominal wear rates (default on)",
+    )
     parser.add_argument("--tick", type=float, default=0.5, help="register refresh period in s (default 0.5)")
     parser.add_argument("--opcua-port", type=int, default=None, help="also serve the plant over OPC UA on this port")
     parser.add_argument(
@@ -82,7 +90,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> None:
-    plant = PlantSimulator(args.lines, args.machines_per_line, seed=args.seed)
+    names = {f"L{li + 1}-M{mi + 1}" for li in range(args.lines) for mi in range(args.machines_per_line)}
+    wear = {name: config for name, config in DEMO_WEAR.items() if name in names} if args.demo_wear else {}
+    plant = PlantSimulator(args.lines, args.machines_per_line, seed=args.seed, wear=wear)
 
     def ready(address: Address) -> None:
         log.info(

@@ -234,7 +234,7 @@ class ServerThread:
         assert self.address is not None, "server not started"
         return self.address[1]
 
-    def start(self, timeout: float = 10.0) -> Self:
+    def start(self, timeout: float = 30.0) -> Self:
         """Start the thread; return once the server accepts connections (or raise its startup error)."""
         if self._thread is not None:
             raise RuntimeError("server thread already started")

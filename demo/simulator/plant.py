@@ -21,9 +21,16 @@ the rates are tuned so that the nine machines show each loss within 10-15 minute
 The machines accept writes (issue 14), the same over every protocol (``Machine.write``): the spindle speed setpoint
 (the speed ramps to it; it becomes the machine's full speed, which reduced-speed periods lower from), a feed
 override in percent (feed rate and cutting progress follow it), and a command register (MachineCommand: start,
-stop, reset fault) driving the state machine; the register holds the last command the machine accepted, so a
-refused command (start while down) reads back as something else. A stopped machine stays idle until started (a
-stop during a fault or a setup takes effect when it ends); a reset fault ends the repair at once.
+stop, reset fault, maintenance done) driving the state machine; the register holds the last command the machine
+accepted, so a refused command (start while down) reads back as something else. A stopped machine stays idle until
+started (a stop during a fault or a setup takes effect when it ends); a reset fault ends the repair at once.
+
+Wear and sensor faults (issue 15, `demo.simulator.wear`): each machine's spindle bearing, cutting tool and coolant
+pump wear towards a failure (fault codes 715, 716, 717) that the simulator knows in advance (`PlantSimulator
+.ground_truth()`, a Python API only); the signals show it (vibration rms and high-frequency band, bearing temperature
+and motor current; spindle load, cycle time and rejects; coolant pressure and temperature). The MAINTENANCE command
+(or `PlantSimulator.maintenance_done`) fits new parts. Sensor faults (stuck, drift, dropout) change only what a
+sensor reports (`Machine.values`), not the machine.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import random
 import struct
 import time
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -44,6 +52,16 @@ from demo.simulator.production import (
     LOCKOUT_CODES,
     PRODUCTS,
     ideal_cycle_time,
+)
+from demo.simulator.wear import (
+    FAILURE_CODES,
+    MODES,
+    FailureMode,
+    Life,
+    MachineWear,
+    SensorFault,
+    SensorFaultKind,
+    WearConfig,
 )
 from production.calendar import Calendar, calendar_shifts
 from production.kpis import MachineState as ProductionState
@@ -81,6 +99,7 @@ class MachineCommand(IntEnum):
     START = 1
     STOP = 2
     RESET_FAULT = 3
+    MAINTENANCE = 4  # maintenance done: new bearing, tool and coolant pump (ends a wear failure's repair)
 
 
 SETPOINT_RANGE = (0.0, 3600.0)  # rpm: what the drive accepts; a setpoint outside is clamped, as a PLC does
@@ -179,8 +198,12 @@ MACHINE_SIGNALS: tuple[SignalSpec, ...] = (
     SignalSpec("reject_count", 41, "uint16", "parts", "Reject counter (16 bits: wraps at 65536)",
                False, (0, 65535), rollover=65536),
     SignalSpec("feed_override", 42, "uint16", "%", "Feed override", False, (0, 150), writable=True),
-    SignalSpec("command", 43, "uint16", "", "Command: 1 start, 2 stop, 3 reset fault (the last accepted)",
-               False, (0, 3), writable=True),
+    SignalSpec("command", 43, "uint16", "",
+               "Command: 1 start, 2 stop, 3 reset fault, 4 maintenance done (the last accepted)",
+               False, (0, 4), writable=True),
+    SignalSpec("vibration_hf", 44, "float32", "g", "Spindle vibration, high-frequency band (bearing defects), RMS",
+               False, (0, 10)),
+    SignalSpec("coolant_pressure", 46, "float32", "bar", "Coolant pump outlet pressure", False, (0, 10)),
 )  # fmt: skip
 SIGNALS_BY_NAME: dict[str, SignalSpec] = {s.name: s for s in MACHINE_SIGNALS}
 WRITABLE_SIGNALS: tuple[SignalSpec, ...] = tuple(s for s in MACHINE_SIGNALS if s.writable)
@@ -228,18 +251,32 @@ class Buffer:
 class Machine:
     """One CNC machine. Times are plant simulation seconds."""
 
-    def __init__(self, line_index: int, index: int, rng: random.Random, *, product: int = PRODUCTS[0].code) -> None:
+    def __init__(
+        self,
+        line_index: int,
+        index: int,
+        rng: random.Random,
+        *,
+        product: int = PRODUCTS[0].code,
+        wear: WearConfig | None = None,
+        wear_seed: int | str = 0,
+    ) -> None:
         self.line_index = line_index
         self.index = index
         self.name = f"L{line_index + 1}-M{index + 1}"
         self.rng = rng
+        config = wear or WearConfig()
+        self.wear_model = MachineWear(
+            self.name, config, random.Random(f"{wear_seed}:{self.name}" if config.seed is None else config.seed)
+        )
+        self.nominal_coolant_pressure = self.wear_model.rng.uniform(5.0, 7.0)
         # Machine parameters.
         self.base_setpoint = float(rng.choice(range(1200, 2801, 100)))
         self.rated_current = rng.uniform(28.0, 40.0)
         self.feed_per_rev = rng.uniform(0.15, 0.35)  # mm/rev
         self.cutting_torque = rng.uniform(0.5, 0.65)  # fraction of rated
         self.nominal_pressure = rng.uniform(110.0, 140.0)
-        self.wear_rate = 1.0 / rng.uniform(4 * 3600.0, 10 * 3600.0)  # wear units per running second
+        rng.random()  # (was the wear rate, now in wear_model: drawn so that a seed keeps its plant)
         self.reject_rate = rng.uniform(0.005, 0.02)
         # Where parts come from and go to (None: the raw stock, the outfeed); set by the line.
         self.infeed: Buffer | None = None
@@ -266,7 +303,8 @@ class Machine:
         self.last_command = MachineCommand.NONE
         self.operator_stopped = False  # stopped by a command: idle until started
         self.speed = self.setpoint
-        self.wear = rng.uniform(0.0, 0.4)
+        rng.random()  # (was the initial wear)
+        self.damage = {mode: self.wear_model.damage(mode, 0.0) for mode in FailureMode}
         self.cycle_target = self._next_cycle_target()
         self.cycle_elapsed = rng.uniform(0.0, self.cycle_target)
         self.cycle_clock = self.cycle_elapsed
@@ -281,6 +319,7 @@ class Machine:
         self.feed_rate = 0.0
         self.current = 0.0
         self.vibration = 0.0
+        self.vibration_hf = 0.0
         self._spike_until = -math.inf
         self._spike_amp = 0.0
         self._update_electrical(cutting=True, accelerating=False, braking=False)
@@ -288,6 +327,7 @@ class Machine:
         self.bearing_temp = self._bearing_temp_target()
         self.coolant_temp = self._coolant_temp_target()
         self.pressure = self.nominal_pressure
+        self.coolant_pressure = self._coolant_pressure_target()
         # Sensor readings: the (noise-free) thermal states plus measurement noise.
         self.motor_temp_reading = self.motor_temp
         self.bearing_temp_reading = self.bearing_temp
@@ -299,8 +339,17 @@ class Machine:
     def part_count(self) -> int:
         return self.good_parts + self.reject_parts
 
+    @property
+    def wear(self) -> float:
+        """The cutting tool's damage (0 new .. 1 worn out)."""
+        return self.damage[FailureMode.TOOL]
+
     def values(self) -> dict[str, float]:
-        """Current engineering values by signal name (what the registers encode)."""
+        """Current engineering values by signal name (what the registers encode), as the sensors report them: a
+        sensor fault shows here, not in the machine's own state."""
+        return self.wear_model.readings(self.t, self._true_values())
+
+    def _true_values(self) -> dict[str, float]:
         return {
             "state": float(self.state),
             "running": float(self.state == MachineState.RUNNING),
@@ -328,6 +377,8 @@ class Machine:
             "reject_count": float(self.reject_count),
             "feed_override": float(self.feed_override),
             "command": float(self.last_command),
+            "vibration_hf": self.vibration_hf,
+            "coolant_pressure": self.coolant_pressure,
         }
 
     def write(self, signal: str, value: float) -> float:
@@ -364,10 +415,29 @@ class Machine:
                 self._stop()
         elif code == MachineCommand.RESET_FAULT and faulted:
             self._timed_end()
+        elif code == MachineCommand.MAINTENANCE:
+            self.maintenance_done()
         else:
             return False
         self.last_command = MachineCommand(code)
         return True
+
+    def maintenance_done(self, modes: Iterable[FailureMode] | None = None) -> None:
+        """Fit new parts for `modes` (default: all): their wear starts again. A repair of a wear failure ends."""
+        repaired: set[FailureMode] = set()
+        if self.timed in ("down", "lockout") and self.alarm_code in FAILURE_CODES:
+            repaired = {FAILURE_CODES[self.alarm_code], *self.wear_model.failed(self.t)}
+            self._timed_end()  # the failed part is replaced as the repair
+        for mode in FailureMode if modes is None else modes:
+            if mode not in repaired:
+                self.wear_model.renew(FailureMode(mode), self.t, "maintenance")
+        self.damage = {mode: self.wear_model.damage(mode, self.t) for mode in FailureMode}
+
+    def sensor_fault_add(
+        self, signal: str, kind: SensorFaultKind | str, *, start: float, duration: float, rate: float = 0.0
+    ) -> SensorFault:
+        """A sensor fault of `signal` from plant second `start` for `duration` s (`rate`: a drift's units per h)."""
+        return self.wear_model.sensor_fault_add(signal, SensorFaultKind(kind), start, duration, rate=rate)
 
     def _stop(self) -> None:
         self._start_timed("stopped", MachineState.IDLE, math.inf)
@@ -408,9 +478,21 @@ class Machine:
     def advance(self, dt: float, *, on_break: bool = False) -> None:
         """Advance by dt seconds (dt <= MAX_SUBSTEP); `on_break`: a planned break of the shift calendar."""
         self.t += dt
+        self.damage = {mode: self.wear_model.damage(mode, self.t) for mode in FailureMode}
         self._transitions(dt, on_break)
+        self._wear_failure()
         self._mechanics(dt)
         self._thermal(dt)
+        self.wear_model.step(self.t, self._true_values)
+
+    def _wear_failure(self) -> None:
+        """A part that reached its failure breaks the machine down with its mode's fault code."""
+        if self.alarm_code in FAILURE_CODES:
+            return
+        failed = self.wear_model.failed(self.t)
+        if failed:
+            spec = MODES[failed[0]]
+            self._go_down(spec.fault_code, self.wear_model.rng.uniform(*spec.repair_seconds))
 
     # -- state machine -------------------------------------------------------------------------------------
 
@@ -432,8 +514,12 @@ class Machine:
         self.state_until = self.lockout_at = math.inf
         self._door_plan = (math.inf, math.inf)
         if kind in ("down", "lockout"):
-            if self.alarm_code in (310, 412):
-                self.wear *= 0.2  # spindle service / new tool
+            if self.alarm_code == 412:
+                self.wear_model.renew(FailureMode.TOOL, self.t, "replaced")  # a broken tool: a new one
+            if self.alarm_code in FAILURE_CODES:  # the repair fits new parts for what failed
+                for mode in {FAILURE_CODES[self.alarm_code], *self.wear_model.failed(self.t)}:
+                    self.wear_model.renew(mode, self.t, "failure")
+            self.damage = {mode: self.wear_model.damage(mode, self.t) for mode in FailureMode}
             self.alarm_code = 0
             self._start_timed("restart", MachineState.IDLE, self.rng.uniform(5.0, 20.0))  # reset, homing
         elif kind == "setup":
@@ -535,7 +621,8 @@ class Machine:
 
     def _next_cycle_target(self) -> float:
         """Machining time of the next part at full speed: the ideal cycle time and a little more."""
-        return ideal_cycle_time(self.product) * (1 + abs(self.rng.gauss(0.0, 0.03)))
+        tool = 1 + 0.15 * self.damage[FailureMode.TOOL]  # a blunt tool cuts slower
+        return ideal_cycle_time(self.product) * tool * (1 + abs(self.rng.gauss(0.0, 0.03)))
 
     def _mechanics(self, dt: float) -> None:
         rng = self.rng
@@ -568,21 +655,29 @@ class Machine:
             cutting = self.cycle_elapsed < 0.8 * self.cycle_target  # then unload / load the part
             if self.cycle_elapsed >= self.cycle_target:
                 self._part_done()
-            self.wear = min(1.5, self.wear + self.wear_rate * dt)
         feed = self.setpoint * self.feed_per_rev
         if self.feed_override != 100:
             feed *= self.feed_override / 100
         self.feed_rate = max(0.0, feed * (1 + rng.gauss(0.0, 0.01))) if cutting else 0.0
         self._update_electrical(cutting=cutting, accelerating=accelerating, braking=braking, dt=dt)
 
-        # Vibration: grows with wear and cutting; occasional spikes (chatter, chip in the tool).
+        # Vibration: grows with wear and cutting; occasional spikes (chatter, chip in the tool). A damaged bearing
+        # shows in the high-frequency band first (its defect frequencies), then in the overall rms.
         speed_frac = self.speed / 3000.0
+        bearing = self.damage[FailureMode.BEARING]
         if running and self.t >= self._spike_until and rng.random() < _hazard(1 / 600, dt):
             self._spike_until = self.t + rng.uniform(2.0, 8.0)
             self._spike_amp = rng.uniform(3.0, 7.0)
         spike = self._spike_amp if self.t < self._spike_until else 0.0
-        base = (0.8 + 2.5 * self.wear) * speed_frac * (1.3 if cutting else 1.0)
+        base = (0.8 + 1.5 * self.wear) * speed_frac * (1.3 if cutting else 1.0) + 7.0 * bearing * speed_frac
         self.vibration = min(20.0, max(0.0, 0.05 + base + spike * speed_frac + abs(rng.gauss(0.0, 0.08))))
+        hf = (0.15 + 6.0 * bearing**0.7) * speed_frac + 0.2 * spike * speed_frac
+        # (The new signals' noise comes from the wear generator: the machine's own sequence stays what it was.)
+        noise = self.wear_model.rng.gauss
+        self.vibration_hf = min(10.0, max(0.0, 0.02 + hf + abs(noise(0.0, 0.03))))
+        self.coolant_pressure = max(
+            0.0, _lag(self.coolant_pressure, self._coolant_pressure_target(), 2.0, dt) + noise(0.0, 0.04)
+        )
 
         hydraulic_target = self.nominal_pressure + (8.0 if cutting else 0.0)
         if self.state == MachineState.OFF:
@@ -593,7 +688,9 @@ class Machine:
 
     def _part_done(self) -> None:
         self.cycle_time = self.cycle_clock
-        reject_p = self.reject_rate * (1 + 2 * self.wear) + (0.1 if self.t < self._spike_until else 0)
+        reject_p = (
+            self.reject_rate * (1 + 2 * self.wear) + 0.1 * self.wear**3 + (0.1 if self.t < self._spike_until else 0)
+        )
         if self.startup_left > 0:
             self.startup_left -= 1
             reject_p = max(reject_p, STARTUP_REJECT_P)
@@ -613,9 +710,9 @@ class Machine:
         elif braking:
             torque = -0.6
         elif cutting:
-            torque = self.cutting_torque * (1 + 0.3 * self.wear) * (1 + rng.gauss(0.0, 0.03))
+            torque = self.cutting_torque * (1 + 0.3 * self.wear) * (1 + rng.gauss(0.0, 0.03)) + self._friction()
         elif self.state == MachineState.RUNNING:
-            torque = 0.08  # spinning, not cutting
+            torque = 0.08 + self._friction()  # spinning, not cutting
         else:
             torque = 0.0
         self.torque = torque
@@ -629,14 +726,24 @@ class Machine:
         self.current = max(0.0, current + rng.gauss(0.0, 0.15))
         self.energy_kwh += self.power * dt / 3600.0
 
+    def _friction(self) -> float:
+        """The extra torque (fraction of rated) a damaged bearing takes."""
+        return 0.1 * self.damage[FailureMode.BEARING]
+
+    def _coolant_pressure_target(self) -> float:
+        """The coolant pump runs while the machine is ready to cut; a worn pump delivers less."""
+        if self.state in (MachineState.DOWN, MachineState.OFF, MachineState.PLANNED_STOP):
+            return 0.0
+        return self.nominal_coolant_pressure * (1 - 0.6 * self.damage[FailureMode.COOLANT_PUMP])
+
     def _motor_temp_target(self) -> float:
         return AMBIENT_C + 85.0 * (self.current / self.rated_current) ** 2
 
     def _bearing_temp_target(self) -> float:
-        return AMBIENT_C + 28.0 * self.speed / 3000.0 + 10.0 * self.wear
+        return AMBIENT_C + 28.0 * self.speed / 3000.0 + 30.0 * self.damage[FailureMode.BEARING]
 
     def _coolant_temp_target(self) -> float:
-        return 19.0 + 0.3 * self.power
+        return 19.0 + 0.3 * self.power + 12.0 * self.damage[FailureMode.COOLANT_PUMP]  # less flow, less cooling
 
     def _thermal(self, dt: float) -> None:
         rng = self.rng
@@ -651,14 +758,30 @@ class Machine:
 class Line:
     """Machines in series with a buffer between each two; the line's product plan (its changeovers)."""
 
-    def __init__(self, index: int, machines_per_line: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        index: int,
+        machines_per_line: int,
+        rng: random.Random,
+        *,
+        wear: Mapping[str, WearConfig] | None = None,
+        wear_seed: int | str = 0,
+    ) -> None:
         self.index = index
         self.unit_id = index + 1
         self.name = f"Line {index + 1}"
         self.rng = random.Random(rng.getrandbits(64))
         self.product = PRODUCTS[index % len(PRODUCTS)].code
+        wear = wear or {}
         self.machines = [
-            Machine(index, mi, random.Random(rng.getrandbits(64)), product=self.product)
+            Machine(
+                index,
+                mi,
+                random.Random(rng.getrandbits(64)),
+                product=self.product,
+                wear=wear.get(f"L{index + 1}-M{mi + 1}"),
+                wear_seed=wear_seed,
+            )
             for mi in range(machines_per_line)
         ]
         self.buffers = [Buffer(BUFFER_CAPACITY) for _ in range(machines_per_line - 1)]
@@ -705,11 +828,29 @@ class _Breaks:
         return i >= 0 and epoch < self.ends[i]
 
 
+@dataclass(frozen=True, slots=True)
+class GroundTruth:
+    """What really happened to the plant's machines (times: the plant's clock, UTC epoch seconds)."""
+
+    lives: tuple[Life, ...]
+    sensor_faults: tuple[SensorFault, ...]
+
+    @property
+    def failures(self) -> tuple[Life, ...]:
+        """The lives that ended in a failure: `failure_at` is when it broke down."""
+        return tuple(life for life in self.lives if life.ended_by == "failure")
+
+    def failure_at(self, machine: str, mode: FailureMode) -> float:
+        """When the part `mode` of `machine` now fitted fails unless maintained."""
+        return next(life.failure_at for life in reversed(self.lives) if life.machine == machine and life.mode == mode)
+
+
 class PlantSimulator:
     """Lines x machines. Not thread-safe: step() and reads belong to one thread (the server's loop).
 
     `clock`: the plant's wall-clock time at its origin (UTC epoch seconds; default: now), for the shift calendar's
-    breaks. It then advances with the plant's time (and jumps over a pause longer than MAX_CATCH_UP)."""
+    breaks. It then advances with the plant's time (and jumps over a pause longer than MAX_CATCH_UP).
+    `wear`: how machines wear, by name ('L1-M2'; `demo.simulator.wear.WearConfig`, default: the nominal rates)."""
 
     def __init__(
         self,
@@ -720,6 +861,7 @@ class PlantSimulator:
         start: float | None = None,
         clock: float | None = None,
         calendar: Calendar = DEMO_CALENDAR,
+        wear: Mapping[str, WearConfig] | None = None,
     ) -> None:
         if not 1 <= lines <= 247:
             raise ValueError("lines must be 1..247 (one Modbus unit id each)")
@@ -727,13 +869,17 @@ class PlantSimulator:
             raise ValueError("machines_per_line must be 1..100")
         self.seed = seed
         rng = random.Random(seed)
-        self.lines: list[Line] = [Line(li, machines_per_line, rng) for li in range(lines)]
+        names = {f"L{li + 1}-M{mi + 1}" for li in range(lines) for mi in range(machines_per_line)}
+        if wear and set(wear) - names:
+            raise ValueError(f"wear configured for machines the plant does not have: {sorted(set(wear) - names)}")
+        self.lines: list[Line] = [Line(li, machines_per_line, rng, wear=wear, wear_seed=seed) for li in range(lines)]
         self.machines_per_line = machines_per_line
         self.calendar = calendar
         self._breaks = _Breaks(calendar)
         self._last: float | None = start
         self.time = 0.0  # simulated seconds since start
         self.clock = time.time() if clock is None else clock  # UTC epoch seconds, now
+        self._skips: list[tuple[float, float]] = [(0.0, self.clock)]  # (plant time, clock - time) from then on
 
     @property
     def now(self) -> datetime:
@@ -750,6 +896,42 @@ class PlantSimulator:
     def all_machines(self) -> list[Machine]:
         return [m for line in self.lines for m in line.machines]
 
+    def machine_named(self, name: str) -> Machine:
+        """The machine 'L<line>-M<machine>' (1-based)."""
+        for machine in self.all_machines():
+            if machine.name == name:
+                return machine
+        raise KeyError(name)
+
+    def epoch(self, t: float) -> float:
+        """Plant time `t` (seconds since the start) as the plant's clock (UTC epoch seconds); a time still to come
+        as if the plant keeps up with its clock from now on."""
+        i = bisect.bisect_right(self._skips, (t, math.inf)) - 1
+        return t + self._skips[max(i, 0)][1]
+
+    # -- ground truth: for the benchmark and tests only, never served over a protocol ---------------------------
+
+    def ground_truth(self) -> GroundTruth:
+        """Every part's life (when it was fitted, when it fails or failed, how it ended) and every sensor fault, per
+        machine, in the plant's clock (UTC epoch seconds)."""
+        lives: list[Life] = []
+        faults: list[SensorFault] = []
+        for machine in self.all_machines():
+            for life in machine.wear_model.lives:
+                end = None if life.end is None else self.epoch(life.end)
+                lives.append(
+                    Life(
+                        life.machine, life.mode, self.epoch(life.start), self.epoch(life.failure_at), end, life.ended_by
+                    )
+                )
+            for f in machine.wear_model.sensor_faults:
+                faults.append(SensorFault(f.machine, f.signal, f.kind, self.epoch(f.start), self.epoch(f.end), f.rate))
+        return GroundTruth(tuple(lives), tuple(faults))
+
+    def maintenance_done(self, machine: str, modes: Iterable[FailureMode] | None = None) -> None:
+        """Maintenance of `machine` ('L1-M2') done: new parts for `modes` (default: all), as the command does."""
+        self.machine_named(machine).maintenance_done(modes)
+
     def step(self, now: float) -> None:
         """Advance to wall-clock time `now` (any monotonic clock); the first call only sets the origin."""
         if self._last is None:
@@ -762,6 +944,7 @@ class PlantSimulator:
         if elapsed > MAX_CATCH_UP:
             self.clock += elapsed - MAX_CATCH_UP
             elapsed = MAX_CATCH_UP
+            self._skips.append((self.time, self.clock - self.time))
         while elapsed > 1e-9:
             dt = min(MAX_SUBSTEP, elapsed)
             self.clock += dt

@@ -59,9 +59,13 @@ FAULT_CODES: dict[int, tuple[str, Loss]] = {
     412: ("Tool breakage detected", Loss.BREAKDOWN),
     520: ("Emergency stop pressed", Loss.SMALL_STOP),
     633: ("Way lubrication fault", Loss.BREAKDOWN),
+    # Wear failures (`demo.simulator.wear`): a part worn until it broke, unless maintained before.
+    715: ("Spindle bearing failure", Loss.BREAKDOWN),
+    716: ("Tool worn out", Loss.BREAKDOWN),
+    717: ("Coolant pump failure", Loss.BREAKDOWN),
 }
 #: Repairs for which the machine is locked out (state off) after a first diagnosis while down.
-LOCKOUT_CODES = frozenset({205, 310})
+LOCKOUT_CODES = frozenset({205, 310, 715, 717})
 
 #: The shift calendar of the demo plant: three 8-hour shifts every day in Europe/Berlin, each with a 15-minute break
 #: two hours in and a 30-minute break four and a half hours in (planned stops: the machines stop).

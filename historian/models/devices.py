@@ -77,6 +77,13 @@ class Device(models.Model):
         null=True, blank=True, editable=False, help_text="Set by the Quarantine action; empty: not quarantined"
     )
     quarantine_reason = models.CharField(max_length=300, blank=True, editable=False)
+    # Writes (issue 14, ingest/services/writes.py): off until an administrator enables them (an audited action,
+    # ingest.services.writes.device_writes_set), so not editable in the device form.
+    writes_enabled = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Millwright may write to this device's writable tags, under their write policies",
+    )
 
     # OPC UA connection (protocol "opcua"); the endpoint is opc.tcp://host:port unless endpoint_url is set.
     endpoint_url = models.CharField(
@@ -153,6 +160,7 @@ class Device(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("enable_device_writes", "Can enable and disable writes to a device")]
 
     def __str__(self) -> str:
         return self.name

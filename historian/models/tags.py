@@ -225,6 +225,15 @@ class Tag(models.Model):
         """Counts, states and booleans (step interpolation or named values): stored on change, never compressed."""
         return self.effective_interpolation == Interpolation.STEP or bool(self.value_labels)
 
+    @property
+    def plot_interpolation(self) -> str:
+        """How a chart draws the tag between samples. Step (the value holds until the next sample) for counts,
+        states, booleans, counters and any tag whose interpolation is step; linear only where a linear ramp between
+        samples is true: an analog value, unlabelled, not a counter."""
+        if self.is_discrete or self.data_type == DataType.BOOL or self.counter_rollover is not None:
+            return Interpolation.STEP
+        return Interpolation.LINEAR
+
     def deviation_absolute(self, deviation: float) -> float:
         """`deviation` (deadband or compression) in engineering units."""
         if self.deviation_unit == DeviationUnit.PERCENT:

@@ -1,6 +1,6 @@
 """Reading samples back: raw history of a few tags and the current value of many."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -12,7 +12,7 @@ from historian.sample_types import CURRENT_VALUE_TABLE, SAMPLE_TABLE
 from .common import MAX_RAW_POINTS, Point, check_range, read_cursor
 from .errors import HistoryQueryError
 
-__all__ = ["CurrentValue", "Point", "current_values", "tag_history"]
+__all__ = ["CurrentValue", "CurrentValues", "Point", "current_values", "tag_history"]
 
 
 class CurrentValue(NamedTuple):
@@ -55,21 +55,61 @@ def tag_history(
     return result
 
 
-def current_values(*, tag_ids: Sequence[int] | None = None) -> dict[int, CurrentValue]:
+class CurrentValues(Mapping[int, CurrentValue]):
+    """A snapshot of current values, held as the columns the query returned (one array per column).
+
+    Each `CurrentValue` is built when it is looked up: a 10,000-tag snapshot is then five lists of numbers and
+    times and one tag -> position index, instead of 10,000 tuples kept alive at once, which the garbage
+    collector would scan, promote and scan again in a full collection (the p95 spikes of the snapshot)."""
+
+    __slots__ = ("_index", "_qualities", "_texts", "_times", "_values")
+
+    def __init__(
+        self,
+        tag_ids: list[int],
+        times: list[datetime],
+        values: list[float | None],
+        qualities: list[int],
+        texts: list[str | None],
+    ) -> None:
+        self._index = dict(zip(tag_ids, range(len(tag_ids)), strict=True))
+        self._times = times
+        self._values = values
+        self._qualities = qualities
+        self._texts = texts
+
+    def __getitem__(self, tag_id: int) -> CurrentValue:
+        i = self._index[tag_id]
+        text = self._texts[i]
+        return CurrentValue(tag_id, self._times[i], self._values[i] if text is None else text, self._qualities[i])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, tag_id: object) -> bool:
+        return tag_id in self._index
+
+
+def current_values(*, tag_ids: Sequence[int] | None = None) -> CurrentValues:
     """The newest value of each tag (all tags when `tag_ids` is None) from the current-value table; a string
     tag's value is its text."""
-    table = sql.Identifier(CURRENT_VALUE_TABLE)
-    columns = sql.SQL("tag_id, time, value, quality, text_value")
-    # Binary results and a bound id array: a 10,000-tag snapshot in a fraction of the text protocol's time.
+    # One row of five arrays, in binary: psycopg decodes each array in C, and no per-row tuple is built. The ids
+    # go as one int4[] literal: psycopg would otherwise dump the list element by element in Python (half the
+    # time of a 10,000-tag snapshot).
+    statement = sql.SQL(
+        "SELECT coalesce(array_agg(tag_id), '{{}}'), coalesce(array_agg(time), '{{}}'), "
+        "coalesce(array_agg(value), '{{}}'), coalesce(array_agg(quality), '{{}}'), "
+        "coalesce(array_agg(text_value), '{{}}') FROM {}"
+    ).format(sql.Identifier(CURRENT_VALUE_TABLE))
     with read_cursor() as cursor:
         if tag_ids is None:
-            cursor.execute(sql.SQL("SELECT {} FROM {}").format(columns, table))
+            cursor.execute(statement)
         else:
-            cursor.execute(
-                sql.SQL("SELECT {} FROM {} WHERE tag_id = ANY(%s::int4[])").format(columns, table),
-                [list(tag_ids)],
-            )
-        return {
-            tag_id: CurrentValue(tag_id, time, value if text is None else text, quality)
-            for tag_id, time, value, quality, text in cursor
-        }
+            ids = "{" + ",".join(map(str, map(int, tag_ids))) + "}"
+            cursor.execute(statement + sql.SQL(" WHERE tag_id = ANY(%s::int4[])"), [ids])
+        row = cursor.fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    return CurrentValues(*row)

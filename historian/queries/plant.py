@@ -23,6 +23,7 @@ class TagView:
             "path": t.path,
             "units": t.units,
             "data_type": t.data_type,
+            "plot_interpolation": t.plot_interpolation,
             "span": [t.span_low, t.span_high],
             "labels": t.value_labels,
             "key": t.is_key,

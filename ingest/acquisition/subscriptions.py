@@ -2,10 +2,14 @@
 
 One SubscriptionRunner per process (``manage.py run_subscriptions``). asyncua lives on an event loop in a thread
 of its own, one OpcUaSubscription per enabled OPC UA device with ``use_subscriptions``; each monitored item
-samples at its tag's scan-class period with the tag's deadband as an absolute DataChangeFilter. Notifications
-and link events go through a queue to the runner's own thread, which every `flush_seconds` stores them with
-readings_store (compression, current values, live push, alarms) and keeps the device status: all database work
-stays in one synchronous thread, and a slow database never stalls the OPC UA sessions.
+samples at its tag's scan-class period with the tag's deadband as an absolute DataChangeFilter, and the server
+publishes what changed every `publishing_interval_ms(device, tags)`: a tenth of the fastest tag's scan period, so
+that a value reaches the browser within the budget of a polled one (issue 17), never slower than the device's
+setting. Each publish response (a batch) and each link event goes through a queue to the runner's own thread and
+wakes it: it stores them at once with readings_store (compression, current values, live push, alarms) and keeps
+the device status. What arrives while it stores waits in the queue and is stored together at the next step, so a
+busy runner writes bigger batches, not more of them. All database work stays in one synchronous thread, and a slow
+database never stalls the OPC UA sessions.
 
 A link drop stores one bad-quality sample per tag of the device (device_link_lost); the subscription reconnects
 with exponential backoff and jitter and re-creates its monitored items, and the first values after that are good
@@ -66,6 +70,11 @@ logger = logging.getLogger(__name__)
 #: stamps every value with its own millisecond would otherwise cost one database write per value.
 TIME_RESOLUTION_MS = 100
 
+#: The publishing interval is this fraction of the fastest scan period of a device's tags ...
+PUBLISHING_FRACTION_OF_SCAN = 10
+#: ... and no shorter than this (the device setting's minimum).
+MIN_PUBLISHING_INTERVAL_MS = 50
+
 #: What a subscription's callbacks queue for the flush, by device id: its readings, or a link change
 #: (its status: connected or the reason of a drop, the certificate presented; and when).
 _Event = (
@@ -104,6 +113,17 @@ def subscription_points(tags: list[Tag]) -> list[MonitoredPoint]:
     ]
 
 
+def publishing_interval_ms(device: Device, tags: list[Tag]) -> int:
+    """How often the server is asked to send what changed: a tenth of the fastest tag's scan period (100 ms for
+    a 1 s tag: published values then wait at most that long on the server), at least 50 ms, and never longer than
+    the device's `publishing_interval_ms`."""
+    if not tags:
+        return device.publishing_interval_ms
+    fastest = min(t.scan_class.period_ms for t in tags)
+    following = max(MIN_PUBLISHING_INTERVAL_MS, fastest // PUBLISHING_FRACTION_OF_SCAN)
+    return min(device.publishing_interval_ms, following)
+
+
 def _slot(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond - moment.microsecond % (TIME_RESOLUTION_MS * 1000))
 
@@ -119,7 +139,8 @@ class SubscriptionRunner:
         self, *, flush_seconds: float = 0.25, reload_seconds: float = 30.0, context: IngestContext | None = None
     ) -> None:
         self.context = context or IngestContext()
-        self.flush_seconds = flush_seconds
+        self.flush_seconds = flush_seconds  # the longest wait between steps when nothing arrives
+        self._wake = threading.Event()  # set by the subscriptions' callbacks: something arrived
         self.reload_seconds = reload_seconds
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._sessions: dict[int, _Session] = {}
@@ -139,10 +160,15 @@ class SubscriptionRunner:
         self.start()
         try:
             while not stop.is_set():
+                self._wake.clear()  # before the step: what arrives during it wakes the next one at once
                 self.step()
-                stop.wait(self.flush_seconds)
+                self._wake.wait(self.flush_seconds)
         finally:
             self.shutdown()
+
+    def wake(self) -> None:
+        """Make `run` step now rather than at its next idle tick (after setting its `stop`, to stop at once)."""
+        self._wake.set()
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then store what arrived since the last step."""
@@ -190,7 +216,7 @@ class SubscriptionRunner:
             points = subscription_points(tags)
             signature = (
                 OpcUaSettings.from_device(device),
-                device.publishing_interval_ms,
+                publishing_interval_ms(device, tags),
                 device.timestamp_source,
                 tuple(points),
             )
@@ -209,14 +235,16 @@ class SubscriptionRunner:
 
         def on_readings(batch: list[tuple[datetime, PointReading]]) -> None:
             self._events.put((device_id, "readings", batch))
+            self._wake.set()
 
         def on_status(status: LinkStatus) -> None:
             self._events.put((device_id, "status", (status, datetime.now(UTC))))
+            self._wake.set()
 
         subscription = OpcUaSubscription(
             OpcUaSettings.from_device(device),
             points,
-            publishing_interval_ms=device.publishing_interval_ms,
+            publishing_interval_ms=publishing_interval_ms(device, tags),
             on_readings=on_readings,
             on_status=on_status,
             backoff=reconnect_delay,

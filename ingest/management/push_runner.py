@@ -15,7 +15,7 @@ class PushRunner(Protocol):
 class PushRunnerCommand(BaseCommand):
     """Run `make_runner(flush_seconds=, reload_seconds=)` until SIGTERM or Ctrl-C."""
 
-    #: Store what arrived this often, by default.
+    #: Store what arrived at least this often, by default (a runner may store sooner, on arrival).
     default_flush_ms: ClassVar[int]
     #: The protocol library's logger, kept to warnings.
     library_logger: ClassVar[str]
@@ -30,7 +30,7 @@ class PushRunnerCommand(BaseCommand):
             "--flush-ms",
             type=int,
             default=self.default_flush_ms,
-            help=f"store what arrived this often (default {self.default_flush_ms})",
+            help=f"store what arrived at least this often (default {self.default_flush_ms})",
         )
         parser.add_argument("--reload-seconds", type=float, default=30.0, help="re-read the configuration (30)")
 

@@ -10,7 +10,6 @@
   const statusEl = document.getElementById("explorer-status");
   const COLORS = ["#58a6ff", "#f0883e", "#3fb950", "#d2a8ff", "#ffd60a", "#ff7b72", "#39c5cf", "#e3b341",
                   "#a5d6ff", "#7ee787", "#ff9bce", "#c9d1d9"];
-  const BAD_FILL = "rgba(248, 81, 73, 0.16)";
 
   const state = {pens: [], range: 3600, start: null, end: null, follow: false, compare: false};
   const shown = {current: new Map(), previous: new Map(), shift: 0};
@@ -112,7 +111,7 @@
       const onLeft = i % 2 === 0;
       const k = Math.floor(i / 2);
       const axis = {
-        title: {text: unit || "(no unit)", font: {size: 12}}, gridcolor: i ? "rgba(0,0,0,0)" : "#33404a",
+        title: {text: MillwrightChart.unitText(unit), font: {size: 12}}, gridcolor: i ? "rgba(0,0,0,0)" : "#33404a",
         zeroline: false, side: onLeft ? "left" : "right", automargin: true,
       };
       if (i > 0) axis.overlaying = "y";
@@ -125,22 +124,6 @@
     return {axes, domain};
   }
 
-  function badStretches(series, rangeEnd) {
-    // From a bad sample to the next usable one, the value is unknown: shade that stretch.
-    const stretches = [];
-    let from = null;
-    for (let i = 0; i < series.t.length; i++) {
-      if (MillwrightQuality.isBad(series.q[i]) || series.v[i] === null) {
-        if (from === null) from = series.t[i];
-      } else if (from !== null) {
-        stretches.push([from, series.t[i]]);
-        from = null;
-      }
-    }
-    if (from !== null) stretches.push([from, rangeEnd]);
-    return stretches;
-  }
-
   function draw(range) {
     const units = [...new Set(state.pens.map((p) => p.units))];
     const {axes, domain} = axisLayout(units);
@@ -151,25 +134,24 @@
     state.pens.forEach((pen, i) => {
       const color = COLORS[i % COLORS.length];
       const yaxis = "y" + (units.indexOf(pen.units) ? units.indexOf(pen.units) + 1 : "");
+      const shape = MillwrightChart.lineShape(pen);
       const series = shown.current.get(pen.id);
       if (series) {
         points += series.t.length;
         traces.push({
-          x: series.t.map(localString), y: series.v, name: `${pen.name} (${pen.units || "–"})`, type: "scattergl",
-          mode: "lines", line: {color, width: 1.6}, yaxis, connectgaps: false,
+          x: series.t.map(localString), y: series.v, name: MillwrightChart.traceName(pen.name, pen.units),
+          type: "scattergl", mode: "lines", line: {color, width: 1.6, shape}, yaxis, connectgaps: false,
           hovertemplate: `${pen.path}<br>%{y} ${pen.units}<extra></extra>`,
         });
-        for (const [a, b] of badStretches(series, range[1])) {
-          bad += 1;
-          shapes.push({type: "rect", xref: "x", yref: "paper", x0: localString(a), x1: localString(b), y0: 0, y1: 1,
-                       fillcolor: BAD_FILL, line: {width: 0}, layer: "below"});
-        }
+        const stretches = new MillwrightChart.BadStretches().addSeries(series).list(range[1]);
+        bad += stretches.length;
+        shapes.push(...MillwrightChart.badShapes(stretches, {x: localString}));
       }
       const previous = shown.previous.get(pen.id);
       if (state.compare && previous) {
         traces.push({
           x: previous.t.map((t) => localString(t + shown.shift)), y: previous.v, name: `${pen.name}, previous period`,
-          type: "scattergl", mode: "lines", line: {color, width: 1.2, dash: "dot"}, opacity: 0.6, yaxis,
+          type: "scattergl", mode: "lines", line: {color, width: 1.2, dash: "dot", shape}, opacity: 0.6, yaxis,
           connectgaps: false, hovertemplate: `${pen.path} (previous period)<br>%{y} ${pen.units}<extra></extra>`,
         });
       }
@@ -254,6 +236,10 @@
 
   // -- pens
 
+  function penOf(tag) {
+    return {id: tag.id, path: tag.path, name: tag.name, units: tag.units, plot_interpolation: tag.plot_interpolation};
+  }
+
   function addPen(tag) {
     if (state.pens.some((p) => p.id === tag.id)) return;
     if (tag.data_type === "string") {
@@ -264,7 +250,7 @@
       setStatus(`At most ${config.max_pens} pens: remove one first.`, true);
       return;
     }
-    state.pens.push({id: tag.id, path: tag.path, name: tag.name, units: tag.units});
+    state.pens.push(penOf(tag));
     renderPens();
     refresh();
   }
@@ -474,8 +460,7 @@
         try {
           const found = new Map((await api(url)).results.map((t) => [t.id, t]));
           state.pens = ids.filter((id) => found.has(id) && found.get(id).data_type !== "string").map((id) => {
-            const t = found.get(id);
-            return {id: t.id, path: t.path, name: t.name, units: t.units};
+            return penOf(found.get(id));
           });
         } catch (error) {
           setStatus(error.message, true);

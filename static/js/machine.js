@@ -1,7 +1,8 @@
 "use strict";
 /* Machine page: a rolling live trend (one stacked panel per key tag, shared time axis) and a live tag table.
    The page subscribes first, then loads the history (live samples wait meanwhile) and merges both by time; after a
-   reconnection the gap is fetched the same way. */
+   reconnection the gap is fetched the same way. Each panel draws its tag as the tag is (steps for counts, a ramp for
+   analog values: lib/chart.js), titled with its units, and shades where its value is unknown (bad quality). */
 (() => {
   const machine = JSON.parse(document.getElementById("machine-data").textContent);
   const config = JSON.parse(document.getElementById("trend-config").textContent);
@@ -11,6 +12,8 @@
   const traceIndex = new Map(trendIds.map((id, i) => [id, i]));
   const el = document.getElementById("trend");
   const lastByTag = new Map();  // per trend tag, the newest time drawn: what is older or equal is already there
+  const badByTag = new Map(trendIds.map((id) => [id, new MillwrightChart.BadStretches()]));
+  let shaded = "";  // the shapes drawn last, to relayout only when they change
   let lastTime = 0;
   let points = 0;
   const maxPoints = 20000;
@@ -35,7 +38,8 @@
       const tag = tagsById.get(id);
       const top = 1 - i * (height + gap);
       l["yaxis" + (i ? i + 1 : "")] = {
-        domain: [top - height, top], title: {text: `${tag.name}<br>${tag.units}`, font: {size: 12}},
+        domain: [top - height, top],
+        title: {text: `${tag.name}<br>${MillwrightChart.unitText(tag.units)}`, font: {size: 12}},
         gridcolor: "#33404a", zeroline: false,
       };
     });
@@ -43,10 +47,13 @@
   }
 
   function traces() {
-    return trendIds.map((id, i) => ({
-      x: [], y: [], name: tagsById.get(id).name, type: "scattergl", mode: "lines",
-      line: {width: 2, shape: "linear"}, yaxis: "y" + (i ? i + 1 : ""), connectgaps: false,
-    }));
+    return trendIds.map((id, i) => {
+      const tag = tagsById.get(id);
+      return {
+        x: [], y: [], name: MillwrightChart.traceName(tag.name, tag.units), type: "scattergl", mode: "lines",
+        line: {width: 2, shape: MillwrightChart.lineShape(tag)}, yaxis: "y" + (i ? i + 1 : ""), connectgaps: false,
+      };
+    });
   }
 
   function extend(byTag) {
@@ -57,6 +64,8 @@
       idx.push(i);
       xs.push(rows.map((r) => r[0]));
       ys.push(rows.map((r) => qualityValue(r[1], r[2])));
+      const bad = badByTag.get(tagId);
+      for (const [t, value, quality] of rows) bad.add(t, value, quality);
       lastByTag.set(tagId, rows[rows.length - 1][0]);
       lastTime = Math.max(lastTime, rows[rows.length - 1][0]);
       points += rows.length;
@@ -65,11 +74,38 @@
     Plotly.extendTraces(el, {x: xs, y: ys}, idx, maxPoints);
     el.dataset.points = String(points);
     el.dataset.lastTime = String(lastTime);
+    shade(Date.now());
+  }
+
+  /* Each panel shaded over its own height where its tag's value is unknown, up to now for a stretch still open. */
+  function badShapes(now) {
+    const shapes = [];
+    let stretches = 0;
+    trendIds.forEach((id, i) => {
+      const bad = badByTag.get(id);
+      bad.forget(now - windowMs);
+      const list = bad.list(now);
+      stretches += list.length;
+      shapes.push(...MillwrightChart.badShapes(list, {yref: `y${i ? i + 1 : ""} domain`}));
+    });
+    el.dataset.badStretches = String(stretches);
+    return shapes;
+  }
+
+  /* Relayouts the shading, with `update` (the scrolled range), only what changed. */
+  function shade(now, update = {}) {
+    const shapes = badShapes(now);
+    const key = JSON.stringify(shapes);
+    if (key !== shaded) {
+      shaded = key;
+      update.shapes = shapes;
+    }
+    if (Object.keys(update).length) Plotly.relayout(el, update);
   }
 
   function scroll() {
     const now = Date.now();
-    Plotly.relayout(el, {"xaxis.range": [now - windowMs, now]});
+    shade(now, {"xaxis.range": [now - windowMs, now]});
   }
 
   /* Rows of one tag newer than what is drawn of it, oldest first: history and live samples overlap around the

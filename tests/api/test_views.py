@@ -91,8 +91,17 @@ def test_tag_detail_says_units_interpolation_and_machine(plant, api):
     tag = api.get(f"/api/v1/tags/{plant.pressure.pk}/").json()
     assert tag["units"] == "bar"
     assert tag["interpolation"] == "linear"
+    assert tag["plot_interpolation"] == "linear"
     assert tag["machine_name"] == "Press"
     assert api.get("/api/v1/tags/999999/").status_code == 404
+
+
+def test_a_tag_with_value_labels_is_drawn_in_steps(plant, api):
+    plant.pressure.value_labels = {"0": "Off", "1": "On"}
+    plant.pressure.save(update_fields=["value_labels"])
+    tag = api.get(f"/api/v1/tags/{plant.pressure.pk}/").json()
+    assert tag["interpolation"] == "linear"  # how history reads it between samples, as set
+    assert tag["plot_interpolation"] == "step"  # a state: a chart holds each value until the next
 
 
 def test_current_values_of_a_machines_tags(history, api):

@@ -1,8 +1,10 @@
 """The Device admin: the OPC UA browse page that creates tags, the write-only password, uploads; taking devices
 out of service and back, from the change form and the bulk actions."""
 
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from accounts.services.roles import Role
 from audit.models import AuditAction, AuditEvent
 from demo.simulator.opcua_server import SIMULATOR_NAMESPACE
 from historian.models import Device, DeviceStatus, Machine, Protocol, Tag
@@ -247,3 +249,23 @@ def test_the_client_certificate_download_is_for_staff_only(client, make_user, db
     response = client.get(reverse("admin:historian_device_opcua_client_certificate", args=[device.pk]))
 
     assert response.status_code == 302  # to the admin's login: operators are not staff
+
+
+def test_only_administrators_enable_writes_on_a_device_and_it_is_audited(admin_client, client, device, make_user):
+    url = reverse("admin:historian_device_changelist")
+    engineer = make_user("eng", role=Role.ENGINEER)
+    engineer.is_staff = True
+    engineer.user_permissions.add(Permission.objects.get(codename="change_device"))
+    engineer.save()
+    client.force_login(engineer)
+
+    client.post(url, {"action": "enable_writes", "_selected_action": [device.pk]})
+    assert Device.objects.get(pk=device.pk).writes_enabled is False  # not offered to them: nothing done
+
+    response = admin_client.post(url, {"action": "enable_writes", "_selected_action": [device.pk]}, follow=True)
+
+    assert "Writes enabled on 1 devices: Line 1 PLC." in response.content.decode()
+    assert Device.objects.get(pk=device.pk).writes_enabled is True
+    assert AuditEvent.objects.filter(action=AuditAction.DEVICE_WRITES_ENABLE, target=device.name).count() == 1
+    admin_client.post(url, {"action": "disable_writes", "_selected_action": [device.pk]})
+    assert Device.objects.get(pk=device.pk).writes_enabled is False

@@ -9,7 +9,7 @@ from django.urls import reverse
 from accounts.services.roles import Role
 from production.models import DowntimeArea, ShiftPattern
 from production.services.downtime import stop_comment
-from tests.factories import UserFactory
+from tests.factories import LineFactory, UserFactory
 from tests.production.conftest import at
 from tests.production.factories import ShiftCalendarFactory, ShiftPatternFactory
 
@@ -114,3 +114,39 @@ def test_the_timeline_shows_the_shift_holding_the_instant_and_keeps_a_hostile_co
     ]
     assert timeline["bands"][1]["comment"] == HOSTILE  # as data, escaped by json_script, drawn as text
     assert "Early shift 2026-03-01" in response.context["window"].label
+
+
+def test_a_lines_reports_page_generates_on_demand_lists_and_downloads(client, night):
+    from production.models import ShiftReport
+    from tests.production.engineered import END, S
+
+    line = night.config.machine.line
+    url = reverse("production:line_reports", args=[line.pk])
+    client.force_login(UserFactory(role=None))
+    assert client.get(url).status_code == 403
+    assert client.post(reverse("production:line_report_create", args=[line.pk])).status_code == 403
+    operator = UserFactory(role=Role.OPERATOR)
+    client.force_login(operator)
+    form = {"start": S.strftime("%Y-%m-%dT%H:%M"), "end": END.strftime("%Y-%m-%dT%H:%M")}
+
+    refused = client.post(reverse("production:line_report_create", args=[line.pk]), {**form, "end": form["start"]})
+    assert refused.status_code == 200
+    assert "The end must be after the start." in refused.content.decode()
+    response = client.post(reverse("production:line_report_create", args=[line.pk]), form)
+
+    assert response.status_code == 302
+    report = ShiftReport.objects.get()
+    assert (report.start, report.end, report.shift_name, report.requested_by) == (S, END, "", operator.username)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert list(page.context["reports"]) == [report]
+    pdf = client.get(reverse("production:line_report_download", args=[line.pk, report.pk, "pdf"]))
+    assert pdf.status_code == 200
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert f'filename="{report.file_stem}.pdf"' in pdf["Content-Disposition"]
+    xlsx = client.get(reverse("production:line_report_download", args=[line.pk, report.pk, "xlsx"]))
+    assert xlsx.content == bytes(report.xlsx)
+    other = LineFactory()
+    assert client.get(reverse("production:line_report_download", args=[other.pk, report.pk, "pdf"])).status_code == 404
+    assert client.get(reverse("production:line_report_download", args=[line.pk, report.pk, "exe"])).status_code == 404

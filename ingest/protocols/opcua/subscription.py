@@ -99,6 +99,7 @@ class OpcUaSubscription:
         self.health_check_seconds = health_check_seconds
         self.source_timestamps = source_timestamps  # False: each value at its arrival time
         self._by_handle = {i + 1: mp for i, mp in enumerate(self.points)}
+        self._pending: list[tuple[datetime, PointReading]] = []  # one publish response's items, see _notified
         self._lost = asyncio.Event()
         self._stop = asyncio.Event()
         self.connects = 0  # successful (re-)connections, for tests and logs
@@ -183,7 +184,16 @@ class OpcUaSubscription:
             return
         received = datetime.now(UTC)
         at = value_time(data_value, received) if self.source_timestamps else received
-        self.on_readings([(at, point_reading(mp.point, data_value))])
+        # asyncua hands each item of a publish response to the handler in a task of its own, all scheduled
+        # before the first runs: collect them and pass the response on as one batch once they have all run.
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._emit)
+        self._pending.append((at, point_reading(mp.point, data_value)))
+
+    def _emit(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            self.on_readings(batch)
 
 
 def _monitored_item_request(handle: int, node_id: ua.NodeId, mp: MonitoredPoint) -> ua.MonitoredItemCreateRequest:

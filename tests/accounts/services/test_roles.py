@@ -19,6 +19,7 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "alarms.acknowledge_alarm",
         "alarms.shelve_alarm",
         "production.classify_downtime",  # in the areas granted (production.DowntimeArea)
+        "historian.operate",  # in the areas granted (historian.OperateArea), under each tag's write policy
     }
     assert _perms(Role.ENGINEER) == _perms(Role.OPERATOR) | {
         "historian.use_trend_explorer",
@@ -33,6 +34,7 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
     assert administrator > _perms(Role.ENGINEER)
     assert {"historian.change_tag", "historian.add_device", "audit.view_auditevent"} <= administrator
     assert "auth.delete_user" not in administrator
+    assert {"historian.operate_any_area", "historian.enable_device_writes"} <= administrator
     assert "audit.change_auditevent" not in administrator
     assert "inventory.delete_asset" in administrator  # a stale asset may go; what was observed is never edited
     assert "inventory.change_asset" not in administrator

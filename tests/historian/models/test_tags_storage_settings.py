@@ -38,3 +38,19 @@ def test_negative_intervals_are_refused(unsaved_tag):
     errors = _errors(unsaved_tag(max_store_interval_seconds=-1, stale_after_seconds=-5))
     assert "cannot be negative" in errors["max_store_interval_seconds"][0]
     assert "cannot be negative" in errors["stale_after_seconds"][0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "drawn"),
+    [
+        ({}, "linear"),  # an analog value
+        ({"data_type": "float64", "interpolation": "step"}, "step"),  # a float whose interpolation is step
+        ({"data_type": "uint32"}, "step"),  # a count
+        ({"data_type": "uint16", "interpolation": "linear"}, "linear"),  # an integer said to be linear
+        ({"value_labels": {"0": "Idle", "1": "Running"}}, "step"),  # a state, even stored as a float
+        ({"data_type": "bool", "interpolation": "linear"}, "step"),  # a boolean never ramps
+        ({"data_type": "float64", "counter_rollover": 1e6}, "step"),  # a counter that wraps
+    ],
+)
+def test_a_chart_draws_steps_unless_a_ramp_between_samples_is_true(overrides, drawn, unsaved_tag):
+    assert unsaved_tag(**overrides).plot_interpolation == drawn

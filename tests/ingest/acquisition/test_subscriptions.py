@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
 from demo.simulator.plant import PlantSimulator
@@ -15,7 +16,7 @@ from historian.queries.history import current_values
 from ingest.acquisition.poll import polled_assignments
 from ingest.acquisition.subscriptions import SubscriptionRunner
 from ingest.services.devices import device_enabled_set
-from tests.waiting import step_until
+from tests.waiting import step_until, wait_until
 
 SIGNALS = {"spindle_speed": "float32", "part_count": "uint32", "running": "bool", "state": "uint16"}
 
@@ -128,6 +129,46 @@ def test_values_keep_arriving_as_the_plant_changes(db, opcua_plant_server, runne
     speed.save()
 
     step_until(runner.step, lambda: len({row[0] for row in _samples(speed.pk)}) >= 3, timeout=20, what="three values")
+
+
+def test_the_publishing_interval_follows_the_scan_class_and_arrivals_are_stored_without_waiting_for_a_tick(
+    transactional_db, opcua_plant_server
+):
+    device = _opcua_device(opcua_plant_server.port)
+    device.publishing_interval_ms = 500
+    device.save()
+    one_second = ScanClass.objects.create(name="One second", period_ms=1000)
+    Tag.objects.filter(device=device).update(scan_class=one_second)
+    speed = Tag.objects.get(device=device, name="spindle_speed")
+    # The runner as run_subscriptions runs it, with an idle tick far longer than the test: only an arrival of
+    # values can wake it to store them.
+    runner = SubscriptionRunner(flush_seconds=600)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            runner.run(stop=stop)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        subscription = wait_until(lambda: runner.subscription(device.pk), timeout=20, what="the subscription")
+        # a tenth of the 1 s scan period, under the device's 500 ms
+        assert subscription.publishing_interval_ms == 100
+        wait_until(
+            lambda: len({row[1] for row in _samples(speed.pk)}) >= 2,
+            timeout=20,
+            what="two values of the spindle speed stored as they change",
+        )
+        stored = current_values(tag_ids=[speed.pk])[speed.pk]
+        assert stored.quality == Quality.GOOD
+    finally:
+        stop.set()
+        runner.wake()
+        thread.join(30)
+    assert not thread.is_alive()
 
 
 def test_subscribed_devices_are_not_polled_by_the_poller(db, opcua_plant_server):
