@@ -12,6 +12,10 @@ Redis may be away. The token is a shortcut, never a dependency:
 - TokenCached, while it cannot read the token, reloads from the database at most every `fallback_seconds`, and
   once more when the token is back (a bump lost during the outage is then caught up); whatever happens to Redis, a
   value is never older than `max_age_seconds`.
+
+A hot path (an after-store hook, once per stored batch) may give TokenCached `check_seconds`: the token is then
+read at most that often, and a change made by another process is seen up to that much later (a change made by
+this process is seen at once: its bump counts locally).
 """
 
 from __future__ import annotations
@@ -77,22 +81,34 @@ class TokenCached(Generic[T]):
         *,
         fallback_seconds: float = 5.0,
         max_age_seconds: float = 300.0,
+        check_seconds: float = 0.0,
     ) -> None:
         self.token = token
         self._load = load
         self.fallback_seconds = fallback_seconds
         self.max_age_seconds = max_age_seconds
+        self.check_seconds = check_seconds
         self._value: T | None = None
         self._seen: str | None = None  # the token the value was loaded under (None: loaded without one)
         self._bumps = -1
         self._loaded_at = -float("inf")
+        self._checked_at = -float("inf")  # when the token was last read (check_seconds)
         self._lock = threading.Lock()
 
     def get(self) -> T:
         """The value: from memory (one cache GET), or loaded again when the token moved, this process changed it,
-        it is older than max_age_seconds, or the token is unreadable and fallback_seconds passed."""
+        it is older than max_age_seconds, or the token is unreadable and fallback_seconds passed. Within
+        check_seconds of the last look, from memory without a GET (unless this process changed it)."""
+        now = time.monotonic()
+        if (
+            self._value is not None
+            and now - self._checked_at < self.check_seconds
+            and self._bumps == self.token.local_bumps
+        ):
+            return self._value
         token = self.token.read(create=True)
-        age = time.monotonic() - self._loaded_at
+        self._checked_at = now
+        age = now - self._loaded_at
         stale = (
             self._value is None
             or self._bumps != self.token.local_bumps

@@ -10,7 +10,8 @@ Server -> client:
   {"type": "downtime_snapshot", "line": 3, "stops": [...], "can_classify": bool}
   {"type": "downtime", "line": 3, "machine": 5, "since": ms, "stops": [...], "resync": bool} whenever a stop of
       the line changes (derived at ingest, classified, commented, split): that machine's stops ending at or after
-      `since` or still open (the page replaces its rows of the machine from `since` on)
+      `since` or still open (the page replaces its rows of the machine from `since` on); with `resync` (a rebuild)
+      no stops: the page subscribes again
   {"type": "downtime_done", "action": "...", "interval": 9}
   {"type": "error", "stream": "downtime", "message": "..."}
 Subscribing needs historian.view_plant (the stream's permission); classifying, commenting and splitting need the

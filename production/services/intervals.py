@@ -3,11 +3,13 @@
 An interval is a maximal stretch of time over which a machine's key (state, product, automatic reason: sources.Key)
 stays the same. `intervals_derive` is the after-store hook (registered in ProductionConfig.ready()):
 
-- the hot path: the batch's rows of source tags are picked with one set lookup (np.isin on a poll's columns); a
-  batch without any costs nothing more. Source values that did not change since this process last saw them (a
-  state tag polled every second) end there too, without a query.
+- the hot path: the batch's rows of source tags are picked by set lookups (a poll's few rows in Python, a long
+  batch with np.isin), and only those become Python rows; a batch without any costs nothing more. The
+  configuration's version token is read at most once a second (services/sources.py). Source values that did not
+  change since this process last saw them (a state tag polled every second) end there too, without a query.
 - values in order (at or after the start of the machine's newest interval): the open interval is closed at the
-  first value that changes the key and a new one opened, in one short transaction.
+  first value that changes the key and a new one opened, in one short transaction (written without the model's
+  signals: the KPI summaries they change are deleted in one query over the stretch written).
 - late and backfilled values (the store-and-forward buffer replayed, Sparkplug history): older than the newest
   interval's start. The intervals they touch are derived again from history (historian.queries.raw), from the
   start of the interval (and its neighbour) holding the oldest late value to the end of the interval holding the
@@ -41,10 +43,11 @@ from historian.quality import quality_is_good
 from historian.queries.common import MAX_RAW_POINTS, Point
 from historian.queries.history import current_values
 from historian.queries.raw import raw_values
-from historian.sample_types import SampleBatch, SampleRow
+from historian.sample_types import SampleBatch, SampleRow, us_to_datetime
 from production.models import MachineProduction, MachineState, StateInterval, StopClassification, StopSplit
 from production.services.live import downtime_changed_publish, downtime_changes_publish
 from production.services.sources import Key, MachineSources, Sources, Value, machine_sources, production_sources
+from production.services.summaries import summaries_invalidate
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +139,7 @@ def intervals_derive_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: dat
     if not sources.machines:
         return 0
     if isinstance(rows, SampleBatch):
-        rows = rows.take(np.isin(rows.tag_id, sources.watched)).rows()
+        rows = _watched_rows(sources, rows)
     else:
         rows = [row for row in rows if row.tag_id in sources.by_tag]
     if not rows:
@@ -160,6 +163,27 @@ def intervals_derive_strict(*, rows: Sequence[SampleRow] | SampleBatch, now: dat
         written += changed
     downtime_changes_publish(changes=changes)
     return written
+
+
+#: A batch up to this long is sifted in Python (a poll: a few rows, where numpy's per-call cost dominates); a longer
+#: one with np.isin.
+SMALL_BATCH = 64
+
+
+def _watched_rows(sources: Sources, batch: SampleBatch) -> list[SampleRow]:
+    """The batch's rows of source tags, as SampleRows (only those: the counters' rows never become objects)."""
+    if len(batch) > SMALL_BATCH:
+        return batch.take(np.isin(batch.tag_id, sources.watched)).rows()
+    tags = batch.tag_id.tolist()
+    by_tag = sources.by_tag
+    index = [i for i, tag_id in enumerate(tags) if tag_id in by_tag]
+    if not index:
+        return []
+    times, values, qualities = batch.time_us.tolist(), batch.value.tolist(), batch.quality.tolist()
+    return [
+        SampleRow(us_to_datetime(times[i]), tags[i], None if values[i] != values[i] else values[i], qualities[i])
+        for i in index
+    ]
 
 
 def _texts(sources: Sources, rows: Sequence[SampleRow]) -> Texts:
@@ -215,24 +239,31 @@ def _in_order_derive(
     open_ = last if last is not None and last.end is None else None
     key = _key_of(open_) if open_ is not None else None
     written = 0
+    touched: datetime | None = None  # the oldest instant an interval written here covers
     for time, group in groupby(rows, key=lambda r: r.time):
         for row in group:
             values[row.tag_id] = _row_value(row, texts)
         new = ms.key(values)
         if new == key:
             continue
+        # Written without the model's signals: the summaries they would delete interval by interval
+        # ([open start, time), then [time, open end)) are deleted below in one query, over their union.
         if open_ is not None:
             if time <= open_.start:
                 return None
+            StateInterval.objects.filter(pk=open_.pk).update(end=time)
             open_.end = time
-            open_.save(update_fields=["end"])
+            touched = open_.start if touched is None else touched
             written += 1
         open_ = None
         if new is not None:
             open_ = _interval_new(ms.machine_id, start=time, end=None, key=new)
-            open_.save()
+            StateInterval.objects.bulk_create([open_])
+            touched = time if touched is None else touched
             written += 1
         key = new
+    if touched is not None:
+        summaries_invalidate(machine_id=ms.machine_id, start=touched)
     return written
 
 

@@ -18,6 +18,9 @@ from production.models import FaultCode, MachineProduction, Product
 
 VERSION_KEY = "production:sources:version"
 FALLBACK_SECONDS = 5.0
+#: The token is read at most this often (the hook runs on every stored batch): a change made in another process
+#: reaches the derivation at most this much later; one made in this process, at once.
+CHECK_SECONDS = 1.0
 
 #: (state, product id, automatic reason id): what an interval is made of; a change of any of them starts a new one.
 Key = tuple[str, int | None, int | None]
@@ -142,11 +145,11 @@ def _load() -> Sources:
 
 
 SOURCES_TOKEN = VersionToken(VERSION_KEY)
-_cached = TokenCached(SOURCES_TOKEN, _load, fallback_seconds=FALLBACK_SECONDS)
+_cached = TokenCached(SOURCES_TOKEN, _load, fallback_seconds=FALLBACK_SECONDS, check_seconds=CHECK_SECONDS)
 
 
 def production_sources() -> Sources:
-    """The enabled machines' sources (one cache GET; a database query only after a change)."""
+    """The enabled machines' sources (one cache GET a second at most; a database query only after a change)."""
     return _cached.get()
 
 
