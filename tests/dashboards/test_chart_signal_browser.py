@@ -7,10 +7,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from accounts.services.roles import Role
+from historian.models import ValueLabel, ValueLabelSet
 from historian.quality import Quality
 from tests.browser import BROWSER_TESTS
 from tests.factories import MachineFactory, TagFactory
 from tests.samples import history_delete, write
+
+
+def _states() -> ValueLabelSet:
+    states = ValueLabelSet.objects.create(name="Machine state")
+    for value, label in ((0, "Idle"), (1, "Running"), (2, "Down")):
+        ValueLabel.objects.create(set=states, value=value, label=label, colour="#607d8b")
+    return states
+
 
 pytestmark = BROWSER_TESTS
 
@@ -33,9 +42,7 @@ def mill(transactional_db):
     tags = {
         "speed": TagFactory(machine=machine, name="speed", units="rpm", is_key=True),
         "parts": TagFactory(machine=machine, name="parts", data_type="uint32", units="parts", is_key=True),
-        "state": TagFactory(
-            machine=machine, name="state", data_type="int16", value_labels={"0": "Idle", "1": "Running", "2": "Down"}
-        ),
+        "state": TagFactory(machine=machine, name="state", data_type="int16", value_labels=_states()),
     }
     yield machine, tags
     history_delete(tag_ids=[t.pk for t in tags.values()])
