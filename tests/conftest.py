@@ -11,10 +11,10 @@ from django.conf import settings
 from django.core.cache import cache
 
 from demo.simulator.modbus_server import PlantServerThread
-from demo.simulator.plant import PlantSimulator
 from historian.models import Device, Machine, ScanClass, Tag
 from ingest.acquisition.poll import Polling
 from ingest.pipeline.context import IngestContext
+from tests.simulated_plant import plant_simulator
 from tests.timescale.harness import UNAVAILABLE_VAR
 from tests.waiting import wait_until
 
@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def plant_server() -> Iterator[PlantServerThread]:
     """A real Modbus TCP server on a free loopback port, serving a 1-line x 2-machine simulated plant."""
-    with PlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=7), tick_seconds=0.2) as server:
+    with PlantServerThread(plant_simulator(lines=1, machines_per_line=2, seed=7), tick_seconds=0.2) as server:
         yield server
 
 

@@ -16,8 +16,8 @@ from asyncua import Server, ua
 from common.net import free_port
 from demo.simulator.modbus_server import ReadyCallback, ServerThread
 from demo.simulator.opcua_server import OpcUaPlantServerThread
-from demo.simulator.plant import PlantSimulator
 from ingest.protocols.opcua.driver import opcua_client_certificate_generate
+from tests.simulated_plant import plant_simulator
 
 OPCUA_USER = "operator"
 OPCUA_PASSWORD = "s3cret-Pass"
@@ -29,7 +29,7 @@ START_TIMEOUT = 60.0
 def opcua_plant_serving(*, seed: int) -> Iterator[OpcUaPlantServerThread]:
     """A 1-line x 2-machine plant over OPC UA, no security, anonymous logins: started (up to START_TIMEOUT), stopped
     on leaving. Tests that change its machines take one of their own with their own seed."""
-    server = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=2, seed=seed), tick_seconds=0.2)
+    server = OpcUaPlantServerThread(plant_simulator(lines=1, machines_per_line=2, seed=seed), tick_seconds=0.2)
     server.start(timeout=START_TIMEOUT)
     try:
         yield server
@@ -49,7 +49,7 @@ def opcua_secure_server(tmp_path_factory) -> Iterator[OpcUaPlantServerThread]:
     """The plant over OPC UA with Basic256Sha256 Sign and SignAndEncrypt only, user name and password required."""
     cert_dir = tmp_path_factory.mktemp("opcua-server-pki")
     server = OpcUaPlantServerThread(
-        PlantSimulator(lines=1, machines_per_line=2, seed=7),
+        plant_simulator(lines=1, machines_per_line=2, seed=7),
         tick_seconds=0.2,
         security_modes=("Sign", "SignAndEncrypt"),
         users={OPCUA_USER: OPCUA_PASSWORD},

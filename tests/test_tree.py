@@ -8,6 +8,16 @@ ROOT = TESTS.parent
 
 # Test modules that test no single module, and why. A new entry needs as good a reason.
 NOT_MIRRORED = {
+    "api/test_production.py": "the production endpoints across api views, serializers and urls",
+    "api/test_value_labels.py": "value labels across the API's current values, history and tag endpoints",
+    "dashboards/test_chart_signal_browser.py": "step lines, units and shading in Chromium across the pages' scripts",
+    "dashboards/test_fanout.py": "150 sockets on a real web process: consumers and common/fanout.py together",
+    "dashboards/test_value_labels_browser.py": "labels on the machine page and overview in Chromium",
+    "demo/simulator/test_writes.py": "the simulator following writes over Modbus, OPC UA and Sparkplug",
+    "historian/services/tag_csv/test_value_labels.py": "the value label column: codecs, plan and apply",
+    "ingest/acquisition/test_sparkplug_write.py": "Sparkplug commands through the host runner and the edge node",
+    "production/test_browser.py": "the downtime, OEE and Pareto pages in Chromium",
+    "production/test_oee_stream.py": "the OEE and Pareto streams of production/consumers.py with the queries",
     "test_tree.py": "checks the test tree itself",
     "test_walking_skeleton.py": "end to end: Celery worker, poll, store, WebSocket, across every app",
     "test_procfile.py": "the Procfile's processes",

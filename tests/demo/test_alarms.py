@@ -8,7 +8,7 @@ import pytest
 
 from alarms import state_machine as sm
 from demo.alarms import DEMO_ALARMS
-from demo.simulator.plant import PlantSimulator
+from tests.simulated_plant import plant_simulator
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def _run_shift(*, seconds: int, seed: int) -> Counter:
     The operator acknowledges an alarm that returned to normal at once (so that the next one annunciates again).
     """
     start = datetime(2026, 1, 1, tzinfo=UTC)  # 01:00 in the plant: the night shift, between its breaks
-    plant = PlantSimulator(lines=3, machines_per_line=3, seed=seed, start=0.0, clock=start.timestamp())
+    plant = plant_simulator(lines=3, machines_per_line=3, seed=seed, start=0.0, clock=start.timestamp())
     configs = [
         (spec, sm.Config(sm.Kind(spec.kind), spec.limit, spec.deadband, spec.on_delay, spec.off_delay, spec.latching))
         for spec in DEMO_ALARMS

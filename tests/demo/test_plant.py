@@ -10,7 +10,7 @@ from django.db import connection
 
 from common.net import free_port
 from demo.plant import demo_plant_load
-from demo.simulator.plant import MACHINE_SIGNALS, SIGNALS_BY_NAME, STATE_LABELS, PlantSimulator, machine_tag_address
+from demo.simulator.plant import MACHINE_SIGNALS, SIGNALS_BY_NAME, STATE_LABELS, machine_tag_address
 from demo.simulator.production import DEMO_TIME_ZONE, PRODUCTS
 from demo.simulator.sparkplug_plant import serve_plant_sparkplug
 from historian.models import Device, DeviceStatus, Machine, Protocol, ScanClass, Site, Tag
@@ -23,6 +23,7 @@ from ingest.protocols.base import PointRequest
 from ingest.protocols.registry import DriverRegistry
 from ingest.protocols.sparkplug.session import BrokerSettings
 from tests.mqtt_broker import MosquittoBroker, broker_or_skip
+from tests.simulated_plant import plant_simulator
 from tests.waiting import step_until, wait_until
 
 
@@ -111,7 +112,7 @@ def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_edge_node(db, broker, event_loop_thread):
-    plant = PlantSimulator(lines=1, machines_per_line=2, seed=7)
+    plant = plant_simulator(lines=1, machines_per_line=2, seed=7)
     summary = demo_plant_load(
         lines=1, machines_per_line=2, sparkplug_broker=(broker.host, broker.port), sparkplug_line=1
     )
@@ -143,7 +144,7 @@ def test_the_sparkplug_line_gets_good_values_of_every_tag_from_the_simulators_ed
 
 
 def test_without_a_broker_the_edge_node_waits_instead_of_stopping_the_simulator(event_loop_thread, caplog):
-    plant = PlantSimulator(lines=1, machines_per_line=1)
+    plant = plant_simulator(lines=1, machines_per_line=1)
     edge = asyncio.run_coroutine_threadsafe(
         serve_plant_sparkplug(host="127.0.0.1", port=free_port(), plant=plant, line_index=0), event_loop_thread
     )

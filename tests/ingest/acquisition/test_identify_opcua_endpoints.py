@@ -10,7 +10,6 @@ import pytest
 
 from common.net import free_port
 from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
-from demo.simulator.plant import PlantSimulator
 from historian.models import Device, Protocol, ScanClass
 from ingest.acquisition.poll import device_poll
 from inventory.models import Asset, AssetChange
@@ -18,6 +17,7 @@ from inventory.security_events import SecurityEventKind
 from tests.factories import DeviceFactory, ScanClassFactory, TagFactory
 from tests.opcua_fixtures import START_TIMEOUT
 from tests.security_events import Collected, security_events_collected
+from tests.simulated_plant import plant_simulator
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def events(polling) -> Iterator[Collected]:
 
 
 def _server(port: int, modes: tuple[str, ...], cert_dir: Path) -> OpcUaPlantServerThread:
-    plant = PlantSimulator(lines=1, machines_per_line=1, seed=7)
+    plant = plant_simulator(lines=1, machines_per_line=1, seed=7)
     server = OpcUaPlantServerThread(plant, port=port, tick_seconds=0.5, security_modes=modes, cert_dir=cert_dir)
     return server.start(timeout=START_TIMEOUT)
 

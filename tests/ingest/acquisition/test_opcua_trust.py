@@ -9,11 +9,11 @@ from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
 from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
-from demo.simulator.plant import PlantSimulator
 from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
 from ingest.acquisition.poll import device_poll
 from ingest.protocols.opcua.configure import certificate_thumbprint
 from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER, START_TIMEOUT
+from tests.simulated_plant import plant_simulator
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def _state_dir(settings, tmp_path) -> None:
 
 def _server(port: int, cert_dir) -> OpcUaPlantServerThread:
     return OpcUaPlantServerThread(
-        PlantSimulator(lines=1, machines_per_line=1, seed=3),
+        plant_simulator(lines=1, machines_per_line=1, seed=3),
         port=port,
         tick_seconds=0.2,
         security_modes=("SignAndEncrypt",),

@@ -21,6 +21,7 @@ from ingest.protocols.sparkplug.session import BrokerSettings
 from inventory.security_events import SecurityEventKind
 from tests.mqtt_broker import MosquittoBroker
 from tests.security_events import security_events_collected
+from tests.simulated_plant import plant_simulator
 from tests.waiting import wait_until
 
 GROUP, NODE, CNC = "Plant9", "Gateway9", "CNC901"
@@ -160,7 +161,7 @@ def test_a_metric_without_a_birth_is_refused(runner: SparkplugRunner, broker: Mo
 @pytest.fixture
 def plant_edge(broker: MosquittoBroker) -> Iterator[PlantSimulator]:
     """Line 1 of a plant as the simulator's Sparkplug edge node, the plant stepped in the same loop."""
-    plant = PlantSimulator(lines=1, machines_per_line=2, seed=4)
+    plant = plant_simulator(lines=1, machines_per_line=2, seed=4)
 
     async def serve(ready: ReadyCallback) -> None:
         async def stepping() -> None:

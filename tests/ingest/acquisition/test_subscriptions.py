@@ -9,13 +9,13 @@ import pytest
 from django.db import connection, connections
 
 from demo.simulator.opcua_server import OpcUaPlantServerThread, opcua_signal_node_id
-from demo.simulator.plant import PlantSimulator
 from historian.models import Area, Device, DeviceStatus, Line, Machine, Protocol, ScanClass, Site, Tag
 from historian.quality import Quality
 from historian.queries.history import current_values
 from ingest.acquisition.poll import polled_assignments
 from ingest.acquisition.subscriptions import SubscriptionRunner
 from ingest.services.devices import device_enabled_set
+from tests.simulated_plant import plant_simulator
 from tests.waiting import step_until, wait_until
 
 SIGNALS = {"spindle_speed": "float32", "part_count": "uint32", "running": "bool", "state": "uint16"}
@@ -191,7 +191,7 @@ def test_a_device_switched_off_is_unsubscribed_at_the_next_reload(db, opcua_plan
 @pytest.mark.slow
 def test_server_restart_mid_subscription_stores_bad_quality_then_resubscribes(db, settings, runner):
     settings.INGEST_BACKOFF_MAX_SECONDS = 1.0
-    server = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=1, seed=3), tick_seconds=0.2).start()
+    server = OpcUaPlantServerThread(plant_simulator(lines=1, machines_per_line=1, seed=3), tick_seconds=0.2).start()
     try:
         device = _opcua_device(server.port)
         speed = Tag.objects.get(device=device, name="spindle_speed")

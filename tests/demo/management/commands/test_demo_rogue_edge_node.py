@@ -16,7 +16,6 @@ from django.core.management import call_command
 from accounts.services.roles import Role
 from alarms.models import Alarm, AlarmCategory
 from demo.plant import demo_plant_load
-from demo.simulator.plant import PlantSimulator
 from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, serve_plant_sparkplug, sparkplug_edge_node_id
 from ingest.acquisition.sparkplug_host import SparkplugRunner
 from ingest.protocols.sparkplug.session import BrokerSettings
@@ -26,6 +25,7 @@ from tests.browser import CHROMIUM, BrowserThread
 from tests.demo import test_plant
 from tests.factories import UserFactory
 from tests.security_events import Collected, security_events_collected
+from tests.simulated_plant import plant_simulator
 from tests.waiting import step_until
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def _rogue_reported(broker, event_loop_thread, events: Collected) -> None:
     runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
     runner.step()
     assert runner.session(BrokerSettings(broker.host, broker.port)).wait_connected(10)
-    plant = PlantSimulator(lines=1, machines_per_line=1, seed=7)
+    plant = plant_simulator(lines=1, machines_per_line=1, seed=7)
     own = asyncio.run_coroutine_threadsafe(
         serve_plant_sparkplug(host=broker.host, port=broker.port, plant=plant, line_index=0), event_loop_thread
     )

@@ -16,6 +16,7 @@ from historian.quality import Quality
 from ingest.protocols.base import DeviceUnreachable, PointRequest
 from ingest.protocols.opcua.driver import OpcUaDriver, OpcUaSettings, status_quality
 from tests.opcua_fixtures import OPCUA_PASSWORD, OPCUA_USER, START_TIMEOUT
+from tests.simulated_plant import plant_simulator
 
 NS_URI = "urn:millwright:test:types"
 
@@ -228,9 +229,8 @@ def test_opcua_driver_missing_certificate_file_is_a_clear_error(opcua_secure_ser
 @pytest.mark.slow
 def test_opcua_driver_reconnects_after_server_restart():
     from demo.simulator.opcua_server import OpcUaPlantServerThread
-    from demo.simulator.plant import PlantSimulator
 
-    server = OpcUaPlantServerThread(PlantSimulator(lines=1, machines_per_line=1), tick_seconds=0.2).start()
+    server = OpcUaPlantServerThread(plant_simulator(lines=1, machines_per_line=1), tick_seconds=0.2).start()
     point = PointRequest(1, opcua_signal_node_id(0, 0, "state"), "uint16")
     driver = OpcUaDriver(OpcUaSettings(endpoint=server.endpoint, timeout=1))
     try:
