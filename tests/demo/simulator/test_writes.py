@@ -17,6 +17,7 @@ from demo.simulator.plant import (
 )
 from ingest.protocols.base import PointRequest, WriteStatus
 from ingest.protocols.modbus.driver import ModbusTcpDriver
+from tests.simulated_plant import plant_simulator
 from tests.waiting import wait_until
 
 
@@ -35,7 +36,7 @@ def test_the_writable_signals_are_the_setpoint_the_override_and_the_command() ->
 
 
 def test_the_spindle_ramps_to_a_written_setpoint_up_and_down() -> None:
-    plant = PlantSimulator(seed=3, start=0.0)
+    plant = plant_simulator(seed=3, start=0.0)
     machine = _running_machine(plant)
     target = machine.setpoint + 400
 
@@ -52,7 +53,7 @@ def test_the_spindle_ramps_to_a_written_setpoint_up_and_down() -> None:
 
 
 def test_a_setpoint_outside_the_drive_range_is_clamped() -> None:
-    machine = PlantSimulator(seed=3).all_machines()[0]
+    machine = plant_simulator(seed=3).all_machines()[0]
 
     assert machine.write("speed_setpoint", 9000) == 3600
     assert machine.write("speed_setpoint", -5) == 0
@@ -60,7 +61,7 @@ def test_a_setpoint_outside_the_drive_range_is_clamped() -> None:
 
 
 def test_the_feed_rate_follows_the_override() -> None:
-    plant = PlantSimulator(seed=5, start=0.0)
+    plant = plant_simulator(seed=5, start=0.0)
     machine = _running_machine(plant)
     machine.write("feed_override", 50)
 
@@ -75,7 +76,7 @@ def test_the_feed_rate_follows_the_override() -> None:
 
 
 def test_stop_holds_the_machine_idle_until_start() -> None:
-    plant = PlantSimulator(lines=1, machines_per_line=1, seed=7, start=0.0)  # raw stock in, unlimited outfeed
+    plant = plant_simulator(lines=1, machines_per_line=1, seed=7, start=0.0)  # raw stock in, unlimited outfeed
     machine = _running_machine(plant)
 
     assert machine.command(MachineCommand.STOP)
@@ -90,7 +91,7 @@ def test_stop_holds_the_machine_idle_until_start() -> None:
 
 
 def test_start_is_refused_while_down_and_reset_fault_clears_the_fault() -> None:
-    plant = PlantSimulator(lines=1, machines_per_line=1, seed=7, start=0.0)
+    plant = plant_simulator(lines=1, machines_per_line=1, seed=7, start=0.0)
     machine = _running_machine(plant)
     machine._go_down(205, 1000.0)
 
@@ -104,7 +105,7 @@ def test_start_is_refused_while_down_and_reset_fault_clears_the_fault() -> None:
 
 
 def test_a_stop_during_a_fault_takes_effect_when_it_is_reset() -> None:
-    plant = PlantSimulator(lines=1, machines_per_line=1, seed=7, start=0.0)
+    plant = plant_simulator(lines=1, machines_per_line=1, seed=7, start=0.0)
     machine = _running_machine(plant)
     machine._go_down(412, 1000.0)
 
@@ -118,7 +119,7 @@ def test_a_stop_during_a_fault_takes_effect_when_it_is_reset() -> None:
 
 def test_a_signal_that_is_not_writable_is_refused() -> None:
     with pytest.raises(ValueError, match="not writable"):
-        PlantSimulator().all_machines()[0].write("part_count", 0)
+        plant_simulator().all_machines()[0].write("part_count", 0)
 
 
 def _point(machine_index: int, signal: str) -> PointRequest:
@@ -127,7 +128,7 @@ def _point(machine_index: int, signal: str) -> PointRequest:
 
 
 def test_over_modbus_a_setpoint_is_followed_and_commands_drive_the_state() -> None:
-    plant = PlantSimulator(lines=1, machines_per_line=2, seed=4)
+    plant = plant_simulator(lines=1, machines_per_line=2, seed=4)
     with PlantServerThread(plant, tick_seconds=0.1) as server, ModbusTcpDriver(server.host, server.port, 1) as driver:
         reset = driver.write(_point(1, "command"), MachineCommand.RESET_FAULT, timeout=1.0)  # in case it broke down
         assert reset.status in (WriteStatus.CONFIRMED, WriteStatus.MISMATCHED)
