@@ -145,7 +145,8 @@ ADMIN_MODELS: dict[str, str] = {
     "historian.writepolicy": "vacd",
     "historian.operatearea": "vacd",
     "historian.historiansettings": "vc",  # one row, never added or deleted
-    "historian.discoveredmetric": "vcd",  # Sparkplug metrics come from births, never added by hand
+    "historian.discoveredmetric": "vcd",
+    "historian.valuelabelset": "vacd",  # Sparkplug metrics come from births, never added by hand
     "alarms.alarmdefinition": "vacd",
     "alarms.notificationroute": "vacd",
     "alarms.alarm": "v",  # runtime state: written by the evaluation and the operators' actions
