@@ -8,7 +8,8 @@ the demo's shifts without their breaks. Tests of the breaks themselves give the 
 import dataclasses
 from typing import Any
 
-from demo.simulator.plant import DEMO_CALENDAR, PlantSimulator
+from demo.simulator.plant import PlantSimulator
+from demo.simulator.production import DEMO_CALENDAR
 
 NO_BREAKS = dataclasses.replace(DEMO_CALENDAR, breaks=())
 
