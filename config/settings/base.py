@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "dashboards",
     "alarms",
     "production",
+    "automation",
     "inventory",
     "accounts",
     "audit",
