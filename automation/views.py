@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.http import AuthenticatedHttpRequest
 from automation.models import Rule
-from automation.queries.access import rule_may_backtest
+from automation.queries.access import PERM_BACKTEST, rule_may_backtest
 from automation.queries.backtest import rule_backtest
 from automation.specs import TagCondition, site_timezone
 from historian.queries.errors import HistoryQueryError
@@ -31,6 +31,7 @@ def _local(text: str | None, zone: ZoneInfo, default: datetime) -> datetime:
 
 
 @login_required
+@permission_required(PERM_BACKTEST, raise_exception=True)
 @require_GET
 def backtest(request: AuthenticatedHttpRequest, rule_id: int) -> HttpResponse:
     rule = get_object_or_404(Rule, pk=rule_id)
