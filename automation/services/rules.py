@@ -62,7 +62,7 @@ def rule_save(*, rule: Rule, user: Actor, comment: str = "", remote_addr: str | 
         if previous is not None and previous.document == document:
             rule.save()
             return None
-        rule.version = (previous.number if previous else 0) + 1
+        rule.version = max(previous.number if previous else 0, rule.version) + 1
         rule.save()
         who = user if isinstance(user, User) else None
         version = RuleVersion.objects.create(
