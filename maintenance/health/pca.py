@@ -13,10 +13,14 @@ with theta_i the sums of the residual eigenvalues to the i-th power, h0 = 1 - 2 
 normal quantile of alpha. Where the residual eigenvalues vanish (signals that are exact combinations of others) the
 Q limit falls back to the alpha quantile of the training Q.
 
-Score (`pca_score`): T², Q, the health index max(T² / T² limit, Q / Q limit) (1.0: at the limit; the higher the
-worse) and the contribution of each signal: the reconstruction-based contribution (Alcalá & Qin 2009) to the combined
-index phi = T² / T²lim + Q / Qlim, scaled so that a row's contributions add up to its health index. RBC is
-non-negative and, unlike plain contributions, points at the faulty signal for a fault in one signal.
+Score (`pca_score`): T², Q and the health index, the combined index phi = T² / T² limit + Q / Q limit (Yue & Qin
+2001) over its own limit g chi2(alpha; h) (g = tr((SM)²) / tr(SM), h = tr(SM)² / tr((SM)²), S the training correlation
+matrix, M the quadratic form of phi): 1.0 at the limit, the higher the worse. The contribution of each signal is its
+reconstruction-based contribution (Alcalá & Qin 2009) to phi, scaled so that a row's contributions add up to its
+health index; RBC is non-negative and, unlike plain contributions, points at the faulty signal of a one-signal fault.
+RBC_j is also by how much phi falls when signal j is reconstructed from the others, so `health_corroborated` (phi less
+its largest RBC, over the limit) stays high only when more than one signal departs from normal: a sensor fault (a
+stuck value, a drift) moves one signal, wear moves several.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class PcaModel:
     eigenvalues: FloatArray  # (p,) all eigenvalues of the correlation matrix, descending
     t2_limit: float
     q_limit: float
+    phi_limit: float
     n_train: int
     variance: float
     alpha: float
@@ -71,6 +76,7 @@ class PcaModel:
             "eigenvalues": self.eigenvalues.tolist(),
             "t2_limit": self.t2_limit,
             "q_limit": self.q_limit,
+            "phi_limit": self.phi_limit,
             "n_train": self.n_train,
             "variance": self.variance,
             "alpha": self.alpha,
@@ -92,6 +98,7 @@ class PcaModel:
             eigenvalues=_frozen(np.asarray(d["eigenvalues"], dtype=float)),
             t2_limit=float(d["t2_limit"]),
             q_limit=float(d["q_limit"]),
+            phi_limit=float(d["phi_limit"]),
             n_train=int(d["n_train"]),
             variance=float(d["variance"]),
             alpha=float(d["alpha"]),
@@ -102,14 +109,17 @@ class PcaModel:
 
 @dataclass(frozen=True)
 class PcaScores:
-    """Per row: `t2`, `q`, `health` (max of each over its limit: 1.0 at the limit), `contributions` (n, p) of each
-    signal (non-negative, a row's add up to its health), `deviations` (n, p) in standard deviations of training."""
+    """Per row: `t2`, `q`, `health` (the combined index over its limit: 1.0 at the limit), `contributions` (n, p) of
+    each signal (non-negative, a row's add up to its health), `deviations` (n, p) in standard deviations of training,
+    `health_corroborated` (the health index once the one signal that contributes most is reconstructed from the
+    others: high only when several signals depart from normal)."""
 
     t2: FloatArray
     q: FloatArray
     health: FloatArray
     contributions: FloatArray
     deviations: FloatArray
+    health_corroborated: FloatArray
 
 
 def _frozen(a: FloatArray) -> FloatArray:
@@ -203,6 +213,9 @@ def pca_fit(
         q_limit = float(np.quantile((residual**2).sum(axis=1), alpha))
     if not q_limit > 0:
         q_limit = 1e-12  # one signal, or signals that are exact combinations: nothing can leave the subspace
+    SM = corr @ _phi_matrix(components, eigenvalues[:k], t2_limit, q_limit)
+    tr1, tr2 = float(np.trace(SM)), float(np.trace(SM @ SM))
+    phi_limit = float(tr2 / tr1 * stats.chi2.ppf(alpha, tr1**2 / tr2))
     return PcaModel(
         signals=signals,
         mean=_frozen(mean),
@@ -211,6 +224,7 @@ def pca_fit(
         eigenvalues=_frozen(eigenvalues),
         t2_limit=t2_limit,
         q_limit=q_limit,
+        phi_limit=phi_limit,
         n_train=n,
         variance=variance,
         alpha=alpha,
@@ -231,6 +245,12 @@ def _q_limit(residual_eigenvalues: FloatArray, alpha: float) -> float:
     return float(theta1 * max(base, 1e-12) ** (1.0 / h0))
 
 
+def _phi_matrix(P: FloatArray, lam: FloatArray, t2_limit: float, q_limit: float) -> FloatArray:
+    """M of phi = z' M z = T² / T² limit + Q / Q limit."""
+    p = P.shape[0]
+    return (P / np.maximum(lam, 1e-12)) @ P.T / t2_limit + (np.eye(p) - P @ P.T) / q_limit
+
+
 def pca_score(model: PcaModel, X: Any) -> PcaScores:
     """Score rows `X` (n, p: the columns of `model.signals`). A row with NaN or inf scores NaN throughout (a missing
     reading is not evidence of health or of a fault: see `alerting` for dropouts)."""
@@ -243,12 +263,16 @@ def pca_score(model: PcaModel, X: Any) -> PcaScores:
     t2 = (t**2 / lam).sum(axis=1)
     residual = z - t @ P.T
     q = (residual**2).sum(axis=1)
-    health = np.maximum(t2 / model.t2_limit, q / model.q_limit)
-    # Combined index phi = z' M z, M = P diag(1/lam) P' / t2_limit + (I - P P') / q_limit; RBC_j = (M z)_j² / M_jj.
-    M = (P / lam) @ P.T / model.t2_limit + (np.eye(p) - P @ P.T) / model.q_limit
+    M = _phi_matrix(P, lam, model.t2_limit, model.q_limit)
     Mz = z @ M
-    rbc = Mz**2 / np.maximum(np.diag(M), 1e-300)
+    phi = (Mz * z).sum(axis=1)
+    health = phi / model.phi_limit
+    rbc = Mz**2 / np.maximum(np.diag(M), 1e-300)  # RBC_j = (M z)_j² / M_jj
     total = rbc.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         contributions = np.where(total > 0, rbc / total, 1.0 / p) * health[:, None]
-    return PcaScores(t2=t2, q=q, health=health, contributions=contributions, deviations=z)
+        corroborated = np.maximum(phi - rbc.max(axis=1, initial=0.0), 0.0) / model.phi_limit
+    corroborated[np.isnan(phi)] = np.nan
+    return PcaScores(
+        t2=t2, q=q, health=health, contributions=contributions, deviations=z, health_corroborated=corroborated
+    )

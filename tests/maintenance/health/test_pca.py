@@ -134,3 +134,21 @@ def test_the_model_survives_a_json_round_trip_and_scores_the_same(model):
 def test_the_same_data_give_the_same_model():
     rows = normal_running(300)
     assert pca_fit(rows, SIGNALS).to_json() == pca_fit(rows, SIGNALS).to_json()
+
+
+def test_one_signal_off_is_not_corroborated_several_are(model):
+    """A sensor fault moves one signal: reconstructed from the others, the score falls back; wear moves several."""
+    rows = normal_running(200, seed=7)
+    one = rows.copy()
+    one[:, 1] += 5.0  # bearing temperature alone +10σ
+    several = rows.copy()
+    several[:, :3] += np.array([0.5, 3.0, 2.0]) * 5  # vibration, bearing temperature and current: the load +5σ
+    two = rows.copy()
+    two[:, 0] += 1.0  # vibration and coolant pressure, each independently off
+    two[:, 3] -= 0.5
+    one_scores = pca_score(model, one)
+    assert np.median(one_scores.health) > 3
+    assert np.median(one_scores.health_corroborated) < 1
+    for scores in (pca_score(model, several), pca_score(model, two)):
+        assert np.median(scores.health) > 1.5
+        assert np.median(scores.health_corroborated) > 1
