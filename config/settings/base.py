@@ -167,6 +167,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "alarms.context_processors.alarm_banner",
                 "dashboards.context_processors.quarantine_banner",
+                "accounts.context_processors.theme",
             ],
         },
     },

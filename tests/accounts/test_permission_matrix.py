@@ -49,6 +49,8 @@ EVERYONE = Endpoint((ALLOW, ALLOW, ALLOW, ALLOW))
 ENDPOINTS: dict[str, Endpoint] = {
     "login": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW)),
     "logout": Endpoint((LOGIN, LOGIN, LOGIN, LOGIN), method="post"),  # signs out, then to the login page
+    # The header's theme switch: every signed-in user chooses their own (here no theme posted: a 400, an answer)
+    "theme_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
     # OpenID Connect sign-in: open to everyone, as the login page is (here not configured: a 404 for all).
     "oidc_authentication_init": EVERYONE,
     "oidc_authentication_callback": EVERYONE,
