@@ -35,6 +35,7 @@ NOT_MIRRORED = {
     "dashboards/test_browser.py": "the plant pages end to end in Chromium",
     "dashboards/test_explorer.py": "the trend explorer page: view and its JSON endpoint",
     "dashboards/test_explorer_browser.py": "the trend explorer end to end in Chromium",
+    "dashboards/test_explorer_state_band_browser.py": "a labelled tag's state band in the explorer, in Chromium",
     "dashboards/test_machine_trend_browser.py": "the machine page's trend end to end in Chromium",
     "dashboards/test_quality_browser.py": "quality shown on every page, in Chromium",
     "dashboards/test_socket_browser.py": "static/js/lib/socket.js in Chromium against a real server",
