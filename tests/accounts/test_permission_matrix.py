@@ -126,6 +126,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         ADMIN_ONLY.expected, kwargs={"object_id": "<historian.device>"}
     ),
     "admin:historian_tag_export_csv": ADMIN_ONLY,
+    "admin:automation_rule_import": ADMIN_ONLY,
     "admin:historian_tag_import": ADMIN_ONLY,
     "admin:historian_tag_import_job": Endpoint((LOGIN, LOGIN, LOGIN, ALLOW), kwargs={"job_id": "<import_job>"}),
     "admin:historian_tag_import_status": Endpoint((LOGIN, LOGIN, LOGIN, ALLOW), kwargs={"job_id": "<import_job>"}),
