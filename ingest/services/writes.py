@@ -80,6 +80,7 @@ class WriteRule(StrEnum):
     INTERLOCK = "interlock"
     CURRENT_UNKNOWN = "current_value_unknown"
     UNKNOWN_REQUEST = "unknown_request"
+    CONFIRMATION = "confirmation_required"  # a rule asked for a write that a person must confirm or approve
     EXPIRED = "expired"
     SAME_PERSON = "same_person"
     OTHER_PERSON = "other_person"
@@ -163,19 +164,27 @@ def tag_write_request(
     via: str = "",
     remote_addr: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    rule: bool = False,
 ) -> WriteResult:
-    """Ask to write `value` (a number, or its text) to `tag`. `via`: the API token's name when through the API.
+    """Ask to write `value` (a number, or its text) to `tag`. `via`: the API token's name when through the API, or
+    the rule ("rule <name> v<version>") with `rule=True` when a rule asks, on behalf of its `user` (`run_as`): the
+    same checks, and a tag whose policy asks a person to confirm or approve is refused (WriteRule.CONFIRMATION).
 
     Direct policy: written now (EXECUTED, with the driver's outcome). Arm: ARMED with a token the same person
     passes to tag_write_confirm within the window. Two-person: AWAITING_APPROVAL with a token another person passes
     to tag_write_approve. Or REFUSED, naming the rule. Never raises for a refusal; every result is audited.
     """
-    who = _Who(user=user, via=via, remote_addr=remote_addr)
+    who = _Who(user=user, via=via, remote_addr=remote_addr, rule=rule)
     now = timezone.now()
     try:
         number = _parse_value(value)
         with transaction.atomic():
             policy = _gate(tag=tag, user=user)
+            if rule and policy.confirmation != ConfirmationMode.DIRECT:
+                raise _Refusal(
+                    WriteRule.CONFIRMATION,
+                    f"{tag.path}: its policy asks a person to confirm or approve each write; a rule does not write it.",
+                )
             if policy.confirmation == ConfirmationMode.DIRECT:
                 return _execute(tag=tag, policy=policy, value=number, who=who, request=None, timeout=timeout)
             _value_checks(tag=tag, policy=policy, value=number, current=_device_value(tag), now=now)
@@ -476,6 +485,7 @@ class _Who:
     user: Actor
     via: str
     remote_addr: str | None
+    rule: bool = False
 
     def audit(self, action: str, tag: Tag | None, **details: Any) -> None:
         details = {
@@ -485,6 +495,8 @@ class _Who:
         }
         if self.via:
             details["via"] = self.via
+        if self.rule:
+            details["by_rule"] = self.via  # the requester is a rule: its name and version
         audit_record(
             actor=self.user,
             action=action,
