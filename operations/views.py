@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from operations.access import metrics_allowed
@@ -14,14 +14,14 @@ from operations.metrics import metrics_exposition
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """Alive: the process answers. Touches neither the database nor Redis."""
     return JsonResponse({"status": "alive"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready: 200 when every required dependency answered, else 503; each check's outcome in the body."""
     result = readiness()
@@ -29,7 +29,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus figures, for a token holder or an allowed address (operations.access)."""
     if not metrics_allowed(request):

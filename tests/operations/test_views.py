@@ -15,6 +15,7 @@ def test_healthz_answers_without_the_database(client):  # no `db`: any query wou
 
     assert response.status_code == 200
     assert response.json() == {"status": "alive"}
+    assert client.head("/healthz").status_code == 200  # load balancers probe with HEAD too
 
 
 def test_probes_answer_whatever_host_they_are_addressed_to(client, db):
