@@ -33,6 +33,8 @@ _OPERATOR = (
     # Setpoints and commands of the areas granted to them or their group (historian.OperateArea), under each
     # tag's write policy (ingest/services/writes.py). Administrators hold historian.operate_any_area.
     "historian.operate",
+    # Maintenance work requests of the areas granted to them or their group (maintenance.MaintenanceArea).
+    "maintenance.work_requests",
 )
 _ENGINEER = (
     *_OPERATOR,
@@ -45,6 +47,8 @@ _ENGINEER = (
     # when it changes (with their evidence). Operators do not: a security alarm is not theirs to act on.
     "alarms.view_security_alarms",
     "production.classify_downtime_any_area",
+    "maintenance.work_requests_any_area",
+    "maintenance.fit_health_model",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (
@@ -52,6 +56,7 @@ _ADMINISTRATOR = (
     "historian.*",
     "alarms.*",
     "production.*",
+    "maintenance.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",

@@ -238,3 +238,15 @@ def _email_send(route: NotificationRoute, payload: dict) -> None:
         send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
     except OSError as exc:  # smtplib errors are OSErrors
         raise NotificationError(f"mail not sent: {exc}") from None
+
+
+def route_message_send(*, route: NotificationRoute, subject: str, text: str, payload: dict) -> None:
+    """Send something that is not an alarm (a maintenance work request's change) over a route: an email with
+    `subject` and `text`, or a signed webhook POST of `payload`. Raises NotificationError when it failed."""
+    if route.channel == Channel.WEBHOOK:
+        _webhook_post(route, payload)
+        return
+    try:
+        send_mail(subject[:200], text, settings.DEFAULT_FROM_EMAIL, route_addresses(route))
+    except OSError as exc:
+        raise NotificationError(f"mail not sent: {exc}") from None

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "dashboards",
     "alarms",
     "production",
+    "maintenance",
     "inventory",
     "accounts",
     "audit",
@@ -290,6 +291,10 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "production.MachineProduction",
     "production.StateMapping",
     "production.FaultCode",
+    # Maintenance: what a machine's health is computed from, and who works on requests where (the fits and the
+    # requests' changes are audit events of their own: maintenance/services/).
+    {"model": "maintenance.HealthModel", "exclude_fields": ["alerted_at"], "m2m_fields": ["signals"]},
+    "maintenance.MaintenanceArea",
     # People, roles and permissions. A password change is its own audit event ("changed", never a hash:
     # audit/receivers.py); the login time is no configuration.
     {"model": "auth.User", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups", "user_permissions"]},

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class MaintenanceConfig(AppConfig):
+    """Predictive maintenance: health models per machine, their scores as derived tags, and work requests."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "maintenance"
+    verbose_name = "Maintenance"
+
+    def ready(self) -> None:
+        from historian.addresses import address_parser_register
+        from maintenance.derived import DERIVED_PROTOCOL, parse_derived_address
+
+        # Derived tags (the health score, its top contribution, the RUL) live on a device of protocol "derived":
+        # nobody polls it, maintenance writes its values through the normal store.
+        address_parser_register(DERIVED_PROTOCOL, parse_derived_address)
