@@ -21,6 +21,10 @@ class HealthModel(models.Model):
     )
     training_start = models.DateTimeField(null=True, blank=True, help_text="Empty: proposed automatically")
     training_end = models.DateTimeField(null=True, blank=True)
+    auto_train_minutes = models.FloatField(
+        default=60.0, help_text="A proposed training window is this much normal running after its start"
+    )
+    sample_seconds = models.FloatField(default=10.0, help_text="Training rows: the signals every this many seconds")
     running_only = models.BooleanField(
         default=True, help_text="Train and score only while the machine is Running (production's state intervals)"
     )
@@ -36,6 +40,9 @@ class HealthModel(models.Model):
     planning_horizon_hours = models.FloatField(
         default=24.0, help_text="Alert when the RUL's lower bound falls inside this horizon"
     )
+    failure_score = models.FloatField(
+        default=8.0, help_text="Health score at which the machine counts as failed (the RUL is the time to reach it)"
+    )
     score_high = models.FloatField(default=1.0, help_text="Health score at or above which the score is high")
     score_high_minutes = models.FloatField(default=5.0, help_text="Alert when the score stays high this long")
     # The derived tags this model writes (created by maintenance.services.derived).
@@ -45,6 +52,14 @@ class HealthModel(models.Model):
     )
     rul_median_tag = models.ForeignKey(
         "historian.Tag", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    alert_tag = models.ForeignKey(
+        "historian.Tag",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="1 while the model alerts (its alarm definition carries the explanation), else 0",
     )
     rul_low_tag = models.ForeignKey("historian.Tag", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     rul_high_tag = models.ForeignKey(
@@ -56,6 +71,11 @@ class HealthModel(models.Model):
         "historian.Tag", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     maintenance_command_value = models.FloatField(null=True, blank=True)
+    # The fit scores are computed with; empty until the first fit and after re-baselining (then the next fit is
+    # proposed from the normal running that follows).
+    current_version = models.ForeignKey(
+        "maintenance.HealthModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # Set when the model alerted; cleared by re-baselining (a work request closed as done).
     alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -79,7 +99,7 @@ class HealthModelVersion(models.Model):
     training_start = models.DateTimeField()
     training_end = models.DateTimeField()
     samples = models.PositiveIntegerField(help_text="Rows (time steps) the model was fitted on")
-    signal_names = models.JSONField(default=list)
+    signal_tags = models.JSONField(default=dict, help_text="Signal name -> tag id, as the model names them")
     model = models.JSONField(help_text="The fitted model (PcaModel.to_json)")
     reason = models.CharField(
         max_length=200, blank=True, help_text="Why it was fitted (first fit, retrain, maintenance)"

@@ -1,16 +1,20 @@
-"""Health models: re-baselining after maintenance, the maintenance command, fits (services/fitting.py)."""
+"""Health models: creating one, retraining, re-baselining after maintenance, the maintenance command (the fit itself:
+services/fitting.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services.events import audit_record
-from historian.models import Machine
-from maintenance.models import HealthModel
+from historian.models import Machine, Tag
+from maintenance.health.errors import HealthModelError
+from maintenance.models import HealthModel, HealthModelVersion
 
 User = AuthUser | AnonymousUser
 
@@ -27,7 +31,8 @@ def health_rebaseline(*, machine: Machine, at: datetime, user: User | None) -> b
         model.training_start = at
         model.training_end = None
         model.alerted_at = None
-        model.save(update_fields=["training_start", "training_end", "alerted_at"])
+        model.current_version = None
+        model.save(update_fields=["training_start", "training_end", "alerted_at", "current_version"])
         audit_record(
             actor=user,
             action="health_model_rebaseline",
@@ -57,3 +62,48 @@ def maintenance_command_write(*, machine: Machine, user: User | None, remote_add
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
+
+
+PERM_FIT = "maintenance.fit_health_model"
+
+
+def health_model_create(
+    *,
+    machine: Machine,
+    user: User | None = None,
+    signals: list[Tag] | None = None,
+    component: str = "spindle bearing",
+    at: datetime | None = None,
+    **settings: Any,
+) -> HealthModel:
+    """A machine's health model watching `signals` (default: its analog tags), trained from the normal running that
+    follows `at` (default now), with its derived tags; audited. `settings`: other HealthModel fields."""
+    from maintenance.services.health_tags import analog_signals, health_tags_ensure
+
+    with transaction.atomic():
+        model = HealthModel.objects.create(
+            machine=machine, component=component, training_start=at or timezone.now(), **settings
+        )
+        chosen = signals if signals is not None else analog_signals(model=model)
+        if not chosen:
+            raise HealthModelError(f"{machine.name} has no analog tags to watch: pick the signals by hand")
+        model.signals.set(chosen)
+        health_tags_ensure(model=model)
+        audit_record(
+            actor=user,
+            action="health_model_create",
+            target=str(model),
+            details={"machine": machine.name, "signals": sorted(t.name for t in chosen)},
+        )
+    return model
+
+
+def health_model_retrain(
+    *, model: HealthModel, user: User | None, start: datetime | None = None, end: datetime | None = None
+) -> HealthModelVersion:
+    """Retrain from the UI on [start, end] (or a proposed window); needs maintenance.fit_health_model."""
+    from maintenance.services.fitting import health_model_fit
+
+    if user is None or not user.is_authenticated or not user.has_perm(PERM_FIT):
+        raise PermissionError("You may not retrain health models.")
+    return health_model_fit(model=model, user=user, start=start, end=end, reason="retrained")
