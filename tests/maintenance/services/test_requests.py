@@ -17,7 +17,7 @@ from maintenance.services.requests import (
     request_open,
     request_plan,
 )
-from tests.factories import MachineFactory, UserFactory
+from tests.factories import MachineFactory, TagFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +135,26 @@ def test_comments_are_not_sent(machine, engineer, django_capture_on_commit_callb
         request_comment(request_id=request.pk, user=engineer, text="hello")
     assert callbacks == []
     assert MaintenanceRequest.objects.count() == 1
+
+
+def test_closing_writes_the_models_maintenance_command_only_as_its_write_policy_allows(watched):
+    from maintenance.services.health import health_model_create
+
+    command = TagFactory(machine=watched.machine, name="command", data_type="uint16", writable=True)
+    health_model_create(
+        machine=watched.machine,
+        signals=list(watched.tags.values()),
+        maintenance_command_tag=command,
+        maintenance_command_value=4,
+    )
+    engineer = UserFactory(role=Role.ENGINEER)
+    request = request_open(machine=watched.machine, component="bearing", title="Worn", user=engineer)
+
+    request_close(request_id=request.pk, user=engineer, note="done")
+
+    # The tag has no write policy and its device no writes enabled: refused, recorded, the request done anyway.
+    [comment] = request.comments.all()
+    assert comment.text.startswith("Maintenance command: refused:")
+    assert AuditEvent.objects.filter(action="plc_write_refused").count() == 1
+    request.refresh_from_db()
+    assert request.status == RequestStatus.DONE
