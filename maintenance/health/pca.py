@@ -276,3 +276,31 @@ def pca_score(model: PcaModel, X: Any) -> PcaScores:
     return PcaScores(
         t2=t2, q=q, health=health, contributions=contributions, deviations=z, health_corroborated=corroborated
     )
+
+
+def pca_reconstruct(model: PcaModel, X: Any, mask: Any = None) -> FloatArray:
+    """`X` with its NaN or inf entries, and those where `mask` (n, p booleans: a stuck or dropped-out sensor) is
+    True, replaced by the values the row's other signals say they should have (those that minimise phi: the
+    reconstruction along the signals' own directions). A row with every signal missing stays NaN."""
+    p = len(model.signals)
+    a = _matrix(X, p, "rows to reconstruct").copy()
+    missing = ~np.isfinite(a)
+    if mask is not None:
+        missing |= np.asarray(mask, dtype=bool).reshape(a.shape)
+    if not missing.any():
+        return a
+    M = _phi_matrix(model.components, model.eigenvalues[: model.n_components], model.t2_limit, model.q_limit)
+    patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
+    for i, pattern in enumerate(patterns):
+        if not pattern.any():
+            continue
+        rows = np.flatnonzero(inverse.reshape(-1) == i)
+        if pattern.all():
+            a[rows] = np.nan
+            continue
+        known = ~pattern
+        z_known = (a[np.ix_(rows, known)] - model.mean[known]) / model.scale[known]
+        # min over z_m of phi: M_mm z_m = -M_mk z_k.
+        z_missing = -np.linalg.solve(M[np.ix_(pattern, pattern)], M[np.ix_(pattern, known)] @ z_known.T).T
+        a[np.ix_(rows, pattern)] = model.mean[pattern] + z_missing * model.scale[pattern]
+    return a

@@ -152,3 +152,21 @@ def test_one_signal_off_is_not_corroborated_several_are(model):
     for scores in (pca_score(model, several), pca_score(model, two)):
         assert np.median(scores.health) > 1.5
         assert np.median(scores.health_corroborated) > 1
+
+
+def test_a_missing_or_masked_signal_is_reconstructed_from_the_others(model):
+    from maintenance.health.pca import pca_reconstruct
+
+    rows = normal_running(300, seed=8)
+    holed = rows.copy()
+    holed[:, 1] = np.nan  # bearing temperature dropped out: the load seen in vibration and current tells it
+    mask = np.zeros(rows.shape, dtype=bool)
+    mask[:, 2] = True
+    filled = pca_reconstruct(model, holed)
+    assert np.isfinite(filled).all()
+    assert np.corrcoef(filled[:, 1], rows[:, 1])[0, 1] > 0.9
+    np.testing.assert_array_equal(filled[:, [0, 2, 3]], rows[:, [0, 2, 3]])
+    masked = pca_reconstruct(model, rows, mask)
+    assert np.corrcoef(masked[:, 2], rows[:, 2])[0, 1] > 0.9
+    assert np.median(pca_score(model, filled).health) < 0.5
+    assert np.isnan(pca_reconstruct(model, np.full((1, 4), np.nan))).all()
