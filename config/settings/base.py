@@ -143,10 +143,9 @@ COMMUNICATION_SUSTAIN_SECONDS = env.float("COMMUNICATION_SUSTAIN_SECONDS", defau
 COMMUNICATION_MIN_CHANGE_MS = env.float("COMMUNICATION_MIN_CHANGE_MS", default=50.0)
 COMMUNICATION_SAVE_SECONDS = env.float("COMMUNICATION_SAVE_SECONDS", default=300.0)
 # Predictive maintenance (maintenance/services/scoring.py): each machine's health is scored at most every
-# MAINTENANCE_SCORE_SECONDS from the values stored meanwhile, its RUL estimated at most every MAINTENANCE_RUL_SECONDS,
-# and a model waiting for its first fit (or its refit after maintenance) tries every MAINTENANCE_FIT_RETRY_SECONDS.
+# MAINTENANCE_SCORE_SECONDS from the values stored meanwhile, and a model waiting for its first fit (or its refit
+# after maintenance) tries every MAINTENANCE_FIT_RETRY_SECONDS.
 MAINTENANCE_SCORE_SECONDS = env.float("MAINTENANCE_SCORE_SECONDS", default=5.0)
-MAINTENANCE_RUL_SECONDS = env.float("MAINTENANCE_RUL_SECONDS", default=30.0)
 MAINTENANCE_FIT_RETRY_SECONDS = env.float("MAINTENANCE_FIT_RETRY_SECONDS", default=30.0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))

@@ -3,8 +3,9 @@
 `HealthScoring` is the hook factory (the class; MaintenanceConfig.ready() registers it): each writer of values
 (a poller, a push runner) makes its own. It is cheap on the ingest path: a batch only marks the machines whose
 signals it holds; a marked machine is scored at most every MAINTENANCE_SCORE_SECONDS, from its signals' current
-values (one query), while it is Running where production knows its states. The score, its top contributions, the
-RUL (at most every MAINTENANCE_RUL_SECONDS, from the scores since the fit) and the alert flag are written through
+values (one query), while it is Running where production knows its states, and assessed by
+maintenance.health.alerting (sensor screen, score held high, RUL from the scores since the fit). The score, its top
+contributions, the RUL and the alert flag are written through
 the normal store (ingest.pipeline.store.readings_store) by a writer of the hook's own, whose hooks are every other
 app's (alarms evaluate the derived tags), never this one. A model without a current fit (new, or re-baselined by
 maintenance) is fitted on a proposed window as soon as there is enough normal running.
@@ -33,12 +34,12 @@ from ingest.pipeline.context import IngestContext
 from ingest.pipeline.hooks import StoredRows, after_store_factories
 from ingest.pipeline.store import readings_store
 from ingest.protocols.base import PointReading
+from maintenance.health.alerting import AlertPolicy, assess, sensor_screen
 from maintenance.health.errors import HealthModelError
 from maintenance.health.explain import explain, explanation_text
-from maintenance.health.pca import PcaModel, pca_score
-from maintenance.health.rul import rul_estimate
+from maintenance.health.pca import PcaModel, pca_reconstruct
 from maintenance.models import HealthModel, HealthModelVersion
-from maintenance.services.alerts import alert_due, alert_raise
+from maintenance.services.alerts import alert_raise
 from maintenance.services.fitting import health_model_fit, scored_states_configured
 from production.models import MachineState, StateInterval
 
@@ -48,6 +49,8 @@ CONFIG_SECONDS = 30.0  # the signals -> model map is read again this often
 HISTORY_MAX = 5000  # scores kept per machine for the RUL
 HISTORY_SPAN = timedelta(hours=12)  # scores read back from the historian for the RUL after a restart
 TREND_POINTS = 30  # scores in a work request's evidence
+STUCK_SAMPLES = 10  # readings in a row that repeat one value: a stuck sensor
+SMOOTHING_MIN_H = 0.01  # the running median of the scores spans at least this (a window of 0 has no median)
 
 
 @dataclass
@@ -57,11 +60,10 @@ class MachineHealth:
     version_id: int | None = None
     pca: PcaModel | None = None
     next_score: float = 0.0
-    next_rul: float = 0.0
     next_fit: float = 0.0
-    high_since: datetime | None = None
-    scores: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_MAX))  # (hours, score)
-    rul: tuple[float, float, float] | None = None
+    # (hours, score, corroborated score) of the current life, for the alerting's hold and the RUL
+    scores: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_MAX))
+    rows: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=STUCK_SAMPLES))  # the latest readings
 
 
 class HealthScoring:
@@ -130,45 +132,42 @@ class HealthScoring:
             self._load(model, version, state, at)
         assert state.pca is not None
         if scored_states_configured(model) and not _running(model.machine_id):
-            state.high_since = None
             return None
         row = self._row(version, state.pca)
         if row is None:
             return None
-        health = float(pca_score(state.pca, row.reshape(1, -1)).health[0])
-        contributions = explain(state.pca, row)
+        policy = alert_policy(model)
+        state.rows.append(row)
+        rows = np.asarray(state.rows, dtype=float)
+        # Stuck and dropped-out readings are reconstructed from the other signals before scoring: a sensor's fault
+        # is reported as such (sensor suspects), not as the machine's.
+        screened = sensor_screen(state.pca, rows, policy)
+        health = float(screened.scores.health[-1])
+        corroborated = float(screened.scores.health_corroborated[-1])
+        contributions = explain(state.pca, pca_reconstruct(state.pca, rows, screened.mask)[-1])
         text = explanation_text(contributions, top=3)
         hours = at.timestamp() / 3600
-        state.scores.append((hours, health))
+        state.scores.append((hours, health, corroborated))
+        t, h, c = np.asarray(state.scores, dtype=float).T
+        assessment = assess(policy, t, h, c, now_h=hours, sensor_suspects=screened.suspects)
+        if assessment.sensor_suspects:
+            text = f"{text} (sensor suspect: {assessment.sensor_text()})"
         values: dict[Tag | None, float | str] = {model.score_tag: health, model.contribution_tag: text}
-        if time.monotonic() >= state.next_rul:
-            state.next_rul = time.monotonic() + settings.MAINTENANCE_RUL_SECONDS
-            state.rul = self._rul(model, state, hours)
-            if state.rul is not None:
-                values |= {
-                    model.rul_median_tag: state.rul[0],
-                    model.rul_low_tag: state.rul[1],
-                    model.rul_high_tag: state.rul[2],
-                }
-        state.high_since = (state.high_since or at) if health >= model.score_high else None
-        high_for = (at - state.high_since).total_seconds() / 60 if state.high_since else 0.0
-        median, low, high = state.rul if state.rul is not None else (None, None, None)
-        reason = None
-        if model.alerted_at is None:
-            reason = alert_due(
-                model=model, high_for_minutes=high_for, rul_low_h=low, rul_median_h=median, rul_high_h=high
-            )
-        if reason is not None:
+        rul = assessment.rul
+        if rul is not None:
+            values |= {model.rul_median_tag: rul.median_h, model.rul_low_tag: rul.low_h, model.rul_high_tag: rul.high_h}
+        if assessment.alert and model.alerted_at is None:
             evidence = {
                 "score": health,
+                "score_corroborated": corroborated,
                 "score_trend": _trend(state.scores),
                 "contributions": [{"signal": c.signal, "sigma": c.sigma, "share": c.share} for c in contributions],
-                "rul": None
-                if state.rul is None
-                else dict(zip(("median_h", "low_h", "high_h"), state.rul, strict=True)),
+                "rul": None if rul is None else rul.to_json(),
+                "sensor_suspects": dict(assessment.sensor_suspects),
                 "model_version": version.version,
             }
-            if alert_raise(model=model, reason=reason, explanation=text, evidence=evidence, at=at) is not None:
+            reasons = list(assessment.reasons)
+            if alert_raise(model=model, reasons=reasons, explanation=text, evidence=evidence, at=at) is not None:
                 values[model.alert_tag] = 1.0
         self._write(model, values, at)
         return health
@@ -189,7 +188,7 @@ class HealthScoring:
         """A new fit: its model, and the scores written since it (the RUL's history), from the historian."""
         state.version_id, state.pca = version.pk, PcaModel.from_json(version.model)
         state.scores.clear()
-        state.high_since, state.rul = None, None
+        state.rows.clear()
         assert model.score_tag_id is not None
         try:
             points = raw_values(
@@ -202,7 +201,8 @@ class HealthScoring:
             points = []
         for p in list(points)[-HISTORY_MAX:]:
             if isinstance(p.value, float) and quality_is_good(p.quality):
-                state.scores.append((p.time.timestamp() / 3600, p.value))
+                # The corroborated score is not historized: after a restart the history stands in for both.
+                state.scores.append((p.time.timestamp() / 3600, p.value, p.value))
 
     def _row(self, version: HealthModelVersion, pca: PcaModel) -> np.ndarray | None:
         tags = version.signal_tags
@@ -213,20 +213,7 @@ class HealthScoring:
             number = value.value if value is not None and quality_is_good(value.quality) else None
             row.append(float(number) if isinstance(number, int | float) else math.nan)
         a = np.asarray(row, dtype=float)
-        return a if np.isfinite(a).all() else None
-
-    def _rul(self, model: HealthModel, state: MachineHealth, now_h: float) -> tuple[float, float, float] | None:
-        if len(state.scores) < 6:
-            return None
-        t, h = np.asarray(state.scores, dtype=float).T
-        try:
-            estimate = rul_estimate(t, h, failure_threshold=model.failure_score, now_h=now_h)
-        except HealthModelError:
-            return None
-        if estimate is None:
-            return None
-        high = estimate.high_h if math.isfinite(estimate.high_h) else float("nan")
-        return estimate.median_h, estimate.low_h, high
+        return a if np.isfinite(a).any() else None  # a missing reading is reconstructed (alerting.sensor_screen)
 
     def _write(self, model: HealthModel, values: dict[Tag | None, float | str], at: datetime) -> None:
         tags = {tag.pk: tag for tag in values if tag is not None}
@@ -257,10 +244,23 @@ def _running(machine_id: int) -> bool:
     return state == MachineState.RUNNING
 
 
-def _trend(scores: deque[tuple[float, float]]) -> list[list[Any]]:
+def alert_policy(model: HealthModel) -> AlertPolicy:
+    """The model's alerting settings as maintenance.health.alerting's policy."""
+    hold_h = model.score_high_minutes / 60
+    return AlertPolicy(
+        score_limit=model.score_high,
+        hold_h=hold_h,
+        smoothing_h=min(0.5, max(hold_h / 2, SMOOTHING_MIN_H)),
+        planning_horizon_h=model.planning_horizon_hours,
+        failure_threshold=model.failure_score,
+        stuck_samples=STUCK_SAMPLES,
+    )
+
+
+def _trend(scores: deque[tuple[float, float, float]]) -> list[list[Any]]:
     """At most TREND_POINTS (time, score) of the life so far, evenly spread, for the request's evidence."""
     items = list(scores)
     if len(items) > TREND_POINTS:
         step = len(items) / TREND_POINTS
         items = [items[int(k * step)] for k in range(TREND_POINTS - 1)] + [items[-1]]
-    return [[datetime.fromtimestamp(h * 3600, tz=UTC).isoformat(), round(s, 4)] for h, s in items]
+    return [[datetime.fromtimestamp(h * 3600, tz=UTC).isoformat(), round(s, 4)] for h, s, _ in items]

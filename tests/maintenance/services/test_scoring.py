@@ -23,7 +23,6 @@ WORN = {"vibration_rms": 4.5, "bearing_temperature": 58.0, "motor_current": 21.0
 @pytest.fixture(autouse=True)
 def score_every_batch(settings):
     settings.MAINTENANCE_SCORE_SECONDS = 0
-    settings.MAINTENANCE_RUL_SECONDS = 0
 
 
 def _store(context, watched, values, at):
@@ -73,13 +72,13 @@ def test_a_high_score_raises_one_explained_alarm_and_opens_one_work_request(watc
 
     [request] = MaintenanceRequest.objects.all()
     assert (request.by_monitor, request.component, request.status) == (True, "spindle bearing", RequestStatus.OPEN)
-    assert request.evidence["reason"] == "score_high"
+    assert request.evidence["reasons"][0].startswith("health score")
     assert "vibration rms +" in request.evidence["explanation"]
     assert request.evidence["contributions"][0]["signal"] == "vibration_rms"
     assert request.evidence["score"] > 1.0
     alarm = Alarm.objects.get(definition__tag=model.alert_tag)
     assert alarm.state == "unack_active"
-    assert alarm.message.startswith("CNC 102: spindle bearing maintenance due, health score above 1")
+    assert alarm.message.startswith("CNC 102: spindle bearing maintenance due, health score ")
     assert "vibration rms +" in alarm.message
     assert _current(model.alert_tag) == 1.0
 
