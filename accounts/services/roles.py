@@ -33,6 +33,8 @@ _OPERATOR = (
     # Setpoints and commands of the areas granted to them or their group (historian.OperateArea), under each
     # tag's write policy (ingest/services/writes.py). Administrators hold historian.operate_any_area.
     "historian.operate",
+    # Maintenance work requests of the areas granted to them or their group (maintenance.MaintenanceArea).
+    "maintenance.work_requests",
 )
 _ENGINEER = (
     *_OPERATOR,
@@ -49,6 +51,8 @@ _ENGINEER = (
     "automation.backtest_rule",
     "automation.view_rule",
     "automation.view_rulefiring",
+    "maintenance.work_requests_any_area",
+    "maintenance.fit_health_model",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (
@@ -57,6 +61,7 @@ _ADMINISTRATOR = (
     "alarms.*",
     "production.*",
     "automation.*",
+    "maintenance.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",

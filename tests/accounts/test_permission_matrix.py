@@ -185,6 +185,10 @@ ADMIN_MODELS: dict[str, str] = {
     "production.shiftreportrecipient": "vacd",  # which areas operators classify stops in: managed with the people
     "automation.rule": "vacd",  # each save a new version (kept, read-only, under the rule)
     "automation.rulefiring": "v",  # the journal: written by the evaluations
+    "maintenance.healthmodel": "vacd",
+    "maintenance.healthmodelversion": "vd",  # made by the audited fit service, never typed in
+    "maintenance.maintenancerequest": "vcd",  # changed through the audited request services (page, API)
+    "maintenance.maintenancearea": "vacd",  # which areas people work on requests in: managed with the people
 }
 ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
 
@@ -317,6 +321,9 @@ REFUSED_TO_ALL = {
     "admin:production_stateinterval_delete",
     # Shift reports are generated (the beat task, the line's reports page), never typed in.
     "admin:production_shiftreport_add",
+    # Health model fits come from the fit service; work requests from their page, the API or the health monitor.
+    "admin:maintenance_healthmodelversion_add",
+    "admin:maintenance_maintenancerequest_add",
     # Sign-in attempts come from sign-ins only (django-axes' admin allows no adding).
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",
