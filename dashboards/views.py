@@ -24,6 +24,9 @@ USE_TREND_EXPLORER = "historian.use_trend_explorer"
 EXPLORER_MAX_PENS = 12
 TREND_WINDOW_SECONDS = 600
 SPARK_SECONDS = 900  # the overview's sparklines: the last 15 minutes
+KIOSK_CYCLE_SECONDS = 20  # the wall screen shows each line this long
+KIOSK_MIN_CYCLE_SECONDS = 5
+KIOSK_MAX_CYCLE_SECONDS = 3600
 MAX_WINDOW_SECONDS = 6 * 3600
 # Plotly's WebGL traces (scattergl) compile their shaders' glue code with `new Function`: the pages that draw them
 # need 'unsafe-eval' (config/middleware.py), the rest of the site is refused it.
@@ -72,6 +75,45 @@ def plant_overview_page(request: HttpRequest) -> HttpResponse:
             "devices": device_status_messages(),
             "buffers": [b for b in ingest_buffer_statuses() if b["depth"] or b["dropped"]],
         },
+    )
+
+
+def _id_list(text: str) -> list[int] | None:
+    """ "1,2,3" -> [1, 2, 3]; None for anything else."""
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        return None
+    return ids if all(i > 0 for i in ids) else None
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_GET
+def kiosk_page(request: HttpRequest) -> HttpResponse:
+    """The wall screen: the cards of one or several lines, full screen, no navigation, larger type, cycling through
+    the lines every `cycle` seconds. `?lines=3,4` (all lines without it), `&cycle=30`. Nothing on it acts: the
+    Wall screen role (accounts/services/roles.py) may only look."""
+    wanted = _id_list(request.GET.get("lines", ""))
+    try:
+        cycle = int(request.GET.get("cycle", KIOSK_CYCLE_SECONDS))
+    except ValueError:
+        cycle = KIOSK_CYCLE_SECONDS
+    if wanted is None or not KIOSK_MIN_CYCLE_SECONDS <= cycle <= KIOSK_MAX_CYCLE_SECONDS:
+        return HttpResponse(
+            f"lines must be line ids separated by commas, cycle {KIOSK_MIN_CYCLE_SECONDS}..{KIOSK_MAX_CYCLE_SECONDS} "
+            "seconds.",
+            status=400,
+            content_type="text/plain",
+        )
+    lines = plant_overview()
+    if wanted:
+        by_id = {line.pk: (line, views) for line, views in lines}
+        lines = [by_id[i] for i in wanted if i in by_id]
+    return render(
+        request,
+        "dashboards/kiosk.html",
+        {**_cards_context(lines), "kiosk": True, "kiosk_json": {"cycle_seconds": cycle}},
     )
 
 

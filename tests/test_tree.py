@@ -34,6 +34,7 @@ NOT_MIRRORED = {
     "dashboards/test_browser.py": "the plant pages end to end in Chromium",
     "dashboards/test_explorer.py": "the trend explorer page: view and its JSON endpoint",
     "dashboards/test_explorer_browser.py": "the trend explorer end to end in Chromium",
+    "dashboards/test_kiosk_browser.py": "the wall screen: kiosk view, role, cycling and reconnection in Chromium",
     "dashboards/test_overview_glance_browser.py": "the overview's states, alarms, sparklines and line summaries",
     "dashboards/test_quick_trend_browser.py": "a value's quick trend from the overview, machine page and alarms",
     "dashboards/test_explorer_state_band_browser.py": "a labelled tag's state band in the explorer, in Chromium",
