@@ -356,6 +356,7 @@ class AlarmSerializer(serializers.Serializer):
     category = serializers.CharField(help_text="process, or security (only for alarms.view_security_alarms)")
     source = serializers.CharField(help_text="Security alarms: the event's kind and subject; empty otherwise")
     tag = serializers.CharField(help_text="Empty for a security alarm")
+    tag_id = serializers.IntegerField(allow_null=True, help_text="Null for a security alarm")
     machine = serializers.CharField()
     machine_id = serializers.IntegerField(allow_null=True)
     line = serializers.CharField()

@@ -18,11 +18,19 @@ logger = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
+    WALL_SCREEN = "Wall screen"
     OPERATOR = "Operator"
     ENGINEER = "Engineer"
     ADMINISTRATOR = "Administrator"
 
 
+# A wall screen in the control room (dashboards' kiosk page): sees the plant and its alarms, and nothing else: it
+# does not operate, acknowledge, shelve, classify or export. Its sessions last WALL_SCREEN_SESSION_DAYS
+# (accounts/services/sessions.py), so a screen nobody touches stays signed in across restarts.
+_WALL_SCREEN = (
+    "historian.view_plant",
+    "alarms.view_alarm",
+)
 _OPERATOR = (
     "historian.view_plant",
     "alarms.view_alarm",
@@ -81,6 +89,7 @@ _ADMINISTRATOR = (
 )
 
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
+    Role.WALL_SCREEN: _WALL_SCREEN,
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: _ENGINEER,
     Role.ADMINISTRATOR: _ADMINISTRATOR,

@@ -267,6 +267,9 @@ CONTENT_SECURITY_POLICY = {
     "frame-ancestors": ["'none'"],
 }
 SESSION_COOKIE_HTTPONLY = True
+# A wall screen's session (the Wall screen role, accounts/services/sessions.py) lasts this long from its sign-in,
+# not SESSION_COOKIE_AGE: a screen in the control room nobody touches must not fall back to the login page.
+WALL_SCREEN_SESSION_DAYS = env.float("WALL_SCREEN_SESSION_DAYS", default=365.0)
 
 # Operations (issue 16; operations/). /metrics: for `Authorization: Bearer <METRICS_TOKEN>` (unset: no token
 # works) or straight from METRICS_ALLOWED_IPS (addresses or networks; loopback by default; a request relayed by a

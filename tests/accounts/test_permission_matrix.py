@@ -66,6 +66,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "dashboards:machine": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     "dashboards:machine_history": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     "dashboards:explorer": Endpoint((LOGIN, DENY, ALLOW, ALLOW)),  # historian.use_trend_explorer
+    "dashboards:kiosk": PLANT,  # the wall screen: historian.view_plant (the Wall screen role holds it)
     # Production: plant-floor pages (classifying goes through the page socket, checked per area)
     "production:line_downtime": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     "production:machine_timeline": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
