@@ -102,12 +102,15 @@ def test_on_a_phone_the_alarm_list_is_cards_and_acknowledged_with_a_thumb(plant_
     layout = browser.run(open_on_a_phone)
     assert layout["display"] in ("block", "grid", "flex")  # a card, not a table row
     assert layout["header"] == "none"  # the column headings move into the cards
-    assert layout["left"] >= 0 and layout["right"] <= 390
+    assert layout["left"] >= 0
+    assert layout["right"] <= 390
     assert {"Where", "Message", "Value"} <= set(layout["labels"])  # each value says what it is
     assert layout["before"] != "none"  # ... and shows it
     ack = layout["ack"]
-    assert ack["left"] >= 0 and ack["right"] <= 390  # in reach, not scrolled off sideways
-    assert ack["width"] >= 88 and ack["height"] >= 48  # wide and tall for a thumb
+    assert ack["left"] >= 0
+    assert ack["right"] <= 390
+    assert ack["width"] >= 88
+    assert ack["height"] >= 48
 
     def acknowledge_with_a_tap(page) -> str:
         page.click(f'{card} button[data-action="acknowledge"]')
