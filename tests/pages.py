@@ -22,15 +22,16 @@ USERNAME = "admin1"
 @dataclass(frozen=True)
 class PlantPages:
     url: str  # the live server
-    alarm: Alarm  # active, unacknowledged
+    alarm: Alarm  # active, unacknowledged: CNC 101's motor temperature HiHi
+    second_alarm: Alarm  # the same on CNC 102
     paths: dict[str, str]  # page name -> path, signed in
     login_path: str
 
 
-def _hot_alarm(polling, device, scan_class, plant_server) -> Alarm:
-    """Heat the first machine's motor past HiHi and poll until the alarm is active."""
-    hihi = AlarmDefinition.objects.get(tag__path__endswith="CNC 101.motor_temperature", kind="hihi")
-    plant_server.plant.machine(0, 0).motor_temp = 93.5
+def _hot_alarm(polling, device, scan_class, plant_server, machine: int) -> Alarm:
+    """Heat a machine's motor past HiHi (not to the trip) and poll until the alarm is active."""
+    hihi = AlarmDefinition.objects.get(tag__path__endswith=f"CNC 10{machine + 1}.motor_temperature", kind="hihi")
+    plant_server.plant.machine(0, machine).motor_temp = 93.5
 
     def alarm_active() -> bool:
         device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
@@ -47,7 +48,8 @@ def _hot_alarm(polling, device, scan_class, plant_server) -> Alarm:
 def plant_pages(polling, live_asgi, device, scan_class, plant_server) -> PlantPages:
     demo_production_load(site=Site.objects.get())
     UserFactory(username=USERNAME, role=Role.ADMINISTRATOR)
-    alarm = _hot_alarm(polling, device, scan_class, plant_server)
+    alarm = _hot_alarm(polling, device, scan_class, plant_server, 0)
+    second_alarm = _hot_alarm(polling, device, scan_class, plant_server, 1)
     for _ in range(3):  # a few more values: trends and state intervals to draw
         device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
     machine, line = Machine.objects.order_by("pk").first(), Line.objects.get()
@@ -68,7 +70,9 @@ def plant_pages(polling, live_asgi, device, scan_class, plant_server) -> PlantPa
         "inventory": reverse("inventory:assets"),
         "api tokens": reverse("tokens:list"),
     }
-    return PlantPages(url=live_asgi.url, alarm=alarm, paths=paths, login_path=reverse("login"))
+    return PlantPages(
+        url=live_asgi.url, alarm=alarm, second_alarm=second_alarm, paths=paths, login_path=reverse("login")
+    )
 
 
 def sign_in(page, pages: PlantPages) -> None:
