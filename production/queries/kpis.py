@@ -61,6 +61,7 @@ from production.kpis import Kpis
 from production.models import (
     SUMMARY_FLOAT_FIELDS,
     SUMMARY_INT_FIELDS,
+    DowntimeArea,
     DowntimeReason,
     KpiSummary,
     LossSummary,
@@ -161,6 +162,41 @@ def scope_exists(scope: Scope) -> bool:
         case ScopeKind.AREA:
             return Area.objects.filter(pk=scope.id).exists()
     return Site.objects.filter(pk=scope.id).exists()
+
+
+#: Who sees every area's production data; others see the areas DowntimeArea grants them (or their group).
+PERM_VIEW_ANY_AREA = "production.classify_downtime_any_area"
+
+
+def areas_visible(*, user: Any) -> frozenset[int] | None:
+    """The areas whose production data (intervals, stops, KPIs) `user` may see; None: every area. Production's
+    area grants decide (DowntimeArea, the areas where they classify stops); holders of
+    production.classify_downtime_any_area (engineers, administrators) see all."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.has_perm(PERM_VIEW_ANY_AREA):
+        return None
+    grants = DowntimeArea.objects.filter(Q(user_id=user.pk) | Q(group__user=user.pk))
+    return frozenset(grants.values_list("area_id", flat=True))
+
+
+def scope_visible(*, scope: Scope, user: Any) -> bool:
+    """Whether `user` may see the scope's production data: its area (a site: all of its areas) is visible."""
+    from historian.models import Area, Line
+
+    visible = areas_visible(user=user)
+    if visible is None:
+        return True
+    match scope.kind:
+        case ScopeKind.MACHINE:
+            areas = set(Machine.objects.filter(pk=scope.id).values_list("line__area_id", flat=True))
+        case ScopeKind.LINE:
+            areas = set(Line.objects.filter(pk=scope.id).values_list("area_id", flat=True))
+        case ScopeKind.AREA:
+            areas = {scope.id}
+        case _:
+            areas = set(Area.objects.filter(site_id=scope.id).values_list("pk", flat=True))
+    return bool(areas) and areas <= visible
 
 
 @dataclass(frozen=True, slots=True)
