@@ -54,10 +54,10 @@ from production.queries.kpis import (
     loss_pareto,
     machines_kpis,
     scope_exists,
-    scope_visible,
     scope_kpis,
     scope_kpis_series,
     scope_machine_ids,
+    scope_visible,
 )
 
 MAX_EXPORT_TAGS = 1000
