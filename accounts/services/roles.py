@@ -45,6 +45,10 @@ _ENGINEER = (
     # when it changes (with their evidence). Operators do not: a security alarm is not theirs to act on.
     "alarms.view_security_alarms",
     "production.classify_downtime_any_area",
+    # Rules: engineers backtest them over the history of the areas they may operate in (automation.queries.access).
+    "automation.backtest_rule",
+    "automation.view_rule",
+    "automation.view_rulefiring",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (
@@ -52,6 +56,7 @@ _ADMINISTRATOR = (
     "historian.*",
     "alarms.*",
     "production.*",
+    "automation.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",

@@ -4,6 +4,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+import numpy as np
+from psycopg import sql
+
 from historian.sample_types import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
 
 from .common import (
@@ -62,3 +65,47 @@ def _by_table(tags: dict[int, TagReading]) -> dict[str, list[int]]:
     numeric = [tag_id for tag_id, tag in tags.items() if not tag.is_text]
     text = [tag_id for tag_id, tag in tags.items() if tag.is_text]
     return {table: ids for table, ids in ((SAMPLE_TABLE, numeric), (TEXT_SAMPLE_TABLE, text)) if ids}
+
+
+class RawColumns(NamedTuple):
+    """One tag's samples as columns: `time_us` (int64, microseconds since the Unix epoch), `value` (float64, NaN
+    where None), `quality` (int16), oldest first."""
+
+    time_us: np.ndarray
+    value: np.ndarray
+    quality: np.ndarray
+
+
+# COPY ... (FORMAT BINARY) of (int8, float8, int2), never NULL: fixed-size rows (field count, then length + data).
+_COPY_HEADER = 19
+_COPY_ROW = np.dtype(
+    [("n", ">i2"), ("l1", ">i4"), ("t", ">i8"), ("l2", ">i4"), ("v", ">f8"), ("l3", ">i4"), ("q", ">i2")]
+)
+MAX_COLUMN_ROWS = 50_000_000
+
+
+def raw_columns(*, tag_id: int, start: datetime, end: datetime) -> RawColumns:
+    """A numeric tag's samples with start <= time < end, any quality, as numpy columns: for reading months of
+    1 s values at once (a rule's backtest) without a Python object per value. Binary COPY, parsed in one pass."""
+    check_range(start, end)
+    query = sql.SQL(
+        "COPY (SELECT (extract(epoch FROM time) * 1000000)::int8, coalesce(value, 'NaN'::float8), quality::int2 "
+        "FROM {table} WHERE tag_id = {tag} AND time >= {start} AND time < {end} ORDER BY time "
+        "LIMIT {limit}) TO STDOUT (FORMAT BINARY)"
+    ).format(
+        table=sql.Identifier(SAMPLE_TABLE),
+        tag=sql.Literal(int(tag_id)),
+        start=sql.Literal(start),
+        end=sql.Literal(end),
+        limit=sql.Literal(MAX_COLUMN_ROWS + 1),
+    )
+    chunks = []
+    with read_cursor() as cursor, cursor.copy(query) as copy:
+        for chunk in copy:
+            chunks.append(bytes(chunk))
+    data = b"".join(chunks)
+    body = data[_COPY_HEADER : len(data) - 2]  # the header, and the trailer (-1)
+    rows = np.frombuffer(body, dtype=_COPY_ROW, count=len(body) // _COPY_ROW.itemsize)
+    if len(rows) > MAX_COLUMN_ROWS:
+        raise HistoryQueryError(f"Tag {tag_id} has more than {MAX_COLUMN_ROWS} samples in the range: shorten it.")
+    return RawColumns(rows["t"].astype(np.int64), rows["v"].astype(np.float64), rows["q"].astype(np.int16))
