@@ -13,7 +13,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -57,6 +57,7 @@ from production.queries.kpis import (
     scope_kpis,
     scope_kpis_series,
     scope_machine_ids,
+    scope_visible,
 )
 
 MAX_EXPORT_TAGS = 1000
@@ -532,15 +533,20 @@ class AssetChangeListView(generics.ListAPIView):
 
 _PRODUCTION_ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Bad parameters"),
+    403: OpenApiResponse(s.ErrorSerializer, description="The scope is in an area not granted to the user"),
     404: OpenApiResponse(s.ErrorSerializer, description="No such machine, line, area or site"),
 }
 MAX_INTERVALS = 50_000
 
 
-def _production_scope(params: dict) -> Scope:
+def _production_scope(params: dict, request: Request) -> Scope:
+    """The scope asked for, once it exists and the user may see its area's production data (production's area
+    grants: production.queries.kpis.scope_visible)."""
     scope = Scope(ScopeKind(params["scope"]), params["id"])
     if not scope_exists(scope):
         raise NotFound(f"No {scope.kind} {scope.id}.")
+    if not scope_visible(scope=scope, user=request.user):
+        raise PermissionDenied(f"The production data of {scope.kind} {scope.id} is in an area not granted to you.")
     return scope
 
 
@@ -564,7 +570,7 @@ class ProductionKpisView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionKpiQuerySerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, current = _production_range(params, scope)
         if current is not None:
             by_machine, total = current.machines, current.kpis
@@ -598,7 +604,7 @@ class ProductionParetoView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         rows = loss_pareto(scope=scope, start=start, end=end)
         return Response([{"kind": r.kind, "reason": r.reason_id, "label": r.label, "seconds": r.seconds} for r in rows])
@@ -614,7 +620,7 @@ class ProductionIntervalsView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         intervals = intervals_in_range(machine_ids=scope_machine_ids(scope), start=start, end=end)
         rows = list(intervals[: MAX_INTERVALS + 1])
@@ -632,7 +638,7 @@ class ProductionDowntimeView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         machine_ids = scope_machine_ids(scope)
         rows = list(stops_in_range(machine_ids=machine_ids, start=start, end=end)[: MAX_INTERVALS + 1])
@@ -661,13 +667,14 @@ class ProductionExportView(APIView):
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
             (400, "application/json"): s.ErrorSerializer,
+            (403, "application/json"): s.ErrorSerializer,
             (404, "application/json"): s.ErrorSerializer,
         },
         summary="Production KPIs per shift, day or week (or for the range), or the state intervals, as CSV",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         params = _params(s.ProductionExportQuerySerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         content: Iterator[bytes] | AsyncIterator[bytes]
         if params["kind"] == "intervals":
