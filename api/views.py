@@ -69,6 +69,7 @@ from production.queries.kpis import (
     scope_kpis,
     scope_kpis_series,
     scope_machine_ids,
+    scope_visible,
 )
 
 MAX_EXPORT_TAGS = 1000
@@ -372,9 +373,17 @@ class PlotHistoryView(APIView):
                 "pixels": params["pixels"],
                 "resolution": resolution,
                 "bucket_seconds": bucket.total_seconds(),
-                "tags": [_series(tag, by_tag[tag.pk]) for tag in tags],
+                "tags": [_with_label_set(tag, _series(tag, by_tag[tag.pk])) for tag in tags],
             }
         )
+
+
+def _with_label_set(tag: Tag, row: dict) -> dict:
+    """A plot series with its tag's value label set (`labels`: {"1": {"label", "colour"}}), for a chart to draw the
+    values as a state band: a plot's values are per pixel, so the set is sent once rather than a label per value."""
+    if tag.value_labels is not None:
+        row["labels"] = tag.value_labels.as_json()
+    return row
 
 
 class CSVRenderer(BaseRenderer):
@@ -536,15 +545,20 @@ class AssetChangeListView(generics.ListAPIView):
 
 _PRODUCTION_ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Bad parameters"),
+    403: OpenApiResponse(s.ErrorSerializer, description="The scope is in an area not granted to the user"),
     404: OpenApiResponse(s.ErrorSerializer, description="No such machine, line, area or site"),
 }
 MAX_INTERVALS = 50_000
 
 
-def _production_scope(params: dict) -> Scope:
+def _production_scope(params: dict, request: Request) -> Scope:
+    """The scope asked for, once it exists and the user may see its area's production data (production's area
+    grants: production.queries.kpis.scope_visible)."""
     scope = Scope(ScopeKind(params["scope"]), params["id"])
     if not scope_exists(scope):
         raise NotFound(f"No {scope.kind} {scope.id}.")
+    if not scope_visible(scope=scope, user=request.user):
+        raise PermissionDenied(f"The production data of {scope.kind} {scope.id} is in an area not granted to you.")
     return scope
 
 
@@ -568,7 +582,7 @@ class ProductionKpisView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionKpiQuerySerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, current = _production_range(params, scope)
         if current is not None:
             by_machine, total = current.machines, current.kpis
@@ -602,7 +616,7 @@ class ProductionParetoView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         rows = loss_pareto(scope=scope, start=start, end=end)
         return Response([{"kind": r.kind, "reason": r.reason_id, "label": r.label, "seconds": r.seconds} for r in rows])
@@ -618,7 +632,7 @@ class ProductionIntervalsView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         intervals = intervals_in_range(machine_ids=scope_machine_ids(scope), start=start, end=end)
         rows = list(intervals[: MAX_INTERVALS + 1])
@@ -636,7 +650,7 @@ class ProductionDowntimeView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         machine_ids = scope_machine_ids(scope)
         rows = list(stops_in_range(machine_ids=machine_ids, start=start, end=end)[: MAX_INTERVALS + 1])
@@ -665,13 +679,14 @@ class ProductionExportView(APIView):
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
             (400, "application/json"): s.ErrorSerializer,
+            (403, "application/json"): s.ErrorSerializer,
             (404, "application/json"): s.ErrorSerializer,
         },
         summary="Production KPIs per shift, day or week (or for the range), or the state intervals, as CSV",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         params = _params(s.ProductionExportQuerySerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         content: Iterator[bytes] | AsyncIterator[bytes]
         if params["kind"] == "intervals":

@@ -11,8 +11,8 @@ and to every connection {"type": "device", "device": {"id", "name", "status", "r
 "last_good_read", "next_retry"}} when a device's link status changes, and about every 5 s while it stays
 connected (ingest/pipeline/device_status.py), not on every poll.
 Alarms: the actions and messages of alarms/consumers.py. Downtime (a line's stops, for users who may view the
-plant; classifying checked per area on each action) and OEE (a line's current-shift OEE and loss Pareto, live):
-production/consumers.py.
+plant; classifying checked per area on each action), OEE (a line's current-shift OEE and loss Pareto, live) and the
+overview cards' current-shift OEE and state since (live): production/consumers.py.
 Writes (for users who may operate the tag's area: every rule is ingest.services.writes', which audits every attempt,
 refused ones included):
   {"action": "write", "tag": 12, "value": 1500}      ask to write (direct, armed or awaiting approval per policy)
@@ -57,7 +57,14 @@ from ingest.services.writes import (
     tag_write_confirm,
     tag_write_request_by_id,
 )
-from production.consumers import DOWNTIME_ACTIONS, OEE_ACTIONS, DowntimeStream, OeeStream
+from production.consumers import (
+    DOWNTIME_ACTIONS,
+    OEE_ACTIONS,
+    OVERVIEW_ACTIONS,
+    DowntimeStream,
+    OeeStream,
+    OverviewStream,
+)
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
@@ -220,7 +227,7 @@ class LiveConsumer(LiveStream, SessionConsumer):
         await self.live_receive(message)
 
 
-class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionConsumer):
+class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewStream, SessionConsumer):
     """One socket per page: a page showing live values and the alarm banner needs no second connection."""
 
     may_alarms = False
@@ -238,6 +245,7 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionCo
     async def disconnect(self, code: int) -> None:
         await self.live_leave()
         await self.oee_leave()
+        await self.overview_leave()
         await self.downtime_leave()
         if self.may_alarms:
             await self.alarms_leave()
@@ -278,6 +286,11 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionCo
                 await self.oee_error("You may not view the plant's OEE.")
             else:
                 await self.oee_receive(message)
+        elif action in OVERVIEW_ACTIONS:
+            if self.subscriptions is None:
+                await self.overview_error("You may not view the plant's OEE.")
+            else:
+                await self.overview_receive(message)
         else:
             await self.send(
                 text_data=json.dumps(
@@ -285,8 +298,8 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionCo
                         "type": "error",
                         "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
                         "acknowledge, shelve, unshelve or downtime_subscribe, downtime_classify, "
-                        "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe, write, write_confirm "
-                        "or write_approve.",
+                        "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe, overview_subscribe, "
+                        "write, write_confirm or write_approve.",
                     }
                 )
             )
