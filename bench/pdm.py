@@ -417,7 +417,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     failing = [s for s in scored if s.run.kind == "failing"]
     millwright, baseline = Figures(), Figures()
     policy = AlertPolicy(score_limit=args.score_limit, hold_h=args.hold_h, planning_horizon_h=args.horizon_h)
-    learnt = []
+    learnt: list[float] = []
     for s in scored:
         thresholds = failure_thresholds([o for o in failing if o is not s], args.failure_threshold)
         learnt.extend(thresholds.values())
