@@ -356,6 +356,7 @@ class AlarmSerializer(serializers.Serializer):
     category = serializers.CharField(help_text="process, or security (only for alarms.view_security_alarms)")
     source = serializers.CharField(help_text="Security alarms: the event's kind and subject; empty otherwise")
     tag = serializers.CharField(help_text="Empty for a security alarm")
+    tag_id = serializers.IntegerField(allow_null=True, help_text="Null for a security alarm")
     machine = serializers.CharField()
     machine_id = serializers.IntegerField(allow_null=True)
     line = serializers.CharField()
@@ -428,13 +429,26 @@ class InterpolatedResponseSerializer(serializers.Serializer):
     tags = InterpolatedSeriesSerializer(many=True)
 
 
+class ValueLabelSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    colour = serializers.CharField(allow_blank=True, help_text="#rrggbb, or empty")
+
+
+class PlotSeriesSerializer(SeriesSerializer):
+    labels = serializers.DictField(
+        child=ValueLabelSerializer(),
+        required=False,
+        help_text="Tags with a value label set: the set, by value (keys are the values as text)",
+    )
+
+
 class PlotResponseSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     pixels = serializers.IntegerField()
     resolution = serializers.ChoiceField(choices=RESOLUTION_CHOICES)
     bucket_seconds = serializers.FloatField()
-    tags = SeriesSerializer(many=True)
+    tags = PlotSeriesSerializer(many=True)
 
 
 class AggregateSeriesSerializer(serializers.Serializer):

@@ -18,11 +18,19 @@ logger = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
+    WALL_SCREEN = "Wall screen"
     OPERATOR = "Operator"
     ENGINEER = "Engineer"
     ADMINISTRATOR = "Administrator"
 
 
+# A wall screen in the control room (dashboards' kiosk page): sees the plant and its alarms, and nothing else: it
+# does not operate, acknowledge, shelve, classify or export. Its sessions last WALL_SCREEN_SESSION_DAYS
+# (accounts/services/sessions.py), so a screen nobody touches stays signed in across restarts.
+_WALL_SCREEN = (
+    "historian.view_plant",
+    "alarms.view_alarm",
+)
 _OPERATOR = (
     "historian.view_plant",
     "alarms.view_alarm",
@@ -33,6 +41,8 @@ _OPERATOR = (
     # Setpoints and commands of the areas granted to them or their group (historian.OperateArea), under each
     # tag's write policy (ingest/services/writes.py). Administrators hold historian.operate_any_area.
     "historian.operate",
+    # Maintenance work requests of the areas granted to them or their group (maintenance.MaintenanceArea).
+    "maintenance.work_requests",
 )
 _ENGINEER = (
     *_OPERATOR,
@@ -45,6 +55,12 @@ _ENGINEER = (
     # when it changes (with their evidence). Operators do not: a security alarm is not theirs to act on.
     "alarms.view_security_alarms",
     "production.classify_downtime_any_area",
+    # Rules: engineers backtest them over the history of the areas they may operate in (automation.queries.access).
+    "automation.backtest_rule",
+    "automation.view_rule",
+    "automation.view_rulefiring",
+    "maintenance.work_requests_any_area",
+    "maintenance.fit_health_model",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (
@@ -52,6 +68,8 @@ _ADMINISTRATOR = (
     "historian.*",
     "alarms.*",
     "production.*",
+    "automation.*",
+    "maintenance.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",
@@ -71,6 +89,7 @@ _ADMINISTRATOR = (
 )
 
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
+    Role.WALL_SCREEN: _WALL_SCREEN,
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: _ENGINEER,
     Role.ADMINISTRATOR: _ADMINISTRATOR,

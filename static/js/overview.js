@@ -54,8 +54,8 @@
     if (!el) return;
     el.textContent = text;
     Millwright.showSwatch(el, tag, value, quality);
-    el.parentElement.parentElement.classList.toggle("bad", MillwrightQuality.isBad(quality));
-    el.parentElement.parentElement.classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
+    el.closest(".value").classList.toggle("bad", MillwrightQuality.isBad(quality));
+    el.closest(".value").classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
   }
 
   function showDevice(device) {
