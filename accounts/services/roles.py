@@ -76,6 +76,9 @@ _ADMINISTRATOR = (
     "inventory.accept_into_baseline",
     "audit.view_auditevent",
     "auditlog.view_logentry",
+    # API tokens: see them all and give or take the write scope (created and revoked by their owners).
+    "api.view_apitoken",
+    "api.change_apitoken",
     # People and their roles. No delete_user: accounts are deactivated, so the audit trail keeps naming them.
     "auth.view_user",
     "auth.add_user",

@@ -308,6 +308,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "historian.Tag",
     "historian.WritePolicy",
     "historian.OperateArea",
+    # An API token's write scope (given in admin) and its revocation; never its digest.
+    {"model": "api.ApiToken", "include_fields": ["can_write", "revoked_at"]},
     {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
     {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
     # Production's per-tag configuration, which the tag CSV writes too (production/tag_csv.py).

@@ -96,6 +96,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:hierarchy": API_PLANT,
     "api:tags": API_PLANT,
     "api:tag": Endpoint(API_PLANT.expected, kwargs={"pk": "<tag>"}),
+    # Writes: any signed-in user may ask, the write service refuses whoever may not operate in the tag's area (the
+    # world's tag is read-only: the administrator, who may operate everywhere, is refused by the policy: a 409).
+    "api:tag_write": Endpoint((DENY, DENY, DENY, ALLOW), method="post", kwargs={"pk": "<tag>"}, query={"value": "1"}),
+    "api:tag_writes": Endpoint(API_PLANT.expected, kwargs={"pk": "<tag>"}),
+    # No such write waiting: a 404 for every signed-in user (who may confirm or approve: tests/api/test_views_writes)
+    "api:write_confirm": Endpoint((DENY, ALLOW, ALLOW, ALLOW), method="post", query={"token": "nothing"}),
+    "api:write_approve": Endpoint((DENY, ALLOW, ALLOW, ALLOW), method="post", kwargs={"request_id": 999_999}),
     "api:current_values": API_PLANT,
     "api:history_raw": API_PLANT,
     "api:history_interpolated": API_PLANT,
@@ -157,6 +164,7 @@ ADMIN_MODELS: dict[str, str] = {
     "historian.tag": "vacd",
     "historian.writepolicy": "vacd",
     "historian.operatearea": "vacd",
+    "api.apitoken": "vc",  # the write scope is given here; tokens are made and revoked by their owners
     "historian.historiansettings": "vc",  # one row, never added or deleted
     "historian.discoveredmetric": "vcd",
     "historian.valuelabelset": "vacd",  # Sparkplug metrics come from births, never added by hand
@@ -329,6 +337,9 @@ REFUSED_TO_ALL = {
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",
     "admin:axes_accessfailurelog_add",
+    # API tokens are made and revoked by their owners (admin gives or takes the write scope).
+    "admin:api_apitoken_add",
+    "admin:api_apitoken_delete",
     # The asset inventory is observed from the network, never typed in.
     "admin:inventory_asset_add",
     "admin:inventory_assetchange_add",
