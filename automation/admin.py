@@ -4,12 +4,16 @@ version (read-only, listed under the rule), the firings journal read-only, and t
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from automation.models import Rule, RuleFiring, RuleVersion
+from automation.services.files import rules_export, rules_import_apply, rules_import_plan
 from automation.services.rules import rule_save, rule_validate
 
 
@@ -59,6 +63,8 @@ class RuleAdmin(admin.ModelAdmin):
     readonly_fields = ["version"]
     autocomplete_fields = ["run_as"]
     inlines = [RuleVersionInline]
+    actions = ["export_json"]
+    change_list_template = "admin/automation/rule/change_list.html"
     fieldsets = [
         (None, {"fields": ["name", "description", "enabled", "dry_run", "cooldown_seconds", "run_as", "version"]}),
         ("What it watches and does", {"fields": ["condition", "actions", "comment"]}),
@@ -75,6 +81,38 @@ class RuleAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         form.save_m2m()  # the versions are written by rule_save, never through the inline
+
+    @admin.action(description="Export the selected rules as a JSON file")
+    def export_json(self, request, queryset) -> HttpResponse:
+        response = HttpResponse(rules_export(rules=list(queryset)), content_type="application/json")
+        response["Content-Disposition"] = 'attachment; filename="rules.json"'
+        return response
+
+    def get_urls(self):
+        extra = [path("import/", self.admin_site.admin_view(self.import_view), name="automation_rule_import")]
+        return extra + super().get_urls()
+
+    def import_view(self, request):
+        """Upload a rules file: its plan (each rule's changes, field by field), then apply it."""
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import rules"}
+        if request.method == "POST":
+            content = request.FILES["file"].read() if "file" in request.FILES else request.POST.get("content", "")
+            try:
+                plan = rules_import_plan(content=content)
+                if request.POST.get("apply") and plan.valid:
+                    saved = rules_import_apply(
+                        plan=plan, user=request.user, remote_addr=request.META.get("REMOTE_ADDR")
+                    )
+                    messages.success(request, f"{len(saved)} rules imported, each as a new version.")
+                    return redirect("admin:automation_rule_changelist")
+            except ValidationError as error:
+                messages.error(request, "; ".join(error.messages))
+                return TemplateResponse(request, "admin/automation/rule/import.html", context)
+            text = content.decode() if isinstance(content, bytes) else content
+            context |= {"plan": plan, "content": text}
+        return TemplateResponse(request, "admin/automation/rule/import.html", context)
 
 
 @admin.register(RuleFiring)

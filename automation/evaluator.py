@@ -67,10 +67,19 @@ class RuleMachine:
         if self.comparison is not None:
             self._compare = COMPARISONS[self.comparison]
 
-    def values(self, time_us: np.ndarray, value: np.ndarray, good: np.ndarray) -> list[Firing]:
-        """Values of the rule's tag, in time order: `good` says which are usable (quality good, a number)."""
+    def value(self, time_us: int, value: float | None, good: bool) -> Firing | None:
+        """One value of the rule's tag (the live path: a poll brings one value per tag)."""
         assert self._compare is not None
-        assert self.threshold is not None
+        holds = good and value is not None and value == value and bool(self._compare(value, self.threshold))
+        firing = self.event(time_us, holds)
+        if firing is not None:
+            firing.values.update(value=value, comparison=self.comparison, threshold=self.threshold)
+        return firing
+
+    def values(self, time_us: np.ndarray, value: np.ndarray, good: np.ndarray) -> list[Firing]:
+        """Values of the rule's tag, in time order, as columns (a replayed batch, a backtest): `good` says which are
+        usable (quality good). The same state machine as `value`, stepped only at the values that can change it."""
+        assert self._compare is not None
         value = np.asarray(value, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             holds = np.asarray(good, dtype=bool) & ~np.isnan(value) & self._compare(value, self.threshold)
@@ -91,43 +100,56 @@ class RuleMachine:
         self.last_fired_us = time_us
         return Firing(time_us, {"scheduled": us_to_datetime(time_us).isoformat()})
 
+    def event(self, time_us: int, holds: bool) -> Firing | None:
+        """The state machine: one event, whether the condition holds at `time_us`."""
+        if self.last_time_us is not None and time_us < self.last_time_us:
+            return None  # late: it says nothing about what held after it
+        self.last_time_us = time_us
+        if not holds:
+            self.since_us, self.fired_episode = None, False
+            return None
+        if self.since_us is None:
+            self.since_us, self.fired_episode = time_us, False
+        if self.fired_episode or time_us - self.since_us < self.hold_seconds * 1e6:
+            return None
+        self.fired_episode = True
+        if self.last_fired_us is not None and time_us - self.last_fired_us < self.cooldown_seconds * 1e6:
+            return None  # reached its hold time within the cooldown: this episode is not fired
+        self.last_fired_us = time_us
+        return Firing(time_us, {"held_since": us_to_datetime(self.since_us).isoformat()})
+
     def _step(self, time_us: np.ndarray, holds: np.ndarray, value: np.ndarray | None = None) -> list[Firing]:
+        """`event` over columns, called only where the state can change: the first event of each run of equal
+        truths, and in a holding run the first event at which it has held long enough. (Inside a run nothing else
+        changes: holding, it began before and has not held long enough yet, or it fired already; not holding, it
+        was reset at the run's start.)"""
         if not len(time_us):
             return []
         if self.last_time_us is not None:
-            fresh = time_us >= self.last_time_us  # late events are dropped
+            fresh = time_us >= self.last_time_us  # late events are dropped, as `event` drops them
             if not fresh.all():
                 time_us, holds = time_us[fresh], holds[fresh]
                 value = value[fresh] if value is not None else None
-                if not len(time_us):
-                    return []
         n = len(time_us)
-        self.last_time_us = int(time_us[-1])
-        hold_us = round(self.hold_seconds * 1e6)
-        cooldown_us = round(self.cooldown_seconds * 1e6)
-        # Runs of consecutive holding events: [starts[k], ends[k]).
+        if not n:
+            return []
+        hold_us = self.hold_seconds * 1e6
         edges = np.flatnonzero(np.diff(holds.astype(np.int8))) + 1
-        bounds = np.concatenate(([0], edges, [n]))
+        bounds = np.concatenate(([0], edges, [n])).tolist()
         firings: list[Firing] = []
         for k in range(len(bounds) - 1):
-            start, end = int(bounds[k]), int(bounds[k + 1])
-            if not holds[start]:
-                self.since_us, self.fired_episode = None, False
-                continue
-            if self.since_us is None:
-                self.since_us, self.fired_episode = int(time_us[start]), False
-            if self.fired_episode:
-                continue
-            at = start + int(np.searchsorted(time_us[start:end], self.since_us + hold_us, side="left"))
-            if at >= end:
-                continue  # still holding, not long enough yet
-            self.fired_episode = True
-            t = int(time_us[at])
-            if self.last_fired_us is not None and t - self.last_fired_us < cooldown_us:
-                continue
-            self.last_fired_us = t
-            values: dict = {"held_since": us_to_datetime(self.since_us).isoformat()}
-            if value is not None:
-                values["value"] = float(value[at])
-            firings.append(Firing(t, values))
+            start, end = bounds[k], bounds[k + 1]
+            at = start
+            firing = self.event(int(time_us[start]), bool(holds[start]))
+            if firing is None and holds[start] and not self.fired_episode and end - start > 1:
+                assert self.since_us is not None
+                reach = self.since_us + hold_us
+                at = start + 1 + int(np.searchsorted(time_us[start + 1 : end], reach, side="left"))
+                if at < end:
+                    firing = self.event(int(time_us[at]), True)
+            if firing is not None:
+                if value is not None:
+                    firing.values["value"] = float(value[at])
+                firings.append(firing)
+        self.last_time_us = int(time_us[-1])
         return firings

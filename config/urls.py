@@ -19,5 +19,6 @@ urlpatterns = [
     path("inventory/", include("inventory.urls")),
     path("production/", include("production.urls")),
     path("automation/", include("automation.urls")),
+    path("", include("operations.urls")),
     path("", include("dashboards.urls")),
 ]

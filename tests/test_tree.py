@@ -22,6 +22,8 @@ NOT_MIRRORED = {
     "test_walking_skeleton.py": "end to end: Celery worker, poll, store, WebSocket, across every app",
     "test_procfile.py": "the Procfile's processes",
     "test_security_headers.py": "headers and CSP on every page, in Chromium too",
+    "test_accessibility_browser.py": "axe-core over every page and keyboard use of the alarm list and explorer",
+    "test_responsive_browser.py": "every page at tablet and phone widths in Chromium (static/css/responsive.css)",
     "test_themes.py": "the colour tokens of static/css/tokens.css: contrast and colour-blind distances",
     "accounts/test_login_throttling.py": "django-axes settings, the lockout signal and its audit event together",
     "accounts/test_permission_matrix.py": "every role against every URL and WebSocket route",

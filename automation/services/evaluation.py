@@ -59,15 +59,19 @@ class RuleEvaluation:
         if not mask.any():
             return []
         batch = batch.take(mask)
+        if len(batch) > 1 and (np.diff(batch.time_us) < 0).any():
+            batch = batch.take(np.argsort(batch.time_us, kind="stable"))
+        good = quality_is_good(batch.quality).tolist()
         recorded = []
-        for tag_id in np.unique(batch.tag_id).tolist():
-            mine = batch.tag_id == tag_id
-            time_us, value, quality = batch.time_us[mine], batch.value[mine], batch.quality[mine]
-            order = np.argsort(time_us, kind="stable")
-            good = quality_is_good(quality[order])
-            for rule in ruleset.by_tag[tag_id]:
-                machine = self.machine(rule)
-                for firing in machine.values(time_us[order], value[order], good):
+        by_tag = ruleset.by_tag
+        # One Python step per (value, rule) of a watched tag: a poll brings one value per tag, so this is the rules'
+        # count at most; the state machine is the same as the backtest's (RuleMachine.event).
+        for t, tag_id, value, ok in zip(
+            batch.time_us.tolist(), batch.tag_id.tolist(), batch.value.tolist(), good, strict=True
+        ):
+            for rule in by_tag[tag_id]:
+                firing = self.machine(rule).value(t, value, ok)
+                if firing is not None:
                     recorded.append(firing_record(rule=rule, firing=firing))
         return recorded
 

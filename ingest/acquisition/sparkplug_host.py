@@ -61,6 +61,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from common.metrics import counter_add
 from historian.models import Device, Protocol, Tag
 from historian.quality import Quality, quality_is_bad
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
@@ -74,6 +75,7 @@ from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
+    INGEST_VALUES,
     compression_flush,
     database_connection_reset,
     device_link_lost,
@@ -809,6 +811,9 @@ class SparkplugRunner:
             buffer.append(text)
             logger.warning("database unavailable (%s): %d historical samples buffered on disk", exc, len(unique))
             buffer_status_publish(buffer=buffer)
+            counter_add(INGEST_VALUES, len(unique), outcome="buffered")
+        else:
+            counter_add(INGEST_VALUES, len(unique), outcome="stored")
         batch.counts["historical"] += len(unique)
         batch.counts["stored"] += len(unique)
 

@@ -140,3 +140,8 @@ def overview_production_lines(
             if m in out:
                 out[m]["oee"] = k.oee
     return out, line_oee_now
+
+
+def overview_lines(*, machine_ids: Iterable[int]) -> set[int]:
+    """The lines of the overview's machines (whose stop changes move their cards' figures)."""
+    return set(Machine.objects.filter(pk__in=list(machine_ids)).values_list("line_id", flat=True))

@@ -76,6 +76,9 @@ def test_the_same_firings_whatever_the_batches():
     assert whole  # the data does fire
     for chunk in (1, 7, 100, 999):
         assert feed(gt(hold=3, cooldown=20), samples, chunk=chunk) == whole
+    one_by_one = gt(hold=3, cooldown=20)  # the live path: one value at a time
+    stepped = [one_by_one.value(datetime_to_us(T0) + s * S, v, True) for s, v in samples]
+    assert [((f.time_us - datetime_to_us(T0)) / S, f.values["value"]) for f in stepped if f] == whole
 
 
 def test_truths_and_schedule_due_times():

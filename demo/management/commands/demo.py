@@ -26,6 +26,7 @@ from accounts.services.users import admin_user_ensure
 from common.net import free_port_other_than, port_accepts, preferred_or_free_port, wait_for_port
 from demo.plant import SITE_NAME, demo_plant_load
 from demo.production import demo_production_load
+from demo.rules import demo_rules_load
 from historian.models import Protocol, Site
 
 
@@ -109,6 +110,7 @@ class Command(BaseCommand):
         broker = _mqtt_broker(options["mqtt_broker"])
         summary = demo_plant_load(host="127.0.0.1", port=sim_port, opcua_port=opcua_port, sparkplug_broker=broker)
         demo_production_load(site=Site.objects.get(name=SITE_NAME))
+        demo_rules_load()
         username = os.environ.get("MILLWRIGHT_DEMO_USER", "admin")
         password = _demo_password(settings.MILLWRIGHT_STATE_DIR)
         admin_user_ensure(username=username, password=password)
