@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_migrate
 
 
@@ -9,6 +9,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
+        from accounts.services.preferences import theme_remember_on_login
         from accounts.services.roles import roles_sync_after_migrate
         from accounts.services.sessions import session_sockets_close_on_logout
 
@@ -16,3 +17,4 @@ class AccountsConfig(AppConfig):
         # the roles get the permissions of an app installed after this one (alarms, ...) when that app migrates.
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="accounts.roles_sync")
         user_logged_out.connect(session_sockets_close_on_logout, dispatch_uid="accounts.session_sockets_close")
+        user_logged_in.connect(theme_remember_on_login, dispatch_uid="accounts.theme_remember")

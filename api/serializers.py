@@ -428,13 +428,26 @@ class InterpolatedResponseSerializer(serializers.Serializer):
     tags = InterpolatedSeriesSerializer(many=True)
 
 
+class ValueLabelSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    colour = serializers.CharField(allow_blank=True, help_text="#rrggbb, or empty")
+
+
+class PlotSeriesSerializer(SeriesSerializer):
+    labels = serializers.DictField(
+        child=ValueLabelSerializer(),
+        required=False,
+        help_text="Tags with a value label set: the set, by value (keys are the values as text)",
+    )
+
+
 class PlotResponseSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     pixels = serializers.IntegerField()
     resolution = serializers.ChoiceField(choices=RESOLUTION_CHOICES)
     bucket_seconds = serializers.FloatField()
-    tags = SeriesSerializer(many=True)
+    tags = PlotSeriesSerializer(many=True)
 
 
 class AggregateSeriesSerializer(serializers.Serializer):

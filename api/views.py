@@ -360,9 +360,17 @@ class PlotHistoryView(APIView):
                 "pixels": params["pixels"],
                 "resolution": resolution,
                 "bucket_seconds": bucket.total_seconds(),
-                "tags": [_series(tag, by_tag[tag.pk]) for tag in tags],
+                "tags": [_with_label_set(tag, _series(tag, by_tag[tag.pk])) for tag in tags],
             }
         )
+
+
+def _with_label_set(tag: Tag, row: dict) -> dict:
+    """A plot series with its tag's value label set (`labels`: {"1": {"label", "colour"}}), for a chart to draw the
+    values as a state band: a plot's values are per pixel, so the set is sent once rather than a label per value."""
+    if tag.value_labels is not None:
+        row["labels"] = tag.value_labels.as_json()
+    return row
 
 
 class CSVRenderer(BaseRenderer):

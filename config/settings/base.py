@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "operations.middleware.ProbeMiddleware",  # first: probes skip the host check and the HTTPS redirect
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,6 +168,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "alarms.context_processors.alarm_banner",
                 "dashboards.context_processors.quarantine_banner",
+                "accounts.context_processors.theme",
             ],
         },
     },
@@ -260,11 +262,23 @@ CONTENT_SECURITY_POLICY = {
 }
 SESSION_COOKIE_HTTPONLY = True
 
+# Operations (issue 16; operations/). /metrics: for `Authorization: Bearer <METRICS_TOKEN>` (unset: no token
+# works) or straight from METRICS_ALLOWED_IPS (addresses or networks; loopback by default; a request relayed by a
+# proxy counts by its token only). /readyz: READYZ_REQUIRE_ACQUISITION=false keeps a web process ready while no
+# acquisition worker is alive (still reported). LOG_JSON=true: one JSON object per log line.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+READYZ_REQUIRE_ACQUISITION = env.bool("READYZ_REQUIRE_ACQUISITION", default=True)
+LOG_JSON = env.bool("LOG_JSON", default=False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "operations.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pymodbus": {"level": "CRITICAL"}, "axes": {"level": "WARNING"}},
 }

@@ -13,9 +13,12 @@ old value, the value asked for, the value read back and the outcome; a refusal n
 
 The write goes through a driver of this process's own, opened for the write and closed after it (drivers are not
 thread-safe and the poller's belong to its threads): Modbus and OPC UA. A Sparkplug B command must be published by
-the `run_sparkplug` process that owns the MQTT session; there is no channel to it yet, so such writes are refused
-with `WriteRule.PROTOCOL`. The check, the write and its record happen with the policy's row locked, so two writes of
-one tag never pass the interval check together.
+the `run_sparkplug` process that owns the MQTT session: it is asked through Redis
+(`ingest.acquisition.sparkplug_commands`), and answers with the outcome; with no such process running the write
+fails at once, nothing sent. A Sparkplug device is not read on demand (it publishes by exception), so its current
+value, for the step and the rate and as the audit's old value, is the historian's (when its quality is good). The
+check, the write and its record happen with the policy's row locked, so two writes of one tag never pass the
+interval check together.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from historian.models import (
 )
 from historian.quality import quality_is_good
 from historian.queries.history import current_values
+from ingest.acquisition.sparkplug_commands import sparkplug_command_send
 from ingest.protocols.base import DeviceUnreachable, PointRequest, WriteOutcome, WriteStatus
 from ingest.protocols.registry import DriverRegistry
 
@@ -309,12 +313,8 @@ def _gate(*, tag: Tag, user: Actor) -> WritePolicy:
         raise _Refusal(WriteRule.DEVICE_QUARANTINED, f"{device.name} is quarantined: nothing is written to it.")
     if not device.writes_enabled:
         raise _Refusal(WriteRule.DEVICE_WRITES_DISABLED, f"Writes to {device.name} are not enabled.")
-    if device.protocol not in (Protocol.MODBUS, Protocol.OPCUA):
-        raise _Refusal(
-            WriteRule.PROTOCOL,
-            f"{device.get_protocol_display()} writes are not available from this process yet (they are published "
-            "by the Sparkplug host process).",
-        )
+    if device.protocol not in (Protocol.MODBUS, Protocol.OPCUA, Protocol.SPARKPLUG):
+        raise _Refusal(WriteRule.PROTOCOL, f"{device.get_protocol_display()} devices cannot be written.")
     policy = WritePolicy.objects.select_for_update().filter(tag_id=tag.pk).first()
     if policy is None:
         raise _Refusal(WriteRule.NO_POLICY, f"{tag.path} has no write policy.")
@@ -393,8 +393,18 @@ def _read(driver: Any, tag: Tag) -> float | None:
     return float(reading.value)
 
 
+def _historian_value(tag: Tag) -> float | None:
+    """The tag's current value in the historian, when good (a Sparkplug device publishes; it is not read)."""
+    held = current_values(tag_ids=[tag.pk]).get(tag.pk)
+    if held is None or not quality_is_good(held.quality) or not isinstance(held.value, int | float):
+        return None
+    return float(held.value)
+
+
 def _device_value(tag: Tag) -> float | None:
     """The tag's value read from its device now, through a driver of this call's own."""
+    if tag.device.protocol == Protocol.SPARKPLUG:
+        return _historian_value(tag)
     registry = DriverRegistry()
     try:
         return _read(registry.driver_for(tag.device), tag)
@@ -408,14 +418,19 @@ def _execute(
     """Read the current value, check the value against the policy with it, write, record. In the caller's
     transaction, with the policy locked."""
     now = timezone.now()
-    registry = DriverRegistry()
-    try:
-        driver = registry.driver_for(tag.device)
-        old = _read(driver, tag)
+    if tag.device.protocol == Protocol.SPARKPLUG:
+        old = _historian_value(tag)
         _value_checks(tag=tag, policy=policy, value=value, current=old, now=now)
-        outcome = driver.write(_point(tag), value, timeout=timeout)
-    finally:
-        registry.close({tag.device_id})
+        outcome = sparkplug_command_send(device=tag.device, point=_point(tag), value=value, timeout=timeout)
+    else:
+        registry = DriverRegistry()
+        try:
+            driver = registry.driver_for(tag.device)
+            old = _read(driver, tag)
+            _value_checks(tag=tag, policy=policy, value=value, current=old, now=now)
+            outcome = driver.write(_point(tag), value, timeout=timeout)
+        finally:
+            registry.close({tag.device_id})
     done = timezone.now()
     read_back = outcome.read_back if isinstance(outcome.read_back, int | float) else None
     if request is None:

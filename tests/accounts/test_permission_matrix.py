@@ -48,7 +48,16 @@ EVERYONE = Endpoint((ALLOW, ALLOW, ALLOW, ALLOW))
 
 ENDPOINTS: dict[str, Endpoint] = {
     "login": Endpoint((ALLOW, ALLOW, ALLOW, ALLOW)),
+    # Operations (operations/): probes answer everyone, signed in or not (load balancers carry no session); the
+    # test settings leave the acquisition worker out of /readyz's verdict (no worker runs here). /metrics is
+    # guarded by token or address, not by role: the test client comes from loopback, which is allowed by default
+    # (tests/operations/test_views.py refuses other addresses and proxied requests).
+    "healthz": EVERYONE,
+    "readyz": EVERYONE,
+    "metrics": EVERYONE,
     "logout": Endpoint((LOGIN, LOGIN, LOGIN, LOGIN), method="post"),  # signs out, then to the login page
+    # The header's theme switch: every signed-in user chooses their own (here no theme posted: a 400, an answer)
+    "theme_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
     # OpenID Connect sign-in: open to everyone, as the login page is (here not configured: a 404 for all).
     "oidc_authentication_init": EVERYONE,
     "oidc_authentication_callback": EVERYONE,

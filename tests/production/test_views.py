@@ -96,7 +96,7 @@ def test_the_timeline_shows_the_shift_holding_the_instant_and_keeps_a_hostile_co
     _alarm_at(machine, 130, event="acknowledge")  # not an activation: not marked
     _alarm_at(machine, 9 * 3600)  # after the shift
 
-    with time_machine.travel(at(3600)):
+    with time_machine.travel(at(3600), tick=False):
         response = client.get(reverse("production:machine_timeline", args=[machine.pk]), {"at": at(300).isoformat()})
 
     assert response.status_code == 200
