@@ -15,7 +15,8 @@ def test_a_tiny_run_confirms_every_write_counts_the_rules_and_backtests_every_sp
 
     result, lines = run_bench(main, argv, database=database)
     assert any("ratio to bare" in line for line in lines)
-    assert set(result["write_p99_ms"]) == {"modbus", "opcua"} == set(result["bare_write_p99_ms"])
+    # Sparkplug B too where Mosquitto is installed.
+    assert {"modbus", "opcua"} <= set(result["write_p99_ms"]) == set(result["bare_write_p99_ms"])
     assert all(w["unconfirmed"] == 0 for w in result["writes"].values())
     assert result["rules"]["rules"] == 5
     assert result["rules_cpu_share"] >= 0
