@@ -57,6 +57,9 @@ def _setpoint_values(n: int) -> list[float]:
     return [1000.0 + 10 * (i % 20) + (i % 2) * 5 for i in range(n)]
 
 
+_FIRST_ERROR: dict[str, str] = {}
+
+
 def _writes_project(tag, user, n: int) -> tuple[list[float], int]:
     from ingest.services.writes import tag_write_request
 
@@ -65,7 +68,9 @@ def _writes_project(tag, user, n: int) -> tuple[list[float], int]:
         started = time.perf_counter()
         result = tag_write_request(tag=tag, value=value, user=user)
         times.append((time.perf_counter() - started) * 1000)
-        unconfirmed += not result.confirmed
+        if not result.confirmed:
+            unconfirmed += 1
+            _FIRST_ERROR.setdefault(tag.device.protocol, result.message)
     return times, unconfirmed
 
 
@@ -493,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rules_cpu_share": rules["rules_cpu_share"],
         "backtest_30d_s": backtest["seconds"] if args.days == 30 else None,
         "writes": writes,
+        "first_write_error": _FIRST_ERROR,
         "rules": rules,
         "backtest": backtest,
         "load_average": [round(x, 2) for x in load],
