@@ -18,11 +18,19 @@ logger = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
+    WALL_SCREEN = "Wall screen"
     OPERATOR = "Operator"
     ENGINEER = "Engineer"
     ADMINISTRATOR = "Administrator"
 
 
+# A wall screen in the control room (dashboards' kiosk page): sees the plant and its alarms, and nothing else: it
+# does not operate, acknowledge, shelve, classify or export. Its sessions last WALL_SCREEN_SESSION_DAYS
+# (accounts/services/sessions.py), so a screen nobody touches stays signed in across restarts.
+_WALL_SCREEN = (
+    "historian.view_plant",
+    "alarms.view_alarm",
+)
 _OPERATOR = (
     "historian.view_plant",
     "alarms.view_alarm",
@@ -33,6 +41,8 @@ _OPERATOR = (
     # Setpoints and commands of the areas granted to them or their group (historian.OperateArea), under each
     # tag's write policy (ingest/services/writes.py). Administrators hold historian.operate_any_area.
     "historian.operate",
+    # Maintenance work requests of the areas granted to them or their group (maintenance.MaintenanceArea).
+    "maintenance.work_requests",
 )
 _ENGINEER = (
     *_OPERATOR,
@@ -49,6 +59,8 @@ _ENGINEER = (
     "automation.backtest_rule",
     "automation.view_rule",
     "automation.view_rulefiring",
+    "maintenance.work_requests_any_area",
+    "maintenance.fit_health_model",
 )
 # "app.*": every permission of the app (its models' add/change/delete/view and its custom ones).
 _ADMINISTRATOR = (
@@ -57,12 +69,16 @@ _ADMINISTRATOR = (
     "alarms.*",
     "production.*",
     "automation.*",
+    "maintenance.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
     "inventory.delete_asset",
     "inventory.accept_into_baseline",
     "audit.view_auditevent",
     "auditlog.view_logentry",
+    # API tokens: see them all and give or take the write scope (created and revoked by their owners).
+    "api.view_apitoken",
+    "api.change_apitoken",
     # People and their roles. No delete_user: accounts are deactivated, so the audit trail keeps naming them.
     "auth.view_user",
     "auth.add_user",
@@ -76,6 +92,7 @@ _ADMINISTRATOR = (
 )
 
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
+    Role.WALL_SCREEN: _WALL_SCREEN,
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: _ENGINEER,
     Role.ADMINISTRATOR: _ADMINISTRATOR,

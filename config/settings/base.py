@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "alarms",
     "production",
     "automation",
+    "maintenance",
     "inventory",
     "accounts",
     "audit",
@@ -143,6 +144,11 @@ COMMUNICATION_LEARN_POLLS = env.int("COMMUNICATION_LEARN_POLLS", default=300)
 COMMUNICATION_SUSTAIN_SECONDS = env.float("COMMUNICATION_SUSTAIN_SECONDS", default=300.0)
 COMMUNICATION_MIN_CHANGE_MS = env.float("COMMUNICATION_MIN_CHANGE_MS", default=50.0)
 COMMUNICATION_SAVE_SECONDS = env.float("COMMUNICATION_SAVE_SECONDS", default=300.0)
+# Predictive maintenance (maintenance/services/scoring.py): each machine's health is scored at most every
+# MAINTENANCE_SCORE_SECONDS from the values stored meanwhile, and a model waiting for its first fit (or its refit
+# after maintenance) tries every MAINTENANCE_FIT_RETRY_SECONDS.
+MAINTENANCE_SCORE_SECONDS = env.float("MAINTENANCE_SCORE_SECONDS", default=5.0)
+MAINTENANCE_FIT_RETRY_SECONDS = env.float("MAINTENANCE_FIT_RETRY_SECONDS", default=30.0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -261,6 +267,9 @@ CONTENT_SECURITY_POLICY = {
     "frame-ancestors": ["'none'"],
 }
 SESSION_COOKIE_HTTPONLY = True
+# A wall screen's session (the Wall screen role, accounts/services/sessions.py) lasts this long from its sign-in,
+# not SESSION_COOKIE_AGE: a screen in the control room nobody touches must not fall back to the login page.
+WALL_SCREEN_SESSION_DAYS = env.float("WALL_SCREEN_SESSION_DAYS", default=365.0)
 
 # Operations (issue 16; operations/). /metrics: for `Authorization: Bearer <METRICS_TOKEN>` (unset: no token
 # works) or straight from METRICS_ALLOWED_IPS (addresses or networks; loopback by default; a request relayed by a
@@ -299,12 +308,18 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "historian.Tag",
     "historian.WritePolicy",
     "historian.OperateArea",
+    # An API token's write scope (given in admin) and its revocation; never its digest.
+    {"model": "api.ApiToken", "include_fields": ["can_write", "revoked_at"]},
     {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
     {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
     # Production's per-tag configuration, which the tag CSV writes too (production/tag_csv.py).
     "production.MachineProduction",
     "production.StateMapping",
     "production.FaultCode",
+    # Maintenance: what a machine's health is computed from, and who works on requests where (the fits and the
+    # requests' changes are audit events of their own: maintenance/services/).
+    {"model": "maintenance.HealthModel", "exclude_fields": ["alerted_at"], "m2m_fields": ["signals"]},
+    "maintenance.MaintenanceArea",
     # People, roles and permissions. A password change is its own audit event ("changed", never a hash:
     # audit/receivers.py); the login time is no configuration.
     {"model": "auth.User", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups", "user_permissions"]},

@@ -9,6 +9,9 @@ class Protocol(models.TextChoices):
     MODBUS = "modbus", "Modbus TCP"
     OPCUA = "opcua", "OPC UA"
     SPARKPLUG = "sparkplug", "MQTT Sparkplug B"
+    # Values computed by Millwright itself (maintenance's health scores), written through the normal store; nobody
+    # polls or subscribes to a derived device (ingest.acquisition.poll.polled_assignments leaves it out).
+    DERIVED = "derived", "Derived (computed by Millwright)"
 
 
 class DeviceStatus(models.TextChoices):

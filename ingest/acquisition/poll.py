@@ -99,13 +99,14 @@ PollKey = tuple[int, int]  # (device id, scan class id)
 def polled_assignments() -> dict[int, dict[int, int]]:
     """What is polled: per enabled device, its scan classes and their periods in ms, {device: {scan class: ms}}.
 
-    Not the devices whose values are pushed (OPC UA subscriptions, Sparkplug B edge nodes), nor scan classes in
-    which the device has no tags.
+    Not the devices whose values are pushed (OPC UA subscriptions, Sparkplug B edge nodes) or computed (derived),
+    nor scan classes in which the device has no tags.
     """
     rows = (
         Tag.objects.filter(device__enabled=True)
         .exclude(device__protocol=Protocol.OPCUA, device__use_subscriptions=True)
         .exclude(device__protocol=Protocol.SPARKPLUG)
+        .exclude(device__protocol=Protocol.DERIVED)
         .values_list("device_id", "scan_class_id", "scan_class__period_ms")
         .distinct()
     )

@@ -53,6 +53,7 @@ from historian.queries.history import current_values
 from ingest.acquisition.sparkplug_commands import sparkplug_command_send
 from ingest.protocols.base import DeviceUnreachable, PointRequest, WriteOutcome, WriteStatus
 from ingest.protocols.registry import DriverRegistry
+from ingest.services.write_live import write_event_publish
 
 PERM_OPERATE = "historian.operate"
 PERM_OPERATE_ANY_AREA = "historian.operate_any_area"
@@ -84,6 +85,9 @@ class WriteRule(StrEnum):
     EXPIRED = "expired"
     SAME_PERSON = "same_person"
     OTHER_PERSON = "other_person"
+    UNKNOWN_TAG = "unknown_tag"
+    TOKEN_SCOPE = "token_scope"  # noqa: S105 (a rule's name): an API token without the write scope
+    CSRF = "csrf"  # a signed-in browser's request without a valid CSRF token
 
 
 class WriteState(StrEnum):
@@ -275,6 +279,43 @@ def _complete(
             ended = WriteRequestState.EXPIRED if refusal.rule == WriteRule.EXPIRED else WriteRequestState.REFUSED
             WriteRequest.objects.filter(pk=request.pk, state=expected).update(state=ended, error=refusal.message)
         return who.refuse(refusal, tag=tag, requested=request.value, request=request.pk)
+
+
+def tag_write_refuse(
+    *,
+    rule: WriteRule,
+    message: str,
+    tag: Tag | None,
+    value: Any,
+    user: Actor,
+    via: str = "",
+    remote_addr: str | None = None,
+) -> WriteResult:
+    """Refuse a write attempt decided before the steps above could run (a tag id that names no tag, an API token
+    without the write scope): audited as every refusal, nothing written."""
+    return _Who(user=user, via=via, remote_addr=remote_addr).refuse(_Refusal(rule, message), tag=tag, requested=value)
+
+
+def tag_write_request_by_id(
+    *,
+    tag_id: Any,
+    value: Any,
+    user: Actor,
+    via: str = "",
+    remote_addr: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> WriteResult:
+    """tag_write_request for a tag id as a client sent it: an id that names no tag is refused (UNKNOWN_TAG) and
+    audited with the id it gave."""
+    tag = None
+    if isinstance(tag_id, int) and not isinstance(tag_id, bool) and 0 < tag_id < 2**63:
+        tag = Tag.objects.select_related("machine__line__area", "device").filter(pk=tag_id).first()
+    if tag is None:
+        shown = tag_id if _plain_number(tag_id) else repr(tag_id)[:80]
+        return _Who(user=user, via=via, remote_addr=remote_addr).refuse(
+            _Refusal(WriteRule.UNKNOWN_TAG, f"No tag {shown}."), tag=None, requested=value, tag_id=shown
+        )
+    return tag_write_request(tag=tag, value=value, user=user, via=via, remote_addr=remote_addr, timeout=timeout)
 
 
 # --- checks ----------------------------------------------------------------------------------------------------
@@ -504,6 +545,8 @@ class _Who:
             details=details,
             remote_addr=self.remote_addr,
         )
+        if tag is not None:
+            write_event_publish(action=action, tag=tag, user=self.user, details=details)
 
     def refuse(self, refusal: _Refusal, *, tag: Tag | None, requested: Any, **details: Any) -> WriteResult:
         """Audit a refusal (nothing was written) and say so."""

@@ -66,6 +66,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "dashboards:machine": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     "dashboards:machine_history": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
     "dashboards:explorer": Endpoint((LOGIN, DENY, ALLOW, ALLOW)),  # historian.use_trend_explorer
+    "dashboards:kiosk": PLANT,  # the wall screen: historian.view_plant (the Wall screen role holds it)
     # Production: plant-floor pages (classifying goes through the page socket, checked per area)
     "production:line_downtime": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     "production:machine_timeline": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
@@ -95,6 +96,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:hierarchy": API_PLANT,
     "api:tags": API_PLANT,
     "api:tag": Endpoint(API_PLANT.expected, kwargs={"pk": "<tag>"}),
+    # Writes: any signed-in user may ask, the write service refuses whoever may not operate in the tag's area (the
+    # world's tag is read-only: the administrator, who may operate everywhere, is refused by the policy: a 409).
+    "api:tag_write": Endpoint((DENY, DENY, DENY, ALLOW), method="post", kwargs={"pk": "<tag>"}, query={"value": "1"}),
+    "api:tag_writes": Endpoint(API_PLANT.expected, kwargs={"pk": "<tag>"}),
+    # No such write waiting: a 404 for every signed-in user (who may confirm or approve: tests/api/test_views_writes)
+    "api:write_confirm": Endpoint((DENY, ALLOW, ALLOW, ALLOW), method="post", query={"token": "nothing"}),
+    "api:write_approve": Endpoint((DENY, ALLOW, ALLOW, ALLOW), method="post", kwargs={"request_id": 999_999}),
     "api:current_values": API_PLANT,
     "api:history_raw": API_PLANT,
     "api:history_interpolated": API_PLANT,
@@ -156,6 +164,7 @@ ADMIN_MODELS: dict[str, str] = {
     "historian.tag": "vacd",
     "historian.writepolicy": "vacd",
     "historian.operatearea": "vacd",
+    "api.apitoken": "vc",  # the write scope is given here; tokens are made and revoked by their owners
     "historian.historiansettings": "vc",  # one row, never added or deleted
     "historian.discoveredmetric": "vcd",
     "historian.valuelabelset": "vacd",  # Sparkplug metrics come from births, never added by hand
@@ -185,6 +194,10 @@ ADMIN_MODELS: dict[str, str] = {
     "production.shiftreportrecipient": "vacd",  # which areas operators classify stops in: managed with the people
     "automation.rule": "vacd",  # each save a new version (kept, read-only, under the rule)
     "automation.rulefiring": "v",  # the journal: written by the evaluations
+    "maintenance.healthmodel": "vacd",
+    "maintenance.healthmodelversion": "vd",  # made by the audited fit service, never typed in
+    "maintenance.maintenancerequest": "vcd",  # changed through the audited request services (page, API)
+    "maintenance.maintenancearea": "vacd",  # which areas people work on requests in: managed with the people
 }
 ADMIN_MODEL_VIEWS = {"changelist": "v", "add": "a", "change": "vc", "delete": "d", "history": "vc"}
 
@@ -317,10 +330,16 @@ REFUSED_TO_ALL = {
     "admin:production_stateinterval_delete",
     # Shift reports are generated (the beat task, the line's reports page), never typed in.
     "admin:production_shiftreport_add",
+    # Health model fits come from the fit service; work requests from their page, the API or the health monitor.
+    "admin:maintenance_healthmodelversion_add",
+    "admin:maintenance_maintenancerequest_add",
     # Sign-in attempts come from sign-ins only (django-axes' admin allows no adding).
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",
     "admin:axes_accessfailurelog_add",
+    # API tokens are made and revoked by their owners (admin gives or takes the write scope).
+    "admin:api_apitoken_add",
+    "admin:api_apitoken_delete",
     # The asset inventory is observed from the network, never typed in.
     "admin:inventory_asset_add",
     "admin:inventory_assetchange_add",

@@ -200,3 +200,7 @@ def test_the_overview_cards_carry_the_current_shifts_oee_and_since_when_the_stat
     assert 0 < card["production"]["oee"] < 1
     assert f'data-oee-for="{machine.pk}"' in html
     assert reverse("production:line_oee", args=[machine.line_id]) in html
+    # The line's heading: its current shift's OEE (one machine: the machine's).
+    lines = json.loads(html.split('id="lines-data" type="application/json">')[1].split("</script>")[0])["lines"]
+    [heading] = [row for row in lines if row["id"] == machine.line_id]
+    assert heading["oee"] == pytest.approx(expected.oee)

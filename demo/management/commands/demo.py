@@ -132,6 +132,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\nMillwright demo plant: {summary.lines} lines, {summary.machines} machines, {summary.tags} tags"
                 f"\n  Open      {url}"
+                f"\n  Wall      {url}kiosk/  (the wall screen: every line in turn; a Wall screen account only looks)"
                 f"\n  User      {username}"
                 f"\n  Password  {password}{feeds}\n"
             )

@@ -1,0 +1,105 @@
+"""Scoring as values arrive: values stored through the real ingest store, derived tags, the alert and its request."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.services.roles import Role
+from alarms.models import Alarm
+from historian.queries.history import current_values
+from ingest.pipeline.store import readings_store
+from ingest.protocols.base import PointReading
+from maintenance.models import HealthModel, MaintenanceRequest, RequestStatus
+from maintenance.services.fitting import health_model_fit
+from maintenance.services.requests import request_close
+from maintenance.services.scoring import HealthScoring
+from tests.factories import UserFactory
+
+NORMAL = {"vibration_rms": 2.0, "bearing_temperature": 45.0, "motor_current": 20.0}
+WORN = {"vibration_rms": 4.5, "bearing_temperature": 58.0, "motor_current": 21.0}
+
+
+@pytest.fixture(autouse=True)
+def score_every_batch(settings):
+    settings.MAINTENANCE_SCORE_SECONDS = 0
+
+
+def _store(context, watched, values, at):
+    device = watched.tags["vibration_rms"].device
+    readings_store(
+        context=context,
+        device=device,
+        tags={t.pk: t for t in watched.tags.values()},
+        readings=[PointReading(watched.tags[name].pk, value, 192) for name, value in values.items()],
+        read_at=at,
+    )
+
+
+def _current(tag) -> object:
+    return current_values(tag_ids=[tag.pk])[tag.pk].value
+
+
+def _fitted(watched, **settings) -> HealthModel:
+    model = watched.model(**settings)
+    health_model_fit(model=model)
+    model.refresh_from_db()
+    return model
+
+
+def test_values_as_they_arrive_become_the_machines_health_score_and_its_explanation(watched, ingest_context):
+    model = _fitted(watched, score_high_minutes=60)
+    assert any(isinstance(h, HealthScoring) for h in ingest_context.hooks)
+
+    _store(ingest_context, watched, NORMAL, timezone.now())
+    normal = _current(model.score_tag)
+    _store(ingest_context, watched, WORN, timezone.now() + timedelta(seconds=1))
+    worn = _current(model.score_tag)
+
+    assert isinstance(normal, float)
+    assert isinstance(worn, float)
+    assert normal < 1.0 < worn
+    assert str(_current(model.contribution_tag)).startswith("vibration rms +")
+    assert MaintenanceRequest.objects.count() == 0  # high, but not for an hour yet
+
+
+def test_a_high_score_raises_one_explained_alarm_and_opens_one_work_request(watched, ingest_context):
+    model = _fitted(watched, score_high_minutes=0, component="spindle bearing")
+    now = timezone.now()
+
+    for k in range(3):
+        _store(ingest_context, watched, WORN, now + timedelta(seconds=k))
+
+    [request] = MaintenanceRequest.objects.all()
+    assert (request.by_monitor, request.component, request.status) == (True, "spindle bearing", RequestStatus.OPEN)
+    assert request.evidence["reasons"][0].startswith("health score")
+    assert "vibration rms +" in request.evidence["explanation"]
+    assert request.evidence["contributions"][0]["signal"] == "vibration_rms"
+    assert request.evidence["score"] > 1.0
+    alarm = Alarm.objects.get(definition__tag=model.alert_tag)
+    assert alarm.state == "unack_active"
+    assert alarm.message.startswith("CNC 102: spindle bearing maintenance due, health score ")
+    assert "vibration rms +" in alarm.message
+    assert _current(model.alert_tag) == 1.0
+
+
+def test_closing_the_request_re_baselines_the_model(watched, ingest_context):
+    model = _fitted(watched, score_high_minutes=0)
+    _store(ingest_context, watched, WORN, timezone.now())
+    [request] = MaintenanceRequest.objects.all()
+
+    request_close(request_id=request.pk, user=UserFactory(role=Role.ENGINEER), note="New bearing")
+
+    model.refresh_from_db()
+    request.refresh_from_db()
+    assert (model.current_version, model.alerted_at, model.training_end) == (None, None, None)
+    assert model.training_start == request.closed_at
+    assert model.versions.count() == 1  # fitted again once there is normal running after the maintenance
+
+
+def test_a_model_not_fitted_yet_scores_nothing_and_says_why_in_the_log(watched, ingest_context, caplog):
+    model = watched.model(auto_train_minutes=600)
+    _store(ingest_context, watched, NORMAL, timezone.now())
+    assert model.score_tag is not None
+    assert current_values(tag_ids=[model.score_tag.pk]).get(model.score_tag.pk) is None
+    assert "too little training data for CNC 102" in caplog.text
