@@ -288,12 +288,22 @@ def _writes_sparkplug(n: int, admin) -> dict[str, Any] | None:
             running = threading.Thread(target=runner.run, kwargs={"stop": stop}, daemon=True)
             running.start()
             node = sparkplug_edge_node_id(0)
+            import paho.mqtt.client as mqtt
+
+            from ingest.protocols.sparkplug.codec import rebirth_request
+
+            asker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-rebirth")
+            asker.connect("127.0.0.1", port)
+            asker.loop_start()
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline:  # births again until the runner, subscribed, has seen one
                 state = runner.node_state(BrokerSettings("127.0.0.1", port), SPARKPLUG_GROUP, node)
                 if state is not None and ("", tag.address) in state.metrics:
                     break
-                time.sleep(0.2)
+                asker.publish(f"spBv1.0/{SPARKPLUG_GROUP}/NCMD/{node}", rebirth_request(), qos=0)
+                time.sleep(1.0)
+            asker.loop_stop()
+            asker.disconnect()
             time.sleep(1.0)  # the runner's command server on the broker's roll
             times, unconfirmed = _writes_project(tag, admin, n)
             bare = _bare_sparkplug(port, SPARKPLUG_GROUP, node, tag.address, n)
