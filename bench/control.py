@@ -285,7 +285,16 @@ def _writes_sparkplug(n: int, admin) -> dict[str, Any] | None:
             WritePolicy.objects.update_or_create(
                 tag=tag, defaults={"min_value": 0, "max_value": 3600, "confirmation": ConfirmationMode.DIRECT}
             )
-            running = threading.Thread(target=runner.run, kwargs={"stop": stop}, daemon=True)
+
+            def run_runner() -> None:
+                from django.db import connection
+
+                try:
+                    runner.run(stop=stop)
+                finally:
+                    connection.close()  # the thread's own connection
+
+            running = threading.Thread(target=run_runner, daemon=True)
             running.start()
             node = sparkplug_edge_node_id(0)
             import paho.mqtt.client as mqtt
@@ -309,6 +318,8 @@ def _writes_sparkplug(n: int, admin) -> dict[str, Any] | None:
             bare = _bare_sparkplug(port, SPARKPLUG_GROUP, node, tag.address, n)
         finally:
             stop.set()
+            if "running" in locals():
+                running.join(10)
             edge.cancel()
             time.sleep(0.5)
             loop.call_soon_threadsafe(loop.stop)
