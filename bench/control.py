@@ -9,8 +9,10 @@ plant simulator served in this process (Modbus TCP, and OPC UA for the last line
    one demo machine through `ingest.services.writes.tag_write_request` (direct policy; every check, the audit, the
    WriteRequest row; the service opens a driver for the write and closes it after, as it does in a web process).
    Baseline in the same run: a bare client (pymodbus, asyncua) on one persistent connection writing the same
-   register or node and reading it back until it matches. Sparkplug B writes are not measured: there is no channel
-   to the Sparkplug host process yet (the service refuses them).
+   register or node and reading it back until it matches. Sparkplug B (where Mosquitto is installed): the service
+   asks a SparkplugRunner (its MQTT session, its command server) through Redis, which publishes the NCMD to the
+   simulator's edge node and waits for the echo; baseline: a bare paho client publishing the NCMD (by alias) and
+   waiting for the NDATA echo.
 2. Rules on the ingest path: --batches batches of 1,000 values (1,000 tags, every value stored) through
    `ingest.pipeline.store.readings_store`, once with no after-store hook and once with the rule evaluation hook and
    --rules enabled tag rules (on --rules of the tags, held for 30 s). `rules_cpu_share`: the hook's own CPU (thread
@@ -55,6 +57,9 @@ def _setpoint_values(n: int) -> list[float]:
     return [1000.0 + 10 * (i % 20) + (i % 2) * 5 for i in range(n)]
 
 
+_FIRST_ERROR: dict[str, str] = {}
+
+
 def _writes_project(tag, user, n: int) -> tuple[list[float], int]:
     from ingest.services.writes import tag_write_request
 
@@ -63,7 +68,9 @@ def _writes_project(tag, user, n: int) -> tuple[list[float], int]:
         started = time.perf_counter()
         result = tag_write_request(tag=tag, value=value, user=user)
         times.append((time.perf_counter() - started) * 1000)
-        unconfirmed += not result.confirmed
+        if not result.confirmed:
+            unconfirmed += 1
+            _FIRST_ERROR.setdefault(tag.device.protocol, result.message)
     return times, unconfirmed
 
 
@@ -151,7 +158,181 @@ def _writes(n: int) -> dict[str, Any]:
                 "bare": _stats(bare),
                 "ratio_p99_to_bare": round(percentile(times, 99) / percentile(bare, 99), 1),
             }
+    sparkplug = _writes_sparkplug(n, admin)
+    if sparkplug is not None:
+        figures["sparkplug"] = sparkplug
     return figures
+
+
+def _mosquitto(directory: str):
+    """A private Mosquitto broker on a free port (None where it is not installed)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from common.net import free_port, wait_for_port
+
+    exe = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
+    if exe is None:
+        return None
+    port = free_port()
+    config = Path(directory) / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([exe, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_for_port("127.0.0.1", port, timeout=10, alive=lambda: process.poll() is None):
+        process.kill()
+        return None
+    return process, port
+
+
+def _bare_sparkplug(port: int, group: str, node: str, metric: str, n: int) -> list[float]:
+    """A bare paho client: NCMD by alias (learned from a birth it asks for), wait for the NDATA echo."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    from ingest.protocols.sparkplug.codec import DataType, payload_decode, rebirth_request
+    from ingest.protocols.sparkplug.command import command_payload, echo_value, same_value
+
+    aliases: dict[int, str] = {}
+    alias: list[int | None] = [None]
+    latest: dict[str, object] = {}
+    changed = threading.Condition()
+
+    def on_message(client, userdata, message) -> None:
+        payload = payload_decode(message.payload)
+        with changed:
+            if "/NBIRTH/" in message.topic:
+                for m in payload.metrics:
+                    if m.alias is not None:
+                        aliases[m.alias] = m.name
+                        if m.name == metric:
+                            alias[0] = m.alias
+            found, value = echo_value(payload, name=metric, alias=alias[0], aliases=aliases)
+            if found:
+                latest["value"] = value
+            changed.notify_all()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare-sparkplug")
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.subscribe(f"spBv1.0/{group}/NBIRTH/{node}", qos=0)
+        client.subscribe(f"spBv1.0/{group}/NDATA/{node}", qos=0)
+        time.sleep(0.5)
+        client.publish(f"spBv1.0/{group}/NCMD/{node}", rebirth_request(), qos=0)
+        with changed:
+            changed.wait_for(lambda: alias[0] is not None, timeout=10)
+        times = []
+        for value in _setpoint_values(n):
+            started = time.perf_counter()
+            body = command_payload(name=metric, alias=alias[0], datatype=DataType.FLOAT, value=value)
+            client.publish(f"spBv1.0/{group}/NCMD/{node}", body, qos=0)
+
+            def echoed(sent: float = value) -> bool:
+                return same_value(DataType.FLOAT, sent, latest.get("value"))
+
+            with changed:
+                changed.wait_for(echoed, timeout=10)
+            times.append((time.perf_counter() - started) * 1000)
+        return times
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def _writes_sparkplug(n: int, admin) -> dict[str, Any] | None:
+    """The Sparkplug B round trip: the write service asks the runner holding the MQTT session (through Redis), the
+    runner publishes the NCMD and waits for the edge node's echo. None where Mosquitto is not installed."""
+    import tempfile
+    import threading
+
+    from demo.plant import demo_plant_load
+    from demo.simulator.plant import PlantSimulator
+    from demo.simulator.production import DEMO_CALENDAR
+    from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, serve_plant_sparkplug, sparkplug_edge_node_id
+    from historian.models import ConfirmationMode, Protocol, Tag, WritePolicy
+    from ingest.acquisition.sparkplug_host import SparkplugRunner
+    from ingest.protocols.sparkplug.session import BrokerSettings
+    from ingest.services.writes import device_writes_set
+
+    with tempfile.TemporaryDirectory() as directory:
+        broker = _mosquitto(directory)
+        if broker is None:
+            return None
+        process, port = broker
+        plant = PlantSimulator(
+            lines=1, machines_per_line=1, seed=5, calendar=dataclasses.replace(DEMO_CALENDAR, breaks=())
+        )
+        loop = asyncio.new_event_loop()
+        serving = threading.Thread(target=loop.run_forever, daemon=True)
+        serving.start()
+        edge = asyncio.run_coroutine_threadsafe(
+            serve_plant_sparkplug(host="127.0.0.1", port=port, plant=plant, line_index=0, tick_seconds=0.5), loop
+        )
+        stop = threading.Event()
+        runner = SparkplugRunner(flush_seconds=0.05, rebirth_seconds=0.0)
+        try:
+            demo_plant_load(host="127.0.0.1", lines=1, machines_per_line=1, sparkplug_broker=("127.0.0.1", port),
+                            sparkplug_line=1)  # fmt: skip
+            tag = Tag.objects.select_related("device", "machine__line__area").get(
+                device__protocol=Protocol.SPARKPLUG, path__endswith=".speed_setpoint"
+            )
+            device_writes_set(device=tag.device, enabled=True, user=admin)
+            WritePolicy.objects.update_or_create(
+                tag=tag, defaults={"min_value": 0, "max_value": 3600, "confirmation": ConfirmationMode.DIRECT}
+            )
+
+            def run_runner() -> None:
+                from django.db import connection
+
+                try:
+                    runner.run(stop=stop)
+                finally:
+                    connection.close()  # the thread's own connection
+
+            running = threading.Thread(target=run_runner, daemon=True)
+            running.start()
+            node = sparkplug_edge_node_id(0)
+            import paho.mqtt.client as mqtt
+
+            from ingest.protocols.sparkplug.codec import rebirth_request
+
+            asker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-rebirth")
+            asker.connect("127.0.0.1", port)
+            asker.loop_start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # births again until the runner, subscribed, has seen one
+                state = runner.node_state(BrokerSettings("127.0.0.1", port), SPARKPLUG_GROUP, node)
+                if state is not None and ("", tag.address) in state.metrics:
+                    break
+                asker.publish(f"spBv1.0/{SPARKPLUG_GROUP}/NCMD/{node}", rebirth_request(), qos=0)
+                time.sleep(1.0)
+            asker.loop_stop()
+            asker.disconnect()
+            time.sleep(1.0)  # the runner's command server on the broker's roll
+            times, unconfirmed = _writes_project(tag, admin, n)
+            bare = _bare_sparkplug(port, SPARKPLUG_GROUP, node, tag.address, n)
+        finally:
+            stop.set()
+            if "running" in locals():
+                running.join(10)
+            edge.cancel()
+            time.sleep(0.5)
+            loop.call_soon_threadsafe(loop.stop)
+            serving.join(5)
+            loop.close()
+            process.terminate()
+            process.wait(10)
+    return {
+        **_stats(times),
+        "unconfirmed": unconfirmed,
+        "bare": _stats(bare),
+        "ratio_p99_to_bare": round(percentile(times, 99) / percentile(bare, 99), 1),
+    }
 
 
 # --- 2. rules on the ingest path ------------------------------------------------------------------------------
@@ -172,7 +353,8 @@ class _Timed:
             self.cpu_s += time.thread_time() - started
 
 
-def _ingest_cpu(*, hooks: list, tags: dict, device, batches: int, start: datetime, seed: int) -> float:
+def _ingest_cpu(*, hooks: list, tags: dict, device, batches: int, start: datetime, seed: int, warmup: int = 5) -> float:
+    """CPU of `batches` batches through the store, after `warmup` batches (the caches filled: tags, rules)."""
     from ingest.pipeline.context import IngestContext
     from ingest.pipeline.store import readings_store
     from ingest.protocols.base import PointReading
@@ -181,14 +363,18 @@ def _ingest_cpu(*, hooks: list, tags: dict, device, batches: int, start: datetim
     rng = np.random.default_rng(seed)
     ids = list(tags)
     total = 0.0
-    for b in range(batches):
+    for b in range(-warmup, batches):
         values = rng.normal(5.0, 2.0, len(ids))
         readings = [PointReading(tag_id, float(v), GOOD) for tag_id, v in zip(ids, values, strict=True)]
         started = time.thread_time()
         readings_store(
             context=context, device=device, tags=tags, readings=readings, read_at=start + timedelta(seconds=b)
         )
-        total += time.thread_time() - started
+        if b >= 0:
+            total += time.thread_time() - started
+        elif b == -1:
+            for hook in hooks:
+                hook.cpu_s = 0.0  # the warm-up (the first load of the rules) is not counted
     return total
 
 
@@ -216,7 +402,6 @@ def _rules_cost(rule_count: int, batches: int) -> dict[str, Any]:
     )
     rules_invalidate()
     start = datetime(2026, 1, 5, tzinfo=UTC)
-    _ingest_cpu(hooks=[], tags=tags, device=device, batches=5, start=start - timedelta(hours=1), seed=0)  # warm up
     without = _ingest_cpu(hooks=[], tags=tags, device=device, batches=batches, start=start, seed=1)
     timed = _Timed(RuleEvaluation())
     with_rules = _ingest_cpu(
@@ -334,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rules_cpu_share": rules["rules_cpu_share"],
         "backtest_30d_s": backtest["seconds"] if args.days == 30 else None,
         "writes": writes,
+        "first_write_error": _FIRST_ERROR,
         "rules": rules,
         "backtest": backtest,
         "load_average": [round(x, 2) for x in load],
