@@ -17,6 +17,7 @@ from automation.actions import action_kinds
 from automation.evaluator import Firing
 from automation.models import Rule, RuleFiring
 from automation.services.rules import CompiledRule, rule_compile
+from common.metrics import rule_fired
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def firing_record(*, rule: CompiledRule, firing: Firing) -> RuleFiring:
         else [],
         done_at=now if rule.dry_run else None,
     )
+    rule_fired(rule=rule.name, dry_run=rule.dry_run)
     if not rule.dry_run:
         transaction.on_commit(partial(rule_firing_run.delay, record.pk))
     return record

@@ -100,3 +100,17 @@ def test_a_dry_run_firing_does_nothing_and_says_what_it_would_do(write_rule, set
     assert firing.outcomes[0]["message"] == f"would write 1234 to {setpoint.path}"
     assert firing_run(firing_id=firing.pk) == []
     assert sim_machine.operator_setpoint == before
+
+
+def test_each_firing_is_counted_for_prometheus_by_rule_and_mode(write_rule, setpoint, sim_machine):
+    from common.metrics import counters_read, metrics_flush, metrics_forget
+
+    key = ("millwright_rule_firings_total", (("mode", "dry_run"), ("rule", write_rule.name)))
+    metrics_forget()
+    before = counters_read().get(key, 0)
+    write_rule.dry_run = True
+    rule_save(rule=write_rule, user=None)
+    _fire(write_rule)
+    _fire(write_rule)
+    assert metrics_flush()
+    assert counters_read()[key] - before == 2
