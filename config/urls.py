@@ -17,5 +17,6 @@ urlpatterns = [
     path("alarms/", include("alarms.urls")),
     path("inventory/", include("inventory.urls")),
     path("production/", include("production.urls")),
+    path("maintenance/", include("maintenance.urls")),
     path("", include("dashboards.urls")),
 ]
