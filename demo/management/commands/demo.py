@@ -19,11 +19,13 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services.users import admin_user_ensure
 from common.net import free_port_other_than, port_accepts, preferred_or_free_port, wait_for_port
+from demo.maintenance import demo_maintenance_load
 from demo.plant import SITE_NAME, demo_plant_load
 from demo.production import demo_production_load
 from historian.models import Protocol, Site
@@ -112,6 +114,8 @@ class Command(BaseCommand):
         username = os.environ.get("MILLWRIGHT_DEMO_USER", "admin")
         password = _demo_password(settings.MILLWRIGHT_STATE_DIR)
         admin_user_ensure(username=username, password=password)
+        # CNC 102's health model, fitted from its first minutes of running (demo/maintenance.py).
+        demo_maintenance_load(admin=get_user_model().objects.get(username=username))
 
         url = f"http://{options['host']}:{web_port}/"
         by_protocol = {
