@@ -22,6 +22,10 @@ from accounts.services.sessions import (
     session_sockets_group,
 )
 from common.fanout import CLOSE_TOO_SLOW, Outbox, fanout
+from common.metrics import gauge_add
+
+#: Admitted sockets of every web process (Prometheus gauge, common.metrics).
+WEBSOCKET_CLIENTS = "millwright_websocket_clients"
 
 #: Longest wait between two looks at the session's expiry (an extended session is seen within this long).
 EXPIRY_CHECK_MAX_SECONDS = 300.0
@@ -35,6 +39,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     """Subclasses call `session_admit(...)` first in `connect` and go on only with what it returns."""
 
     session_group: str | None = None
+    _counted = False  # in the WebSocket clients gauge
     _expiry_watch: asyncio.Task | None = None
     _outbox: Outbox | None = None
     _too_slow: asyncio.Task | None = None
@@ -52,6 +57,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return None
         self._outbox = Outbox(self._write_text)
+        self._counted = True
+        gauge_add(WEBSOCKET_CLIENTS, 1)
         session = self.scope.get("session")
         if session is not None and session.session_key:
             self.session_group = session_sockets_group(session.session_key)
@@ -85,6 +92,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._outbox is not None:
             self._outbox.stop()
+        if self._counted:
+            self._counted = False
+            gauge_add(WEBSOCKET_CLIENTS, -1)
         await fanout().leave(self)
         if self._expiry_watch is not None:
             self._expiry_watch.cancel()

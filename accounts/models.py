@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -11,3 +12,20 @@ class AccountPermissions(models.Model):
 
     def __str__(self) -> str:
         return "account permissions"
+
+
+class Theme(models.TextChoices):
+    """The pages' colour themes (static/css/tokens.css): dark for control rooms, light for bright floors."""
+
+    DARK = "dark", "Dark"
+    LIGHT = "light", "Light, high contrast"
+
+
+class UserPreference(models.Model):
+    """What one person chose for their pages; a missing row means the defaults."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    theme = models.CharField(max_length=16, choices=Theme.choices, default=Theme.DARK)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -4,11 +4,24 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.contrib.auth.decorators import login_required
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
+from django.views.decorators.http import require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.services.oidc import oidc_enabled
+from accounts.services.preferences import request_theme_set
 
 NOT_CONFIGURED = "Sign-in through OpenID Connect is not configured (OIDC_CLIENT_ID)"
 
@@ -43,3 +56,19 @@ class OidcCallbackView(OIDCAuthenticationCallbackView):
         if not oidc_enabled():
             raise Http404(NOT_CONFIGURED)
         return super().dispatch(request, *args, **kwargs)
+
+
+@require_POST
+@login_required
+def theme_set(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The header's theme switch: remember the choice, then back to the page it was made on (a plain form post:
+    works without script, and the next page is rendered in the new theme from its first paint)."""
+    try:
+        request_theme_set(request, theme=request.POST.get("theme", ""))
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    target = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return HttpResponseRedirect(target if allowed else reverse("dashboards:plant_overview"))

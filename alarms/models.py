@@ -21,10 +21,10 @@ class Priority(models.TextChoices):
 #: Sort order (0 first) and the colour each priority is shown in (also in static/css/alarms.css).
 PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 PRIORITY_COLOUR = {
-    Priority.CRITICAL: "#ff3b30",
-    Priority.HIGH: "#ff9500",
-    Priority.MEDIUM: "#ffd60a",
-    Priority.LOW: "#40c8e0",
+    Priority.CRITICAL: "#f31e19",
+    Priority.HIGH: "#ff9b0a",
+    Priority.MEDIUM: "#fef696",
+    Priority.LOW: "#079dcf",
 }
 
 

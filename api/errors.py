@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -53,6 +54,7 @@ def api_exception_handler(exc, context) -> Response | None:
     return response
 
 
+@csrf_exempt  # it changes nothing: a POST to a path that names nothing is the same JSON 404, not the CSRF page
 def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any path under /api/ that names nothing: the API's JSON 404, not the site's HTML page. A path that only
     lacks its trailing slash is still redirected to it, as CommonMiddleware does for the rest of the site."""

@@ -16,6 +16,14 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    can_write = models.BooleanField(
+        "write scope",
+        default=False,
+        help_text=(
+            "May write to the plant (setpoints, commands) as its owner, within the owner's areas and the write "
+            "policies. Off: the token only reads. Set by an administrator."
+        ),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -356,6 +356,7 @@ class AlarmSerializer(serializers.Serializer):
     category = serializers.CharField(help_text="process, or security (only for alarms.view_security_alarms)")
     source = serializers.CharField(help_text="Security alarms: the event's kind and subject; empty otherwise")
     tag = serializers.CharField(help_text="Empty for a security alarm")
+    tag_id = serializers.IntegerField(allow_null=True, help_text="Null for a security alarm")
     machine = serializers.CharField()
     machine_id = serializers.IntegerField(allow_null=True)
     line = serializers.CharField()
@@ -428,13 +429,26 @@ class InterpolatedResponseSerializer(serializers.Serializer):
     tags = InterpolatedSeriesSerializer(many=True)
 
 
+class ValueLabelSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    colour = serializers.CharField(allow_blank=True, help_text="#rrggbb, or empty")
+
+
+class PlotSeriesSerializer(SeriesSerializer):
+    labels = serializers.DictField(
+        child=ValueLabelSerializer(),
+        required=False,
+        help_text="Tags with a value label set: the set, by value (keys are the values as text)",
+    )
+
+
 class PlotResponseSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     pixels = serializers.IntegerField()
     resolution = serializers.ChoiceField(choices=RESOLUTION_CHOICES)
     bucket_seconds = serializers.FloatField()
-    tags = SeriesSerializer(many=True)
+    tags = PlotSeriesSerializer(many=True)
 
 
 class AggregateSeriesSerializer(serializers.Serializer):
@@ -675,3 +689,67 @@ class MaintenanceRequestDetailSerializer(MaintenanceRequestSerializer):
 class MaintenanceRequestsQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["open", "planned", "done"], required=False)
     machine = serializers.IntegerField(required=False, min_value=1)
+
+
+# --- writes to the plant (ingest.services.writes) ---------------------------------------------------------------
+
+
+class WriteValueSerializer(serializers.Serializer):
+    # Any JSON: the write service parses it (a finite number, or its text) and refuses anything else, audited.
+    value = serializers.JSONField(help_text="The value to write, in the tag's engineering units (a number)")
+
+
+class WriteConfirmSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=64, help_text="The token the armed write's answer gave")
+
+
+class WriteOutcomeSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["confirmed", "mismatched", "failed"])
+    sent = serializers.BooleanField(help_text="Whether the value reached the device")
+    read_back = serializers.FloatField(allow_null=True, help_text="The value read back after the write")
+    error = serializers.CharField()
+    seconds = serializers.FloatField(help_text="How long the write and its read-back took")
+
+
+class WriteResultSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["executed", "armed", "awaiting_approval"])
+    message = serializers.CharField(help_text="What happened, in words")
+    request = serializers.IntegerField(allow_null=True, help_text="The write request's id")
+    token = serializers.CharField(
+        help_text="Armed: pass it to /api/v1/writes/confirm/ before expires_at (empty otherwise)"
+    )
+    expires_at = serializers.DateTimeField(allow_null=True)
+    outcome = WriteOutcomeSerializer(allow_null=True, help_text="Executed: what the device did")
+
+
+class WriteRefusalSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the write was refused, in words")
+    # Absent only from the API's own answers that come before the write service (a path that names nothing, an
+    # authentication error).
+    rule = serializers.CharField(
+        required=False, help_text="The rule that refused it (ingest.services.writes.WriteRule)"
+    )
+    state = serializers.ChoiceField(choices=["refused"], required=False)
+    request = serializers.IntegerField(allow_null=True, required=False)
+
+
+class WriteRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    tag = serializers.IntegerField()
+    value = serializers.FloatField(help_text="The value asked for")
+    state = serializers.ChoiceField(choices=["armed", "awaiting_approval", "executed", "refused", "expired"])
+    outcome = serializers.CharField(help_text="Executed: confirmed, mismatched or failed")
+    requested_by = serializers.CharField()
+    requested_via = serializers.CharField(help_text="The API token's name, when through one")
+    requested_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    approved_by = serializers.CharField()
+    executed_at = serializers.DateTimeField(allow_null=True)
+    sent = serializers.BooleanField()
+    old_value = serializers.FloatField(allow_null=True)
+    read_back = serializers.FloatField(allow_null=True)
+    error = serializers.CharField()
+
+
+class TagWritesQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20, help_text="How many, newest first")

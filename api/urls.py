@@ -15,6 +15,10 @@ urlpatterns = [
     path("v1/tags/", views.TagListView.as_view(), name="tags"),
     # Any integer, so that a negative or unknown id is the API's JSON 404, not the site's HTML one.
     re_path(r"^v1/tags/(?P<pk>-?[0-9]+)/$", views.TagDetailView.as_view(), name="tag"),
+    re_path(r"^v1/tags/(?P<pk>-?[0-9]+)/write/$", views.TagWriteView.as_view(), name="tag_write"),
+    re_path(r"^v1/tags/(?P<pk>-?[0-9]+)/writes/$", views.TagWritesView.as_view(), name="tag_writes"),
+    path("v1/writes/confirm/", views.WriteConfirmView.as_view(), name="write_confirm"),
+    re_path(r"^v1/writes/(?P<request_id>-?[0-9]+)/approve/$", views.WriteApproveView.as_view(), name="write_approve"),
     path("v1/current-values/", views.CurrentValuesView.as_view(), name="current_values"),
     path("v1/history/raw/", views.RawHistoryView.as_view(), name="history_raw"),
     path("v1/history/interpolated/", views.InterpolatedHistoryView.as_view(), name="history_interpolated"),

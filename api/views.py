@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +25,7 @@ from alarms.queries.alarm_list import alarm_rows
 from alarms.services.actions import may_see_security
 from api import csv_export
 from api import serializers as s
+from api.models import ApiToken
 from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Tag
@@ -40,6 +42,16 @@ from historian.queries.interpolated import interpolated_values
 from historian.queries.plot import plot_values
 from historian.queries.raw import RawValues, raw_values
 from historian.queries.resolution import RESOLUTIONS
+from historian.queries.writes import tag_writes_recent, write_request_awaiting_approval, write_request_row
+from ingest.services.writes import (
+    WriteResult,
+    WriteRule,
+    WriteState,
+    tag_write_approve,
+    tag_write_confirm,
+    tag_write_refuse,
+    tag_write_request_by_id,
+)
 from inventory.queries import asset_changes, asset_exists, assets_with_recent_changes
 from maintenance.queries.requests import requests_list
 from production.models import MachineState
@@ -58,6 +70,7 @@ from production.queries.kpis import (
     scope_kpis,
     scope_kpis_series,
     scope_machine_ids,
+    scope_visible,
 )
 
 MAX_EXPORT_TAGS = 1000
@@ -361,9 +374,17 @@ class PlotHistoryView(APIView):
                 "pixels": params["pixels"],
                 "resolution": resolution,
                 "bucket_seconds": bucket.total_seconds(),
-                "tags": [_series(tag, by_tag[tag.pk]) for tag in tags],
+                "tags": [_with_label_set(tag, _series(tag, by_tag[tag.pk])) for tag in tags],
             }
         )
+
+
+def _with_label_set(tag: Tag, row: dict) -> dict:
+    """A plot series with its tag's value label set (`labels`: {"1": {"label", "colour"}}), for a chart to draw the
+    values as a state band: a plot's values are per pixel, so the set is sent once rather than a label per value."""
+    if tag.value_labels is not None:
+        row["labels"] = tag.value_labels.as_json()
+    return row
 
 
 class CSVRenderer(BaseRenderer):
@@ -525,15 +546,20 @@ class AssetChangeListView(generics.ListAPIView):
 
 _PRODUCTION_ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="Bad parameters"),
+    403: OpenApiResponse(s.ErrorSerializer, description="The scope is in an area not granted to the user"),
     404: OpenApiResponse(s.ErrorSerializer, description="No such machine, line, area or site"),
 }
 MAX_INTERVALS = 50_000
 
 
-def _production_scope(params: dict) -> Scope:
+def _production_scope(params: dict, request: Request) -> Scope:
+    """The scope asked for, once it exists and the user may see its area's production data (production's area
+    grants: production.queries.kpis.scope_visible)."""
     scope = Scope(ScopeKind(params["scope"]), params["id"])
     if not scope_exists(scope):
         raise NotFound(f"No {scope.kind} {scope.id}.")
+    if not scope_visible(scope=scope, user=request.user):
+        raise PermissionDenied(f"The production data of {scope.kind} {scope.id} is in an area not granted to you.")
     return scope
 
 
@@ -557,7 +583,7 @@ class ProductionKpisView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionKpiQuerySerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, current = _production_range(params, scope)
         if current is not None:
             by_machine, total = current.machines, current.kpis
@@ -591,7 +617,7 @@ class ProductionParetoView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         rows = loss_pareto(scope=scope, start=start, end=end)
         return Response([{"kind": r.kind, "reason": r.reason_id, "label": r.label, "seconds": r.seconds} for r in rows])
@@ -607,7 +633,7 @@ class ProductionIntervalsView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         intervals = intervals_in_range(machine_ids=scope_machine_ids(scope), start=start, end=end)
         rows = list(intervals[: MAX_INTERVALS + 1])
@@ -625,7 +651,7 @@ class ProductionDowntimeView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         machine_ids = scope_machine_ids(scope)
         rows = list(stops_in_range(machine_ids=machine_ids, start=start, end=end)[: MAX_INTERVALS + 1])
@@ -654,13 +680,14 @@ class ProductionExportView(APIView):
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
             (400, "application/json"): s.ErrorSerializer,
+            (403, "application/json"): s.ErrorSerializer,
             (404, "application/json"): s.ErrorSerializer,
         },
         summary="Production KPIs per shift, day or week (or for the range), or the state intervals, as CSV",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         params = _params(s.ProductionExportQuerySerializer, request)
-        scope = _production_scope(params)
+        scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         content: Iterator[bytes] | AsyncIterator[bytes]
         if params["kind"] == "intervals":
@@ -736,3 +763,188 @@ class MaintenanceRequestsExportView(APIView):
         response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="millwright-maintenance-requests.csv"'
         return response
+
+
+# --- writes to the plant: thin, everything is decided and audited by ingest.services.writes ---------------------
+
+# How each refusal answers: who may not (403), what does not exist (404), what the client sent (400), and what the
+# plant's rules refuse at this moment (409: range, step, rate, interval, interlock, a read-only tag, ...).
+_REFUSAL_STATUS = {
+    WriteRule.PERMISSION: 403,
+    WriteRule.TOKEN_SCOPE: 403,
+    WriteRule.CSRF: 403,
+    WriteRule.OTHER_PERSON: 403,
+    WriteRule.SAME_PERSON: 403,
+    WriteRule.UNKNOWN_TAG: 404,
+    WriteRule.UNKNOWN_REQUEST: 404,
+    WriteRule.INVALID_VALUE: 400,
+    WriteRule.EXPIRED: 410,
+}
+_WRITE_RESPONSES = {
+    200: OpenApiResponse(s.WriteResultSerializer, description="Written and confirmed by reading it back"),
+    202: OpenApiResponse(s.WriteResultSerializer, description="Armed (confirm it) or awaiting a second person"),
+    400: OpenApiResponse(s.WriteRefusalSerializer, description="Not a value that can be written"),
+    403: OpenApiResponse(
+        s.WriteRefusalSerializer,
+        description="Not yours to write: no right to operate in the tag's area, an API token without the write "
+        "scope, a missing or forged CSRF token, not the person who armed it, or the same person approving",
+    ),
+    404: OpenApiResponse(s.WriteRefusalSerializer, description="No such tag, or no such write waiting"),
+    409: OpenApiResponse(s.WriteRefusalSerializer, description="Refused by a rule of the tag's write policy"),
+    410: OpenApiResponse(s.WriteRefusalSerializer, description="The write expired before it was confirmed"),
+    502: OpenApiResponse(s.WriteResultSerializer, description="Sent, but the device failed it or holds another value"),
+}
+
+
+def _remote_addr(request: Request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def _write_response(result: WriteResult) -> Response:
+    if result.state == WriteState.REFUSED:
+        assert result.rule is not None
+        refusal = {
+            "detail": result.message,
+            "rule": result.rule.value,
+            "state": "refused",
+            "request": result.request_id,
+        }
+        return Response(refusal, status=_REFUSAL_STATUS.get(result.rule, 409))
+    outcome = result.outcome
+    body: dict[str, Any] = {
+        "state": result.state.value,
+        "message": result.message,
+        "request": result.request_id,
+        "token": result.token,
+        "expires_at": result.expires_at,
+        "outcome": None
+        if outcome is None
+        else {
+            "status": outcome.status.value,
+            "sent": outcome.sent,
+            "read_back": outcome.read_back if isinstance(outcome.read_back, int | float) else None,
+            "error": outcome.error,
+            "seconds": round(outcome.seconds, 4),
+        },
+    }
+    if result.state != WriteState.EXECUTED:
+        return Response(body, status=202)
+    return Response(body, status=200 if result.confirmed else 502)
+
+
+class _WriteView(APIView):
+    """A write to the plant. Any signed-in user or token may ask; the write service decides who may (per area) and
+    audits every attempt, refused ones included. A token needs its write scope (ApiToken.can_write); a browser's
+    session needs its CSRF token, and a request refused for want of one is audited too."""
+
+    def perform_authentication(self, request: Request) -> None:
+        try:
+            request.user  # noqa: B018 (authenticates; the session's authentication checks the CSRF token)
+        except PermissionDenied as exc:
+            if "CSRF" in str(exc.detail):
+                # DRF has set the request's user to anonymous by now: the session says who it was.
+                self._refuse(request, WriteRule.CSRF, f"Refused: {exc.detail}", user=get_user(request._request))
+            raise
+
+    def _refuse(self, request: Request, rule: WriteRule, message: str, *, user=None) -> WriteResult:
+        kwargs = self.kwargs
+        tag = Tag.objects.filter(pk=kwargs["pk"]).first() if "pk" in kwargs and abs(int(kwargs["pk"])) < 2**63 else None
+        value = request.data.get("value") if rule != WriteRule.CSRF and isinstance(request.data, dict) else None
+        return tag_write_refuse(
+            rule=rule,
+            message=message,
+            tag=tag,
+            value=value,
+            user=user if user is not None else request.user,
+            via=self._via(request),
+            remote_addr=_remote_addr(request),
+        )
+
+    @staticmethod
+    def _via(request: Request) -> str:
+        return request.auth.name if isinstance(request.auth, ApiToken) else ""
+
+    def _scope_refusal(self, request: Request) -> Response | None:
+        """A token without the write scope: refused, audited."""
+        if isinstance(request.auth, ApiToken) and not request.auth.can_write:
+            message = f"The API token '{request.auth.name}' has no write scope: an administrator gives it in admin."
+            return _write_response(self._refuse(request, WriteRule.TOKEN_SCOPE, message))
+        return None
+
+
+class TagWriteView(_WriteView):
+    @extend_schema(
+        request=s.WriteValueSerializer,
+        responses=_WRITE_RESPONSES,
+        summary="Write a value to a tag, under its write policy",
+        description="Direct policy: written now and read back (200, or 502 when the device failed it or holds "
+        "another value). Arm-then-confirm: 202 with a token to pass to /api/v1/writes/confirm/ within the "
+        "policy's window. Two-person: 202; another person approves at /api/v1/writes/{id}/approve/. A refusal "
+        "names its rule. Every attempt is in the audit trail.",
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        refused = self._scope_refusal(request)
+        if refused is not None:
+            return refused
+        data = request.data if isinstance(request.data, dict) else {}
+        result = tag_write_request_by_id(
+            tag_id=int(pk),
+            value=data.get("value"),
+            user=request.user,
+            via=self._via(request),
+            remote_addr=_remote_addr(request),
+        )
+        return _write_response(result)
+
+
+class WriteConfirmView(_WriteView):
+    @extend_schema(
+        request=s.WriteConfirmSerializer,
+        responses=_WRITE_RESPONSES,
+        summary="Confirm an armed write (the person who armed it, within its window)",
+    )
+    def post(self, request: Request) -> Response:
+        refused = self._scope_refusal(request)
+        if refused is not None:
+            return refused
+        params = s.WriteConfirmSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        result = tag_write_confirm(
+            token=params.validated_data["token"], user=request.user, remote_addr=_remote_addr(request)
+        )
+        return _write_response(result)
+
+
+class WriteApproveView(_WriteView):
+    @extend_schema(
+        request=None,
+        responses=_WRITE_RESPONSES,
+        summary="Approve a two-person write (another person who may operate in its area, within its window)",
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        refused = self._scope_refusal(request)
+        if refused is not None:
+            return refused
+        waiting = write_request_awaiting_approval(request_id=int(request_id)) if abs(int(request_id)) < 2**63 else None
+        result = tag_write_approve(
+            token=waiting.token if waiting is not None else "",
+            user=request.user,
+            remote_addr=_remote_addr(request),
+        )
+        return _write_response(result)
+
+
+class TagWritesView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.TagWritesQuerySerializer],
+        responses={200: s.WriteRequestSerializer(many=True), **_ERRORS},
+        summary="A tag's recent writes, newest first (armed, awaiting approval, executed, refused, expired)",
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        params = _params(s.TagWritesQuerySerializer, request)
+        if abs(int(pk)) >= 2**63 or not Tag.objects.filter(pk=int(pk)).exists():
+            raise NotFound(f"No tag {pk}.")
+        rows = [write_request_row(r) for r in tag_writes_recent(tag_ids=[int(pk)], limit=params["limit"])]
+        return Response(s.WriteRequestSerializer(rows, many=True).data)

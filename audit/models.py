@@ -43,7 +43,10 @@ class AuditAction(models.TextChoices):
     DOWNTIME_CLASSIFY = "downtime_classify", "Stop classified"
     DOWNTIME_COMMENT = "downtime_comment", "Stop commented"
     DOWNTIME_SPLIT = "downtime_split", "Stop split"
+    INTERVALS_REBUILD = "intervals_rebuild", "State intervals rebuilt from history"
     ASSET_BASELINE_ACCEPT = "asset_baseline_accept", "Asset accepted into the communication baseline"
+    RULE_SAVE = "rule_save", "Rule saved (a new version)"
+    RULE_IMPORT = "rule_import", "Rules imported from a file"
 
 
 class AuditEvent(models.Model):

@@ -41,4 +41,10 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Rules whose condition no stored value brings (an alarm's state, a KPI, a schedule).
+    "automation-rules-tick": {
+        "task": "automation.tasks.rules_tick_run",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
 }

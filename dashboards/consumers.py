@@ -11,8 +11,8 @@ and to every connection {"type": "device", "device": {"id", "name", "status", "r
 "last_good_read", "next_retry"}} when a device's link status changes, and about every 5 s while it stays
 connected (ingest/pipeline/device_status.py), not on every poll.
 Alarms: the actions and messages of alarms/consumers.py. Downtime (a line's stops, for users who may view the
-plant; classifying checked per area on each action) and OEE (a line's current-shift OEE and loss Pareto, live):
-production/consumers.py.
+plant; classifying checked per area on each action), OEE (a line's current-shift OEE and loss Pareto, live) and the
+overview cards' current-shift OEE and state since (live): production/consumers.py.
 Anything else gets an error message; the connection stays open and nothing else changes. Signed-out browsers
 (expired session included) are accepted then closed with 4401, users with no right to any stream with 4403;
 signing out closes the session's open sockets with 4401.
@@ -37,7 +37,14 @@ from historian.services.live import (
     LIVE_MESSAGE_TYPE,
     machine_live_group,
 )
-from production.consumers import DOWNTIME_ACTIONS, OEE_ACTIONS, DowntimeStream, OeeStream
+from production.consumers import (
+    DOWNTIME_ACTIONS,
+    OEE_ACTIONS,
+    OVERVIEW_ACTIONS,
+    DowntimeStream,
+    OeeStream,
+    OverviewStream,
+)
 
 MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
@@ -140,7 +147,7 @@ class LiveConsumer(LiveStream, SessionConsumer):
         await self.live_receive(message)
 
 
-class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionConsumer):
+class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewStream, SessionConsumer):
     """One socket per page: a page showing live values and the alarm banner needs no second connection."""
 
     may_alarms = False
@@ -158,6 +165,7 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionCo
     async def disconnect(self, code: int) -> None:
         await self.live_leave()
         await self.oee_leave()
+        await self.overview_leave()
         await self.downtime_leave()
         if self.may_alarms:
             await self.alarms_leave()
@@ -192,6 +200,11 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionCo
                 await self.oee_error("You may not view the plant's OEE.")
             else:
                 await self.oee_receive(message)
+        elif action in OVERVIEW_ACTIONS:
+            if self.subscriptions is None:
+                await self.overview_error("You may not view the plant's OEE.")
+            else:
+                await self.overview_receive(message)
         else:
             await self.send(
                 text_data=json.dumps(
@@ -199,7 +212,7 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, SessionCo
                         "type": "error",
                         "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
                         "acknowledge, shelve, unshelve or downtime_subscribe, downtime_classify, "
-                        "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe.",
+                        "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe, overview_subscribe.",
                     }
                 )
             )

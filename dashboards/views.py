@@ -10,19 +10,23 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from historian.models import Machine
+from historian.models import Line, Machine
 from historian.queries.acquisition import device_status_messages, ingest_buffer_statuses
 from historian.queries.common import MAX_PIXELS
 from historian.queries.errors import HistoryQueryError
 from historian.queries.history import tag_history
-from historian.queries.plant import machine_trend_tags, machine_view, plant_overview
+from historian.queries.plant import MachineView, machine_trend_tags, machine_view, plant_overview
 from historian.sample_types import datetime_to_us
-from production.queries.pages import overview_production
+from production.queries.pages import overview_production_lines
 
 VIEW_PLANT = "historian.view_plant"
 USE_TREND_EXPLORER = "historian.use_trend_explorer"
 EXPLORER_MAX_PENS = 12
 TREND_WINDOW_SECONDS = 600
+SPARK_SECONDS = 900  # the overview's sparklines: the last 15 minutes
+KIOSK_CYCLE_SECONDS = 20  # the wall screen shows each line this long
+KIOSK_MIN_CYCLE_SECONDS = 5
+KIOSK_MAX_CYCLE_SECONDS = 3600
 MAX_WINDOW_SECONDS = 6 * 3600
 # Plotly's WebGL traces (scattergl) compile their shaders' glue code with `new Function`: the pages that draw them
 # need 'unsafe-eval' (config/middleware.py), the rest of the site is refused it.
@@ -35,27 +39,81 @@ def _plotly_page(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _cards_context(lines: list[tuple[Line, list[MachineView]]]) -> dict:
+    """What the lines' cards (dashboards/line_cards.html, static/js/overview.js and glance.js) need: the machines
+    with each one's current-shift OEE and since when it is in its state, each line's current-shift OEE
+    (production.queries.pages), the server's clock, the plot URL for the 15-minute sparklines."""
+    now = timezone.now()
+    production, line_oee = overview_production_lines(
+        machine_ids=[view.machine.pk for _, views in lines for view in views], now=now
+    )
+    return {
+        "lines": lines,
+        "machines_json": [
+            {**view.as_json(), "line_id": line.pk, "production": production.get(view.machine.pk)}
+            for line, views in lines
+            for view in views
+        ],
+        "lines_json": {
+            "lines": [{"id": line.pk, "name": line.name, "oee": line_oee.get(line.pk)} for line, _ in lines],
+            "plot_url": reverse("api:history_plot"),
+            "spark_seconds": SPARK_SECONDS,
+        },
+        "server_now": round(now.timestamp() * 1000),
+    }
+
+
 @login_required
 @permission_required(VIEW_PLANT, raise_exception=True)
 @require_GET
 def plant_overview_page(request: HttpRequest) -> HttpResponse:
-    lines = plant_overview()
-    now = timezone.now()
-    production = overview_production(machine_ids=[view.machine.pk for _, views in lines for view in views], now=now)
-    # Each card's current-shift OEE and since when its machine is in its state (production.queries.pages).
-    machines_json = [
-        {**view.as_json(), "production": production.get(view.machine.pk)} for _, views in lines for view in views
-    ]
     return render(
         request,
         "dashboards/plant_overview.html",
         {
-            "lines": lines,
-            "machines_json": machines_json,
-            "server_now": round(now.timestamp() * 1000),
+            **_cards_context(plant_overview()),
             "devices": device_status_messages(),
             "buffers": [b for b in ingest_buffer_statuses() if b["depth"] or b["dropped"]],
         },
+    )
+
+
+def _id_list(text: str) -> list[int] | None:
+    """ "1,2,3" -> [1, 2, 3]; None for anything else."""
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        return None
+    return ids if all(i > 0 for i in ids) else None
+
+
+@login_required
+@permission_required(VIEW_PLANT, raise_exception=True)
+@require_GET
+def kiosk_page(request: HttpRequest) -> HttpResponse:
+    """The wall screen: the cards of one or several lines, full screen, no navigation, larger type, cycling through
+    the lines every `cycle` seconds. `?lines=3,4` (all lines without it), `&cycle=30`. Nothing on it acts: the
+    Wall screen role (accounts/services/roles.py) may only look."""
+    wanted = _id_list(request.GET.get("lines", ""))
+    try:
+        cycle = int(request.GET.get("cycle", KIOSK_CYCLE_SECONDS))
+    except ValueError:
+        cycle = KIOSK_CYCLE_SECONDS
+    if wanted is None or not KIOSK_MIN_CYCLE_SECONDS <= cycle <= KIOSK_MAX_CYCLE_SECONDS:
+        return HttpResponse(
+            f"lines must be line ids separated by commas, cycle {KIOSK_MIN_CYCLE_SECONDS}..{KIOSK_MAX_CYCLE_SECONDS} "
+            "seconds.",
+            status=400,
+            content_type="text/plain",
+        )
+    lines = plant_overview()
+    if wanted:
+        by_id = {line.pk: (line, views) for line, views in lines}
+        lines = [by_id[i] for i in wanted if i in by_id]
+    return render(
+        request,
+        "dashboards/kiosk.html",
+        {**_cards_context(lines), "kiosk": True, "kiosk_json": {"cycle_seconds": cycle}},
     )
 
 

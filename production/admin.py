@@ -19,7 +19,7 @@ from production.models import (
     StateInterval,
     StateMapping,
 )
-from production.services.intervals import machine_intervals_rebuild
+from production.services.intervals import machine_intervals_rebuild_audited
 
 
 class StateMappingInline(admin.TabularInline):
@@ -44,7 +44,12 @@ class MachineProductionAdmin(admin.ModelAdmin):
     @admin.action(description="Rebuild state intervals from history (after a change of the state mapping)")
     def rebuild_intervals(self, request: HttpRequest, queryset: QuerySet[MachineProduction]) -> None:
         for config in queryset.select_related("machine"):
-            written = machine_intervals_rebuild(machine_id=config.machine_id)
+            written = machine_intervals_rebuild_audited(
+                machine_id=config.machine_id,
+                actor=request.user,
+                cause="admin action",
+                remote_addr=request.META.get("REMOTE_ADDR"),
+            )
             self.message_user(request, f"{config.machine}: {written} state intervals rebuilt from history.")
 
 

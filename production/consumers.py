@@ -24,6 +24,12 @@ The OEE stream (the OEE view and the loss Pareto page; historian.view_plant, as 
 Server -> client: {"type": "oee", ...production.queries.pages.line_oee} or {"type": "pareto", "line": 3,
   "start": ms, "end": ms, "rows": [...]} on subscribing, whenever a stop of the line changes (the downtime
   group's events) and every OEE_TICK_SECONDS (counters move without a stop changing).
+
+The overview stream (the plant overview's cards; historian.view_plant):
+  {"action": "overview_subscribe", "machines": [1, 2]}
+Server -> client: {"type": "overview_production", "machines": {"1": {"oee", "state", "since"}, ...}}
+  (production.queries.pages.overview_production: current-shift OEE, state, since when, epoch ms) on subscribing,
+  whenever a stop of one of their lines changes and every OEE_TICK_SECONDS.
 """
 
 from __future__ import annotations
@@ -39,7 +45,14 @@ from django.utils import timezone
 
 from historian.models import Line
 from production.queries.intervals import line_stops
-from production.queries.pages import ParetoRange, line_oee, line_pareto, pareto_window
+from production.queries.pages import (
+    ParetoRange,
+    line_oee,
+    line_pareto,
+    overview_lines,
+    overview_production,
+    pareto_window,
+)
 from production.services.downtime import (
     DowntimeError,
     downtime_may_classify,
@@ -109,10 +122,11 @@ class DowntimeStream:
     downtime_line: int | None = None
 
     oee_line: int | None = None  # OeeStream's line: it listens to the same group
+    overview_lines: frozenset[int] = frozenset()  # OverviewStream's lines: the same groups
 
     async def downtime_leave(self) -> None:
         if self.downtime_line is not None:
-            if self.downtime_line != self.oee_line:
+            if self.downtime_line != self.oee_line and self.downtime_line not in self.overview_lines:
                 await self.channel_layer.group_discard(downtime_line_group(self.downtime_line), self.channel_name)
             self.downtime_line = None
 
@@ -130,7 +144,7 @@ class DowntimeStream:
                 return
             if self.downtime_line != line_id:
                 await self.downtime_leave()
-                if self.oee_line != line_id:
+                if self.oee_line != line_id and line_id not in self.overview_lines:
                     await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
                 self.downtime_line = line_id
             await self.send(text_data=json.dumps(snapshot))
@@ -147,6 +161,8 @@ class DowntimeStream:
     async def downtime_changed(self, event: dict) -> None:
         if self.oee_line == event["line"]:
             await self.oee_changed()  # type: ignore[attr-defined]  # OeeStream, in the consumer it is mixed into
+        if event["line"] in self.overview_lines:
+            await self.overview_changed()  # type: ignore[attr-defined]  # OverviewStream, likewise
         if self.downtime_line != event["line"]:
             return
         await self.send(
@@ -200,6 +216,7 @@ class OeeStream:
     channel_name: str
     send: Any
     downtime_line: int | None = None
+    overview_lines: frozenset[int] = frozenset()
 
     oee_line: int | None = None
     oee_view: dict | None = None
@@ -214,7 +231,7 @@ class OeeStream:
                 await self.oee_task
             self.oee_task = None
         if self.oee_line is not None:
-            if self.oee_line != self.downtime_line:
+            if self.oee_line != self.downtime_line and self.oee_line not in self.overview_lines:
                 await self.channel_layer.group_discard(downtime_line_group(self.oee_line), self.channel_name)
             self.oee_line = None
 
@@ -245,7 +262,7 @@ class OeeStream:
             return
         if self.oee_line != line_id:
             await self.oee_leave()
-            if self.downtime_line != line_id:
+            if self.downtime_line != line_id and line_id not in self.overview_lines:
                 await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
             self.oee_line = line_id
         self.oee_view = view
@@ -283,3 +300,94 @@ class OeeStream:
 
     async def oee_error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "stream": "oee", "message": text}))
+
+
+OVERVIEW_ACTIONS = frozenset({"overview_subscribe"})
+MAX_OVERVIEW_MACHINES = 500
+
+
+def _overview_frame(machine_ids: list[int]) -> tuple[frozenset[int], dict]:
+    figures = overview_production(machine_ids=machine_ids)
+    frame = {"type": "overview_production", "machines": {str(m): v for m, v in sorted(figures.items())}}
+    return frozenset(overview_lines(machine_ids=machine_ids)), frame
+
+
+class OverviewStream:
+    """The plant overview cards' half of a consumer: each card's current-shift OEE and state since, recomputed when
+    a stop of its line changes (the downtime groups, shared with DowntimeStream and OeeStream) and on the OEE tick."""
+
+    channel_layer: Any
+    channel_name: str
+    send: Any
+    downtime_line: int | None = None
+    oee_line: int | None = None
+
+    overview_machines: list[int] | None = None
+    overview_lines: frozenset[int] = frozenset()
+    overview_task: asyncio.Task | None = None
+    overview_busy: bool = False
+    overview_dirty: bool = False
+
+    async def overview_leave(self) -> None:
+        if self.overview_task is not None:
+            self.overview_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.overview_task
+            self.overview_task = None
+        await self._overview_groups(frozenset())
+        self.overview_machines = None
+
+    async def _overview_groups(self, lines: frozenset[int]) -> None:
+        """Listen to the downtime groups of `lines` (those the other streams listen to are left alone)."""
+        shared = {self.downtime_line, self.oee_line}
+        for line_id in self.overview_lines - lines - shared:
+            await self.channel_layer.group_discard(downtime_line_group(line_id), self.channel_name)
+        for line_id in lines - self.overview_lines - shared:
+            await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
+        self.overview_lines = lines
+
+    async def overview_receive(self, message: dict) -> None:
+        """Act on a parsed message whose action is in OVERVIEW_ACTIONS (the user may view the plant)."""
+        machines = message.get("machines")
+        if (
+            not isinstance(machines, list)
+            or not machines
+            or len(machines) > MAX_OVERVIEW_MACHINES
+            or not all(_is_id(m) for m in machines)
+        ):
+            await self.overview_error(f"Subscribe with a list of 1 to {MAX_OVERVIEW_MACHINES} machine ids.")
+            return
+        lines, frame = await database_sync_to_async(_overview_frame)(sorted(set(machines)))
+        await self._overview_groups(lines)
+        self.overview_machines = sorted(set(machines))
+        if self.overview_task is None:
+            self.overview_task = asyncio.get_running_loop().create_task(self._overview_tick())
+        await self.send(text_data=json.dumps(frame))
+
+    async def _overview_tick(self) -> None:
+        while True:
+            await asyncio.sleep(OEE_TICK_SECONDS)
+            await self.overview_changed()
+
+    async def overview_changed(self) -> None:
+        """Recompute and push; changes arriving while a recompute runs fold into one more."""
+        if self.overview_busy:
+            self.overview_dirty = True
+            return
+        self.overview_busy = True
+        try:
+            while True:
+                self.overview_dirty = False
+                machines = self.overview_machines
+                if machines is None:
+                    return
+                _, frame = await database_sync_to_async(_overview_frame)(machines)
+                if machines == self.overview_machines:
+                    await self.send(text_data=json.dumps(frame))
+                if not self.overview_dirty:
+                    return
+        finally:
+            self.overview_busy = False
+
+    async def overview_error(self, text: str) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "stream": "overview", "message": text}))

@@ -35,7 +35,10 @@ The time model (ISO 22400-2, 5.5 time elements; the six big losses of TPM to spl
     MTTR           = sum of the failures' durations / FE                  (ISO: mean time to restoration)
         A failure is an unplanned stop in the UNPLANNED_DOWN state that is not a micro-stop, within PBT; down
         intervals that follow one another without a gap are one failure (a stop split in two by reason). FE = 0
-        gives MTTR None.
+        gives MTTR None. A failure counts once in a range it has PBT in, its time to restoration being its part
+        in that PBT; one that was already in PBT before the range started (a breakdown that runs over a shift
+        change or midnight) is `failures_carried` as well, so that consecutive ranges summed by `kpis_chain`
+        count it once, in the first.
 
 Any ratio whose denominator is zero is None, never an exception (MTBF too when there was no PBT); so are P and
 OEE when a product that was made has no ideal cycle time (listed in `products_missing_ideal_cycle_time`). OEE is
@@ -72,7 +75,7 @@ at now.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
@@ -223,6 +226,7 @@ class Kpis:
     # Failures (MTBF, MTTR).
     failure_events: int = 0
     failure_time: float = 0.0
+    failures_carried: int = 0  # of failure_events, those already failures in PBT before the range (0 or 1)
     machines: int = 1
     products_missing_ideal_cycle_time: tuple[str, ...] = ()
 
@@ -364,8 +368,10 @@ def machine_kpis(
     values["no_data"] = periods_seconds(periods_subtract(pbt, covered))
     # One failure per run of down intervals, whole (a breakdown that runs through a break is one failure), counted
     # if some of it falls in PBT; its time to restoration is its part in PBT.
-    restorations = [periods_seconds(periods_clip(failure, pbt, pbt_ends)) for failure in periods_union(failures)]
-    restorations = [seconds for seconds in restorations if seconds > 0]
+    runs = [(failure, periods_seconds(periods_clip(failure, pbt, pbt_ends))) for failure in periods_union(failures)]
+    runs = [(failure, seconds) for failure, seconds in runs if seconds > 0]
+    restorations = [seconds for _, seconds in runs]
+    carried = sum(1 for failure, _ in runs if _busy_before(calendar, failure, start))
 
     produced = good = startup = net = fully = 0.0
     missing: list[str] = []
@@ -415,9 +421,22 @@ def machine_kpis(
         fully_productive_time=fully,
         failure_events=len(restorations),
         failure_time=sum(restorations),
+        failures_carried=carried,
         machines=1,
         products_missing_ideal_cycle_time=tuple(sorted(set(missing))),
     )
+
+
+def _busy_before(calendar: Calendar, failure: Period, start: datetime) -> bool:
+    """Whether the failure had planned busy time before `start` (it was already a failure then). Within a run of
+    unplanned down intervals there is no planned stop: PBT there is the shifts less their breaks."""
+    if failure.start >= start:
+        return False
+    before = [Period(failure.start, start)]
+    shifts = calendar_shifts(calendar, start=failure.start, end=start)
+    pot = periods_intersect([Period(shift.start, shift.end) for shift in shifts], before)
+    breaks = periods_union(Period(pause.start, pause.end) for shift in shifts for pause in shift.planned_breaks)
+    return periods_seconds(periods_subtract(pot, periods_intersect(breaks, pot))) > 0
 
 
 def _is_planned(interval: StateInterval) -> bool:
@@ -460,6 +479,21 @@ def kpis_sum(parts: Iterable[Kpis]) -> Kpis:
         else:
             totals[item.name] = sum(getattr(part, item.name) for part in items)
     return Kpis(**totals)
+
+
+def kpis_chain(parts: Sequence[Kpis]) -> Kpis:
+    """One machine's KPIs over consecutive ranges, in time order, as one: kpis_sum, a failure running from one range
+    into the next counted once (in the first range it had PBT in; one carried into the first is counted)."""
+    summed = kpis_sum(parts)
+    if not parts:
+        return summed
+    first = parts[0].failures_carried
+    return replace(
+        summed,
+        failure_events=summed.failure_events - summed.failures_carried + first,
+        failures_carried=first,
+        machines=1,
+    )
 
 
 def shift_kpis(

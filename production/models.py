@@ -646,7 +646,7 @@ SUMMARY_FLOAT_FIELDS = (
     "fully_productive_time",
     "failure_time",
 )
-SUMMARY_INT_FIELDS = ("micro_stops", "failure_events")
+SUMMARY_INT_FIELDS = ("micro_stops", "failure_events", "failures_carried")
 
 
 class KpiSummary(models.Model):
@@ -687,6 +687,7 @@ class KpiSummary(models.Model):
     failure_time = models.FloatField(default=0.0)
     micro_stops = models.IntegerField(default=0)
     failure_events = models.IntegerField(default=0)
+    failures_carried = models.IntegerField(default=0)  # a failure already in PBT before the segment (0 or 1)
 
     class Meta:
         ordering = ["machine", "start"]

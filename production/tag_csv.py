@@ -27,6 +27,7 @@ from historian.models import Machine, Tag
 from historian.services.tag_csv import RowError, TagCsvExtension
 from historian.services.tag_csv.plan import machine_label
 from production.models import DowntimeReason, FaultCode, MachineProduction, MachineState, StateMapping
+from production.services.intervals import machine_intervals_rebuild_audited
 from production.services.sources import production_sources_invalidate
 
 ROLE, STATE_MAP, FAULT_CODES = "production_role", "state_map", "fault_codes"
@@ -265,6 +266,9 @@ class ProductionCsv(TagCsvExtension):
 
         mappings_new: list[StateMapping] = []
         mappings_changed: list[StateMapping] = []
+        # Machines whose intervals mean something else now (sources or state mapping changed): derived again.
+        remapped = {after.machine_id for after in configs_changed}
+        counted = 0
         for config, after, wanted in self.configs_write:
             if wanted.state_map is None:
                 continue
@@ -279,7 +283,11 @@ class ProductionCsv(TagCsvExtension):
                     mappings_changed.append(copy.copy(mapping))
                     mappings_changed[-1].state = state
                     audited.append((f"{label}: state {value}", mapping, mappings_changed[-1]))
-            deleted += [m for v, m in existing.items() if v not in wanted.state_map]
+            gone = [m for v, m in existing.items() if v not in wanted.state_map]
+            deleted += gone
+            if gone or len(mappings_new) + len(mappings_changed) > counted:
+                remapped.add(after.machine_id)
+            counted = len(mappings_new) + len(mappings_changed)
         StateMapping.objects.bulk_create(mappings_new)
         StateMapping.objects.bulk_update(mappings_changed, ["state"])
 
@@ -308,3 +316,8 @@ class ProductionCsv(TagCsvExtension):
         # refreshed here, now and after commit.
         production_sources_invalidate()
         transaction.on_commit(production_sources_invalidate)
+        # As the admin's rebuild action, in the import's transaction (the intervals change with the mapping), audited.
+        for machine_id in sorted(remapped):
+            machine_intervals_rebuild_audited(
+                machine_id=machine_id, actor=audit.actor, cause="tag CSV import: state mapping or sources changed"
+            )

@@ -18,7 +18,7 @@ from accounts.services.roles import Role, user_role_assign
 
 logger = logging.getLogger(__name__)
 
-ROLE_RANK = {role: rank for rank, role in enumerate(Role)}  # Operator < Engineer < Administrator
+ROLE_RANK = {role: rank for rank, role in enumerate(Role)}  # Wall screen < Operator < Engineer < Administrator
 
 
 def _group_name(dn: str) -> str:

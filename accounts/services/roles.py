@@ -18,11 +18,19 @@ logger = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
+    WALL_SCREEN = "Wall screen"
     OPERATOR = "Operator"
     ENGINEER = "Engineer"
     ADMINISTRATOR = "Administrator"
 
 
+# A wall screen in the control room (dashboards' kiosk page): sees the plant and its alarms, and nothing else: it
+# does not operate, acknowledge, shelve, classify or export. Its sessions last WALL_SCREEN_SESSION_DAYS
+# (accounts/services/sessions.py), so a screen nobody touches stays signed in across restarts.
+_WALL_SCREEN = (
+    "historian.view_plant",
+    "alarms.view_alarm",
+)
 _OPERATOR = (
     "historian.view_plant",
     "alarms.view_alarm",
@@ -47,6 +55,10 @@ _ENGINEER = (
     # when it changes (with their evidence). Operators do not: a security alarm is not theirs to act on.
     "alarms.view_security_alarms",
     "production.classify_downtime_any_area",
+    # Rules: engineers backtest them over the history of the areas they may operate in (automation.queries.access).
+    "automation.backtest_rule",
+    "automation.view_rule",
+    "automation.view_rulefiring",
     "maintenance.work_requests_any_area",
     "maintenance.fit_health_model",
 )
@@ -56,6 +68,7 @@ _ADMINISTRATOR = (
     "historian.*",
     "alarms.*",
     "production.*",
+    "automation.*",
     "maintenance.*",
     "inventory.view_asset",
     "inventory.view_assetchange",
@@ -63,6 +76,9 @@ _ADMINISTRATOR = (
     "inventory.accept_into_baseline",
     "audit.view_auditevent",
     "auditlog.view_logentry",
+    # API tokens: see them all and give or take the write scope (created and revoked by their owners).
+    "api.view_apitoken",
+    "api.change_apitoken",
     # People and their roles. No delete_user: accounts are deactivated, so the audit trail keeps naming them.
     "auth.view_user",
     "auth.add_user",
@@ -76,6 +92,7 @@ _ADMINISTRATOR = (
 )
 
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
+    Role.WALL_SCREEN: _WALL_SCREEN,
     Role.OPERATOR: _OPERATOR,
     Role.ENGINEER: _ENGINEER,
     Role.ADMINISTRATOR: _ADMINISTRATOR,

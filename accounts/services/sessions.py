@@ -44,3 +44,18 @@ def session_seconds_left(session_key: str) -> float | None:
         return None
     expires = Session.objects.filter(session_key=session_key).values_list("expire_date", flat=True).first()
     return 0.0 if expires is None else max(0.0, (expires - timezone.now()).total_seconds())
+
+
+def session_expiry_for_wall_screens(sender, request, user, **kwargs) -> None:
+    """`user_logged_in` receiver: a wall screen's session (accounts' Wall screen role) lasts
+    WALL_SCREEN_SESSION_DAYS from its sign-in instead of SESSION_COOKIE_AGE, so that a screen in the control room
+    that nobody touches is not sent to the login page every two weeks. The account can do nothing but look, and
+    signing it out (or deactivating it) still ends its sessions and closes their sockets."""
+    from django.conf import settings
+
+    from accounts.services.roles import Role
+
+    session = getattr(request, "session", None)
+    if session is None or not user.groups.filter(name=Role.WALL_SCREEN.value).exists():
+        return
+    session.set_expiry(int(settings.WALL_SCREEN_SESSION_DAYS * 86400))

@@ -45,6 +45,7 @@ def alarm_row(alarm: Alarm) -> dict:
         "category": d.category,
         "source": d.source,
         "tag": tag.path if tag is not None else "",
+        "tag_id": tag.pk if tag is not None else None,
         "machine": machine.name if machine is not None else "",
         "machine_id": machine.pk if machine is not None else None,
         "line": machine.line.name if machine is not None else "",

@@ -240,13 +240,17 @@ def _email_send(route: NotificationRoute, payload: dict) -> None:
         raise NotificationError(f"mail not sent: {exc}") from None
 
 
-def route_message_send(*, route: NotificationRoute, subject: str, text: str, payload: dict) -> None:
-    """Send something that is not an alarm (a maintenance work request's change) over a route: an email with
-    `subject` and `text`, or a signed webhook POST of `payload`. Raises NotificationError when it failed."""
+def message_send(*, route: NotificationRoute, subject: str, payload: dict, text: str | None = None) -> None:
+    """Send one message that is no alarm (a rule's notification, a maintenance work request's change) over `route`,
+    once: a webhook gets `payload` as JSON, signed like an alarm's; an email gets `subject` and `text` (by default
+    the payload as text). NotificationError on failure."""
     if route.channel == Channel.WEBHOOK:
         _webhook_post(route, payload)
         return
+    if text is None:
+        text = "\n".join([subject, "", json.dumps(payload, indent=2, sort_keys=True, default=str)])
+    body = text
     try:
-        send_mail(subject[:200], text, settings.DEFAULT_FROM_EMAIL, route_addresses(route))
+        send_mail(subject[:200], body, settings.DEFAULT_FROM_EMAIL, route_addresses(route))
     except OSError as exc:
         raise NotificationError(f"mail not sent: {exc}") from None

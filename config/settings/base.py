@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "dashboards",
     "alarms",
     "production",
+    "automation",
     "maintenance",
     "inventory",
     "accounts",
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "operations.middleware.ProbeMiddleware",  # first: probes skip the host check and the HTTPS redirect
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -172,6 +174,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "alarms.context_processors.alarm_banner",
                 "dashboards.context_processors.quarantine_banner",
+                "accounts.context_processors.theme",
             ],
         },
     },
@@ -264,12 +267,27 @@ CONTENT_SECURITY_POLICY = {
     "frame-ancestors": ["'none'"],
 }
 SESSION_COOKIE_HTTPONLY = True
+# A wall screen's session (the Wall screen role, accounts/services/sessions.py) lasts this long from its sign-in,
+# not SESSION_COOKIE_AGE: a screen in the control room nobody touches must not fall back to the login page.
+WALL_SCREEN_SESSION_DAYS = env.float("WALL_SCREEN_SESSION_DAYS", default=365.0)
+
+# Operations (issue 16; operations/). /metrics: for `Authorization: Bearer <METRICS_TOKEN>` (unset: no token
+# works) or straight from METRICS_ALLOWED_IPS (addresses or networks; loopback by default; a request relayed by a
+# proxy counts by its token only). /readyz: READYZ_REQUIRE_ACQUISITION=false keeps a web process ready while no
+# acquisition worker is alive (still reported). LOG_JSON=true: one JSON object per log line.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+READYZ_REQUIRE_ACQUISITION = env.bool("READYZ_REQUIRE_ACQUISITION", default=True)
+LOG_JSON = env.bool("LOG_JSON", default=False)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "operations.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"pymodbus": {"level": "CRITICAL"}, "axes": {"level": "WARNING"}},
 }
@@ -290,6 +308,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "historian.Tag",
     "historian.WritePolicy",
     "historian.OperateArea",
+    # An API token's write scope (given in admin) and its revocation; never its digest.
+    {"model": "api.ApiToken", "include_fields": ["can_write", "revoked_at"]},
     {"model": "alarms.AlarmDefinition", "exclude_fields": ["updated_at"]},
     {"model": "alarms.NotificationRoute", "mask_fields": ["secret"]},
     # Production's per-tag configuration, which the tag CSV writes too (production/tag_csv.py).

@@ -1,8 +1,11 @@
 """Raw samples of a few tags, optionally with the samples just outside the range (for drawing its edges)."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
+
+import numpy as np
+from psycopg import sql
 
 from historian.sample_types import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
 
@@ -62,3 +65,49 @@ def _by_table(tags: dict[int, TagReading]) -> dict[str, list[int]]:
     numeric = [tag_id for tag_id, tag in tags.items() if not tag.is_text]
     text = [tag_id for tag_id, tag in tags.items() if tag.is_text]
     return {table: ids for table, ids in ((SAMPLE_TABLE, numeric), (TEXT_SAMPLE_TABLE, text)) if ids}
+
+
+class RawColumns(NamedTuple):
+    """One tag's samples as columns: `time_us` (int64, microseconds since the Unix epoch), `value` (float64, NaN
+    where None), `quality` (int16), oldest first."""
+
+    time_us: np.ndarray
+    value: np.ndarray
+    quality: np.ndarray
+
+
+# One row as timestamptz_send(time) (int8: microseconds since 2000-01-01) || float8send(value) || int2send(quality):
+# 18 bytes, big-endian.
+_PACKED_ROW = np.dtype([("t", ">i8"), ("v", ">f8"), ("q", ">i2")])
+#: Rows read per query (about 54 MB of packed bytes): longer ranges are read in slices of time.
+MAX_COLUMN_ROWS = 3_000_000
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since the Unix epoch
+_SLICE = timedelta(days=7)
+
+
+def raw_columns(*, tag_id: int, start: datetime, end: datetime) -> RawColumns:
+    """A numeric tag's samples with start <= time < end, any quality, as numpy columns: for reading months of
+    1 s values at once (a rule's backtest) without a Python object per value. The server packs each slice of a
+    week into one bytea (fixed-size big-endian rows), parsed here in one pass."""
+    check_range(start, end)
+    query = sql.SQL(
+        "SELECT string_agg(timestamptz_send(time) || "
+        "float8send(coalesce(value, 'NaN'::float8)) || int2send(quality::int2), ''::bytea ORDER BY time), count(*) "
+        "FROM {table} WHERE tag_id = %s AND time >= %s AND time < %s"
+    ).format(table=sql.Identifier(SAMPLE_TABLE))
+    parts = []
+    with read_cursor() as cursor:
+        low = start
+        while low < end:
+            high = min(end, low + _SLICE)
+            cursor.execute(query, [int(tag_id), low, high])
+            packed, count = cursor.fetchone() or (None, 0)  # an aggregate: always one row
+            if count > MAX_COLUMN_ROWS:
+                raise HistoryQueryError(f"Tag {tag_id} has more than {MAX_COLUMN_ROWS} samples in a week: too many.")
+            if packed:
+                parts.append(np.frombuffer(packed, dtype=_PACKED_ROW))
+            low = high
+    rows = np.concatenate(parts) if parts else np.empty(0, dtype=_PACKED_ROW)
+    return RawColumns(
+        rows["t"].astype(np.int64) + _PG_EPOCH_US, rows["v"].astype(np.float64), rows["q"].astype(np.int16)
+    )

@@ -220,3 +220,14 @@ class DeviceLeases:
         pipe.delete(f"{ALIVE_PREFIX}{self.owner}")
         pipe.execute()
         self._joined = False
+
+
+def pollers_alive(client: redis.Redis) -> list[str]:
+    """The pollers on the roll whose heartbeat has not lapsed (for readiness probes and metrics)."""
+    names = [m.decode() if isinstance(m, bytes) else str(m) for m in client.zrange(POLLERS_KEY, 0, -1)]
+    if not names:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.exists(f"{ALIVE_PREFIX}{name}")
+    return [n for n, up in zip(names, pipe.execute(), strict=True) if up]

@@ -41,6 +41,8 @@ alias -> metric name maps of the births.
   typed as the metric's birth datatype (what does not convert is refused, nothing sent), and waits for the edge node
   to publish the metric again (NDATA / DDATA / a birth): the same value confirms, another one mismatches, none
   within the timeout fails. The command is ours, so its echo on the command topic is not reported as unexpected.
+  Other processes (the write service) reach it through `ingest.acquisition.sparkplug_commands`: while `run` runs,
+  a `SparkplugCommandServer` takes their requests for the brokers this runner is connected to.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from common.metrics import counter_add
 from historian.models import Device, Protocol, Tag
 from historian.quality import Quality, quality_is_bad
 from historian.sample_types import SampleRow, TextSampleRow, is_text_row
@@ -66,11 +69,13 @@ from historian.services.samples import samples_write_batch
 from historian.services.text_samples import text_samples_write_batch
 from ingest.acquisition.config_reload import ConfigReloads
 from ingest.acquisition.security import security_report
+from ingest.acquisition.sparkplug_commands import SparkplugCommandServer
 from ingest.pipeline.buffer import buffer_status_publish, local_buffer
 from ingest.pipeline.context import IngestContext
 from ingest.pipeline.device_status import device_record_success, reconnect_delay
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
+    INGEST_VALUES,
     compression_flush,
     database_connection_reset,
     device_link_lost,
@@ -221,15 +226,40 @@ class SparkplugRunner:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    def run(self, *, stop: threading.Event) -> None:
-        """Run until `stop` is set (SIGTERM), then disconnect, store what arrived and return."""
+    def run(self, *, stop: threading.Event, serve_commands: bool = True) -> None:
+        """Run until `stop` is set (SIGTERM), then disconnect, store what arrived and return. With
+        `serve_commands`, other processes' write requests are taken meanwhile (`command_server`)."""
+        server = self.command_server() if serve_commands else None
+        if server is not None:
+            server.start()
         try:
             while not stop.is_set():
                 self.step()
                 self._wake.wait(self.flush_seconds)
                 self._wake.clear()
         finally:
+            if server is not None:
+                server.stop()  # leave the rolls and finish the commands in hand before the sessions close
             self.shutdown()
+
+    def command_server(self) -> SparkplugCommandServer:
+        """The server of other processes' write requests for the brokers this runner is connected to."""
+
+        def connected() -> list[BrokerSettings]:
+            return [s for s, b in list(self._brokers.items()) if b.session.connected]
+
+        def device(pk: int) -> Device | None:
+            known = self._devices.get(pk)
+            if known is not None:
+                return known
+            return Device.objects.filter(pk=pk, protocol=Protocol.SPARKPLUG).first()  # configured since the reload
+
+        return SparkplugCommandServer(
+            command=lambda d, p, v, t: self.command(d, p, v, timeout=t),
+            brokers=connected,
+            device=device,
+            name=self.client_id_prefix,
+        )
 
     def step(self) -> FlushOutcome:
         """Re-read the configuration when due, then handle what arrived since the last step."""
@@ -781,6 +811,9 @@ class SparkplugRunner:
             buffer.append(text)
             logger.warning("database unavailable (%s): %d historical samples buffered on disk", exc, len(unique))
             buffer_status_publish(buffer=buffer)
+            counter_add(INGEST_VALUES, len(unique), outcome="buffered")
+        else:
+            counter_add(INGEST_VALUES, len(unique), outcome="stored")
         batch.counts["historical"] += len(unique)
         batch.counts["stored"] += len(unique)
 

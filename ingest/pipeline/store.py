@@ -31,6 +31,7 @@ from django.db import connection
 from django.db.utils import InterfaceError as DjangoInterfaceError
 from django.db.utils import OperationalError as DjangoOperationalError
 
+from common.metrics import counter_add
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Device, DeviceStatus, Tag
 from historian.quality import Quality
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: What "the database is unreachable or too slow" looks like, through Django's cursor or psycopg's own.
+#: Values written (Prometheus counter, common.metrics), by outcome: stored, buffered (database away), replayed.
+INGEST_VALUES = "millwright_ingest_values_total"
+
 DATABASE_DOWN_ERRORS = (
     DjangoOperationalError,
     DjangoInterfaceError,
@@ -111,8 +115,12 @@ def _rows_write(
         context.buffer_may_hold_rows = True  # replay after the next write; later batches' hooks wait behind
         logger.warning("database unavailable (%s): %d samples buffered on disk", exc, len(history))
         buffer_status_publish(buffer=buffer)
+        counter_add(INGEST_VALUES, len(history), outcome="buffered")
         return len(history), 0, False
-    return 0, buffered_replay_some(context=context), True
+    counter_add(INGEST_VALUES, len(history), outcome="stored")
+    replayed = buffered_replay_some(context=context)
+    counter_add(INGEST_VALUES, replayed, outcome="replayed")
+    return 0, replayed, True
 
 
 def buffered_replay_some(*, context: IngestContext) -> int:

@@ -13,9 +13,12 @@ old value, the value asked for, the value read back and the outcome; a refusal n
 
 The write goes through a driver of this process's own, opened for the write and closed after it (drivers are not
 thread-safe and the poller's belong to its threads): Modbus and OPC UA. A Sparkplug B command must be published by
-the `run_sparkplug` process that owns the MQTT session; there is no channel to it yet, so such writes are refused
-with `WriteRule.PROTOCOL`. The check, the write and its record happen with the policy's row locked, so two writes of
-one tag never pass the interval check together.
+the `run_sparkplug` process that owns the MQTT session: it is asked through Redis
+(`ingest.acquisition.sparkplug_commands`), and answers with the outcome; with no such process running the write
+fails at once, nothing sent. A Sparkplug device is not read on demand (it publishes by exception), so its current
+value, for the step and the rate and as the audit's old value, is the historian's (when its quality is good). The
+check, the write and its record happen with the policy's row locked, so two writes of one tag never pass the
+interval check together.
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ from historian.models import (
 )
 from historian.quality import quality_is_good
 from historian.queries.history import current_values
+from ingest.acquisition.sparkplug_commands import sparkplug_command_send
 from ingest.protocols.base import DeviceUnreachable, PointRequest, WriteOutcome, WriteStatus
 from ingest.protocols.registry import DriverRegistry
+from ingest.services.write_live import write_event_publish
 
 PERM_OPERATE = "historian.operate"
 PERM_OPERATE_ANY_AREA = "historian.operate_any_area"
@@ -76,9 +81,13 @@ class WriteRule(StrEnum):
     INTERLOCK = "interlock"
     CURRENT_UNKNOWN = "current_value_unknown"
     UNKNOWN_REQUEST = "unknown_request"
+    CONFIRMATION = "confirmation_required"  # a rule asked for a write that a person must confirm or approve
     EXPIRED = "expired"
     SAME_PERSON = "same_person"
     OTHER_PERSON = "other_person"
+    UNKNOWN_TAG = "unknown_tag"
+    TOKEN_SCOPE = "token_scope"  # noqa: S105 (a rule's name): an API token without the write scope
+    CSRF = "csrf"  # a signed-in browser's request without a valid CSRF token
 
 
 class WriteState(StrEnum):
@@ -159,19 +168,27 @@ def tag_write_request(
     via: str = "",
     remote_addr: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    rule: bool = False,
 ) -> WriteResult:
-    """Ask to write `value` (a number, or its text) to `tag`. `via`: the API token's name when through the API.
+    """Ask to write `value` (a number, or its text) to `tag`. `via`: the API token's name when through the API, or
+    the rule ("rule <name> v<version>") with `rule=True` when a rule asks, on behalf of its `user` (`run_as`): the
+    same checks, and a tag whose policy asks a person to confirm or approve is refused (WriteRule.CONFIRMATION).
 
     Direct policy: written now (EXECUTED, with the driver's outcome). Arm: ARMED with a token the same person
     passes to tag_write_confirm within the window. Two-person: AWAITING_APPROVAL with a token another person passes
     to tag_write_approve. Or REFUSED, naming the rule. Never raises for a refusal; every result is audited.
     """
-    who = _Who(user=user, via=via, remote_addr=remote_addr)
+    who = _Who(user=user, via=via, remote_addr=remote_addr, rule=rule)
     now = timezone.now()
     try:
         number = _parse_value(value)
         with transaction.atomic():
             policy = _gate(tag=tag, user=user)
+            if rule and policy.confirmation != ConfirmationMode.DIRECT:
+                raise _Refusal(
+                    WriteRule.CONFIRMATION,
+                    f"{tag.path}: its policy asks a person to confirm or approve each write; a rule does not write it.",
+                )
             if policy.confirmation == ConfirmationMode.DIRECT:
                 return _execute(tag=tag, policy=policy, value=number, who=who, request=None, timeout=timeout)
             _value_checks(tag=tag, policy=policy, value=number, current=_device_value(tag), now=now)
@@ -264,6 +281,43 @@ def _complete(
         return who.refuse(refusal, tag=tag, requested=request.value, request=request.pk)
 
 
+def tag_write_refuse(
+    *,
+    rule: WriteRule,
+    message: str,
+    tag: Tag | None,
+    value: Any,
+    user: Actor,
+    via: str = "",
+    remote_addr: str | None = None,
+) -> WriteResult:
+    """Refuse a write attempt decided before the steps above could run (a tag id that names no tag, an API token
+    without the write scope): audited as every refusal, nothing written."""
+    return _Who(user=user, via=via, remote_addr=remote_addr).refuse(_Refusal(rule, message), tag=tag, requested=value)
+
+
+def tag_write_request_by_id(
+    *,
+    tag_id: Any,
+    value: Any,
+    user: Actor,
+    via: str = "",
+    remote_addr: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> WriteResult:
+    """tag_write_request for a tag id as a client sent it: an id that names no tag is refused (UNKNOWN_TAG) and
+    audited with the id it gave."""
+    tag = None
+    if isinstance(tag_id, int) and not isinstance(tag_id, bool) and 0 < tag_id < 2**63:
+        tag = Tag.objects.select_related("machine__line__area", "device").filter(pk=tag_id).first()
+    if tag is None:
+        shown = tag_id if _plain_number(tag_id) else repr(tag_id)[:80]
+        return _Who(user=user, via=via, remote_addr=remote_addr).refuse(
+            _Refusal(WriteRule.UNKNOWN_TAG, f"No tag {shown}."), tag=None, requested=value, tag_id=shown
+        )
+    return tag_write_request(tag=tag, value=value, user=user, via=via, remote_addr=remote_addr, timeout=timeout)
+
+
 # --- checks ----------------------------------------------------------------------------------------------------
 
 
@@ -300,12 +354,8 @@ def _gate(*, tag: Tag, user: Actor) -> WritePolicy:
         raise _Refusal(WriteRule.DEVICE_QUARANTINED, f"{device.name} is quarantined: nothing is written to it.")
     if not device.writes_enabled:
         raise _Refusal(WriteRule.DEVICE_WRITES_DISABLED, f"Writes to {device.name} are not enabled.")
-    if device.protocol not in (Protocol.MODBUS, Protocol.OPCUA):
-        raise _Refusal(
-            WriteRule.PROTOCOL,
-            f"{device.get_protocol_display()} writes are not available from this process yet (they are published "
-            "by the Sparkplug host process).",
-        )
+    if device.protocol not in (Protocol.MODBUS, Protocol.OPCUA, Protocol.SPARKPLUG):
+        raise _Refusal(WriteRule.PROTOCOL, f"{device.get_protocol_display()} devices cannot be written.")
     policy = WritePolicy.objects.select_for_update().filter(tag_id=tag.pk).first()
     if policy is None:
         raise _Refusal(WriteRule.NO_POLICY, f"{tag.path} has no write policy.")
@@ -384,8 +434,18 @@ def _read(driver: Any, tag: Tag) -> float | None:
     return float(reading.value)
 
 
+def _historian_value(tag: Tag) -> float | None:
+    """The tag's current value in the historian, when good (a Sparkplug device publishes; it is not read)."""
+    held = current_values(tag_ids=[tag.pk]).get(tag.pk)
+    if held is None or not quality_is_good(held.quality) or not isinstance(held.value, int | float):
+        return None
+    return float(held.value)
+
+
 def _device_value(tag: Tag) -> float | None:
     """The tag's value read from its device now, through a driver of this call's own."""
+    if tag.device.protocol == Protocol.SPARKPLUG:
+        return _historian_value(tag)
     registry = DriverRegistry()
     try:
         return _read(registry.driver_for(tag.device), tag)
@@ -399,14 +459,19 @@ def _execute(
     """Read the current value, check the value against the policy with it, write, record. In the caller's
     transaction, with the policy locked."""
     now = timezone.now()
-    registry = DriverRegistry()
-    try:
-        driver = registry.driver_for(tag.device)
-        old = _read(driver, tag)
+    if tag.device.protocol == Protocol.SPARKPLUG:
+        old = _historian_value(tag)
         _value_checks(tag=tag, policy=policy, value=value, current=old, now=now)
-        outcome = driver.write(_point(tag), value, timeout=timeout)
-    finally:
-        registry.close({tag.device_id})
+        outcome = sparkplug_command_send(device=tag.device, point=_point(tag), value=value, timeout=timeout)
+    else:
+        registry = DriverRegistry()
+        try:
+            driver = registry.driver_for(tag.device)
+            old = _read(driver, tag)
+            _value_checks(tag=tag, policy=policy, value=value, current=old, now=now)
+            outcome = driver.write(_point(tag), value, timeout=timeout)
+        finally:
+            registry.close({tag.device_id})
     done = timezone.now()
     read_back = outcome.read_back if isinstance(outcome.read_back, int | float) else None
     if request is None:
@@ -461,6 +526,7 @@ class _Who:
     user: Actor
     via: str
     remote_addr: str | None
+    rule: bool = False
 
     def audit(self, action: str, tag: Tag | None, **details: Any) -> None:
         details = {
@@ -470,6 +536,8 @@ class _Who:
         }
         if self.via:
             details["via"] = self.via
+        if self.rule:
+            details["by_rule"] = self.via  # the requester is a rule: its name and version
         audit_record(
             actor=self.user,
             action=action,
@@ -477,6 +545,8 @@ class _Who:
             details=details,
             remote_addr=self.remote_addr,
         )
+        if tag is not None:
+            write_event_publish(action=action, tag=tag, user=self.user, details=details)
 
     def refuse(self, refusal: _Refusal, *, tag: Tag | None, requested: Any, **details: Any) -> WriteResult:
         """Audit a refusal (nothing was written) and say so."""

@@ -58,7 +58,7 @@ def request_notify(*, request: MaintenanceRequest, event: str, details: dict[str
 
 def request_notification_deliver(*, route_id: int, payload: dict[str, Any]) -> bool:
     """Send one change over one route; False when the route is gone. Raises NotificationError when it failed."""
-    from alarms.services.notifications import route_message_send
+    from alarms.services.notifications import message_send
 
     route = NotificationRoute.objects.filter(pk=route_id, enabled=True).first()
     if route is None:
@@ -77,5 +77,5 @@ def request_notification_deliver(*, route_id: int, payload: dict[str, Any]) -> b
     explanation = (request.get("evidence") or {}).get("explanation")
     if explanation:
         lines += ["", f"Why       {explanation}"]
-    route_message_send(route=route, subject=subject, text="\n".join(lines), payload=payload)
+    message_send(route=route, subject=subject, text="\n".join(lines), payload=payload)
     return True

@@ -15,10 +15,12 @@ request that needs it once the segment ended services.summaries.SETTLE ago, and 
 computed from changes (services/summaries.py). The open segment, and the parts of a range that cut a segment, are
 computed live.
 
-One difference from computing a long range in one go: a failure that runs across a segment boundary (a breakdown
-over midnight or over a shift change) counts as a failure in each segment it touches, so MTBF and MTTR over a
-range count it more than once; every figure of time and quantity is exact. Summed over machines, `machines` is the
-number of machines (MTBF's FE + 1 per machine).
+A failure that runs across a segment boundary (a breakdown over midnight or over a shift change) is counted in
+each segment it has PBT in, and marked `failures_carried` in all but the first: a machine's pieces of a range are
+chained as kpis.kpis_chain does (the failures carried subtracted, but the range's first piece's), so MTBF and MTTR
+count it once; the same per period of a series. (Not counted: a failure already in PBT before the range whose
+first segment in the range has none of its PBT, a machine broken down over a non-scheduled night; its time to
+restoration is.) Summed over machines, `machines` is the number of machines (MTBF's FE + 1 per machine).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from production.kpis import Kpis
 from production.models import (
     SUMMARY_FLOAT_FIELDS,
     SUMMARY_INT_FIELDS,
+    DowntimeArea,
     DowntimeReason,
     KpiSummary,
     LossSummary,
@@ -159,6 +162,41 @@ def scope_exists(scope: Scope) -> bool:
         case ScopeKind.AREA:
             return Area.objects.filter(pk=scope.id).exists()
     return Site.objects.filter(pk=scope.id).exists()
+
+
+#: Who sees every area's production data; others see the areas DowntimeArea grants them (or their group).
+PERM_VIEW_ANY_AREA = "production.classify_downtime_any_area"
+
+
+def areas_visible(*, user: Any) -> frozenset[int] | None:
+    """The areas whose production data (intervals, stops, KPIs) `user` may see; None: every area. Production's
+    area grants decide (DowntimeArea, the areas where they classify stops); holders of
+    production.classify_downtime_any_area (engineers, administrators) see all."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.has_perm(PERM_VIEW_ANY_AREA):
+        return None
+    grants = DowntimeArea.objects.filter(Q(user_id=user.pk) | Q(group__user=user.pk))
+    return frozenset(grants.values_list("area_id", flat=True))
+
+
+def scope_visible(*, scope: Scope, user: Any) -> bool:
+    """Whether `user` may see the scope's production data: its area (a site: all of its areas) is visible."""
+    from historian.models import Area, Line
+
+    visible = areas_visible(user=user)
+    if visible is None:
+        return True
+    match scope.kind:
+        case ScopeKind.MACHINE:
+            areas = set(Machine.objects.filter(pk=scope.id).values_list("line__area_id", flat=True))
+        case ScopeKind.LINE:
+            areas = set(Line.objects.filter(pk=scope.id).values_list("area_id", flat=True))
+        case ScopeKind.AREA:
+            areas = {scope.id}
+        case _:
+            areas = set(Area.objects.filter(site_id=scope.id).values_list("pk", flat=True))
+    return bool(areas) and areas <= visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,12 +588,37 @@ def machines_kpis(
     plans = _plans(machines, start=start, end=end, now=now)
     _summaries_ensure(machines, plans)
     parts: dict[int, list[kpis.Kpis]] = {mid: [] for mid in machines}
+    first_carried: dict[int, int] = {}  # the failure carried into the range's first piece, per machine
     if any(plan.cached for plan in plans.values()):
+        carried = False
         for row in _sums(_summary_filter(plans), "machine_id"):
             parts[row["machine_id"]].append(_kpis_from_row(row, 1))
+            carried = carried or bool(row["failures_carried"])
+        if carried:
+            first_carried = _first_carried(plans, start=start)
     for mid, plan in plans.items():
-        parts[mid] += [item.kpis for item in _compute(machines[mid], plan.live)]
-    return {mid: _total(items, 1) for mid, items in parts.items()}
+        for item in _compute(machines[mid], plan.live):
+            parts[mid].append(item.kpis)
+            if item.period.start == start:
+                first_carried[mid] = item.kpis.failures_carried
+    return {mid: _chained(items, first_carried.get(mid, 0)) for mid, items in parts.items()}
+
+
+def _first_carried(plans: dict[int, _Plan], *, start: datetime) -> dict[int, int]:
+    """The machines whose summarised segment starting at `start` has a failure carried into it."""
+    machine_ids = [mid for mid, plan in plans.items() if plan.cached and plan.cached[0].start == start]
+    found = KpiSummary.objects.filter(machine_id__in=machine_ids, start=start, failures_carried__gt=0)
+    return dict(found.values_list("machine_id", "failures_carried"))
+
+
+def _chained(parts: Sequence[kpis.Kpis], first_carried: int) -> kpis.Kpis:
+    """One machine's consecutive pieces as one (kpis.kpis_chain, the pieces summed in any order)."""
+    total = _total(parts, 1)
+    return replace(
+        total,
+        failure_events=total.failure_events - total.failures_carried + first_carried,
+        failures_carried=first_carried,
+    )
 
 
 def scope_kpis(*, scope: Scope, start: datetime, end: datetime, now: datetime | None = None) -> kpis.Kpis:
@@ -589,16 +652,23 @@ def scope_kpis_series(
         i = bisect.bisect_right(period_starts, at) - 1
         return buckets[i] if i >= 0 and at < periods[i][0].end else None
 
+    def part(figures: kpis.Kpis, at: datetime) -> None:
+        # A failure carried into a piece is counted there only when the piece starts the period (kpis_chain).
+        target = bucket(at)
+        if target is None:
+            return
+        if figures.failures_carried and at not in period_starts:
+            figures = replace(
+                figures, failure_events=figures.failure_events - figures.failures_carried, failures_carried=0
+            )
+        target.append(replace(figures, machines=0))
+
     if any(plan.cached for plan in plans.values()):
         for row in _sums(_summary_filter(plans), "start"):
-            target = bucket(row["start"])
-            if target is not None:
-                target.append(_kpis_from_row(row, 0))
+            part(_kpis_from_row(row, 0), row["start"])
     for mid, plan in plans.items():
         for item in _compute(machines[mid], plan.live):
-            target = bucket(item.period.start)
-            if target is not None:
-                target.append(replace(item.kpis, machines=0))
+            part(item.kpis, item.period.start)
     return [
         PeriodKpis(start=p.start, end=p.end, label=label, kpis=_total(items, len(machines)))
         for (p, label), items in zip(periods, buckets, strict=True)

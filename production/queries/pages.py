@@ -110,9 +110,18 @@ def line_pareto(*, line_id: int, start: datetime, end: datetime, now: datetime |
 def overview_production(*, machine_ids: Iterable[int], now: datetime | None = None) -> dict[int, dict]:
     """Per machine of the overview: its current shift's OEE (None outside shifts or unconfigured) and since when
     it is in its current state (epoch ms of its open interval's start, None without one)."""
+    return overview_production_lines(machine_ids=machine_ids, now=now)[0]
+
+
+def overview_production_lines(
+    *, machine_ids: Iterable[int], now: datetime | None = None
+) -> tuple[dict[int, dict], dict[int, float | None]]:
+    """overview_production's machines, and the current shift's OEE of each line holding one of them in a state
+    (a line's heading on the overview and the wall screen); lines without a shift or data are left out."""
     now = now or timezone.now()
     ids = set(machine_ids)
     out: dict[int, dict] = {m: {"oee": None, "state": None, "since": None} for m in ids}
+    line_oee_now: dict[int, float | None] = {}
     # One read: each machine's open interval (derivation keeps one open per configured machine with data); the
     # lines holding one get their current shift's KPIs.
     lines: set[int] = set()
@@ -126,7 +135,13 @@ def overview_production(*, machine_ids: Iterable[int], now: datetime | None = No
         current = line_shift_kpis(line_id=line_id, now=now)
         if current is None:
             continue
+        line_oee_now[line_id] = current.kpis.oee
         for m, k in current.machines.items():
             if m in out:
                 out[m]["oee"] = k.oee
-    return out
+    return out, line_oee_now
+
+
+def overview_lines(*, machine_ids: Iterable[int]) -> set[int]:
+    """The lines of the overview's machines (whose stop changes move their cards' figures)."""
+    return set(Machine.objects.filter(pk__in=list(machine_ids)).values_list("line_id", flat=True))

@@ -9,7 +9,9 @@ stays the same. `intervals_derive` is the after-store hook (registered in Produc
   change since this process last saw them (a state tag polled every second) end there too, without a query.
 - values in order (at or after the start of the machine's newest interval): the open interval is closed at the
   first value that changes the key and a new one opened, in one short transaction (written without the model's
-  signals: the KPI summaries they change are deleted in one query over the stretch written).
+  signals: the KPI summaries they change are deleted in one query over the stretch written, and none is when the
+  stretch is younger than the summaries' settle time, services/summaries.py: the usual case, a stop of minutes).
+  The machine is locked and its newest interval read in one query (SKIP LOCKED; the lock waited for when busy).
 - late and backfilled values (the store-and-forward buffer replayed, Sparkplug history): older than the newest
   interval's start. The intervals they touch are derived again from history (historian.queries.raw), from the
   start of the interval (and its neighbour) holding the oldest late value to the end of the interval holding the
@@ -34,11 +36,15 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
+from typing import Any
 
 import numpy as np
 from django.db import transaction
 from django.db.models import Q
 
+from audit.models import AuditAction
+from audit.services.events import audit_record
+from historian.models import Machine
 from historian.quality import quality_is_good
 from historian.queries.common import MAX_RAW_POINTS, Point
 from historian.queries.history import current_values
@@ -47,7 +53,7 @@ from historian.sample_types import SampleBatch, SampleRow, us_to_datetime
 from production.models import MachineProduction, MachineState, StateInterval, StopClassification, StopSplit
 from production.services.live import downtime_changed_publish, downtime_changes_publish
 from production.services.sources import Key, MachineSources, Sources, Value, machine_sources, production_sources
-from production.services.summaries import summaries_invalidate
+from production.services.summaries import summaries_invalidate, summaries_may_overlap
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +202,7 @@ def _texts(sources: Sources, rows: Sequence[SampleRow]) -> Texts:
 
 def _machine_derive(ms: MachineSources, rows: list[SampleRow], *, texts: Texts, now: datetime) -> int:
     with transaction.atomic():
-        _machine_lock(ms.machine_id)
-        last = _last_interval(ms.machine_id)
+        last = _machine_lock_last(ms.machine_id)
         written = 0
         boundary = _in_order_from(last) if last is not None else None
         late = [row for row in rows if boundary is not None and row.time < boundary]
@@ -207,7 +212,7 @@ def _machine_derive(ms: MachineSources, rows: list[SampleRow], *, texts: Texts, 
             last = _last_interval(ms.machine_id)
             if not rows or (last is not None and rows[0].time < _in_order_from(last)):
                 return written  # the stretch derived again reached past them: history had them already
-        in_order = _in_order_derive(ms, rows, last, texts=texts)
+        in_order = _in_order_derive(ms, rows, last, texts=texts, now=now)
         if in_order is None:  # a change at the very start of the open interval: derive that stretch again
             return written + _late_derive(ms, rows, now=now)
         return written + in_order
@@ -226,8 +231,41 @@ def _machine_lock(machine_id: int) -> None:
     list(MachineProduction.objects.select_for_update().filter(machine_id=machine_id).values_list("pk"))
 
 
+def _machine_lock_last(machine_id: int) -> StateInterval | None:
+    """Lock the machine (its MachineProduction row) and read its newest interval: in one query when the lock is
+    free (the usual case, SKIP LOCKED: a busy lock is never waited for inside that query, whose snapshot would then
+    predate the other derivation's intervals); else, or when the machine has no interval yet, the lock waited for
+    and the interval read after it. (A derivation committing between that query's snapshot and its lock is
+    refused by the exclusion constraint, logged, and put right by the next value.)"""
+    newest = (
+        StateInterval.objects.filter(machine_id=machine_id, machine__production__isnull=False)  # an inner join
+        .select_related("machine__production")
+        .only(*_LAST_FIELDS)
+        .select_for_update(of=("machine__production",), skip_locked=True)
+        .order_by("-start")
+        .first()
+    )
+    if newest is not None:
+        return newest
+    _machine_lock(machine_id)
+    return _last_interval(machine_id)
+
+
+#: What the derivation reads of the newest interval (and, to lock it, of the machine's configuration).
+_LAST_FIELDS = (
+    "machine_id",
+    "start",
+    "end",
+    "state",
+    "product_id",
+    "auto_reason_id",
+    "machine__id",
+    "machine__production__id",
+)
+
+
 def _in_order_derive(
-    ms: MachineSources, rows: list[SampleRow], last: StateInterval | None, *, texts: Texts
+    ms: MachineSources, rows: list[SampleRow], last: StateInterval | None, *, texts: Texts, now: datetime
 ) -> int | None:
     """Apply values at or after the newest interval's start; None when one falls on the open interval's start."""
     values: dict[int, Value] = {}
@@ -262,7 +300,7 @@ def _in_order_derive(
             touched = time if touched is None else touched
             written += 1
         key = new
-    if touched is not None:
+    if touched is not None and summaries_may_overlap(start=touched, now=now):
         summaries_invalidate(machine_id=ms.machine_id, start=touched)
     return written
 
@@ -478,6 +516,23 @@ def machine_intervals_rebuild(*, machine_id: int, start: datetime | None = None,
     seen.forget(machine_id)
     if written:
         downtime_changed_publish(machine_id=machine_id, since=start, resync=True)
+    return written
+
+
+def machine_intervals_rebuild_audited(
+    *, machine_id: int, actor: Any, cause: str, remote_addr: str | None = None
+) -> int:
+    """machine_intervals_rebuild, audited (who, which machine, why, how many intervals): the admin's action and a
+    tag CSV import that changed a machine's state mapping or sources."""
+    written = machine_intervals_rebuild(machine_id=machine_id)
+    machine = Machine.objects.select_related("line").get(pk=machine_id)
+    audit_record(
+        actor=actor,
+        action=AuditAction.INTERVALS_REBUILD,
+        target=f"{machine.line.name} / {machine.name}",
+        details={"machine": machine_id, "cause": cause, "intervals_written": written},
+        remote_addr=remote_addr,
+    )
     return written
 
 

@@ -88,6 +88,9 @@ class Sources:
     by_tag: dict[int, tuple[int, ...]] = field(default_factory=dict)  # source tag -> machines it describes
     text_tags: frozenset[int] = frozenset()  # string product tags: their rows reach the hooks without a value
     watched: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    #: Every production tag (state, counters, product) -> the machines it describes, enabled or not (history
+    #: stays): whose KPI summaries a late value of it deletes (services/summaries.py).
+    summary_tags: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 def machine_sources(config: MachineProduction) -> MachineSources:
@@ -132,6 +135,12 @@ def _load() -> Sources:
             products=products.get(config.machine.line.area.site_id, {}),
             faults=faults.get(config.machine_id, []),
         )
+    summary_tags: dict[int, list[int]] = {}
+    for machine_id, *tag_ids in MachineProduction.objects.values_list(
+        "machine_id", "state_tag_id", "total_tag_id", "good_tag_id", "reject_tag_id", "product_tag_id"
+    ):
+        for tag_id in dict.fromkeys(t for t in tag_ids if t is not None):
+            summary_tags.setdefault(tag_id, []).append(machine_id)
     by_tag: dict[int, list[int]] = {}
     for m in machines.values():
         for tag_id in m.tag_ids:
@@ -141,6 +150,7 @@ def _load() -> Sources:
         by_tag={tag_id: tuple(ids) for tag_id, ids in by_tag.items()},
         text_tags=frozenset(m.product_tag_id for m in machines.values() if m.product_is_text and m.product_tag_id),
         watched=np.array(sorted(by_tag), dtype=np.int32),
+        summary_tags={tag_id: tuple(ids) for tag_id, ids in summary_tags.items()},
     )
 
 

@@ -18,15 +18,25 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import Q
 
 from historian.sample_types import SampleBatch, SampleRow, datetime_to_us, us_to_datetime
-from production.models import KpiSummary, MachineProduction
+from production.models import KpiSummary
+from production.services.sources import production_sources
 
 logger = logging.getLogger(__name__)
 
 #: A segment is summarised once it ended this long ago; a value older than this when stored is late.
 SETTLE = timedelta(minutes=10)
+#: A stretch changed from (now - SETTLE + SETTLE_MARGIN) on overlaps no summary: the margin covers a processing
+#: time a little behind the clock of the request that stored one.
+SETTLE_MARGIN = timedelta(minutes=1)
+
+
+def summaries_may_overlap(*, start: datetime, now: datetime) -> bool:
+    """Whether a change from `start` on, made at processing time `now`, may fall in a summarised segment: summaries
+    are only stored for segments that ended SETTLE ago, so a change younger than that (a value in order, closing a
+    stop of a few minutes) needs no delete query."""
+    return start < now - SETTLE + SETTLE_MARGIN
 
 
 def summaries_invalidate(*, machine_id: int, start: datetime, end: datetime | None = None) -> int:
@@ -77,17 +87,12 @@ def summaries_late_invalidate(*, rows: Sequence[SampleRow] | SampleBatch, now: d
 
 
 def _late_invalidate(oldest: dict[int, datetime]) -> int:
-    ids = list(oldest)
-    configs = MachineProduction.objects.filter(
-        Q(state_tag_id__in=ids)
-        | Q(total_tag_id__in=ids)
-        | Q(good_tag_id__in=ids)
-        | Q(reject_tag_id__in=ids)
-        | Q(product_tag_id__in=ids)
-    ).values_list("machine_id", "state_tag_id", "total_tag_id", "good_tag_id", "reject_tag_id", "product_tag_id")
-    deleted = 0
-    for machine_id, *tag_ids in configs:
-        times = [oldest[t] for t in tag_ids if t in oldest]
-        if times:
-            deleted += summaries_invalidate(machine_id=machine_id, start=min(times))
-    return deleted
+    """Delete from each machine's oldest late value on; the machines a tag describes come from the cached
+    configuration (services/sources.py: state, counters, product of every machine, enabled or not), not a query."""
+    by_tag = production_sources().summary_tags
+    since: dict[int, datetime] = {}
+    for tag_id, time in oldest.items():
+        for machine_id in by_tag.get(tag_id, ()):
+            if machine_id not in since or time < since[machine_id]:
+                since[machine_id] = time
+    return sum(summaries_invalidate(machine_id=machine_id, start=time) for machine_id, time in since.items())

@@ -79,6 +79,23 @@
     return td;
   }
 
+  /* The value, a button to its tag's quick trend (static/js/quick_trend.js) where the page has it. */
+  function valueCell(a) {
+    const td = cell("", "r");
+    if (!a.tag_id || !document.getElementById("quick-trend")) {
+      td.textContent = formatValue(a);
+      return td;
+    }
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "trend-value";
+    b.dataset.trendTag = String(a.tag_id);
+    b.textContent = formatValue(a);
+    b.title = "Show its trend";
+    td.append(b);
+    return td;
+  }
+
   function where(a) {
     return a.category === "security" ? `security · ${a.source}` : `${a.machine} · ${a.line} · ${a.area}`;
   }
@@ -110,7 +127,7 @@
     if (a.shelved_until) state += " until " + when(a.shelved_until);
     tr.append(
       first, prio, cell(when(a.active_since)), cell(where(a)), messageCell(a),
-      cell(formatValue(a), "r"), cell(state, "alarm-state"), actions,
+      valueCell(a), cell(state, "alarm-state"), actions,
     );
     return tr;
   }

@@ -124,18 +124,52 @@
     return {axes, domain};
   }
 
+  /* Pens with a value label set (the API's `labels`) are drawn as state bands in a strip under the numeric
+     pens (lib/state_band.js), on an axis of their own whose ticks name them; the numeric pens share the rest. */
+  function bandPens() {
+    return state.pens.filter((pen) => {
+      const series = shown.current.get(pen.id);
+      return series && series.labels && Object.keys(series.labels).length;
+    });
+  }
+
   function draw(range) {
-    const units = [...new Set(state.pens.map((p) => p.units))];
+    const bands = bandPens();
+    const numeric = state.pens.filter((p) => !bands.includes(p));
+    const units = [...new Set(numeric.map((p) => p.units))];
     const {axes, domain} = axisLayout(units);
     const traces = [];
     const shapes = [];
     let points = 0;
     let bad = 0;
+    const bandTop = !bands.length ? 0 : numeric.length ? Math.min(0.45, 0.1 * bands.length) : 1;
+    if (bands.length && numeric.length) axes.yaxis.domain = [bandTop + 0.04, 1];
+    const bandAxis = "yaxis" + (units.length + 1 > 1 ? units.length + 1 : "");
+    if (bands.length) {
+      axes[bandAxis] = {
+        domain: [0, bandTop], range: [-0.5, bands.length - 0.5], fixedrange: true, zeroline: false, showgrid: false,
+        tickvals: bands.map((_, i) => i), ticktext: bands.map((p) => MillwrightStateBand.plotlyText(p.name)),
+        automargin: true, side: "left",
+      };
+    }
+    const plotHeight = (el._fullLayout && el._fullLayout._size && el._fullLayout._size.h) || el.clientHeight - 80;
+    const bandWidth = Math.max(6, Math.min(30, (plotHeight * bandTop / Math.max(1, bands.length)) * 0.6));
     state.pens.forEach((pen, i) => {
       const color = COLORS[i % COLORS.length];
+      const series = shown.current.get(pen.id);
+      if (bands.includes(pen)) {
+        points += series.t.length;
+        traces.push(...MillwrightStateBand.plotlyTraces(series, {
+          labels: series.labels, row: bands.indexOf(pen), yaxis: bandAxis.replace("axis", ""), end: range[1],
+          width: bandWidth, path: pen.path, name: pen.name, x: localString, hoverStep: (range[1] - range[0]) / 400,
+        }));
+        const stretches = new MillwrightChart.BadStretches().addSeries(series).list(range[1]);
+        bad += stretches.length;
+        shapes.push(...MillwrightChart.badShapes(stretches, {x: localString}));
+        return;
+      }
       const yaxis = "y" + (units.indexOf(pen.units) ? units.indexOf(pen.units) + 1 : "");
       const shape = MillwrightChart.lineShape(pen);
-      const series = shown.current.get(pen.id);
       if (series) {
         points += series.t.length;
         traces.push({
@@ -168,6 +202,8 @@
       drawing = false;
       el.dataset.points = String(points);
       el.dataset.badStretches = String(bad);
+      el.dataset.stateBands = String(bands.length);
+      el.dataset.bandAxis = bands.length ? bandAxis : "";
     });
   }
 
@@ -399,14 +435,18 @@
 
   function shownCsv() {
     const quote = (s) => `"${String(s).replace(/"/g, '""')}"`;
-    const lines = ["time,tag_id,tag_path,units,period,value,quality"];
+    // A value's label (its pen's value label set) beside it; a label that looks like a formula is exported as text.
+    const guard = (text) => (/^['=+\-@\t\r]/.test(text) ? "'" + text : text);
+    const lines = ["time,tag_id,tag_path,units,period,value,value_label,quality"];
     for (const [period, series] of [["shown", shown.current], ["previous", state.compare ? shown.previous : new Map()]]) {
       for (const pen of state.pens) {
         const s = series.get(pen.id);
         if (!s) continue;
+        const entries = shown.current.get(pen.id)?.labels;
         for (let i = 0; i < s.t.length; i++) {
+          const entry = MillwrightStateBand.entryOf(entries, s.v[i]);
           lines.push([new Date(s.t[i]).toISOString(), pen.id, quote(pen.path), quote(pen.units), period,
-                      s.v[i] === null ? "" : s.v[i], s.q[i]].join(","));
+                      s.v[i] === null ? "" : s.v[i], entry ? quote(guard(entry.label)) : "", s.q[i]].join(","));
         }
       }
     }

@@ -25,15 +25,16 @@
     }
   }
 
-  for (const m of machines) {
-    const p = m.production;
-    const el = document.querySelector(`[data-oee-for="${m.id}"]`);
+  function showProduction(machine, p) {
+    const el = document.querySelector(`[data-oee-for="${machine}"]`);
     if (el && p) {
       el.textContent = p.oee === null ? "OEE –" : `OEE ${(p.oee * 100).toFixed(1)} %`;
       el.dataset.oee = p.oee === null ? "" : p.oee;
     }
-    if (p && p.since) since.set(m.id, p.since);
+    if (p && p.since) since.set(machine, p.since);
   }
+
+  for (const m of machines) showProduction(m.id, m.production);
 
   function show(tagId, value, quality, at) {
     const tag = tags.get(tagId);
@@ -54,8 +55,8 @@
     if (!el) return;
     el.textContent = text;
     Millwright.showSwatch(el, tag, value, quality);
-    el.parentElement.parentElement.classList.toggle("bad", MillwrightQuality.isBad(quality));
-    el.parentElement.parentElement.classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
+    el.closest(".value").classList.toggle("bad", MillwrightQuality.isBad(quality));
+    el.closest(".value").classList.toggle("uncertain", MillwrightQuality.isUncertain(quality));
   }
 
   function showDevice(device) {
@@ -84,6 +85,16 @@
   for (const el of document.querySelectorAll(".device")) describeDevice(el);
   showSince();
   setInterval(() => { for (const el of document.querySelectorAll(".device")) describeDevice(el); showSince(); }, 1000);
+  /* The same figures pushed by the server (production/consumers.py OverviewStream) when a stop of a card's line
+     changes and every 15 s: the current shift's OEE moves with the counters, state since with the intervals. */
+  if (machines.length) {
+    const socket = MillwrightSocket.page();
+    socket.onOpen(() => socket.send({action: "overview_subscribe", machines: machines.map((m) => m.id)}));
+    socket.on("overview_production", (message) => {
+      for (const [machine, p] of Object.entries(message.machines)) showProduction(Number(machine), p);
+      showSince();
+    });
+  }
   Millwright.connect({
     machines: machines.map((m) => m.id),
     onSamples: (machine, samples) => { for (const [tagId, at, value, quality] of samples) show(tagId, value, quality, at); },

@@ -14,12 +14,20 @@ pytestmark = pytest.mark.timescale
 ENDPOINTS = ["kpis/", "pareto/", "intervals/", "downtime/", "export.csv"]
 
 
+def _granted(user, night):
+    """The user may see (and classify) the night machine's area (production.DowntimeArea)."""
+    from production.models import DowntimeArea
+
+    DowntimeArea.objects.create(area=night.config.machine.line.area, user=user)
+    return user
+
+
 def _params(night, **extra) -> dict:
     return {"scope": "machine", "id": night.config.machine_id, "start": S.isoformat(), "end": END.isoformat(), **extra}
 
 
 def test_kpis_of_a_machine_and_its_line_per_shift(night, api_as, make_user):
-    client = api_as(make_user("olga", role=Role.OPERATOR))
+    client = api_as(_granted(make_user("olga", role=Role.OPERATOR), night))
     body = client.get("/api/v1/production/kpis/", _params(night)).json()
     assert body["kpis"]["planned_busy_time"] == PBT
     assert body["kpis"]["availability"] == pytest.approx(APT / PBT)
@@ -34,7 +42,7 @@ def test_kpis_of_a_machine_and_its_line_per_shift(night, api_as, make_user):
 
 
 def test_pareto_intervals_and_stops(night, api_as, make_user):
-    client = api_as(make_user("olga", role=Role.OPERATOR))
+    client = api_as(_granted(make_user("olga", role=Role.OPERATOR), night))
     pareto = client.get("/api/v1/production/pareto/", _params(night)).json()
     assert [(r["kind"], r["seconds"]) for r in pareto][:2] == [("reason", BREAKDOWN), ("unclassified", UNCLASSIFIED)]
 
@@ -72,7 +80,7 @@ def test_csv_export_of_kpis_per_day_and_of_intervals(night, api_as, make_user):
     [(None, 403, 403), (Role.OPERATOR, 200, 403), (Role.ENGINEER, 200, 200), (Role.ADMINISTRATOR, 200, 200)],
 )
 def test_who_may_read_and_export(night, api_as, make_user, role, reads, exports):
-    client = api_as(make_user("someone", role=role))
+    client = api_as(_granted(make_user("someone", role=role), night))
     for endpoint in ENDPOINTS:
         extra = {"kind": "kpis"} if endpoint == "export.csv" else {}
         status = client.get(f"/api/v1/production/{endpoint}", _params(night, **extra)).status_code
@@ -101,3 +109,31 @@ def test_the_endpoints_are_in_the_schema(api):
 
 def test_anonymous_requests_are_refused(night, client):
     assert client.get("/api/v1/production/kpis/", _params(night)).status_code in (401, 403)
+
+
+def test_a_user_sees_the_production_data_of_the_areas_granted_to_them_only(night, api_as, make_user):
+    from production.models import DowntimeArea
+    from tests.factories import AreaFactory
+
+    area = night.config.machine.line.area
+    elsewhere = AreaFactory(site=area.site, name="Packing")
+    piotr = make_user("piotr", role=Role.OPERATOR)
+    other = api_as(piotr)
+    DowntimeArea.objects.create(area=elsewhere, user=piotr)  # granted another area, not the machine's
+    line = night.config.machine.line_id
+    for endpoint in ENDPOINTS:
+        extra = {"kind": "kpis"} if endpoint == "export.csv" else {}
+        for scope, id_ in (("machine", night.config.machine_id), ("line", line), ("area", area.pk)):
+            response = other.get(f"/api/v1/production/{endpoint}", _params(night, scope=scope, id=id_, **extra))
+            assert response.status_code == 403, (endpoint, scope)
+    assert "not granted" in str(other.get("/api/v1/production/kpis/", _params(night)).json())
+    assert other.get("/api/v1/production/kpis/", _params(night, scope="area", id=elsewhere.pk)).status_code == 200
+
+    # A site is seen whole or not at all: one area of two granted is not enough; both are.
+    site = _params(night, scope="site", id=area.site_id)
+    assert other.get("/api/v1/production/kpis/", site).status_code == 403
+    DowntimeArea.objects.create(area=area, user=piotr)
+    assert other.get("/api/v1/production/kpis/", site).status_code == 200
+    # An engineer (production.classify_downtime_any_area) sees every area without a grant.
+    engineer = api_as(make_user("erin", role=Role.ENGINEER))
+    assert engineer.get("/api/v1/production/intervals/", _params(night)).status_code == 200

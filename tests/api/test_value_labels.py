@@ -108,3 +108,14 @@ def test_the_openapi_schema_documents_the_labels(engineer, api):
     assert schema["RawSeries"]["properties"]["label"]["items"]["type"] == "string"
     assert schema["Point"]["properties"]["label"]["nullable"] is True
     assert schema["InterpolatedSeries"]["properties"]["label"]["type"] == "array"
+
+
+def test_plot_values_carry_the_tags_label_set_once_and_unlabelled_tags_none(state, plant, api):
+    start, end = T0, T0 + timedelta(minutes=5)
+    body = api.get(
+        f"/api/v1/history/plot/?tags={state.pk},{plant.pressure.pk}&start={_iso(start)}&end={_iso(end)}&pixels=100"
+    ).json()
+    series = {s["id"]: s for s in body["tags"]}
+    assert series[state.pk]["labels"]["1"] == {"label": "Running", "colour": "#2e7d32"}
+    assert set(series[state.pk]["labels"]) == {"0", "1", "2"}
+    assert "labels" not in series[plant.pressure.pk]

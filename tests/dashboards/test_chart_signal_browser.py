@@ -1,6 +1,6 @@
-"""Charts that respect the signal (issue 18.2), read from the Plotly figures in Chromium: states and counts drawn as
-steps, analog values as ramps, every y axis titled with its units, and bad-quality stretches shaded on the machine
-page as in the explorer (one implementation: static/js/lib/chart.js)."""
+"""Charts that respect the signal (issue 18.2), read from the Plotly figures in Chromium: counts drawn as steps,
+labelled states as bands in the explorer, analog values as ramps, every y axis titled with its units, and bad-quality
+stretches shaded on the machine page as in the explorer (one implementation: static/js/lib/chart.js)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +28,8 @@ FIGURE = """(selector) => {
   const axes = Object.keys(el.layout).filter((k) => k.startsWith("yaxis")).sort();
   return {
     traces: el.data.map((t) => ({name: t.name, shape: t.line.shape, yaxis: t.yaxis || "y"})),
-    titles: Object.fromEntries(axes.map((k) => [k, el.layout[k].title.text])),
+    titles: Object.fromEntries(axes.map((k) => [k, (el.layout[k].title || {}).text])),
+    ticks: Object.fromEntries(axes.map((k) => [k, el.layout[k].ticktext || null])),
     shapes: (el.layout.shapes || []).map((s) => ({yref: s.yref, x0: Number(s.x0), x1: Number(s.x1)})),
     drawnShapes: el.querySelectorAll(".layer-below .shapelayer path").length,
     badStretches: el.dataset.badStretches,
@@ -95,7 +96,7 @@ def test_the_machine_page_draws_counts_as_steps_analog_values_as_ramps_and_shade
     assert shape["x1"] == bad_to.timestamp() * 1000
 
 
-def test_the_explorer_draws_a_state_as_steps_and_titles_every_axis_with_its_units(live_asgi, mill, make_user, browser):
+def test_the_explorer_draws_a_state_as_a_band_and_titles_every_axis_with_its_units(live_asgi, mill, make_user, browser):
     _, tags = mill
     make_user("engineer", role=Role.ENGINEER)
     start = datetime(2026, 3, 1, tzinfo=UTC)
@@ -118,8 +119,12 @@ def test_the_explorer_draws_a_state_as_steps_and_titles_every_axis_with_its_unit
 
     drawn = browser.run(figure)
     by_name = {t["name"]: t for t in drawn["traces"]}
-    assert by_name["state"]["shape"] == "hv"
+    # A state with a value label set is a band of its states (tests/dashboards/test_explorer_state_band_browser.py)
+    # on an axis of its own whose tick names it; the analog value a ramp on an axis titled with its unit.
+    bands = {name: t for name, t in by_name.items() if name.startswith("state: ")}
+    assert set(bands) == {"state: Idle", "state: Running", "state: Down"}
+    [band_axis] = {t["yaxis"] for t in bands.values()}
     assert by_name["speed (rpm)"]["shape"] == "linear"
-    # One axis per unit, each titled with it; the state has none, and says so.
-    assert sorted(drawn["titles"].values()) == ["(no unit)", "rpm"]
+    assert drawn["titles"]["yaxis"] == "rpm"
+    assert drawn["ticks"]["yaxis" + band_axis.removeprefix("y")] == ["state"]
     assert drawn["badStretches"] == "0"

@@ -116,7 +116,7 @@ def test_explorer_refetches_finer_on_zoom_compares_exports_and_follows_live(
     traces, csv_text, png_name, page_url = browser.run(compare_and_export)
     assert traces == 2  # the pen and its previous period
     lines = csv_text.splitlines()
-    assert lines[0] == "time,tag_id,tag_path,units,period,value,quality"
+    assert lines[0] == "time,tag_id,tag_path,units,period,value,value_label,quality"
     periods = {line.split(",")[4] for line in lines[1:]}
     assert periods == {"shown", "previous"}
     assert len(lines) - 1 == int(after["points"]) + sum(1 for line in lines if ",previous," in line)

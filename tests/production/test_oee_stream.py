@@ -45,7 +45,7 @@ def world(line):
 async def _next(page, kind: str) -> dict:
     while True:
         message = await page.receive_json_from(timeout=10)
-        if message["type"] == kind or (message["type"] == "error" and message.get("stream") == "oee"):
+        if message["type"] == kind or (message["type"] == "error" and message.get("stream") in ("oee", "overview")):
             return message
 
 
@@ -125,4 +125,27 @@ async def test_a_user_who_may_not_view_the_plant_gets_no_oee(world):
     error = await _next(page, "oee")
     assert error["type"] == "error"
     assert "may not view" in error["message"]
+    await page.disconnect()
+
+
+async def test_the_overview_cards_get_their_shift_oee_and_state_since_then_both_live(world):
+    line, op, _, _ = world
+    machine = line.config.machine
+    page = await _open(op)
+    await page.send_json_to({"action": "overview_subscribe", "machines": [machine.pk]})
+    first = (await _next(page, "overview_production"))["machines"][str(machine.pk)]
+    expected = (await database_sync_to_async(machines_kpis)(machine_ids=[machine.pk], start=at(0), end=at(650)))[
+        machine.pk
+    ]
+    assert first["state"] == "running"
+    assert first["since"] == int(at(600).timestamp() * 1000)
+    assert first["oee"] == pytest.approx(expected.oee, rel=0.05)  # the clock ticks between the two computations
+
+    await database_sync_to_async(line.store)(700, state=2)  # starved: the card's state and its since move
+    pushed = (await _next(page, "overview_production"))["machines"][str(machine.pk)]
+    assert (pushed["state"], pushed["since"]) == ("idle", int(at(700).timestamp() * 1000))
+
+    await page.send_json_to({"action": "overview_subscribe", "machines": "all"})
+    error = await _next(page, "error")
+    assert error["stream"] == "overview"
     await page.disconnect()

@@ -160,3 +160,63 @@ def test_classifying_a_stop_moves_it_in_the_pareto_and_the_losses(night):
     pareto = {r.label: r.seconds for r in loss_pareto(scope=site, start=S, end=END, now=LATER)}
     assert pareto[str(changeover)] == UNCLASSIFIED
     assert "Unclassified" not in pareto
+
+
+@pytest.fixture
+def two_shifts(line):
+    """Early 06:00-14:00 and late 14:00-22:00 (UTC plant, no breaks); a breakdown 13:50-14:10 across the shift
+    change, another 15:00-15:05, off at 22:00."""
+    import datetime as dt
+
+    from tests.production.conftest import T0
+    from tests.production.factories import ShiftPatternFactory
+
+    site = line.config.machine.line.area.site
+    site.timezone = "UTC"
+    site.save()
+    every_day = list(range(7))
+    early = ShiftPatternFactory(
+        calendar__site=site, name="Early", start_time=dt.time(6), duration_minutes=480, weekdays=every_day
+    )
+    ShiftPatternFactory(
+        calendar=early.calendar, name="Late", start_time=dt.time(14), duration_minutes=480, weekdays=every_day
+    )
+    for minutes, state in ((0, 1), (470, 6), (490, 1), (540, 6), (545, 1), (960, 7)):
+        line.store(minutes * 60, state=state, product=1, fault=0)
+    return line, T0
+
+
+@pytest.mark.timescale
+def test_a_breakdown_across_a_shift_change_is_one_failure_for_the_range(two_shifts):
+    from production.kpis import machine_kpis
+
+    line, t0 = two_shifts
+    machine = Scope(ScopeKind.MACHINE, line.config.machine_id)
+    start, end = t0, t0 + timedelta(hours=16)
+    first = scope_kpis(scope=machine, start=start, end=end, now=LATER)  # both shifts summarised, then read back
+    assert KpiSummary.objects.filter(machine=line.config.machine).count() == 2
+    again = scope_kpis(scope=machine, start=start, end=end, now=LATER)
+    mixed = scope_kpis(scope=machine, start=start, end=end, now=end + timedelta(minutes=5))  # the late shift live
+    for k in (first, again, mixed):
+        assert k.failure_events == 2  # the breakdown over 14:00 once, and the 5-minute one
+        assert k.failure_time == pytest.approx(25 * 60)
+        assert k.mttr == pytest.approx(25 * 60 / 2)
+        assert k.mtbf == pytest.approx(k.actual_production_time / 3)
+
+    # The same as one computation over the whole range.
+    from production.queries.kpis import _configuration
+
+    config = _configuration().machines[line.config.machine_id]
+    intervals = [iv.as_kpi() for iv in line.config.machine.state_intervals.select_related("reason", "product")]
+    whole = machine_kpis(
+        intervals=intervals, counts=[], ideal_cycle_times={}, calendar=config.calendar, start=start, end=end
+    )
+    assert whole.failure_events == 2
+
+    # A shift alone counts the failures in it, the one carried over the shift change included.
+    shifts = scope_kpis_series(scope=machine, start=start, end=end, grain=Grain.SHIFT, now=LATER)
+    assert [(s.kpis.failure_events, s.kpis.failure_time) for s in shifts] == [(1, 600.0), (2, 900.0)]
+    late = scope_kpis(scope=machine, start=t0 + timedelta(hours=8), end=end, now=LATER)
+    assert late.failure_events == 2
+    day = scope_kpis_series(scope=machine, start=start, end=end, grain=Grain.DAY, now=LATER)
+    assert [d.kpis.failure_events for d in day] == [2]

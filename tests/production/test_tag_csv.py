@@ -230,3 +230,32 @@ def test_fault_codes_need_the_fault_role_and_a_fault_role_needs_codes(configured
     report = tag_import_csv(file=write_rows([*rows, fault]), dry_run=False, actor=None)
     assert report.errors == []
     assert FaultCode.objects.get(tag__path=fault["path"], value=3).reason.category.name == "Mechanical"
+
+
+@pytest.mark.timescale
+def test_a_state_mapping_changed_in_the_file_rebuilds_the_machines_intervals_audited(line, django_user_model):
+    from audit.models import AuditAction, AuditEvent
+
+    user = django_user_model.objects.create_user("engineer", password="x")
+    line.store(0, state=1, product=1, fault=0)
+    line.store(600, state=6)
+    line.store(1200, state=1)
+    assert [iv[2] for iv in line.intervals()] == ["running", "unplanned_down", "running"]
+    rows = _rows()
+    state = next(r for r in rows if r["path"] == line.config.state_tag.path)
+    mapping = dict(e.split("=") for e in state["state_map"].split(";"))
+    mapping["6"] = "blocked"  # the PLC's 6 means blocked on this machine, not down
+    state["state_map"] = ";".join(f"{v}={s}" for v, s in sorted(mapping.items(), key=lambda i: int(i[0])))
+
+    report = tag_import_csv(file=write_rows(rows), dry_run=False, actor=user)
+
+    assert report.errors == []
+    assert [iv[2] for iv in line.intervals()] == ["running", "blocked", "running"]
+    event = AuditEvent.objects.get(action=AuditAction.INTERVALS_REBUILD)
+    assert event.actor == user
+    assert event.details["machine"] == line.config.machine_id
+    assert event.details["intervals_written"] > 0
+
+    # The same file again changes nothing: no rebuild.
+    tag_import_csv(file=write_rows(rows), dry_run=False, actor=user)
+    assert AuditEvent.objects.filter(action=AuditAction.INTERVALS_REBUILD).count() == 1

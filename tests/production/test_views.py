@@ -96,7 +96,7 @@ def test_the_timeline_shows_the_shift_holding_the_instant_and_keeps_a_hostile_co
     _alarm_at(machine, 130, event="acknowledge")  # not an activation: not marked
     _alarm_at(machine, 9 * 3600)  # after the shift
 
-    with time_machine.travel(at(3600)):
+    with time_machine.travel(at(3600), tick=False):
         response = client.get(reverse("production:machine_timeline", args=[machine.pk]), {"at": at(300).isoformat()})
 
     assert response.status_code == 200
@@ -200,3 +200,7 @@ def test_the_overview_cards_carry_the_current_shifts_oee_and_since_when_the_stat
     assert 0 < card["production"]["oee"] < 1
     assert f'data-oee-for="{machine.pk}"' in html
     assert reverse("production:line_oee", args=[machine.line_id]) in html
+    # The line's heading: its current shift's OEE (one machine: the machine's).
+    lines = json.loads(html.split('id="lines-data" type="application/json">')[1].split("</script>")[0])["lines"]
+    [heading] = [row for row in lines if row["id"] == machine.line_id]
+    assert heading["oee"] == pytest.approx(expected.oee)

@@ -28,6 +28,7 @@ from common.net import free_port_other_than, port_accepts, preferred_or_free_por
 from demo.maintenance import demo_maintenance_load
 from demo.plant import SITE_NAME, demo_plant_load
 from demo.production import demo_production_load
+from demo.rules import demo_rules_load
 from historian.models import Protocol, Site
 
 
@@ -111,6 +112,7 @@ class Command(BaseCommand):
         broker = _mqtt_broker(options["mqtt_broker"])
         summary = demo_plant_load(host="127.0.0.1", port=sim_port, opcua_port=opcua_port, sparkplug_broker=broker)
         demo_production_load(site=Site.objects.get(name=SITE_NAME))
+        demo_rules_load()
         username = os.environ.get("MILLWRIGHT_DEMO_USER", "admin")
         password = _demo_password(settings.MILLWRIGHT_STATE_DIR)
         admin_user_ensure(username=username, password=password)
@@ -134,6 +136,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\nMillwright demo plant: {summary.lines} lines, {summary.machines} machines, {summary.tags} tags"
                 f"\n  Open      {url}"
+                f"\n  Wall      {url}kiosk/  (the wall screen: every line in turn; a Wall screen account only looks)"
                 f"\n  User      {username}"
                 f"\n  Password  {password}{feeds}\n"
             )

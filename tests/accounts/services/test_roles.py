@@ -76,3 +76,19 @@ def test_a_user_holds_one_role_and_only_administrators_are_staff(django_user_mod
     assert not user.is_staff
     assert user.has_perm("historian.view_plant")
     assert not user.has_perm("historian.change_tag")
+
+
+def test_a_wall_screen_may_look_at_the_plant_and_its_alarms_and_do_nothing_else(db):
+    assert _perms(Role.WALL_SCREEN) == {"historian.view_plant", "alarms.view_alarm"}
+    screen = UserFactory(role=Role.WALL_SCREEN)
+    assert not screen.is_staff
+    for right in (
+        "alarms.acknowledge_alarm",
+        "alarms.shelve_alarm",
+        "historian.operate",
+        "historian.export_data",
+        "historian.use_trend_explorer",
+        "production.classify_downtime",
+        "accounts.manage_api_tokens",
+    ):
+        assert not screen.has_perm(right), right

@@ -91,3 +91,17 @@ def test_a_session_that_expires_while_its_socket_is_open_closes_it_with_4401(liv
         assert json.loads(websocket.recv(timeout=5))["type"] == "counts"  # streaming while the session lasts
 
         assert _close_code(websocket, timeout=15) == CLOSE_UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(("role", "days"), [("wall_screen", 365.0), ("operator", None)])
+def test_a_wall_screens_session_lasts_wall_screen_session_days_others_the_usual_age(db, role, days):
+    from accounts.services.roles import Role
+    from tests.factories import UserFactory
+
+    user = UserFactory(username=f"screen-{role}", role=Role.WALL_SCREEN if role == "wall_screen" else Role.OPERATOR)
+    client = Client()
+    response = client.post(reverse("login"), {"username": user.username, "password": f"pw-{user.username}-1"})
+    assert response.status_code == 302
+    expires = Session.objects.get(session_key=client.session.session_key).expire_date
+    expected = timedelta(days=days) if days is not None else timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    assert abs((expires - timezone.now()) - expected) < timedelta(minutes=5)

@@ -167,14 +167,20 @@ def test_a_quarantined_device_refuses_every_write(enabled, setpoint, operator, a
     _assert_refused(result, WriteRule.DEVICE_QUARANTINED, sim_machine, sim_machine.operator_setpoint)
 
 
-def test_a_sparkplug_device_is_refused_as_not_available_from_this_process(enabled, setpoint, admin, sim_machine):
+def test_a_sparkplug_device_without_a_host_running_fails_with_nothing_sent(enabled, setpoint, admin, sim_machine):
     _policy(setpoint)
     Device.objects.filter(pk=enabled.pk).update(protocol=Protocol.SPARKPLUG)
+    setpoint.refresh_from_db()
 
     result = tag_write_request(tag=setpoint, value=100, user=admin)
 
-    _assert_refused(result, WriteRule.PROTOCOL, sim_machine, sim_machine.operator_setpoint)
-    assert "not available from this process" in result.message
+    assert result.state == WriteState.EXECUTED
+    assert result.outcome is not None
+    assert (result.outcome.status, result.outcome.sent) == (WriteStatus.FAILED, False)
+    assert "no Sparkplug host (manage.py run_sparkplug) is connected" in result.message
+    assert sim_machine.operator_setpoint != 100
+    event = AuditEvent.objects.order_by("-id").first()
+    assert (event.action, event.details["outcome"], event.details["sent"]) == (AuditAction.PLC_WRITE, "failed", False)
 
 
 def test_a_value_outside_the_range_is_refused(enabled, setpoint, operator, sim_machine):
