@@ -13,6 +13,17 @@ connected (ingest/pipeline/device_status.py), not on every poll.
 Alarms: the actions and messages of alarms/consumers.py. Downtime (a line's stops, for users who may view the
 plant; classifying checked per area on each action), OEE (a line's current-shift OEE and loss Pareto, live) and the
 overview cards' current-shift OEE and state since (live): production/consumers.py.
+Writes (for users who may operate the tag's area: every rule is ingest.services.writes', which audits every attempt,
+refused ones included):
+  {"action": "write", "tag": 12, "value": 1500}      ask to write (direct, armed or awaiting approval per policy)
+  {"action": "write_confirm", "token": "..."}        confirm an armed write (its token came in the write's answer)
+  {"action": "write_approve", "request": 40}         approve another person's two-person write
+Server -> client: {"type": "write_result", "action", "tag", "state": "executed" | "armed" | "awaiting_approval",
+"message", "request", "token" (armed: for write_confirm), "expires" (epoch ms), "outcome": {"status", "sent",
+"read_back", "error"} | null}, or {"type": "error", "stream": "write", "action", "tag", "rule", "message"} when
+refused (nothing written). Every state change of a write of a subscribed machine (armed, awaiting approval,
+confirmed, mismatched, failed, refused, expired; whoever made it) comes as {"type": "write", "machine": 1, "write":
+{...ingest.services.write_live.write_event}}.
 Anything else gets an error message; the connection stays open and nothing else changes. Signed-out browsers
 (expired session included) are accepted then closed with 4401, users with no right to any stream with 4403;
 signing out closes the session's open sockets with 4401.
@@ -31,11 +42,20 @@ from alarms.services.actions import PERM_VIEW as VIEW_ALARMS
 from common.fanout import fanout
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
+from historian.queries.writes import write_request_awaiting_approval
 from historian.services.live import (
     DEVICE_STATUS_MESSAGE_TYPE,
     DEVICES_LIVE_GROUP,
     LIVE_MESSAGE_TYPE,
     machine_live_group,
+)
+from ingest.services.write_live import WRITE_MESSAGE_TYPE
+from ingest.services.writes import (
+    WriteResult,
+    WriteState,
+    tag_write_approve,
+    tag_write_confirm,
+    tag_write_request_by_id,
 )
 from production.consumers import (
     DOWNTIME_ACTIONS,
@@ -50,6 +70,7 @@ MAX_MESSAGE_BYTES = 4096
 MAX_SUBSCRIPTIONS = 200
 VIEW_PLANT = "historian.view_plant"
 LIVE_ACTIONS = frozenset({"subscribe", "unsubscribe"})
+WRITE_ACTIONS = frozenset({"write", "write_confirm", "write_approve"})
 
 
 def live_frame(event: dict) -> str | None:
@@ -58,7 +79,66 @@ def live_frame(event: dict) -> str | None:
         return json.dumps({"type": "samples", "machine": event["machine"], "samples": event["samples"]})
     if event.get("type") == DEVICE_STATUS_MESSAGE_TYPE:
         return json.dumps({"type": "device", "device": event["device"]})
+    if event.get("type") == WRITE_MESSAGE_TYPE:
+        return json.dumps({"type": "write", "machine": event["machine"], "write": event["write"]})
     return None
+
+
+def _write_act(user: Any, message: dict, remote_addr: str | None) -> WriteResult:
+    """One write action through the write service (which checks and audits everything)."""
+    action = message["action"]
+    if action == "write":
+        return tag_write_request_by_id(
+            tag_id=message.get("tag"), value=message.get("value"), user=user, remote_addr=remote_addr
+        )
+    if action == "write_confirm":
+        token = message.get("token")
+        return tag_write_confirm(token=token if isinstance(token, str) else "", user=user, remote_addr=remote_addr)
+    request_id = message.get("request")
+    waiting = (
+        write_request_awaiting_approval(request_id=request_id)
+        if isinstance(request_id, int) and not isinstance(request_id, bool) and 0 < request_id < 2**63
+        else None
+    )
+    return tag_write_approve(token=waiting.token if waiting else "", user=user, remote_addr=remote_addr)
+
+
+def write_frame(action: str, tag: object, result: WriteResult) -> str:
+    """The answer to the socket that asked: the result, or an error frame naming the rule that refused it."""
+    tag_id = tag if isinstance(tag, int) and not isinstance(tag, bool) else None
+    if result.state == WriteState.REFUSED:
+        rule = result.rule.value if result.rule is not None else ""
+        return json.dumps(
+            {
+                "type": "error",
+                "stream": "write",
+                "action": action,
+                "tag": tag_id,
+                "rule": rule,
+                "message": result.message,
+            }
+        )
+    outcome = result.outcome
+    return json.dumps(
+        {
+            "type": "write_result",
+            "action": action,
+            "tag": tag_id,
+            "state": result.state.value,
+            "message": result.message,
+            "request": result.request_id,
+            "token": result.token,
+            "expires": round(result.expires_at.timestamp() * 1000) if result.expires_at else None,
+            "outcome": None
+            if outcome is None
+            else {
+                "status": outcome.status.value,
+                "sent": outcome.sent,
+                "read_back": outcome.read_back if isinstance(outcome.read_back, int | float) else None,
+                "error": outcome.error,
+            },
+        }
+    )
 
 
 class LiveStream:
@@ -195,6 +275,12 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewS
                 await self.downtime_error("You may not view the plant's stops.")
             else:
                 await self.downtime_receive(message)
+        elif action in WRITE_ACTIONS:
+            client = self.scope.get("client")
+            result = await database_sync_to_async(_write_act)(
+                self.scope["user"], message, client[0] if client else None
+            )
+            await self.send(text_data=write_frame(action, message.get("tag"), result))
         elif action in OEE_ACTIONS:
             if self.subscriptions is None:
                 await self.oee_error("You may not view the plant's OEE.")
@@ -212,7 +298,8 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewS
                         "type": "error",
                         "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
                         "acknowledge, shelve, unshelve or downtime_subscribe, downtime_classify, "
-                        "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe, overview_subscribe.",
+                        "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe, overview_subscribe, "
+                        "write, write_confirm or write_approve.",
                     }
                 )
             )

@@ -16,7 +16,9 @@ from historian.queries.common import MAX_PIXELS
 from historian.queries.errors import HistoryQueryError
 from historian.queries.history import tag_history
 from historian.queries.plant import MachineView, machine_trend_tags, machine_view, plant_overview
+from historian.queries.writes import machine_write_controls, tag_writes_recent, write_request_row
 from historian.sample_types import datetime_to_us
+from ingest.services.writes import tag_may_operate
 from production.queries.pages import overview_production_lines
 
 VIEW_PLANT = "historian.view_plant"
@@ -76,6 +78,21 @@ def plant_overview_page(request: HttpRequest) -> HttpResponse:
             "buffers": [b for b in ingest_buffer_statuses() if b["depth"] or b["dropped"]],
         },
     )
+
+
+def _controls(request: HttpRequest, machine: Machine) -> dict | None:
+    """The operator controls of the machine's writable tags, for a user who may operate its area; else None."""
+    controls = machine_write_controls(machine_id=machine.pk)
+    first = machine.tags.filter(pk=controls[0]["tag"]).select_related("machine__line").first() if controls else None
+    if first is None or not tag_may_operate(user=request.user, tag=first):
+        return None
+    recent = tag_writes_recent(tag_ids=[c["tag"] for c in controls], limit=10)
+    rows = []
+    for row in map(write_request_row, recent):
+        for key in ("requested_at", "expires_at", "executed_at"):
+            row[key] = round(row[key].timestamp() * 1000) if row[key] else None
+        rows.append(row)
+    return {"controls": controls, "recent": rows, "me": request.user.get_username()}
 
 
 def _id_list(text: str) -> list[int] | None:
@@ -139,6 +156,7 @@ def machine_page(request: HttpRequest, machine_id: int) -> HttpResponse:
                     "window_seconds": TREND_WINDOW_SECONDS,
                     "history_url": reverse("dashboards:machine_history", args=[machine_id]),
                 },
+                "controls_json": _controls(request, view.machine),
             },
         )
     )

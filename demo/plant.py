@@ -6,6 +6,7 @@ runs (else over Modbus too): the protocols at work side by side.
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from demo.alarms import demo_alarms_load
@@ -13,8 +14,22 @@ from demo.simulator.opcua_server import opcua_signal_node_id
 from demo.simulator.plant import MACHINE_SIGNALS, STATE_LABELS, MachineState, SignalSpec, machine_tag_address
 from demo.simulator.production import DEMO_TIME_ZONE, FAULT_CODES, PRODUCTS
 from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, sparkplug_edge_node_id, sparkplug_metric_name
-from historian.models import Area, Device, Line, Machine, Protocol, ScanClass, Site, Tag, ValueLabel, ValueLabelSet
+from historian.models import (
+    Area,
+    ConfirmationMode,
+    Device,
+    Line,
+    Machine,
+    Protocol,
+    ScanClass,
+    Site,
+    Tag,
+    ValueLabel,
+    ValueLabelSet,
+    WritePolicy,
+)
 from historian.models.tags import Interpolation
+from ingest.services.writes import device_writes_set
 
 SITE_NAME = "Demo Plant"
 AREA_NAME = "Machining"
@@ -198,3 +213,51 @@ def demo_plant_load(
         devices=lines,
         protocols=tuple(protocols),
     )
+
+
+#: The demo's write policies (issue 14), per signal: the speed setpoint and the command register are armed, then
+#: confirmed (select-before-operate); the feed override is written at once within a narrow range and step.
+DEMO_WRITE_POLICIES: dict[str, dict] = {
+    "speed_setpoint": {
+        "min_value": 600.0,
+        "max_value": 3600.0,
+        "max_step": 1000.0,
+        "min_interval_seconds": 2.0,
+        "confirmation": ConfirmationMode.ARM,
+        "confirm_within_seconds": 30,
+    },
+    "feed_override": {
+        "min_value": 50.0,
+        "max_value": 120.0,
+        "max_step": 30.0,
+        "min_interval_seconds": 1.0,
+        "confirmation": ConfirmationMode.DIRECT,
+        "confirm_within_seconds": 30,
+    },
+    "command": {  # 1 start, 2 stop, 3 reset fault (4, maintenance done, is the maintenance crew's)
+        "min_value": 1.0,
+        "max_value": 3.0,
+        "max_step": None,
+        "min_interval_seconds": 2.0,
+        "confirmation": ConfirmationMode.ARM,
+        "confirm_within_seconds": 15,
+    },
+}
+
+
+def demo_writes_load(*, admin: User) -> int:
+    """Write policies on the demo machines' writable tags, and writes enabled on the demo devices by `admin` (an
+    administrator: audited), so a visitor operates the machines from their pages. Idempotent; returns the number of
+    policies."""
+    count = 0
+    with transaction.atomic():
+        for tag in Tag.objects.filter(machine__line__area__site__name=SITE_NAME, writable=True).select_related():
+            signal = tag.path.rsplit(".", 1)[-1]
+            settings = DEMO_WRITE_POLICIES.get(signal)
+            if settings is None:
+                continue
+            WritePolicy.objects.update_or_create(tag=tag, defaults=settings)
+            count += 1
+    for device in Device.objects.filter(tags__machine__line__area__site__name=SITE_NAME).distinct():
+        device_writes_set(device=device, enabled=True, user=admin)
+    return count

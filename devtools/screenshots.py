@@ -58,13 +58,11 @@ def _shots(base: str) -> list[tuple[str, Callable[[Page], None]]]:
 
     def explorer(page: Page) -> None:
         page.goto(urljoin(base, "/explorer/"))
-        page.fill("#tag-search", "CNC 101 motor_temperature")
-        page.wait_for_selector("#search-results button[data-add-tag]")
-        page.click("#search-results button[data-add-tag]")
-        page.fill("#tag-search", "CNC 101 spindle_speed")
-        page.wait_for_selector("#search-results button[data-add-tag]")
-        page.click("#search-results button[data-add-tag]")
-        page.click('[data-range="3600"]')
+        for tag in ("CNC 101.motor_temperature", "CNC 101.spindle_speed"):
+            page.fill("#tag-search", tag)
+            page.click(f'#search-results button[aria-label$="{tag}"]')
+            page.wait_for_selector(f'#pens li button[aria-label$="{tag}"]')
+        page.click('[data-range="900"]')
 
     def oee(page: Page) -> None:
         page.goto(urljoin(base, page.get_attribute("a.line-downtime[href$='/oee/']", "href") or "/"))

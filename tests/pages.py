@@ -58,6 +58,7 @@ def plant_pages(polling, live_asgi, device, scan_class, plant_server) -> PlantPa
         "overview": reverse("dashboards:plant_overview"),
         "machine": reverse("dashboards:machine", kwargs={"machine_id": machine.pk}),
         "explorer": reverse("dashboards:explorer"),
+        "wall screen": reverse("dashboards:kiosk"),
         "alarm list": reverse("alarms:list"),
         "alarm detail": reverse("alarms:detail", kwargs={"alarm_id": alarm.pk}),
         "alarm history": reverse("alarms:history"),

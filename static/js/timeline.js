@@ -5,10 +5,12 @@
 "use strict";
 (() => {
   const data = JSON.parse(document.getElementById("timeline-data").textContent);
-  const COLORS = {
-    running: "#2fbf71", idle: "#e0a526", blocked: "#b07cf0", setup: "#3fa7ff",
-    planned_stop: "#8d99a6", unplanned_down: "#ff5c5c", off: "#4a525a",
-  };
+  // The state palette of static/css/tokens.css (colour-blind safe), the same as the state badges.
+  const tokens = getComputedStyle(document.documentElement);
+  const COLORS = Object.fromEntries(
+    ["running", "idle", "blocked", "setup", "planned_stop", "unplanned_down", "off"]
+      .map((state) => [state, tokens.getPropertyValue(`--state-${state}`).trim() || "#8d99a6"]),
+  );
   const escape = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
   function minutes(s) { return s < 60 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`; }
