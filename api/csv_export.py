@@ -9,6 +9,7 @@ from datetime import datetime
 from common.csv import csv_async, csv_stream, csv_stream_chunks
 from historian.quality import quality_label
 from historian.queries.aggregates import AggregateInterval
+from maintenance.models import MaintenanceRequest
 from production.kpis import Kpis
 from production.models import StateInterval
 
@@ -162,3 +163,34 @@ def kpis_csv(periods: Iterable[tuple[datetime, datetime, str, Kpis]]) -> Iterato
         for start, end, label, k in periods
     )
     return csv_stream(["start", "end", "period", *KPI_COLUMNS], rows, lineterminator="\n", encoding="utf-8")
+
+
+MAINTENANCE_REQUEST_HEADER = [
+    "id", "machine_id", "machine", "component", "title", "status", "assignee", "planned_for", "created_at",
+    "created_by", "by_monitor", "closed_at", "closed_by", "done_note", "explanation",
+]  # fmt: skip
+
+
+def maintenance_requests_csv(requests: Iterable[MaintenanceRequest]) -> Iterator[bytes]:
+    """Work requests, one a row (titles, notes and explanations are people's or machines' text: guarded)."""
+    rows = (
+        [
+            r.pk,
+            r.machine_id,
+            r.machine.name,
+            r.component,
+            r.title,
+            r.status,
+            r.assignee.get_username() if r.assignee else "",
+            _iso(r.planned_for),
+            r.created_at.isoformat(),
+            r.created_by.get_username() if r.created_by else "",
+            r.by_monitor,
+            _iso(r.closed_at),
+            r.closed_by.get_username() if r.closed_by else "",
+            r.done_note,
+            (r.evidence or {}).get("explanation", ""),
+        ]
+        for r in requests
+    )
+    return csv_stream(MAINTENANCE_REQUEST_HEADER, rows, lineterminator="\n", encoding="utf-8")

@@ -655,6 +655,42 @@ class StopSerializer(StateIntervalSerializer):
     unclassified = serializers.BooleanField(help_text="No reason, and longer than the reason-required threshold")
 
 
+# Maintenance work requests (maintenance.queries.requests)
+
+
+class RequestCommentSerializer(serializers.Serializer):
+    author = serializers.CharField(source="author.username", default=None, allow_null=True)
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MaintenanceRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    machine_id = serializers.IntegerField()
+    machine = serializers.CharField(source="machine.name")
+    component = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=["open", "planned", "done"])
+    assignee = serializers.CharField(source="assignee.username", default=None, allow_null=True)
+    planned_for = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
+    by_monitor = serializers.BooleanField(help_text="Opened by the health monitor")
+    closed_at = serializers.DateTimeField(allow_null=True)
+    closed_by = serializers.CharField(source="closed_by.username", default=None, allow_null=True)
+    done_note = serializers.CharField()
+    evidence = serializers.JSONField(help_text="Score trend, contributing signals and RUL when it was opened")
+
+
+class MaintenanceRequestDetailSerializer(MaintenanceRequestSerializer):
+    comments = RequestCommentSerializer(many=True, source="comments.all")
+
+
+class MaintenanceRequestsQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["open", "planned", "done"], required=False)
+    machine = serializers.IntegerField(required=False, min_value=1)
+
+
 # --- writes to the plant (ingest.services.writes) ---------------------------------------------------------------
 
 

@@ -35,6 +35,11 @@ urlpatterns = [
     path("v1/production/intervals/", views.ProductionIntervalsView.as_view(), name="production_intervals"),
     path("v1/production/downtime/", views.ProductionDowntimeView.as_view(), name="production_downtime"),
     path("v1/production/export.csv", views.ProductionExportView.as_view(), name="production_export"),
+    path("v1/maintenance/requests/", views.MaintenanceRequestsView.as_view(), name="maintenance_requests"),
+    path("v1/maintenance/requests/<int:pk>/", views.MaintenanceRequestView.as_view(), name="maintenance_request"),
+    path(
+        "v1/maintenance/requests.csv", views.MaintenanceRequestsExportView.as_view(), name="maintenance_requests_export"
+    ),
     # Last: whatever else is under /api/ is a JSON 404 (e.g. /api/v1/tags/%C2%84/), like the API's own.
     re_path(r"^(?P<path>.*)$", api_not_found, name="not_found"),
 ]

@@ -53,6 +53,7 @@ from ingest.services.writes import (
     tag_write_request_by_id,
 )
 from inventory.queries import asset_changes, asset_exists, assets_with_recent_changes
+from maintenance.queries.requests import requests_list
 from production.models import MachineState
 from production.queries.intervals import intervals_in_range, reason_required_seconds, stops_in_range
 from production.queries.kpis import (
@@ -704,6 +705,63 @@ class ProductionExportView(APIView):
         name = f"millwright-{params['kind']}-{scope.kind}{scope.id}-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.csv"
         response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+# Maintenance work requests: read here; changed through their page (maintenance.views), audited services.
+
+
+class MaintenanceRequestsView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        parameters=[s.MaintenanceRequestsQuerySerializer],
+        responses={200: s.MaintenanceRequestSerializer(many=True), 400: s.ErrorSerializer},
+        summary="Maintenance work requests, newest first (at most 1000)",
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.MaintenanceRequestsQuerySerializer, request)
+        rows = requests_list(status=params.get("status"), machine_id=params.get("machine"))[:1000]
+        return Response(s.MaintenanceRequestSerializer(rows, many=True).data)
+
+
+class MaintenanceRequestView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        responses={200: s.MaintenanceRequestDetailSerializer, 404: s.ErrorSerializer},
+        summary="One maintenance work request with its comments and evidence",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        row = requests_list().filter(pk=pk).first()
+        if row is None:
+            raise NotFound("No such work request.")
+        return Response(s.MaintenanceRequestDetailSerializer(row).data)
+
+
+class MaintenanceRequestsExportView(APIView):
+    """Work requests as CSV through common.csv (the one CSV writer, formula guard)."""
+
+    permission_classes = [has_perm(EXPORT_DATA)]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        parameters=[s.MaintenanceRequestsQuerySerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (400, "application/json"): s.ErrorSerializer},
+        summary="Maintenance work requests as CSV",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        params = _params(s.MaintenanceRequestsQuerySerializer, request)
+        rows = requests_list(status=params.get("status"), machine_id=params.get("machine"))
+        stream = csv_export.maintenance_requests_csv(rows.iterator(chunk_size=2000))
+        content: Iterator[bytes] | AsyncIterator[bytes] = stream
+        if isinstance(request._request, ASGIRequest):
+            content = csv_export.as_async(stream)
+        response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="millwright-maintenance-requests.csv"'
         return response
 
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("alarms/", include("alarms.urls")),
     path("inventory/", include("inventory.urls")),
     path("production/", include("production.urls")),
+    path("maintenance/", include("maintenance.urls")),
     path("automation/", include("automation.urls")),
     path("", include("operations.urls")),
     path("", include("dashboards.urls")),

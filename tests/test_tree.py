@@ -17,6 +17,8 @@ NOT_MIRRORED = {
     "historian/services/tag_csv/test_value_labels.py": "the value label column: codecs, plan and apply",
     "ingest/acquisition/test_sparkplug_write.py": "Sparkplug commands through the host runner and the edge node",
     "production/test_browser.py": "the downtime, OEE and Pareto pages in Chromium",
+    "maintenance/test_browser.py": "the machine health page in Chromium",
+    "maintenance/test_end_to_end.py": "a real worker: scoring hook, alerting, alarms, work request and PLC write",
     "production/test_oee_stream.py": "the OEE and Pareto streams of production/consumers.py with the queries",
     "test_tree.py": "checks the test tree itself",
     "test_walking_skeleton.py": "end to end: Celery worker, poll, store, WebSocket, across every app",

@@ -78,6 +78,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     "production:line_report_download": Endpoint(
         PLANT.expected, kwargs={"line_id": "<line>", "report_id": 999_999, "kind": "pdf"}
     ),
+    # Maintenance: plant-floor pages; acting on a request is checked per area by the services (tests/maintenance)
+    "maintenance:health_overview": PLANT,
+    "maintenance:machine_health": Endpoint(PLANT.expected, kwargs={"machine_id": "<machine>"}),
+    "maintenance:requests": PLANT,
+    "maintenance:request_detail": Endpoint(PLANT.expected, kwargs={"request_id": 999_999}),
+    "maintenance:request_action": Endpoint(PLANT.expected, method="post", kwargs={"request_id": 999_999}),
     # Alarms
     "alarms:list": ALARMS,
     # One alarm; a security alarm is a 404 without alarms.view_security_alarms (tests/alarms/services/test_security)
@@ -119,6 +125,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:production_intervals": API_PLANT,
     "api:production_downtime": API_PLANT,
     "api:production_export": API_EXPORT,
+    "api:maintenance_requests": API_PLANT,
+    "api:maintenance_request": Endpoint(API_PLANT.expected, kwargs={"pk": 999_999}),
+    "api:maintenance_requests_export": API_EXPORT,
     # Rules: backtesting needs automation.backtest_rule (engineers, administrators), then operating the rule's areas
     "automation:backtest": Endpoint((LOGIN, DENY, ALLOW, ALLOW), kwargs={"rule_id": "<automation.rule>"}),
     # Whatever else is under /api/: a JSON 404 for everyone (an answer, not a refusal).

@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services.users import admin_user_ensure
 from common.net import free_port_other_than, port_accepts, preferred_or_free_port, wait_for_port
+from demo.maintenance import demo_maintenance_load
 from demo.plant import SITE_NAME, demo_plant_load, demo_writes_load
 from demo.production import demo_production_load
 from demo.rules import demo_rules_load
@@ -117,6 +118,8 @@ class Command(BaseCommand):
         admin_user_ensure(username=username, password=password)
         # The demo admin operates the machines: their setpoints and commands from each machine page.
         demo_writes_load(admin=get_user_model().objects.get(username=username))
+        # CNC 102's health model, fitted from its first minutes of running (demo/maintenance.py).
+        demo_maintenance_load(admin=get_user_model().objects.get(username=username))
 
         url = f"http://{options['host']}:{web_port}/"
         by_protocol = {
