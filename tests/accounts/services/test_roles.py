@@ -20,6 +20,7 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "alarms.shelve_alarm",
         "production.classify_downtime",  # in the areas granted (production.DowntimeArea)
         "historian.operate",  # in the areas granted (historian.OperateArea), under each tag's write policy
+        "maintenance.work_requests",  # in the areas granted (maintenance.MaintenanceArea)
     }
     assert _perms(Role.ENGINEER) == _perms(Role.OPERATOR) | {
         "historian.use_trend_explorer",
@@ -29,6 +30,11 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "inventory.view_assetchange",
         "alarms.view_security_alarms",  # engineers look after the network: the security alarms are theirs too
         "production.classify_downtime_any_area",
+        "automation.backtest_rule",  # over the history of the areas they may operate in
+        "automation.view_rule",
+        "automation.view_rulefiring",
+        "maintenance.work_requests_any_area",
+        "maintenance.fit_health_model",
     }
     administrator = _perms(Role.ADMINISTRATOR)
     assert administrator > _perms(Role.ENGINEER)
