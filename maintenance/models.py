@@ -5,7 +5,8 @@ Health scores are not stored here: they are derived tags (historian), written th
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+
+from historian.models.area_grants import AreaGrant, group_xor_user
 
 
 class HealthModel(models.Model):
@@ -172,25 +173,9 @@ class RequestComment(models.Model):
         return f"comment on #{self.request_id}"
 
 
-class MaintenanceArea(models.Model):
+class MaintenanceArea(AreaGrant):
     """Where holders of maintenance.work_requests may work on requests: an area, for a group or for one user."""
 
-    area = models.ForeignKey("historian.Area", on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-
-    class Meta:
+    class Meta(AreaGrant.Meta):
         verbose_name = "maintenance area"
-        ordering = ["area"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(group__isnull=False, user__isnull=True) | Q(group__isnull=True, user__isnull=False),
-                name="maintenance_area_group_xor_user",
-                violation_error_message="Grant the area to a group or to a user (one of the two).",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.area}: {self.group or self.user}"
+        constraints = [group_xor_user("maintenance_area_group_xor_user")]

@@ -27,6 +27,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from historian.models.area_grants import AreaGrant, group_xor_user
 from production import calendar as shift_calendar
 from production import kpis
 
@@ -591,29 +592,13 @@ class StopSplit(models.Model):
         return f"{self.machine} split at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
-class DowntimeArea(models.Model):
+class DowntimeArea(AreaGrant):
     """Where holders of production.classify_downtime may classify stops: an area, for a group (e.g. "Line 1
     operators") or for one user. Holders of production.classify_downtime_any_area need none."""
 
-    area = models.ForeignKey("historian.Area", on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-
-    class Meta:
+    class Meta(AreaGrant.Meta):
         verbose_name = "downtime classification area"
-        ordering = ["area"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(group__isnull=False, user__isnull=True) | Q(group__isnull=True, user__isnull=False),
-                name="downtime_area_group_xor_user",
-                violation_error_message="Grant the area to a group or to a user (one of the two).",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.area}: {self.group or self.user}"
+        constraints = [group_xor_user("downtime_area_group_xor_user")]
 
 
 # KPI summaries (a cache of production.queries.kpis)

@@ -4,7 +4,6 @@ in every area the rule watches or acts on (historian.operate there, or historian
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q
 
 from automation.models import Rule
 from automation.services.rules import rule_compile
@@ -41,7 +40,4 @@ def rule_may_backtest(*, user: User | AnonymousUser, rule: Rule) -> bool:
         return True
     if not user.has_perm("historian.operate"):
         return False
-    granted = set(
-        OperateArea.objects.filter(Q(user_id=user.pk) | Q(group__user=user.pk)).values_list("area_id", flat=True)
-    )
-    return rule_areas(rule) <= granted
+    return rule_areas(rule) <= OperateArea.area_ids(user)

@@ -11,6 +11,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from .area_grants import AreaGrant, group_xor_user
+
 
 class ConfirmationMode(models.TextChoices):
     DIRECT = "direct", "Direct: written when asked"
@@ -103,28 +105,12 @@ class WritePolicy(models.Model):
         return f"{self.interlock_tag} {self.get_interlock_comparison_display()} {self.interlock_value:g}"
 
 
-class OperateArea(models.Model):
+class OperateArea(AreaGrant):
     """Where holders of historian.operate may write: an area, for a group or one user. Holders of
     historian.operate_any_area need none."""
 
-    area = models.ForeignKey("historian.Area", on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["area"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(group__isnull=False, user__isnull=True) | Q(group__isnull=True, user__isnull=False),
-                name="operate_area_group_xor_user",
-                violation_error_message="Grant the area to a group or to a user (one of the two).",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.area}: {self.group or self.user}"
+    class Meta(AreaGrant.Meta):
+        constraints = [group_xor_user("operate_area_group_xor_user")]
 
 
 class WriteRequestState(models.TextChoices):

@@ -32,7 +32,6 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditAction
@@ -131,7 +130,7 @@ def tag_may_operate(*, user: Actor, tag: Tag) -> bool:
     if not user.has_perm(PERM_OPERATE):
         return False
     area_id = tag.machine.line.area_id
-    return OperateArea.objects.filter(area_id=area_id).filter(Q(user_id=user.pk) | Q(group__user=user.pk)).exists()
+    return OperateArea.grants(user, area_id)
 
 
 def device_writes_set(*, device: Device, enabled: bool, user: Actor, remote_addr: str | None = None) -> bool:

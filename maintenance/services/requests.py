@@ -14,7 +14,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services.events import audit_record
@@ -42,7 +41,7 @@ def request_may_work(*, user: User | None, area_id: int) -> bool:
         return True
     if not user.has_perm(PERM_WORK):
         return False
-    return MaintenanceArea.objects.filter(area_id=area_id).filter(Q(user_id=user.pk) | Q(group__user=user.pk)).exists()
+    return MaintenanceArea.grants(user, area_id)
 
 
 def _area_id(machine: Machine) -> int:

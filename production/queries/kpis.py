@@ -176,8 +176,7 @@ def areas_visible(*, user: Any) -> frozenset[int] | None:
         return frozenset()
     if user.has_perm(PERM_VIEW_ANY_AREA):
         return None
-    grants = DowntimeArea.objects.filter(Q(user_id=user.pk) | Q(group__user=user.pk))
-    return frozenset(grants.values_list("area_id", flat=True))
+    return frozenset(DowntimeArea.area_ids(user))
 
 
 def scope_visible(*, scope: Scope, user: Any) -> bool:

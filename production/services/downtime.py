@@ -58,7 +58,7 @@ def downtime_may_classify(*, user: User | None, area_id: int) -> bool:
         return True
     if not user.has_perm(PERM_CLASSIFY):
         return False
-    return DowntimeArea.objects.filter(area_id=area_id).filter(Q(user_id=user.pk) | Q(group__user=user.pk)).exists()
+    return DowntimeArea.grants(user, area_id)
 
 
 def _stop_lock(*, interval_id: int, user: User | None) -> StateInterval:
