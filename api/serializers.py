@@ -686,8 +686,17 @@ class MaintenanceRequestDetailSerializer(MaintenanceRequestSerializer):
     comments = RequestCommentSerializer(many=True, source="comments.all")
 
 
+class PresentChoiceField(serializers.ChoiceField):
+    """An optional query choice that refuses an empty value (`status=`), which DRF would read as absent."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
 class MaintenanceRequestsQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["open", "planned", "done"], required=False)
+    status = PresentChoiceField(choices=["open", "planned", "done"], required=False)
     machine = serializers.IntegerField(required=False, min_value=1)
 
 

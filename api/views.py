@@ -743,10 +743,8 @@ class MaintenanceRequestsExportView(APIView):
     """Work requests as CSV through common.csv (the one CSV writer, formula guard)."""
 
     permission_classes = [has_perm(EXPORT_DATA)]
-    renderer_classes = [JSONRenderer, CSVRenderer]
-
-    def perform_content_negotiation(self, request, force=False):
-        return JSONRenderer(), JSONRenderer.media_type
+    # Errors are JSON; the CSV is a StreamingHttpResponse (no `format` choice to offer: nothing else to pick).
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
         parameters=[s.MaintenanceRequestsQuerySerializer],
@@ -810,22 +808,13 @@ def _write_response(result: WriteResult) -> Response:
             "request": result.request_id,
         }
         return Response(refusal, status=_REFUSAL_STATUS.get(result.rule, 409))
-    outcome = result.outcome
     body: dict[str, Any] = {
         "state": result.state.value,
         "message": result.message,
         "request": result.request_id,
         "token": result.token,
         "expires_at": result.expires_at,
-        "outcome": None
-        if outcome is None
-        else {
-            "status": outcome.status.value,
-            "sent": outcome.sent,
-            "read_back": outcome.read_back if isinstance(outcome.read_back, int | float) else None,
-            "error": outcome.error,
-            "seconds": round(outcome.seconds, 4),
-        },
+        "outcome": result.outcome_summary(),
     }
     if result.state != WriteState.EXECUTED:
         return Response(body, status=202)

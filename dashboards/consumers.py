@@ -118,7 +118,6 @@ def write_frame(action: str, tag: object, result: WriteResult) -> str:
                 "message": result.message,
             }
         )
-    outcome = result.outcome
     return json.dumps(
         {
             "type": "write_result",
@@ -129,14 +128,7 @@ def write_frame(action: str, tag: object, result: WriteResult) -> str:
             "request": result.request_id,
             "token": result.token,
             "expires": round(result.expires_at.timestamp() * 1000) if result.expires_at else None,
-            "outcome": None
-            if outcome is None
-            else {
-                "status": outcome.status.value,
-                "sent": outcome.sent,
-                "read_back": outcome.read_back if isinstance(outcome.read_back, int | float) else None,
-                "error": outcome.error,
-            },
+            "outcome": result.outcome_summary(),
         }
     )
 

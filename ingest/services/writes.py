@@ -110,6 +110,19 @@ class WriteResult:
     def confirmed(self) -> bool:
         return self.outcome is not None and self.outcome.confirmed
 
+    def outcome_summary(self) -> dict[str, Any] | None:
+        """The driver's outcome as the API and the page socket show it (None when nothing was executed)."""
+        outcome = self.outcome
+        if outcome is None:
+            return None
+        return {
+            "status": outcome.status.value,
+            "sent": outcome.sent,
+            "read_back": outcome.read_back if isinstance(outcome.read_back, int | float) else None,
+            "error": outcome.error,
+            "seconds": round(outcome.seconds, 4),
+        }
+
 
 class _Refusal(Exception):
     def __init__(self, rule: WriteRule, message: str) -> None:
