@@ -65,6 +65,7 @@ def test_with_an_mqtt_broker_line_2_comes_over_sparkplug(db, monkeypatch, tmp_pa
         "Line 1 PLC": Protocol.MODBUS,
         "Line 2 edge node (Sparkplug B)": Protocol.SPARKPLUG,  # its Modbus device, left without tags, is gone
         "Line 3 OPC UA server": Protocol.OPCUA,
+        "Millwright derived values": Protocol.DERIVED,  # the health scores' tags (maintenance)
     }
     edge = Device.objects.get(protocol=Protocol.SPARKPLUG)
     assert f"{edge.host}:{edge.port}" == address
