@@ -2,8 +2,8 @@
 
 Each kind resolves its document (references by path or name, checked now: a rule with a wrong action is not
 saved), says what it would do (dry run) and does it. Another app adds a kind with `action_kind_register` from its
-AppConfig.ready() (the maintenance app's "open a work request": a kind named `work_request`), without this app
-knowing it.
+AppConfig.ready(), without this app knowing it. "Open a maintenance work request" (`work_request`) lives here: the
+maintenance app sits below this one, so this one calls it.
 
 Every action runs off the ingest thread (automation.tasks.rule_firing_run) and never raises: its outcome is a dict
 kept in the firing's journal. A write goes through the tag's write policy (ingest.services.writes) with the rule as
@@ -118,6 +118,56 @@ def _notify_run(*, action: Action, rule: Any, firing: Any) -> dict:
     return {"state": "sent", "message": f"sent to {route.name}"}
 
 
+def _work_request_resolve(document: dict) -> Action:
+    from historian.models import Machine
+
+    name = str(document.get("machine", ""))
+    line, _, machine_name = name.rpartition("/")
+    machines = Machine.objects.filter(name=machine_name)
+    if line:
+        machines = machines.filter(line__name=line)
+    found = list(machines[:2])
+    if len(found) != 1:
+        what = "no machine" if not found else "more than one machine named"
+        raise ValidationError(f"Work request: {what} {name!r} (name it as line/machine).")
+    component = str(document.get("component", "")).strip()
+    title = str(document.get("title", "")).strip()
+    if not component or not title or len(component) > 100 or len(title) > 200:
+        raise ValidationError("Work request: a component (1-100 characters) and a title (1-200 characters).")
+    return Action(
+        "work_request",
+        f"open a work request on {found[0].name} ({component})",
+        {"machine_id": found[0].pk, "component": component, "title": title},
+    )
+
+
+def _work_request_run(*, action: Action, rule: Any, firing: Any) -> dict:
+    """One open request per machine and component: a rule firing again while it is open adds nothing."""
+    from historian.models import Machine
+    from maintenance.models import MaintenanceRequest, RequestStatus
+    from maintenance.services.requests import RequestError, request_open
+
+    machine = Machine.objects.select_related("line__area").get(pk=action.params["machine_id"])
+    component = action.params["component"]
+    already = (
+        MaintenanceRequest.objects.filter(machine=machine, component=component)
+        .exclude(status=RequestStatus.DONE)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if already is not None:
+        return {"state": "already", "message": f"request #{already} is still open", "request": already}
+    evidence = {"rule": rule.name, "version": firing.version, "time": firing.time.isoformat(), "values": firing.values}
+    try:
+        request = request_open(
+            machine=machine, component=component, title=action.params["title"], evidence=evidence, user=rule.run_as
+        )
+    except (RequestError, PermissionError) as error:
+        return {"state": "failed", "message": str(error)}
+    return {"state": "opened", "message": f"request #{request.pk} opened", "request": request.pk}
+
+
 action_kind_register("write", ActionKind(_write_resolve, _write_run))
 action_kind_register("device_out_of_service", ActionKind(_device_resolve, _device_run))
 action_kind_register("notify", ActionKind(_notify_resolve, _notify_run))
+action_kind_register("work_request", ActionKind(_work_request_resolve, _work_request_run))
