@@ -4,14 +4,12 @@ on first use (as .ci/run does up front), injected into a Playwright page, run th
 Only where it truly cannot be installed (no npm, no registry) do the tests skip, saying why.
 """
 
-import fcntl
-import shutil
-import subprocess
 from pathlib import Path
+
+from tests.npm import npm_ci
 
 HERE = Path(__file__).resolve().parent / "axe"
 AXE_JS = HERE / "node_modules" / "axe-core" / "axe.min.js"
-INSTALL_TIMEOUT = 300
 
 #: The impacts that fail a page: axe's "serious" and "critical".
 FAILING = ("serious", "critical")
@@ -23,23 +21,7 @@ class AxeUnavailable(RuntimeError):
 
 def axe_source() -> str:
     """The text of axe.min.js, installing the pinned package first if it is missing or older than the lock file."""
-    lock_file = HERE / "package-lock.json"
-    installed = HERE / "node_modules" / ".package-lock.json"
-    with lock_file.open("rb") as lock:  # concurrent runs on one checkout: the second waits for the first's install
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (installed.exists() and installed.stat().st_mtime >= lock_file.stat().st_mtime and AXE_JS.exists()):
-            npm = shutil.which("npm")
-            if npm is None:
-                raise AxeUnavailable("npm is not installed (needed once to install axe-core: apt-get install npm)")
-            result = subprocess.run(
-                [npm, "ci", "--prefix", str(HERE), "--no-audit", "--no-fund"],
-                capture_output=True,
-                text=True,
-                timeout=INSTALL_TIMEOUT,
-                check=False,
-            )
-            if result.returncode != 0:
-                raise AxeUnavailable(f"npm ci in {HERE} failed: {result.stderr.strip()[-2000:]}")
+    npm_ci(HERE, AxeUnavailable, expect=AXE_JS)
     return AXE_JS.read_text()
 
 

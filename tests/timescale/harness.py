@@ -12,7 +12,6 @@ DATABASE_URL at a fresh instance for the test run (see tests/conftest.py for whi
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import selectors
 import shutil
@@ -22,9 +21,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.npm import npm_ci
+
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 60.0
-INSTALL_TIMEOUT = 300
 # Names of the environment variables: the harness's URL is kept so that processes started by the tests (which
 # read the settings again) reuse the instance rather than start their own.
 URL_VAR = "MILLWRIGHT_TIMESCALE_URL"
@@ -53,7 +53,7 @@ class TimescaleHarness:
         node = shutil.which("node")
         if node is None:
             raise HarnessUnavailable("node is not installed (the TimescaleDB test harness runs on Node.js 20+)")
-        install_node_modules()
+        npm_ci(HERE, HarnessUnavailable)
         self.process = subprocess.Popen(
             [node, str(HERE / "server.mjs"), "0"],
             cwd=HERE,
@@ -113,29 +113,6 @@ def _wait_ready(process: subprocess.Popen[bytes]) -> int:
     if word != "ready":
         raise RuntimeError(f"unexpected first line from the TimescaleDB harness: {line!r}")
     return int(port)
-
-
-def install_node_modules() -> None:
-    """`npm ci` from the committed package-lock.json when node_modules is missing or older than the lock file."""
-    lock_file = HERE / "package-lock.json"
-    installed = HERE / "node_modules" / ".package-lock.json"
-    # Concurrent test runs on one checkout: the second waits for the first's install.
-    with lock_file.open("rb") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if installed.exists() and installed.stat().st_mtime >= lock_file.stat().st_mtime:
-            return
-        npm = shutil.which("npm")
-        if npm is None:
-            raise HarnessUnavailable("npm is not installed (needed once to install the TimescaleDB test harness)")
-        result = subprocess.run(
-            [npm, "ci", "--prefix", str(HERE), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise HarnessUnavailable(f"npm ci in {HERE} failed: {result.stderr.strip()[-2000:]}")
 
 
 def use_timescale_harness() -> None:
