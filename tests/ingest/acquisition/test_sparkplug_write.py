@@ -3,15 +3,13 @@ echo; the simulator's edge node applying them to its machines."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from demo.simulator.modbus_server import ReadyCallback, ServerThread
 from demo.simulator.plant import MachineCommand, MachineState, PlantSimulator
-from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, serve_plant_sparkplug, sparkplug_metric_name
+from demo.simulator.sparkplug_plant import SPARKPLUG_GROUP, sparkplug_metric_name
 from historian.models import Device, Protocol
 from ingest.acquisition.sparkplug_host import SparkplugRunner
 from ingest.protocols.base import PointRequest, WriteStatus
@@ -21,7 +19,7 @@ from ingest.protocols.sparkplug.session import BrokerSettings
 from inventory.security_events import SecurityEventKind
 from tests.mqtt_broker import MosquittoBroker
 from tests.security_events import security_events_collected
-from tests.simulated_plant import plant_simulator
+from tests.simulated_plant import sparkplug_plant_edge
 from tests.waiting import wait_until
 
 GROUP, NODE, CNC = "Plant9", "Gateway9", "CNC901"
@@ -161,22 +159,7 @@ def test_a_metric_without_a_birth_is_refused(runner: SparkplugRunner, broker: Mo
 @pytest.fixture
 def plant_edge(broker: MosquittoBroker) -> Iterator[PlantSimulator]:
     """Line 1 of a plant as the simulator's Sparkplug edge node, the plant stepped in the same loop."""
-    plant = plant_simulator(lines=1, machines_per_line=2, seed=4)
-
-    async def serve(ready: ReadyCallback) -> None:
-        async def stepping() -> None:
-            while True:
-                plant.step(time.monotonic())
-                await asyncio.sleep(0.1)
-
-        task = asyncio.create_task(stepping())
-        ready((broker.host, broker.port))
-        try:
-            await serve_plant_sparkplug(host=broker.host, port=broker.port, plant=plant, line_index=0, tick_seconds=0.1)
-        finally:
-            task.cancel()
-
-    with ServerThread(serve, name="sparkplug-plant"):
+    with sparkplug_plant_edge(host=broker.host, port=broker.port, seed=4) as plant:
         yield plant
 
 

@@ -4,8 +4,6 @@ edge node's echo and followed by the machine; with the runner stopped, a clear f
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,16 +11,14 @@ import pytest
 from accounts.services.roles import Role
 from audit.models import AuditAction, AuditEvent
 from demo.plant import demo_plant_load
-from demo.simulator.modbus_server import ReadyCallback, ServerThread
 from demo.simulator.plant import PlantSimulator
-from demo.simulator.sparkplug_plant import serve_plant_sparkplug
 from historian.models import ConfirmationMode, Device, Protocol, Tag, WritePolicy
 from historian.queries.history import current_values
 from ingest.protocols.base import WriteStatus
 from ingest.services.writes import WriteState, device_writes_set, tag_write_confirm, tag_write_request
 from tests.manage_py import ManagePy
 from tests.mqtt_broker import MosquittoBroker, broker_or_skip
-from tests.simulated_plant import plant_simulator
+from tests.simulated_plant import sparkplug_plant_edge
 from tests.waiting import wait_until
 
 
@@ -35,22 +31,7 @@ def broker(tmp_path) -> Iterator[MosquittoBroker]:
 @pytest.fixture
 def plant_edge(broker: MosquittoBroker) -> Iterator[PlantSimulator]:
     """Line 1 of a plant as the demo simulator's Sparkplug edge node, the plant stepped in the same loop."""
-    plant = plant_simulator(lines=1, machines_per_line=2, seed=5)
-
-    async def serve(ready: ReadyCallback) -> None:
-        async def stepping() -> None:
-            while True:
-                plant.step(time.monotonic())
-                await asyncio.sleep(0.1)
-
-        task = asyncio.create_task(stepping())
-        ready((broker.host, broker.port))
-        try:
-            await serve_plant_sparkplug(host=broker.host, port=broker.port, plant=plant, line_index=0, tick_seconds=0.1)
-        finally:
-            task.cancel()
-
-    with ServerThread(serve, name="sparkplug-plant"):
+    with sparkplug_plant_edge(host=broker.host, port=broker.port, seed=5) as plant:
         yield plant
 
 
