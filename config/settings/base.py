@@ -343,7 +343,10 @@ INGEST_DB_WRITE_TIMEOUT_MS = env.int("INGEST_DB_WRITE_TIMEOUT_MS", default=5000)
 INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE_DIR/ingest/buffer-<host>.sqlite
 INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
 INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
+# Each worker and push runner replays its own host's buffer (ingest/acquisition/replay.py): it looks every
+# INGEST_REPLAY_INTERVAL_SECONDS and replays for at most INGEST_REPLAY_TASK_SECONDS per turn.
 INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.0)
+INGEST_REPLAY_INTERVAL_SECONDS = env.float("INGEST_REPLAY_INTERVAL_SECONDS", default=5.0)
 # A poller re-reads its configuration within a second of a change saved in admin or imported from a tag CSV (a
 # version token); this often it also checks a digest of it, for changes made behind the application's back.
 INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=30.0)
