@@ -183,6 +183,18 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/millwright")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database link cut without a reset (a pulled cable, a firewall dropping packets) must fail a write, not hang it
+# (the server's statement timeout cannot fire then): libpq gives up on a connection whose sent data stays
+# unacknowledged this long, and probes idle ones; a poll then buffers its values (ingest.pipeline.buffer).
+DATABASE_TCP_USER_TIMEOUT_MS = env.int("DATABASE_TCP_USER_TIMEOUT_MS", default=10_000)
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    connect_timeout=env.int("DATABASE_CONNECT_TIMEOUT", default=10),
+    tcp_user_timeout=DATABASE_TCP_USER_TIMEOUT_MS,
+    keepalives=1,
+    keepalives_idle=10,
+    keepalives_interval=5,
+    keepalives_count=3,
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
