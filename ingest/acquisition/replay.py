@@ -40,7 +40,7 @@ class BufferReplayer:
         self._last_depth = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._hooks: list[AfterStoreHook] | None = None
+        self._hooks: tuple[AfterStoreHook, ...] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="buffer-replay", daemon=True)
