@@ -329,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tags", type=int, default=10, help="tags per machine, the first its sequence (%(default)s)")
     parser.add_argument("--period-ms", type=int, default=1000, help="scan period (%(default)s ms)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run (%(default)s)")
-    parser.add_argument("--drain", type=float, default=3.0, help="wait for stragglers after it (%(default)s)")
+    parser.add_argument("--drain", type=float, default=5.0, help="wait for stragglers after it (%(default)s)")
     parser.add_argument("--concurrency", type=int, default=1, help="acquisition worker children (%(default)s)")
     parser.add_argument("--client-processes", type=int, help="client processes (default: one per 250 clients)")
     parser.add_argument("--no-baseline", action="store_true")
