@@ -12,6 +12,7 @@ they keep their order, and a browser that falls too far behind is closed (1013) 
 import asyncio
 import contextlib
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.services.sessions import (
@@ -20,7 +21,6 @@ from accounts.services.sessions import (
     session_seconds_left,
     session_sockets_group,
 )
-from common.async_db import database_read
 from common.fanout import CLOSE_TOO_SLOW, Outbox, fanout
 from common.metrics import gauge_add
 
@@ -52,7 +52,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return None
-        held = await database_read(_permissions_held)(user, permissions)
+        held = await database_sync_to_async(_permissions_held)(user, permissions)
         if not held:
             await self.close(code=CLOSE_FORBIDDEN)
             return None
@@ -106,7 +106,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         extended meanwhile keeps its sockets)."""
         with contextlib.suppress(asyncio.CancelledError):
             while True:
-                left = await database_read(session_seconds_left)(session_key)
+                left = await database_sync_to_async(session_seconds_left)(session_key)
                 if left is None:
                     return
                 if left <= 0:

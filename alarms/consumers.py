@@ -42,7 +42,6 @@ from alarms.services.actions import (
     may_see_security,
 )
 from alarms.services.live import ALARMS_MESSAGE_TYPE, alarms_group
-from common.async_db import database_read
 from common.fanout import fanout
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 
@@ -113,10 +112,10 @@ class AlarmStream:
     alarms_security = False
 
     async def alarms_join(self) -> None:
-        self.alarms_security = await database_read(may_see_security)(self.scope["user"])
+        self.alarms_security = await database_sync_to_async(may_see_security)(self.scope["user"])
         # The process's one fan-out, not one group member per socket.
         await fanout().join(self, {alarms_group(security=self.alarms_security): alarms_frame})
-        counts = await database_read(alarm_counts)(security=self.alarms_security)
+        counts = await database_sync_to_async(alarm_counts)(security=self.alarms_security)
         await self.send(text_data=json.dumps({"type": "counts", "counts": counts}))
 
     async def alarms_leave(self) -> None:
@@ -127,7 +126,7 @@ class AlarmStream:
         action = message.get("action")
         user = self.scope["user"]
         if action == "snapshot":
-            await self.send(text_data=json.dumps(await database_read(_snapshot)(user)))
+            await self.send(text_data=json.dumps(await database_sync_to_async(_snapshot)(user)))
             return
         ids = message.get("alarms")
         if not is_id_list(ids, max_items=MAX_ALARMS_PER_ACTION):

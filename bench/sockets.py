@@ -69,6 +69,7 @@ async def _client_run(
     messages: list[dict[str, Any]],
     seq_tags: dict[int, int],
     ready: asyncio.Event,
+    delay: float = 0.0,
 ) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
@@ -76,6 +77,7 @@ async def _client_run(
 
     machines = sorted(seq_tags)
     headers = {"Cookie": cookie} if cookie else {}
+    await asyncio.sleep(delay)
     try:
         async with connect(
             url, additional_headers=headers, origin=Origin(origin), open_timeout=READY_TIMEOUT_S, ping_interval=None,
@@ -113,10 +115,17 @@ async def _clients_main(args: argparse.Namespace, cookies: list[str | None]) -> 
     tasks = [
         asyncio.ensure_future(
             _client_run(
-                c, url=args.url, origin=args.origin, cookie=cookie, messages=messages, seq_tags=seq_tags, ready=ready
+                c,
+                url=args.url,
+                origin=args.origin,
+                cookie=cookie,
+                messages=messages,
+                seq_tags=seq_tags,
+                ready=ready,
+                delay=args.connect_over * i / len(clients),
             )
         )
-        for c, cookie, ready in zip(clients, cookies, readies, strict=True)
+        for i, (c, cookie, ready) in enumerate(zip(clients, cookies, readies, strict=True))
     ]
     started = time.monotonic()
     with contextlib.suppress(TimeoutError):
@@ -142,7 +151,8 @@ async def _clients_main(args: argparse.Namespace, cookies: list[str | None]) -> 
 
 
 class ClientProcesses:
-    """N clients in `processes` processes (separate from the server), all opening their sockets at once."""
+    """N clients in `processes` processes (separate from the server), opening their sockets all at once (a wall of
+    screens after a restart) or evenly over `connect_over` seconds."""
 
     def __init__(
         self,
@@ -154,6 +164,7 @@ class ClientProcesses:
         drain: float,
         workdir: Path,
         processes: int | None = None,
+        connect_over: float = 0.0,
     ) -> None:
         count = len(cookies)
         processes = processes or max(1, math.ceil(count / CLIENTS_PER_PROCESS))
@@ -168,7 +179,8 @@ class ClientProcesses:
             cookie_file.write_text(json.dumps(part))
             command = [sys.executable, "-m", "bench.sockets", "clients", "--url", f"ws://127.0.0.1:{port}/ws/page/",
                        "--origin", f"http://127.0.0.1:{port}", "--count", str(len(part)), "--cookies",
-                       str(cookie_file), "--seq-tags", tags, "--page", page, "--drain", str(drain)]  # fmt: skip
+                       str(cookie_file), "--seq-tags", tags, "--page", page, "--drain", str(drain),
+                       "--connect-over", str(connect_over)]  # fmt: skip
             self.procs.append(
                 subprocess.Popen(
                     command, cwd=ROOT, env=server_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -316,7 +328,7 @@ def web_server(kind: str, log: IO[str]) -> Iterator[tuple[subprocess.Popen, int]
                    "--redis-url", settings.REDIS_URL]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT)
     try:
-        if not wait_for_port("127.0.0.1", port, timeout=60, alive=lambda: process.poll() is None):
+        if not wait_for_port("127.0.0.1", port, timeout=READY_TIMEOUT_S, alive=lambda: process.poll() is None):
             raise RuntimeError(f"the {kind} server did not start; see {log.name}")
         yield process, port
     finally:
@@ -425,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clients.add_argument("--seq-tags", required=True, help="machine:tag,... (the tag whose value is the sequence)")
     clients.add_argument("--page", choices=[OVERVIEW_PAGE, LIVE_ONLY], default=OVERVIEW_PAGE)
     clients.add_argument("--drain", type=float, default=2.0)
+    clients.add_argument("--connect-over", type=float, default=0.0, help="open the sockets evenly over this long")
     bare = sub.add_parser("bare", help="the baseline server")
     bare.add_argument("--port", type=int, required=True)
     bare.add_argument("--redis-url", required=True)

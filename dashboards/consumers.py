@@ -39,7 +39,6 @@ from accounts.services.sessions import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED  #
 from alarms.consumers import MAX_MESSAGE_BYTES as ALARM_MAX_MESSAGE_BYTES
 from alarms.consumers import AlarmStream
 from alarms.services.actions import PERM_VIEW as VIEW_ALARMS
-from common.async_db import database_read
 from common.fanout import fanout
 from common.websocket_messages import ClientMessageError, client_message_parse, is_id_list
 from historian.queries.plant import existing_machine_ids
@@ -176,7 +175,7 @@ class LiveStream:
         if len(self.subscriptions | requested) > MAX_SUBSCRIPTIONS:
             await self.live_error(f"At most {MAX_SUBSCRIPTIONS} machines per connection.")
             return
-        known = await database_read(existing_machine_ids)(ids=requested)
+        known = await database_sync_to_async(existing_machine_ids)(ids=requested)
         unknown = sorted(requested - known)
         # join() registers this socket in its last step: the "subscribed" reply is queued before any value of
         # these machines (the page's gap fill starts from it).

@@ -44,7 +44,6 @@ from typing import Any, TypeGuard
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from common.async_db import database_read
 from common.fanout import fanout
 from historian.models import Line
 from production.queries.intervals import line_stops
@@ -338,7 +337,7 @@ class _OverviewCards:
 
     async def start(self) -> None:
         try:
-            lines, frame = await database_read(_overview_frame)(list(self.machines))
+            lines, frame = await database_sync_to_async(_overview_frame)(list(self.machines))
             self.lines, self.frame = lines, json.dumps(frame)
             await fanout().join(self, {downtime_line_group(line): _downtime_changed_marker for line in lines})
             self.task = asyncio.get_running_loop().create_task(self._tick())
@@ -377,7 +376,7 @@ class _OverviewCards:
         try:
             while True:
                 self.dirty = False
-                _, frame = await database_read(_overview_frame)(list(self.machines))
+                _, frame = await database_sync_to_async(_overview_frame)(list(self.machines))
                 self.frame = json.dumps(frame)
                 for socket in list(self.sockets):
                     await socket.send(text_data=self.frame)

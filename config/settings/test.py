@@ -30,7 +30,8 @@ STORAGES = {
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Connections opened by other threads (Channels' database_sync_to_async, the live ASGI server) close after each
 # unit of work, so the test database can be dropped at the end of the run.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# A web process a test starts may keep its connections as production does (tests/dashboards/test_fanout.py).
+DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("MILLWRIGHT_TEST_WEB_CONN_MAX_AGE", "0"))  # noqa: F405
 # The API's rate limits stay out of the way of the suite (schemathesis sends thousands of requests); the tests of
 # throttling set their own.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"user": "1000000/min", "anon": "1000000/min"}  # noqa: F405
