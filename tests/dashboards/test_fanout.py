@@ -53,7 +53,7 @@ def web_process(transactional_db, tmp_path):
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
-        "MILLWRIGHT_TEST_WEB_CONN_MAX_AGE": "60",  # persistent connections, as production runs it (the test settings' default: 0)
+        "MILLWRIGHT_TEST_WEB_CONN_MAX_AGE": "60",  # persistent connections, as in production (test default: 0)
     }
     log = open(tmp_path / "uvicorn.log", "w+")  # noqa: SIM115
     process = subprocess.Popen(
