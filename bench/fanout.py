@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import bench_database, database_arguments, django_setup
+from bench.common import bench_database, django_setup
 from bench.sockets import (
     LIVE_ONLY,
     MILLWRIGHT,
@@ -46,6 +46,7 @@ from bench.sockets import (
     ratio,
     receipts_figures,
     session_cookies,
+    socket_bench_arguments,
     web_server,
 )
 
@@ -101,7 +102,7 @@ def _run(kind: str, *, clients: int, plant: dict[int, list[int]], cookies: list[
     with open(log_path, "w+") as log, web_server(kind, log) as (server, port):
         client_processes = ClientProcesses(
             port=port, cookies=cookies[:clients], seq_tags={m: plant[m][0] for m in machines}, page=LIVE_ONLY,
-            drain=args.drain, workdir=workdir,
+            drain=args.drain, workdir=workdir, processes=args.client_processes,
         )  # fmt: skip
         try:
             ready = client_processes.ready()
@@ -148,16 +149,14 @@ def _run(kind: str, *, clients: int, plant: dict[int, list[int]], cookies: list[
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, nargs="+", default=[200, 400], help="client counts (%(default)s)")
-    parser.add_argument("--machines", type=int, default=9, help="machines, each a group (%(default)s, the demo's)")
-    parser.add_argument("--tags", type=int, default=10, help="tags per machine (%(default)s)")
+    socket_bench_arguments(
+        parser,
+        clients=[200, 400],
+        seconds=15.0,
+        machines_help="each a group, the demo's",
+        default_name=DEFAULT_DATABASE_NAME,
+    )
     parser.add_argument("--rate", type=float, default=10.0, help="batches published per second (%(default)s)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="publishing time per run (%(default)s)")
-    parser.add_argument("--drain", type=float, default=5.0, help="wait for stragglers after publishing (%(default)s)")
-    parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--py-spy", help="path of py-spy: profile the web process while publishing (to --log-dir)")
-    parser.add_argument("--log-dir", help="keep the servers' logs there (default: a temporary folder)")
-    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     args = parser.parse_args(argv)
     django_setup()
     figures: dict[int, dict[str, Any]] = {}

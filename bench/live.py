@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import Layout, Worker, bench_database, bench_django_setup, database_arguments, layout_plant_create
+from bench.common import Layout, Worker, bench_database, bench_django_setup, layout_plant_create
 from bench.sockets import (
     BARE,
     MILLWRIGHT,
@@ -61,6 +61,7 @@ from bench.sockets import (
     ratio,
     receipts_figures,
     session_cookies,
+    socket_bench_arguments,
     web_server,
 )
 
@@ -324,18 +325,15 @@ def _machine_load() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, nargs="+", default=[200, 1000], help="client counts (%(default)s)")
-    parser.add_argument("--machines", type=int, default=9, help="machines, one PLC unit id each (%(default)s)")
-    parser.add_argument("--tags", type=int, default=10, help="tags per machine, the first its sequence (%(default)s)")
+    socket_bench_arguments(
+        parser,
+        clients=[200, 1000],
+        seconds=20.0,
+        machines_help="one PLC unit id each",
+        default_name=DEFAULT_DATABASE_NAME,
+    )
     parser.add_argument("--period-ms", type=int, default=1000, help="scan period (%(default)s ms)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run (%(default)s)")
-    parser.add_argument("--drain", type=float, default=5.0, help="wait for stragglers after it (%(default)s)")
     parser.add_argument("--concurrency", type=int, default=1, help="acquisition worker children (%(default)s)")
-    parser.add_argument("--client-processes", type=int, help="client processes (default: one per 250 clients)")
-    parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--py-spy", help="path of py-spy: profile the web process during each window (to --log-dir)")
-    parser.add_argument("--log-dir", help="keep the servers' and worker's logs there (default: a temporary folder)")
-    database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     args = parser.parse_args(argv)
     for name in ("machines", "tags", "period_ms", "concurrency"):
         if getattr(args, name) < 1:

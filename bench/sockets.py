@@ -422,6 +422,25 @@ def latency_figures(latencies_ms: Sequence[float], prefix: str = "") -> dict[str
     }
 
 
+def socket_bench_arguments(
+    parser: argparse.ArgumentParser, *, clients: list[int], seconds: float, machines_help: str, default_name: str
+) -> None:
+    """The options both WebSocket benchmarks take: client counts, plant size, run length, the baseline, py-spy,
+    where the logs go, and the database."""
+    from bench.common import database_arguments
+
+    parser.add_argument("--clients", type=int, nargs="+", default=clients, help="client counts (%(default)s)")
+    parser.add_argument("--machines", type=int, default=9, help=f"machines, {machines_help} (%(default)s)")
+    parser.add_argument("--tags", type=int, default=10, help="tags per machine, the first its sequence (%(default)s)")
+    parser.add_argument("--seconds", type=float, default=seconds, help="measured time per run (%(default)s)")
+    parser.add_argument("--drain", type=float, default=5.0, help="wait for stragglers after it (%(default)s)")
+    parser.add_argument("--client-processes", type=int, help="client processes (default: one per 250 clients)")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--py-spy", help="path of py-spy: profile the web process while measuring (to --log-dir)")
+    parser.add_argument("--log-dir", help="keep the processes' logs there (default: a temporary folder)")
+    database_arguments(parser, default_name=default_name)
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
