@@ -431,8 +431,8 @@ class OverviewStream:
         else:
             await self.overview_leave()
             registry = _cards_of_loop()
-            cards = registry.get(key)
-            if cards is None:
+            shared = registry.get(key)
+            if shared is None:
                 cards = registry[key] = _OverviewCards(key)
                 cards.sockets.add(self)
                 self.overview_cards = cards
@@ -442,6 +442,7 @@ class OverviewStream:
                     await self.overview_leave()
                     raise
             else:
+                cards = shared
                 cards.sockets.add(self)
                 self.overview_cards = cards
                 await asyncio.shield(cards.started)
