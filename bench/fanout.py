@@ -102,7 +102,7 @@ def _run(kind: str, *, clients: int, plant: dict[int, list[int]], cookies: list[
     with open(log_path, "w+") as log, web_server(kind, log) as (server, port):
         client_processes = ClientProcesses(
             port=port, cookies=cookies[:clients], seq_tags={m: plant[m][0] for m in machines}, page=LIVE_ONLY,
-            drain=args.drain, workdir=workdir, processes=args.client_processes,
+            drain=args.drain, workdir=workdir, processes=args.client_processes, connect_over=args.connect_over,
         )  # fmt: skip
         try:
             ready = client_processes.ready()

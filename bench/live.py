@@ -15,7 +15,8 @@ Runs in a database of its own (`millwright_bench_live`, dropped and re-created, 
 - one web process (`uvicorn config.asgi:application`, as the Procfile runs it);
 - N WebSocket clients in processes of their own (bench/sockets.py), each with a signed-in operator's session, all
   opening /ws/page/ at once and sending what the plant overview page sends (live values of every machine, the
-  overview's cards, the alarm snapshot).
+  overview's cards, the alarm snapshot); --connect-over spreads their connects (default: a wall of screens after
+  a restart, all at once).
 
 Per delivered value: latency from the PLC's change (the stamp) to the client's receipt, p50/p99/max, and the same
 "beyond the scan": minus the wait for the poller's next tick after the change (a change at c is read at the first
@@ -219,7 +220,7 @@ def _millwright_run(
     with open(log_path, "w+") as log, web_server(MILLWRIGHT, log) as (server, port):
         client_processes = ClientProcesses(
             port=port, cookies=cookies[:clients], seq_tags=seq_tags, page=OVERVIEW_PAGE, drain=args.drain,
-            workdir=workdir, processes=args.client_processes,
+            workdir=workdir, processes=args.client_processes, connect_over=args.connect_over,
         )  # fmt: skip
         try:
             ready = client_processes.ready()
@@ -279,7 +280,7 @@ def _bare_run(*, clients: int, frames: list[tuple[float, int, str]], seq_tags: d
     with open(workdir / f"{BARE}-{clients}.log", "w+") as log, web_server(BARE, log) as (server, port):
         client_processes = ClientProcesses(
             port=port, cookies=[None] * clients, seq_tags=seq_tags, page=OVERVIEW_PAGE, drain=args.drain,
-            workdir=workdir, processes=args.client_processes,
+            workdir=workdir, processes=args.client_processes, connect_over=args.connect_over,
         )  # fmt: skip
         try:
             ready = client_processes.ready()

@@ -435,6 +435,9 @@ def socket_bench_arguments(
     parser.add_argument("--seconds", type=float, default=seconds, help="measured time per run (%(default)s)")
     parser.add_argument("--drain", type=float, default=5.0, help="wait for stragglers after it (%(default)s)")
     parser.add_argument("--client-processes", type=int, help="client processes (default: one per 250 clients)")
+    parser.add_argument(
+        "--connect-over", type=float, default=0.0, help="open the sockets evenly over this long (default: at once)"
+    )
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--py-spy", help="path of py-spy: profile the web process while measuring (to --log-dir)")
     parser.add_argument("--log-dir", help="keep the processes' logs there (default: a temporary folder)")
