@@ -376,16 +376,15 @@ class Receipts:
 
 
 def receipts_figures(per_client: Sequence[dict[str, Any]], expected: Mapping[tuple[int, int], float]) -> Receipts:
-    """Latency (receipt minus origin) of the first receipt of every expected value by each subscribed client; lost:
-    expected values a subscribed client never received; out of order: a sequence below the machine's previous one."""
+    """Latency (receipt minus origin) of the first receipt of every expected value by each client; lost: expected
+    values a client never received (a client that never got in, or was dropped, lost what it missed); out of
+    order: a sequence below the machine's previous one."""
     latencies: list[float] = []
     lost = out_of_order = served = 0
     errors: dict[str, int] = {}
     for c in per_client:
         if c["error"]:
             errors[c["error"]] = errors.get(c["error"], 0) + 1
-        if not c["subscribed"]:
-            continue
         got: set[tuple[int, int]] = set()
         last: dict[int, int] = {}
         for machine, seq, at in c["receipts"]:
