@@ -1,6 +1,7 @@
 """Test suite: the servers named by DATABASE_URL / REDIS_URL, else private embedded ones."""
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -16,6 +17,14 @@ if TEST_BACKEND == "timescaledb":
 elif TEST_BACKEND != "postgres":
     raise ImproperlyConfigured(f"MILLWRIGHT_TEST_BACKEND must be postgres or timescaledb, not {TEST_BACKEND!r}")
 
+# `make test` runs the suite in pytest-xdist workers (gw0, gw1 ...): each worker gets a state folder of its own, so
+# its own embedded PostgreSQL and Redis, store-and-forward buffers and logs; workers never share a server. The
+# processes a test starts (web servers, Celery workers) inherit the folder through the environment.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _XDIST_WORKER and not os.environ.get("MILLWRIGHT_STATE_DIR"):
+    _PROJECT_DIR = Path(__file__).resolve().parents[2]
+    os.environ["MILLWRIGHT_STATE_DIR"] = str(_PROJECT_DIR / ".millwright" / f"xdist-{_XDIST_WORKER}")
+
 use_embedded_defaults(profile="test")
 
 from .base import *  # noqa: E402, F403
@@ -30,8 +39,7 @@ STORAGES = {
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Connections opened by other threads (Channels' database_sync_to_async, the live ASGI server) close after each
 # unit of work, so the test database can be dropped at the end of the run.
-# A web process a test starts may keep its connections as production does (tests/dashboards/test_fanout.py).
-DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("MILLWRIGHT_TEST_WEB_CONN_MAX_AGE", "0"))  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # The API's rate limits stay out of the way of the suite (schemathesis sends thousands of requests); the tests of
 # throttling set their own.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"user": "1000000/min", "anon": "1000000/min"}  # noqa: F405
