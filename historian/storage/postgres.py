@@ -107,6 +107,18 @@ def _roll_from_1m(source: sql.Composable) -> sql.Composed:
     return _roll(_FROM_1M, ROLLUP_1H, source)
 
 
+def rollup_1m_upsert(source: sql.Composable) -> sql.Composed:
+    """The statement that upserts the 1m buckets of the samples in `source` (a FROM item aliased `s`, with columns
+    time, tag_id, value, quality), as the refresh computes them: e.g. a data-modifying CTE's RETURNING rows, so that a
+    bulk load rolls up the rows it inserts without reading them back."""
+    return _roll_from_raw(source)
+
+
+def rollup_1h_upsert(source: sql.Composable) -> sql.Composed:
+    """The statement that upserts the 1h buckets of the 1m rollup rows in `source` (a FROM item aliased `m`)."""
+    return _roll_from_1m(source)
+
+
 def late_bucket_runs(rows: Iterable[SampleRow], before: datetime) -> list[tuple[int, datetime, datetime]]:
     """(tag, first 1m bucket, last 1m bucket) runs of consecutive buckets holding the rows older than `before`."""
     buckets: dict[int, set[datetime]] = {}
