@@ -21,6 +21,10 @@ Phases:
       connection); only sending the arrays, both ways; and, for scale, binary COPY of the same rows into
       history (which still holds the rows of (b)). Statement time only (the commit is outside the timer),
       median over the repeats; each call is checked to have brought every row up to date;
+  (e) commit policies: the rows of (a) again through the write path with --coalesce scans per call (one COPY,
+      one current-value update, one commit), with synchronous_commit off (a commit per scan), and both: what a
+      commit policy buys (an asynchronous commit is durable only once its WAL is flushed, so the acquisition side
+      would have to keep each batch until then);
   (d) per-row INSERT of a small sample (--insert-rows), one execute per row, and the same through psycopg's
       executemany (pipeline mode): why history goes through COPY.
 
@@ -168,6 +172,34 @@ def _write_path(plan: ScanPlan) -> float:
         started = time.perf_counter()
         samples_write_batch(rows=rows)
         elapsed += time.perf_counter() - started
+    return elapsed
+
+
+def _write_path_policy(plan: ScanPlan, *, group: int, synchronous_commit: bool) -> float:
+    """(e) The write path under a commit policy: `group` scans coalesced into one call (one COPY, one current-value
+    update, one commit), and/or synchronous_commit off for the session (a commit returns before its WAL is flushed)."""
+    from historian.services.samples import samples_write_batch
+
+    if not synchronous_commit:
+        execute("SET synchronous_commit = off")
+    elapsed = 0.0
+    pending: list = []
+    try:
+        for rows in plan.batches():
+            pending.extend(rows)
+            if len(pending) < group * plan.batch:
+                continue
+            started = time.perf_counter()
+            samples_write_batch(rows=pending)
+            elapsed += time.perf_counter() - started
+            pending = []
+        if pending:
+            started = time.perf_counter()
+            samples_write_batch(rows=pending)
+            elapsed += time.perf_counter() - started
+    finally:
+        if not synchronous_commit:
+            execute("RESET synchronous_commit")
     return elapsed
 
 
@@ -360,6 +392,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tags", type=int, default=10_000, help="tags the scans cycle through (%(default)s)")
     parser.add_argument("--batch", type=int, default=10_000, help="rows per scan / write batch (%(default)s)")
     parser.add_argument(
+        "--coalesce", type=int, default=4, help="(e): scans coalesced into one write and commit (%(default)s)"
+    )
+    parser.add_argument(
         "--repeats", type=int, default=20, help="timed current-value updates per strategy (%(default)s)"
     )
     parser.add_argument(
@@ -373,7 +408,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     parser = _parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    arguments_at_least_one(parser, args, ("values", "tags", "batch", "repeats", "insert_rows"))
+    arguments_at_least_one(parser, args, ("values", "tags", "batch", "coalesce", "repeats", "insert_rows"))
     if args.batch > args.tags:
         parser.error("--batch cannot exceed --tags: a scan reads each tag once")
     bench_django_setup(args)
@@ -403,6 +438,18 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     if (stored := _count(history_count)) != args.values:
         raise RuntimeError(f"raw COPY stored {stored} of {args.values} rows")
 
+    # (e) commit policies: the same rows through the write path, coalesced and/or with asynchronous commit.
+    policies: dict[str, float] = {}
+    for key, group, synchronous in (
+        (f"coalesced_{args.coalesce}", args.coalesce, True),
+        ("async_commit", 1, False),
+        (f"coalesced_{args.coalesce}_async_commit", args.coalesce, False),
+    ):
+        _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+        policies[key] = _write_path_policy(plan, group=group, synchronous_commit=synchronous)
+        if (stored := _count(history_count)) != args.values:
+            raise RuntimeError(f"the write path ({key}) stored {stored} of {args.values} rows")
+
     # (c) current values: one scan of `batch` tags, every strategy, interleaved.
     after_plan = start + plan.step * (-(-args.values // args.batch) + 1)
     cv = _current_values(tag_ids[: args.batch], after_plan, args.repeats, info["server_version_num"])
@@ -418,7 +465,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     _truncate(SAMPLE_TABLE)
     small_copy_s = _raw_copy(small)
 
-    return _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s)
+    result = _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s)
+    result["coalesce"] = args.coalesce
+    for key, seconds in policies.items():
+        result[f"write_path_{key}_values_per_s"] = round(args.values / seconds)
+        result[f"ratio_write_path_{key}_to_copy"] = round(seconds / raw_copy_s, 3)
+    return result
 
 
 def _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s) -> dict[str, Any]:
@@ -502,6 +554,20 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
         f"{result['raw_copy_seconds']:.2f}",
         "1.00x",
     )
+    line()
+    row("(e) commit policies of the write path", "values/s", "", "", "cost vs COPY")
+    for key, label in (
+        (f"coalesced_{result['coalesce']}", f"{result['coalesce']} scans per COPY and commit"),
+        ("async_commit", "synchronous_commit off (a commit per scan)"),
+        (f"coalesced_{result['coalesce']}_async_commit", f"{result['coalesce']} scans per commit, asynchronous"),
+    ):
+        row(
+            label,
+            f"{result[f'write_path_{key}_values_per_s']:,}",
+            "",
+            "",
+            f"{result[f'ratio_write_path_{key}_to_copy']:.2f}x",
+        )
     line()
     n = result["insert_rows"]
     row(f"(d) {n:,} rows into an empty history", "values/s", "", "", "cost vs COPY")
