@@ -164,6 +164,23 @@ def _copy_history(raw_cursor, rows: Sequence) -> None:
             copy.write_row(row)
 
 
+def _server_counters() -> tuple[int, int]:
+    """(WAL position in bytes, checkpoints requested so far: by max_wal_size, not by the timer)."""
+    from django.db import DatabaseError, connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        wal = int(cursor.fetchone()[0])
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT num_requested FROM pg_stat_checkpointer")  # PostgreSQL 17+
+                requested = int(cursor.fetchone()[0])
+        except DatabaseError:
+            cursor.execute("SELECT checkpoints_req FROM pg_stat_bgwriter")
+            requested = int(cursor.fetchone()[0])
+    return wal, requested
+
+
 def _write_path(plan: ScanPlan) -> float:
     from historian.services.samples import samples_write_batch
 
@@ -430,11 +447,21 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     # (a) the project's write path, (b) raw binary COPY of the same rows.
     _checkpoint()
+    wal_before, checkpoints_before = _server_counters()
     write_path_s = _write_path(plan)
+    wal_after, checkpoints_after = _server_counters()
+    server = {
+        "wal_bytes_per_value_write_path": round((wal_after - wal_before) / args.values, 1),
+        "checkpoints_requested_write_path": checkpoints_after - checkpoints_before,
+    }
     if (stored := _count(history_count)) != args.values:
         raise RuntimeError(f"the write path stored {stored} of {args.values} rows")
     _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+    wal_before, checkpoints_before = _server_counters()
     raw_copy_s = _raw_copy(plan)
+    wal_after, checkpoints_after = _server_counters()
+    server["wal_bytes_per_value_raw_copy"] = round((wal_after - wal_before) / args.values, 1)
+    server["checkpoints_requested_raw_copy"] = checkpoints_after - checkpoints_before
     if (stored := _count(history_count)) != args.values:
         raise RuntimeError(f"raw COPY stored {stored} of {args.values} rows")
 
@@ -467,6 +494,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     result = _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s)
     result["coalesce"] = args.coalesce
+    result.update(server)
     for key, seconds in policies.items():
         result[f"write_path_{key}_values_per_s"] = round(args.values / seconds)
         result[f"ratio_write_path_{key}_to_copy"] = round(seconds / raw_copy_s, 3)
@@ -553,6 +581,11 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
         f"{result['raw_copy_ms_per_batch']:.1f}",
         f"{result['raw_copy_seconds']:.2f}",
         "1.00x",
+    )
+    line(
+        f"  WAL per value: write path {result['wal_bytes_per_value_write_path']} bytes, raw COPY "
+        f"{result['wal_bytes_per_value_raw_copy']} bytes; checkpoints requested by max_wal_size during them: "
+        f"{result['checkpoints_requested_write_path']}, {result['checkpoints_requested_raw_copy']}"
     )
     line()
     row("(e) commit policies of the write path", "values/s", "", "", "cost vs COPY")

@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -169,3 +169,19 @@ def test_sample_rows_survive_the_round_trip_through_columns(now):
     assert SampleBatch.from_rows(rows).rows() == rows
     latest = SampleBatch.from_rows(rows).latest_per_tag().rows()
     assert sorted(latest) == sorted(max((r for r in rows if r.tag_id == t), key=lambda r: r.time) for t in range(3))
+
+
+def test_rows_become_the_same_columns_as_from_rows(now):
+    from historian.services.samples import as_batch
+
+    rows = [
+        SampleRow(now, 3, 1.5, Quality.GOOD),
+        SampleRow(now, 4, None, Quality.BAD),
+        SampleRow(now + timedelta(microseconds=7), 3, -2, 192),
+        SampleRow(now.astimezone(timezone(timedelta(hours=2))), 5, 1e300, Quality.UNCERTAIN_LAST_USABLE),
+    ]
+    got, expected = as_batch(iter(rows)), SampleBatch.from_rows(rows)
+    for column in ("time_us", "tag_id", "value", "quality"):
+        assert getattr(got, column).dtype == getattr(expected, column).dtype, column
+        np.testing.assert_array_equal(getattr(got, column), getattr(expected, column), err_msg=column)
+    assert len(as_batch([])) == 0
