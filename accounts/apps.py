@@ -9,7 +9,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
-        from accounts.services.preferences import theme_remember_on_login
+        from accounts.services.preferences import locale_remember_on_login, theme_remember_on_login
         from accounts.services.roles import roles_sync_after_migrate
         from accounts.services.sessions import session_expiry_for_wall_screens, session_sockets_close_on_logout
 
@@ -19,3 +19,4 @@ class AccountsConfig(AppConfig):
         user_logged_out.connect(session_sockets_close_on_logout, dispatch_uid="accounts.session_sockets_close")
         user_logged_in.connect(session_expiry_for_wall_screens, dispatch_uid="accounts.wall_screen_session")
         user_logged_in.connect(theme_remember_on_login, dispatch_uid="accounts.theme_remember")
+        user_logged_in.connect(locale_remember_on_login, dispatch_uid="accounts.locale_remember")

@@ -6,13 +6,13 @@ from django.urls import reverse
 def test_the_theme_switch_renders_every_next_page_in_the_chosen_theme(client, make_user):
     client.force_login(make_user("ann"))
     page = client.get(reverse("dashboards:plant_overview"))
-    assert b'<html lang="en" data-theme="dark">' in page.content
+    assert b'<html lang="en" data-theme="dark"' in page.content
     assert b'name="theme" value="light"' in page.content  # the switch offers the other theme
 
     response = client.post(reverse("theme_set"), {"theme": "light", "next": "/alarms/"})
     assert (response.status_code, response["Location"]) == (302, "/alarms/")
     page = client.get(reverse("alarms:list"))
-    assert b'<html lang="en" data-theme="light">' in page.content
+    assert b'<html lang="en" data-theme="light"' in page.content
     assert b'name="theme" value="dark"' in page.content
 
 
