@@ -238,6 +238,9 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates in ISO order (config/formats/en); German ones Django's. Templates show instants with
+# `{{ instant|when }}` (accounts/templatetags/local_time.py): the page's zone, its abbreviation beside them.
+FORMAT_MODULE_PATH = ["config.formats"]
 # The server's default zone; pages show times in the plant's zone (the sites' Site.timezone, when they agree) or,
 # on request, the user's own (accounts.UserPreference.time_zone).
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
