@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
-    verbose_name = "Accounts and roles"
+    verbose_name = _("Accounts and roles")
 
     def ready(self) -> None:
         from accounts.services.preferences import locale_remember_on_login, theme_remember_on_login

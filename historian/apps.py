@@ -2,6 +2,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save
+from django.utils.translation import gettext_lazy as _
 
 
 def _site_zones_changed(sender: Any, **kwargs: Any) -> None:
@@ -13,7 +14,7 @@ def _site_zones_changed(sender: Any, **kwargs: Any) -> None:
 class HistorianConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "historian"
-    verbose_name = "Historian"
+    verbose_name = _("Historian")
 
     def ready(self) -> None:
         from historian.models import Site
