@@ -51,7 +51,7 @@ def test_the_scanner_finds_unmarked_text_and_accepts_marked_text():
     marked = (
         '{% load i18n %}<p title="{% translate "Close" %}">{% translate "Plant" %} · {{ name }}</p>'
         "{% blocktranslate with n=x %}Seen {{ n }} times{% endblocktranslate %}<script>const a = 'x';</script>"
-        "<span>–</span> Millwright"
+        "<span>\u2013</span> Millwright"
     )
     assert unmarked_texts(marked) == []
 
@@ -124,9 +124,10 @@ def test_the_catalogs_hold_every_message_the_code_marks(tmp_path):
         shutil.copy(po, copy)
         try:
             subprocess.run(
-                [sys.executable, "manage.py", "makemessages", "-l", "de", "-d", domain, "--no-location",
-                 *IGNORED],
-                cwd=ROOT, check=True, capture_output=True,
+                [sys.executable, "manage.py", "makemessages", "-l", "de", "-d", domain, "--no-location", *IGNORED],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
             )
             after = set(_po_entries(po))
         finally:
@@ -136,6 +137,14 @@ def test_the_catalogs_hold_every_message_the_code_marks(tmp_path):
 
 IGNORED = [
     f"--ignore={pattern}"
-    for pattern in (".venv/*", "staticfiles/*", "tests/*", "bench/*", "node_modules/*", "*/node_modules/*",
-                    "static/vendor/*", ".millwright/*")
+    for pattern in (
+        ".venv/*",
+        "staticfiles/*",
+        "tests/*",
+        "bench/*",
+        "node_modules/*",
+        "*/node_modules/*",
+        "static/vendor/*",
+        ".millwright/*",
+    )
 ]

@@ -35,7 +35,7 @@ def test_the_overview_and_the_alarm_list_in_german_with_decimal_commas_and_the_p
         page.click("#language-switch")
         page.wait_for_function("() => document.documentElement.lang === 'de'", timeout=15_000)
         value = f'.value[data-tag="{temperature.pk}"] .num'
-        page.wait_for_function(f"() => document.querySelector('{value}').textContent !== '–'", timeout=15_000)
+        page.wait_for_function(f"() => document.querySelector('{value}').textContent !== '\u2013'", timeout=15_000)
         screenshot(page, "overview-de.png")
         return page.evaluate(
             f"""() => ({{
@@ -51,9 +51,11 @@ def test_the_overview_and_the_alarm_list_in_german_with_decimal_commas_and_the_p
 
     seen = browser.run(overview)
     assert seen["h1"] == "Anlagenübersicht"
-    assert "Anlage" in seen["nav"] and "Alarme" in seen["nav"]
+    assert "Anlage" in seen["nav"]
+    assert "Alarme" in seen["nav"]
     assert seen["value"] == "1.235"  # >= 1000: no decimals, a point between thousands
-    assert seen["zone"] == "CET" and seen["zoneSwitch"] == "CET Werkszeit"
+    assert seen["zone"] == "CET"
+    assert seen["zoneSwitch"] == "CET Werkszeit"
     assert seen["link"] in {"live", "verbinde", "verbinde neu"}
     assert seen["oee"].startswith("OEE")
 

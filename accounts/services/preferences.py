@@ -1,4 +1,5 @@
-"""A person's page preferences (the colour theme, the language, the time zone), kept server-side so that every browser they sign in on agrees.
+"""A person's page preferences (the colour theme, the language, the time zone), kept server-side so that every
+browser they sign in on agrees.
 
 The theme is read once per sign-in into the session (`theme_remember_on_login`), so a page costs no query for it;
 the switch writes the row and the session together.
