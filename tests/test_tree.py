@@ -27,6 +27,8 @@ NOT_MIRRORED = {
     "test_security_headers.py": "headers and CSP on every page, in Chromium too",
     "test_accessibility_browser.py": "axe-core over every page and keyboard use of the alarm list and explorer",
     "test_responsive_browser.py": "every page at tablet and phone widths in Chromium (static/css/responsive.css)",
+    "test_i18n.py": "every template's text marked for translation; the German catalogs complete and compiled",
+    "test_i18n_browser.py": "the overview and the alarm list in German in Chromium: texts, decimal comma, zone",
     "test_themes.py": "the colour tokens of static/css/tokens.css: contrast and colour-blind distances",
     "accounts/test_login_throttling.py": "django-axes settings, the lockout signal and its audit event together",
     "accounts/test_permission_matrix.py": "every role against every URL and WebSocket route",

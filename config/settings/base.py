@@ -60,9 +60,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the cookie or Accept-Language; a signed-in user's own choice and time zone are activated
+    # after authentication (accounts.middleware.UserLocaleMiddleware).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLocaleMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -175,6 +179,7 @@ TEMPLATES = [
                 "alarms.context_processors.alarm_banner",
                 "dashboards.context_processors.quarantine_banner",
                 "accounts.context_processors.theme",
+                "accounts.context_processors.locale",
             ],
         },
     },
@@ -238,7 +243,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboards:plant_overview"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# Languages: English, and German complete (locale/de/LC_MESSAGES: django.po for the server, djangojs.po for the
+# pages' scripts, served by /jsi18n/). The compiled .mo files are committed, so no gettext tool is needed to run;
+# after editing a .po: `python manage.py compilemessages` (needs GNU gettext), and tests/test_i18n.py checks
+# that each .mo matches its .po. A signed-in user's choice wins, else the browser's Accept-Language.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates in ISO order (config/formats/en); German ones Django's. Templates show instants with
+# `{{ instant|when }}` (accounts/templatetags/local_time.py): the page's zone, its abbreviation beside them.
+FORMAT_MODULE_PATH = ["config.formats"]
+# The server's default zone; pages show times in the plant's zone (the sites' Site.timezone, when they agree) or,
+# on request, the user's own (accounts.UserPreference.time_zone).
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
