@@ -30,6 +30,7 @@ NOT_MIRRORED = {
     "test_i18n.py": "every template's text marked for translation; the German catalogs complete and compiled",
     "test_i18n_browser.py": "the overview and the alarm list in German in Chromium: texts, decimal comma, zone",
     "test_themes.py": "the colour tokens of static/css/tokens.css: contrast and colour-blind distances",
+    "test_themes_browser.py": "the charts drawn in each theme's colours (static/css/tokens.css) in Chromium",
     "accounts/test_login_throttling.py": "django-axes settings, the lockout signal and its audit event together",
     "accounts/test_permission_matrix.py": "every role against every URL and WebSocket route",
     "alarms/test_browser.py": "the alarm page end to end in two browsers",
