@@ -183,6 +183,20 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/millwright")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Read replicas (common/replicas.py): streaming replicas of the primary, comma-separated URLs; the read-heavy paths
+# (trends, API history, exports) read from one that answers and lags at most DATABASE_REPLICA_MAX_LAG seconds, else
+# from the primary. Checked at most every DATABASE_REPLICA_CHECK_SECONDS per process.
+DATABASE_REPLICAS: list[str] = []
+for _index, _url in enumerate(env.list("DATABASE_REPLICA_URL", default=[])):
+    _alias = f"replica_{_index}"
+    DATABASES[_alias] = env.db_url_config(_url)
+    DATABASES[_alias]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES[_alias]["CONN_HEALTH_CHECKS"] = True
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}  # the test database is the primary's
+    DATABASE_REPLICAS.append(_alias)
+DATABASE_ROUTERS = ["common.replicas.ReplicaRouter"]
+DATABASE_REPLICA_MAX_LAG = env.float("DATABASE_REPLICA_MAX_LAG", default=10.0)
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
