@@ -9,6 +9,7 @@ import pytest
 from django.db import close_old_connections, connections, transaction
 from prometheus_client.parser import text_string_to_metric_families
 
+from accounts.services.roles import Role
 from common.replicas import read_alias, replica_reads, replica_status, replica_status_forget
 from historian.queries.common import read_cursor
 from historian.queries.plot import plot_values
@@ -165,3 +166,23 @@ def test_the_status_page_and_the_metrics_show_the_replica_and_its_lag(replica, c
     assert f'data-replica="{ALIAS}" data-state="down"' in page
     assert {s.labels["replica"]: s.value for s in families["millwright_database_replica_up"].samples} == {ALIAS: 0}
     assert not families["millwright_database_replica_lag_seconds"].samples
+
+
+def test_a_csv_export_streams_from_the_replica_the_view_chose(replica, client):
+    tag = TagFactory()
+    write(tag, [(START, 1.0)])
+    replica.wait_replayed()
+    with replica.connect() as standby:
+        standby.execute("SELECT pg_wal_replay_pause()")
+    write(tag, [(START + timedelta(seconds=1), 2.0)])  # on the primary only
+    client.force_login(UserFactory(role=Role.ENGINEER))
+
+    response = client.get(
+        "/api/v1/history/export.csv",
+        {"tags": tag.pk, "start": START.isoformat(), "end": (START + timedelta(hours=1)).isoformat()},
+    )
+
+    assert response.status_code == 200
+    rows = b"".join(response.streaming_content).decode().splitlines()[1:]
+    assert len(rows) == 1  # the replica's one value, not the primary's two
+    assert rows[0].split(",")[:4] == [START.isoformat(), str(tag.pk), tag.path, "1.0"]
