@@ -61,6 +61,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.acquisition_opcua $(OPCUA_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.failover $(FAILOVER_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.fanout $(FANOUT_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.live $(LIVE_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.oee $(OEE_BENCH_ARGS)
 	$(PY) -m bench.pdm $(PDM_BENCH_ARGS)
 

@@ -93,15 +93,17 @@ def _check(alias: str) -> ReplicaStatus:
     max_lag = float(settings.DATABASE_REPLICA_MAX_LAG)
     try:
         conninfo = make_conninfo(
-            host=params.get("HOST") or None,
-            port=params.get("PORT") or None,
-            dbname=params.get("NAME"),
-            user=params.get("USER") or None,
-            password=params.get("PASSWORD") or None,
-            connect_timeout=CHECK_TIMEOUT_SECONDS,
-            application_name="millwright replica check",
-            options=f"-c statement_timeout={CHECK_TIMEOUT_SECONDS * 1000}",
-            **options,
+            **{
+                **options,  # the libpq timeouts and keepalives of settings; this check's own timeouts win
+                "host": params.get("HOST") or None,
+                "port": params.get("PORT") or None,
+                "dbname": params.get("NAME"),
+                "user": params.get("USER") or None,
+                "password": params.get("PASSWORD") or None,
+                "connect_timeout": CHECK_TIMEOUT_SECONDS,
+                "application_name": "millwright replica check",
+                "options": f"-c statement_timeout={CHECK_TIMEOUT_SECONDS * 1000}",
+            }
         )
         with psycopg.connect(conninfo, autocommit=True) as conn:
             row = conn.execute(LAG_SQL).fetchone()

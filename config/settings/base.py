@@ -188,23 +188,37 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/millwright")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database link cut without a reset (a pulled cable, a firewall dropping packets) must fail a write, not hang it
+# (the server's statement timeout cannot fire then): libpq gives up on a connection whose sent data stays
+# unacknowledged this long, and probes idle ones; a poll then buffers its values (ingest.pipeline.buffer).
+DATABASE_TCP_USER_TIMEOUT_MS = env.int("DATABASE_TCP_USER_TIMEOUT_MS", default=10_000)
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    connect_timeout=env.int("DATABASE_CONNECT_TIMEOUT", default=10),
+    tcp_user_timeout=DATABASE_TCP_USER_TIMEOUT_MS,
+    keepalives=1,
+    keepalives_idle=10,
+    keepalives_interval=5,
+    keepalives_count=3,
+)
 
 
 # Read replicas (common/replicas.py): streaming replicas of the primary, comma-separated URLs; the read-heavy paths
 # (trends, API history, exports) read from one that answers and lags at most DATABASE_REPLICA_MAX_LAG seconds, else
 # from the primary. Checked at most every DATABASE_REPLICA_CHECK_SECONDS per process.
-def replica_databases(urls: list[str], *, conn_max_age: int) -> dict[str, dict[str, Any]]:
-    """One database alias per replica URL: replica_0, replica_1, ... (common/replicas.py reads them)."""
+def replica_databases(urls: list[str], *, primary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One database alias per replica URL: replica_0, replica_1, ... (common/replicas.py reads them), with the
+    primary's connection age and libpq timeouts."""
     databases = {}
     for index, url in enumerate(urls):
         config = env.db_url_config(url)
-        config |= {"CONN_MAX_AGE": conn_max_age, "CONN_HEALTH_CHECKS": True, "TEST": {"MIRROR": "default"}}
+        config |= {"CONN_MAX_AGE": primary["CONN_MAX_AGE"], "CONN_HEALTH_CHECKS": True, "TEST": {"MIRROR": "default"}}
+        config["OPTIONS"] = {**primary.get("OPTIONS", {}), **config.get("OPTIONS", {})}
         databases[f"replica_{index}"] = config  # MIRROR: under test, the replica is the test database's server
     return databases
 
 
 DATABASES.update(
-    replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), conn_max_age=DATABASES["default"]["CONN_MAX_AGE"])
+    replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), primary=DATABASES["default"])
 )
 DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica_")]
 DATABASE_ROUTERS = ["common.replicas.ReplicaRouter"]
@@ -383,7 +397,10 @@ INGEST_DB_WRITE_TIMEOUT_MS = env.int("INGEST_DB_WRITE_TIMEOUT_MS", default=5000)
 INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE_DIR/ingest/buffer-<host>.sqlite
 INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
 INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
+# Each worker and push runner replays its own host's buffer (ingest/acquisition/replay.py): it looks every
+# INGEST_REPLAY_INTERVAL_SECONDS and replays for at most INGEST_REPLAY_TASK_SECONDS per turn.
 INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.0)
+INGEST_REPLAY_INTERVAL_SECONDS = env.float("INGEST_REPLAY_INTERVAL_SECONDS", default=5.0)
 # A poller re-reads its configuration within a second of a change saved in admin or imported from a tag CSV (a
 # version token); this often it also checks a digest of it, for changes made behind the application's back.
 INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=30.0)

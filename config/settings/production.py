@@ -9,7 +9,7 @@ DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES.update(
-    replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), conn_max_age=DATABASES["default"]["CONN_MAX_AGE"])  # noqa: F405
+    replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), primary=DATABASES["default"])  # noqa: F405
 )
 DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica_")]
 REDIS_URL = env.str("REDIS_URL")
