@@ -217,9 +217,7 @@ def replica_databases(urls: list[str], *, primary: dict[str, Any]) -> dict[str, 
     return databases
 
 
-DATABASES.update(
-    replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), primary=DATABASES["default"])
-)
+DATABASES.update(replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), primary=DATABASES["default"]))
 DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica_")]
 DATABASE_ROUTERS = ["common.replicas.ReplicaRouter"]
 DATABASE_REPLICA_MAX_LAG = env.float("DATABASE_REPLICA_MAX_LAG", default=10.0)
