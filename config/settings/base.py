@@ -342,6 +342,12 @@ INGEST_BACKOFF_MAX_SECONDS = env.float("INGEST_BACKOFF_MAX_SECONDS", default=60.
 INGEST_DB_WRITE_TIMEOUT_MS = env.int("INGEST_DB_WRITE_TIMEOUT_MS", default=5000)
 INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE_DIR/ingest/buffer-<host>.sqlite
 INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
+# The edge publisher's outbox (ingest.pipeline.edge_outbox); default: STATE_DIR/ingest/edge-outbox-<host>.sqlite
+INGEST_EDGE_OUTBOX_PATH = env.str("INGEST_EDGE_OUTBOX_PATH", default="")
+INGEST_EDGE_OUTBOX_MAX_ROWS = env.int("INGEST_EDGE_OUTBOX_MAX_ROWS", default=5_000_000)
+# This installation's id as a Sparkplug B primary host application: when set, run_sparkplug publishes its STATE
+# (spBv1.0/STATE/<id>, retained, with an offline will) so that edge nodes publish only while it is online.
+SPARKPLUG_HOST_ID = env.str("SPARKPLUG_HOST_ID", default="")
 INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
 INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.0)
 # A poller re-reads its configuration within a second of a change saved in admin or imported from a tag CSV (a
