@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 
 from historian.models import EdgePublication, Tag
-from historian.sample_types import SampleRow, is_text_row
+from historian.sample_types import SampleRow, datetime_to_us, is_text_row
 from ingest.acquisition.config_reload import ConfigReloads
 from ingest.pipeline.device_status import reconnect_delay
 from ingest.pipeline.edge_outbox import EdgeOutbox, edge_outbox
@@ -84,7 +84,8 @@ def sparkplug_datatype(tag: Tag) -> int:
 
 
 def _ms(t: datetime) -> int:
-    return round(t.timestamp() * 1000)
+    """Sparkplug's milliseconds (a site time's microseconds are cut off)."""
+    return datetime_to_us(t) // 1000
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,10 @@ class MqttSession:
             if self._stop.is_set() and self._client.is_connected():
                 if self.host_id:
                     topic, offline = self._state(online=False)
-                    self._client.publish(topic, offline, qos=1, retain=True)
+                    info = self._client.publish(topic, offline, qos=1, retain=True)
+                    deadline = time.monotonic() + 2.0
+                    while not info.is_published() and time.monotonic() < deadline:
+                        self._client.loop(timeout=0.1)
                 self._client.disconnect()
                 self._client.loop(timeout=0.5)  # let the DISCONNECT out
 
