@@ -894,7 +894,9 @@ def _evidence_value(value: object) -> object:
 def _reading(tag: Tag, metric: Metric) -> PointReading:
     value = metric.value
     if metric.is_null or value is None:
-        return PointReading(tag.pk, None, Quality.BAD, "null value")
+        # A bad value without a value: the edge node's Quality says which (an edge Millwright sends its own).
+        quality = metric.quality if metric.quality is not None and quality_is_bad(metric.quality) else Quality.BAD
+        return PointReading(tag.pk, None, quality, "null value")
     if tag.is_text:
         return _text_reading(tag, metric)
     if isinstance(value, str | bytes):

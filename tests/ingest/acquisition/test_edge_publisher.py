@@ -215,7 +215,7 @@ def test_the_host_runner_publishes_its_state_with_an_offline_will(broker, listen
 
 
 def test_the_outbox_hook_keeps_only_published_numeric_tags_while_a_publication_is_enabled(broker, tags):
-    rows = _rows(tags, datetime.now(UTC), 1) + [SampleRow(datetime.now(UTC), tags[2].pk, 3.0, Quality.GOOD)]
+    rows = [*_rows(tags, datetime.now(UTC), 1), SampleRow(datetime.now(UTC), tags[2].pk, 3.0, Quality.GOOD)]
     assert EdgeOutboxHook()(rows=rows, now=None) == 0  # nothing marked, no publication
     Tag.objects.filter(pk=tags[0].pk).update(edge_publish=True)
     assert EdgeOutboxHook()(rows=rows, now=None) == 0  # no publication enabled
