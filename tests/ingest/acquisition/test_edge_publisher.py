@@ -10,10 +10,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from historian.models import EdgePublication, Tag
-from historian.quality import Quality
 from historian.sample_types import SampleRow
 from ingest.acquisition.edge_publisher import EdgePublisher, state_topic
-from ingest.pipeline.edge_outbox import EdgeOutboxHook, edge_outbox
+from ingest.pipeline.edge_outbox import edge_outbox
 from ingest.protocols.sparkplug.codec import DataType, Payload, payload_decode, rebirth_request
 from tests.factories import DeviceFactory, MachineFactory, TagFactory
 from tests.mqtt_broker import MosquittoBroker, broker_or_skip
@@ -212,16 +211,6 @@ def test_the_host_runner_publishes_its_state_with_an_offline_will(broker, listen
     runner.shutdown()
     wait_until(lambda: len(states()) == 2, timeout=10, what="an offline STATE on a clean stop")
     assert states()[1] == {"online": False, "timestamp": states()[0]["timestamp"]}
-
-
-def test_the_outbox_hook_keeps_only_published_numeric_tags_while_a_publication_is_enabled(broker, tags):
-    rows = [*_rows(tags, datetime.now(UTC), 1), SampleRow(datetime.now(UTC), tags[2].pk, 3.0, Quality.GOOD)]
-    assert EdgeOutboxHook()(rows=rows, now=None) == 0  # nothing marked, no publication
-    Tag.objects.filter(pk=tags[0].pk).update(edge_publish=True)
-    assert EdgeOutboxHook()(rows=rows, now=None) == 0  # no publication enabled
-    _publication(broker)
-    assert EdgeOutboxHook()(rows=rows, now=None) == 1
-    assert [row.tag_id for _, row in edge_outbox().peek(10)] == [tags[0].pk]
 
 
 def test_a_text_tag_cannot_be_published(tags):
