@@ -33,7 +33,6 @@ from tests.waiting import wait_until
 
 OUTAGE_SECONDS = 60.0
 STARTUP_SECONDS = 240.0
-CENTRAL_DB = "millwright_test_central"
 
 
 def _admin_connection() -> psycopg.Connection:
@@ -45,15 +44,16 @@ def _admin_connection() -> psycopg.Connection:
 def central_database() -> Iterator[str]:
     """A copy of the test database as it is now (CREATE DATABASE ... TEMPLATE), dropped on exit."""
     site = connection.settings_dict["NAME"]
+    central = f"{site}_central"
     connection.close()  # a template must have no other session
     with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{CENTRAL_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{CENTRAL_DB}" TEMPLATE "{site}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{central}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{central}" TEMPLATE "{site}"')
     try:
-        yield CENTRAL_DB
+        yield central
     finally:
         with _admin_connection() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{CENTRAL_DB}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{central}" WITH (FORCE)')
 
 
 @contextlib.contextmanager
