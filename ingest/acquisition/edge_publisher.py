@@ -112,9 +112,10 @@ class PublicationConfig:
     tags: dict[int, PublishedTag]  # by tag id (the alias)
 
     @property
-    def broker(self) -> tuple[str, int, str, str]:
+    def session_key(self) -> tuple[str | int, ...]:
+        """What a session is made of: a change of any of it makes a new session (and a new birth)."""
         p = self.publication
-        return (p.host, p.port, p.username, p.password)
+        return (p.pk, p.host, p.port, p.username, p.password, p.group_id, p.edge_node_id, p.primary_host_id)
 
     def devices(self) -> dict[str, list[PublishedTag]]:
         by_device: dict[str, list[PublishedTag]] = defaultdict(list)
@@ -232,7 +233,7 @@ class EdgePublisher:
         config = publication_load()
         old = self.config
         self.config = config
-        if old is not None and (config is None or config.broker != old.broker or config.publication != old.publication):
+        if old is not None and (config is None or config.session_key != old.session_key):
             self._drop_session("the publication changed")
         elif old is not None and config is not None and config.tags != old.tags:
             with self._lock:
