@@ -410,6 +410,12 @@ INGEST_BACKOFF_MAX_SECONDS = env.float("INGEST_BACKOFF_MAX_SECONDS", default=60.
 INGEST_DB_WRITE_TIMEOUT_MS = env.int("INGEST_DB_WRITE_TIMEOUT_MS", default=5000)
 INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE_DIR/ingest/buffer-<host>.sqlite
 INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
+# The edge publisher's outbox (ingest.pipeline.edge_outbox); default: STATE_DIR/ingest/edge-outbox-<host>.sqlite
+INGEST_EDGE_OUTBOX_PATH = env.str("INGEST_EDGE_OUTBOX_PATH", default="")
+INGEST_EDGE_OUTBOX_MAX_ROWS = env.int("INGEST_EDGE_OUTBOX_MAX_ROWS", default=5_000_000)
+# This installation's id as a Sparkplug B primary host application: when set, run_sparkplug publishes its STATE
+# (spBv1.0/STATE/<id>, retained, with an offline will) so that edge nodes publish only while it is online.
+SPARKPLUG_HOST_ID = env.str("SPARKPLUG_HOST_ID", default="")
 INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
 # Each worker and push runner replays its own host's buffer (ingest/acquisition/replay.py): it looks every
 # INGEST_REPLAY_INTERVAL_SECONDS and replays for at most INGEST_REPLAY_TASK_SECONDS per turn.

@@ -186,6 +186,7 @@ ADMIN_MODELS: dict[str, str] = {
     "historian.tag": "vacd",
     "historian.writepolicy": "vacd",
     "historian.operatearea": "vacd",
+    "historian.edgepublication": "vacd",
     "api.apitoken": "vc",  # the write scope is given here; tokens are made and revoked by their owners
     "historian.historiansettings": "vc",  # one row, never added or deleted
     "historian.discoveredmetric": "vcd",
