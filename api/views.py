@@ -27,6 +27,7 @@ from api import csv_export
 from api import serializers as s
 from api.models import ApiToken
 from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
+from common.replicas import replica_iterate, replica_reads, replica_view
 from historian.addresses import TEXT_DATA_TYPES
 from historian.models import Tag
 from historian.queries.aggregates import AggregateInterval, aggregate_values
@@ -244,6 +245,7 @@ class RawHistoryView(APIView):
         responses={200: s.RawResponseSerializer, **_ERRORS},
         summary="Raw samples (any quality), optionally with the samples just outside the range",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.RawQuerySerializer, request)
         tags = _tags(params)
@@ -275,6 +277,7 @@ class InterpolatedHistoryView(APIView):
         responses={200: s.InterpolatedResponseSerializer, **_ERRORS},
         summary="Values at start, start + interval, ... up to end",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.InterpolatedQuerySerializer, request)
         tags = _tags(params, numeric=True)
@@ -303,6 +306,7 @@ class AggregateHistoryView(APIView):
         responses={200: s.AggregateResponseSerializer, **_ERRORS},
         summary="Aggregates per interval (avg, time-weighted avg, min, max, ...)",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.AggregateQuerySerializer, request)
         tags = _tags(params, numeric=True)
@@ -357,6 +361,7 @@ class PlotHistoryView(APIView):
         responses={200: s.PlotResponseSerializer, **_ERRORS},
         summary="What a chart `pixels` wide needs to draw the range (first/min/max/last per pixel, gaps as null)",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.PlotQuerySerializer, request)
         tags = _tags(params, numeric=True)
@@ -416,6 +421,11 @@ class ExportView(APIView):
         summary="History as CSV (raw samples, or aggregates per interval), streamed",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
+        # The rows stream after this method returned: the generators read from the replica chosen here.
+        with replica_reads() as alias:
+            return self._export(request, alias)
+
+    def _export(self, request: Request, alias: str) -> StreamingHttpResponse:
         params = _params(s.ExportQuerySerializer, request)
         tags = _tags(params, limit=MAX_EXPORT_TAGS, numeric=params["kind"] != "raw")
         ids, paths = [t.pk for t in tags], {t.pk: t.path for t in tags}
@@ -425,7 +435,7 @@ class ExportView(APIView):
             raw_chunks: Iterator[list[tuple[int, datetime, float | str | None, int]]] = iter(())
             if end > start:  # an empty range is the header alone
                 raw_export_check(tag_ids=ids, start=start, end=end)
-                raw_chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
+                raw_chunks = replica_iterate(raw_export_chunks(tag_ids=ids, start=start, end=end), alias)
             value_labels = {
                 t.pk: {e.value: e.label for e in t.value_labels.entries.all()}
                 for t in tags
@@ -437,7 +447,9 @@ class ExportView(APIView):
             aggregate_chunks: Iterator[tuple[int, list[AggregateInterval]]] = iter(())
             if end > start:
                 aggregate_export_check(tag_ids=ids, start=start, end=end, interval=interval)
-                aggregate_chunks = aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval)
+                aggregate_chunks = replica_iterate(
+                    aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval), alias
+                )
             content = csv_export.aggregate_csv(aggregate_chunks, paths, params["fields"])
         if isinstance(request._request, ASGIRequest):
             content = csv_export.as_async(content)

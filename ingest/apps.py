@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class IngestConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "ingest"
-    verbose_name = "Acquisition"
+    verbose_name = _("Acquisition")
 
     def ready(self) -> None:
         from ingest import signals  # noqa: F401

@@ -65,6 +65,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "logout": Endpoint((LOGIN, LOGIN, LOGIN, LOGIN), method="post"),  # signs out, then to the login page
     # The header's theme switch: every signed-in user chooses their own (here no theme posted: a 400, an answer)
     "theme_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
+    # The header's language and time zone switches, the same (an empty post: back to the browser's language, the
+    # plant's zone). The scripts' translations (/jsi18n/) are served to everyone: the sign-in page needs them.
+    "language_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
+    "time_zone_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
+    "javascript_catalog": EVERYONE,
     # OpenID Connect sign-in: open to everyone, as the login page is (here not configured: a 404 for all).
     "oidc_authentication_init": EVERYONE,
     "oidc_authentication_callback": EVERYONE,
