@@ -19,7 +19,7 @@ from maintenance.models import HealthModel, HealthModelVersion
 User = AuthUser | AnonymousUser
 
 
-def health_rebaseline(*, machine: Machine, at: datetime, user: User | None) -> bool:
+def health_rebaseline(*, machine: Machine, at: datetime, user: User | None, reason: str = "maintenance") -> bool:
     """After maintenance the machine is a new machine: its model is fitted again from the normal running that
     follows `at` (the window is proposed automatically, as for a first fit) and it may alert again.
     False when the machine has no health model."""
@@ -37,7 +37,12 @@ def health_rebaseline(*, machine: Machine, at: datetime, user: User | None) -> b
             actor=user,
             action="health_model_rebaseline",
             target=str(model),
-            details={"machine": machine.name, "before": before, "after": {"training_start": at.isoformat()}},
+            details={
+                "machine": machine.name,
+                "before": before,
+                "after": {"training_start": at.isoformat()},
+                "reason": reason,
+            },
         )
     return True
 
