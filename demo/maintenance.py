@@ -11,6 +11,8 @@ visitor of a second run would see no alert (the first run's alert claimed) or sc
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +29,7 @@ DEGRADING = (0, 1)
 SIGNALS = ("vibration_rms", "vibration_hf", "bearing_temperature", "motor_current", "motor_temperature")
 #: The demo's pace (HealthModel fields): a few minutes of training, alerts within minutes (the bearing fails ~12-15
 #: minutes in). tests/demo/test_maintenance.py plays the demo's first minutes through the health numerics with them.
-DEMO_PACE: dict[str, float] = {
+DEMO_PACE: dict[str, Any] = {
     "auto_train_minutes": 3.0,
     "sample_seconds": 2.0,
     "score_high": 1.0,

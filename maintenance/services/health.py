@@ -15,6 +15,7 @@ from audit.services.events import audit_record
 from historian.models import Machine, Tag
 from maintenance.health.errors import HealthModelError
 from maintenance.models import HealthModel, HealthModelVersion
+from maintenance.services.live import health_model_publish
 
 User = AuthUser | AnonymousUser
 
@@ -33,6 +34,7 @@ def health_rebaseline(*, machine: Machine, at: datetime, user: User | None, reas
         model.alerted_at = None
         model.current_version = None
         model.save(update_fields=["training_start", "training_end", "alerted_at", "current_version"])
+        health_model_publish(machine_id=machine.pk)
         audit_record(
             actor=user,
             action="health_model_rebaseline",

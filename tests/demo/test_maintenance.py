@@ -58,7 +58,8 @@ def test_loading_again_rebaselines_the_model_for_the_new_run_of_the_simulator(de
     assert again is not None
     assert again.alerted_at is None  # free to alert again in this run
     assert again.current_version is None  # fitted on this run's first minutes
-    assert again.training_start is not None and again.training_start >= started
+    assert again.training_start is not None
+    assert again.training_start >= started
     assert AuditEvent.objects.filter(action="health_model_rebaseline", details__reason="demo started").exists()
 
 
