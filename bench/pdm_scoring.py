@@ -31,6 +31,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
+    from demo.maintenance import SIGNALS
     from demo.plant import demo_plant_load
     from demo.simulator.plant import PlantSimulator
     from demo.simulator.production import DEMO_CALENDAR
@@ -48,8 +49,16 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     admin = get_user_model().objects.create_superuser("bench", password=None)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=args.minutes + 2)
     for machine in Machine.objects.all():
+        # The demo's five bearing signals (demo.maintenance), as CNC 102's model watches them.
+        by_name = {t.path.rsplit(".", 1)[-1]: t for t in Tag.objects.filter(machine=machine)}
         health_model_create(
-            machine=machine, user=admin, at=start, running_only=False, auto_train_minutes=1.0, sample_seconds=2.0
+            machine=machine,
+            user=admin,
+            signals=[by_name[name] for name in SIGNALS if name in by_name],
+            at=start,
+            running_only=False,
+            auto_train_minutes=1.0,
+            sample_seconds=2.0,
         )
     settings.MAINTENANCE_SCORE_SECONDS = 0.0  # every batch: see the module's docstring
     settings.MAINTENANCE_FIT_RETRY_SECONDS = 5.0
