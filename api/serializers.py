@@ -12,9 +12,9 @@ from rest_framework import serializers
 from alarms.models import JournalEntry
 from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Tag
-from maintenance.queries.requests import request_downtime
 from historian.queries.common import MAX_PIXELS, MAX_RAW_POINTS
 from inventory.models import Asset, AssetChange
+from maintenance.queries.requests import request_downtime
 
 MAX_TAGS_PER_REQUEST = 100
 # Result-size limits of one JSON history response (the CSV export streams without a limit).
