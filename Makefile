@@ -34,9 +34,13 @@ demo: $(VENV)/.installed
 	$(PY) -m devtools.embedded run --profile demo -- $(PY) manage.py demo
 
 # Twice: on PostgreSQL, then the tests marked `timescale` on a real TimescaleDB (tests/timescale/: Node.js + PGlite).
-# Exit status 5 (no test selected, e.g. PYTEST_ARGS names tests without the marker) is no failure.
+# The first run spreads the test files over TEST_WORKERS pytest-xdist processes, each with embedded servers of its
+# own (config/settings/test.py): the browser and worker tests mostly wait, so two processes on two cores finish in
+# about half the time. Exit status 5 (no test selected, e.g. PYTEST_ARGS names tests without the marker) is no
+# failure.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	MILLWRIGHT_TEST_BACKEND=timescaledb $(PY) -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(VENV)/.installed-dev
@@ -57,6 +61,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.acquisition_opcua $(OPCUA_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.failover $(FAILOVER_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.fanout $(FANOUT_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.live $(LIVE_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.oee $(OEE_BENCH_ARGS)
 	$(PY) -m bench.pdm $(PDM_BENCH_ARGS)
 

@@ -25,8 +25,8 @@ app.conf.beat_schedule = {
         "options": {"expires": 30.0},
     },
     "historian-retention": {"task": "historian.tasks.retention_maintain", "schedule": 86400.0},
-    # Store-and-forward: drain the buffer of a worker host whose devices are all in backoff (polls replay too).
-    "ingest-buffer-replay": {"task": "ingest.tasks.replay_buffer", "schedule": 15.0, "options": {"expires": 15.0}},
+    # No store-and-forward replay here: a buffer is a file on one worker host, replayed by the processes of that
+    # host (ingest/acquisition/replay.py); a task on the shared queue could land on any host.
     # Alarms: shelves end on time, unacknowledged alarms escalate, journal partitions exist ahead.
     "alarms-shelves-expire": {
         "task": "alarms.tasks.alarm_shelves_expire_due",

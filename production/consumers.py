@@ -29,7 +29,8 @@ The overview stream (the plant overview's cards; historian.view_plant):
   {"action": "overview_subscribe", "machines": [1, 2]}
 Server -> client: {"type": "overview_production", "machines": {"1": {"oee", "state", "since"}, ...}}
   (production.queries.pages.overview_production: current-shift OEE, state, since when, epoch ms) on subscribing,
-  whenever a stop of one of their lines changes and every OEE_TICK_SECONDS.
+  whenever a stop of one of their lines changes and every OEE_TICK_SECONDS; computed and encoded once per web
+  process for every socket showing the same machines (`_OverviewCards`, on common/fanout.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any, TypeGuard
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from common.fanout import fanout
 from historian.models import Line
 from production.queries.intervals import line_stops
 from production.queries.pages import (
@@ -60,7 +62,7 @@ from production.services.downtime import (
     stop_comment,
     stop_split,
 )
-from production.services.live import downtime_line_group
+from production.services.live import DOWNTIME_MESSAGE_TYPE, downtime_line_group
 
 DOWNTIME_ACTIONS = frozenset({"downtime_subscribe", "downtime_classify", "downtime_comment", "downtime_split"})
 DEFAULT_HOURS = 24
@@ -122,11 +124,10 @@ class DowntimeStream:
     downtime_line: int | None = None
 
     oee_line: int | None = None  # OeeStream's line: it listens to the same group
-    overview_lines: frozenset[int] = frozenset()  # OverviewStream's lines: the same groups
 
     async def downtime_leave(self) -> None:
         if self.downtime_line is not None:
-            if self.downtime_line != self.oee_line and self.downtime_line not in self.overview_lines:
+            if self.downtime_line != self.oee_line:
                 await self.channel_layer.group_discard(downtime_line_group(self.downtime_line), self.channel_name)
             self.downtime_line = None
 
@@ -144,7 +145,7 @@ class DowntimeStream:
                 return
             if self.downtime_line != line_id:
                 await self.downtime_leave()
-                if self.oee_line != line_id and line_id not in self.overview_lines:
+                if self.oee_line != line_id:
                     await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
                 self.downtime_line = line_id
             await self.send(text_data=json.dumps(snapshot))
@@ -161,8 +162,6 @@ class DowntimeStream:
     async def downtime_changed(self, event: dict) -> None:
         if self.oee_line == event["line"]:
             await self.oee_changed()  # type: ignore[attr-defined]  # OeeStream, in the consumer it is mixed into
-        if event["line"] in self.overview_lines:
-            await self.overview_changed()  # type: ignore[attr-defined]  # OverviewStream, likewise
         if self.downtime_line != event["line"]:
             return
         await self.send(
@@ -216,7 +215,6 @@ class OeeStream:
     channel_name: str
     send: Any
     downtime_line: int | None = None
-    overview_lines: frozenset[int] = frozenset()
 
     oee_line: int | None = None
     oee_view: dict | None = None
@@ -231,7 +229,7 @@ class OeeStream:
                 await self.oee_task
             self.oee_task = None
         if self.oee_line is not None:
-            if self.oee_line != self.downtime_line and self.oee_line not in self.overview_lines:
+            if self.oee_line != self.downtime_line:
                 await self.channel_layer.group_discard(downtime_line_group(self.oee_line), self.channel_name)
             self.oee_line = None
 
@@ -262,7 +260,7 @@ class OeeStream:
             return
         if self.oee_line != line_id:
             await self.oee_leave()
-            if self.downtime_line != line_id and line_id not in self.overview_lines:
+            if self.downtime_line != line_id:
                 await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
             self.oee_line = line_id
         self.oee_view = view
@@ -312,39 +310,109 @@ def _overview_frame(machine_ids: list[int]) -> tuple[frozenset[int], dict]:
     return frozenset(overview_lines(machine_ids=machine_ids)), frame
 
 
+def _downtime_changed_marker(message: dict) -> str | None:
+    """The fan-out's encoder for the overview: a stop of the line changed (the frame's text does not matter)."""
+    return "changed" if message.get("type") == DOWNTIME_MESSAGE_TYPE else None
+
+
+class _OverviewCards:
+    """The overview cards of one set of machines in one web process, shared by every socket showing them.
+
+    Why (issue 17, bench/live.py): each overview page recomputed its cards on its own tick and on each stop change,
+    through its own membership of the lines' downtime groups; at hundreds of pages on one process that was
+    hundreds of identical computations every OEE_TICK_SECONDS and a channel-layer message per page per stop
+    change. Here the process joins the lines' groups once (common/fanout.py, as the live values), computes the
+    frame once per change or tick, encodes it once and puts the same text in each socket's outbox."""
+
+    def __init__(self, machines: tuple[int, ...]) -> None:
+        self.machines = machines
+        self.sockets: set[Any] = set()
+        self.lines: frozenset[int] = frozenset()
+        self.frame: str | None = None
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task | None = None
+        self.busy = False
+        self.dirty = False
+        self._changes: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        try:
+            lines, frame = await database_sync_to_async(_overview_frame)(list(self.machines))
+            self.lines, self.frame = lines, json.dumps(frame)
+            await fanout().join(self, {downtime_line_group(line): _downtime_changed_marker for line in lines})
+            self.task = asyncio.get_running_loop().create_task(self._tick())
+        except BaseException as exc:
+            self.started.set_exception(exc)
+            raise
+        self.started.set_result(None)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        for change in list(self._changes):
+            change.cancel()
+        await fanout().leave(self)
+
+    def fanout_deliver(self, frame: str) -> None:
+        """A stop of one of the lines changed."""
+        change = asyncio.ensure_future(self.changed())
+        self._changes.add(change)
+        change.add_done_callback(self._changes.discard)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(OEE_TICK_SECONDS)
+            await self.changed()
+
+    async def changed(self) -> None:
+        """Recompute and push to every socket; changes arriving while a recompute runs fold into one more."""
+        if self.busy:
+            self.dirty = True
+            return
+        self.busy = True
+        try:
+            while True:
+                self.dirty = False
+                _, frame = await database_sync_to_async(_overview_frame)(list(self.machines))
+                self.frame = json.dumps(frame)
+                for socket in list(self.sockets):
+                    await socket.send(text_data=self.frame)
+                if not self.dirty:
+                    return
+        finally:
+            self.busy = False
+
+
+_overview_cards: dict[asyncio.AbstractEventLoop, dict[tuple[int, ...], _OverviewCards]] = {}
+
+
+def _cards_of_loop() -> dict[tuple[int, ...], _OverviewCards]:
+    loop = asyncio.get_running_loop()
+    for old in [old for old in _overview_cards if old.is_closed()]:
+        del _overview_cards[old]
+    return _overview_cards.setdefault(loop, {})
+
+
 class OverviewStream:
     """The plant overview cards' half of a consumer: each card's current-shift OEE and state since, recomputed when
-    a stop of its line changes (the downtime groups, shared with DowntimeStream and OeeStream) and on the OEE tick."""
+    a stop of its line changes and on the OEE tick, once per process for every socket showing the same machines
+    (`_OverviewCards`)."""
 
-    channel_layer: Any
-    channel_name: str
     send: Any
-    downtime_line: int | None = None
-    oee_line: int | None = None
 
-    overview_machines: list[int] | None = None
-    overview_lines: frozenset[int] = frozenset()
-    overview_task: asyncio.Task | None = None
-    overview_busy: bool = False
-    overview_dirty: bool = False
+    overview_cards: _OverviewCards | None = None
 
     async def overview_leave(self) -> None:
-        if self.overview_task is not None:
-            self.overview_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.overview_task
-            self.overview_task = None
-        await self._overview_groups(frozenset())
-        self.overview_machines = None
-
-    async def _overview_groups(self, lines: frozenset[int]) -> None:
-        """Listen to the downtime groups of `lines` (those the other streams listen to are left alone)."""
-        shared = {self.downtime_line, self.oee_line}
-        for line_id in self.overview_lines - lines - shared:
-            await self.channel_layer.group_discard(downtime_line_group(line_id), self.channel_name)
-        for line_id in lines - self.overview_lines - shared:
-            await self.channel_layer.group_add(downtime_line_group(line_id), self.channel_name)
-        self.overview_lines = lines
+        cards, self.overview_cards = self.overview_cards, None
+        if cards is None:
+            return
+        cards.sockets.discard(self)
+        if not cards.sockets and _cards_of_loop().get(cards.machines) is cards:
+            del _cards_of_loop()[cards.machines]
+            await cards.stop()
 
     async def overview_receive(self, message: dict) -> None:
         """Act on a parsed message whose action is in OVERVIEW_ACTIONS (the user may view the plant)."""
@@ -357,37 +425,29 @@ class OverviewStream:
         ):
             await self.overview_error(f"Subscribe with a list of 1 to {MAX_OVERVIEW_MACHINES} machine ids.")
             return
-        lines, frame = await database_sync_to_async(_overview_frame)(sorted(set(machines)))
-        await self._overview_groups(lines)
-        self.overview_machines = sorted(set(machines))
-        if self.overview_task is None:
-            self.overview_task = asyncio.get_running_loop().create_task(self._overview_tick())
-        await self.send(text_data=json.dumps(frame))
-
-    async def _overview_tick(self) -> None:
-        while True:
-            await asyncio.sleep(OEE_TICK_SECONDS)
-            await self.overview_changed()
-
-    async def overview_changed(self) -> None:
-        """Recompute and push; changes arriving while a recompute runs fold into one more."""
-        if self.overview_busy:
-            self.overview_dirty = True
-            return
-        self.overview_busy = True
-        try:
-            while True:
-                self.overview_dirty = False
-                machines = self.overview_machines
-                if machines is None:
-                    return
-                _, frame = await database_sync_to_async(_overview_frame)(machines)
-                if machines == self.overview_machines:
-                    await self.send(text_data=json.dumps(frame))
-                if not self.overview_dirty:
-                    return
-        finally:
-            self.overview_busy = False
+        key = tuple(sorted(set(machines)))
+        if self.overview_cards is not None and self.overview_cards.machines == key:
+            cards = self.overview_cards
+        else:
+            await self.overview_leave()
+            registry = _cards_of_loop()
+            shared = registry.get(key)
+            if shared is None:
+                cards = registry[key] = _OverviewCards(key)
+                cards.sockets.add(self)
+                self.overview_cards = cards
+                try:
+                    await cards.start()
+                except BaseException:
+                    await self.overview_leave()
+                    raise
+            else:
+                cards = shared
+                cards.sockets.add(self)
+                self.overview_cards = cards
+                await asyncio.shield(cards.started)
+        if cards.frame is not None:
+            await self.send(text_data=cards.frame)
 
     async def overview_error(self, text: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "stream": "overview", "message": text}))

@@ -720,6 +720,9 @@ class ShiftReport(models.Model):
 
     class Meta:
         ordering = ["-start", "-generated_at"]
+        # Generating a report on demand costs the server a PDF and an XLSX over any range: operators may, a wall
+        # screen (which only views) may not.
+        permissions = [("request_shift_report", "Generate a line's report on demand")]
         indexes = [models.Index(fields=["line", "-start"], name="production_report_line_start")]
         constraints = [
             models.UniqueConstraint(

@@ -131,7 +131,7 @@ def line_reports_page(request: AuthenticatedHttpRequest, line_id: int) -> HttpRe
 
 
 @login_required
-@permission_required(VIEW_PLANT, raise_exception=True)
+@permission_required((VIEW_PLANT, "production.request_shift_report"), raise_exception=True)
 @require_POST
 def line_report_create(request: AuthenticatedHttpRequest, line_id: int) -> HttpResponse:
     line = get_object_or_404(Line.objects.select_related("area__site"), pk=line_id)

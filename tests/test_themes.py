@@ -101,3 +101,21 @@ def test_every_fill_carries_its_text_at_wcag_aa():
 
 def test_the_alarm_priority_colours_in_python_are_the_tokens():
     assert {str(priority): colour for priority, colour in PRIORITY_COLOUR.items()} == _palette("prio-")
+
+
+#: WCAG 2.1 1.4.11: graphical objects (a chart's lines, bars and markers) need 3:1 against what they are drawn on.
+AA_GRAPHICS = 3.0
+CHART_SERIES = ("availability", "performance", "quality", "target", "reason", "unclassified", "other", "event", "limit")
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_every_chart_colour_stands_out_from_the_chart_background(theme):
+    tokens = _theme(theme)
+    pens = [tokens[f"pen-{i}"] for i in range(1, 13)]
+    series = [tokens[f"chart-{name}"] for name in CHART_SERIES]
+    for colour in (*pens, *series, tokens["chart-text"]):
+        assert contrast_ratio(colour, tokens["panel"]) >= AA_GRAPHICS, (theme, colour)
+        assert contrast_ratio(colour, tokens["bg"]) >= AA_GRAPHICS, (theme, colour)
+    # Pens next to each other in the explorer are told apart at a glance.
+    for a, b in itertools.combinations(pens, 2):
+        assert perceived_difference(a, b) >= MIN_DIFFERENCE * 0.75, (theme, a, b)

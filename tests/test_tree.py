@@ -21,6 +21,7 @@ NOT_MIRRORED = {
     "maintenance/test_end_to_end.py": "a real worker: scoring hook, alerting, alarms, work request and PLC write",
     "production/test_oee_stream.py": "the OEE and Pareto streams of production/consumers.py with the queries",
     "test_tree.py": "checks the test tree itself",
+    "deploy/test_files.py": "the deploy/ files (compose, Kubernetes manifests, Dockerfile): no Python module there",
     "test_walking_skeleton.py": "end to end: Celery worker, poll, store, WebSocket, across every app",
     "test_procfile.py": "the Procfile's processes",
     "test_security_headers.py": "headers and CSP on every page, in Chromium too",

@@ -43,6 +43,8 @@ _OPERATOR = (
     "historian.operate",
     # Maintenance work requests of the areas granted to them or their group (maintenance.MaintenanceArea).
     "maintenance.work_requests",
+    # A line's report over any range, on demand (the end-of-shift reports are made for everyone).
+    "production.request_shift_report",
 )
 _ENGINEER = (
     *_OPERATOR,

@@ -183,6 +183,18 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/millwright")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database link cut without a reset (a pulled cable, a firewall dropping packets) must fail a write, not hang it
+# (the server's statement timeout cannot fire then): libpq gives up on a connection whose sent data stays
+# unacknowledged this long, and probes idle ones; a poll then buffers its values (ingest.pipeline.buffer).
+DATABASE_TCP_USER_TIMEOUT_MS = env.int("DATABASE_TCP_USER_TIMEOUT_MS", default=10_000)
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    connect_timeout=env.int("DATABASE_CONNECT_TIMEOUT", default=10),
+    tcp_user_timeout=DATABASE_TCP_USER_TIMEOUT_MS,
+    keepalives=1,
+    keepalives_idle=10,
+    keepalives_interval=5,
+    keepalives_count=3,
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -343,7 +355,10 @@ INGEST_DB_WRITE_TIMEOUT_MS = env.int("INGEST_DB_WRITE_TIMEOUT_MS", default=5000)
 INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE_DIR/ingest/buffer-<host>.sqlite
 INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
 INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
+# Each worker and push runner replays its own host's buffer (ingest/acquisition/replay.py): it looks every
+# INGEST_REPLAY_INTERVAL_SECONDS and replays for at most INGEST_REPLAY_TASK_SECONDS per turn.
 INGEST_REPLAY_TASK_SECONDS = env.float("INGEST_REPLAY_TASK_SECONDS", default=20.0)
+INGEST_REPLAY_INTERVAL_SECONDS = env.float("INGEST_REPLAY_INTERVAL_SECONDS", default=5.0)
 # A poller re-reads its configuration within a second of a change saved in admin or imported from a tag CSV (a
 # version token); this often it also checks a digest of it, for changes made behind the application's back.
 INGEST_TAG_CONFIG_SECONDS = env.float("INGEST_TAG_CONFIG_SECONDS", default=30.0)

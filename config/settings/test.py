@@ -1,6 +1,7 @@
 """Test suite: the servers named by DATABASE_URL / REDIS_URL, else private embedded ones."""
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -15,6 +16,14 @@ if TEST_BACKEND == "timescaledb":
     use_timescale_harness()
 elif TEST_BACKEND != "postgres":
     raise ImproperlyConfigured(f"MILLWRIGHT_TEST_BACKEND must be postgres or timescaledb, not {TEST_BACKEND!r}")
+
+# `make test` runs the suite in pytest-xdist workers (gw0, gw1 ...): each worker gets a state folder of its own, so
+# its own embedded PostgreSQL and Redis, store-and-forward buffers and logs; workers never share a server. The
+# processes a test starts (web servers, Celery workers) inherit the folder through the environment.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _XDIST_WORKER and not os.environ.get("MILLWRIGHT_STATE_DIR"):
+    _PROJECT_DIR = Path(__file__).resolve().parents[2]
+    os.environ["MILLWRIGHT_STATE_DIR"] = str(_PROJECT_DIR / ".millwright" / f"xdist-{_XDIST_WORKER}")
 
 use_embedded_defaults(profile="test")
 

@@ -65,6 +65,7 @@ from ingest.acquisition.poll import (
     poll_configs_load,
     polled_assignments,
 )
+from ingest.acquisition.replay import BufferReplayer
 from ingest.pipeline.store import (
     DATABASE_DOWN_ERRORS,
     compression_flush,
@@ -214,6 +215,8 @@ class Poller:
         self._loop: threading.Thread | None = None
         self._housekeeper: threading.Thread | None = None
         self._heart: threading.Thread | None = None
+        # This host's store-and-forward buffer, replayed here when no poll drains it (ingest/acquisition/replay.py).
+        self.replayer = BufferReplayer()
         # Polls start only before this time.monotonic() (the last successful beat's, less a margin), and not while
         # fenced: the heartbeat lapsed and the lease renewal that tells which devices are still this poller's has
         # not run yet.
@@ -242,11 +245,13 @@ class Poller:
         self._housekeeper.start()
         self._heart = threading.Thread(target=self._heartbeat, name="poller-heartbeat", daemon=True)
         self._heart.start()
+        self.replayer.start()
         logger.info("poller %s started with %d threads", self.owner, self.threads)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Let running polls finish, store pending compression candidates, give the devices back."""
         self._stopping.set()
+        self.replayer.stop()
         for thread in (self._loop, self._housekeeper, self._heart):
             if thread is not None:
                 thread.join(timeout)

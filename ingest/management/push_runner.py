@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Protocol
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from ingest.acquisition.replay import BufferReplayer
+
 
 class PushRunner(Protocol):
     def run(self, *, stop: threading.Event) -> None: ...
@@ -44,6 +46,12 @@ class PushRunnerCommand(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         runner = self.make_runner(flush_seconds=options["flush_ms"] / 1000, reload_seconds=options["reload_seconds"])
+        # The runner buffers to this host's store-and-forward file when the database is away: replay it here.
+        replayer = BufferReplayer()
+        replayer.start()
         self.stdout.write(f"{self.running} running; SIGTERM or Ctrl-C stops it")
-        runner.run(stop=stop)
+        try:
+            runner.run(stop=stop)
+        finally:
+            replayer.stop()
         self.stdout.write(f"{self.running} stopped")

@@ -12,12 +12,12 @@
     name: "Would have fired",
     x: data.firings.map((f) => f.time),
     y: data.firings.map((f) => (hasValues ? f.values.value : 1)),
-    marker: {symbol: "triangle-down", size: 12, color: "#ff9f1a"},
+    marker: {symbol: "triangle-down", size: 12, color: MillwrightChart.colour("chart-event")},
     hovertext: data.firings.map((f) => JSON.stringify(f.values)),
     hoverinfo: "x+text",
   }];
   const shapes = hasValues
-    ? [{type: "line", xref: "paper", x0: 0, x1: 1, y0: data.threshold, y1: data.threshold, line: {dash: "dot", color: "#ff5c5c"}}]
+    ? [{type: "line", xref: "paper", x0: 0, x1: 1, y0: data.threshold, y1: data.threshold, line: {dash: "dot", color: MillwrightChart.colour("chart-limit")}}]
     : [];
   Plotly.newPlot(element, traces, {
     margin: {l: 50, r: 20, t: 10, b: 40},
@@ -26,7 +26,7 @@
     shapes,
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
-    font: {color: "#d6dde3"},
+    font: {color: MillwrightChart.colour("chart-text")},
     showlegend: false,
   }, {displayModeBar: false, responsive: true}).then(() => { element.dataset.ready = "true"; });
 })();

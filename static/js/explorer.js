@@ -8,8 +8,7 @@
   const config = JSON.parse(document.getElementById("explorer-config").textContent);
   const el = document.getElementById("explorer-chart");
   const statusEl = document.getElementById("explorer-status");
-  const COLORS = ["#58a6ff", "#f0883e", "#3fb950", "#d2a8ff", "#ffd60a", "#ff7b72", "#39c5cf", "#e3b341",
-                  "#a5d6ff", "#7ee787", "#ff9bce", "#c9d1d9"];
+  const COLORS = MillwrightChart.pens();  // the theme's pens (static/css/tokens.css)
 
   const state = {pens: [], range: 3600, start: null, end: null, follow: false, compare: false};
   const shown = {current: new Map(), previous: new Map(), shift: 0};
@@ -111,7 +110,7 @@
       const onLeft = i % 2 === 0;
       const k = Math.floor(i / 2);
       const axis = {
-        title: {text: MillwrightChart.unitText(unit), font: {size: 12}}, gridcolor: i ? "rgba(0,0,0,0)" : "#33404a",
+        title: {text: MillwrightChart.unitText(unit), font: {size: 12}}, gridcolor: i ? "rgba(0,0,0,0)" : MillwrightChart.colour("chart-grid"),
         zeroline: false, side: onLeft ? "left" : "right", automargin: true,
       };
       if (i > 0) axis.overlaying = "y";
@@ -191,10 +190,10 @@
       }
     });
     const layout = {
-      margin: {l: 60, r: 60, t: 10, b: 40}, paper_bgcolor: "#1d2327", plot_bgcolor: "#1d2327",
-      font: {color: "#d8dee3", size: 13}, hovermode: "x", showlegend: true,
+      margin: {l: 60, r: 60, t: 10, b: 40}, paper_bgcolor: MillwrightChart.colour("panel"), plot_bgcolor: MillwrightChart.colour("panel"),
+      font: {color: MillwrightChart.colour("chart-text"), size: 13}, hovermode: "x", showlegend: true,
       legend: {orientation: "h", y: -0.12}, shapes,
-      xaxis: {type: "date", range: range.map(localString), gridcolor: "#33404a", domain},
+      xaxis: {type: "date", range: range.map(localString), gridcolor: MillwrightChart.colour("chart-grid"), domain},
       ...axes,
     };
     drawing = true;
@@ -489,7 +488,7 @@
   // -- start
 
   const ids = readUrl();
-  Plotly.newPlot(el, [], {paper_bgcolor: "#1d2327", plot_bgcolor: "#1d2327"}, {responsive: true, displaylogo: false})
+  Plotly.newPlot(el, [], {paper_bgcolor: MillwrightChart.colour("panel"), plot_bgcolor: MillwrightChart.colour("panel")}, {responsive: true, displaylogo: false})
     .then(async () => {
       el.on("plotly_relayout", onRelayout);
       loadTree().catch((error) => setStatus(error.message, true));

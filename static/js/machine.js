@@ -29,10 +29,10 @@
     const gap = 0.04;
     const height = (1 - gap * (n - 1)) / n;
     const l = {
-      margin: {l: 90, r: 20, t: 10, b: 40}, showlegend: false, paper_bgcolor: "#1d2327", plot_bgcolor: "#1d2327",
-      font: {color: "#d8dee3", size: 14}, hovermode: "x unified",
+      margin: {l: 90, r: 20, t: 10, b: 40}, showlegend: false, paper_bgcolor: MillwrightChart.colour("panel"), plot_bgcolor: MillwrightChart.colour("panel"),
+      font: {color: MillwrightChart.colour("chart-text"), size: 14}, hovermode: "x unified",
       // The time axis sits under the lowest panel (the last y axis), shared by all panels.
-      xaxis: {type: "date", range: [Date.now() - windowMs, Date.now()], gridcolor: "#33404a", anchor: "y" + (n > 1 ? n : "")},
+      xaxis: {type: "date", range: [Date.now() - windowMs, Date.now()], gridcolor: MillwrightChart.colour("chart-grid"), anchor: "y" + (n > 1 ? n : "")},
     };
     trendIds.forEach((id, i) => {
       const tag = tagsById.get(id);
@@ -40,7 +40,7 @@
       l["yaxis" + (i ? i + 1 : "")] = {
         domain: [top - height, top],
         title: {text: `${tag.name}<br>${MillwrightChart.unitText(tag.units)}`, font: {size: 12}},
-        gridcolor: "#33404a", zeroline: false,
+        gridcolor: MillwrightChart.colour("chart-grid"), zeroline: false,
       };
     });
     return l;

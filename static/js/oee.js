@@ -10,9 +10,9 @@
   const escape = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)} %`);
   const SERIES = [
-    ["availability", "Availability", "#3fa7ff"],
-    ["performance", "Performance", "#b07cf0"],
-    ["quality", "Quality", "#2fbf71"],
+    ["availability", "Availability", MillwrightChart.colour("chart-availability")],
+    ["performance", "Performance", MillwrightChart.colour("chart-performance")],
+    ["quality", "Quality", MillwrightChart.colour("chart-quality")],
   ];
 
   function cell(text, className) {
@@ -54,14 +54,14 @@
       type: "scatter", mode: "markers+text", name: "OEE", x: names,
       y: m.machines.map((row) => (row.oee === null ? null : row.oee * 100)),
       text: m.machines.map((row) => `OEE ${pct(row.oee)}`), textposition: "top center",
-      marker: {size: 18, symbol: "diamond", color: "#ffd34d"},
+      marker: {size: 18, symbol: "diamond", color: MillwrightChart.colour("chart-target")},
     });
     Plotly.react($("oee-chart"), traces, {
       barmode: "group",
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: {color: "#d6dde3", size: 16},
+      font: {color: MillwrightChart.colour("chart-text"), size: 16},
       margin: {l: 60, r: 20, t: 30, b: 60},
-      yaxis: {range: [0, 110], ticksuffix: " %", gridcolor: "#2b3238", fixedrange: true},
+      yaxis: {range: [0, 110], ticksuffix: " %", gridcolor: MillwrightChart.colour("chart-grid"), fixedrange: true},
       xaxis: {fixedrange: true},
       legend: {orientation: "h", y: -0.15},
     }, {displaylogo: false, responsive: true, displayModeBar: false});

@@ -46,8 +46,8 @@
     .filter((t) => t.x.length);
   // Product changes and alarm activations: a marker row above the band, the text on hover.
   for (const [kind, symbol, color, name] of [
-    ["product", "diamond", "#d6dde3", "Product change"],
-    ["alarm", "triangle-down", "#ff9f1a", "Alarm"],
+    ["product", "diamond", MillwrightChart.colour("chart-text"), "Product change"],
+    ["alarm", "triangle-down", MillwrightChart.colour("chart-event"), "Alarm"],
   ]) {
     const marks = data.marks.filter((m) => m.kind === kind);
     if (!marks.length) continue;
@@ -67,9 +67,9 @@
     barmode: "overlay",
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
-    font: {color: "#d6dde3", size: 15},
+    font: {color: MillwrightChart.colour("chart-text"), size: 15},
     margin: {l: 110, r: 20, t: 20, b: 50},
-    xaxis: {type: "date", range: [data.start, data.end], gridcolor: "#2b3238"},
+    xaxis: {type: "date", range: [data.start, data.end], gridcolor: MillwrightChart.colour("chart-grid")},
     yaxis: {fixedrange: true, categoryorder: "array", categoryarray: [data.machine, "Events"]},
     showlegend: true,
     legend: {orientation: "h", y: -0.25},

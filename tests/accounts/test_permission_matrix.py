@@ -27,12 +27,19 @@ ROLES = (ANONYMOUS, Role.OPERATOR, Role.ENGINEER, Role.ADMINISTRATOR)
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Expected outcome for anonymous, operator, engineer, administrator (in that order)."""
+    """Expected outcome for anonymous, operator, engineer, administrator (in that order), and for a wall screen:
+    `wall`, where it differs from the operator's (a wall screen views what an operator views and acts on nothing)."""
 
     expected: tuple[str, str, str, str]
     method: str = "get"
     kwargs: dict[str, Any] = field(default_factory=dict)  # values: literals, or "<name>" from the world fixture
     query: dict[str, str] = field(default_factory=dict)
+    wall: str | None = None
+
+    def outcome(self, role: str) -> str:
+        if role == Role.WALL_SCREEN:
+            return self.wall or self.expected[1]
+        return self.expected[ROLES.index(role)]
 
 
 PLANT = Endpoint((LOGIN, ALLOW, ALLOW, ALLOW))  # a plant-floor page: historian.view_plant
@@ -74,7 +81,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "production:line_pareto": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
     # A line's reports: listed, generated on demand (an empty form: the page again), downloaded
     "production:line_reports": Endpoint(PLANT.expected, kwargs={"line_id": "<line>"}),
-    "production:line_report_create": Endpoint(PLANT.expected, method="post", kwargs={"line_id": "<line>"}),
+    # (production.request_shift_report: operators and up; a wall screen only views)
+    "production:line_report_create": Endpoint(PLANT.expected, method="post", kwargs={"line_id": "<line>"}, wall=DENY),
     "production:line_report_download": Endpoint(
         PLANT.expected, kwargs={"line_id": "<line>", "report_id": 999_999, "kind": "pdf"}
     ),
@@ -310,14 +318,14 @@ def test_every_role_gets_what_the_matrix_says_on_every_endpoint(client, world):
     client.raise_request_exception = False  # a crash is reported in the table with the rest
     names = [name for name, _ in _walk(get_resolver().url_patterns) if name and _declared(name)]
     wrong = []
-    for role in ROLES:
+    for role in (*ROLES, Role.WALL_SCREEN):
         for name in names:
             endpoint = _declared(name)
             client.logout()
             if role != ANONYMOUS:
                 client.force_login(users[role])
             response = getattr(client, endpoint.method)(_url(name, endpoint, values), endpoint.query)
-            got, expected = _outcome(response), endpoint.expected[ROLES.index(role)]
+            got, expected = _outcome(response), endpoint.outcome(role)
             if got != expected:
                 wrong.append(f"{name} as {role}: {got} ({response.status_code}), expected {expected}")
     assert not wrong, "The permission matrix does not hold:\n" + "\n".join(wrong)
@@ -395,7 +403,8 @@ def test_every_role_gets_what_the_matrix_says_on_every_websocket():
     users = {role: UserFactory(username=role.value.lower(), role=role) for role in Role}
     wrong = []
     for route in _websocket_routes():
-        for role, expected in zip(ROLES, WEBSOCKETS[route], strict=True):
+        # A wall screen opens the pages' sockets as an operator does (what it may do on them: the consumers' tests).
+        for role, expected in (*zip(ROLES, WEBSOCKETS[route], strict=True), (Role.WALL_SCREEN, WEBSOCKETS[route][1])):
 
             async def connect(route=route, role=role) -> bool:
                 communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/{route}")

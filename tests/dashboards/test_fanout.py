@@ -20,7 +20,7 @@ from django.utils import timezone
 from websockets.asyncio.client import connect
 
 from accounts.services.sessions import session_sockets_group
-from bench.fanout import signed_in_session_keys
+from bench.sockets import signed_in_session_keys
 from common.net import free_port, wait_for_port
 from common.redis import redis_client
 from historian.quality import Quality

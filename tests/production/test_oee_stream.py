@@ -6,6 +6,7 @@ import time_machine
 from channels.db import database_sync_to_async
 
 from accounts.services.roles import Role
+from production.consumers import _cards_of_loop
 from production.models import DowntimeArea, StateInterval
 from production.queries.kpis import Scope, ScopeKind, loss_pareto, machines_kpis
 from production.services.downtime import stop_classify
@@ -149,3 +150,25 @@ async def test_the_overview_cards_get_their_shift_oee_and_state_since_then_both_
     error = await _next(page, "error")
     assert error["stream"] == "overview"
     await page.disconnect()
+
+
+async def test_overview_pages_of_the_same_machines_share_one_set_of_cards_and_each_gets_every_push(world):
+    line, op, _, _ = world
+    machine = line.config.machine
+    pages = [await _open(op), await _open(op)]
+    for page in pages:
+        await page.send_json_to({"action": "overview_subscribe", "machines": [machine.pk]})
+        assert (await _next(page, "overview_production"))["machines"][str(machine.pk)]["state"] == "running"
+    shared = _cards_of_loop()
+    assert list(shared) == [(machine.pk,)]
+    assert len(shared[(machine.pk,)].sockets) == 2
+
+    await database_sync_to_async(line.store)(700, state=2)  # one stop change: one computation, both pages
+    for page in pages:
+        pushed = (await _next(page, "overview_production"))["machines"][str(machine.pk)]
+        assert (pushed["state"], pushed["since"]) == ("idle", int(at(700).timestamp() * 1000))
+
+    await pages[0].disconnect()
+    assert len(shared[(machine.pk,)].sockets) == 1
+    await pages[1].disconnect()
+    assert shared == {}  # the last page gone: its cards stop, their groups are left

@@ -128,10 +128,16 @@ def test_a_lines_reports_page_generates_on_demand_lists_and_downloads(client, ni
     client.force_login(UserFactory(role=None))
     assert client.get(url).status_code == 403
     assert client.post(reverse("production:line_report_create", args=[line.pk])).status_code == 403
+    client.force_login(UserFactory(role=Role.WALL_SCREEN))  # sees the reports, generates none
+    wall_page = client.get(url)
+    assert wall_page.status_code == 200
+    assert 'id="report-form"' not in wall_page.content.decode()
+    assert client.post(reverse("production:line_report_create", args=[line.pk])).status_code == 403
     operator = UserFactory(role=Role.OPERATOR)
     client.force_login(operator)
     form = {"start": S.strftime("%Y-%m-%dT%H:%M"), "end": END.strftime("%Y-%m-%dT%H:%M")}
 
+    assert 'id="report-form"' in client.get(url).content.decode()
     refused = client.post(reverse("production:line_report_create", args=[line.pk]), {**form, "end": form["start"]})
     assert refused.status_code == 200
     assert "The end must be after the start." in refused.content.decode()

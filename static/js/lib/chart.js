@@ -63,5 +63,16 @@ const MillwrightChart = (() => {
     }));
   }
 
-  return {BAD_FILL, BadStretches, badShapes, lineShape, traceName, unitText};
+  /* A colour of static/css/tokens.css in the page's theme (<html data-theme>): every chart draws its series, text
+     and grid in the theme's colours (tests/test_themes.py checks their contrast on the chart's background). */
+  function colour(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(`--${name}`).trim();
+  }
+
+  /* The explorer's pens, in order: pen-1 ... pen-12. */
+  function pens() {
+    return Array.from({length: 12}, (_, i) => colour(`pen-${i + 1}`));
+  }
+
+  return {BAD_FILL, BadStretches, badShapes, colour, lineShape, pens, traceName, unitText};
 })();

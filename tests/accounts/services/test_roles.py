@@ -21,6 +21,7 @@ def test_the_migrations_create_the_three_roles_with_their_permissions(db):
         "production.classify_downtime",  # in the areas granted (production.DowntimeArea)
         "historian.operate",  # in the areas granted (historian.OperateArea), under each tag's write policy
         "maintenance.work_requests",  # in the areas granted (maintenance.MaintenanceArea)
+        "production.request_shift_report",  # a line's report over any range, on demand
     }
     assert _perms(Role.ENGINEER) == _perms(Role.OPERATOR) | {
         "historian.use_trend_explorer",
@@ -95,6 +96,7 @@ def test_a_wall_screen_may_look_at_the_plant_and_its_alarms_and_do_nothing_else(
         "historian.export_data",
         "historian.use_trend_explorer",
         "production.classify_downtime",
+        "production.request_shift_report",
         "accounts.manage_api_tokens",
     ):
         assert not screen.has_perm(right), right
