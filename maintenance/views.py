@@ -86,6 +86,7 @@ def machine_health_page(request: AuthenticatedHttpRequest, machine_id: int) -> H
             "can_retrain": request.user.has_perm(PERM_FIT),
             "requests": requests_list(machine_id=machine_id)[:10],
             "health": machine_health(model=model, now=timezone.now()),
+            "row": plant_health(machine_ids=[machine_id])[0],
         },
     )
     response.csp_extra = PLOTLY_CSP  # type: ignore[attr-defined]

@@ -140,6 +140,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:production_export": API_EXPORT,
     "api:maintenance_requests": API_PLANT,
     "api:maintenance_request": Endpoint(API_PLANT.expected, kwargs={"pk": 999_999}),
+    # Writes (open, change, comment): the services check the area per request (tests/api/test_views_maintenance_writes)
+    "api:maintenance_request_comments": Endpoint(API_PLANT.expected, method="post", kwargs={"pk": 999_999}),
     "api:maintenance_requests_export": API_EXPORT,
     # Rules: backtesting needs automation.backtest_rule (engineers, administrators), then operating the rule's areas
     "automation:backtest": Endpoint((LOGIN, DENY, ALLOW, ALLOW), kwargs={"rule_id": "<automation.rule>"}),
