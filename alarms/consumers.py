@@ -38,12 +38,12 @@ from alarms.services.actions import (
     PERM_ACKNOWLEDGE,
     PERM_SHELVE,
     PERM_VIEW,
+    PERM_VIEW_SECURITY,
     ActionResult,
     AlarmActionError,
     alarms_acknowledge,
     alarms_shelve,
     alarms_unshelve,
-    may_see_security,
 )
 from alarms.services.live import ALARMS_MESSAGE_TYPE, alarms_group
 from common.fanout import fanout
@@ -72,10 +72,6 @@ def _snapshot_body(security: bool) -> str:
 
 def _counts_body(security: bool) -> str:
     return json.dumps(alarm_counts(security=security))
-
-
-def _can(user) -> dict[str, bool]:
-    return {"acknowledge": user.has_perm(PERM_ACKNOWLEDGE), "shelve": user.has_perm(PERM_SHELVE)}
 
 
 class _AlarmViews:
@@ -186,13 +182,15 @@ class AlarmStream:
 
         def fanout_deliver(self, frame: str) -> None: ...
 
+        def session_may(self, permission: str) -> bool: ...
+
     ALARM_ACTIONS = frozenset({"snapshot", *_ACTIONS})
     alarms_security = False
 
     alarm_views: _AlarmViews | None = None
 
     async def alarms_join(self) -> None:
-        self.alarms_security = security = await database_sync_to_async(may_see_security)(self.scope["user"])
+        self.alarms_security = security = self.session_may(PERM_VIEW_SECURITY)  # read at admission
         group = alarms_group(security=security)
         registry = _views_of_loop()
         views = registry.get(security)
@@ -224,7 +222,7 @@ class AlarmStream:
         if action == "snapshot":
             views = self.alarm_views
             assert views is not None, "alarms_join first"
-            can = await database_sync_to_async(_can)(user)
+            can = {"acknowledge": self.session_may(PERM_ACKNOWLEDGE), "shelve": self.session_may(PERM_SHELVE)}
             body = await views.body(_snapshot_body)
             await self.send(text_data=f'{{"type": "snapshot", {body}, "can": {json.dumps(can)}}}')
             return
