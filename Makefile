@@ -64,6 +64,9 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.live $(LIVE_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.oee $(OEE_BENCH_ARGS)
 	$(PY) -m bench.pdm $(PDM_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.compression $(COMPRESSION_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.control $(CONTROL_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.scale $(SCALE_BENCH_ARGS)
 
 clean-state:
 	$(PY) -m devtools.embedded stop --profile demo || true

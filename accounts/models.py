@@ -26,6 +26,10 @@ class UserPreference(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     theme = models.CharField(max_length=16, choices=Theme.choices, default=Theme.DARK)
+    # Blank: the browser's (Accept-Language). One of settings.LANGUAGES otherwise.
+    language = models.CharField(max_length=8, blank=True, default="", choices=settings.LANGUAGES)
+    # Blank: the plant's zone (historian.queries.time_zone). An IANA name otherwise: the user's own, on request.
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return f"preferences of {self.user}"

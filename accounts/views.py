@@ -21,7 +21,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.services.oidc import oidc_enabled
-from accounts.services.preferences import request_theme_set
+from accounts.services.preferences import request_language_set, request_theme_set, request_time_zone_set
 
 NOT_CONFIGURED = "Sign-in through OpenID Connect is not configured (OIDC_CLIENT_ID)"
 
@@ -67,8 +67,49 @@ def theme_set(request: AuthenticatedHttpRequest) -> HttpResponse:
         request_theme_set(request, theme=request.POST.get("theme", ""))
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
+    return _back(request)
+
+
+def _back(request: HttpRequest) -> HttpResponseRedirect:
+    """Back to the page the switch was on (`next`), if it is ours; else the plant overview."""
     target = request.POST.get("next", "")
     allowed = url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
     return HttpResponseRedirect(target if allowed else reverse("dashboards:plant_overview"))
+
+
+@require_POST
+@login_required
+def language_set(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The header's language switch, like the theme's: the user's choice, and the language cookie, so that the
+    sign-in page after signing out speaks it too ("" goes back to the browser's language)."""
+    language = request.POST.get("language", "")
+    try:
+        request_language_set(request, language=language)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    response = _back(request)
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite="Lax",
+            secure=request.is_secure(),
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+    return response
+
+
+@require_POST
+@login_required
+def time_zone_set(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The header's time zone switch: the plant's ("") or the user's own (the browser's IANA name, which the page's
+    script puts in the form: lib/format.js)."""
+    try:
+        request_time_zone_set(request, time_zone=request.POST.get("time_zone", ""))
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    return _back(request)

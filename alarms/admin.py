@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from alarms.models import Alarm, AlarmCategory, AlarmDefinition, NotificationDelivery, NotificationRoute
 from alarms.services.actions import alarm_definition_disable, alarms_set_out_of_service, may_see_security
@@ -56,7 +57,11 @@ class AlarmDefinitionAdmin(SecurityHiddenMixin, admin.ModelAdmin):
             comment="from Configure",
             now=timezone.now(),
         )
-        self.message_user(request, f"{len(result.done)} alarms changed, {len(result.refused)} left as they were.")
+        self.message_user(
+            request,
+            _("%(done)s alarms changed, %(refused)s left as they were.")
+            % {"done": len(result.done), "refused": len(result.refused)},
+        )
 
     @admin.action(description="Take the selected alarms out of service", permissions=["out_of_service"])
     def take_out_of_service(self, request, queryset) -> None:

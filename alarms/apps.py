@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AlarmsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "alarms"
-    verbose_name = "Alarms"
+    verbose_name = _("Alarms")
 
     def ready(self) -> None:
         from alarms import signals  # noqa: F401  (definition cache invalidation)

@@ -7,15 +7,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from alarms.state_machine import Kind, State
 
 
 class Priority(models.TextChoices):
-    CRITICAL = "critical", "Critical"
-    HIGH = "high", "High"
-    MEDIUM = "medium", "Medium"
-    LOW = "low", "Low"
+    CRITICAL = "critical", _("Critical")
+    HIGH = "high", _("High")
+    MEDIUM = "medium", _("Medium")
+    LOW = "low", _("Low")
 
 
 #: Sort order (0 first) and the colour each priority is shown in (also in static/css/alarms.css).
@@ -46,19 +47,19 @@ class AlarmCategory(models.TextChoices):
     communication baseline's detectors (inventory.security_events), watch no tag, and are seen only by holders of
     alarms.view_security_alarms."""
 
-    PROCESS = "process", "Process"
-    SECURITY = "security", "Security"
+    PROCESS = "process", _("Process")
+    SECURITY = "security", _("Security")
 
 
 class AlarmState(models.TextChoices):
-    NORMAL = State.NORMAL.value, "Normal"
-    UNACK_ACTIVE = State.UNACK_ACTIVE.value, "Unacknowledged, active"
-    ACK_ACTIVE = State.ACK_ACTIVE.value, "Acknowledged, active"
-    UNACK_RTN = State.UNACK_RTN.value, "Unacknowledged, returned to normal"
-    LATCHED = State.LATCHED.value, "Latched, waiting for reset"
-    SHELVED = State.SHELVED.value, "Shelved"
-    SUPPRESSED = State.SUPPRESSED.value, "Suppressed by design"
-    OUT_OF_SERVICE = State.OUT_OF_SERVICE.value, "Out of service"
+    NORMAL = State.NORMAL.value, _("Normal")
+    UNACK_ACTIVE = State.UNACK_ACTIVE.value, _("Unacknowledged, active")
+    ACK_ACTIVE = State.ACK_ACTIVE.value, _("Acknowledged, active")
+    UNACK_RTN = State.UNACK_RTN.value, _("Unacknowledged, returned to normal")
+    LATCHED = State.LATCHED.value, _("Latched, waiting for reset")
+    SHELVED = State.SHELVED.value, _("Shelved")
+    SUPPRESSED = State.SUPPRESSED.value, _("Suppressed by design")
+    OUT_OF_SERVICE = State.OUT_OF_SERVICE.value, _("Out of service")
 
 
 class Comparison(models.TextChoices):

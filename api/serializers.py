@@ -14,6 +14,7 @@ from historian.device_fields import STATUS_FIELDS
 from historian.models import Device, Tag
 from historian.queries.common import MAX_PIXELS, MAX_RAW_POINTS
 from inventory.models import Asset, AssetChange
+from maintenance.queries.requests import request_downtime
 
 MAX_TAGS_PER_REQUEST = 100
 # Result-size limits of one JSON history response (the CSV export streams without a limit).
@@ -682,8 +683,28 @@ class MaintenanceRequestSerializer(serializers.Serializer):
     evidence = serializers.JSONField(help_text="Score trend, contributing signals and RUL when it was opened")
 
 
+class RequestDowntimeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The stop's id (production's state interval)")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(allow_null=True, help_text="null: still stopped")
+    state = serializers.CharField()
+    reason = serializers.CharField(source="reason.name", default=None, allow_null=True)
+    relation = serializers.ChoiceField(
+        choices=["before", "while_open", "after_done"],
+        help_text="before the request was opened (came too late to avoid it), while it was open (the maintenance "
+        "stop it caused), after it was done (a failure it did not avoid)",
+    )
+
+
 class MaintenanceRequestDetailSerializer(MaintenanceRequestSerializer):
     comments = RequestCommentSerializer(many=True, source="comments.all")
+    downtime = serializers.SerializerMethodField(
+        help_text="The stops of its machine from 24 h before it was opened to 24 h after it was done (or now)"
+    )
+
+    @extend_schema_field(RequestDowntimeSerializer(many=True))
+    def get_downtime(self, request: Any) -> list[dict[str, Any]]:
+        return list(RequestDowntimeSerializer(request_downtime(request=request), many=True).data)
 
 
 class PresentChoiceField(serializers.ChoiceField):
@@ -698,6 +719,33 @@ class PresentChoiceField(serializers.ChoiceField):
 class MaintenanceRequestsQuerySerializer(serializers.Serializer):
     status = PresentChoiceField(choices=["open", "planned", "done"], required=False)
     machine = serializers.IntegerField(required=False, min_value=1)
+
+
+class MaintenanceRequestCreateSerializer(serializers.Serializer):
+    machine = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="The machine's id")
+    component = serializers.CharField(max_length=100, help_text="What it is about, e.g. spindle bearing")
+    title = serializers.CharField(max_length=200)
+
+
+class MaintenanceRequestUpdateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["open", "planned", "done"],
+        required=False,
+        help_text="planned (with planned_for), or done: records the maintenance, re-baselines the machine's health "
+        "model and writes its maintenance command, as the request's page does. A planned request does not go back to "
+        "open, a done one stays done (open a new one).",
+    )
+    planned_for = serializers.DateTimeField(required=False, allow_null=True, help_text="With status planned")
+    assignee = serializers.CharField(
+        required=False, allow_null=True, max_length=150, help_text="A user's username; null: nobody"
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=4000, help_text="With status done: what was done"
+    )
+
+
+class MaintenanceCommentCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4000)
 
 
 # --- writes to the plant (ingest.services.writes) ---------------------------------------------------------------

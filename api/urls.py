@@ -38,6 +38,11 @@ urlpatterns = [
     path("v1/maintenance/requests/", views.MaintenanceRequestsView.as_view(), name="maintenance_requests"),
     path("v1/maintenance/requests/<int:pk>/", views.MaintenanceRequestView.as_view(), name="maintenance_request"),
     path(
+        "v1/maintenance/requests/<int:pk>/comments/",
+        views.MaintenanceRequestCommentsView.as_view(),
+        name="maintenance_request_comments",
+    ),
+    path(
         "v1/maintenance/requests.csv", views.MaintenanceRequestsExportView.as_view(), name="maintenance_requests_export"
     ),
     # Last: whatever else is under /api/ is a JSON 404 (e.g. /api/v1/tags/%C2%84/), like the API's own.

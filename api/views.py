@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user
+from django.contrib.auth import get_user, get_user_model
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -27,8 +27,9 @@ from api import csv_export
 from api import serializers as s
 from api.models import ApiToken
 from api.permissions import EXPORT_DATA, VIEW_ALARMS, VIEW_PLANT, has_perm
+from common.replicas import replica_iterate, replica_reads, replica_view
 from historian.addresses import TEXT_DATA_TYPES
-from historian.models import Tag
+from historian.models import Machine, Tag
 from historian.queries.aggregates import AggregateInterval, aggregate_values
 from historian.queries.catalog import devices_by_name, hierarchy_tree, tags_find
 from historian.queries.export import (
@@ -54,6 +55,14 @@ from ingest.services.writes import (
 )
 from inventory.queries import asset_changes, asset_exists, assets_with_recent_changes
 from maintenance.queries.requests import requests_list
+from maintenance.services.requests import (
+    RequestError,
+    request_assign,
+    request_close,
+    request_comment,
+    request_open,
+    request_plan,
+)
 from production.models import MachineState
 from production.queries.intervals import intervals_in_range, reason_required_seconds, stops_in_range
 from production.queries.kpis import (
@@ -244,6 +253,7 @@ class RawHistoryView(APIView):
         responses={200: s.RawResponseSerializer, **_ERRORS},
         summary="Raw samples (any quality), optionally with the samples just outside the range",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.RawQuerySerializer, request)
         tags = _tags(params)
@@ -275,6 +285,7 @@ class InterpolatedHistoryView(APIView):
         responses={200: s.InterpolatedResponseSerializer, **_ERRORS},
         summary="Values at start, start + interval, ... up to end",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.InterpolatedQuerySerializer, request)
         tags = _tags(params, numeric=True)
@@ -303,6 +314,7 @@ class AggregateHistoryView(APIView):
         responses={200: s.AggregateResponseSerializer, **_ERRORS},
         summary="Aggregates per interval (avg, time-weighted avg, min, max, ...)",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.AggregateQuerySerializer, request)
         tags = _tags(params, numeric=True)
@@ -357,6 +369,7 @@ class PlotHistoryView(APIView):
         responses={200: s.PlotResponseSerializer, **_ERRORS},
         summary="What a chart `pixels` wide needs to draw the range (first/min/max/last per pixel, gaps as null)",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.PlotQuerySerializer, request)
         tags = _tags(params, numeric=True)
@@ -416,6 +429,11 @@ class ExportView(APIView):
         summary="History as CSV (raw samples, or aggregates per interval), streamed",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
+        # The rows stream after this method returned: the generators read from the replica chosen here.
+        with replica_reads() as alias:
+            return self._export(request, alias)
+
+    def _export(self, request: Request, alias: str) -> StreamingHttpResponse:
         params = _params(s.ExportQuerySerializer, request)
         tags = _tags(params, limit=MAX_EXPORT_TAGS, numeric=params["kind"] != "raw")
         ids, paths = [t.pk for t in tags], {t.pk: t.path for t in tags}
@@ -425,7 +443,7 @@ class ExportView(APIView):
             raw_chunks: Iterator[list[tuple[int, datetime, float | str | None, int]]] = iter(())
             if end > start:  # an empty range is the header alone
                 raw_export_check(tag_ids=ids, start=start, end=end)
-                raw_chunks = raw_export_chunks(tag_ids=ids, start=start, end=end)
+                raw_chunks = replica_iterate(raw_export_chunks(tag_ids=ids, start=start, end=end), alias)
             value_labels = {
                 t.pk: {e.value: e.label for e in t.value_labels.entries.all()}
                 for t in tags
@@ -437,7 +455,9 @@ class ExportView(APIView):
             aggregate_chunks: Iterator[tuple[int, list[AggregateInterval]]] = iter(())
             if end > start:
                 aggregate_export_check(tag_ids=ids, start=start, end=end, interval=interval)
-                aggregate_chunks = aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval)
+                aggregate_chunks = replica_iterate(
+                    aggregate_export_chunks(tag_ids=ids, start=start, end=end, interval=interval), alias
+                )
             content = csv_export.aggregate_csv(aggregate_chunks, paths, params["fields"])
         if isinstance(request._request, ASGIRequest):
             content = csv_export.as_async(content)
@@ -708,11 +728,73 @@ class ProductionExportView(APIView):
         return response
 
 
-# Maintenance work requests: read here; changed through their page (maintenance.views), audited services.
+# Maintenance work requests: read and changed here through maintenance's services, the same as their pages
+# (maintenance.views): who may work where (MaintenanceArea), the audit, the notifications, closing as done.
+# A token writes only with its write scope (ApiToken.can_write); a browser's session needs its CSRF token.
+
+_MAINTENANCE_WRITE_ERRORS = {
+    400: s.ErrorSerializer,
+    403: OpenApiResponse(
+        s.ErrorSerializer,
+        description="Not yours to change: no right to work on requests in the machine's area, or an API token "
+        "without the write scope",
+    ),
+    404: s.ErrorSerializer,
+    409: OpenApiResponse(s.ErrorSerializer, description="Not in this request's state (a done request stays done)"),
+}
+
+
+def _token_may_write(request: Request) -> None:
+    if isinstance(request.auth, ApiToken) and not request.auth.can_write:
+        raise PermissionDenied(
+            f"The API token '{request.auth.name}' has no write scope: an administrator gives it in admin."
+        )
+
+
+def _request_detail(pk: int) -> Response:
+    row = requests_list().filter(pk=pk).first()
+    if row is None:
+        raise NotFound("No such work request.")
+    return Response(s.MaintenanceRequestDetailSerializer(row).data)
+
+
+def _maintenance_refusal(exc: Exception) -> Response:
+    if isinstance(exc, PermissionError):
+        return Response({"detail": str(exc)}, status=403)
+    return Response({"detail": str(exc)}, status=409)
 
 
 class MaintenanceRequestsView(APIView):
     permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        request=s.MaintenanceRequestCreateSerializer,
+        responses={201: s.MaintenanceRequestDetailSerializer, **_MAINTENANCE_WRITE_ERRORS},
+        summary="Open a maintenance work request (in an area where you may work on requests)",
+    )
+    def post(self, request: Request) -> Response:
+        _token_may_write(request)
+        params = s.MaintenanceRequestCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        machine = Machine.objects.select_related("line").filter(pk=data["machine"]).first()
+        if machine is None:
+            raise ValidationError({"machine": [f"No such machine: {data['machine']}."]})
+        try:
+            created = request_open(
+                machine=machine,
+                component=data["component"],
+                title=data["title"],
+                user=request.user,
+                remote_addr=_remote_addr(request),
+            )
+        except RequestError as exc:
+            raise ValidationError({"title": [str(exc)]}) from None
+        except PermissionError as exc:
+            return _maintenance_refusal(exc)
+        response = _request_detail(created.pk)
+        response.status_code = 201
+        return response
 
     @extend_schema(
         parameters=[s.MaintenanceRequestsQuerySerializer],
@@ -730,13 +812,79 @@ class MaintenanceRequestView(APIView):
 
     @extend_schema(
         responses={200: s.MaintenanceRequestDetailSerializer, 404: s.ErrorSerializer},
-        summary="One maintenance work request with its comments and evidence",
+        summary="One maintenance work request with its comments, evidence and the downtime around it",
     )
     def get(self, request: Request, pk: int) -> Response:
+        return _request_detail(pk)
+
+    @extend_schema(
+        request=s.MaintenanceRequestUpdateSerializer,
+        responses={200: s.MaintenanceRequestDetailSerializer, **_MAINTENANCE_WRITE_ERRORS},
+        summary="Plan, assign or close a work request (done: as on its page, the maintenance is recorded, the "
+        "health model re-baselined and the machine's maintenance command written)",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        _token_may_write(request)
+        params = s.MaintenanceRequestUpdateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
         row = requests_list().filter(pk=pk).first()
         if row is None:
             raise NotFound("No such work request.")
-        return Response(s.MaintenanceRequestDetailSerializer(row).data)
+        status = data.get("status")
+        if "planned_for" in data and status != "planned":
+            raise ValidationError({"planned_for": ["planned_for goes with status planned."]})
+        if "note" in data and status != "done":
+            raise ValidationError({"note": ["note goes with status done."]})
+        assignee = None
+        if data.get("assignee") is not None:
+            assignee = get_user_model().objects.filter(username=data["assignee"], is_active=True).first()
+            if assignee is None:
+                raise ValidationError({"assignee": [f"No such user: {data['assignee']}."]})
+        user, remote_addr = request.user, _remote_addr(request)
+        try:
+            if status == "open" and row.status != "open":
+                raise RequestError(f"This request is {row.status}: it does not go back to open.")
+            if "assignee" in data and status != "planned":
+                request_assign(request_id=row.pk, user=user, assignee=assignee, remote_addr=remote_addr)
+            if status == "planned":
+                request_plan(
+                    request_id=row.pk,
+                    user=user,
+                    planned_for=data.get("planned_for"),
+                    assignee=assignee,
+                    remote_addr=remote_addr,
+                )
+            elif status == "done":
+                request_close(request_id=row.pk, user=user, note=data.get("note", ""), remote_addr=remote_addr)
+        except (RequestError, PermissionError) as exc:
+            return _maintenance_refusal(exc)
+        return _request_detail(row.pk)
+
+
+class MaintenanceRequestCommentsView(APIView):
+    permission_classes = [has_perm(VIEW_PLANT)]
+
+    @extend_schema(
+        request=s.MaintenanceCommentCreateSerializer,
+        responses={201: s.RequestCommentSerializer, **_MAINTENANCE_WRITE_ERRORS},
+        summary="Comment on a work request",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        _token_may_write(request)
+        params = s.MaintenanceCommentCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        if not requests_list().filter(pk=pk).exists():
+            raise NotFound("No such work request.")
+        try:
+            comment = request_comment(
+                request_id=pk, user=request.user, text=params.validated_data["text"], remote_addr=_remote_addr(request)
+            )
+        except RequestError as exc:
+            raise ValidationError({"text": [str(exc)]}) from None
+        except PermissionError as exc:
+            return _maintenance_refusal(exc)
+        return Response(s.RequestCommentSerializer(comment).data, status=201)
 
 
 class MaintenanceRequestsExportView(APIView):

@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from automation.models import Rule, RuleFiring, RuleVersion
 from automation.services.files import rules_export, rules_import_apply, rules_import_plan
@@ -105,7 +106,7 @@ class RuleAdmin(admin.ModelAdmin):
                     saved = rules_import_apply(
                         plan=plan, user=request.user, remote_addr=request.META.get("REMOTE_ADDR")
                     )
-                    messages.success(request, f"{len(saved)} rules imported, each as a new version.")
+                    messages.success(request, _("%(n)s rules imported, each as a new version.") % {"n": len(saved)})
                     return redirect("admin:automation_rule_changelist")
             except ValidationError as error:
                 messages.error(request, "; ".join(error.messages))

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AutomationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "automation"
-    verbose_name = "Rules and automated responses"
+    verbose_name = _("Rules and automated responses")
 
     def ready(self) -> None:
         from automation import signals  # noqa: F401  (the rule cache's version token)

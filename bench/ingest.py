@@ -21,6 +21,10 @@ Phases:
       connection); only sending the arrays, both ways; and, for scale, binary COPY of the same rows into
       history (which still holds the rows of (b)). Statement time only (the commit is outside the timer),
       median over the repeats; each call is checked to have brought every row up to date;
+  (e) commit policies: the rows of (a) again through the write path with --coalesce scans per call (one COPY,
+      one current-value update, one commit), with synchronous_commit off (a commit per scan), and both: what a
+      commit policy buys (an asynchronous commit is durable only once its WAL is flushed, so the acquisition side
+      would have to keep each batch until then);
   (d) per-row INSERT of a small sample (--insert-rows), one execute per row, and the same through psycopg's
       executemany (pipeline mode): why history goes through COPY.
 
@@ -160,6 +164,23 @@ def _copy_history(raw_cursor, rows: Sequence) -> None:
             copy.write_row(row)
 
 
+def _server_counters() -> tuple[int, int]:
+    """(WAL position in bytes, checkpoints requested so far: by max_wal_size, not by the timer)."""
+    from django.db import DatabaseError, connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        wal = int(cursor.fetchone()[0])
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT num_requested FROM pg_stat_checkpointer")  # PostgreSQL 17+
+                requested = int(cursor.fetchone()[0])
+        except DatabaseError:
+            cursor.execute("SELECT checkpoints_req FROM pg_stat_bgwriter")
+            requested = int(cursor.fetchone()[0])
+    return wal, requested
+
+
 def _write_path(plan: ScanPlan) -> float:
     from historian.services.samples import samples_write_batch
 
@@ -168,6 +189,34 @@ def _write_path(plan: ScanPlan) -> float:
         started = time.perf_counter()
         samples_write_batch(rows=rows)
         elapsed += time.perf_counter() - started
+    return elapsed
+
+
+def _write_path_policy(plan: ScanPlan, *, group: int, synchronous_commit: bool) -> float:
+    """(e) The write path under a commit policy: `group` scans coalesced into one call (one COPY, one current-value
+    update, one commit), and/or synchronous_commit off for the session (a commit returns before its WAL is flushed)."""
+    from historian.services.samples import samples_write_batch
+
+    if not synchronous_commit:
+        execute("SET synchronous_commit = off")
+    elapsed = 0.0
+    pending: list = []
+    try:
+        for rows in plan.batches():
+            pending.extend(rows)
+            if len(pending) < group * plan.batch:
+                continue
+            started = time.perf_counter()
+            samples_write_batch(rows=pending)
+            elapsed += time.perf_counter() - started
+            pending = []
+        if pending:
+            started = time.perf_counter()
+            samples_write_batch(rows=pending)
+            elapsed += time.perf_counter() - started
+    finally:
+        if not synchronous_commit:
+            execute("RESET synchronous_commit")
     return elapsed
 
 
@@ -360,6 +409,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tags", type=int, default=10_000, help="tags the scans cycle through (%(default)s)")
     parser.add_argument("--batch", type=int, default=10_000, help="rows per scan / write batch (%(default)s)")
     parser.add_argument(
+        "--coalesce", type=int, default=4, help="(e): scans coalesced into one write and commit (%(default)s)"
+    )
+    parser.add_argument(
         "--repeats", type=int, default=20, help="timed current-value updates per strategy (%(default)s)"
     )
     parser.add_argument(
@@ -373,7 +425,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     parser = _parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    arguments_at_least_one(parser, args, ("values", "tags", "batch", "repeats", "insert_rows"))
+    arguments_at_least_one(parser, args, ("values", "tags", "batch", "coalesce", "repeats", "insert_rows"))
     if args.batch > args.tags:
         parser.error("--batch cannot exceed --tags: a scan reads each tag once")
     bench_django_setup(args)
@@ -385,22 +437,45 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     info = server_info()
     tag_ids = tags_create(args.tags)
-    # Scans stamped from now on, like live ingest: rows older than a minute count as late data (the writer notes
-    # their rollup buckets for a re-roll), which is the backfill path, not the one measured here. The migration
-    # creates partitions a week ahead, so the next minutes always have one.
-    start = datetime.now(UTC).replace(microsecond=0)
+    # Scans stamped from an hour ahead on, so that they are live data however slowly the phases run: rows older than
+    # a minute count as late data (the writer notes their rollup buckets for a re-roll), which is the backfill path,
+    # not the one measured here (on a loaded machine, scans stamped from now fell behind the clock and took it). The
+    # migration creates partitions a week ahead, so the next hours always have one.
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     plan = ScanPlan(tag_ids=tag_ids, values=args.values, batch=args.batch, start=start)
     history_count = f"SELECT count(*) FROM {SAMPLE_TABLE}"
 
     # (a) the project's write path, (b) raw binary COPY of the same rows.
     _checkpoint()
+    wal_before, checkpoints_before = _server_counters()
     write_path_s = _write_path(plan)
+    wal_after, checkpoints_after = _server_counters()
+    server = {
+        "wal_bytes_per_value_write_path": round((wal_after - wal_before) / args.values, 1),
+        "checkpoints_requested_write_path": checkpoints_after - checkpoints_before,
+    }
     if (stored := _count(history_count)) != args.values:
         raise RuntimeError(f"the write path stored {stored} of {args.values} rows")
     _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+    wal_before, checkpoints_before = _server_counters()
     raw_copy_s = _raw_copy(plan)
+    wal_after, checkpoints_after = _server_counters()
+    server["wal_bytes_per_value_raw_copy"] = round((wal_after - wal_before) / args.values, 1)
+    server["checkpoints_requested_raw_copy"] = checkpoints_after - checkpoints_before
     if (stored := _count(history_count)) != args.values:
         raise RuntimeError(f"raw COPY stored {stored} of {args.values} rows")
+
+    # (e) commit policies: the same rows through the write path, coalesced and/or with asynchronous commit.
+    policies: dict[str, float] = {}
+    for key, group, synchronous in (
+        (f"coalesced_{args.coalesce}", args.coalesce, True),
+        ("async_commit", 1, False),
+        (f"coalesced_{args.coalesce}_async_commit", args.coalesce, False),
+    ):
+        _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+        policies[key] = _write_path_policy(plan, group=group, synchronous_commit=synchronous)
+        if (stored := _count(history_count)) != args.values:
+            raise RuntimeError(f"the write path ({key}) stored {stored} of {args.values} rows")
 
     # (c) current values: one scan of `batch` tags, every strategy, interleaved.
     after_plan = start + plan.step * (-(-args.values // args.batch) + 1)
@@ -417,7 +492,13 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     _truncate(SAMPLE_TABLE)
     small_copy_s = _raw_copy(small)
 
-    return _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s)
+    result = _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s)
+    result["coalesce"] = args.coalesce
+    result.update(server)
+    for key, seconds in policies.items():
+        result[f"write_path_{key}_values_per_s"] = round(args.values / seconds)
+        result[f"ratio_write_path_{key}_to_copy"] = round(seconds / raw_copy_s, 3)
+    return result
 
 
 def _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s) -> dict[str, Any]:
@@ -501,6 +582,25 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
         f"{result['raw_copy_seconds']:.2f}",
         "1.00x",
     )
+    line(
+        f"  WAL per value: write path {result['wal_bytes_per_value_write_path']} bytes, raw COPY "
+        f"{result['wal_bytes_per_value_raw_copy']} bytes; checkpoints requested by max_wal_size during them: "
+        f"{result['checkpoints_requested_write_path']}, {result['checkpoints_requested_raw_copy']}"
+    )
+    line()
+    row("(e) commit policies of the write path", "values/s", "", "", "cost vs COPY")
+    for key, label in (
+        (f"coalesced_{result['coalesce']}", f"{result['coalesce']} scans per COPY and commit"),
+        ("async_commit", "synchronous_commit off (a commit per scan)"),
+        (f"coalesced_{result['coalesce']}_async_commit", f"{result['coalesce']} scans per commit, asynchronous"),
+    ):
+        row(
+            label,
+            f"{result[f'write_path_{key}_values_per_s']:,}",
+            "",
+            "",
+            f"{result[f'ratio_write_path_{key}_to_copy']:.2f}x",
+        )
     line()
     n = result["insert_rows"]
     row(f"(d) {n:,} rows into an empty history", "values/s", "", "", "cost vs COPY")

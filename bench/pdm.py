@@ -21,7 +21,10 @@ while running scored after the sensor screen (`maintenance.health.alerting.senso
 once and stays until the condition has been clear for an hour or the machine is repaired; the repair of a wear
 failure (fault 715 or 717, which the plant serves) starts a new life for the RUL trend. The RUL's failure threshold
 (the health index at which a machine fails) is learnt from the other failing machines' run-to-failures (leave one
-machine out), as a plant would from its maintenance history; with one failing machine, --failure-threshold.
+machine out), as a plant would from its maintenance history; with one failing machine, --failure-threshold. With
+--rul-index wear (the default) the RUL extrapolates instead each component's wear index (`maintenance.health.index`:
+the signals' relative departures from the training means as fractions of their departures at the other machines'
+failures, the median over the signals) to 1, and alerts on it only once the index is past --rul-min-level.
 
 Baseline: a high alarm on vibration rms at --baseline-factor x the 99th percentile of the training window's running
 vibration, with a 3-sample on-delay (ISA-18.2) so that short spikes (chatter, a chip) do not trip it.
@@ -52,7 +55,8 @@ from demo.simulator.plant import Machine, MachineState
 from demo.simulator.wear import MODES, SENSOR_FAULT_SIGNALS, FailureMode, SensorFaultKind, WearConfig
 from maintenance.health.alerting import AlertPolicy, assess, sensor_screen
 from maintenance.health.errors import HealthModelError
-from maintenance.health.pca import pca_fit
+from maintenance.health.index import WearIndex, relative_deviation, wear_index, wear_index_learn
+from maintenance.health.pca import pca_fit, pca_reconstruct
 
 #: The signals the health model watches: every analog process value a wear mode or the load moves. (With the
 #: operating point, spindle speed and feed rate, added, the RUL's failure thresholds spread more between machines.)
@@ -218,8 +222,12 @@ class Scored:
     resets: list[float]  # hours at which a repaired wear failure starts a new life
     baseline_limit: float
     components: np.ndarray  # (n, components): each running sample's contributions summed per component
+    signals: tuple[str, ...] = ()  # the model's signals (the columns of `deviations`)
+    deviations: np.ndarray | None = None  # (n, p) relative departures from the training means (sensor-screened)
     #: (component, the corroborated index just before the failure) for each failure: the maintenance history
     at_failure: list[tuple[str, float]] = field(default_factory=list)
+    #: (component, the relative departures of the signals just before the failure) for each failure
+    departures: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
 
 def score(run: Run, args: argparse.Namespace) -> Scored:
@@ -242,7 +250,10 @@ def score(run: Run, args: argparse.Namespace) -> Scored:
         ]
     )
     scores = screened.scores
-    scored = Scored(run, running, scores.health, scores.health_corroborated, resets, limit, components)
+    deviations = relative_deviation(model, pca_reconstruct(model, run.X[np.ix_(running, columns)], screened.mask))
+    scored = Scored(
+        run, running, scores.health, scores.health_corroborated, resets, limit, components, model.signals, deviations
+    )
     tr = run.t[running]
     for _start, failure, mode in run.failures:
         before = (tr > failure - 0.5) & (tr <= failure)
@@ -250,6 +261,7 @@ def score(run: Run, args: argparse.Namespace) -> Scored:
         values = values[np.isfinite(values)]
         if values.size:
             scored.at_failure.append((mode, float(np.median(values))))
+            scored.departures.append((mode, np.nanmedian(deviations[before], axis=0)))
     return scored
 
 
@@ -285,10 +297,19 @@ def component_now(scored: Scored, lo: int, hi: int) -> str:
 
 
 def millwright_alerts(
-    scored: Scored, policy: AlertPolicy, thresholds: dict[str, float], args: argparse.Namespace
+    scored: Scored,
+    policy: AlertPolicy,
+    thresholds: dict[str, float],
+    args: argparse.Namespace,
+    indices: dict[str, WearIndex] | None = None,
 ) -> Alerts:
+    """`indices`: per component, the wear index learnt from the history (its RUL then extrapolates that index to 1);
+    a component without one: the corroborated health index to `thresholds`."""
     run = scored.run
     t = run.t[scored.running]
+    indices = indices or {}
+    assert scored.deviations is not None
+    series = {c: wear_index(index, scored.signals, scored.deviations) for c, index in indices.items()}
     alerts = Alerts()
     state: dict[str, float] = {}
     life_start = 0.0
@@ -302,8 +323,17 @@ def millwright_alerts(
             state.clear()
         lo, hi = np.searchsorted(t, [life_start, now], side="right")
         if hi - lo >= 2:
-            policy = replace(policy, failure_threshold=thresholds[component_now(scored, lo, hi)])
-            verdict = assess(policy, t[lo:hi], scored.health[lo:hi], scored.corroborated[lo:hi], now_h=now)
+            component = component_now(scored, lo, hi)
+            wear = series.get(component)
+            policy = replace(policy, failure_threshold=1.0 if wear is not None else thresholds[component])
+            verdict = assess(
+                policy,
+                t[lo:hi],
+                scored.health[lo:hi],
+                scored.corroborated[lo:hi],
+                now_h=now,
+                rul_index=None if wear is None else wear[lo:hi],
+            )
             _latch(alerts, now, verdict.alert, state)
             alerts.rul.append((now, None if verdict.rul is None else verdict.rul.median_h))
         now += step
@@ -405,6 +435,23 @@ def failure_thresholds(history: Sequence[Scored], default: float) -> dict[str, f
     return {c: float(np.exp(np.median(np.log(vs)))) if vs else fallback for c, vs in values.items()}
 
 
+def wear_indices(history: Sequence[Scored]) -> dict[str, WearIndex]:
+    """Per component with failures in `history` (other machines' run-to-failures), its wear index learnt from the
+    signals' departures at those failures (a component without a usable history has none)."""
+    indices: dict[str, WearIndex] = {}
+    for component, signals in COMPONENT_SIGNALS.items():
+        rows = [dict(zip(s.signals, d, strict=True)) for s in history for c, d in s.departures if c == component]
+        if not rows:
+            continue
+        try:
+            indices[component] = wear_index_learn(
+                signals, np.asarray([[row.get(name, math.nan) for name in signals] for row in rows])
+            )
+        except HealthModelError:
+            continue
+    return indices
+
+
 def _rate(count: int, weeks: float) -> float | None:
     return round(count / weeks, 3) if weeks > 0 else None
 
@@ -416,12 +463,19 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     scored = [score(run, args) for run in runs]
     failing = [s for s in scored if s.run.kind == "failing"]
     millwright, baseline = Figures(), Figures()
-    policy = AlertPolicy(score_limit=args.score_limit, hold_h=args.hold_h, planning_horizon_h=args.horizon_h)
+    policy = AlertPolicy(
+        score_limit=args.score_limit,
+        hold_h=args.hold_h,
+        planning_horizon_h=args.horizon_h,
+        rul_min_level=args.rul_min_level,
+    )
     learnt: list[float] = []
     for s in scored:
-        thresholds = failure_thresholds([o for o in failing if o is not s], args.failure_threshold)
+        others = [o for o in failing if o is not s]
+        thresholds = failure_thresholds(others, args.failure_threshold)
         learnt.extend(thresholds.values())
-        alerts = millwright_alerts(s, policy, thresholds, args)
+        indices = wear_indices(others) if args.rul_index == "wear" else {}
+        alerts = millwright_alerts(s, policy, thresholds, args, indices)
         millwright.add(s.run, alerts, measure_rul=True)
         baseline.add(s.run, baseline_alerts(s), measure_rul=False)
         shown = ", ".join(f"{c} {v:.0f}" for c, v in thresholds.items())
@@ -515,6 +569,19 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         type=float,
         default=1.5,
         help="baseline alarm: this x the training p99 of vibration rms (%(default)s)",
+    )
+    parser.add_argument(
+        "--rul-index",
+        choices=("wear", "health"),
+        default="wear",
+        help="the RUL extrapolates each component's wear index learnt from the other machines' failures, or the "
+        "corroborated health index to its learnt failure threshold (%(default)s)",
+    )
+    parser.add_argument(
+        "--rul-min-level",
+        type=float,
+        default=0.2,
+        help="the wear index (1 at failure) a RUL alert needs (%(default)s)",
     )
     args = parser.parse_args(argv)
     if args.machines < 1 or args.failures < 1 or args.healthy < 0 or args.faulty < 0 or args.weeks <= 0:

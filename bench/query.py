@@ -6,9 +6,13 @@
 Runs in a database of its own (`millwright_bench_query` by default), set up like bench.ingest (fresh, migrated,
 dropped at the end unless --keep-database). Loads, server-side: --days of 1 s samples for --fast-tags tags (a
 sine with noise, a rare spike, a rare bad sample) and --wide-hours of 60 s samples for --wide-tags tags, all ending
-at the current minute, and their current values; then rolls the 1-minute and 1-hour rollups up (plain PostgreSQL:
-the project's `rollups_refresh` from the oldest sample, as migration 0008 does for samples it finds; TimescaleDB:
-refresh_continuous_aggregate). Progress goes to stderr. Then, each timed --repeats times after one warm-up call:
+at the current minute, and their current values; then the 1-minute and 1-hour rollups (plain PostgreSQL: each
+chunk's INSERT and the upsert of its 1m rollup rows are one statement, the rollup computed by the project's own
+rollup SQL from the INSERT's RETURNING rows, so the samples are never read back; then the 1h rollups from the 1m
+ones in one statement, the watermarks set at the end of the load, and the project's `rollups_refresh` for whatever
+follows; TimescaleDB: refresh_continuous_aggregate). Each plot's answer is checked against the raw rows, so rollups
+that differed from what the refresh computes would show.
+Progress goes to stderr. Then, each timed --repeats times after one warm-up call:
 
   plot_{1h,1d,30d,365d}  plot_values of one 1 s tag at 1,500 px over the last hour .. year, against a naive
                          date_bin over the raw rows (first/min/max/last per pixel bucket; --naive-repeats times,
@@ -89,13 +93,37 @@ def _progress(text: str) -> None:
 # Data
 
 
+def _insert_and_roll(cursor, params: list, *, roll: bool, expected: int) -> int:
+    """One chunk of generated samples; with `roll`, its 1m rollup rows in the same statement, computed from the
+    INSERT's RETURNING rows by the project's own rollup SQL (nothing read back from the table). The chunk holds whole
+    minutes, so each of its 1m buckets is complete. Returns the samples inserted."""
+    from psycopg import sql
+
+    from historian.storage.postgres import rollup_1m_upsert
+
+    if not roll:
+        cursor.execute(_FAST_DAY, params)
+        return cursor.rowcount
+    statement = (
+        sql.SQL("WITH ins AS (")
+        + sql.SQL(_FAST_DAY.strip())
+        + sql.SQL(" RETURNING time, tag_id, value, quality) ")
+        + rollup_1m_upsert(sql.SQL("ins AS s"))
+    )
+    cursor.cursor.execute(statement, params)
+    return expected
+
+
 def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int, wide_hours: int) -> int:
+    """Generate the samples; on plain PostgreSQL also their 1m rollups, chunk by chunk as they are inserted (the
+    rollup state is then set by `_rollups_build`)."""
     from django.db import connection, transaction
 
     from historian.storage import sample_storage
 
     start = end - timedelta(days=days)
     storage = sample_storage()
+    roll = storage.maintains_rollups
     day_count = (end.date() - start.date()).days + 1
     with transaction.atomic(), connection.cursor() as cursor:
         storage.prepare_days(cursor, [start.date() + timedelta(days=n) for n in range(day_count)])
@@ -106,8 +134,10 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
     while day < end:
         until = min(day + timedelta(days=1), end)
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_FAST_DAY, [list(fast), day, until, timedelta(seconds=1)])  # type: ignore[list-item]  # psycopg sends a timedelta as an interval; django-stubs' parameter types omit it
-            rows += cursor.rowcount
+            expected = len(fast) * int((until - day).total_seconds())
+            rows += _insert_and_roll(
+                cursor, [list(fast), day, until, timedelta(seconds=1)], roll=roll, expected=expected
+            )
         day = until
         if (day - start).days % 30 == 0 or day == end:
             _progress(f"  loaded {(day - start).days} of {days} days of 1 s samples ({rows:,} rows)")
@@ -116,8 +146,8 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
     while hour < end:
         with transaction.atomic(), connection.cursor() as cursor:
             step = timedelta(seconds=60)
-            cursor.execute(_FAST_DAY, [list(wide), hour, hour + timedelta(hours=1), step])  # type: ignore[list-item]  # psycopg sends a timedelta as an interval; django-stubs' parameter types omit it
-            rows += cursor.rowcount
+            params = [list(wide), hour, hour + timedelta(hours=1), step]
+            rows += _insert_and_roll(cursor, params, roll=roll, expected=len(wide) * 60)
         hour += timedelta(hours=1)
     _progress(f"  loaded {wide_hours} h of 60 s samples of {len(wide):,} tags; {rows:,} rows in all")
     with transaction.atomic(), connection.cursor() as cursor:
@@ -129,20 +159,29 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
     return rows
 
 
-def _rollups_build(oldest: datetime) -> float:
-    from django.db import connection
+def _rollups_build(oldest: datetime, end: datetime) -> float:
+    """Plain PostgreSQL: the load wrote the 1m rollups of every sample before `end` (a whole minute); roll the 1h
+    ones from them in one statement, set the watermarks there, and let the project's refresh do the rest (nothing,
+    or the minutes since). TimescaleDB: refresh the continuous aggregates."""
+    from django.db import connection, transaction
+    from psycopg import sql
 
     from historian.services.rollups import rollups_refresh
     from historian.storage import sample_storage
+    from historian.storage.postgres import rollup_1h_upsert
 
     started = time.perf_counter()
     if sample_storage().maintains_rollups:
-        # As migration 0008 does for the samples it finds: roll from the hour of the oldest one.
-        with connection.cursor() as cursor:
+        complete_hours = end.replace(minute=0)
+        with transaction.atomic(), connection.cursor() as cursor:
+            first_hour = oldest.replace(minute=0, second=0, microsecond=0)
+            cursor.cursor.execute(
+                rollup_1h_upsert(sql.SQL("historian_rollup_1m AS m WHERE m.bucket >= %s AND m.bucket < %s")),
+                [first_hour, complete_hours],
+            )
             cursor.execute(
-                "UPDATE historian_rollup_state SET rolled_until = date_bin('1 hour', %s::timestamptz, "
-                "TIMESTAMPTZ '2000-01-01 00:00:00+00')",
-                [oldest],
+                "UPDATE historian_rollup_state SET rolled_until = CASE rollup WHEN '1m' THEN %s ELSE %s END",
+                [end, complete_hours],
             )
         while True:
             report = rollups_refresh(max_chunks=240)
@@ -288,9 +327,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     _progress(
         f"loading {args.days} days of 1 s samples for {len(fast)} tags, {args.wide_hours} h of 60 s for {len(wide):,}"
     )
+    load_started = time.perf_counter()
     rows = _load(fast, wide, end=end, days=args.days, wide_hours=args.wide_hours)
     _progress("rolling up")
-    rollup_s = _rollups_build(end - timedelta(days=args.days))
+    load_s = time.perf_counter() - load_started
+    rollup_s = _rollups_build(end - timedelta(days=args.days), end)
     result: dict[str, Any] = {
         **info,
         "database": args.database_name,
@@ -299,7 +340,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "wide_tags": len(wide),
         "wide_hours": args.wide_hours,
         "rows": rows,
+        "load_seconds": round(load_s, 2),
         "rollup_build_seconds": round(rollup_s, 2),
+        "load_and_rollups_seconds": round(load_s + rollup_s, 2),
         "repeats": args.repeats,
         "naive_repeats": args.naive_repeats,
         "pixels": PIXELS,
@@ -327,8 +370,9 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
     )
     line(
         f"{result['days']} days of 1 s samples for {result['fast_tags']} tags, {result['wide_hours']} h of 60 s "
-        f"samples for {result['wide_tags']:,} tags: {result['rows']:,} rows; rollups built in "
-        f"{result['rollup_build_seconds']:.1f} s"
+        f"samples for {result['wide_tags']:,} tags: {result['rows']:,} rows; loaded (with the 1m rollups) in "
+        f"{result['load_seconds']:.1f} s, 1h rollups and watermarks in {result['rollup_build_seconds']:.1f} s: "
+        f"{result['load_and_rollups_seconds']:.1f} s in all"
     )
     line()
     row("query", "source", "p50 ms", "p95 ms", "naive p50", "naive p95", "cost ratio")

@@ -60,3 +60,27 @@ def channel_layer_host(url: str) -> dict[str, Any]:
         "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
         "timeout": CHANNEL_LAYER_POOL_WAIT_SECONDS,
     }
+
+
+def channel_layer_sentinel_host(sentinels: list[str], master: str) -> dict[str, Any]:
+    """A CHANNEL_LAYERS "hosts" entry for Redis Sentinel: `sentinels` as "host:port"; channels_redis' own
+    SentinelConnectionPool finds the master named `master` and follows a failover."""
+    pairs = []
+    for entry in sentinels:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a sentinel is host:port, not {entry!r}")
+        pairs.append((host.strip("[]"), int(port)))
+    return {
+        "sentinels": pairs,
+        "master_name": master,
+        "sentinel_kwargs": {
+            "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        },
+        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+    }

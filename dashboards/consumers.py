@@ -12,7 +12,8 @@ and to every connection {"type": "device", "device": {"id", "name", "status", "r
 connected (ingest/pipeline/device_status.py), not on every poll.
 Alarms: the actions and messages of alarms/consumers.py. Downtime (a line's stops, for users who may view the
 plant; classifying checked per area on each action), OEE (a line's current-shift OEE and loss Pareto, live) and the
-overview cards' current-shift OEE and state since (live): production/consumers.py.
+overview cards' current-shift OEE and state since (live): production/consumers.py. The health pages' machines'
+scores, RUL, models and open requests (live): maintenance/consumers.py.
 Writes (for users who may operate the tag's area: every rule is ingest.services.writes', which audits every attempt,
 refused ones included):
   {"action": "write", "tag": 12, "value": 1500}      ask to write (direct, armed or awaiting approval per policy)
@@ -57,6 +58,7 @@ from ingest.services.writes import (
     tag_write_confirm,
     tag_write_request_by_id,
 )
+from maintenance.consumers import HEALTH_ACTIONS, HealthStream
 from production.consumers import (
     DOWNTIME_ACTIONS,
     OEE_ACTIONS,
@@ -219,7 +221,7 @@ class LiveConsumer(LiveStream, SessionConsumer):
         await self.live_receive(message)
 
 
-class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewStream, SessionConsumer):
+class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewStream, HealthStream, SessionConsumer):
     """One socket per page: a page showing live values and the alarm banner needs no second connection."""
 
     may_alarms = False
@@ -238,6 +240,7 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewS
         await self.live_leave()
         await self.oee_leave()
         await self.overview_leave()
+        await self.health_leave()
         await self.downtime_leave()
         if self.may_alarms:
             await self.alarms_leave()
@@ -283,6 +286,11 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewS
                 await self.overview_error("You may not view the plant's OEE.")
             else:
                 await self.overview_receive(message)
+        elif action in HEALTH_ACTIONS:
+            if self.subscriptions is None:
+                await self.health_error("You may not view the plant's health.")
+            else:
+                await self.health_receive(message)
         else:
             await self.send(
                 text_data=json.dumps(
@@ -291,7 +299,7 @@ class PageConsumer(LiveStream, AlarmStream, DowntimeStream, OeeStream, OverviewS
                         "message": "Unknown action; use subscribe, unsubscribe, snapshot, "
                         "acknowledge, shelve, unshelve or downtime_subscribe, downtime_classify, "
                         "downtime_comment, downtime_split, oee_subscribe, pareto_subscribe, overview_subscribe, "
-                        "write, write_confirm or write_approve.",
+                        "health_subscribe, write, write_confirm or write_approve.",
                     }
                 )
             )

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from common.replicas import replica_statuses, replica_view
 from historian.models import Line, Machine
 from historian.queries.acquisition import device_status_messages, ingest_buffer_statuses
 from historian.queries.common import MAX_PIXELS
@@ -76,6 +77,7 @@ def plant_overview_page(request: HttpRequest) -> HttpResponse:
             **_cards_context(plant_overview()),
             "devices": device_status_messages(),
             "buffers": [b for b in ingest_buffer_statuses() if b["depth"] or b["dropped"]],
+            "replicas": replica_statuses(),
         },
     )
 
@@ -165,6 +167,7 @@ def machine_page(request: HttpRequest, machine_id: int) -> HttpResponse:
 @login_required
 @permission_required(VIEW_PLANT, raise_exception=True)
 @require_GET
+@replica_view
 def machine_history(request: HttpRequest, machine_id: int) -> JsonResponse:
     """Raw history of the machine's trend tags since `since` (epoch ms), at most `window` seconds back."""
     try:

@@ -9,6 +9,7 @@ from historian.device_fields import STATUS_FIELDS
 from historian.models import (
     Area,
     Device,
+    EdgePublication,
     HistorianSettings,
     Line,
     Machine,
@@ -142,6 +143,7 @@ class TagAdmin(TagCsvAdminMixin):
         "historize",
         "is_key",
         "writable",
+        "edge_publish",
         "machine__line__area",
         "machine__line",
     ]
@@ -156,7 +158,7 @@ class TagAdmin(TagCsvAdminMixin):
             {"fields": ["device", "address", "data_type", "word_order", "byte_order", "scan_class", "writable"]},
         ),
         ("Engineering", {"fields": ["units", "scale", "offset", "span_low", "span_high", "value_labels"]}),
-        ("Storage", {"fields": ["historize", "deadband", "retention_days"]}),
+        ("Storage", {"fields": ["historize", "deadband", "retention_days", "edge_publish"]}),
         (
             "Compression and quality",
             {
@@ -223,6 +225,18 @@ class HistorianSettingsAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if form.changed_data:
             _retention_apply_soon()
+
+
+@admin.register(EdgePublication)
+class EdgePublicationAdmin(admin.ModelAdmin):
+    """Where this site publishes its tags marked `edge_publish` (ingest.acquisition.edge_publisher)."""
+
+    list_display = ["name", "enabled", "host", "port", "group_id", "edge_node_id", "primary_host_id"]
+    fieldsets = [
+        (None, {"fields": ["name", "enabled"]}),
+        ("Broker", {"fields": ["host", "port", "username", "password"]}),
+        ("Sparkplug B", {"fields": ["group_id", "edge_node_id", "primary_host_id"]}),
+    ]
 
 
 @admin.register(WritePolicy)

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from historian.models import Tag
@@ -144,7 +145,7 @@ class TagCsvAdminMixin(admin.ModelAdmin):
         job, actor_id = self._job(request, job_id)
         content = tag_import_job_file(job_id=job_id)
         if not job["dry_run"] or content is None:
-            messages.error(request, "This import cannot be applied (it was applied already, or it expired).")
+            messages.error(request, _("This import cannot be applied (it was applied already, or it expired)."))
             return HttpResponseRedirect(reverse("admin:historian_tag_import"))
         apply_id = tag_import_job_start(content=content, filename=job["filename"], dry_run=False, actor_id=actor_id)
         return HttpResponseRedirect(reverse("admin:historian_tag_import_job", args=[apply_id]))

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services.events import audit_record
@@ -198,8 +199,12 @@ class DeviceAdmin(DeviceAdminBase):
             if device_enabled_set(device=device, enabled=enabled, user=request.user, remote_addr=_remote_addr(request))
             is not None
         ]
-        what = "put back in service" if enabled else "taken out of service"
-        self.message_user(request, f"{len(changed)} devices {what}: {', '.join(d.name for d in changed) or '-'}.")
+        text = (
+            _("%(n)s devices put back in service: %(names)s.")
+            if enabled
+            else _("%(n)s devices taken out of service: %(names)s.")
+        )
+        self.message_user(request, text % {"n": len(changed), "names": ", ".join(d.name for d in changed) or "-"})
 
     @admin.action(description="Quarantine (keep reading, mark values, write nothing)", permissions=["change"])
     def quarantine(self, request: HttpRequest, queryset) -> HttpResponse | None:
@@ -215,7 +220,9 @@ class DeviceAdmin(DeviceAdminBase):
                     remote_addr=_remote_addr(request),
                 ):
                     done.append(device.name)
-            self.message_user(request, f"{len(done)} devices quarantined: {', '.join(done) or '-'}.")
+            self.message_user(
+                request, _("%(n)s devices quarantined: %(names)s.") % {"n": len(done), "names": ", ".join(done) or "-"}
+            )
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -236,7 +243,10 @@ class DeviceAdmin(DeviceAdminBase):
                 device=device, quarantined=False, user=request.user, remote_addr=_remote_addr(request)
             )
         ]
-        self.message_user(request, f"{len(done)} devices released from quarantine: {', '.join(done) or '-'}.")
+        self.message_user(
+            request,
+            _("%(n)s devices released from quarantine: %(names)s.") % {"n": len(done), "names": ", ".join(done) or "-"},
+        )
 
     def has_enable_device_writes_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(PERM_ENABLE_DEVICE_WRITES)
@@ -257,8 +267,12 @@ class DeviceAdmin(DeviceAdminBase):
             for device in queryset.order_by("pk")
             if device_writes_set(device=device, enabled=enabled, user=request.user, remote_addr=_remote_addr(request))
         ]
-        what = "enabled" if enabled else "disabled"
-        self.message_user(request, f"Writes {what} on {len(done)} devices: {', '.join(done) or '-'}.")
+        text = (
+            _("Writes enabled on %(n)s devices: %(names)s.")
+            if enabled
+            else _("Writes disabled on %(n)s devices: %(names)s.")
+        )
+        self.message_user(request, text % {"n": len(done), "names": ", ".join(done) or "-"})
 
     @admin.action(
         description="Generate an OPC UA client certificate (replaces the device's own)", permissions=["change"]
@@ -307,7 +321,7 @@ class DeviceAdmin(DeviceAdminBase):
     def browse_opcua_server(self, request: HttpRequest, queryset) -> HttpResponse | None:
         devices = list(queryset[:2])
         if len(devices) != 1 or devices[0].protocol != Protocol.OPCUA:
-            self.message_user(request, "Choose exactly one OPC UA device to browse.", messages.WARNING)
+            self.message_user(request, _("Choose exactly one OPC UA device to browse."), messages.WARNING)
             return None
         return HttpResponseRedirect(reverse("admin:historian_device_opcua_browse", args=[devices[0].pk]))
 
@@ -352,9 +366,11 @@ class DeviceAdmin(DeviceAdminBase):
                 nodes=chosen,
             )
             if result.created:
-                messages.success(request, f"Created {len(result.created)} tags from {device}.")
+                messages.success(
+                    request, _("Created %(n)s tags from %(device)s.") % {"n": len(result.created), "device": device}
+                )
             for reason in result.skipped:
-                messages.warning(request, f"Not created: {reason}")
+                messages.warning(request, _("Not created: %(reason)s") % {"reason": reason})
             url = reverse("admin:historian_tag_changelist") + f"?device__id__exact={device.pk}"
             return HttpResponseRedirect(url)
         context = {

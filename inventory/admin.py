@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from inventory.models import Asset, AssetChange
 from inventory.services.baseline import asset_baseline_accept
@@ -44,7 +45,11 @@ class AssetAdmin(_Observed):
             for asset in queryset.order_by("protocol", "key")
             if asset_baseline_accept(asset=asset, user=request.user, remote_addr=request.META.get("REMOTE_ADDR"))
         ]
-        self.message_user(request, f"{len(accepted)} assets accepted into the baseline: {', '.join(accepted) or '-'}.")
+        self.message_user(
+            request,
+            _("%(n)s assets accepted into the baseline: %(names)s.")
+            % {"n": len(accepted), "names": ", ".join(accepted) or "-"},
+        )
 
 
 @admin.register(AssetChange)

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
@@ -65,9 +66,13 @@ def machine_health_page(request: AuthenticatedHttpRequest, machine_id: int) -> H
                     model=model, user=request.user, start=form.cleaned_data["start"], end=form.cleaned_data["end"]
                 )
             except HealthModelError as exc:
-                messages.error(request, f"Not retrained: {exc}")
+                messages.error(request, _("Not retrained: %(error)s") % {"error": exc})
             else:
-                messages.success(request, f"Retrained: version {version.version} on {version.samples} rows.")
+                messages.success(
+                    request,
+                    _("Retrained: version %(version)s on %(rows)s rows.")
+                    % {"version": version.version, "rows": version.samples},
+                )
                 return redirect("maintenance:machine_health", machine_id=machine_id)
     response = render(
         request,
@@ -81,6 +86,7 @@ def machine_health_page(request: AuthenticatedHttpRequest, machine_id: int) -> H
             "can_retrain": request.user.has_perm(PERM_FIT),
             "requests": requests_list(machine_id=machine_id)[:10],
             "health": machine_health(model=model, now=timezone.now()),
+            "row": plant_health(machine_ids=[machine_id])[0],
         },
     )
     response.csp_extra = PLOTLY_CSP  # type: ignore[attr-defined]
@@ -162,7 +168,11 @@ def request_detail(request: AuthenticatedHttpRequest, request_id: int) -> HttpRe
 def request_action(request: AuthenticatedHttpRequest, request_id: int) -> HttpResponse:
     form = RequestActionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Not done: " + "; ".join(str(e) for errors in form.errors.values() for e in errors))
+        messages.error(
+            request,
+            _("Not done: %(errors)s")
+            % {"errors": "; ".join(str(e) for errors in form.errors.values() for e in errors)},
+        )
         return redirect("maintenance:request_detail", request_id=request_id)
     data, remote = form.cleaned_data, request.META.get("REMOTE_ADDR")
     planned_for: datetime | None = data["planned_for"]

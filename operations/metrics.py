@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from alarms.queries.alarm_list import alarm_counts
 from common.metrics import counters_read, gauges_read
 from common.redis import redis_client
+from common.replicas import replica_statuses
 from historian.models import Device, DeviceStatus
 from historian.queries.acquisition import ingest_buffer_statuses
 from ingest.acquisition.leases import pollers_alive
@@ -56,6 +57,8 @@ EXPOSED = (
     "millwright_device_connected",
     "millwright_alarms_active",
     "millwright_alarms_unacknowledged",
+    "millwright_database_replica_up",
+    "millwright_database_replica_lag_seconds",
     "millwright_metrics_source_up",
 )
 
@@ -73,6 +76,7 @@ class MillwrightCollector(Collector):
             ("buffers", self._buffers),
             ("devices", self._devices),
             ("alarms", self._alarms),
+            ("replicas", self._replicas),
         ):
             try:
                 families = list(read())
@@ -171,6 +175,23 @@ class MillwrightCollector(Collector):
         for priority, n in sorted(counts["unacknowledged"].items()):
             unacked.add_metric([str(priority)], n)
         yield from (active, unacked)
+
+    @staticmethod
+    def _replicas() -> Iterator[Metric]:
+        # The statuses the read routing uses (checked at most every DATABASE_REPLICA_CHECK_SECONDS per process).
+        up = GaugeMetricFamily(
+            "millwright_database_replica_up", "1 while a read replica answers, 0 when it does not", labels=["replica"]
+        )
+        lag = GaugeMetricFamily(
+            "millwright_database_replica_lag_seconds",
+            "A read replica's replay lag (reads go to the primary above DATABASE_REPLICA_MAX_LAG)",
+            labels=["replica"],
+        )
+        for status in replica_statuses():
+            up.add_metric([status.alias], 1 if status.up else 0)
+            if status.lag_seconds is not None:
+                lag.add_metric([status.alias], status.lag_seconds)
+        yield from (up, lag)
 
 
 def metrics_exposition() -> bytes:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from production.models import (
     Break,
@@ -50,7 +51,11 @@ class MachineProductionAdmin(admin.ModelAdmin):
                 cause="admin action",
                 remote_addr=request.META.get("REMOTE_ADDR"),
             )
-            self.message_user(request, f"{config.machine}: {written} state intervals rebuilt from history.")
+            self.message_user(
+                request,
+                _("%(machine)s: %(n)s state intervals rebuilt from history.")
+                % {"machine": config.machine, "n": written},
+            )
 
 
 @admin.register(Product)

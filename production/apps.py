@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProductionConfig(AppConfig):
@@ -6,7 +7,7 @@ class ProductionConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "production"
-    verbose_name = "Production performance"
+    verbose_name = _("Production performance")
 
     def ready(self) -> None:
         from ingest.pipeline.hooks import register_after_store

@@ -115,6 +115,7 @@ def program(machine, device, scan_class) -> Tag:
 def _ingest_isolation(settings, tmp_path) -> None:
     """Each test its own store-and-forward buffer file (the default one is per host, shared by every run)."""
     settings.INGEST_BUFFER_PATH = str(tmp_path / "ingest-buffer.sqlite")
+    settings.INGEST_EDGE_OUTBOX_PATH = str(tmp_path / "edge-outbox.sqlite")
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def alarm_row(alarm: Alarm) -> dict:
         "priority": d.priority,
         "rank": PRIORITY_RANK[Priority(d.priority)],
         "state": state.value,
-        "state_label": AlarmState(state.value).label,
+        "state_label": str(AlarmState(state.value).label),
         "listed": d.enabled
         and (state in ANNUNCIATED or state in (State.SHELVED, State.SUPPRESSED, State.OUT_OF_SERVICE)),
         "unacknowledged": state in UNACKNOWLEDGED,

@@ -10,7 +10,12 @@ from typing import Any
 
 import environ
 
-from common.redis import CONNECT_TIMEOUT_SECONDS, SOCKET_TIMEOUT_SECONDS, channel_layer_host
+from common.redis import (
+    CONNECT_TIMEOUT_SECONDS,
+    SOCKET_TIMEOUT_SECONDS,
+    channel_layer_host,
+    channel_layer_sentinel_host,
+)
 from historian.device_fields import STATUS_FIELDS as DEVICE_STATUS_FIELDS
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -60,9 +65,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the cookie or Accept-Language; a signed-in user's own choice and time zone are activated
+    # after authentication (accounts.middleware.UserLocaleMiddleware).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLocaleMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -175,6 +184,7 @@ TEMPLATES = [
                 "alarms.context_processors.alarm_banner",
                 "dashboards.context_processors.quarantine_banner",
                 "accounts.context_processors.theme",
+                "accounts.context_processors.locale",
             ],
         },
     },
@@ -195,14 +205,49 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
     keepalives_interval=5,
     keepalives_count=3,
 )
+
+
+# Read replicas (common/replicas.py): streaming replicas of the primary, comma-separated URLs; the read-heavy paths
+# (trends, API history, exports) read from one that answers and lags at most DATABASE_REPLICA_MAX_LAG seconds, else
+# from the primary. Checked at most every DATABASE_REPLICA_CHECK_SECONDS per process.
+def replica_databases(urls: list[str], *, primary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One database alias per replica URL: replica_0, replica_1, ... (common/replicas.py reads them), with the
+    primary's connection age and libpq timeouts."""
+    databases = {}
+    for index, url in enumerate(urls):
+        config = env.db_url_config(url)
+        config |= {"CONN_MAX_AGE": primary["CONN_MAX_AGE"], "CONN_HEALTH_CHECKS": True, "TEST": {"MIRROR": "default"}}
+        config["OPTIONS"] = {**primary.get("OPTIONS", {}), **config.get("OPTIONS", {})}
+        databases[f"replica_{index}"] = config  # MIRROR: under test, the replica is the test database's server
+    return databases
+
+
+DATABASES.update(replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), primary=DATABASES["default"]))
+DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica_")]
+DATABASE_ROUTERS = ["common.replicas.ReplicaRouter"]
+DATABASE_REPLICA_MAX_LAG = env.float("DATABASE_REPLICA_MAX_LAG", default=10.0)
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
+
+def channel_layer_hosts(redis_url: str) -> list[dict[str, Any]]:
+    """The channel layer's Redis (deploy/README.md, "Several web processes"): Redis Sentinel when
+    CHANNEL_LAYER_SENTINELS names sentinels (host:port, ...; the master CHANNEL_LAYER_SENTINEL_MASTER), else the
+    servers of CHANNEL_LAYER_REDIS_URLS, over which channels_redis shards groups and channels (every process must
+    list the same servers in the same order), else REDIS_URL."""
+    sentinels = env.list("CHANNEL_LAYER_SENTINELS", default=[])
+    if sentinels:
+        master = env.str("CHANNEL_LAYER_SENTINEL_MASTER", default="millwright")
+        return [channel_layer_sentinel_host(sentinels, master)]
+    return [channel_layer_host(url) for url in env.list("CHANNEL_LAYER_REDIS_URLS", default=[redis_url])]
+
+
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "common.channel_layer.RedisChannelLayer",
-        "CONFIG": {"hosts": [channel_layer_host(REDIS_URL)], "capacity": 1000, "expiry": 10},
+        "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL), "capacity": 1000, "expiry": 10},
     }
 }
 
@@ -238,7 +283,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboards:plant_overview"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# Languages: English, and German complete (locale/de/LC_MESSAGES: django.po for the server, djangojs.po for the
+# pages' scripts, served by /jsi18n/). The compiled .mo files are committed, so no gettext tool is needed to run;
+# after editing a .po: `python manage.py compilemessages` (needs GNU gettext), and tests/test_i18n.py checks
+# that each .mo matches its .po. A signed-in user's choice wins, else the browser's Accept-Language.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates in ISO order (config/formats/en); German ones Django's. Templates show instants with
+# `{{ instant|when }}` (accounts/templatetags/local_time.py): the page's zone, its abbreviation beside them.
+FORMAT_MODULE_PATH = ["config.formats"]
+# The server's default zone; pages show times in the plant's zone (the sites' Site.timezone, when they agree) or,
+# on request, the user's own (accounts.UserPreference.time_zone).
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -354,6 +410,12 @@ INGEST_BACKOFF_MAX_SECONDS = env.float("INGEST_BACKOFF_MAX_SECONDS", default=60.
 INGEST_DB_WRITE_TIMEOUT_MS = env.int("INGEST_DB_WRITE_TIMEOUT_MS", default=5000)
 INGEST_BUFFER_PATH = env.str("INGEST_BUFFER_PATH", default="")  # default: STATE_DIR/ingest/buffer-<host>.sqlite
 INGEST_BUFFER_MAX_ROWS = env.int("INGEST_BUFFER_MAX_ROWS", default=5_000_000)
+# The edge publisher's outbox (ingest.pipeline.edge_outbox); default: STATE_DIR/ingest/edge-outbox-<host>.sqlite
+INGEST_EDGE_OUTBOX_PATH = env.str("INGEST_EDGE_OUTBOX_PATH", default="")
+INGEST_EDGE_OUTBOX_MAX_ROWS = env.int("INGEST_EDGE_OUTBOX_MAX_ROWS", default=5_000_000)
+# This installation's id as a Sparkplug B primary host application: when set, run_sparkplug publishes its STATE
+# (spBv1.0/STATE/<id>, retained, with an offline will) so that edge nodes publish only while it is online.
+SPARKPLUG_HOST_ID = env.str("SPARKPLUG_HOST_ID", default="")
 INGEST_REPLAY_BATCH_ROWS = env.int("INGEST_REPLAY_BATCH_ROWS", default=5000)
 # Each worker and push runner replays its own host's buffer (ingest/acquisition/replay.py): it looks every
 # INGEST_REPLAY_INTERVAL_SECONDS and replays for at most INGEST_REPLAY_TASK_SECONDS per turn.

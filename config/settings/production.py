@@ -1,7 +1,5 @@
 """Production: everything from the environment, nothing embedded, Django's deploy checklist clean."""
 
-from common.redis import channel_layer_host
-
 from .base import *  # noqa: F403
 from .base import env
 
@@ -10,8 +8,12 @@ SECRET_KEY = env.str("SECRET_KEY")
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES.update(
+    replica_databases(env.list("DATABASE_REPLICA_URL", default=[]), primary=DATABASES["default"])  # noqa: F405
+)
+DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica_")]
 REDIS_URL = env.str("REDIS_URL")
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(REDIS_URL)]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = channel_layer_hosts(REDIS_URL)  # noqa: F405
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 

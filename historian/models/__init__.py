@@ -8,6 +8,7 @@ from .devices import (
     ScanClass,
     TimestampSource,
 )
+from .edge import EdgePublication
 from .hierarchy import Area, Line, Machine, Site
 from .settings import HistorianSettings
 from .sparkplug import DiscoveredMetric
@@ -31,6 +32,7 @@ __all__ = [
     "Device",
     "DeviceStatus",
     "DiscoveredMetric",
+    "EdgePublication",
     "HistorianSettings",
     "InterlockComparison",
     "Line",

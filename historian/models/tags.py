@@ -122,6 +122,11 @@ class Tag(models.Model):
         ),
     )
     historize = models.BooleanField(default=True)
+    edge_publish = models.BooleanField(
+        default=False,
+        help_text="Publish this tag's values to the central host as Sparkplug B (the enabled edge publication); "
+        "numbers only",
+    )
     retention_days = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -169,6 +174,8 @@ class Tag(models.Model):
             errors["counter_rollover"] = "A counter's rollover value must be above 0."
         if self.is_text:
             errors |= self._text_errors()
+            if self.edge_publish:
+                errors["edge_publish"] = "Only numeric tags are published to the central host."
         if errors:
             raise ValidationError(errors)
 

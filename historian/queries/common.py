@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import psycopg
-from django.db import connection
+from django.db import connections
 from psycopg import sql
 
+from common.replicas import read_alias
 from historian.models.tags import Interpolation, Tag
 from historian.quality import quality_is_good
 from historian.sample_types import SAMPLE_TABLE
@@ -132,7 +133,9 @@ def text_refuse(tags: Sequence[Tag]) -> None:
 @contextmanager
 def read_cursor() -> Iterator[psycopg.Cursor]:
     """A binary, server-binding psycopg cursor on Django's connection (and transaction): reading many rows this
-    way costs a fraction of Django's text ClientCursor."""
+    way costs a fraction of Django's text ClientCursor. The connection is `read_alias()`'s: a read replica inside
+    `common.replicas.replica_reads()`, else the primary."""
+    connection = connections[read_alias()]
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.format = psycopg.pq.Format.BINARY

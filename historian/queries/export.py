@@ -9,9 +9,10 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from itertools import count
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from psycopg import sql
 
+from common.replicas import read_alias
 from historian.sample_types import SAMPLE_TABLE, TEXT_SAMPLE_TABLE
 
 from .aggregates import AggregateInterval, aggregate_resolution, aggregate_values
@@ -45,9 +46,10 @@ def raw_export_chunks(
         False: statement.format(table=sql.Identifier(SAMPLE_TABLE)),
         True: statement.format(table=sql.Identifier(TEXT_SAMPLE_TABLE)),
     }
+    connection = connections[read_alias()]
     connection.ensure_connection()
     # A named cursor lives inside a transaction; leaving the generator early rolls it back (nothing was written).
-    with transaction.atomic():
+    with transaction.atomic(using=connection.alias):
         for tag_id, tag in tags.items():
             name = f"historian_export_{next(_cursor_names)}"
             with connection.connection.cursor(name=name, binary=True) as cursor:

@@ -4,9 +4,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import connections
 from psycopg import sql
 
+from common.replicas import read_alias
 from historian.sample_types import CURRENT_VALUE_TABLE, SAMPLE_TABLE
 
 from .common import MAX_RAW_POINTS, Point, check_range, read_cursor
@@ -42,7 +43,7 @@ def tag_history(
         "WHERE tag_id = t.id AND time >= %s AND time < %s ORDER BY time LIMIT %s) AS s "
         "ORDER BY s.tag_id, s.time"
     ).format(table=sql.Identifier(SAMPLE_TABLE))
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.cursor.execute(statement, [list(tag_ids), start, end, max_points + 1])
         for tag_id, time, value, quality in cursor.cursor:
             result[tag_id].append(Point(time, value, quality))

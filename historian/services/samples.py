@@ -4,6 +4,7 @@ Both take a SampleBatch (columns) as well as SampleRows; the COPY stream and the
 built from the columns by numpy (historian.sample_types), so a write costs no Python object per value.
 """
 
+import operator
 import struct
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ from historian.sample_types import (
     SampleBatch,
     SampleRow,
     copy_binary_payload,
+    datetime_to_us,
 )
 from historian.storage import sample_storage
 
@@ -29,8 +31,28 @@ _COLUMNS = sql.SQL("time, tag_id, value, quality")
 Samples = SampleBatch | Sequence[SampleRow]
 
 
+_FIELDS = tuple(operator.itemgetter(i) for i in range(4))  # time, tag_id, value, quality of a SampleRow
+
+
 def as_batch(rows: Samples) -> SampleBatch:
-    return rows if isinstance(rows, SampleBatch) else SampleBatch.from_rows(rows)
+    """Rows as columns. SampleRows (a replay, a flush, a caller that has rows) are taken apart field by field with
+    C-level maps, and each distinct time converted once (the rows of a scan share one): the profile of
+    bench/ingest.py showed the row-by-row conversion (`SampleBatch.from_rows`, zip(*rows) and a datetime
+    subtraction per row) as the largest cost of the write path, above the COPY; this is about 5x cheaper."""
+    if isinstance(rows, SampleBatch):
+        return rows
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return SampleBatch.empty()
+    count = len(rows)
+    times = list(map(_FIELDS[0], rows))
+    micros = {t: datetime_to_us(t) for t in set(times)}
+    return SampleBatch(
+        time_us=np.fromiter(map(micros.__getitem__, times), dtype=np.int64, count=count),
+        tag_id=np.fromiter(map(_FIELDS[1], rows), dtype=np.int32, count=count),
+        value=np.array(list(map(_FIELDS[2], rows)), dtype=np.float64),  # None becomes NaN
+        quality=np.fromiter(map(_FIELDS[3], rows), dtype=np.int16, count=count),
+    )
 
 
 def samples_write_batch(

@@ -12,6 +12,8 @@ import time as monotonic_clock
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
+import psycopg
 from django.utils import timezone
 from psycopg import sql
 
@@ -107,6 +109,18 @@ def _roll_from_1m(source: sql.Composable) -> sql.Composed:
     return _roll(_FROM_1M, ROLLUP_1H, source)
 
 
+def rollup_1m_upsert(source: sql.Composable) -> sql.Composed:
+    """The statement that upserts the 1m buckets of the samples in `source` (a FROM item aliased `s`, with columns
+    time, tag_id, value, quality), as the refresh computes them: e.g. a data-modifying CTE's RETURNING rows, so that a
+    bulk load rolls up the rows it inserts without reading them back."""
+    return _roll_from_raw(source)
+
+
+def rollup_1h_upsert(source: sql.Composable) -> sql.Composed:
+    """The statement that upserts the 1h buckets of the 1m rollup rows in `source` (a FROM item aliased `m`)."""
+    return _roll_from_1m(source)
+
+
 def late_bucket_runs(rows: Iterable[SampleRow], before: datetime) -> list[tuple[int, datetime, datetime]]:
     """(tag, first 1m bucket, last 1m bucket) runs of consecutive buckets holding the rows older than `before`."""
     buckets: dict[int, set[datetime]] = {}
@@ -124,6 +138,28 @@ def late_bucket_runs(rows: Iterable[SampleRow], before: datetime) -> list[tuple[
             last = bucket
         runs.append((tag_id, first, last))
     return runs
+
+
+def late_bucket_run_arrays(rows: SampleBatch, before: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`late_bucket_runs` on columns, in a few numpy operations (a replayed or backfilled batch of thousands of rows
+    cost milliseconds of Python per row before): (tag_ids, first buckets, last buckets), the buckets in microseconds
+    since the Unix epoch, sorted by tag and bucket."""
+    late = rows.time_us < datetime_to_us(before)
+    width = ROLLUP_1M.width // timedelta(microseconds=1)
+    origin = datetime_to_us(BUCKET_ORIGIN)
+    tags = rows.tag_id[late].astype(np.int64)
+    buckets = origin + (rows.time_us[late] - origin) // width * width
+    if not len(tags):
+        empty = np.empty(0, dtype=np.int64)
+        return empty.astype(np.int32), empty, empty
+    order = np.lexsort((buckets, tags))
+    tags, buckets = tags[order], buckets[order]
+    # A run starts at the first row, at a new tag, or after a gap of more than one bucket.
+    starts = np.ones(len(tags), dtype=bool)
+    starts[1:] = (tags[1:] != tags[:-1]) | (buckets[1:] - buckets[:-1] > width)
+    first = np.flatnonzero(starts)
+    last = np.append(first[1:], len(tags)) - 1
+    return tags[first].astype(np.int32), buckets[first], buckets[last]
 
 
 def _merge_ranges(ranges: Iterable[tuple[int, datetime, datetime]]) -> list[tuple[int, datetime, datetime]]:
@@ -209,15 +245,21 @@ class PartitionedPostgresStorage(SampleStorage):
             threshold = self._watermark
         elif self._watermark is not None and self._watermark > threshold:
             threshold = self._watermark
-        runs = late_bucket_runs(rows.take(rows.time_us < datetime_to_us(threshold)).rows(), threshold)
-        cursor.execute(
-            sql.SQL(
-                "INSERT INTO {} (tag_id, first_bucket, last_bucket) "
-                "SELECT * FROM unnest(%s::int4[], %s::timestamptz[], %s::timestamptz[])"
-            ).format(sql.Identifier(DIRTY_TABLE)),
-            _ranges_params(runs),
-        )
-        return len(runs)
+        tags, firsts, lasts = late_bucket_run_arrays(rows, threshold)
+        if not len(tags):
+            return 0
+        # Binary parameters from a plain psycopg cursor: the writer's client-side cursor would spell thousands of
+        # timestamps out as SQL literals. Microseconds travel as int8 and become times on the server.
+        with psycopg.Cursor(cursor.connection) as raw:
+            raw.execute(
+                sql.SQL(
+                    "INSERT INTO {} (tag_id, first_bucket, last_bucket) "
+                    "SELECT t, to_timestamp(0) + f * interval '1 microsecond', to_timestamp(0) + l * interval "
+                    "'1 microsecond' FROM unnest(%b::int4[], %b::int8[], %b::int8[]) AS u(t, f, l)"
+                ).format(sql.Identifier(DIRTY_TABLE)),
+                [tags.tolist(), firsts.tolist(), lasts.tolist()],
+            )
+        return len(tags)
 
     def _lock_and_state(self, cursor) -> tuple[datetime, datetime] | None:
         cursor.execute(sql.SQL("SELECT pg_try_advisory_xact_lock({})").format(ROLLUP_LOCK))

@@ -43,6 +43,9 @@ alias -> metric name maps of the births.
   within the timeout fails. The command is ours, so its echo on the command topic is not reported as unexpected.
   Other processes (the write service) reach it through `ingest.acquisition.sparkplug_commands`: while `run` runs,
   a `SparkplugCommandServer` takes their requests for the brokers this runner is connected to.
+* With SPARKPLUG_HOST_ID set the runner is a primary host application: each session publishes its STATE
+  (ingest.protocols.sparkplug.session), which edge nodes such as a site's Millwright (ingest.acquisition.
+  edge_publisher) wait for before they publish.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from common.metrics import counter_add
@@ -206,8 +210,11 @@ class SparkplugRunner:
         client_id_prefix: str | None = None,
         context: IngestContext | None = None,
         command_report_seconds: float = 10.0,
+        host_id: str | None = None,
     ) -> None:
         self.context = context or IngestContext()  # this runner's store state (ingest.pipeline.context)
+        #: our primary host application id: its STATE is published on every broker (settings.SPARKPLUG_HOST_ID)
+        self.host_id = django_settings.SPARKPLUG_HOST_ID if host_id is None else host_id
         self.flush_seconds = flush_seconds
         self.command_report_seconds = command_report_seconds
         self.reload_seconds = reload_seconds
@@ -359,6 +366,7 @@ class SparkplugRunner:
             on_message=on_message,
             on_link=on_link,
             backoff=reconnect_delay,
+            host_id=self.host_id,
         )
         session.start()
         logger.info("Sparkplug: listening on %s to %s", settings, ", ".join(subscriptions))
@@ -381,6 +389,8 @@ class SparkplugRunner:
                 continue
             batch.counts["messages"] += 1
             topic, data, received_at = payload
+            if topic.startswith(f"{NAMESPACE}/STATE/"):
+                continue  # a host application's STATE (ours among them): not an edge node's message
             try:
                 parsed = topic_parse(topic)
                 if parsed.message_type in COMMAND_MESSAGES:
@@ -884,7 +894,9 @@ def _evidence_value(value: object) -> object:
 def _reading(tag: Tag, metric: Metric) -> PointReading:
     value = metric.value
     if metric.is_null or value is None:
-        return PointReading(tag.pk, None, Quality.BAD, "null value")
+        # A bad value without a value: the edge node's Quality says which (an edge Millwright sends its own).
+        quality = metric.quality if metric.quality is not None and quality_is_bad(metric.quality) else Quality.BAD
+        return PointReading(tag.pk, None, quality, "null value")
     if tag.is_text:
         return _text_reading(tag, metric)
     if isinstance(value, str | bytes):

@@ -49,6 +49,13 @@ class AlertPolicy:
     failure_threshold: float | None = None
     rul_confidence: float = 0.9
     rul_window_h: float | None = None
+    #: No RUL from less than this much of the current life: right after a repair or a re-baseline the machine warms
+    #: up (its temperatures rise for a while) and a short rise is no wear trend.
+    rul_min_span_h: float = 2.0
+    #: With a wear index (`assess`'s rul_index), the RUL alerts only once the fitted index has risen this far towards
+    #: failure (1): a healthy machine's index wanders near 0 (a tool's wear moves some of the same signals), and an
+    #: extrapolation from there is no evidence yet.
+    rul_min_level: float = 0.0
     stuck_samples: int = 10
     #: A signal is stuck when its last readings spread less than this fraction of its training standard deviation.
     stuck_fraction: float = 1e-3
@@ -56,8 +63,8 @@ class AlertPolicy:
     def __post_init__(self) -> None:
         if not self.score_limit > 0:
             raise HealthModelError(f"the score limit must be positive: got {self.score_limit}")
-        if self.hold_h < 0 or self.smoothing_h < 0 or self.planning_horizon_h < 0:
-            raise HealthModelError("hold, smoothing and planning horizon are durations: >= 0 hours")
+        if self.hold_h < 0 or self.smoothing_h < 0 or self.planning_horizon_h < 0 or self.rul_min_span_h < 0:
+            raise HealthModelError("hold, smoothing, planning horizon and RUL span are durations: >= 0 hours")
         if self.failure_threshold is not None and not self.failure_threshold > 0:
             raise HealthModelError(f"the failure threshold must be positive: got {self.failure_threshold}")
         if self.stuck_samples < 2:
@@ -122,12 +129,18 @@ def one_signal_suspect(model: PcaModel, scores: PcaScores, policy: AlertPolicy |
 def running_median(times_h: FloatArray, values: FloatArray, window_h: float) -> FloatArray:
     """The median of `values` over (t - window_h, t] at each time t (times ascending); NaN values are skipped."""
     out = np.full(values.shape, np.nan)
+    if values.size == 0:
+        return out
     start = np.searchsorted(times_h, times_h - window_h, side="right")
-    for i in range(values.size):
-        chunk = values[start[i] : i + 1]
-        chunk = chunk[np.isfinite(chunk)]
-        if chunk.size:
-            out[i] = float(np.median(chunk))
+    width = int(np.max(np.arange(values.size) - start + 1))
+    # Each row of the padded matrix holds the window of one time (NaN where it reaches before the start).
+    padded = np.concatenate([np.full(width - 1, np.nan), np.asarray(values, dtype=float)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width)
+    offsets = np.arange(values.size) - start + 1  # points in each window
+    masked = np.where(np.arange(width)[None, :] >= width - offsets[:, None], windows, np.nan)
+    finite = np.isfinite(masked).any(axis=1)
+    if finite.any():
+        out[finite] = np.nanmedian(masked[finite], axis=1)
     return out
 
 
@@ -159,15 +172,20 @@ def assess(
     *,
     now_h: float,
     sensor_suspects: Mapping[str, str] | None = None,
+    rul_index: Any = None,
 ) -> Assessment:
-    """Apply the policy to one machine's scores of the current life (times in hours, ascending; NaN: no score)."""
+    """Apply the policy to one machine's scores of the current life (times in hours, ascending; NaN: no score).
+    `rul_index`: the index the RUL extrapolates to the policy's failure threshold, a component's wear index
+    (`index`: a departure from normal, additive noise), parallel to the scores; default the corroborated health
+    index."""
     t = np.asarray(times_h, dtype=float).reshape(-1)
     h = np.asarray(health, dtype=float).reshape(-1)
     c = np.asarray(corroborated, dtype=float).reshape(-1)
-    if not t.shape == h.shape == c.shape:
-        raise HealthModelError(f"times and scores differ in length: {t.size}, {h.size}, {c.size}")
+    r = c if rul_index is None else np.asarray(rul_index, dtype=float).reshape(-1)
+    if not t.shape == h.shape == c.shape == r.shape:
+        raise HealthModelError(f"times and scores differ in length: {t.size}, {h.size}, {c.size}, {r.size}")
     upto = t <= now_h
-    t, h, c = t[upto], h[upto], c[upto]
+    t, h, c, r = t[upto], h[upto], c[upto], r[upto]
     suspects = dict(sensor_suspects or {})
     recent = t > now_h - LOOKBACK_HOLDS * policy.hold_h - policy.smoothing_h
     rt, rh, rc = t[recent], h[recent], c[recent]
@@ -188,13 +206,16 @@ def assess(
     if policy.failure_threshold is not None:
         rul = rul_estimate(
             t,
-            c,
+            r,
             failure_threshold=policy.failure_threshold,
             now_h=now_h,
             confidence=policy.rul_confidence,
             window_h=policy.rul_window_h,
+            min_span_h=policy.rul_min_span_h,
+            additive=rul_index is not None,
         )
-        if rul is not None and rul.low_h <= policy.planning_horizon_h:
+        risen = rul_index is None or (rul is not None and rul.level >= policy.rul_min_level)
+        if rul is not None and rul.low_h <= policy.planning_horizon_h and risen:
             reasons.append(
                 f"remaining useful life {rul.median_h:.1f} h ({round(100 * rul.confidence)} % between "
                 f"{rul.low_h:.1f} and {rul.high_h:.1f} h), inside the {policy.planning_horizon_h:g} h planning horizon"

@@ -43,17 +43,17 @@ def _number(values: Any, tag_id: int | None) -> float | None:
     return float(value.value) if math.isfinite(value.value) else None
 
 
-def _models() -> list[HealthModel]:
-    return list(
-        HealthModel.objects.select_related("machine__line__area", "current_version").order_by(
-            "machine__line__name", "machine__name"
-        )
-    )
+def _models(machine_ids: list[int] | None) -> list[HealthModel]:
+    models = HealthModel.objects.select_related("machine__line__area", "current_version")
+    if machine_ids is not None:
+        models = models.filter(machine_id__in=machine_ids)
+    return list(models.order_by("machine__line__name", "machine__name"))
 
 
-def plant_health() -> list[MachineHealthRow]:
-    """Each machine with a health model: its latest score and explanation, RUL and open requests."""
-    models = _models()
+def plant_health(*, machine_ids: list[int] | None = None) -> list[MachineHealthRow]:
+    """Each machine with a health model (of `machine_ids`, default all): its latest score and explanation, RUL and
+    open requests."""
+    models = _models(machine_ids)
     tag_ids = [
         t
         for m in models
@@ -100,6 +100,7 @@ def machine_health(*, model: HealthModel, now: datetime) -> dict[str, Any]:
         points = plotted.get(tag_id, []) if tag_id is not None else []
         series[name] = [[p.time.isoformat(), p.value] for p in points if p.value is not None]
     return {
+        "machine": model.machine_id,
         "series": series,
         "contributions": contributions_now(model=model),
         "score_high": model.score_high,

@@ -35,13 +35,28 @@ def open_requests_by_machine() -> dict[int, int]:
     return counts
 
 
+def downtime_relation(*, request: MaintenanceRequest, stop: StateInterval) -> str:
+    """How a stop of the request's machine stands to it: "before" it was opened (what it came too late to avoid),
+    "while_open" (from opening to done: the maintenance stop it caused, or a failure while it waited), "after_done"
+    (a stop after the maintenance: a failure it did not avoid, or none, which is what it avoided)."""
+    if stop.start < request.created_at and (stop.end is None or stop.end <= request.created_at):
+        return "before"
+    if request.closed_at is not None and stop.start >= request.closed_at:
+        return "after_done"
+    return "while_open"
+
+
 def request_downtime(*, request: MaintenanceRequest) -> list[StateInterval]:
-    """The stops of the request's machine around it (production's state intervals), oldest first."""
+    """The stops of the request's machine around it (production's state intervals), oldest first; each with its
+    `relation` to the request (downtime_relation)."""
     start = request.created_at - DOWNTIME_AROUND
     end = (request.closed_at or timezone.now()) + DOWNTIME_AROUND
-    return list(
+    stops = list(
         StateInterval.objects.filter(machine_id=request.machine_id, state__in=STOPPED, start__lt=end)
         .filter(Q(end__isnull=True) | Q(end__gt=start))
         .select_related("reason")
         .order_by("start")
     )
+    for stop in stops:
+        stop.relation = downtime_relation(request=request, stop=stop)  # type: ignore[attr-defined]
+    return stops

@@ -27,6 +27,7 @@ from historian.queries.interpolated import interpolated_values
 from maintenance.health.errors import HealthModelError
 from maintenance.health.pca import PcaModel, pca_fit
 from maintenance.models import HealthModel, HealthModelVersion
+from maintenance.services.live import health_model_publish
 from production.models import MachineProduction, MachineState, StateInterval
 
 User = AuthUser | AnonymousUser
@@ -153,6 +154,7 @@ def health_model_fit(
         )
         locked.training_start, locked.training_end, locked.current_version = start, end, version
         locked.save(update_fields=["training_start", "training_end", "current_version"])
+        health_model_publish(machine_id=locked.machine_id)
         audit_record(
             actor=user,
             action="health_model_fit",

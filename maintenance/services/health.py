@@ -15,11 +15,12 @@ from audit.services.events import audit_record
 from historian.models import Machine, Tag
 from maintenance.health.errors import HealthModelError
 from maintenance.models import HealthModel, HealthModelVersion
+from maintenance.services.live import health_model_publish
 
 User = AuthUser | AnonymousUser
 
 
-def health_rebaseline(*, machine: Machine, at: datetime, user: User | None) -> bool:
+def health_rebaseline(*, machine: Machine, at: datetime, user: User | None, reason: str = "maintenance") -> bool:
     """After maintenance the machine is a new machine: its model is fitted again from the normal running that
     follows `at` (the window is proposed automatically, as for a first fit) and it may alert again.
     False when the machine has no health model."""
@@ -33,11 +34,17 @@ def health_rebaseline(*, machine: Machine, at: datetime, user: User | None) -> b
         model.alerted_at = None
         model.current_version = None
         model.save(update_fields=["training_start", "training_end", "alerted_at", "current_version"])
+        health_model_publish(machine_id=machine.pk)
         audit_record(
             actor=user,
             action="health_model_rebaseline",
             target=str(model),
-            details={"machine": machine.name, "before": before, "after": {"training_start": at.isoformat()}},
+            details={
+                "machine": machine.name,
+                "before": before,
+                "after": {"training_start": at.isoformat()},
+                "reason": reason,
+            },
         )
     return True
 

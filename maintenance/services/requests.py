@@ -19,6 +19,7 @@ from django.utils import timezone
 from audit.services.events import audit_record
 from historian.models import Machine
 from maintenance.models import MaintenanceArea, MaintenanceRequest, RequestComment, RequestStatus
+from maintenance.services.live import health_model_publish
 from maintenance.services.notify import request_notify
 
 PERM_WORK = "maintenance.work_requests"
@@ -78,6 +79,7 @@ def _record(
         actor_username="" if user is not None and user.is_authenticated else "health monitor",
     )
     request_notify(request=request, event=action, details=details)
+    health_model_publish(machine_id=request.machine_id)  # the health pages' open requests
 
 
 def request_open(

@@ -7,7 +7,8 @@ values (one query), while it is Running where production knows its states, and a
 maintenance.health.alerting (sensor screen, score held high, RUL from the scores since the fit). The score, its top
 contributions, the RUL and the alert flag are written through
 the normal store (ingest.pipeline.store.readings_store) by a writer of the hook's own, whose hooks are every other
-app's (alarms evaluate the derived tags), never this one. A model without a current fit (new, or re-baselined by
+app's (alarms evaluate the derived tags), never this one; the score with all its contributions is pushed to the
+health pages (services/live.py). A model without a current fit (new, or re-baselined by
 maintenance) is fitted on a proposed window as soon as there is enough normal running.
 """
 
@@ -41,6 +42,7 @@ from maintenance.health.pca import PcaModel, pca_reconstruct
 from maintenance.models import HealthModel, HealthModelVersion
 from maintenance.services.alerts import alert_raise
 from maintenance.services.fitting import health_model_fit, scored_states_configured
+from maintenance.services.live import health_score_publish
 from production.models import MachineState, StateInterval
 
 logger = logging.getLogger(__name__)
@@ -170,6 +172,14 @@ class HealthScoring:
             if alert_raise(model=model, reasons=reasons, explanation=text, evidence=evidence, at=at) is not None:
                 values[model.alert_tag] = 1.0
         self._write(model, values, at)
+        health_score_publish(
+            machine_id=model.machine_id,
+            at=at,
+            score=health,
+            explanation=text,
+            contributions=contributions,
+            rul=rul,
+        )
         return health
 
     def _fit(self, model: HealthModel, state: MachineHealth, at: datetime) -> None:

@@ -34,7 +34,7 @@ const MillwrightAlarms = (() => {
     const button = document.getElementById("alarm-sound");
     if (!button) return;
     button.setAttribute("aria-pressed", String(soundOn()));
-    button.textContent = soundOn() ? "sound on" : "sound off";
+    button.textContent = soundOn() ? gettext("sound on") : gettext("sound off");
   }
 
   function beep() {

@@ -77,7 +77,7 @@
   const help = document.createElement("p");
   help.className = "alarm-keys-help";
   help.id = "alarm-keys-help";
-  help.textContent = "Keyboard: ↑ ↓ move between alarms, Space selects, A acknowledges, S shelves, U unshelves, Enter opens.";
+  help.textContent = gettext("Keyboard: ↑ ↓ move between alarms, Space selects, A acknowledges, S shelves, U unshelves, Enter opens.");
   document.getElementById("alarm-table").before(help);
   tbody.setAttribute("aria-describedby", help.id);
 })();

@@ -10,18 +10,25 @@
   const $ = (id) => document.getElementById(id);
   const tbody = $("alarm-rows");
 
+  // Texts of the server's codes, in the page's language (the socket's messages carry codes and English labels).
+  const PRIORITY = {critical: gettext("critical"), high: gettext("high"), medium: gettext("medium"), low: gettext("low")};
+  const STATE = {
+    normal: gettext("Normal"), unack_active: gettext("Unacknowledged, active"),
+    ack_active: gettext("Acknowledged, active"), unack_rtn: gettext("Unacknowledged, returned to normal"),
+    latched: gettext("Latched, waiting for reset"), shelved: gettext("Shelved"),
+    suppressed: gettext("Suppressed by design"), out_of_service: gettext("Out of service"),
+  };
+
+  // In the page's time zone (the plant's by default), labelled with it.
   function when(ms) {
-    if (!ms) return "–";
-    const d = new Date(ms);
-    const sameDay = d.toDateString() === new Date().toDateString();
-    return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
+    return ms ? MillwrightFormat.when(ms) : "–";
   }
 
   function formatValue(a) {
     if (a.value === null || a.value === undefined) return "–";
     const abs = Math.abs(a.value);
     const digits = Number.isInteger(a.value) ? 0 : abs >= 100 ? 1 : 2;
-    return a.value.toFixed(digits) + (a.units ? " " + a.units : "");
+    return MillwrightFormat.number(a.value, digits) + (a.units ? " " + a.units : "");
   }
 
   function shown(a) {
@@ -60,14 +67,14 @@
     const link = document.createElement("a");
     link.href = $("alarm-table").dataset.detailBase + a.id + "/";
     link.className = "alarm-detail-link";
-    link.textContent = "details";
+    link.textContent = gettext("details");
     if (a.category === "security") {
       const badge = document.createElement("span");
       badge.className = "alarm-category";
-      badge.textContent = a.repeat_count ? `security · seen ${a.repeat_count + 1}×` : "security";
+      badge.textContent = a.repeat_count ? interpolate(gettext("security · seen %(n)s×"), {n: a.repeat_count + 1}, true) : gettext("security");
       const evidence = document.createElement("details");
       const summary = document.createElement("summary");
-      summary.textContent = "evidence";
+      summary.textContent = gettext("evidence");
       const pre = document.createElement("pre");
       pre.className = "alarm-evidence";
       pre.textContent = JSON.stringify(a.evidence || {}, null, 2);  // text: a device's strings never become markup
@@ -91,7 +98,7 @@
     b.className = "trend-value";
     b.dataset.trendTag = String(a.tag_id);
     b.textContent = formatValue(a);
-    b.title = "Show its trend";
+    b.title = gettext("Show its trend");
     td.append(b);
     return td;
   }
@@ -109,22 +116,22 @@
     const box = document.createElement("input");
     box.type = "checkbox";
     box.checked = checked;
-    box.setAttribute("aria-label", "Select " + a.name);
+    box.setAttribute("aria-label", interpolate(gettext("Select %(name)s"), {name: a.name}, true));
     const first = document.createElement("td");
     first.append(box);
     const badge = document.createElement("span");
     badge.className = "prio-badge";
-    badge.textContent = a.priority;
+    badge.textContent = PRIORITY[a.priority] || a.priority;
     const prio = document.createElement("td");
     prio.append(badge);
     const actions = document.createElement("td");
     actions.className = "alarm-actions";
-    if (a.unacknowledged) actions.append(button("Ack", "acknowledge", can.acknowledge));
-    if (a.state === "shelved") actions.append(button("Unshelve", "unshelve", can.shelve));
-    else if (a.state !== "out_of_service") actions.append(button("Shelve", "shelve", can.shelve));
-    let state = a.state_label;
-    if (a.acknowledged_by && a.state === "ack_active") state += " by " + a.acknowledged_by;
-    if (a.shelved_until) state += " until " + when(a.shelved_until);
+    if (a.unacknowledged) actions.append(button(gettext("Ack"), "acknowledge", can.acknowledge));
+    if (a.state === "shelved") actions.append(button(gettext("Unshelve"), "unshelve", can.shelve));
+    else if (a.state !== "out_of_service") actions.append(button(gettext("Shelve"), "shelve", can.shelve));
+    let state = STATE[a.state] || a.state_label;
+    if (a.acknowledged_by && a.state === "ack_active") state += " " + interpolate(gettext("by %(name)s"), {name: a.acknowledged_by}, true);
+    if (a.shelved_until) state += " " + interpolate(gettext("until %(when)s"), {when: when(a.shelved_until)}, true);
     tr.append(
       first, prio, cell(when(a.active_since)), cell(where(a)), messageCell(a),
       valueCell(a), cell(state, "alarm-state"), actions,
@@ -140,7 +147,7 @@
     $("alarm-table").dataset.count = list.length;
     $("alarm-empty").hidden = list.length > 0;
     const unack = list.filter((a) => a.unacknowledged).length;
-    $("alarm-summary").textContent = `${list.length} shown, ${unack} unacknowledged`;
+    $("alarm-summary").textContent = interpolate(gettext("%(shown)s shown, %(unack)s unacknowledged"), {shown: list.length, unack}, true);
   }
 
   function selected() {
@@ -156,7 +163,7 @@
   }
 
   function act(action, ids) {
-    if (!ids.length) { feedback("Select at least one alarm.", true); return; }
+    if (!ids.length) { feedback(gettext("Select at least one alarm."), true); return; }
     const message = {action, alarms: ids, comment: $("alarm-comment").value};
     if (action === "shelve") message.minutes = Number($("shelve-minutes").value);
     MillwrightAlarms.send(message);
@@ -176,7 +183,7 @@
   });
   MillwrightAlarms.on("done", (m) => {
     const refused = Object.entries(m.refused).map(([id, why]) => `#${id}: ${why}`);
-    feedback(`${m.action}: ${m.done.length} done` + (refused.length ? `; refused ${refused.join(", ")}` : ""), false);
+    feedback(interpolate(gettext("%(action)s: %(n)s done"), {action: m.action, n: m.done.length}, true) + (refused.length ? "; " + interpolate(gettext("refused %(list)s"), {list: refused.join(", ")}, true) : ""), false);
     $("alarm-comment").value = "";
     MillwrightAlarms.clearNew();
   });

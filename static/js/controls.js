@@ -44,7 +44,7 @@
     const button = el("button", {type: "button", class: "control-button confirm"}, "");
     const tick = () => {
       const left = secondsLeft(result.expires);
-      button.textContent = `Confirm (${left} s)`;
+      button.textContent = interpolate(gettext("Confirm (%(s)s s)"), {s: left}, true);
       if (left <= 0) {
         clearAction(card);
         showStatus(card, "expired", "Expired: not written. Ask again.");
@@ -89,7 +89,7 @@
       }
     } else {
       const input = el("input", {type: "number", inputmode: "decimal", step: "any", min: c.min, max: c.max,
-                                 class: "control-input", "aria-label": `New ${c.name}`});
+                                 class: "control-input", "aria-label": interpolate(gettext("New %(name)s"), {name: c.name}, true)});
       const button = el("button", {type: "button", class: "control-button write"}, "Write");
       button.addEventListener("click", () => {
         if (input.value.trim() === "") return;
@@ -107,7 +107,7 @@
   function listWrite(row) {
     const c = cards.get(row.tag);
     const name = c ? c.control.name : `tag ${row.tag}`;
-    const when = new Date(row.at || Date.now()).toLocaleTimeString();
+    const when = MillwrightFormat.time(row.at || Date.now());
     const item = el("li", {class: `state-${row.state}`});
     item.append(el("time", {}, when), el("span", {}, ` ${name} := ${number(row.value)} `),
                 el("strong", {}, stateText(row.state)),
@@ -127,7 +127,7 @@
     if (message.machine !== machine.id) return;
     for (const [tag, , value] of message.samples) {
       const card = cards.get(tag);
-      if (card) card.value.textContent = `Now ${number(value)}${card.control.units ? " " + card.control.units : ""}`;
+      if (card) card.value.textContent = interpolate(gettext("Now %(value)s"), {value: number(value)}, true) + (card.control.units ? " " + card.control.units : "");
     }
   });
   socket.on("write_result", (result) => {

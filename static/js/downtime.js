@@ -22,7 +22,7 @@
 
   function clock(ms) {
     const d = new Date(ms);
-    return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
+    return MillwrightFormat.when(d);
   }
 
   function duration(seconds) {
@@ -136,7 +136,7 @@
     reasons.hidden = !category;
     $("picker-back").hidden = !category;
     $("picker-auto").hidden = !(stop.auto_reason && stop.overridden);
-    $("picker-step").textContent = category ? `2. Reason in ${category.name}` : "1. Category";
+    $("picker-step").textContent = category ? interpolate(gettext("2. Reason in %(category)s"), {category: category.name}, true) : gettext("1. Category");
     categories.replaceChildren(...config.reasons.map((c) => choice(c.name, {category: c.id})));
     reasons.replaceChildren(...(category ? category.reasons.map((r) => choice(r.name, {reason: r.id})) : []));
     if (document.activeElement !== $("comment-text")) $("comment-text").value = stop.comment;
@@ -153,7 +153,7 @@
 
   function send(message) {
     socket.send(message);
-    feedback("Sending…", false);
+    feedback(gettext("Sending…"), false);
   }
 
   function subscribe() { socket.send({action: "downtime_subscribe", line: config.line, hours: config.hours}); }
@@ -179,10 +179,10 @@
   });
   socket.on("downtime_done", (m) => {
     const what = {downtime_classify: "Classified", downtime_comment: "Comment saved", downtime_split: "Split"}[m.action];
-    feedback(what || "Done", false);
+    feedback(what || gettext("Done"), false);
   });
   socket.on("error", (m) => { if (m.stream === "downtime") feedback(m.message, true); });
-  socket.onDown(({final}) => feedback(final ? "No connection (no right)." : "Connection lost: reconnecting…", true));
+  socket.onDown(({final}) => feedback(final ? gettext("No connection (no right).") : gettext("Connection lost: reconnecting…"), true));
 
   function pick(li) {
     selected = Number(li.dataset.stop);
@@ -220,7 +220,7 @@
   $("split-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const at = new Date($("split-at").value).getTime();
-    if (selected === null || Number.isNaN(at)) { feedback("Give the instant to split at.", true); return; }
+    if (selected === null || Number.isNaN(at)) { feedback(gettext("Give the instant to split at."), true); return; }
     send({action: "downtime_split", interval: selected, at});
     $("split-at").blur();
   });

@@ -223,7 +223,7 @@
     if (!state.pens.length) {
       shown.current.clear();
       shown.previous.clear();
-      setStatus("Add tags from the search or the plant tree.");
+      setStatus(gettext("Add tags from the search or the plant tree."));
       return draw(range);
     }
     const ids = state.pens.map((p) => p.id);
@@ -278,11 +278,11 @@
   function addPen(tag) {
     if (state.pens.some((p) => p.id === tag.id)) return;
     if (tag.data_type === "string") {
-      setStatus(`${tag.path} is a string tag: text cannot be plotted (its values are in the CSV export and the API).`, true);
+      setStatus(interpolate(gettext("%(path)s is a string tag: text cannot be plotted (its values are in the CSV export and the API)."), {path: tag.path}, true), true);
       return;
     }
     if (state.pens.length >= config.max_pens) {
-      setStatus(`At most ${config.max_pens} pens: remove one first.`, true);
+      setStatus(interpolate(gettext("At most %(n)s pens: remove one first."), {n: config.max_pens}, true), true);
       return;
     }
     state.pens.push(penOf(tag));
@@ -307,7 +307,7 @@
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "×";
-      remove.setAttribute("aria-label", `Remove ${pen.path}`);
+      remove.setAttribute("aria-label", interpolate(gettext("Remove %(path)s"), {path: pen.path}, true));
       remove.addEventListener("click", () => removePen(pen.id));
       li.append(label, remove);
       return li;
@@ -323,11 +323,11 @@
     add.type = "button";
     add.textContent = "+";
     add.dataset.addTag = String(tag.id);
-    add.setAttribute("aria-label", `Add ${tag.path}`);
+    add.setAttribute("aria-label", interpolate(gettext("Add %(path)s"), {path: tag.path}, true));
     add.addEventListener("click", () => addPen(tag));
     if (tag.data_type === "string") {
       add.disabled = true;
-      add.title = "A string tag: text cannot be plotted";
+      add.title = gettext("A string tag: text cannot be plotted");
     }
     li.append(label, add);
     return li;
@@ -411,7 +411,7 @@
     event.preventDefault();
     const start = new Date(document.getElementById("range-start").value).getTime();
     const end = new Date(document.getElementById("range-end").value).getTime();
-    if (!(end > start)) return setStatus("The end of the range must be after its start.", true);
+    if (!(end > start)) return setStatus(gettext("The end of the range must be after its start."), true);
     Object.assign(state, {start, end, range: Math.round((end - start) / 1000), follow: false});
     scheduleFollow();
     refresh();

@@ -98,7 +98,7 @@ const MillwrightGlance = (() => {
       if (!el) continue;
       const n = counts.get(m.id) || 0;
       el.dataset.count = String(n);
-      el.textContent = n === 1 ? "1 alarm" : `${n} alarms`;
+      el.textContent = interpolate(ngettext("%(n)s alarm", "%(n)s alarms", n), {n}, true);
       el.hidden = n === 0;
     }
     summarise();
@@ -112,7 +112,7 @@ const MillwrightGlance = (() => {
 
   /* --- each line's heading: "2 Running · 1 Down", its OEE, its active alarms */
 
-  const pct = (v) => `${(v * 100).toFixed(1)} %`;
+  const pct = (v) => `${MillwrightFormat.number(v * 100, 1)} %`;
 
   function summarise() {
     colourStates();
@@ -130,10 +130,10 @@ const MillwrightGlance = (() => {
         alarmCount += alarmsEl ? Number(alarmsEl.dataset.count) : 0;
       }
       el.querySelector(".line-states").textContent =
-        [...states.entries()].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${n} ${s === "–" ? "unknown" : s}`).join(" · ");
-      el.querySelector(".line-oee").textContent = line.oee === null || line.oee === undefined ? "" : `OEE ${pct(line.oee)}`;
+        [...states.entries()].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${n} ${s === "–" ? gettext("unknown") : s}`).join(" · ");
+      el.querySelector(".line-oee").textContent = line.oee === null || line.oee === undefined ? "" : interpolate(gettext("OEE %(oee)s"), {oee: pct(line.oee)}, true);
       const alarmsEl = el.querySelector(".line-alarms");
-      alarmsEl.textContent = window.MillwrightAlarms ? (alarmCount === 1 ? "1 active alarm" : `${alarmCount} active alarms`) : "";
+      alarmsEl.textContent = window.MillwrightAlarms ? interpolate(ngettext("%(n)s active alarm", "%(n)s active alarms", alarmCount), {n: alarmCount}, true) : "";
       alarmsEl.dataset.count = String(alarmCount);
     }
   }
@@ -147,7 +147,7 @@ const MillwrightGlance = (() => {
     for (const row of message.machines) {
       const el = document.querySelector(`[data-oee-for="${row.id}"]`);
       if (el) {
-        el.textContent = row.oee === null ? "OEE –" : `OEE ${pct(row.oee)}`;
+        el.textContent = row.oee === null ? gettext("OEE –") : interpolate(gettext("OEE %(oee)s"), {oee: pct(row.oee)}, true);
         el.dataset.oee = row.oee === null ? "" : row.oee;
       }
     }

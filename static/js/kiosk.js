@@ -23,7 +23,7 @@
   }
 
   function clock() {
-    document.getElementById("kiosk-clock").textContent = new Date().toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    document.getElementById("kiosk-clock").textContent = MillwrightFormat.time(new Date(), {seconds: false});
   }
 
   // After a reconnection the server has forgotten the OEE subscription: ask again for the line shown.

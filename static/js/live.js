@@ -9,10 +9,10 @@ const Millwright = (() => {
     if (tag.data_type === "string") return String(value);  // a string tag's value is its text
     const entry = labelEntry(tag, value);
     if (entry) return entry.label;
-    if (tag.data_type === "bool") return value ? "on" : "off";
+    if (tag.data_type === "bool") return value ? gettext("on") : gettext("off");
     const abs = Math.abs(value);
     const digits = Number.isInteger(value) ? 0 : abs >= 1000 ? 0 : abs >= 100 ? 1 : 2;
-    return value.toLocaleString(undefined, {minimumFractionDigits: digits, maximumFractionDigits: digits});
+    return MillwrightFormat.number(value, digits);
   }
 
   // The tag's value label set (page data: {"1": {label, colour}}): the entry of a whole value, or null.

@@ -10,9 +10,9 @@
   const escape = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)} %`);
   const SERIES = [
-    ["availability", "Availability", MillwrightChart.colour("chart-availability")],
-    ["performance", "Performance", MillwrightChart.colour("chart-performance")],
-    ["quality", "Quality", MillwrightChart.colour("chart-quality")],
+    ["availability", gettext("Availability"), MillwrightChart.colour("chart-availability")],
+    ["performance", gettext("Performance"), MillwrightChart.colour("chart-performance")],
+    ["quality", gettext("Quality"), MillwrightChart.colour("chart-quality")],
   ];
 
   function cell(text, className) {
@@ -25,8 +25,11 @@
   function show(m) {
     const shift = m.shift;
     $("oee-shift").textContent = shift
-      ? `${shift.name} shift ${shift.date}: ${new Date(shift.start).toLocaleTimeString()} – ${new Date(shift.end).toLocaleTimeString()}, as of ${new Date(m.at).toLocaleTimeString()}`
-      : "No shift is running now.";
+      ? interpolate(gettext("%(name)s shift %(date)s: %(start)s – %(end)s, as of %(at)s"), {
+        name: shift.name, date: shift.date, start: MillwrightFormat.time(shift.start, {zone: false}),
+        end: MillwrightFormat.time(shift.end), at: MillwrightFormat.time(m.at),
+      }, true)
+      : gettext("No shift is running now.");
     $("oee-line-value").textContent = pct(m.kpis.oee);
     $("oee-line-apq").textContent = `A ${pct(m.kpis.availability)} · P ${pct(m.kpis.performance)} · Q ${pct(m.kpis.quality)}`;
     $("oee-machines").replaceChildren(...m.machines.map((row) => {

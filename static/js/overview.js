@@ -12,23 +12,23 @@
 
   function age(ms) {
     const s = Math.max(0, Math.round((Date.now() + offset - ms) / 1000));
-    if (s < 60) return `${s} s`;
+    if (s < 60) return interpolate(gettext("%(s)s s"), {s}, true);
     const m = Math.floor(s / 60);
-    if (m < 60) return `${m} min`;
-    return `${Math.floor(m / 60)} h ${m % 60} min`;
+    if (m < 60) return interpolate(gettext("%(m)s min"), {m}, true);
+    return interpolate(gettext("%(h)s h %(m)s min"), {h: Math.floor(m / 60), m: m % 60}, true);
   }
 
   function showSince() {
     for (const [machine, ms] of since) {
       const el = document.querySelector(`[data-since-for="${machine}"]`);
-      if (el) el.textContent = `for ${age(ms)}`;
+      if (el) el.textContent = interpolate(gettext("for %(age)s"), {age: age(ms)}, true);
     }
   }
 
   function showProduction(machine, p) {
     const el = document.querySelector(`[data-oee-for="${machine}"]`);
     if (el && p) {
-      el.textContent = p.oee === null ? "OEE –" : `OEE ${(p.oee * 100).toFixed(1)} %`;
+      el.textContent = p.oee === null ? gettext("OEE –") : interpolate(gettext("OEE %(oee)s %%"), {oee: MillwrightFormat.number(p.oee * 100, 1)}, true);
       el.dataset.oee = p.oee === null ? "" : p.oee;
     }
     if (p && p.since) since.set(machine, p.since);
@@ -76,8 +76,8 @@
     const detail = el.querySelector(".device-detail");
     const parts = [];
     const lastGood = Number(detail.dataset.lastGood);
-    if (lastGood) parts.push("last good read " + Math.max(0, Math.round((Date.now() - lastGood) / 1000)) + " s ago");
-    if (Number(detail.dataset.retries)) parts.push("retry " + detail.dataset.retries);
+    if (lastGood) parts.push(interpolate(gettext("last good read %(s)s s ago"), {s: Math.max(0, Math.round((Date.now() - lastGood) / 1000))}, true));
+    if (Number(detail.dataset.retries)) parts.push(interpolate(gettext("retry %(n)s"), {n: detail.dataset.retries}, true));
     detail.textContent = parts.join(" · ");
   }
 

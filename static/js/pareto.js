@@ -15,8 +15,11 @@
     const rows = m.rows;
     const total = rows.reduce((sum, r) => sum + r.minutes, 0);
     $("pareto-summary").textContent = m.start === null
-      ? "No shift is running now: choose the last 24 h or dates."
-      : `${total.toFixed(1)} min lost, ${new Date(m.start).toLocaleString()} – ${new Date(m.end).toLocaleString()}`;
+      ? gettext("No shift is running now: choose the last 24 h or dates.")
+      : interpolate(gettext("%(total)s min lost, %(start)s – %(end)s"), {
+        total: MillwrightFormat.number(total, 1), start: MillwrightFormat.dateTime(m.start, {zone: false}),
+        end: MillwrightFormat.dateTime(m.end),
+      }, true);
     $("pareto-rows").replaceChildren(...rows.map((r) => {
       const tr = document.createElement("tr");
       tr.dataset.kind = r.kind;

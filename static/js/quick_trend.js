@@ -34,7 +34,7 @@ const MillwrightQuickTrend = (() => {
     if (typeof value !== "number") return String(value);
     if (tag.labels && Object.keys(tag.labels).length) return MillwrightStateBand.labelOf(tag.labels, value);
     const digits = Number.isInteger(value) ? 0 : Math.abs(value) >= 100 ? 1 : 2;
-    return value.toLocaleString(undefined, {minimumFractionDigits: digits, maximumFractionDigits: digits});
+    return MillwrightFormat.number(value, digits);
   }
 
   function redraw() {
@@ -51,8 +51,8 @@ const MillwrightQuickTrend = (() => {
     const bad = n && MillwrightQuality.isBad(series.q[n - 1]);
     $(".quick-trend-value").textContent = n && !bad ? valueText(tag, series.v[n - 1]) : "–";
     const band = $(".quick-trend-chart").dataset.kind === "band";
-    $(".quick-trend-min").textContent = band || drawn.min === null ? "" : `min ${valueText(tag, drawn.min)} ${tag.units}`;
-    $(".quick-trend-max").textContent = band || drawn.max === null ? "" : `max ${valueText(tag, drawn.max)} ${tag.units}`;
+    $(".quick-trend-min").textContent = band || drawn.min === null ? "" : `${gettext("min")} ${valueText(tag, drawn.min)} ${tag.units}`;
+    $(".quick-trend-max").textContent = band || drawn.max === null ? "" : `${gettext("max")} ${valueText(tag, drawn.max)} ${tag.units}`;
     dialog.dataset.points = String(n);
   }
 
@@ -150,7 +150,7 @@ const MillwrightQuickTrend = (() => {
     if (el.tagName === "BUTTON") return;
     el.setAttribute("role", "button");
     el.tabIndex = 0;
-    if (!el.title) el.title = "Show its trend";
+    if (!el.title) el.title = gettext("Show its trend");
   }
 
   // Values a script draws later (the alarm list's rows) are buttons already; clicks reach them by delegation.

@@ -13,15 +13,15 @@
   );
   const escape = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-  function minutes(s) { return s < 60 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`; }
+  function minutes(s) { return s < 60 ? `${Math.round(s)} s` : `${MillwrightFormat.number(s / 60, 1)} min`; }
 
   function hover(b) {
     const lines = [`<b>${escape(b.state_label)}</b> ${minutes(b.duration_s)}`];
-    lines.push(`${new Date(b.start).toLocaleTimeString()} – ${b.open ? "now" : new Date(b.end).toLocaleTimeString()}`);
-    if (b.reason) lines.push(`Reason: ${escape(b.reason.category)} / ${escape(b.reason.name)}${b.auto_classified ? " (automatic)" : ""}`);
-    else if (b.state !== "running" && b.state !== "off") lines.push("Unclassified");
-    if (b.auto_reason && !b.auto_classified) lines.push(`Automatic: ${escape(b.auto_reason.name)}`);
-    if (b.product) lines.push(`Product ${escape(b.product)}`);
+    lines.push(`${MillwrightFormat.time(b.start, {zone: false})} – ${b.open ? gettext("now") : MillwrightFormat.time(b.end)}`);
+    if (b.reason) lines.push(interpolate(gettext("Reason: %(reason)s"), {reason: `${escape(b.reason.category)} / ${escape(b.reason.name)}`}, true) + (b.auto_classified ? " " + gettext("(automatic)") : ""));
+    else if (b.state !== "running" && b.state !== "off") lines.push(gettext("Unclassified"));
+    if (b.auto_reason && !b.auto_classified) lines.push(interpolate(gettext("Automatic: %(reason)s"), {reason: escape(b.auto_reason.name)}, true));
+    if (b.product) lines.push(interpolate(gettext("Product %(product)s"), {product: escape(b.product)}, true));
     if (b.comment) lines.push(`“${escape(b.comment)}”`);
     return lines.join("<br>");
   }
@@ -58,7 +58,7 @@
       x: marks.map((m) => m.at),
       y: marks.map(() => "Events"),
       marker: {symbol, size: 16, color},
-      hovertext: marks.map((m) => `${escape(m.text)}<br>${new Date(m.at).toLocaleTimeString()}`),
+      hovertext: marks.map((m) => `${escape(m.text)}<br>${MillwrightFormat.time(m.at)}`),
       hoverinfo: "text",
     });
   }

@@ -65,6 +65,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "logout": Endpoint((LOGIN, LOGIN, LOGIN, LOGIN), method="post"),  # signs out, then to the login page
     # The header's theme switch: every signed-in user chooses their own (here no theme posted: a 400, an answer)
     "theme_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
+    # The header's language and time zone switches, the same (an empty post: back to the browser's language, the
+    # plant's zone). The scripts' translations (/jsi18n/) are served to everyone: the sign-in page needs them.
+    "language_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
+    "time_zone_set": Endpoint((LOGIN, ALLOW, ALLOW, ALLOW), method="post"),
+    "javascript_catalog": EVERYONE,
     # OpenID Connect sign-in: open to everyone, as the login page is (here not configured: a 404 for all).
     "oidc_authentication_init": EVERYONE,
     "oidc_authentication_callback": EVERYONE,
@@ -135,6 +140,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "api:production_export": API_EXPORT,
     "api:maintenance_requests": API_PLANT,
     "api:maintenance_request": Endpoint(API_PLANT.expected, kwargs={"pk": 999_999}),
+    # Writes (open, change, comment): the services check the area per request (tests/api/test_views_maintenance_writes)
+    "api:maintenance_request_comments": Endpoint(API_PLANT.expected, method="post", kwargs={"pk": 999_999}),
     "api:maintenance_requests_export": API_EXPORT,
     # Rules: backtesting needs automation.backtest_rule (engineers, administrators), then operating the rule's areas
     "automation:backtest": Endpoint((LOGIN, DENY, ALLOW, ALLOW), kwargs={"rule_id": "<automation.rule>"}),
@@ -181,6 +188,7 @@ ADMIN_MODELS: dict[str, str] = {
     "historian.tag": "vacd",
     "historian.writepolicy": "vacd",
     "historian.operatearea": "vacd",
+    "historian.edgepublication": "vacd",
     "api.apitoken": "vc",  # the write scope is given here; tokens are made and revoked by their owners
     "historian.historiansettings": "vc",  # one row, never added or deleted
     "historian.discoveredmetric": "vcd",

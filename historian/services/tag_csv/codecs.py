@@ -17,9 +17,10 @@ from historian.services.tag_csv.extensions import extension_classes
 # Written by the poll service (connection status) or secret: not configuration the file carries.
 DEVICE_NOT_IN_FILE = frozenset({"id", "name", "password", *STATUS_FIELDS})
 TAG_REFERENCES = ("machine", "device", "scan_class")
-#: Tag columns added after files were exported (the word and byte order overrides): a file without them still
-#: imports, and its tags keep what they have (a new tag gets the default: the device's order).
-TAG_COLUMNS_OPTIONAL = ("word_order", "byte_order")
+#: Tag columns added after files were exported (the word and byte order overrides, edge_publish): a file without
+#: them still imports, and its tags keep what they have (a new tag gets the default: the device's order, not
+#: published).
+TAG_COLUMNS_OPTIONAL = ("word_order", "byte_order", "edge_publish")
 #: Device columns added after files were exported (OPC UA source or scan time): a file without them still imports,
 #: and its devices keep what they have (a new device gets the default).
 DEVICE_COLUMNS_OPTIONAL = ("device_timestamp_source",)

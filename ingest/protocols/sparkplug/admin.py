@@ -11,6 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from historian.models import DiscoveredMetric, Machine, ScanClass
 from ingest.protocols.sparkplug.discovery import sparkplug_tags_create
@@ -38,7 +39,7 @@ class DiscoveredMetricAdmin(admin.ModelAdmin):
     @admin.action(description="Store as tags on a machine (enables their devices)")
     def create_tags(self, request: HttpRequest, queryset) -> HttpResponse | None:
         if not request.user.has_perm("historian.add_tag"):
-            self.message_user(request, "Creating tags needs the permission to add tags.", messages.ERROR)
+            self.message_user(request, _("Creating tags needs the permission to add tags."), messages.ERROR)
             return None
         form = SparkplugTagsForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -48,9 +49,11 @@ class DiscoveredMetricAdmin(admin.ModelAdmin):
                 scan_class=form.cleaned_data["scan_class"],
             )
             if result.created:
-                self.message_user(request, f"Created {len(result.created)} tags; their devices are enabled.")
+                self.message_user(
+                    request, _("Created %(n)s tags; their devices are enabled.") % {"n": len(result.created)}
+                )
             for reason in result.skipped:
-                self.message_user(request, f"Not created: {reason}", messages.WARNING)
+                self.message_user(request, _("Not created: %(reason)s") % {"reason": reason}, messages.WARNING)
             return HttpResponseRedirect(reverse("admin:historian_tag_changelist"))
         context = {
             **self.admin_site.each_context(request),

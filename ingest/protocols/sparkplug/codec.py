@@ -124,6 +124,8 @@ class Metric:
     is_transient: bool = False
     is_null: bool = False
     quality: int | None = None  # the "Quality" property, where the edge node sends one (OPC quality code)
+    #: every int or string property, by key ("engUnit", "Quality" ...)
+    properties: dict[str, int | str] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,15 @@ def _quality(metric: pb.Payload.Metric) -> int | None:
     return None
 
 
+def _properties(metric: pb.Payload.Metric) -> dict[str, int | str]:
+    found: dict[str, int | str] = {}
+    for key, prop in zip(metric.properties.keys, metric.properties.values, strict=False):
+        kind = prop.WhichOneof("value")
+        if kind in ("int_value", "long_value", "string_value"):
+            found[key] = getattr(prop, kind)
+    return found
+
+
 def payload_decode(data: bytes | bytearray) -> Payload:
     message = pb.Payload()
     try:
@@ -176,6 +187,7 @@ def payload_decode(data: bytes | bytearray) -> Payload:
             is_transient=m.is_transient,
             is_null=m.is_null or m.WhichOneof("value") is None,
             quality=_quality(m) if m.HasField("properties") else None,
+            properties=_properties(m) if m.HasField("properties") else {},
         )
         for m in message.metrics
     ]
@@ -196,6 +208,21 @@ class MetricOut:
     alias: int | None = None
     timestamp_ms: int | None = None
     is_historical: bool = False
+    is_transient: bool = False
+    #: the metric's PropertySet: an int as Int32 (e.g. "Quality"), a str as String (e.g. "engUnit")
+    properties: tuple[tuple[str, int | str], ...] = ()
+
+
+def _set_properties(metric: pb.Payload.Metric, properties: Iterable[tuple[str, int | str]]) -> None:
+    for key, value in properties:
+        metric.properties.keys.append(key)
+        prop = metric.properties.values.add()
+        if isinstance(value, str):
+            prop.type = DataType.STRING
+            prop.string_value = value
+        else:
+            prop.type = DataType.INT32
+            prop.int_value = int(value) % 2**32
 
 
 def _set_value(metric: pb.Payload.Metric, datatype: int, value: float | bool | str | None) -> None:
@@ -229,6 +256,10 @@ def payload_encode(*, metrics: Iterable[MetricOut], seq: int | None, timestamp_m
         metric.timestamp = out.timestamp_ms if out.timestamp_ms is not None else message.timestamp
         if out.is_historical:
             metric.is_historical = True
+        if out.is_transient:
+            metric.is_transient = True
+        if out.properties:
+            _set_properties(metric, out.properties)
         _set_value(metric, out.datatype, out.value)
     return message.SerializeToString()
 

@@ -2,14 +2,20 @@
 
 The thread connects, subscribes (again after every reconnect: the session is clean, the broker forgets us), and
 hands every message and every change of the link to callbacks, which must be quick (the runner queues them).
+With a `host_id` the session is a Sparkplug 3.0 primary host application's: every connection's will is its STATE
+``{"online": false, "timestamp": t}`` (retained, QoS 1) and, once connected, it publishes ``{"online": true,
+"timestamp": t}`` with the same t; a clean stop publishes offline first. Edge nodes publish only while it is online.
+
 A lost or refused connection is retried after `backoff(failures)` seconds: exponential with jitter
 (ingest.pipeline.device_status.reconnect_delay), so a plant's hosts do not hammer a recovering broker in lockstep.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,8 +54,11 @@ class MqttSession:
         on_link: OnLink,
         backoff: Callable[[int], float],
         connect_timeout: float = 5.0,
+        host_id: str = "",
     ) -> None:
         self.broker = broker
+        self.host_id = host_id
+        self._state_timestamp = 0
         self.subscriptions = list(subscriptions)
         self._on_message = on_message
         self._on_link = on_link
@@ -90,6 +99,12 @@ class MqttSession:
             return False
         return self._client.publish(topic, payload, qos=qos).rc == mqtt.MQTT_ERR_SUCCESS
 
+    def _state(self, *, online: bool) -> tuple[str, bytes]:
+        return (
+            f"spBv1.0/STATE/{self.host_id}",
+            json.dumps({"online": online, "timestamp": self._state_timestamp}).encode(),
+        )
+
     # -- the connection thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -106,6 +121,10 @@ class MqttSession:
     def _session(self) -> str:
         """Connect and serve the connection until it drops or stop() is called; returns why it ended."""
         self._refused = ""
+        if self.host_id:
+            self._state_timestamp = max(self._state_timestamp + 1, int(time.time() * 1000))
+            topic, offline = self._state(online=False)
+            self._client.will_set(topic, offline, qos=1, retain=True)
         try:
             self._client.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
         except (OSError, ValueError) as exc:
@@ -120,6 +139,12 @@ class MqttSession:
             return "stopped"
         finally:
             if self._stop.is_set() and self._client.is_connected():
+                if self.host_id:
+                    topic, offline = self._state(online=False)
+                    info = self._client.publish(topic, offline, qos=1, retain=True)
+                    deadline = time.monotonic() + 2.0
+                    while not info.is_published() and time.monotonic() < deadline:
+                        self._client.loop(timeout=0.1)
                 self._client.disconnect()
                 self._client.loop(timeout=0.5)  # let the DISCONNECT out
 
@@ -129,6 +154,9 @@ class MqttSession:
             return
         for topic in self.subscriptions:
             client.subscribe(topic, qos=1)
+        if self.host_id:
+            state_topic, online = self._state(online=True)
+            client.publish(state_topic, online, qos=1, retain=True)
         self._connected.set()
         self._on_link(True, "", datetime.now(UTC))
 

@@ -6,10 +6,10 @@ const MillwrightQuality = (() => {
   const MAJOR = 0xc0;
   const GOOD = 0xc0;
   const UNCERTAIN = 0x40;
-  const BAD_DETAIL = {0x04: "config error", 0x08: "not connected", 0x0c: "device failure", 0x10: "sensor failure",
-                      0x14: "last known value", 0x18: "comm failure", 0x1c: "out of service",
-                      0x24: "no data: acquisition down"};
-  const UNCERTAIN_DETAIL = {0x44: "last usable", 0x48: "quarantined", 0x50: "sensor not accurate"};
+  const BAD_DETAIL = {0x04: gettext("config error"), 0x08: gettext("not connected"), 0x0c: gettext("device failure"),
+                      0x10: gettext("sensor failure"), 0x14: gettext("last known value"), 0x18: gettext("comm failure"),
+                      0x1c: gettext("out of service"), 0x24: gettext("no data: acquisition down")};
+  const UNCERTAIN_DETAIL = {0x44: gettext("last usable"), 0x48: gettext("quarantined"), 0x50: gettext("sensor not accurate")};
 
   function isGood(q) { return (q & MAJOR) === GOOD; }
   function isBad(q) { return (q & MAJOR) === 0; }
@@ -18,10 +18,10 @@ const MillwrightQuality = (() => {
   /* 'good', 'uncertain: last usable', 'bad: comm failure' ... ('–' when there is no value yet). */
   function label(q) {
     if (q === null || q === undefined) return "–";
-    if (isGood(q)) return "good";
-    if ((q & MAJOR) === UNCERTAIN) return UNCERTAIN_DETAIL[q] ? "uncertain: " + UNCERTAIN_DETAIL[q] : "uncertain";
+    if (isGood(q)) return gettext("good");
+    if ((q & MAJOR) === UNCERTAIN) return UNCERTAIN_DETAIL[q] ? gettext("uncertain") + ": " + UNCERTAIN_DETAIL[q] : gettext("uncertain");
     const detail = BAD_DETAIL[q & 0xfc];
-    return detail ? "bad: " + detail : "bad";
+    return detail ? gettext("bad") + ": " + detail : gettext("bad");
   }
 
   return {GOOD, isGood, isBad, isUncertain, label};

@@ -68,7 +68,7 @@ const MillwrightSocket = (() => {
     const el = document.getElementById("link-status");
     if (!el) return;
     el.dataset.state = state;
-    el.textContent = {live: "live", connecting: "connecting", down: "reconnecting", off: "off"}[state] || state;
+    el.textContent = {live: gettext("live"), connecting: gettext("connecting"), down: gettext("reconnecting"), off: gettext("off")}[state] || state;
   }
 
   /* The page connection, created on first use and opened once the page's scripts have all registered. */

@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -169,3 +169,104 @@ def test_sample_rows_survive_the_round_trip_through_columns(now):
     assert SampleBatch.from_rows(rows).rows() == rows
     latest = SampleBatch.from_rows(rows).latest_per_tag().rows()
     assert sorted(latest) == sorted(max((r for r in rows if r.tag_id == t), key=lambda r: r.time) for t in range(3))
+
+
+def test_rows_become_the_same_columns_as_from_rows(now):
+    from historian.services.samples import as_batch
+
+    rows = [
+        SampleRow(now, 3, 1.5, Quality.GOOD),
+        SampleRow(now, 4, None, Quality.BAD),
+        SampleRow(now + timedelta(microseconds=7), 3, -2, 192),
+        SampleRow(now.astimezone(timezone(timedelta(hours=2))), 5, 1e300, Quality.UNCERTAIN_LAST_USABLE),
+    ]
+    got, expected = as_batch(iter(rows)), SampleBatch.from_rows(rows)
+    for column in ("time_us", "tag_id", "value", "quality"):
+        assert getattr(got, column).dtype == getattr(expected, column).dtype, column
+        np.testing.assert_array_equal(getattr(got, column), getattr(expected, column), err_msg=column)
+    assert len(as_batch([])) == 0
+
+
+_WRITER = """
+import sys
+from datetime import UTC, datetime, timedelta
+
+import django
+
+django.setup()
+from historian.sample_types import SampleRow
+from historian.services.samples import samples_write_batch
+
+tags, start = [int(t) for t in sys.argv[1].split(",")], datetime.fromisoformat(sys.argv[2])
+for scan in range(100_000):
+    at = start + timedelta(seconds=scan)
+    samples_write_batch(rows=[SampleRow(at, tag, float(scan), 192) for tag in tags])
+    print(scan, flush=True)  # acknowledged: the write returned
+"""
+
+
+def test_a_writer_killed_with_9_loses_no_acknowledged_value_nor_current_value_and_replays_exactly_once(
+    transactional_db, machine_tags
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.manage_py import PROJECT_ROOT
+
+    tags = [t.pk for t in machine_tags]
+    start = datetime.now(UTC).replace(microsecond=0)
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    with subprocess.Popen(
+        [sys.executable, "-c", _WRITER, ",".join(map(str, tags)), start.isoformat()],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as writer:
+        assert writer.stdout is not None
+        assert writer.stderr is not None
+        acknowledged = -1
+        try:
+            while acknowledged < 20:
+                line = writer.stdout.readline()
+                assert line, writer.stderr.read()
+                acknowledged = int(line)
+        finally:
+            os.kill(writer.pid, signal.SIGKILL)
+            writer.wait(timeout=30)
+        for line in writer.stdout:  # acknowledged before the kill, read after it
+            acknowledged = int(line)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT time), max(time) FROM historian_sample WHERE tag_id = ANY(%s)", [tags])
+        scans, newest = cursor.fetchone()
+    # Every acknowledged scan is stored whole; at most the one in flight also committed.
+    assert acknowledged + 1 <= scans <= acknowledged + 2
+    for tag in tags:
+        assert _count(tag) == scans
+    # No current value lags its history: each tag shows its newest stored value.
+    shown = current_values(tag_ids=tags)
+    assert {tag: (shown[tag].time, shown[tag].value) for tag in tags} == {
+        tag: (newest, float(scans - 1)) for tag in tags
+    }
+
+    # The next writer replays the scans it cannot know were stored (all of them, here): nothing is doubled.
+    replay = [
+        SampleRow(start + timedelta(seconds=scan), tag, float(scan), Quality.GOOD)
+        for scan in range(scans + 3)
+        for tag in tags
+    ]
+    samples_write_batch(rows=replay)
+    for tag in tags:
+        assert _count(tag) == scans + 3
+    shown = current_values(tag_ids=tags)
+    assert {tag: shown[tag].value for tag in tags} == {tag: float(scans + 2) for tag in tags}

@@ -1,6 +1,8 @@
 """The alerting decision: a score held high, a RUL lower bound inside the planning horizon, and sensor faults (a stuck
 value, a dropout, a drift of one signal) told apart from wear that moves several signals."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,50 @@ def test_bad_policies_and_inputs_are_refused(model):
         assess(AlertPolicy(), [1.0, 2.0], [1.0], [1.0], now_h=2.0)
     with pytest.raises(HealthModelError, match="expected rows of 4 signal values"):
         sensor_screen(model, np.zeros((5, 3)))
+
+
+def test_a_new_life_after_maintenance_gets_no_rul_from_its_warm_up_and_none_from_the_old_trend():
+    """Before the repair the index climbed to near failure; the caller passes only the new life's scores (since the
+    reset), whose first hour is a warm-up climb. No RUL and no alert until the minimum span, then none without a
+    trend."""
+    policy = AlertPolicy(planning_horizon_h=8.0, failure_threshold=5.0, rul_min_span_h=2.0)
+    old_t = np.arange(0.0, 30.0, 1 / 60)
+    old = 0.3 * np.exp(old_t / 10.0)
+    assert assess(policy, old_t, old, old, now_h=29.9).alert  # the old life: RUL inside the horizon
+    t = 30.0 + np.arange(0.0, 1.0, 1 / 60)
+    warm = 0.3 + 0.05 * np.exp((t - 30.0) / 0.3)
+    verdict = assess(policy, t, warm, warm, now_h=30.98)
+    assert verdict.rul is None
+    assert not verdict.alert
+    assert assess(replace(policy, rul_min_span_h=0.0), t, warm, warm, now_h=30.98).alert  # without the rule
+    t = 30.0 + np.arange(0.0, 6.0, 1 / 60)
+    settled = np.where(t < 31.0, 0.3 + 0.05 * np.exp((t - 30.0) / 0.3), 1.6) * np.exp(
+        np.random.default_rng(4).normal(0.0, 0.05, t.size)
+    )
+    assert assess(policy, t, settled, settled, now_h=35.9).rul is None
+
+
+def test_the_rul_extrapolates_the_index_it_is_given():
+    policy = AlertPolicy(planning_horizon_h=5.0, failure_threshold=1.0)
+    t = np.arange(0.0, 30.0, 1 / 60)
+    wear = 0.04 * np.exp(t / 10.0) - 0.04  # reaches 1 at 32.6 h
+    flat = np.full(t.size, 0.3)
+    verdict = assess(policy, t, flat, flat, now_h=29.9, rul_index=wear)
+    assert verdict.rul is not None
+    assert verdict.rul.median_h == pytest.approx(10.0 * np.log(26.0) - 29.9, rel=0.05)
+    assert verdict.alert
+    assert assess(policy, t, flat, flat, now_h=29.9).rul is None
+    with pytest.raises(HealthModelError, match="differ in length"):
+        assess(policy, t, flat, flat, now_h=29.9, rul_index=wear[:-1])
+
+
+def test_a_wear_index_still_near_normal_does_not_alert_on_its_rul():
+    t = np.arange(0.0, 30.0, 1 / 60)
+    wear = 0.004 * np.exp(t / 10.0) - 0.004  # 0.08 of the way to failure now, however steep its trend
+    flat = np.full(t.size, 0.3)
+    policy = AlertPolicy(planning_horizon_h=60.0, failure_threshold=1.0, rul_min_level=0.2)
+    verdict = assess(policy, t, flat, flat, now_h=29.9, rul_index=wear)
+    assert verdict.rul is not None
+    assert verdict.rul.low_h < 60.0
+    assert not verdict.alert
+    assert assess(replace(policy, rul_min_level=0.0), t, flat, flat, now_h=29.9, rul_index=wear).alert

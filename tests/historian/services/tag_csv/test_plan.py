@@ -151,3 +151,21 @@ def test_a_file_exported_before_the_device_timestamps_column_still_imports_and_k
     assert report.errors == []
     assert Device.objects.get(name="PLC 1").timestamp_source == "scan"
     assert Device.objects.get(name="PLC 9").timestamp_source == "source"  # a new device: the default
+
+
+def test_the_edge_publish_column_marks_tags_for_the_central_and_an_older_file_keeps_it(plant, admin_user):
+    rows = rows_of(export_text())
+    number = next(i for i, r in enumerate(rows) if r["data_type"] == "float32")
+    rows[number]["edge_publish"] = "true"
+
+    report = tag_import_csv(file=write_rows(rows), dry_run=False, actor=admin_user)
+
+    assert report.errors == []
+    assert [(c.path, c.changes) for c in report.updated] == [
+        (rows[number]["path"], {"edge_publish": ("false", "true")})
+    ]
+    assert Tag.objects.get(path=rows[number]["path"]).edge_publish
+    # A file exported before the column keeps the tags' choice.
+    old_columns = [c for c in tag_csv_columns() if c != "edge_publish"]
+    assert tag_import_csv(file=write_rows(rows, old_columns), dry_run=False, actor=admin_user).updated == []
+    assert Tag.objects.get(path=rows[number]["path"]).edge_publish

@@ -91,3 +91,20 @@ def test_a_payload_that_is_not_protobuf_is_refused_with_a_reason():
 def test_the_rebirth_request_is_the_node_control_metric_set_true():
     (metric,) = payload_decode(rebirth_request()).metrics
     assert (metric.name, metric.datatype, metric.value) == (REBIRTH, DataType.BOOLEAN, True)
+
+
+def test_properties_and_the_transient_flag_round_trip():
+    data = payload_encode(
+        metrics=[
+            MetricOut("T", None, DataType.DOUBLE, alias=7, is_transient=True, properties=(("engUnit", "°C"),)),
+            MetricOut("", 1.5, DataType.DOUBLE, alias=7, properties=(("Quality", 0x40),)),
+        ],
+        seq=3,
+    )
+    first, second = payload_decode(data).metrics
+    assert first.is_null
+    assert first.is_transient
+    assert first.properties == {"engUnit": "°C"}
+    assert first.quality is None
+    assert second.properties == {"Quality": 0x40}
+    assert second.quality == 0x40
