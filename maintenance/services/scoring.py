@@ -53,6 +53,10 @@ HISTORY_SPAN = timedelta(hours=12)  # scores read back from the historian for th
 TREND_POINTS = 30  # scores in a work request's evidence
 STUCK_SAMPLES = 10  # readings in a row that repeat one value: a stuck sensor
 SMOOTHING_MIN_H = 0.01  # the running median of the scores spans at least this (a window of 0 has no median)
+# The RUL tags' "no estimate" (a new life after a re-baseline or a fit): no value, of a bad quality, so the pages and
+# the explorer show no trend instead of the last life's failure prediction.
+NO_ESTIMATE = Quality.BAD
+NO_ESTIMATE_REASON = "no estimate"
 
 
 @dataclass
@@ -193,6 +197,7 @@ class HealthScoring:
             return
         # A new life: no alert, no RUL until the new scores show a trend.
         self._write(model, {model.alert_tag: 0.0}, at)
+        rul_no_estimate_write(model=model, at=at, context=self._writer_context())
 
     def _load(self, model: HealthModel, version: HealthModelVersion, state: MachineHealth, at: datetime) -> None:
         """A new fit: its model, and the scores written since it (the RUL's history), from the historian."""
@@ -240,11 +245,24 @@ class HealthScoring:
 
     def _writer_context(self) -> IngestContext:
         if self._writer is None:
-            # Every other app's hooks (alarms evaluate the derived tags), never this one: no scoring of scores.
-            self._writer = IngestContext(
-                hooks=[make() for make in after_store_factories() if make is not HealthScoring]
-            )
+            self._writer = derived_writer_context()
         return self._writer
+
+
+def derived_writer_context() -> IngestContext:
+    """A writer of derived tags: every other app's hooks (alarms evaluate the derived tags), never the scoring one
+    (no scoring of scores)."""
+    return IngestContext(hooks=[make() for make in after_store_factories() if make is not HealthScoring])
+
+
+def rul_no_estimate_write(*, model: HealthModel, at: datetime, context: IngestContext | None = None) -> None:
+    """Store "no estimate" (no value, quality NO_ESTIMATE) in the model's RUL tags (median, low, high) at `at`."""
+    tags = {t.pk: t for t in (model.rul_median_tag, model.rul_low_tag, model.rul_high_tag) if t is not None}
+    if not tags:
+        return
+    readings = [PointReading(pk, None, NO_ESTIMATE, NO_ESTIMATE_REASON) for pk in tags]
+    device = next(iter(tags.values())).device
+    readings_store(context=context or derived_writer_context(), device=device, tags=tags, readings=readings, read_at=at)
 
 
 def _running(machine_id: int) -> bool:
