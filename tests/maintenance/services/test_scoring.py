@@ -10,6 +10,7 @@ from alarms.models import Alarm
 from historian.quality import Quality
 from historian.queries.history import current_values
 from historian.queries.raw import raw_values
+from ingest.pipeline.context import IngestContext
 from ingest.pipeline.store import readings_store
 from ingest.protocols.base import PointReading
 from maintenance.models import HealthModel, MaintenanceRequest, RequestStatus
@@ -133,6 +134,49 @@ def test_a_re_baseline_stores_no_estimate_in_the_rul_tags_so_the_pages_show_no_p
         (6.5, Quality.GOOD),
         (None, NO_ESTIMATE),
     ]
+
+
+def test_a_writer_that_stores_only_some_signals_scores_from_the_current_values_of_all(watched, ingest_context):
+    model = _fitted(watched, score_high_minutes=60)
+    other = IngestContext(hooks=[])  # another writer (another poller) stores the vibration, unscored here
+    at = timezone.now()
+    vibration = watched.tags["vibration_rms"]
+    readings_store(
+        context=other,
+        device=vibration.device,
+        tags={vibration.pk: vibration},
+        readings=[PointReading(vibration.pk, WORN["vibration_rms"], Quality.GOOD)],
+        read_at=at,
+    )
+    rest = {k: v for k, v in NORMAL.items() if k != "vibration_rms"}
+    _store(ingest_context, watched, rest, at + timedelta(seconds=1))
+
+    # The worn vibration another writer stored counts: it is read from the current values, not missing.
+    assert str(_current(model.contribution_tag)).startswith("vibration rms +")
+    worn = _current(model.score_tag)
+    assert isinstance(worn, float)
+    assert worn > 1.0
+
+
+def test_a_bad_reading_in_the_batch_is_missing_and_reconstructed_not_scored_as_is(watched, ingest_context):
+    model = _fitted(watched, score_high_minutes=60)
+    at = timezone.now()
+    _store(ingest_context, watched, NORMAL, at)
+    device = watched.tags["vibration_rms"].device
+    readings_store(
+        context=ingest_context,
+        device=device,
+        tags={t.pk: t for t in watched.tags.values()},
+        readings=[
+            PointReading(watched.tags["vibration_rms"].pk, None, Quality.BAD_SENSOR_FAILURE),
+            PointReading(watched.tags["bearing_temperature"].pk, NORMAL["bearing_temperature"], Quality.GOOD),
+            PointReading(watched.tags["motor_current"].pk, NORMAL["motor_current"], Quality.GOOD),
+        ],
+        read_at=at + timedelta(seconds=1),
+    )
+    score = _current(model.score_tag)
+    assert isinstance(score, float)
+    assert score < 1.0
 
 
 def test_a_model_not_fitted_yet_scores_nothing_and_says_why_in_the_log(watched, ingest_context, caplog):
