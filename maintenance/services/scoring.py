@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,6 +119,7 @@ class HealthScoring:
 
     def _remember(self, rows: StoredRows, signals: dict[int, int]) -> None:
         """Keep the newest row of each signal in `rows` (as the current values keep the newest by time)."""
+        columns: Iterable[tuple[int, int, Any, int]]
         if isinstance(rows, SampleBatch):
             mine = np.isin(rows.tag_id, self._signal_ids)
             columns = zip(
@@ -262,11 +264,11 @@ class HealthScoring:
     def _row(self, version: HealthModelVersion, pca: PcaModel) -> np.ndarray | None:
         tags = version.signal_tags
         ids = [tags[name] for name in pca.signals]
-        row = []
+        row: list[float] = []
         if all(t in self._latest for t in ids):  # every signal stored by this writer: its rows are the current values
             for t in ids:
-                _, number, quality = self._latest[t]
-                row.append(number if quality_is_good(quality) else math.nan)
+                _, latest, quality = self._latest[t]
+                row.append(latest if quality_is_good(quality) else math.nan)
         else:  # a signal another writer stores (or none stored since this writer started): the current values
             current = current_values(tag_ids=ids)
             for t in ids:
