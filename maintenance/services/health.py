@@ -46,6 +46,13 @@ def health_rebaseline(*, machine: Machine, at: datetime, user: User | None, reas
                 "reason": reason,
             },
         )
+    # The last life's failure prediction is void: "no estimate" until the new fit's scores show a trend.
+    from maintenance.services.scoring import rul_no_estimate_write
+
+    model = HealthModel.objects.select_related(
+        "rul_median_tag__device", "rul_low_tag__device", "rul_high_tag__device"
+    ).get(pk=model.pk)
+    rul_no_estimate_write(model=model, at=at)
     return True
 
 

@@ -3,13 +3,14 @@
 `HealthScoring` is the hook factory (the class; MaintenanceConfig.ready() registers it): each writer of values
 (a poller, a push runner) makes its own. It is cheap on the ingest path: a batch only marks the machines whose
 signals it holds; a marked machine is scored at most every MAINTENANCE_SCORE_SECONDS, from its signals' current
-values (one query), while it is Running where production knows its states, and assessed by
-maintenance.health.alerting (sensor screen, score held high, RUL from the scores since the fit). The score, its top
-contributions, the RUL and the alert flag are written through
-the normal store (ingest.pipeline.store.readings_store) by a writer of the hook's own, whose hooks are every other
-app's (alarms evaluate the derived tags), never this one; the score with all its contributions is pushed to the
-health pages (services/live.py). A model without a current fit (new, or re-baselined by
-maintenance) is fitted on a proposed window as soon as there is enough normal running.
+values (the newest rows this writer was handed; one query when another writer stores some of them), while it is
+Running where production knows its states, and assessed by maintenance.health.alerting (sensor screen, score held
+high, RUL from the scores since the fit). The score, its top contributions, the RUL and the alert flag of every
+machine scored in one batch are written together (one store call) through the normal store
+(ingest.pipeline.store.readings_store) by a writer of the hook's own, whose hooks are every other app's (alarms
+evaluate the derived tags), never this one; the score with all its contributions is pushed to the health pages
+(services/live.py). A model without a current fit (new, or re-baselined by maintenance: its RUL tags then hold
+"no estimate", NO_ESTIMATE) is fitted on a proposed window as soon as there is enough normal running.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,12 +27,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from historian.models import Tag
+from historian.models import Device, Tag
 from historian.quality import Quality, quality_is_good
 from historian.queries.errors import HistoryQueryError
 from historian.queries.history import current_values
 from historian.queries.raw import raw_values
-from historian.sample_types import SampleBatch
+from historian.sample_types import SampleBatch, datetime_to_us
 from ingest.pipeline.context import IngestContext
 from ingest.pipeline.hooks import StoredRows, after_store_factories
 from ingest.pipeline.store import readings_store
@@ -53,6 +55,10 @@ HISTORY_SPAN = timedelta(hours=12)  # scores read back from the historian for th
 TREND_POINTS = 30  # scores in a work request's evidence
 STUCK_SAMPLES = 10  # readings in a row that repeat one value: a stuck sensor
 SMOOTHING_MIN_H = 0.01  # the running median of the scores spans at least this (a window of 0 has no median)
+# The RUL tags' "no estimate" (a new life after a re-baseline or a fit): no value, of a bad quality, so the pages and
+# the explorer show no trend instead of the last life's failure prediction.
+NO_ESTIMATE = Quality.BAD
+NO_ESTIMATE_REASON = "no estimate"
 
 
 @dataclass
@@ -74,30 +80,70 @@ class HealthScoring:
     def __init__(self) -> None:
         self._signals: dict[int, int] = {}  # signal tag id -> model id
         self._signals_read = -math.inf
+        self._signal_ids = np.empty(0, dtype=np.int64)
         self._machines: dict[int, MachineHealth] = {}
         self._writer: IngestContext | None = None
+        # (device id, time) -> (device, tags, readings) of the derived tags written while a batch is scored (else None)
+        self._pending: dict[tuple[int, datetime], tuple[Device, dict[int, Tag], list[PointReading]]] | None = None
+        # signal tag id -> (time µs, value, quality) of the newest row this writer stored: its current value, kept
+        # from the rows the hook is handed instead of queried at each score
+        self._latest: dict[int, tuple[int, float, int]] = {}
 
     def __call__(self, *, rows: StoredRows, now: datetime) -> None:
         tag_ids = rows.tag_id if isinstance(rows, SampleBatch) else np.fromiter((r.tag_id for r in rows), dtype=int)
         signals = self._signal_map()
         if not signals:
             return
+        self._remember(rows, signals)
         touched = {signals[int(t)] for t in np.unique(tag_ids) if int(t) in signals}
         clock = time.monotonic()
-        for model_id in sorted(touched):
-            state = self._machines.setdefault(model_id, MachineHealth())
-            if clock < state.next_score:
-                continue
-            state.next_score = clock + settings.MAINTENANCE_SCORE_SECONDS
+        # The derived tags of every machine scored in this batch are stored together (one store call per device).
+        self._pending = {}
+        try:
+            for model_id in sorted(touched):
+                state = self._machines.setdefault(model_id, MachineHealth())
+                if clock < state.next_score:
+                    continue
+                state.next_score = clock + settings.MAINTENANCE_SCORE_SECONDS
+                try:
+                    self.score(model_id=model_id, at=now)
+                except Exception:
+                    logger.exception("health scoring of model %s failed", model_id)
+        finally:
+            pending, self._pending = self._pending, None
+        for (_, at), (device, tags, readings) in pending.items():
             try:
-                self.score(model_id=model_id, at=now)
+                readings_store(context=self._writer_context(), device=device, tags=tags, readings=readings, read_at=at)
             except Exception:
-                logger.exception("health scoring of model %s failed", model_id)
+                logger.exception("storing the derived tags of device %s failed", device.pk)
+
+    def _remember(self, rows: StoredRows, signals: dict[int, int]) -> None:
+        """Keep the newest row of each signal in `rows` (as the current values keep the newest by time)."""
+        columns: Iterable[tuple[int, int, Any, int]]
+        if isinstance(rows, SampleBatch):
+            mine = np.isin(rows.tag_id, self._signal_ids)
+            columns = zip(
+                rows.time_us[mine].tolist(),
+                rows.tag_id[mine].tolist(),
+                rows.value[mine].tolist(),
+                rows.quality[mine].tolist(),
+                strict=True,
+            )
+        else:
+            columns = ((datetime_to_us(r.time), r.tag_id, r.value, r.quality) for r in rows)
+        latest = self._latest
+        for time_us, tag_id, value, quality in columns:
+            if tag_id in signals:
+                known = latest.get(tag_id)
+                if known is None or time_us >= known[0]:
+                    number = float(value) if isinstance(value, int | float) else math.nan
+                    latest[tag_id] = (time_us, number, int(quality))
 
     def _signal_map(self) -> dict[int, int]:
         if time.monotonic() - self._signals_read >= CONFIG_SECONDS:
             through = HealthModel.signals.through.objects.filter(healthmodel__enabled=True)
             self._signals = dict(through.values_list("tag_id", "healthmodel_id"))
+            self._signal_ids = np.fromiter(self._signals, dtype=np.int64, count=len(self._signals))
             self._signals_read = time.monotonic()
         return self._signals
 
@@ -193,6 +239,7 @@ class HealthScoring:
             return
         # A new life: no alert, no RUL until the new scores show a trend.
         self._write(model, {model.alert_tag: 0.0}, at)
+        rul_no_estimate_write(model=model, at=at, context=self._writer_context())
 
     def _load(self, model: HealthModel, version: HealthModelVersion, state: MachineHealth, at: datetime) -> None:
         """A new fit: its model, and the scores written since it (the RUL's history), from the historian."""
@@ -216,12 +263,18 @@ class HealthScoring:
 
     def _row(self, version: HealthModelVersion, pca: PcaModel) -> np.ndarray | None:
         tags = version.signal_tags
-        current = current_values(tag_ids=[tags[name] for name in pca.signals])
-        row = []
-        for name in pca.signals:
-            value = current.get(tags[name])
-            number = value.value if value is not None and quality_is_good(value.quality) else None
-            row.append(float(number) if isinstance(number, int | float) else math.nan)
+        ids = [tags[name] for name in pca.signals]
+        row: list[float] = []
+        if all(t in self._latest for t in ids):  # every signal stored by this writer: its rows are the current values
+            for t in ids:
+                _, latest, quality = self._latest[t]
+                row.append(latest if quality_is_good(quality) else math.nan)
+        else:  # a signal another writer stores (or none stored since this writer started): the current values
+            current = current_values(tag_ids=ids)
+            for t in ids:
+                value = current.get(t)
+                number = value.value if value is not None and quality_is_good(value.quality) else None
+                row.append(float(number) if isinstance(number, int | float) else math.nan)
         a = np.asarray(row, dtype=float)
         return a if np.isfinite(a).any() else None  # a missing reading is reconstructed (alerting.sensor_screen)
 
@@ -234,17 +287,36 @@ class HealthScoring:
         ]
         if not readings or model.score_tag is None:
             return
+        device = model.score_tag.device
+        if self._pending is not None:  # a batch is being scored: stored with the others' at its end
+            _, pending_tags, pending_readings = self._pending.setdefault((device.pk, at), (device, {}, []))
+            pending_tags.update(tags)
+            pending_readings.extend(readings)
+            return
         readings_store(
             context=self._writer_context(), device=model.score_tag.device, tags=tags, readings=readings, read_at=at
         )
 
     def _writer_context(self) -> IngestContext:
         if self._writer is None:
-            # Every other app's hooks (alarms evaluate the derived tags), never this one: no scoring of scores.
-            self._writer = IngestContext(
-                hooks=[make() for make in after_store_factories() if make is not HealthScoring]
-            )
+            self._writer = derived_writer_context()
         return self._writer
+
+
+def derived_writer_context() -> IngestContext:
+    """A writer of derived tags: every other app's hooks (alarms evaluate the derived tags), never the scoring one
+    (no scoring of scores)."""
+    return IngestContext(hooks=[make() for make in after_store_factories() if make is not HealthScoring])
+
+
+def rul_no_estimate_write(*, model: HealthModel, at: datetime, context: IngestContext | None = None) -> None:
+    """Store "no estimate" (no value, quality NO_ESTIMATE) in the model's RUL tags (median, low, high) at `at`."""
+    tags = {t.pk: t for t in (model.rul_median_tag, model.rul_low_tag, model.rul_high_tag) if t is not None}
+    if not tags:
+        return
+    readings = [PointReading(pk, None, NO_ESTIMATE, NO_ESTIMATE_REASON) for pk in tags]
+    device = next(iter(tags.values())).device
+    readings_store(context=context or derived_writer_context(), device=device, tags=tags, readings=readings, read_at=at)
 
 
 def _running(machine_id: int) -> bool:
