@@ -281,7 +281,8 @@ def _central_drop(central: str) -> None:
 
 
 class _Arrivals:
-    """The central's history polled every `interval` s: when each of the site's values first appears there."""
+    """The central's history polled: when each of the site's values first appears there. Each poll reads only
+    from the oldest scan not complete yet (a short range, whatever the run's length)."""
 
     def __init__(self, central: str, tag_ids: Sequence[int]) -> None:
         import psycopg
@@ -291,15 +292,27 @@ class _Arrivals:
 
         self.conn = psycopg.connect(**_server_params(connection.settings_dict), dbname=central, autocommit=True)
         self.tag_ids = list(tag_ids)
+        self.pending: list[datetime] = []  # the site's scan times not all at the central yet, oldest first
         self.seen: dict[datetime, int] = {}
         self.latencies_ms: list[float] = []
         self.last_arrival = 0.0
 
-    def poll(self, since: datetime) -> int:
+    def expect(self, at: datetime) -> None:
+        self.pending.append(at)
+
+    def reset(self) -> None:
+        self.pending.clear()
+        self.seen.clear()
+        self.latencies_ms.clear()
+
+    def poll(self) -> int:
+        """Values arrived so far."""
+        if not self.pending:
+            return len(self.latencies_ms)
         rows = self.conn.execute(
             "SELECT time, count(*) FROM historian_sample WHERE tag_id = ANY(%s) AND time >= %s AND quality = %s "
             "GROUP BY time",
-            [self.tag_ids, since, GOOD],
+            [self.tag_ids, self.pending[0], GOOD],
         ).fetchall()
         now = time.time()
         for at, count in rows:
@@ -308,50 +321,62 @@ class _Arrivals:
                 self.seen[at] = count
                 self.latencies_ms.extend([(now - at.timestamp()) * 1000] * new)
                 self.last_arrival = now
+        while self.pending and self.seen.get(self.pending[0], 0) >= len(self.tag_ids):
+            self.pending.pop(0)
         return len(self.latencies_ms)
 
     def close(self) -> None:
         self.conn.close()
 
 
-def _edge_plant(layout: Layout, port: int, count: int) -> tuple[Any, dict[int, Any], list[int]]:
-    """The site's first machine's first `count` tags marked for publishing, an edge publication to the private
-    broker, and the central's view of them (a Sparkplug device for the machine, a tag per metric) made before
-    the copy so that the central holds them. Returns the site's device, its published tags by id, and the
-    central's tag ids."""
+def _edge_plant(port: int, count: int) -> tuple[dict[int, Any], dict[int, dict[int, Any]], list[int]]:
+    """The first `count` tags of the site marked for publishing, an edge publication to the private broker, and the
+    central's view of them (a Sparkplug device per site machine, a tag per metric) made before the copy so that the
+    central holds them. Returns the site's devices and their published tags (by device id), and the central's tag
+    ids."""
     from historian.models import Device, EdgePublication, Machine, Protocol, Tag
 
     site_tags = list(Tag.objects.select_related("machine").order_by("device_id", "pk")[:count])
-    device = Device.objects.get(pk=site_tags[0].device_id)
     Tag.objects.filter(pk__in=[t.pk for t in site_tags]).update(edge_publish=True)
     EdgePublication.objects.create(
         name="central", host="127.0.0.1", port=port, group_id="Bench", edge_node_id="Site", primary_host_id="central"
     )
-    machine = site_tags[0].machine
-    remote = Device.objects.create(
-        name="Site / machine",
-        protocol=Protocol.SPARKPLUG,
-        host="127.0.0.1",
-        port=port,
-        sparkplug_group_id="Bench",
-        sparkplug_edge_node_id="Site",
-        sparkplug_device_id=machine.name,
-    )
-    central_machine = Machine.objects.create(line_id=machine.line_id, name=f"Central {machine.name}")
-    central = Tag.objects.bulk_create(
-        Tag(
-            path=f"Central/{t.name}",
-            machine=central_machine,
-            device=remote,
-            scan_class_id=t.scan_class_id,
-            name=t.name,
-            address=t.name,
-            data_type=t.data_type,
-            span_high=100.0,
+    devices = {d.pk: d for d in Device.objects.filter(pk__in={t.device_id for t in site_tags})}
+    by_device: dict[int, dict[int, Any]] = {}
+    remotes: dict[int, tuple[Any, Any]] = {}
+    central: list[Any] = []
+    for tag in site_tags:
+        by_device.setdefault(tag.device_id, {})[tag.pk] = tag
+        machine = tag.machine
+        if machine.pk not in remotes:
+            remote = Device.objects.create(
+                name=f"Site / {machine.name}",
+                protocol=Protocol.SPARKPLUG,
+                host="127.0.0.1",
+                port=port,
+                sparkplug_group_id="Bench",
+                sparkplug_edge_node_id="Site",
+                sparkplug_device_id=machine.name,
+            )
+            remotes[machine.pk] = (
+                remote,
+                Machine.objects.create(line_id=machine.line_id, name=f"Central {machine.name}"),
+            )
+        remote, central_machine = remotes[machine.pk]
+        central.append(
+            Tag(
+                path=f"Central/{machine.name}/{tag.name}",
+                machine=central_machine,
+                device=remote,
+                scan_class_id=tag.scan_class_id,
+                name=tag.name,
+                address=tag.name,
+                data_type=tag.data_type,
+                span_high=100.0,
+            )
         )
-        for t in site_tags
-    )
-    return device, {t.pk: t for t in site_tags}, [t.pk for t in central]
+    ids = [t.pk for t in Tag.objects.bulk_create(central, batch_size=5000)]
+    return devices, by_device, ids
 
 
 def _edge_to_central(args: argparse.Namespace, layout: Layout, out: TextIO) -> dict[str, Any]:
@@ -377,14 +402,14 @@ def _edge_to_central(args: argparse.Namespace, layout: Layout, out: TextIO) -> d
         processes: list[subprocess.Popen] = []
         arrivals: _Arrivals | None = None
         try:
-            device, tags, central_ids = _edge_plant(layout, port, count)
+            devices, tags, central_ids = _edge_plant(port, count)
             _central_create(site_db, central_db)
             settings.INGEST_EDGE_OUTBOX_PATH = str(Path(tmp) / "site-outbox.sqlite")
-            buffer = {"INGEST_BUFFER_PATH": str(Path(tmp) / "central-buffer.sqlite")}
             central_env = {
-                **buffer, "SPARKPLUG_HOST_ID": "central",
+                "SPARKPLUG_HOST_ID": "central",
+                "INGEST_BUFFER_PATH": str(Path(tmp) / "central-buffer.sqlite"),
                 "INGEST_EDGE_OUTBOX_PATH": str(Path(tmp) / "central-outbox.sqlite"),
-            }  # fmt: skip
+            }
             processes.append(
                 _manage_py(
                     ["run_sparkplug", "--flush-ms", "100", "--reload-seconds", "2"],
@@ -408,38 +433,36 @@ def _edge_to_central(args: argparse.Namespace, layout: Layout, out: TextIO) -> d
             def store(value: float) -> datetime:
                 now = datetime.now(UTC)
                 at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # Sparkplug carries milliseconds
-                readings = [PointReading(pk, value, Quality.GOOD) for pk in tags]
-                readings_store(context=context, device=device, tags=tags, readings=readings, read_at=at)
+                for device_id, device_tags in tags.items():  # one store per device, as a worker's poll
+                    readings = [PointReading(pk, value, Quality.GOOD) for pk in device_tags]
+                    readings_store(
+                        context=context, device=devices[device_id], tags=device_tags, readings=readings, read_at=at
+                    )
                 return at
 
             # Both processes start (a minute on a loaded machine) and a first scan goes through: the warm-up.
-            first = store(-1.0)
+            arrivals.expect(store(-1.0))
             deadline = time.monotonic() + 240
-            while arrivals.poll(first) < count:
+            while arrivals.poll() < count:
                 if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
                     raise RuntimeError("the first values did not reach the central (see the processes' log)")
                 time.sleep(0.2)
-            arrivals.seen.clear()
-            arrivals.latencies_ms.clear()
+            arrivals.reset()
             # The measured scans: one every --edge-period-ms for --seconds, the central polled in between.
             started = time.time()
-            since: datetime | None = None
             stored = 0
             next_at = time.monotonic()
             end = next_at + args.seconds
             while next_at < end:
-                at = store(float(scan % 1000))
-                since = since or at
+                arrivals.expect(store(float(scan % 1000)))
                 scan += 1
                 stored += count
                 next_at += period
                 while time.monotonic() < next_at:
-                    arrivals.poll(since)
+                    arrivals.poll()
                     time.sleep(min(args.edge_poll_ms / 1000, max(0.0, next_at - time.monotonic())))
-            if since is None:
-                raise RuntimeError("--seconds shorter than --edge-period-ms: nothing was stored")
             deadline = time.monotonic() + 60
-            while arrivals.poll(since) < stored and time.monotonic() < deadline:
+            while arrivals.poll() < stored and time.monotonic() < deadline:
                 time.sleep(args.edge_poll_ms / 1000)
             latencies = arrivals.latencies_ms
             arrived = len(latencies)
