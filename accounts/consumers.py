@@ -31,14 +31,24 @@ WEBSOCKET_CLIENTS = "millwright_websocket_clients"
 EXPIRY_CHECK_MAX_SECONDS = 300.0
 
 
-def _permissions_held(user, permissions: tuple[str, ...]) -> set[str]:
-    return {p for p in permissions if user.has_perm(p)}
+def _admission_reads(
+    user, permissions: tuple[str, ...], session_key: str | None
+) -> tuple[set[str], frozenset[str], float | None]:
+    """What admitting a socket reads, in one trip to Channels' one database thread (one connection health check,
+    not one per read: at a connect burst every socket's reads queue in that thread, issue 17): the `permissions`
+    held, every permission of the user (for `session_may`), and the seconds left of a stored session."""
+    held = {p for p in permissions if user.has_perm(p)}
+    if not held:
+        return held, frozenset(), None
+    left = session_seconds_left(session_key) if session_key else None
+    return held, frozenset(user.get_all_permissions()), left
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
     """Subclasses call `session_admit(...)` first in `connect` and go on only with what it returns."""
 
     session_group: str | None = None
+    session_permissions: frozenset[str] = frozenset()
     _counted = False  # in the WebSocket clients gauge
     _expiry_watch: asyncio.Task | None = None
     _outbox: Outbox | None = None
@@ -52,19 +62,27 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return None
-        held = await database_sync_to_async(_permissions_held)(user, permissions)
+        session = self.scope.get("session")
+        session_key = session.session_key if session is not None else None
+        held, self.session_permissions, left = await database_sync_to_async(_admission_reads)(
+            user, permissions, session_key
+        )
         if not held:
             await self.close(code=CLOSE_FORBIDDEN)
             return None
         self._outbox = Outbox(self._write_text)
         self._counted = True
         gauge_add(WEBSOCKET_CLIENTS, 1)
-        session = self.scope.get("session")
-        if session is not None and session.session_key:
-            self.session_group = session_sockets_group(session.session_key)
+        if session_key:
+            self.session_group = session_sockets_group(session_key)
             await self.channel_layer.group_add(self.session_group, self.channel_name)
-            self._expiry_watch = asyncio.ensure_future(self._close_at_session_expiry(session.session_key))
+            self._expiry_watch = asyncio.ensure_future(self._close_at_session_expiry(session_key, left))
         return held
+
+    def session_may(self, permission: str) -> bool:
+        """`user.has_perm(permission)` from the permissions read at admission: no trip to the database thread."""
+        user = self.scope.get("user")
+        return user is not None and user.is_active and (user.is_superuser or permission in self.session_permissions)
 
     async def _write_text(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
@@ -101,18 +119,18 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.session_group is not None:
             await self.channel_layer.group_discard(self.session_group, self.channel_name)
 
-    async def _close_at_session_expiry(self, session_key: str) -> None:
+    async def _close_at_session_expiry(self, session_key: str, left: float | None) -> None:
         """Close with 4401 when the session expires while the socket is open (re-read before closing: a session
-        extended meanwhile keeps its sockets)."""
+        extended meanwhile keeps its sockets). `left`: the seconds left read at admission, the first look."""
         with contextlib.suppress(asyncio.CancelledError):
             while True:
-                left = await database_sync_to_async(session_seconds_left)(session_key)
                 if left is None:
                     return
                 if left <= 0:
                     await self.close(code=CLOSE_UNAUTHENTICATED)
                     return
                 await asyncio.sleep(min(left + 0.05, EXPIRY_CHECK_MAX_SECONDS))
+                left = await database_sync_to_async(session_seconds_left)(session_key)
 
     async def session_ended(self, event: dict) -> None:
         """The session signed out: stop streaming at once and send the page to the login page."""

@@ -242,7 +242,8 @@ async def _bare_main(args: argparse.Namespace) -> None:
     client = aioredis.Redis.from_url(args.redis_url)
     pubsub = client.pubsub()
     await pubsub.psubscribe(BARE_CHANNEL_PREFIX + "*")
-    async with serve(handler, "127.0.0.1", args.port, ping_interval=None, max_size=None):
+    # No permessage-deflate, as the web process runs (Procfile): the baseline pays for what Millwright pays for.
+    async with serve(handler, "127.0.0.1", args.port, ping_interval=None, max_size=None, compression=None):
         async for item in pubsub.listen():
             if item["type"] != "pmessage":
                 continue
@@ -322,7 +323,8 @@ def web_server(kind: str, log: IO[str]) -> Iterator[tuple[subprocess.Popen, int]
     port = free_port()
     if kind == MILLWRIGHT:
         command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                   "--port", str(port), "--log-level", "warning"]  # fmt: skip
+                   "--port", str(port), "--log-level", "warning",
+                   "--ws-per-message-deflate", "false"]  # fmt: skip
     else:
         command = [sys.executable, "-m", "bench.sockets", "bare", "--port", str(port),
                    "--redis-url", settings.REDIS_URL]  # fmt: skip

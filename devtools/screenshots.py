@@ -4,7 +4,8 @@
 
 Signs in (the demo's administrator: MILLWRIGHT_DEMO_USER / MILLWRIGHT_DEMO_PASSWORD, else the password the demo
 kept in .millwright/demo/admin-password), opens the overview, a machine page, the alarm list, the trend explorer
-with two pens, the line's OEE view and the machine's state timeline at 1280 x 800, and writes them as palette PNGs
+with two pens, the line's OEE view, the machine's state timeline, the plant health overview and the wearing
+machine's health page at 1280 x 800, and writes them as palette PNGs
 (small enough to commit) to docs/screenshots/. Needs Playwright and a Chromium (Debian: apt-get install chromium).
 """
 
@@ -71,6 +72,16 @@ def _shots(base: str) -> list[tuple[str, Callable[[Page], None]]]:
         machine_id = page.get_attribute("a.card[data-machine]", "data-machine")
         page.goto(urljoin(base, f"/production/machines/{machine_id}/timeline/"))
 
+    def health(page: Page) -> None:
+        page.goto(urljoin(base, "/maintenance/"))
+
+    def machine_health(page: Page) -> None:
+        # The demo's wearing machine (demo.simulator.wear.DEMO_WEAR: CNC 102's bearing), else the first one.
+        page.goto(urljoin(base, "/maintenance/"))
+        wearing = page.locator("a.touch-link", has_text="CNC 102")
+        link = wearing if wearing.count() else page.locator("td a.touch-link").first
+        page.goto(urljoin(base, link.get_attribute("href") or "/maintenance/"))
+
     return [
         ("overview.png", overview),
         ("machine.png", machine),
@@ -78,6 +89,8 @@ def _shots(base: str) -> list[tuple[str, Callable[[Page], None]]]:
         ("explorer.png", explorer),
         ("oee.png", oee),
         ("timeline.png", timeline),
+        ("health.png", health),
+        ("machine_health.png", machine_health),
     ]
 
 

@@ -42,3 +42,11 @@ def test_each_procfile_command_parses_its_options(name):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_web_process_does_not_compress_websocket_frames():
+    """permessage-deflate cost 13 % of a web process's CPU at 200 sockets (bench/live.py, issue 17): it stays off
+    wherever uvicorn is started for production (the Procfile, the image's command) and in the benchmark."""
+    assert "--ws-per-message-deflate false" in PROCESSES["web"]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert '"--ws-per-message-deflate", "false"' in dockerfile.split('CMD ["uvicorn"', 1)[1].split("]", 1)[0]

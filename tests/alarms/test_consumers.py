@@ -150,3 +150,93 @@ async def test_security_alarms_stream_only_to_who_may_see_them(no_demo_alarms, d
     assert done["refused"] == {str(pushed["alarms"][0]["id"]): "no such alarm"}
     await watching.disconnect()
     await securing.disconnect()
+
+
+async def _snapshot(communicator: WebsocketCommunicator) -> dict:
+    await communicator.send_json_to({"action": "snapshot"})
+    while True:  # an alarm change pushed meanwhile may come first
+        message = await communicator.receive_json_from(timeout=5)
+        if message["type"] == "snapshot":
+            return message
+
+
+async def test_sockets_of_the_same_kind_share_one_read_of_the_snapshot_and_counts(hot, operator, viewer):
+    from alarms.consumers import _views_of_loop
+
+    first, second = await _connect(operator), await _connect(viewer)
+    views = _views_of_loop()[False]
+    assert views.reads == 1  # the counts both sockets were sent on connect
+
+    await first.send_json_to({"action": "snapshot"})
+    await second.send_json_to({"action": "snapshot"})
+    snapshots = [await first.receive_json_from(), await second.receive_json_from()]
+
+    assert views.reads == 2
+    assert [[a["id"] for a in s["alarms"]] for s in snapshots] == [[hot.pk], [hot.pk]]
+    assert [s["can"] for s in snapshots] == [
+        {"acknowledge": True, "shelve": True},
+        {"acknowledge": False, "shelve": False},
+    ]
+    await first.disconnect()
+    await second.disconnect()
+    assert False not in _views_of_loop()  # nothing kept once the process's last socket of the kind is gone
+
+
+async def test_a_shared_snapshot_never_shows_a_security_alarm_to_who_may_not_see_it(hot, django_user_model):
+    from accounts.services.roles import Role
+    from alarms.services.security import security_alarm_raise
+    from inventory.security_events import SecurityEvent, SecurityEventKind
+    from tests.factories import UserFactory
+
+    event = SecurityEvent(
+        kind=SecurityEventKind.UNKNOWN_EDGE_NODE, subject="sparkplug:G/E7", message="Unknown edge node G/E7", at=T0
+    )
+    await database_sync_to_async(security_alarm_raise)(event=event)
+    engineer = await database_sync_to_async(UserFactory)(username="eng-shared", role=Role.ENGINEER)
+    operators = [await database_sync_to_async(UserFactory)(username=f"op-{i}", role=Role.OPERATOR) for i in (1, 2)]
+    get = database_sync_to_async(django_user_model.objects.get)
+    engineer, operators = await get(pk=engineer.pk), [await get(pk=o.pk) for o in operators]
+
+    securing = await _connect(engineer)  # reads first: what it keeps must not reach the operators
+    seen = await _snapshot(securing)
+    assert sorted(a["category"] for a in seen["alarms"]) == ["process", "security"]
+    watching = [await _connect(o) for o in operators]
+    for communicator in watching:
+        snapshot = await _snapshot(communicator)
+        assert [a["id"] for a in snapshot["alarms"]] == [hot.pk]
+        assert snapshot["counts"]["security"] == 0
+    for communicator in [securing, *watching]:
+        await communicator.disconnect()
+
+
+async def test_an_alarm_change_drops_the_kept_snapshot_and_counts(hot, viewer, operator, signals, define, monkeypatch):
+    from alarms.consumers import _views_of_loop
+
+    monkeypatch.setattr("alarms.consumers.VIEWS_MAX_AGE_SECONDS", 3600.0)  # only the change may refresh it
+
+    watching = await _connect(viewer)
+    assert [a["id"] for a in (await _snapshot(watching))["alarms"]] == [hot.pk]
+    reads = _views_of_loop()[False].reads
+
+    # A new alarm, raised as the acquisition worker raises it: its change message reaches this process.
+    temp = signals["motor_temperature"]
+    low = await database_sync_to_async(define)(temp, name="hihi", kind="hihi", limit=95, priority="low")
+    await database_sync_to_async(alarms_evaluate_strict)(rows=[SampleRow(T0, temp.pk, 96.0, Quality.GOOD)], now=T0)
+    pushed = await watching.receive_json_from(timeout=5)
+    assert pushed["type"] == "alarms"
+    assert low.pk in [a["id"] for a in pushed["alarms"]]
+
+    assert sorted(a["id"] for a in (await _snapshot(watching))["alarms"]) == sorted([hot.pk, low.pk])
+    assert _views_of_loop()[False].reads == reads + 1
+    later = WebsocketCommunicator(AlarmConsumer.as_asgi(), "/ws/alarms/")  # connects after: today's counts
+    later.scope["user"] = operator
+    assert (await later.connect())[0]
+    counts = (await later.receive_json_from())["counts"]
+    assert counts["unacknowledged"]["low"] == 1
+
+    # An acknowledgement made through this process is in the next snapshot at once.
+    await later.send_json_to({"action": "acknowledge", "alarms": [low.pk], "comment": "seen"})
+    snapshot = await _snapshot(later)
+    assert {a["id"]: a["state"] for a in snapshot["alarms"]}[low.pk] == "ack_active"
+    await watching.disconnect()
+    await later.disconnect()

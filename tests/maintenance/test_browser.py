@@ -161,9 +161,9 @@ def test_the_plant_health_overview_shows_new_scores_and_requests_without_a_reloa
 
     def updated(page) -> dict:
         page.wait_for_function(
-            f"parseFloat(document.querySelector('{row} td.score').textContent) > 1", timeout=15_000, polling=100
+            f"parseFloat(document.querySelector('{row} td.score')?.textContent) > 1", timeout=15_000, polling=100
         )
-        page.wait_for_function(f"document.querySelector('{row} td.open').textContent === '1'", timeout=15_000)
+        page.wait_for_function(f"document.querySelector('{row} td.open')?.textContent === '1'", timeout=15_000)
         return {
             "reloaded": not page.evaluate("window.notReloaded === true"),
             "why": page.inner_text(f"{row} td.why"),
