@@ -15,8 +15,16 @@ into historian_sample in batches of one device's tags (one transaction each): it
 values (this process and its server backend). `ratio_cpu_to_copy` per phase: the workers' CPU per 1,000 values
 over the COPY's.
 
-Edge to central (Sparkplug B from a site instance to a central one, issue 16.1): measured only when the edge
-publisher is in the tree; until then its keys are null and `edge_to_central_reason` says why.
+Edge to central (Sparkplug B from a site instance to a central one, issue 16.7), after the COPY: the first
+--edge-tags tags are published to a private Mosquitto; a copy of the bench database made then is the central's
+(`<database>_central`, with a Sparkplug device and tags for the site's machine), whose real `manage.py
+run_sparkplug` stores what the site's real `manage.py run_edge_publisher` sends from the outbox. This process
+stores every --edge-period-ms a scan of those tags through the real store (its after-store hook fills the
+outbox) for --seconds, and polls the central's history every --edge-poll-ms: `edge_to_central_values_per_s` is
+the values that arrived over the time from the first store to the last arrival (bounded by what was offered:
+`edge_offered_values_per_s`), `edge_to_central_p50_ms` / `_p99_ms` the time from a value's timestamp (the site's
+poll, taken just before its store) to the first poll that finds it at the central (so within --edge-poll-ms plus
+a poll's duration of its commit).
 
 The last line printed is one JSON object: `workers` (count -> values/s), `edge_to_central_values_per_s`,
 `edge_to_central_p99_ms` and every other figure.
@@ -27,25 +35,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from bench.acquisition import Gateway, plant_create
-from bench.common import Layout, Worker, bench_django_setup, bench_run, database_arguments, execute
+from bench.common import (
+    ROOT,
+    Layout,
+    Worker,
+    bench_django_setup,
+    bench_run,
+    database_arguments,
+    execute,
+    percentile,
+    process_stop,
+)
 
 DEFAULT_DATABASE_NAME = "millwright_bench_scale"
 GOOD = 0xC0  # historian.quality.Quality.GOOD, without importing Django before it is configured
 _COPY = "COPY historian_sample (time, tag_id, value, quality) FROM STDIN (FORMAT BINARY)"
-EDGE_PUBLISHER_MODULE = "ingest.edge"
-EDGE_TO_CENTRAL_REASON = (
-    "the edge publisher (issue 16.1, branch edge-publisher) is not on main yet: nothing publishes a site's values "
-    "to a central instance, so the path cannot be measured"
-)
 
 
 def _worker_counts(text: str) -> list[int]:
@@ -200,17 +215,288 @@ def _copy_phase(rows: int, layout: Layout) -> dict[str, Any]:
     }
 
 
-def _edge_to_central() -> dict[str, Any]:
-    from importlib.util import find_spec
+def _mosquitto_start(directory: Path, log: BinaryIO) -> tuple[subprocess.Popen, int]:
+    """A private Mosquitto on a free loopback port (not the system broker others share)."""
+    from common.net import free_port, wait_for_port
 
-    if find_spec(EDGE_PUBLISHER_MODULE) is None:
-        return {
-            "edge_to_central_values_per_s": None,
-            "edge_to_central_p50_ms": None,
-            "edge_to_central_p99_ms": None,
-            "edge_to_central_reason": EDGE_TO_CENTRAL_REASON,
-        }
-    raise NotImplementedError(f"{EDGE_PUBLISHER_MODULE} is here: measure the edge-to-central path (issue 16.7)")
+    exe = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
+    if exe is None:
+        raise RuntimeError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+    port = free_port()
+    config = directory / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([exe, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    if not wait_for_port("127.0.0.1", port, timeout=10, alive=lambda: process.poll() is None):
+        process_stop(process, timeout=5)
+        raise RuntimeError("mosquitto did not start")
+    return process, port
+
+
+def _manage_py(command: Sequence[str], *, database: str, env: dict[str, str], log: BinaryIO) -> subprocess.Popen:
+    """`manage.py <command>` of one of the two instances (the site's or the central's database)."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{database}",
+        "REDIS_URL": settings.REDIS_URL,
+        "DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    full_env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *command], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _central_create(site: str, central: str) -> None:
+    """The central's database: a copy of the site's as it is now (CREATE DATABASE ... TEMPLATE)."""
+    import psycopg
+    from django.db import connection
+    from psycopg import sql
+
+    from bench.common import _server_params
+
+    connection.close()  # a template must have no other session
+    with psycopg.connect(**_server_params(connection.settings_dict), dbname="postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(central)))
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(central), sql.Identifier(site)))
+
+
+def _central_drop(central: str) -> None:
+    import psycopg
+    from django.db import connection
+    from psycopg import sql
+
+    from bench.common import _server_params
+
+    with psycopg.connect(**_server_params(connection.settings_dict), dbname="postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(central)))
+
+
+class _Arrivals:
+    """The central's history polled: when each of the site's values first appears there. Each poll reads only
+    from the oldest scan not complete yet (a short range, whatever the run's length)."""
+
+    def __init__(self, central: str, tag_ids: Sequence[int]) -> None:
+        import psycopg
+        from django.db import connection
+
+        from bench.common import _server_params
+
+        self.conn = psycopg.connect(**_server_params(connection.settings_dict), dbname=central, autocommit=True)
+        self.tag_ids = list(tag_ids)
+        self.pending: list[datetime] = []  # the site's scan times not all at the central yet, oldest first
+        self.seen: dict[datetime, int] = {}
+        self.latencies_ms: list[float] = []
+        self.last_arrival = 0.0
+
+    def expect(self, at: datetime) -> None:
+        self.pending.append(at)
+
+    def reset(self) -> None:
+        self.pending.clear()
+        self.seen.clear()
+        self.latencies_ms.clear()
+
+    def poll(self) -> int:
+        """Values arrived so far."""
+        if not self.pending:
+            return len(self.latencies_ms)
+        rows = self.conn.execute(
+            "SELECT time, count(*) FROM historian_sample WHERE tag_id = ANY(%s) AND time >= %s AND quality = %s "
+            "GROUP BY time",
+            [self.tag_ids, self.pending[0], GOOD],
+        ).fetchall()
+        now = time.time()
+        for at, count in rows:
+            new = count - self.seen.get(at, 0)
+            if new > 0:
+                self.seen[at] = count
+                self.latencies_ms.extend([(now - at.timestamp()) * 1000] * new)
+                self.last_arrival = now
+        while self.pending and self.seen.get(self.pending[0], 0) >= len(self.tag_ids):
+            self.pending.pop(0)
+        return len(self.latencies_ms)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _edge_plant(port: int, count: int) -> tuple[dict[int, Any], dict[int, dict[int, Any]], list[int]]:
+    """The first `count` tags of the site marked for publishing, an edge publication to the private broker, and the
+    central's view of them (a Sparkplug device per site machine, a tag per metric) made before the copy so that the
+    central holds them. Returns the site's devices and their published tags (by device id), and the central's tag
+    ids."""
+    from historian.models import Device, EdgePublication, Machine, Protocol, Tag
+
+    site_tags = list(Tag.objects.select_related("machine").order_by("device_id", "pk")[:count])
+    Tag.objects.filter(pk__in=[t.pk for t in site_tags]).update(edge_publish=True)
+    EdgePublication.objects.create(
+        name="central", host="127.0.0.1", port=port, group_id="Bench", edge_node_id="Site", primary_host_id="central"
+    )
+    devices = {d.pk: d for d in Device.objects.filter(pk__in={t.device_id for t in site_tags})}
+    by_device: dict[int, dict[int, Any]] = {}
+    remotes: dict[int, tuple[Any, Any]] = {}
+    central: list[Any] = []
+    for tag in site_tags:
+        by_device.setdefault(tag.device_id, {})[tag.pk] = tag
+        machine = tag.machine
+        if machine.pk not in remotes:
+            remote = Device.objects.create(
+                name=f"Site / {machine.name}",
+                protocol=Protocol.SPARKPLUG,
+                host="127.0.0.1",
+                port=port,
+                sparkplug_group_id="Bench",
+                sparkplug_edge_node_id="Site",
+                sparkplug_device_id=machine.name,
+            )
+            remotes[machine.pk] = (
+                remote,
+                Machine.objects.create(line_id=machine.line_id, name=f"Central {machine.name}"),
+            )
+        remote, central_machine = remotes[machine.pk]
+        central.append(
+            Tag(
+                path=f"Central/{machine.name}/{tag.name}",
+                machine=central_machine,
+                device=remote,
+                scan_class_id=tag.scan_class_id,
+                name=tag.name,
+                address=tag.name,
+                data_type=tag.data_type,
+                span_high=100.0,
+            )
+        )
+    ids = [t.pk for t in Tag.objects.bulk_create(central, batch_size=5000)]
+    return devices, by_device, ids
+
+
+def _edge_to_central(args: argparse.Namespace, layout: Layout, out: TextIO) -> dict[str, Any]:
+    """Values stored on the site (the real store: its after-store hook fills the outbox) through a real
+    `run_edge_publisher`, a private Mosquitto and the central's real `run_sparkplug`, into the central's database
+    (a second database on the same server). Latency: the value's time (the site's poll) to the first poll of the
+    central's history that finds it (every --edge-poll-ms: a resolution of that much)."""
+    from django.conf import settings
+    from django.db import connection
+
+    from historian.quality import Quality
+    from ingest.pipeline.context import IngestContext
+    from ingest.pipeline.store import readings_store
+    from ingest.protocols.base import PointReading
+
+    execute("TRUNCATE historian_sample, historian_current_value")
+    count = min(args.edge_tags, layout.devices * layout.tags_per_device)
+    site_db = connection.settings_dict["NAME"]
+    central_db = f"{site_db}_central"
+    saved_outbox = settings.INGEST_EDGE_OUTBOX_PATH
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "edge.log", "w+b") as log:
+        broker, port = _mosquitto_start(Path(tmp), log)
+        processes: list[subprocess.Popen] = []
+        arrivals: _Arrivals | None = None
+        try:
+            devices, tags, central_ids = _edge_plant(port, count)
+            _central_create(site_db, central_db)
+            settings.INGEST_EDGE_OUTBOX_PATH = str(Path(tmp) / "site-outbox.sqlite")
+            central_env = {
+                "SPARKPLUG_HOST_ID": "central",
+                "INGEST_BUFFER_PATH": str(Path(tmp) / "central-buffer.sqlite"),
+                "INGEST_EDGE_OUTBOX_PATH": str(Path(tmp) / "central-outbox.sqlite"),
+            }
+            processes.append(
+                _manage_py(
+                    ["run_sparkplug", "--flush-ms", "100", "--reload-seconds", "2"],
+                    database=central_db,
+                    env=central_env,
+                    log=log,
+                )
+            )
+            site_env = {
+                "INGEST_BUFFER_PATH": str(Path(tmp) / "site-buffer.sqlite"),
+                "INGEST_EDGE_OUTBOX_PATH": settings.INGEST_EDGE_OUTBOX_PATH,
+            }
+            processes.append(
+                _manage_py(["run_edge_publisher", "--flush-ms", "100"], database=site_db, env=site_env, log=log)
+            )
+            arrivals = _Arrivals(central_db, central_ids)
+            context = IngestContext()
+            period = args.edge_period_ms / 1000
+            scan = 0
+
+            def store(value: float) -> datetime:
+                now = datetime.now(UTC)
+                at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # Sparkplug carries milliseconds
+                for device_id, device_tags in tags.items():  # one store per device, as a worker's poll
+                    readings = [PointReading(pk, value, Quality.GOOD) for pk in device_tags]
+                    readings_store(
+                        context=context, device=devices[device_id], tags=device_tags, readings=readings, read_at=at
+                    )
+                return at
+
+            # Both processes start (a minute on a loaded machine) and a first scan goes through: the warm-up.
+            arrivals.expect(store(-1.0))
+            deadline = time.monotonic() + 240
+            while arrivals.poll() < count:
+                if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
+                    raise RuntimeError("the first values did not reach the central (see the processes' log)")
+                time.sleep(0.2)
+            arrivals.reset()
+            # The measured scans: one every --edge-period-ms for --seconds, the central polled in between.
+            started = time.time()
+            stored = 0
+            next_at = time.monotonic()
+            end = next_at + args.seconds
+            while next_at < end:
+                arrivals.expect(store(float(scan % 1000)))
+                scan += 1
+                stored += count
+                next_at += period
+                while time.monotonic() < next_at:
+                    arrivals.poll()
+                    time.sleep(min(args.edge_poll_ms / 1000, max(0.0, next_at - time.monotonic())))
+            deadline = time.monotonic() + 60
+            while arrivals.poll() < stored and time.monotonic() < deadline:
+                time.sleep(args.edge_poll_ms / 1000)
+            latencies = arrivals.latencies_ms
+            arrived = len(latencies)
+            elapsed = arrivals.last_arrival - started
+        finally:
+            settings.INGEST_EDGE_OUTBOX_PATH = saved_outbox
+            if arrivals is not None:
+                arrivals.close()
+            for process in processes:
+                process_stop(process, timeout=20)
+            process_stop(broker, timeout=5)
+            _central_drop(central_db)
+            log.seek(0)
+            errors = [line.decode(errors="replace").strip()[:300] for line in log if b"Traceback" in line]
+    result = {
+        "edge_tags": count,
+        "edge_period_ms": args.edge_period_ms,
+        "edge_values_stored": stored,
+        "edge_values_arrived": arrived,
+        "edge_offered_values_per_s": round(stored / args.seconds, 1),
+        "edge_to_central_values_per_s": round(arrived / elapsed, 1) if arrived and elapsed > 0 else 0.0,
+        "edge_to_central_p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "edge_to_central_p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+        "edge_poll_ms": args.edge_poll_ms,
+        "edge_errors": errors[:5],
+    }
+    print(
+        f"  edge to central: {result['edge_to_central_values_per_s']:,} values/s through Sparkplug "
+        f"({arrived:,} of {stored:,} stored, {count} tags every {args.edge_period_ms} ms), site store to central "
+        f"commit p50 {result['edge_to_central_p50_ms']} ms, p99 {result['edge_to_central_p99_ms']} ms "
+        f"(central polled every {args.edge_poll_ms} ms)",
+        file=out,
+    )
+    return result
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
@@ -234,7 +520,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
         "workers": {str(p["workers"]): p["values_per_s"] for p in phases},
         "phases": phases,
         **copy,
-        **_edge_to_central(),
+        **_edge_to_central(args, layout, out),
     }
 
 
@@ -247,6 +533,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per phase (%(default)s s)")
     parser.add_argument("--warmup", type=float, default=5.0, help="scans before measuring (%(default)s s)")
     parser.add_argument("--concurrency", type=int, default=1, help="pool processes per worker (%(default)s)")
+    parser.add_argument("--edge-tags", type=int, default=1000, help="tags the site publishes (%(default)s)")
+    parser.add_argument("--edge-period-ms", type=int, default=100, help="the site's store period (%(default)s ms)")
+    parser.add_argument("--edge-poll-ms", type=int, default=20, help="central history poll (%(default)s ms)")
     database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
     return parser
 
@@ -261,6 +550,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         parser.error("at most 32,768 float32 tags per device")
     if args.period_ms < 100 or args.seconds < args.period_ms / 1000 or args.concurrency < 1:
         parser.error("--period-ms must be >= 100, --seconds at least one period, --concurrency >= 1")
+    if args.edge_tags < 1 or args.edge_period_ms < 10 or args.edge_poll_ms < 1:
+        parser.error("--edge-tags must be at least 1, --edge-period-ms at least 10, --edge-poll-ms at least 1")
     bench_django_setup(args)
     print(
         f"scale: {args.tags:,} tags on {args.devices} devices, {args.period_ms} ms scan, workers "
@@ -274,8 +565,6 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         + ", ".join(f"{p['workers']}: {p['ratio_cpu_to_copy']}x" for p in result["phases"]),
         file=out,
     )
-    if result["edge_to_central_values_per_s"] is None:
-        print(f"  edge to central: not measured: {result['edge_to_central_reason']}", file=out)
     print(json.dumps(result), file=out)
     return 0
 
