@@ -51,7 +51,7 @@ def _shots(base: str) -> list[tuple[str, Callable[[Page], None]]]:
         page.goto(base)
 
     def machine(page: Page) -> None:
-        page.goto(urljoin(base, page.get_attribute("a.card[data-machine]", "href") or "/"))
+        page.goto(urljoin(base, page.get_attribute(".card[data-machine] a.machine-name", "href") or "/"))
 
     def alarms(page: Page) -> None:
         page.goto(urljoin(base, "/alarms/"))
@@ -69,7 +69,7 @@ def _shots(base: str) -> list[tuple[str, Callable[[Page], None]]]:
         page.goto(urljoin(base, page.get_attribute("a.line-downtime[href$='/oee/']", "href") or "/"))
 
     def timeline(page: Page) -> None:
-        machine_id = page.get_attribute("a.card[data-machine]", "data-machine")
+        machine_id = page.get_attribute(".card[data-machine]", "data-machine")
         page.goto(urljoin(base, f"/production/machines/{machine_id}/timeline/"))
 
     def health(page: Page) -> None:
