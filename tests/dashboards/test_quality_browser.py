@@ -22,6 +22,8 @@ def test_the_page_decoder_agrees_with_historian_on_every_quality_code():
     try:
 
         def decode(page) -> list[list]:
+            # Pages load Django's JavaScript catalog (/jsi18n/) first; in English its gettext returns the text.
+            page.add_script_tag(content="window.gettext = (text) => text;")
             page.add_script_tag(path=str(QUALITY_JS))
             return page.evaluate(
                 "(codes) => codes.map((q) => [MillwrightQuality.label(q), MillwrightQuality.isGood(q),"
