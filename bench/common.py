@@ -78,6 +78,7 @@ def bench_database(name: str, database_url: str | None, *, keep: bool) -> Iterat
     cache_clear = getattr(getattr(historian.storage, "_storage_for", None), "cache_clear", None)
     if cache_clear is not None:
         cache_clear()
+    _process_caches_clear()
     try:
         call_command("migrate", interactive=False, verbosity=0)
         yield
@@ -88,8 +89,20 @@ def bench_database(name: str, database_url: str | None, *, keep: bool) -> Iterat
         settings.DEBUG = saved_debug
         if cache_clear is not None:
             cache_clear()
+        _process_caches_clear()
         if not keep:
             _database_recreate(server, name, drop_only=True)
+
+
+def _process_caches_clear() -> None:
+    """What this process keeps in memory from the database it was on (content type ids, alarm definitions, the
+    plant's zone...) belongs to that database: forgotten when the connection moves to another one and back."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from common.version_token import version_tokens_bump_all
+
+    ContentType.objects.clear_cache()
+    version_tokens_bump_all()
 
 
 def tags_create(

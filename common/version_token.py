@@ -37,10 +37,22 @@ T = TypeVar("T")
 RETRY_SECONDS = 2.0
 
 
+#: Every token of this process (module-level constants, so never collected).
+_TOKENS: list[VersionToken] = []
+
+
+def version_tokens_bump_all() -> None:
+    """Everything kept in memory under a token is loaded again: for a process that points its connection at another
+    database for a while (bench/common.py's bench_database, run inside the test suite)."""
+    for token in _TOKENS:
+        token.bump()
+
+
 class VersionToken:
     """One token in the shared cache under `key`."""
 
     def __init__(self, key: str, *, retry_seconds: float = RETRY_SECONDS) -> None:
+        _TOKENS.append(self)
         self.key = key
         self.retry_seconds = retry_seconds
         self._retry_at = 0.0

@@ -50,11 +50,13 @@ def timescale_storage(db):
 
 @pytest.fixture
 def rolled_from(postgres_storage) -> Callable[[datetime], None]:
-    """rolled_from(t): make the rollups' watermarks t, as if everything before t had been rolled up."""
+    """rolled_from(t): make the rollups' watermarks t, as if everything before t had been rolled up, with nothing
+    noted late (the notes are no Django model: a transactional test's flush leaves another test's behind)."""
 
     def set_watermarks(start: datetime) -> None:
         with connection.cursor() as cursor:
             cursor.execute("UPDATE historian_rollup_state SET rolled_until = %s", [start])
+            cursor.execute("DELETE FROM historian_rollup_dirty")
         postgres_storage.cache_clear()
 
     return set_watermarks

@@ -122,11 +122,12 @@ def test_a_poller_whose_heartbeat_lapsed_learns_it_and_keeps_only_what_was_not_t
 
 
 def test_pollers_see_each_other_alive_and_a_dead_one_on_the_roll(client):
-    a = DeviceLeases(client, owner="a", ttl_seconds=60, heartbeat_seconds=0.3)
+    # a's heartbeat lives 1.5 s: long enough that a busy machine does not lapse it before b looks.
+    a = DeviceLeases(client, owner="a", ttl_seconds=60, heartbeat_seconds=1.5)
     b = DeviceLeases(client, owner="b", ttl_seconds=60, heartbeat_seconds=5)
     a.beat()
     assert b.beat().live == 2
 
-    wait_until(lambda: not client.exists(f"{leases.ALIVE_PREFIX}a"), timeout=5, what="a's heartbeat to lapse")
+    wait_until(lambda: not client.exists(f"{leases.ALIVE_PREFIX}a"), timeout=10, what="a's heartbeat to lapse")
 
     assert b.beat() == Beat(lapsed=False, live=1, dead=frozenset({"a"}))
