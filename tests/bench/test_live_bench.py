@@ -12,18 +12,8 @@ from bench.live import main
 @pytest.mark.timeout(400)
 def test_a_tiny_run_delivers_every_acquired_change_to_every_client_and_ends_with_one_json_object(run_bench):
     database = f"test_millwright_bench_live_{os.getpid()}"
-    argv = [
-        "--clients",
-        "4",
-        "--machines",
-        "2",
-        "--tags",
-        "3",
-        "--seconds",
-        "4",
-        "--drain",
-        "8",
-    ]  # drain: slack for a busy CI machine
+    # --drain: what the window's last changes may take to arrive on a busy machine.
+    argv = ["--clients", "4", "--machines", "2", "--tags", "3", "--seconds", "4", "--drain", "8"]
 
     result, lines = run_bench(main, argv, database=database)
     assert any("ratio to bare" in line for line in lines)
