@@ -230,11 +230,17 @@ def buffer_host() -> str:
     return socket.gethostname()
 
 
-def default_buffer_path() -> Path:
-    configured = getattr(settings, "INGEST_BUFFER_PATH", "")
+def host_state_file(setting: str, stem: str) -> Path:
+    """A host's own SQLite file (the store-and-forward buffer, the edge outbox): the path in `setting`, else
+    `<state dir>/ingest/<stem>-<host>.sqlite`."""
+    configured = getattr(settings, setting, "")
     if configured:
         return Path(configured)
-    return Path(settings.MILLWRIGHT_STATE_DIR) / "ingest" / f"buffer-{buffer_host()}.sqlite"
+    return Path(settings.MILLWRIGHT_STATE_DIR) / "ingest" / f"{stem}-{buffer_host()}.sqlite"
+
+
+def default_buffer_path() -> Path:
+    return host_state_file("INGEST_BUFFER_PATH", "buffer")
 
 
 @cache

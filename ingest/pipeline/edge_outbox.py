@@ -19,7 +19,6 @@ keeps. String tags are not published (the hooks get their quality only).
 from __future__ import annotations
 
 import logging
-import socket
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -30,7 +29,7 @@ from django.conf import settings
 
 from historian.models import EdgePublication, Tag
 from historian.sample_types import SampleBatch, SampleRow
-from ingest.pipeline.buffer import SampleBuffer, _from_us, _to_us
+from ingest.pipeline.buffer import SampleBuffer, _from_us, _to_us, host_state_file
 from ingest.pipeline.hooks import StoredRows
 
 logger = logging.getLogger(__name__)
@@ -93,10 +92,7 @@ class EdgeOutbox(SampleBuffer):
 
 
 def default_outbox_path() -> Path:
-    configured = getattr(settings, "INGEST_EDGE_OUTBOX_PATH", "")
-    if configured:
-        return Path(configured)
-    return Path(settings.MILLWRIGHT_STATE_DIR) / "ingest" / f"edge-outbox-{socket.gethostname()}.sqlite"
+    return host_state_file("INGEST_EDGE_OUTBOX_PATH", "edge-outbox")
 
 
 @cache
