@@ -33,14 +33,17 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(PY) -m devtools.embedded run --profile demo -- $(PY) manage.py demo
 
-# Twice: on PostgreSQL, then the tests marked `timescale` on a real TimescaleDB (tests/timescale/: Node.js + PGlite).
-# The first run spreads the test files over TEST_WORKERS pytest-xdist processes, each with embedded servers of its
-# own (config/settings/test.py): the browser and worker tests mostly wait, so two processes on two cores finish in
-# about half the time. Exit status 5 (no test selected, e.g. PYTEST_ARGS names tests without the marker) is no
-# failure.
+# Three passes on PostgreSQL and TimescaleDB. First, every test but those marked `serial`, the test files spread over
+# TEST_WORKERS pytest-xdist processes, each with embedded servers of its own (config/settings/test.py): the browser
+# and worker tests mostly wait, so two processes on two cores finish in about half the time. Then the `serial` ones
+# (end to end with real-time deadlines: a wall screen riding out restarts, a worker killed with -9, a demo machine
+# alerting before it fails) alone, with the machine to themselves. Last, the tests marked `timescale` on a real
+# TimescaleDB (tests/timescale/: Node.js + PGlite). Exit status 5 (no test selected, e.g. PYTEST_ARGS names tests
+# outside a pass) is no failure.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	MILLWRIGHT_TEST_BACKEND=timescaledb $(PY) -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(VENV)/.installed-dev

@@ -12,7 +12,7 @@ from tests.alarms.conftest import grant
 from tests.browser import BROWSER_TESTS, BrowserThread
 from tests.waiting import wait_until
 
-pytestmark = BROWSER_TESTS
+pytestmark = [*BROWSER_TESTS, pytest.mark.serial]
 
 
 @pytest.fixture

@@ -115,6 +115,7 @@ async def test_a_hostile_message_gets_a_clear_error_and_the_link_stays(hot, oper
     await communicator.disconnect()
 
 
+@pytest.mark.serial
 async def test_security_alarms_stream_only_to_who_may_see_them(no_demo_alarms, django_user_model):
     from accounts.services.roles import Role
     from alarms.services.security import security_alarm_raise

@@ -27,7 +27,7 @@ from tests.factories import LineFactory, MachineFactory, TagFactory
 from tests.redis_server import PrivateRedis
 from tests.waiting import wait_until
 
-pytestmark = BROWSER_TESTS
+pytestmark = [*BROWSER_TESTS, pytest.mark.serial]
 ROOT = Path(settings.BASE_DIR)
 
 

@@ -107,6 +107,7 @@ async def test_too_many_subscriptions_are_refused(operator, demo_plant):
     await communicator.disconnect()
 
 
+@pytest.mark.serial
 async def test_every_open_page_hears_how_a_polled_device_link_is_doing(
     operator, device, scan_class, plant_server, polling
 ):

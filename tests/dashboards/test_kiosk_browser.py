@@ -18,7 +18,7 @@ from tests.factories import LineFactory, MachineFactory, TagFactory
 from tests.samples import write
 from tests.tcp_proxy import TcpProxy
 
-pytestmark = BROWSER_TESTS
+pytestmark = [*BROWSER_TESTS, pytest.mark.serial]
 
 
 def _push(machine, tag, value: float) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.db import connection
 
 from historian.queries.history import tag_history
@@ -18,7 +19,7 @@ from historian.sample_types import datetime_to_us
 from ingest.acquisition.poll import Polling, device_poll
 from tests.browser import BROWSER_TESTS, login
 
-pytestmark = BROWSER_TESTS
+pytestmark = [*BROWSER_TESTS, pytest.mark.serial]
 
 LOADS = 2
 HISTORY_LATENCY_MS = 1500  # a slow network between the history query and the page

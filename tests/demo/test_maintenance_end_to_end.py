@@ -29,7 +29,7 @@ from tests.simulated_plant import plant_simulator
 from tests.test_walking_skeleton import celery_worker_process  # noqa: F401  (the real worker fixture)
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.celery, pytest.mark.slow]
+pytestmark = [pytest.mark.celery, pytest.mark.slow, pytest.mark.serial]
 
 SPEEDUP = 4.0
 

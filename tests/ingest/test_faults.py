@@ -27,7 +27,7 @@ from tests.samples import stored_samples
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 ROOT = Path(settings.BASE_DIR)
 

@@ -82,6 +82,7 @@ def test_a_batch_without_alarmed_tags_costs_no_query(evaluator, define, signals,
         assert evaluator.strict(rows=batch(1, (signals["feed_rate"], 1.0), (signals["power"], 2.0)), now=at(1)) == []
 
 
+@pytest.mark.serial
 def test_a_quiet_batch_of_many_alarms_costs_one_query(evaluator, define, signals, django_assert_num_queries):
     names = ["motor_temperature", "bearing_temperature", "coolant_temperature", "vibration_rms", "power"]
     for name in names:

@@ -45,8 +45,9 @@ def test_two_pollers_share_the_devices_without_overlap(client):
 
 
 def test_the_devices_of_a_poller_that_died_are_taken_over_when_its_leases_lapse(client):
-    a = DeviceLeases(client, owner="a", ttl_seconds=0.3)
-    b = DeviceLeases(client, owner="b", ttl_seconds=0.3)
+    # a's leases live 1 s; b's outlive the test, so that a busy machine pausing b cannot lapse b's own lease too.
+    a = DeviceLeases(client, owner="a", ttl_seconds=1)
+    b = DeviceLeases(client, owner="b", ttl_seconds=60)
     a.sync({1, 2})
     b.sync({1, 2})
     a.sync({1, 2})
@@ -55,7 +56,7 @@ def test_the_devices_of_a_poller_that_died_are_taken_over_when_its_leases_lapse(
     # a is gone (no renewal, no release): its lease on device 1 and its heartbeat lapse in Redis.
     wait_until(
         lambda: not client.exists(f"{leases.KEY_PREFIX}1", f"{leases.ALIVE_PREFIX}a"),
-        timeout=5,
+        timeout=15,
         what="a's lease and heartbeat to lapse",
     )
 
@@ -124,7 +125,7 @@ def test_a_poller_whose_heartbeat_lapsed_learns_it_and_keeps_only_what_was_not_t
 def test_pollers_see_each_other_alive_and_a_dead_one_on_the_roll(client):
     # a's heartbeat lives 1.5 s: long enough that a busy machine does not lapse it before b looks.
     a = DeviceLeases(client, owner="a", ttl_seconds=60, heartbeat_seconds=1.5)
-    b = DeviceLeases(client, owner="b", ttl_seconds=60, heartbeat_seconds=5)
+    b = DeviceLeases(client, owner="b", ttl_seconds=60, heartbeat_seconds=30)
     a.beat()
     assert b.beat().live == 2
 

@@ -63,6 +63,7 @@ def test_with_no_runner_connected_the_write_fails_at_once_and_nothing_is_queued(
     assert redis_client().llen(_queue(device)) == 0
 
 
+@pytest.mark.serial
 def test_a_runner_that_died_on_the_roll_takes_nothing_and_the_request_is_taken_back(device: Device) -> None:
     roll = ROLL_PREFIX + broker_key(BrokerSettings(device.host, device.port))
     redis_client().zadd(roll, {"killed-9": time.time() + 30})  # its place has not lapsed yet

@@ -111,6 +111,7 @@ def _signed_in(url: str, username: str, path: str) -> Callable[[Page], None]:
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_the_rogue_edge_nodes_security_alarm_shows_to_an_administrator_and_not_to_an_operator(
     live_asgi, broker, event_loop_thread, events, browsers

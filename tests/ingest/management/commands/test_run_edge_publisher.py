@@ -125,6 +125,7 @@ def _reading(tag: Tag, n: int) -> PointReading:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.timeout(900)
 def test_the_central_holds_every_site_value_once_through_a_broker_outage_and_a_killed_publisher(
     transactional_db, broker, settings, tmp_path
