@@ -8,6 +8,7 @@ from bench.failover import main
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.celery
 @pytest.mark.timeout(300)
 def test_one_kill_round_measures_a_marked_gap_and_ends_with_one_json_object(run_bench):

@@ -9,6 +9,7 @@ from bench.live import main
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.timeout(400)
 def test_a_tiny_run_delivers_every_acquired_change_to_every_client_and_ends_with_one_json_object(run_bench):
     database = f"test_millwright_bench_live_{os.getpid()}"

@@ -1,3 +1,4 @@
+import asyncio
 import struct
 
 import pytest
@@ -40,15 +41,20 @@ def test_polled_values_are_the_simulator_values(polling, device, scan_class, pla
     assert values[energy.pk].value == pytest.approx(plant_server.plant.machine(0, 0).values()["energy_total"], rel=0.01)
 
 
+async def _receive_within(layer, channel: str, seconds: float) -> dict:
+    return await asyncio.wait_for(layer.receive(channel), seconds)
+
+
+@pytest.mark.serial  # the process's one live sender: alone, so that no earlier test's Redis outage is in its way
 def test_a_poll_sends_one_live_message_per_machine(polling, device, scan_class, machine):
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(machine_live_group(machine.pk), channel)
 
     outcome = device_poll(polling=polling, device_id=device.pk, scan_class_id=scan_class.pk)
-    message = async_to_sync(layer.receive)(channel)
-
     assert outcome.published == 2  # two machines behind the device
+    message = async_to_sync(_receive_within)(layer, channel, 30)
+
     assert message["type"] == "samples.batch"
     assert message["machine"] == machine.pk
     assert {row[0] for row in message["samples"]} == set(machine.tags.values_list("pk", flat=True))
