@@ -84,6 +84,7 @@ def demo_model(transactional_db, demo_plant, monkeypatch):
     return model, admin
 
 
+@pytest.mark.timeout(600)  # the demo bearing runs to failure (~3 min) with a real worker on each side of it
 def test_the_wearing_bearing_raises_an_explained_alarm_and_a_request_before_it_fails_and_closing_resets_it(
     demo_model,
     plant_server,
