@@ -132,6 +132,15 @@ def make_user(db):
     return make
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs) -> None:
+    """The controller's own embedded servers stay its own: its workers (started next, inheriting its environment)
+    start theirs (config/settings/test.py). Shared, one worker's `cache.clear()` after each test emptied the Redis
+    the other worker's test was using: leases, queues and version tokens vanished mid-test."""
+    for name in getattr(settings, "EMBEDDED_TEST_VARS", ()):
+        os.environ.pop(name, None)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     yield

@@ -25,7 +25,12 @@ if _XDIST_WORKER and not os.environ.get("MILLWRIGHT_STATE_DIR"):
     _PROJECT_DIR = Path(__file__).resolve().parents[2]
     os.environ["MILLWRIGHT_STATE_DIR"] = str(_PROJECT_DIR / ".millwright" / f"xdist-{_XDIST_WORKER}")
 
+_URLS_BEFORE = {name: os.environ.get(name) for name in ("DATABASE_URL", "REDIS_URL")}
 use_embedded_defaults(profile="test")
+#: The variables this process set to its own embedded servers. The pytest-xdist controller takes them out of its
+#: environment before it starts its workers (tests/conftest.py), so that each worker starts servers of its own
+#: instead of inheriting the controller's: a worker's test flushing Redis must never reach another worker's test.
+EMBEDDED_TEST_VARS = [name for name, value in _URLS_BEFORE.items() if value is None and os.environ.get(name)]
 
 from .base import *  # noqa: E402, F403
 
