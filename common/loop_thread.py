@@ -11,7 +11,6 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -43,15 +42,8 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop())
 
     def run(self, coro: Coroutine[Any, Any, T], *, timeout: float) -> T:
-        """Run `coro` on the loop and wait for its result (concurrent.futures.TimeoutError after `timeout` s). A
-        call that times out is cancelled on the loop: one hung on a server that stopped answering must not hold what
-        it holds (a connection, a lock of the client library) for the calls after it."""
-        future = self.submit(coro)
-        try:
-            return future.result(timeout)
-        except FutureTimeoutError:
-            future.cancel()
-            raise
+        """Run `coro` on the loop and wait for its result (concurrent.futures.TimeoutError after `timeout` s)."""
+        return self.submit(coro).result(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the loop and wait for its thread; safe to call repeatedly. A later use starts a new loop."""

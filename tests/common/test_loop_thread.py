@@ -47,26 +47,6 @@ def test_a_call_that_outlives_its_timeout_raises_timeout():
         runner.stop()
 
 
-def test_a_call_that_timed_out_is_cancelled_and_lets_go_of_what_it_held():
-    runner = LoopThread("test-loop")
-    lock = asyncio.Lock()  # e.g. a client library's lock around a connection to a server that stopped answering
-
-    async def hang_holding_the_lock() -> None:
-        async with lock:
-            await asyncio.sleep(3600)
-
-    async def take_the_lock() -> str:
-        async with lock:
-            return "taken"
-
-    try:
-        with pytest.raises(FutureTimeout):
-            runner.run(hang_holding_the_lock(), timeout=0.1)
-        assert runner.run(take_the_lock(), timeout=5) == "taken"
-    finally:
-        runner.stop()
-
-
 def test_stop_ends_the_thread_and_a_later_use_starts_a_new_loop():
     runner = LoopThread("test-loop")
     _, first_loop = runner.run(_where(), timeout=5)
