@@ -45,7 +45,7 @@ async def _receive_within(layer, channel: str, seconds: float) -> dict:
     return await asyncio.wait_for(layer.receive(channel), seconds)
 
 
-@pytest.mark.serial  # the process's one live sender: alone, so that no earlier test's Redis outage is in its way
+@pytest.mark.serial  # it once hung in the parallel pass (workers then shared a Redis); kept alone until shown stable
 def test_a_poll_sends_one_live_message_per_machine(polling, device, scan_class, machine):
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
