@@ -601,6 +601,7 @@ class ProductionKpisView(APIView):
         responses={200: s.KpiResponseSerializer, **_PRODUCTION_ERRORS},
         summary="OEE and the ISO 22400-2 KPIs of a machine, line, area or site over a range or the current shift",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionKpiQuerySerializer, request)
         scope = _production_scope(params, request)
@@ -635,6 +636,7 @@ class ProductionParetoView(APIView):
         responses={200: s.ParetoRowSerializer(many=True), **_PRODUCTION_ERRORS},
         summary="The loss Pareto: seconds of planned busy time lost by reason, Unclassified included, largest first",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
         scope = _production_scope(params, request)
@@ -651,6 +653,7 @@ class ProductionIntervalsView(APIView):
         responses={200: s.StateIntervalSerializer(many=True), **_PRODUCTION_ERRORS},
         summary="Machine-state intervals overlapping a range (whole), by machine and time",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
         scope = _production_scope(params, request)
@@ -669,6 +672,7 @@ class ProductionDowntimeView(APIView):
         responses={200: s.StopSerializer(many=True), **_PRODUCTION_ERRORS},
         summary="Stops (downtime) overlapping a range, newest first, with reasons and whether they are Unclassified",
     )
+    @replica_view
     def get(self, request: Request) -> Response:
         params = _params(s.ProductionRangeSerializer, request)
         scope = _production_scope(params, request)
@@ -706,13 +710,18 @@ class ProductionExportView(APIView):
         summary="Production KPIs per shift, day or week (or for the range), or the state intervals, as CSV",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
+        # The intervals stream after this method returned: their generator reads from the replica chosen here.
+        with replica_reads() as alias:
+            return self._export(request, alias)
+
+    def _export(self, request: Request, alias: str) -> StreamingHttpResponse:
         params = _params(s.ProductionExportQuerySerializer, request)
         scope = _production_scope(params, request)
         start, end, _ = _production_range(params, scope)
         content: Iterator[bytes] | AsyncIterator[bytes]
         if params["kind"] == "intervals":
             intervals = intervals_in_range(machine_ids=scope_machine_ids(scope), start=start, end=end)
-            content = csv_export.intervals_csv(intervals.iterator(chunk_size=2000))
+            content = csv_export.intervals_csv(replica_iterate(intervals.iterator(chunk_size=2000), alias))
         else:
             if "grain" in params:
                 series = scope_kpis_series(scope=scope, start=start, end=end, grain=Grain(params["grain"]))

@@ -184,6 +184,17 @@ def replica_reads(alias: str | None = None) -> Iterator[str]:
         _chosen.reset(token)
 
 
+@contextmanager
+def primary_reads() -> Iterator[str]:
+    """Reads inside go to the primary, even inside `replica_reads()`: for what must not be stale, such as a value a
+    process keeps in memory under a version token (a replica yet to replay the change would be kept as new)."""
+    token = _chosen.set(DEFAULT_DB_ALIAS)
+    try:
+        yield DEFAULT_DB_ALIAS
+    finally:
+        _chosen.reset(token)
+
+
 def read_alias() -> str:
     """The database reads are served from here: the replica `replica_reads()` chose, else the primary."""
     return _chosen.get() or DEFAULT_DB_ALIAS

@@ -29,6 +29,8 @@ from typing import Generic, TypeVar
 
 from django.core.cache import cache
 
+from common.replicas import primary_reads
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -131,7 +133,8 @@ class TokenCached(Generic[T]):
         if stale:
             with self._lock:
                 bumps = self.token.local_bumps
-                value = self._load()
+                with primary_reads():  # the change the token announces may not be on a read replica yet
+                    value = self._load()
                 self._value, self._seen, self._bumps = value, token, bumps
                 self._loaded_at = time.monotonic()
         return self._value  # type: ignore[return-value]  # not None: `stale` holds while it is, and loads it

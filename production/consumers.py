@@ -45,6 +45,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from common.fanout import fanout
+from common.replicas import replica_view
 from historian.models import Line
 from production.queries.intervals import line_stops
 from production.queries.pages import (
@@ -185,8 +186,11 @@ OEE_ACTIONS = frozenset({"oee_subscribe", "pareto_subscribe"})
 OEE_TICK_SECONDS = 15.0
 
 
+@replica_view
 def _oee_frame(line_id: int, view: dict) -> dict | None:
-    """The frame of a subscription (view: {"view": "oee"} or {"view": "pareto", "range", "first", "last"})."""
+    """The frame of a subscription (view: {"view": "oee"} or {"view": "pareto", "range", "first", "last"}). Read
+    from a replica where there is one (common.replicas): a KPI page's figures are the read-heavy part of production,
+    and a classification the replica has yet to replay shows at the next tick (OEE_TICK_SECONDS) at the latest."""
     if not Line.objects.filter(pk=line_id).exists():
         return None
     now = timezone.now()

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
+from common.replicas import replica_view
 from historian.models import Line, Machine
 from production.consumers import DEFAULT_HOURS
 from production.models import ShiftReport
@@ -61,6 +62,7 @@ def line_downtime_page(request: AuthenticatedHttpRequest, line_id: int) -> HttpR
 @login_required
 @permission_required(VIEW_PLANT, raise_exception=True)
 @require_GET
+@replica_view
 def machine_timeline_page(request: AuthenticatedHttpRequest, machine_id: int) -> HttpResponse:
     machine = get_object_or_404(Machine.objects.select_related("line__area"), pk=machine_id)
     now = timezone.now()

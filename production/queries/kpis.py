@@ -36,10 +36,11 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from common.replicas import read_alias
 from common.version_token import TokenCached, VersionToken
 from historian.models import Machine
 from historian.queries.counters import counter_increases
@@ -471,13 +472,17 @@ def _planned(interval: kpis.StateInterval) -> bool:
 # -- summaries ------------------------------------------------------------------------------------------------------
 
 
-def _summaries_ensure(machines: dict[int, _Machine], plans: dict[int, _Plan]) -> None:
-    """Store the missing summaries of the plans' closed segments (one count query when none is missing)."""
+def _summaries_ensure(machines: dict[int, _Machine], plans: dict[int, _Plan]) -> str:
+    """Store the missing summaries of the plans' closed segments (one count query when none is missing). Returns
+    the database to read them from: where reads go (a read replica inside `replica_reads()`), or the primary once
+    any was missing there, for a replica has yet to replay what was just stored (or what another request stored a
+    moment ago: its insert here then fails on the unique key, and the primary has it)."""
+    alias = read_alias()
     expected = {mid: len(plan.cached) for mid, plan in plans.items() if plan.cached}
     if not expected:
-        return
+        return alias
     # order_by(): the model's ordering would join it into the GROUP BY (one count per segment).
-    found = _summary_filter(plans).order_by().values("machine_id").annotate(n=Count("id"))
+    found = _summary_filter(plans, alias).order_by().values("machine_id").annotate(n=Count("id"))
     counts = dict(found.values_list("machine_id", "n"))
     for machine_id, n in expected.items():
         if counts.get(machine_id, 0) >= n:
@@ -490,9 +495,11 @@ def _summaries_ensure(machines: dict[int, _Machine], plans: dict[int, _Plan]) ->
         )
         missing = [p for p in plan.cached if p.start not in have]
         _summaries_store(machine_id, _compute(machines[machine_id], missing))
+        alias = DEFAULT_DB_ALIAS
+    return alias
 
 
-def _summary_filter(plans: dict[int, _Plan]):
+def _summary_filter(plans: dict[int, _Plan], alias: str):
     # Machines of one calendar share their plan: one condition per plan, not per machine.
     spans: dict[tuple[datetime, datetime], list[int]] = {}
     for machine_id, plan in plans.items():
@@ -501,7 +508,7 @@ def _summary_filter(plans: dict[int, _Plan]):
     condition = Q()
     for (start, end), machine_ids in spans.items():
         condition |= Q(machine_id__in=machine_ids, start__gte=start, end__lte=end)
-    return KpiSummary.objects.filter(condition)
+    return KpiSummary.objects.using(alias).filter(condition)
 
 
 def _summaries_store(machine_id: int, computed: Iterable[_Computed]) -> None:
@@ -585,16 +592,16 @@ def machines_kpis(
     if end <= start:
         return {mid: kpis.Kpis() for mid in machines}
     plans = _plans(machines, start=start, end=end, now=now)
-    _summaries_ensure(machines, plans)
+    alias = _summaries_ensure(machines, plans)
     parts: dict[int, list[kpis.Kpis]] = {mid: [] for mid in machines}
     first_carried: dict[int, int] = {}  # the failure carried into the range's first piece, per machine
     if any(plan.cached for plan in plans.values()):
         carried = False
-        for row in _sums(_summary_filter(plans), "machine_id"):
+        for row in _sums(_summary_filter(plans, alias), "machine_id"):
             parts[row["machine_id"]].append(_kpis_from_row(row, 1))
             carried = carried or bool(row["failures_carried"])
         if carried:
-            first_carried = _first_carried(plans, start=start)
+            first_carried = _first_carried(plans, start=start, alias=alias)
     for mid, plan in plans.items():
         for item in _compute(machines[mid], plan.live):
             parts[mid].append(item.kpis)
@@ -603,10 +610,10 @@ def machines_kpis(
     return {mid: _chained(items, first_carried.get(mid, 0)) for mid, items in parts.items()}
 
 
-def _first_carried(plans: dict[int, _Plan], *, start: datetime) -> dict[int, int]:
+def _first_carried(plans: dict[int, _Plan], *, start: datetime, alias: str) -> dict[int, int]:
     """The machines whose summarised segment starting at `start` has a failure carried into it."""
     machine_ids = [mid for mid, plan in plans.items() if plan.cached and plan.cached[0].start == start]
-    found = KpiSummary.objects.filter(machine_id__in=machine_ids, start=start, failures_carried__gt=0)
+    found = KpiSummary.objects.using(alias).filter(machine_id__in=machine_ids, start=start, failures_carried__gt=0)
     return dict(found.values_list("machine_id", "failures_carried"))
 
 
@@ -642,7 +649,7 @@ def scope_kpis_series(
     plans = (
         _plans(machines, start=start, end=stop, now=now) if stop > start else {mid: _Plan([], []) for mid in machines}
     )
-    _summaries_ensure(machines, plans)
+    alias = _summaries_ensure(machines, plans)
     # Every part (a segment's sum over machines, or a live piece) falls in the period holding its start.
     buckets: list[list[kpis.Kpis]] = [[] for _ in periods]
     period_starts = [p.start for p, _ in periods]
@@ -663,7 +670,7 @@ def scope_kpis_series(
         target.append(replace(figures, machines=0))
 
     if any(plan.cached for plan in plans.values()):
-        for row in _sums(_summary_filter(plans), "start"):
+        for row in _sums(_summary_filter(plans, alias), "start"):
             part(_kpis_from_row(row, 0), row["start"])
     for mid, plan in plans.items():
         for item in _compute(machines[mid], plan.live):
@@ -726,11 +733,12 @@ def loss_pareto(*, scope: Scope, start: datetime, end: datetime, now: datetime |
     if stop <= start or not machines:
         return []
     plans = _plans(machines, start=start, end=stop, now=now)
-    _summaries_ensure(machines, plans)
+    alias = _summaries_ensure(machines, plans)
     totals: dict[tuple[LossKind, int | None], float] = {}
     if any(plan.cached for plan in plans.values()):
         rows = (
-            LossSummary.objects.filter(summary__in=_summary_filter(plans))
+            LossSummary.objects.using(alias)
+            .filter(summary__in=_summary_filter(plans, alias))
             .order_by()
             .values("kind", "reason_id")
             .annotate(seconds=Sum("seconds"))

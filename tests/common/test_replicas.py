@@ -11,14 +11,23 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.services.roles import Role
 from common.replicas import read_alias, replica_reads, replica_status, replica_status_forget
+from common.version_token import TokenCached, VersionToken
+from historian.models import Tag
 from historian.queries.common import read_cursor
 from historian.queries.plot import plot_values
 from historian.queries.raw import raw_values
 from operations.metrics import metrics_exposition
+from production.models import KpiSummary, StateInterval
 from tests.factories import TagFactory, UserFactory
+from tests.production import conftest as _production
+from tests.production.engineered import END, PBT, S
 from tests.samples import write
 from tests.streaming_replica import StreamingReplica, streaming_replica
 from tests.waiting import wait_until
+
+# The engineered night shift of the production tests, for the KPI reads.
+line = _production.line
+night = _production.night
 
 ALIAS = "replica_0"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -186,3 +195,54 @@ def test_a_csv_export_streams_from_the_replica_the_view_chose(replica, client):
     rows = b"".join(response.streaming_content).decode().splitlines()[1:]
     assert len(rows) == 1  # the replica's one value, not the primary's two
     assert rows[0].split(",")[:4] == [START.isoformat(), str(tag.pk), tag.path, "1.0"]
+
+
+def test_the_production_kpis_read_the_replica_and_store_their_summaries_on_the_primary(replica, night, client):
+    """The KPI API, Pareto, intervals, stops and the production CSV read the replica; the closed shift's KPI summary
+    they compute on the way is written to the primary (a hot standby refuses writes)."""
+    machine = night.config.machine
+    user = UserFactory(role=Role.ENGINEER, is_superuser=True)  # every area
+    client.force_login(user)
+    replica.wait_replayed()
+    with replica.connect() as standby:
+        standby.execute("SELECT pg_wal_replay_pause()")
+    StateInterval.objects.filter(machine=machine).delete()  # on the primary only
+    params = {"scope": "machine", "id": machine.pk, "start": S.isoformat(), "end": END.isoformat()}
+
+    kpis = client.get("/api/v1/production/kpis/", params)
+    pareto = client.get("/api/v1/production/pareto/", params)
+    intervals = client.get("/api/v1/production/intervals/", params)
+    stops = client.get("/api/v1/production/downtime/", params)
+    export = client.get("/api/v1/production/export.csv", {**params, "kind": "intervals"})
+
+    assert kpis.status_code == 200, kpis.content
+    assert kpis.json()["kpis"]["planned_busy_time"] == PBT  # the replica's intervals: the primary has none
+    assert pareto.status_code == 200
+    assert pareto.json()
+    assert intervals.status_code == 200
+    assert intervals.json()[0]["state"] == "running"
+    assert stops.status_code == 200
+    assert len(stops.json()) == 5
+    rows = b"".join(export.streaming_content).decode().splitlines()[1:]
+    assert len(rows) == len(intervals.json())
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery()")
+        assert cursor.fetchone() == (False,)
+    assert KpiSummary.objects.using("default").filter(machine=machine).exists()
+    assert not StateInterval.objects.using("default").filter(machine=machine).exists()
+
+
+def test_a_value_kept_under_a_version_token_is_loaded_from_the_primary_inside_replica_reads(replica):
+    """The token announces a change the replica may not have replayed: loaded from it, the stale value would be
+    kept as the new one until the next change."""
+    kept = TokenCached(VersionToken("test:replica-kept"), lambda: Tag.objects.count())
+    replica.wait_replayed()
+    with replica.connect() as standby:
+        standby.execute("SELECT pg_wal_replay_pause()")
+    TagFactory()
+    kept.token.bump()
+
+    with replica_reads() as alias:
+        assert alias == ALIAS
+        assert Tag.objects.count() == 0  # the replica, paused before the tag
+        assert kept.get() == 1
