@@ -1,10 +1,12 @@
 """The deploy/ files validate: the production compose file (`docker compose config` where Compose v2 is
-installed, and its shape here in any case), the Kubernetes manifests against the Kubernetes API's JSON schemas
-(kubernetes-validate, which ships them) and against what Millwright needs of them (probes, the buffer on a
-persistent volume per acquisition pod, one database replica), and the Dockerfile against INSTALLED_APPS."""
+installed, the Compose Specification's JSON schema and its shape here in any case), the Kubernetes manifests
+against the Kubernetes API's JSON schemas (kubernetes-validate, which ships them) and against what Millwright needs
+of them (probes, the buffer on a persistent volume per acquisition pod, one database replica), and the Dockerfile
+against INSTALLED_APPS."""
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,9 @@ def _compose_command() -> list[str] | None:
 def test_docker_compose_accepts_the_production_file(tmp_path):
     command = _compose_command()
     if command is None:
-        pytest.skip("the Docker Compose v2 plugin (`docker compose`) is not installed here: no engine-free validator")
+        pytest.skip(
+            "the Docker Compose v2 plugin (`docker compose`) is not installed here (the schema check below still runs)"
+        )
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in ENV.items()))
     result = subprocess.run(
         [*command, "--project-directory", str(DEPLOY), "--env-file", str(tmp_path / ".env"),
@@ -52,6 +56,28 @@ def test_docker_compose_accepts_the_production_file(tmp_path):
         capture_output=True, text=True, check=False, timeout=60, env={"PATH": "/usr/bin:/bin", **ENV},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def _compose_spec_check(path: Path) -> subprocess.CompletedProcess:
+    """The Compose Specification's JSON schema (the one `docker compose` validates against; check-jsonschema ships
+    a copy), where no Compose v2 runs: keys, types, and the `${VAR}` strings it accepts in place of numbers."""
+    command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_the_production_compose_file_follows_the_compose_specification():
+    result = _compose_spec_check(DEPLOY / "docker-compose.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_compose_specification_check_refuses_a_misspelt_key(tmp_path):
+    broken = _compose()
+    broken["services"]["web"]["restrat"] = broken["services"]["web"].pop("restart", "always")
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken))
+    result = _compose_spec_check(path)
+    assert result.returncode == 1
+    assert "restrat" in result.stdout
 
 
 def test_the_compose_file_runs_every_process_of_a_production_plant():
