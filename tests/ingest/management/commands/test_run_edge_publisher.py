@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -122,6 +123,25 @@ def _reading(tag: Tag, n: int) -> PointReading:
         return PointReading(tag.pk, None, Quality.BAD_SENSOR_FAILURE, "sensor")
     value = float(n % 2) if tag.data_type == "bool" else round(20 + n * 0.37, 3)
     return PointReading(tag.pk, value, Quality.UNCERTAIN if n % 13 == 3 else Quality.GOOD)
+
+
+def _missing_report(site_rows, got, central_tags, log) -> str:
+    """What the central lacks (how many values, from when to when, against the stored range) and the processes'
+    last log lines: what tells a loss in the path from a late store."""
+    parts = []
+    for pk, series in site_rows.items():
+        times = sorted(p.time for p in series.points)
+        have = {p.time for p in got[central_tags[pk].pk].points}
+        missing = [t for t in times if t not in have]
+        if missing:
+            parts.append(
+                f"tag {pk}: {len(missing)} of {len(times)} missing,"
+                f" {missing[0]:%H:%M:%S.%f} to {missing[-1]:%H:%M:%S.%f}"
+                f" (stored {times[0]:%H:%M:%S.%f} to {times[-1]:%H:%M:%S.%f})"
+            )
+    log.flush()
+    tail = Path(log.name).read_text(errors="replace").splitlines()[-60:]
+    return "; ".join(parts) + "\n" + "\n".join(tail)
 
 
 @pytest.mark.slow
@@ -235,7 +255,10 @@ def test_the_central_holds_every_site_value_once_through_a_broker_outage_and_a_k
                 for pk in tags
             )
 
-        wait_until(central_has_all, timeout=60, what="every site value at the central", interval=1)
+        try:
+            wait_until(central_has_all, timeout=60, what="every site value at the central", interval=1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {_missing_report(site_rows, central_rows(), central_tags, log)}") from None
         got = central_rows()
 
     for pk in tags:
