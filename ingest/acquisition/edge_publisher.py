@@ -22,6 +22,11 @@ the times and qualities the site stored them, whatever happened to this process 
   down) or older than the last one sent of its tag is flagged ``is_historical``. DDATA goes with QoS 1 (the
   specification's QoS 0 loses what a dropping link holds), and a value leaves the outbox only when the PUBACK of its
   message has come back: a kill -9 sends again what was unacknowledged, never loses it.
+* A PUBACK is the broker's, not the host's: a broker that stops loses what it was forwarding, and a host whose link
+  lapsed is announced offline (its will) only once the broker noticed, up to 1.5 of its keepalives later. So the
+  values acknowledged in the last `resend_seconds` are kept (ingest.pipeline.edge_outbox), and when this node's
+  session is lost or the host goes offline, those acknowledged from `resend_seconds` before that moment go again,
+  as historical values, once the host is back; the central keeps one row per tag and time.
 * NCMD ``Node Control/Rebirth``: births again. Other commands are logged and ignored (the site's tags are written
   on the site).
 """
@@ -37,7 +42,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
@@ -61,6 +66,9 @@ from ingest.protocols.sparkplug.codec import (
 logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 10
+#: How far back values go again after this node's session or the host was lost: twice the 1.5 keepalives (of 10 s,
+#: Millwright's host's) a broker may take to notice a host gone, for a margin.
+RESEND_SECONDS = 30.0
 #: tag data type -> Sparkplug datatype when the tag is not scaled (a scaled value is a double)
 _INTEGER_TYPES: dict[str, int] = {
     "int16": DataType.INT16,
@@ -177,10 +185,12 @@ class EdgePublisher:
         reload_seconds: float = 30.0,
         batch_rows: int = 500,
         ack_timeout: float = 10.0,
+        resend_seconds: float = RESEND_SECONDS,
         outbox: EdgeOutbox | None = None,
         client_id: str | None = None,
     ) -> None:
         self.flush_seconds = flush_seconds
+        self.resend_seconds = resend_seconds
         self.reload_seconds = reload_seconds
         self.batch_rows = batch_rows
         self.ack_timeout = ack_timeout
@@ -198,6 +208,10 @@ class EdgePublisher:
         self._host_online = False
         self._host_timestamp = -1
         self._rebirth = False
+        # When this session or the host was first lost, not yet resent; a start counts (a process that was killed
+        # cannot say what its broker still held).
+        self._lost_at: datetime | None = datetime.now(UTC)
+        self.resent = 0
         #: wall-clock instant of this session's births: a value stored before it waited and is historical
         self.online_since: datetime | None = None
         self.births_published = 0
@@ -294,11 +308,17 @@ class EdgePublisher:
             return
         client.loop_start()
 
+    def _lost(self) -> None:
+        """This session or the host was lost now: what was acknowledged shortly before goes again (`step`)."""
+        with self._lock:
+            self._lost_at = self._lost_at or datetime.now(UTC)
+
     def _drop_session(self, reason: str) -> None:
         session, self._session = self._session, None
         self.online_since = None
         if session is None:
             return
+        self._lost()
         self._failures = 1 if session.connected.is_set() else self._failures + 1
         self._retry_at = time.monotonic() + reconnect_delay(self._failures, maximum=5.0)
         logger.warning("edge publisher: %s; reconnecting", session.reason or reason)
@@ -320,6 +340,8 @@ class EdgePublisher:
                 self._host_timestamp = stamp
                 if online and not self._host_online:
                     self._rebirth = True
+                if self._host_online and not online:
+                    self._lost_at = self._lost_at or datetime.now(UTC)
                 self._host_online = online
             self._wake.set()
             return
@@ -358,8 +380,13 @@ class EdgePublisher:
         if not session.connected.is_set():
             return StepOutcome()
         with self._lock:
-            online, rebirth = self._host_online, self._rebirth
-            self._rebirth = False
+            online, rebirth, lost_at = self._host_online, self._rebirth, self._lost_at
+            self._rebirth, self._lost_at = False, None
+        if lost_at is not None:
+            again = self.outbox.resend_recent(since=lost_at - timedelta(seconds=self.resend_seconds))
+            self.resent += again
+            if again:
+                logger.info("edge publisher: %d values acknowledged before the link or host was lost go again", again)
         if not online:
             self.online_since = None
             return StepOutcome()
@@ -445,7 +472,11 @@ class EdgePublisher:
                 session.reason = session.reason or "data not acknowledged"
                 session.lost.set()
                 break
-            self.outbox.acknowledged([i for i, _ in batch], [row for _, row in batch if not is_text_row(row)])
+            self.outbox.acknowledged(
+                [i for i, _ in batch],
+                [row for _, row in batch if not is_text_row(row)],
+                keep_seconds=self.resend_seconds,
+            )
             sent += len(batch)
         return sent, historical
 

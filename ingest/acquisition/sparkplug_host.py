@@ -809,6 +809,12 @@ class SparkplugRunner:
         if not rows:
             return
         unique = list({(r.tag_id, r.time): r for r in rows}.values())
+        # History arrived behind what the compression filter last stored (a backlog after an outage, possibly newer
+        # than that): its "last stored value" no longer is, and a current value equal to it but not to the history
+        # before it would be taken for no change and lost. Close those tags' segments; the next value is stored.
+        by_id = {tag_id: tag for tags in self._tags.values() for tag_id, tag in tags.items()}
+        compression_flush(context=self.context, tags={r.tag_id: by_id[r.tag_id] for r in unique if r.tag_id in by_id})
+        self.context.text_memory.forget({r.tag_id for r in unique if is_text_row(r)})
         numeric = [r for r in unique if not is_text_row(r)]
         text = [r for r in unique if is_text_row(r)]  # string tags: their own table
         try:

@@ -8,6 +8,13 @@ process (ingest.acquisition.edge_publisher) reads it in time order and removes r
 the PUBACK of the message that carried them, so a kill -9 loses nothing; what was sent but not yet acknowledged
 goes again, and the central's store keeps one row per tag and time.
 
+A broker's PUBACK says the broker has a message, not that the central host got it: a broker that stops (its queue
+to the host with it) or a host whose link lapses (the broker notices up to 1.5 keepalives later, and sends its
+offline STATE only then) loses what it was forwarding. So acknowledged rows are kept `keep_seconds` more in a
+table of their own, and `resend_recent()` puts those of a span back in the outbox (the publisher calls it when its
+session was lost or the host went offline); they go again as historical values, and the central's (tag, time) key
+makes the ones it already had a no-op.
+
 The outbox also remembers the last value sent per tag (`last_sent`): a birth announces it, with its own timestamp,
 so that the central host, which stores birth values, stores nothing the site did not.
 
@@ -22,6 +29,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -44,6 +52,15 @@ CREATE TABLE IF NOT EXISTS last_sent (
     value REAL,
     quality INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS recent (
+    id INTEGER PRIMARY KEY,
+    sent_us INTEGER NOT NULL,
+    time_us INTEGER NOT NULL,
+    tag_id INTEGER NOT NULL,
+    value REAL,
+    quality INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recent_sent ON recent (sent_us);
 """
 
 
@@ -57,9 +74,11 @@ class EdgeOutbox(SampleBuffer):
             conn.executescript(_LAST_SENT_SCHEMA)
         return conn
 
-    def acknowledged(self, ids: list[int], rows: Iterable[SampleRow]) -> None:
-        """The broker has the messages that carried `rows` (outbox ids `ids`): forget them, remember the newest
-        value per tag, in one transaction."""
+    def acknowledged(self, ids: list[int], rows: Iterable[SampleRow], *, keep_seconds: float = 0.0) -> None:
+        """The broker has the messages that carried `rows` (outbox ids `ids`): take them out, keep them
+        `keep_seconds` for `resend_recent()`, remember the newest value per tag, in one transaction."""
+        rows = list(rows)
+        now_us = _to_us(datetime.now(UTC))
         newest: dict[int, SampleRow] = {}
         for row in rows:
             if row.tag_id not in newest or row.time >= newest[row.tag_id].time:
@@ -74,6 +93,12 @@ class EdgeOutbox(SampleBuffer):
                     marks = ",".join("?" * len(chunk))
                     removed += db.execute(f"DELETE FROM sample WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
                 db.execute("UPDATE meta SET value = max(0, value - ?) WHERE key = 'depth'", [removed])
+                db.execute("DELETE FROM recent WHERE sent_us < ?", [now_us - round(keep_seconds * 1_000_000)])
+                if keep_seconds > 0:
+                    db.executemany(
+                        "INSERT INTO recent (sent_us, time_us, tag_id, value, quality) VALUES (?, ?, ?, ?, ?)",
+                        [(now_us, _to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
+                    )
                 db.executemany(
                     "INSERT INTO last_sent (tag_id, time_us, value, quality) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (tag_id) DO UPDATE SET time_us = excluded.time_us, value = excluded.value, "
@@ -84,6 +109,27 @@ class EdgeOutbox(SampleBuffer):
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def resend_recent(self, *, since: datetime) -> int:
+        """Put the rows acknowledged since `since` (and still kept) back in the outbox, in one transaction;
+        returns how many."""
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cut = _to_us(since)
+                again = db.execute(
+                    "INSERT INTO sample (time_us, tag_id, value, quality) "
+                    "SELECT time_us, tag_id, value, quality FROM recent WHERE sent_us >= ? ORDER BY id",
+                    [cut],
+                ).rowcount
+                db.execute("DELETE FROM recent WHERE sent_us >= ?", [cut])
+                db.execute("UPDATE meta SET value = value + ? WHERE key = 'depth'", [again])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return again
 
     def last_sent(self) -> dict[int, SampleRow]:
         with self._lock:

@@ -195,7 +195,40 @@ def test_nothing_is_published_until_the_primary_host_is_online(broker, listener,
     for _ in range(10):
         publisher.step()
         time.sleep(0.05)
+    # Waiting: the new value, and the six acknowledged in the last resend_seconds (the host may not have them).
+    assert edge_outbox().depth() == 2 + 6
+    assert publisher.resent == 6
+
+
+def test_values_acknowledged_shortly_before_the_host_went_offline_go_again_as_historical(
+    broker, listener, tags, publisher
+):
+    """The broker's PUBACK is not the host's: what it was forwarding when the host's link lapsed is lost, and the
+    host's offline STATE comes only once the broker noticed. Values acknowledged within resend_seconds of that go
+    again when the host is back; older ones do not."""
+    publisher.resend_seconds = 1.5
+    _publication(broker, primary_host_id="central")
+    listener.publish(state_topic("central"), json.dumps({"online": True, "timestamp": 1000}).encode(), retain=True)
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    early, late = _rows(tags, start, 1), _rows(tags, start + timedelta(seconds=10), 1)
+    edge_outbox().append(early)
+    _step_until(publisher, lambda: edge_outbox().depth() == 0, "the early values sent")
+    time.sleep(2.5)  # the early values' acknowledgement is now older than resend_seconds
+    edge_outbox().append(late)
+    _step_until(publisher, lambda: edge_outbox().depth() == 0, "the late values sent")
+    wait_until(lambda: _metrics(listener) == 4, timeout=10, what="both sent once")
+
+    listener.publish(state_topic("central"), json.dumps({"online": False, "timestamp": 1000}).encode(), retain=True)
+    _step_until(publisher, lambda: not publisher.host_online and publisher.resent == 2, "the late values requeued")
     assert edge_outbox().depth() == 2
+    listener.publish(state_topic("central"), json.dumps({"online": True, "timestamp": 2000}).encode(), retain=True)
+    _step_until(publisher, lambda: edge_outbox().depth() == 0, "the late values sent again")
+    wait_until(lambda: _metrics(listener) == 6, timeout=10, what="the late values received again")
+
+    again = [m for _, p in listener.sparkplug("DDATA")[-1:] for m in p.metrics]
+    assert [(m.alias, m.timestamp, m.quality) for m in again] == [(r.tag_id, r.time, r.quality) for r in late]
+    assert all(m.is_historical for m in again)
+    assert len(listener.sparkplug("NBIRTH")) == 2  # born again for the host's new session
 
 
 def test_the_host_runner_publishes_its_state_with_an_offline_will(broker, listener, db, settings):

@@ -326,6 +326,31 @@ def test_historical_metrics_are_backfilled_without_changing_current_values(edge,
     assert _current(speed) == (live, 50.0, Quality.GOOD)
 
 
+def test_a_current_value_after_a_backlog_is_compared_with_the_backlog_not_with_what_came_before_it(edge, runner, plant):
+    """A boolean is stored on change. Running = true now; a backlog then fills the history after it, ending false;
+    the next current value, true again, is a change (from the backlog's false), though equal to the value the
+    runner stored before the backlog came."""
+    tags = _enable(runner, plant)
+    running = tags["Running"]
+    now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
+    moments = [now + timedelta(seconds=s) for s in range(4)]
+    edge.publish_data({"Running": True}, timestamp_ms=int(moments[0].timestamp() * 1000))
+    step_until(runner.step, lambda: _current(running) == (moments[0], 1.0, Quality.GOOD), timeout=20, what="true")
+    for moment, value in ((moments[1], True), (moments[2], False)):
+        edge.publish_data({"Running": value}, timestamp_ms=int(moment.timestamp() * 1000), historical=True)
+    step_until(runner.step, lambda: (moments[2], 0.0, Quality.GOOD) in _samples(running), timeout=20, what="backlog")
+
+    edge.publish_data({"Running": True}, timestamp_ms=int(moments[3].timestamp() * 1000))
+    step_until(runner.step, lambda: _current(running) == (moments[3], 1.0, Quality.GOOD), timeout=20, what="true")
+
+    assert [(t, v) for t, v, _ in _samples(running) if t >= moments[0]] == [
+        (moments[0], 1.0),
+        (moments[1], 1.0),
+        (moments[2], 0.0),
+        (moments[3], 1.0),
+    ]
+
+
 def test_a_payload_that_is_not_sparkplug_is_rejected_and_the_runner_goes_on(edge, runner, plant, broker):
     tags = _enable(runner, plant)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="garbage-publisher")
