@@ -194,6 +194,7 @@ class _Batch:
 
     current: dict[int, list[tuple[datetime, PointReading]]] = field(default_factory=lambda: defaultdict(list))
     historical: list[SampleRow | TextSampleRow] = field(default_factory=list)
+    historical_newest: dict[int, datetime] = field(default_factory=dict)  # tag -> newest historical time stored
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -400,9 +401,11 @@ class SparkplugRunner:
             except SparkplugError as exc:
                 batch.counts["rejected"] += 1
                 logger.warning("Sparkplug: %s", exc)
+        # History first: a backlog closes its tags' compression segments before the current values that follow it
+        # in time are compared with anything (_store_historical).
+        self._store_historical(batch)
         for device_pk in list(batch.current):
             self._store_current(device_pk, batch)
-        self._store_historical(batch)
         c = batch.counts
         return FlushOutcome(
             messages=c["messages"],
@@ -619,7 +622,8 @@ class SparkplugRunner:
         for device in devices:
             if not device.enabled:
                 continue
-            self._store_current(device.pk, batch)  # what arrived before the death comes first
+            self._store_historical(batch)  # what arrived before the death comes first
+            self._store_current(device.pk, batch)
             tags = self._tags.get(device.pk, {})
             try:
                 batch.counts["stored"] += device_link_lost(
@@ -791,6 +795,15 @@ class SparkplugRunner:
         device = self._devices.get(device_pk)
         if not readings or not tags or device is None:
             return
+        # A current value no newer than history stored for its tag in this flush (a birth's last value, sent
+        # before a backlog it is older than) is history too: through the filter it would stand for the last value.
+        received_until = max(at for at, _ in readings)
+        newest = batch.historical_newest
+        late = [(at, r) for at, r in readings if r.tag_id in newest and at <= newest[r.tag_id] and r.tag_id in tags]
+        if late:
+            batch.historical = [_historical_row(at, tags[r.tag_id], r) for at, r in late]
+            self._store_historical(batch)
+            readings = [(at, r) for at, r in readings if not (r.tag_id in newest and at <= newest[r.tag_id])]
         by_time: dict[datetime, dict[int, PointReading]] = defaultdict(dict)
         for at, reading in readings:
             by_time[at][reading.tag_id] = reading  # the last value of a tag at one moment wins
@@ -800,14 +813,17 @@ class SparkplugRunner:
                     context=self.context, device=device, tags=tags, readings=list(by_time[at].values()), read_at=at
                 )
                 batch.counts["stored"] += outcome.stored
-            device_record_success(context=self.context, device=device, read_at=max(by_time))
+            device_record_success(context=self.context, device=device, read_at=received_until)
         except DATABASE_DOWN_ERRORS:  # readings_store buffers history itself; this is the status update
             database_connection_reset()
 
     def _store_historical(self, batch: _Batch) -> None:
-        rows = batch.historical
+        rows, batch.historical = batch.historical, []
         if not rows:
             return
+        for row in rows:
+            newest = batch.historical_newest.get(row.tag_id)
+            batch.historical_newest[row.tag_id] = row.time if newest is None else max(newest, row.time)
         unique = list({(r.tag_id, r.time): r for r in rows}.values())
         # History arrived behind what the compression filter last stored (a backlog after an outage, possibly newer
         # than that): its "last stored value" no longer is, and a current value equal to it but not to the history

@@ -23,7 +23,7 @@ from ingest.protocols.sparkplug.edge import SparkplugEdgeNode
 from ingest.protocols.sparkplug.session import BrokerSettings
 from ingest.services.devices import device_enabled_set
 from tests.mqtt_broker import MosquittoBroker, broker_or_skip
-from tests.waiting import step_until
+from tests.waiting import step_until, wait_until
 
 GROUP, NODE, CNC = "Plant1", "Gateway1", "CNC101"
 NODE_METRICS = {
@@ -349,6 +349,32 @@ def test_a_current_value_after_a_backlog_is_compared_with_the_backlog_not_with_w
         (moments[2], 0.0),
         (moments[3], 1.0),
     ]
+
+
+def test_a_current_value_older_than_a_backlog_in_the_same_flush_is_history(edge, runner, plant):
+    """One flush holds a current value (a birth's last value, say), a backlog newer than it, then a current value:
+    the older current value is stored as history, so the newest is compared with the backlog and kept."""
+    tags = _enable(runner, plant)
+    running = tags["Running"]
+    now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
+    moments = [now + timedelta(seconds=s) for s in range(4)]
+    edge.publish_data({"Running": True}, timestamp_ms=int(moments[0].timestamp() * 1000))
+    step_until(runner.step, lambda: _current(running) == (moments[0], 1.0, Quality.GOOD), timeout=20, what="true")
+    waiting = runner._events.qsize()
+    edge.publish_data({"Running": True}, timestamp_ms=int(moments[1].timestamp() * 1000))
+    edge.publish_data({"Running": False}, timestamp_ms=int(moments[2].timestamp() * 1000), historical=True)
+    edge.publish_data({"Running": True}, timestamp_ms=int(moments[3].timestamp() * 1000))
+    wait_until(lambda: runner._events.qsize() >= waiting + 3, timeout=20, what="the three messages queued")
+
+    runner.step()
+
+    assert [(t, v) for t, v, _ in _samples(running) if t >= moments[0]] == [
+        (moments[0], 1.0),
+        (moments[1], 1.0),
+        (moments[2], 0.0),
+        (moments[3], 1.0),
+    ]
+    assert _current(running) == (moments[3], 1.0, Quality.GOOD)
 
 
 def test_a_payload_that_is_not_sparkplug_is_rejected_and_the_runner_goes_on(edge, runner, plant, broker):
