@@ -28,7 +28,8 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -126,39 +127,32 @@ class SampleBuffer:
 
         `rows` are all numeric or all text (the two write paths buffer separately).
         """
-        with self._lock:
-            if not rows:
-                return 0
-            db = self._db()
-            dropped = 0
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if rows and is_text_row(rows[0]):
-                    db.executemany(
-                        "INSERT INTO sample (time_us, tag_id, quality, is_text, text_value) VALUES (?, ?, ?, 1, ?)",
-                        [(_to_us(r.time), r.tag_id, int(r.quality), r.value) for r in rows],
-                    )
-                else:
-                    db.executemany(
-                        "INSERT INTO sample (time_us, tag_id, value, quality) VALUES (?, ?, ?, ?)",
-                        [(_to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
-                    )
-                depth = db.execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0] + len(rows)
-                if depth > self.max_rows:
-                    dropped = depth - self.max_rows
-                    db.execute(
-                        "DELETE FROM sample WHERE id IN (SELECT id FROM sample ORDER BY time_us, id LIMIT ?)", [dropped]
-                    )
-                    depth = self.max_rows
-                    db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", [dropped])
-                db.execute("UPDATE meta SET value = ? WHERE key = 'depth'", [depth])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            if dropped:
-                logger.error("store-and-forward buffer full (%d rows): dropped the %d oldest", self.max_rows, dropped)
-            return dropped
+        if not rows:
+            return 0
+        dropped = 0
+        with self._transaction() as db:
+            if is_text_row(rows[0]):
+                db.executemany(
+                    "INSERT INTO sample (time_us, tag_id, quality, is_text, text_value) VALUES (?, ?, ?, 1, ?)",
+                    [(_to_us(r.time), r.tag_id, int(r.quality), r.value) for r in rows],
+                )
+            else:
+                db.executemany(
+                    "INSERT INTO sample (time_us, tag_id, value, quality) VALUES (?, ?, ?, ?)",
+                    [(_to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
+                )
+            depth = db.execute("SELECT value FROM meta WHERE key = 'depth'").fetchone()[0] + len(rows)
+            if depth > self.max_rows:
+                dropped = depth - self.max_rows
+                db.execute(
+                    "DELETE FROM sample WHERE id IN (SELECT id FROM sample ORDER BY time_us, id LIMIT ?)", [dropped]
+                )
+                depth = self.max_rows
+                db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", [dropped])
+            db.execute("UPDATE meta SET value = ? WHERE key = 'depth'", [depth])
+        if dropped:
+            logger.error("store-and-forward buffer full (%d rows): dropped the %d oldest", self.max_rows, dropped)
+        return dropped
 
     def depth(self) -> int:
         with self._lock:
@@ -183,20 +177,31 @@ class SampleBuffer:
             ]
 
     def remove(self, ids: list[int]) -> None:
+        with self._transaction() as db:
+            self._delete(db, ids)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this process's connection (BEGIN IMMEDIATE: the file's writers take turns)."""
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
-                removed = 0
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    removed += db.execute(f"DELETE FROM sample WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
-                db.execute("UPDATE meta SET value = max(0, value - ?) WHERE key = 'depth'", [removed])
-                db.execute("COMMIT")
+                yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            db.execute("COMMIT")
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, ids: list[int]) -> None:
+        """Take rows `ids` out, and their count off the depth (inside a transaction)."""
+        removed = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            removed += db.execute(f"DELETE FROM sample WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
+        db.execute("UPDATE meta SET value = max(0, value - ?) WHERE key = 'depth'", [removed])
 
     def status(self, host: str) -> BufferStatus:
         with self._lock:

@@ -83,53 +83,34 @@ class EdgeOutbox(SampleBuffer):
         for row in rows:
             if row.tag_id not in newest or row.time >= newest[row.tag_id].time:
                 newest[row.tag_id] = row
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                removed = 0
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    removed += db.execute(f"DELETE FROM sample WHERE id IN ({marks})", chunk).rowcount  # noqa: S608
-                db.execute("UPDATE meta SET value = max(0, value - ?) WHERE key = 'depth'", [removed])
-                db.execute("DELETE FROM recent WHERE sent_us < ?", [now_us - round(keep_seconds * 1_000_000)])
-                if keep_seconds > 0:
-                    db.executemany(
-                        "INSERT INTO recent (sent_us, time_us, tag_id, value, quality) VALUES (?, ?, ?, ?, ?)",
-                        [(now_us, _to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
-                    )
+        with self._transaction() as db:
+            self._delete(db, ids)
+            db.execute("DELETE FROM recent WHERE sent_us < ?", [now_us - round(keep_seconds * 1_000_000)])
+            if keep_seconds > 0:
                 db.executemany(
-                    "INSERT INTO last_sent (tag_id, time_us, value, quality) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (tag_id) DO UPDATE SET time_us = excluded.time_us, value = excluded.value, "
-                    "quality = excluded.quality WHERE excluded.time_us >= last_sent.time_us",
-                    [(r.tag_id, _to_us(r.time), r.value, int(r.quality)) for r in newest.values()],
+                    "INSERT INTO recent (sent_us, time_us, tag_id, value, quality) VALUES (?, ?, ?, ?, ?)",
+                    [(now_us, _to_us(r.time), r.tag_id, r.value, int(r.quality)) for r in rows],
                 )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            db.executemany(
+                "INSERT INTO last_sent (tag_id, time_us, value, quality) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (tag_id) DO UPDATE SET time_us = excluded.time_us, value = excluded.value, "
+                "quality = excluded.quality WHERE excluded.time_us >= last_sent.time_us",
+                [(r.tag_id, _to_us(r.time), r.value, int(r.quality)) for r in newest.values()],
+            )
 
     def resend_recent(self, *, since: datetime) -> int:
         """Put the rows acknowledged since `since` (and still kept) back in the outbox, in one transaction;
         returns how many."""
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cut = _to_us(since)
-                again = db.execute(
-                    "INSERT INTO sample (time_us, tag_id, value, quality) "
-                    "SELECT time_us, tag_id, value, quality FROM recent WHERE sent_us >= ? ORDER BY id",
-                    [cut],
-                ).rowcount
-                db.execute("DELETE FROM recent WHERE sent_us >= ?", [cut])
-                db.execute("UPDATE meta SET value = value + ? WHERE key = 'depth'", [again])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            return again
+        cut = _to_us(since)
+        with self._transaction() as db:
+            again = db.execute(
+                "INSERT INTO sample (time_us, tag_id, value, quality) "
+                "SELECT time_us, tag_id, value, quality FROM recent WHERE sent_us >= ? ORDER BY id",
+                [cut],
+            ).rowcount
+            db.execute("DELETE FROM recent WHERE sent_us >= ?", [cut])
+            db.execute("UPDATE meta SET value = value + ? WHERE key = 'depth'", [again])
+        return again
 
     def last_sent(self) -> dict[int, SampleRow]:
         with self._lock:

@@ -326,16 +326,25 @@ def test_historical_metrics_are_backfilled_without_changing_current_values(edge,
     assert _current(speed) == (live, 50.0, Quality.GOOD)
 
 
+def _running_now(edge, runner, plant) -> tuple[Tag, list[datetime]]:
+    """The Running tag, true and stored at the first of four moments a second apart (after the births' values)."""
+    running = _enable(runner, plant)["Running"]
+    now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    moments = [now + timedelta(seconds=s) for s in range(4)]
+    edge.publish_data({"Running": True}, timestamp_ms=int(moments[0].timestamp() * 1000))
+    step_until(runner.step, lambda: _current(running) == (moments[0], 1.0, Quality.GOOD), timeout=20, what="true")
+    return running, moments
+
+
+def _history_from(tag: Tag, start: datetime) -> list[tuple[datetime, float]]:
+    return [(t, v) for t, v, _ in _samples(tag) if t >= start]
+
+
 def test_a_current_value_after_a_backlog_is_compared_with_the_backlog_not_with_what_came_before_it(edge, runner, plant):
     """A boolean is stored on change. Running = true now; a backlog then fills the history after it, ending false;
     the next current value, true again, is a change (from the backlog's false), though equal to the value the
     runner stored before the backlog came."""
-    tags = _enable(runner, plant)
-    running = tags["Running"]
-    now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
-    moments = [now + timedelta(seconds=s) for s in range(4)]
-    edge.publish_data({"Running": True}, timestamp_ms=int(moments[0].timestamp() * 1000))
-    step_until(runner.step, lambda: _current(running) == (moments[0], 1.0, Quality.GOOD), timeout=20, what="true")
+    running, moments = _running_now(edge, runner, plant)
     for moment, value in ((moments[1], True), (moments[2], False)):
         edge.publish_data({"Running": value}, timestamp_ms=int(moment.timestamp() * 1000), historical=True)
     step_until(runner.step, lambda: (moments[2], 0.0, Quality.GOOD) in _samples(running), timeout=20, what="backlog")
@@ -343,23 +352,13 @@ def test_a_current_value_after_a_backlog_is_compared_with_the_backlog_not_with_w
     edge.publish_data({"Running": True}, timestamp_ms=int(moments[3].timestamp() * 1000))
     step_until(runner.step, lambda: _current(running) == (moments[3], 1.0, Quality.GOOD), timeout=20, what="true")
 
-    assert [(t, v) for t, v, _ in _samples(running) if t >= moments[0]] == [
-        (moments[0], 1.0),
-        (moments[1], 1.0),
-        (moments[2], 0.0),
-        (moments[3], 1.0),
-    ]
+    assert _history_from(running, moments[0]) == list(zip(moments, [1.0, 1.0, 0.0, 1.0], strict=True))
 
 
 def test_a_current_value_older_than_a_backlog_in_the_same_flush_is_history(edge, runner, plant):
     """One flush holds a current value (a birth's last value, say), a backlog newer than it, then a current value:
     the older current value is stored as history, so the newest is compared with the backlog and kept."""
-    tags = _enable(runner, plant)
-    running = tags["Running"]
-    now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # after the births' values
-    moments = [now + timedelta(seconds=s) for s in range(4)]
-    edge.publish_data({"Running": True}, timestamp_ms=int(moments[0].timestamp() * 1000))
-    step_until(runner.step, lambda: _current(running) == (moments[0], 1.0, Quality.GOOD), timeout=20, what="true")
+    running, moments = _running_now(edge, runner, plant)
     waiting = runner._events.qsize()
     edge.publish_data({"Running": True}, timestamp_ms=int(moments[1].timestamp() * 1000))
     edge.publish_data({"Running": False}, timestamp_ms=int(moments[2].timestamp() * 1000), historical=True)
@@ -368,12 +367,7 @@ def test_a_current_value_older_than_a_backlog_in_the_same_flush_is_history(edge,
 
     runner.step()
 
-    assert [(t, v) for t, v, _ in _samples(running) if t >= moments[0]] == [
-        (moments[0], 1.0),
-        (moments[1], 1.0),
-        (moments[2], 0.0),
-        (moments[3], 1.0),
-    ]
+    assert _history_from(running, moments[0]) == list(zip(moments, [1.0, 1.0, 0.0, 1.0], strict=True))
     assert _current(running) == (moments[3], 1.0, Quality.GOOD)
 
 
