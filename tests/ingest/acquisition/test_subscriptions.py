@@ -18,6 +18,11 @@ from ingest.services.devices import device_enabled_set
 from tests.simulated_plant import plant_simulator
 from tests.waiting import step_until, wait_until
 
+# In the serial pass: in two of the last three parallel runs of the whole suite (one here, one last session), three of
+# these timed out waiting for values from the subscription (subscribed, nothing stored in 20 s) while every run of
+# this file alone, or of tests/ingest with two workers, passed. The cause under load is not found yet.
+pytestmark = pytest.mark.serial
+
 SIGNALS = {"spindle_speed": "float32", "part_count": "uint32", "running": "bool", "state": "uint16"}
 
 
