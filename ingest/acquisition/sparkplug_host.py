@@ -619,10 +619,10 @@ class SparkplugRunner:
         self._link_lost([*broker.broker_devices, *broker.devices.values()], reason, at, batch)
 
     def _link_lost(self, devices: Sequence[Device], reason: str, at: datetime, batch: _Batch) -> None:
+        self._store_historical(batch)  # what arrived before the death comes first
         for device in devices:
             if not device.enabled:
                 continue
-            self._store_historical(batch)  # what arrived before the death comes first
             self._store_current(device.pk, batch)
             tags = self._tags.get(device.pk, {})
             try:
@@ -799,11 +799,13 @@ class SparkplugRunner:
         # before a backlog it is older than) is history too: through the filter it would stand for the last value.
         received_until = max(at for at, _ in readings)
         newest = batch.historical_newest
-        late = [(at, r) for at, r in readings if r.tag_id in newest and at <= newest[r.tag_id] and r.tag_id in tags]
+        on_time: list[tuple[datetime, PointReading]] = []
+        late: list[tuple[datetime, PointReading]] = []
+        for at, reading in readings:
+            (late if reading.tag_id in newest and at <= newest[reading.tag_id] else on_time).append((at, reading))
         if late:
-            batch.historical = [_historical_row(at, tags[r.tag_id], r) for at, r in late]
-            self._store_historical(batch)
-            readings = [(at, r) for at, r in readings if not (r.tag_id in newest and at <= newest[r.tag_id])]
+            self._history_store(batch, [_historical_row(at, tags[r.tag_id], r) for at, r in late if r.tag_id in tags])
+        readings = on_time
         by_time: dict[datetime, dict[int, PointReading]] = defaultdict(dict)
         for at, reading in readings:
             by_time[at][reading.tag_id] = reading  # the last value of a tag at one moment wins
@@ -818,7 +820,11 @@ class SparkplugRunner:
             database_connection_reset()
 
     def _store_historical(self, batch: _Batch) -> None:
+        """The historical rows the flush collected (taken out of the batch: stored once)."""
         rows, batch.historical = batch.historical, []
+        self._history_store(batch, rows)
+
+    def _history_store(self, batch: _Batch, rows: list[SampleRow | TextSampleRow]) -> None:
         if not rows:
             return
         for row in rows:
