@@ -70,6 +70,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.compression $(COMPRESSION_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.control $(CONTROL_BENCH_ARGS)
 	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.scale $(SCALE_BENCH_ARGS)
+	$(PY) -m devtools.embedded run --profile bench -- $(PY) -m bench.tag_scale $(TAG_SCALE_BENCH_ARGS)
 
 clean-state:
 	$(PY) -m devtools.embedded stop --profile demo || true

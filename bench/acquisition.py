@@ -243,6 +243,10 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
         f"bare {'asyncua' if result['protocol'] == 'opcua' else 'pymodbus'} loop "
         f"{result['bare_cpu_ms_per_1000_values']} ms: ratio {result['ratio_cpu_to_bare']}x"
     )
+    line(
+        f"  worker memory   RSS {result['worker_rss_mb']} MB at the end (main process and pool), "
+        f"{result['worker_rss_mb_per_10k_tags']} MB per 10,000 tags polled (target <= 300)"
+    )
     targets = ", ".join(
         f"{name} {'met' if result[f'target_{name}_met'] else 'NOT met'}"
         for name in ("values_per_s", "jitter_p99", "cpu_ratio")

@@ -16,10 +16,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = 0xC0  # historian.quality.Quality.GOOD, without importing Django before it is configured
+SAMPLE_TABLE = "historian_sample"
+CURRENT_VALUE_TABLE = "historian_current_value"
+_COPY_TYPES = ["timestamptz", "int4", "float8", "int2"]
+_COPY_HISTORY = f"COPY {SAMPLE_TABLE} (time, tag_id, value, quality) FROM STDIN (FORMAT BINARY)"
 
 
 def django_setup() -> None:
@@ -130,6 +137,76 @@ def tags_create(
     return [tag.pk for tag in Tag.objects.bulk_create(tags, batch_size=5000)]
 
 
+@dataclass(frozen=True)
+class ScanPlan:
+    """`values` rows as scans: scan i reads `batch` tags (round-robin over `tag_ids`) at start + i * step."""
+
+    tag_ids: Sequence[int]
+    values: int
+    batch: int
+    start: datetime
+    step: timedelta = timedelta(seconds=1)
+
+    def batches(self) -> Iterator[list]:
+        from historian.sample_types import SampleRow
+
+        n = len(self.tag_ids)
+        for scan, first in enumerate(range(0, self.values, self.batch)):
+            size = min(self.batch, self.values - first)
+            offset = first % n
+            at = self.start + scan * self.step
+            yield [
+                SampleRow(at, self.tag_ids[(offset + k) % n], ((scan * 7919 + k * 104729) % 100_000) / 100, GOOD)
+                for k in range(size)
+            ]
+
+
+def checkpoint() -> None:
+    """Start a phase without the previous phase's dirty buffers (skipped without the privilege)."""
+    from django.db import DatabaseError
+
+    with contextlib.suppress(DatabaseError):
+        execute("CHECKPOINT")
+
+
+def tables_truncate(*tables: str) -> None:
+    execute(f"TRUNCATE {', '.join(tables)}")
+    checkpoint()
+
+
+def history_copy(raw_cursor: Any, rows: Sequence) -> None:
+    """`rows` (SampleRow) into history by binary COPY on a psycopg cursor: the fastest way to store them."""
+    with raw_cursor.copy(_COPY_HISTORY) as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def write_path_time(plan: ScanPlan) -> float:
+    """Seconds spent storing `plan` through the project's write path, one call (and transaction) per scan."""
+    from historian.services.samples import samples_write_batch
+
+    elapsed = 0.0
+    for rows in plan.batches():
+        started = time.perf_counter()
+        samples_write_batch(rows=rows)
+        elapsed += time.perf_counter() - started
+    return elapsed
+
+
+def raw_copy_time(plan: ScanPlan) -> float:
+    """Seconds spent storing `plan` by raw binary COPY into history, one transaction per scan (the floor)."""
+    from django.db import connection, transaction
+
+    elapsed = 0.0
+    for rows in plan.batches():
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            history_copy(cursor.cursor, rows)
+        elapsed += time.perf_counter() - started
+    return elapsed
+
+
 def server_info() -> dict[str, Any]:
     from django.db import connection
 
@@ -208,27 +285,33 @@ def layout_plant_create(
     return scan_class.pk, probe
 
 
+def bench_process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process the benchmark starts on its database (and Redis), without DEBUG."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "DEBUG": "0",  # DEBUG keeps every query in memory
+        **(extra or {}),
+    }
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    return env
+
+
 class Worker:
     """A real `celery worker` process on the bench database."""
 
     def __init__(self, *, concurrency: int, buffer_dir: Path, log: TextIO, env: dict[str, str] | None = None) -> None:
-        from django.conf import settings
-        from django.db import connection
-
         from config.celery import app
 
-        db = connection.settings_dict
-        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL,
-            "DEBUG": "0",  # DEBUG keeps every query in memory
-            "INGEST_BUFFER_PATH": str(buffer_dir / "buffer.sqlite"),
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        env = bench_process_env(
+            {"INGEST_BUFFER_PATH": str(buffer_dir / "buffer.sqlite"), "PYTHONUNBUFFERED": "1", **(env or {})}
+        )
         self.app = app
         self.name = f"bench-{uuid.uuid4().hex[:8]}@localhost"
         env["CELERY_TASK_DEFAULT_QUEUE"] = self.name  # its own queue: no other worker takes the bench's polls
@@ -245,17 +328,31 @@ class Worker:
                 self.stop()
                 raise RuntimeError("the celery worker did not start")
 
-    def cpu_seconds(self) -> float:
+    def _processes(self) -> list[Any]:
+        """The worker's main process and its pool children (psutil), those still alive."""
         import psutil
 
         main = psutil.Process(self.process.pid)
+        return [main, *main.children(recursive=True)]
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
         total = 0.0
-        for proc in [main, *main.children(recursive=True)]:
-            try:
+        for proc in self._processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
                 times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
+                total += times.user + times.system
+        return total
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the worker's processes, summed."""
+        import psutil
+
+        total = 0
+        for proc in self._processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
         return total
 
     def kill(self) -> None:
@@ -326,6 +423,7 @@ def worker_phase(
             scheduled = ticks(period, measure_to, tick)
             time.sleep(period + 0.5)  # the last scan's polls finish
             cpu_at["end"] = worker.cpu_seconds()
+            rss = worker.rss_bytes()
         finally:
             worker.stop()
             log.seek(0)
@@ -363,6 +461,8 @@ def worker_phase(
         "jitter_max_ms": round(max(jitter_ms, default=math.nan), 2),
         "worker_cpu_s": round(cpu_s, 3),
         "worker_cpu_ms_per_1000_values": round(cpu_s * 1000 / (stored / 1000), 3) if stored else None,
+        "worker_rss_mb": round(rss / 2**20, 1),
+        "worker_rss_mb_per_10k_tags": round(rss / 2**20 * 10_000 / (layout.devices * layout.tags_per_device), 1),
         "read_p50_ms": poller.get("read_ms", {}).get("p50"),
         "read_p99_ms": poller.get("read_ms", {}).get("p99"),
         "ticks_skipped": poller.get("polls", {}).get("skipped", 0),

@@ -35,33 +35,35 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from bench.common import (
+    CURRENT_VALUE_TABLE,
+    GOOD,
+    SAMPLE_TABLE,
+    ScanPlan,
     arguments_at_least_one,
     bench_django_setup,
     bench_run,
+    checkpoint,
     database_arguments,
     execute,
+    history_copy,
+    raw_copy_time,
     server_info,
+    tables_truncate,
     tags_create,
+    write_path_time,
 )
 
 DEFAULT_DATABASE_NAME = "millwright_bench"
-GOOD = 0xC0  # historian.quality.Quality.GOOD, without importing Django before it is configured
-
-SAMPLE_TABLE = "historian_sample"
-CURRENT_VALUE_TABLE = "historian_current_value"
-_COPY_TYPES = ["timestamptz", "int4", "float8", "int2"]
-_COPY_HISTORY = f"COPY {SAMPLE_TABLE} (time, tag_id, value, quality) FROM STDIN (FORMAT BINARY)"
 _INSERT_HISTORY = f"INSERT INTO {SAMPLE_TABLE} (time, tag_id, value, quality) VALUES (%s, %s, %s, %s)"
 _UNNEST = "unnest(%s::int4[], %s::timestamptz[], %s::float8[], %s::int2[]) AS u(tag_id, time, value, quality)"
 _UPSERT = (
@@ -89,30 +91,6 @@ _WARMUP_REPEATS = 2
 # Rows
 
 
-@dataclass(frozen=True)
-class ScanPlan:
-    """`values` rows as scans: scan i reads `batch` tags (round-robin over `tag_ids`) at start + i * step."""
-
-    tag_ids: Sequence[int]
-    values: int
-    batch: int
-    start: datetime
-    step: timedelta = timedelta(seconds=1)
-
-    def batches(self) -> Iterator[list]:
-        from historian.sample_types import SampleRow
-
-        n = len(self.tag_ids)
-        for scan, first in enumerate(range(0, self.values, self.batch)):
-            size = min(self.batch, self.values - first)
-            offset = first % n
-            at = self.start + scan * self.step
-            yield [
-                SampleRow(at, self.tag_ids[(offset + k) % n], ((scan * 7919 + k * 104729) % 100_000) / 100, GOOD)
-                for k in range(size)
-            ]
-
-
 def _scan(tag_ids: Sequence[int], at: datetime, seed: int) -> list:
     from historian.sample_types import SampleRow
 
@@ -136,32 +114,12 @@ def _latest_params(rows: Sequence) -> list[list]:
 # Measurements
 
 
-def _checkpoint() -> None:
-    """Start each phase without the previous phase's dirty buffers (skipped without the privilege)."""
-    from django.db import DatabaseError
-
-    with contextlib.suppress(DatabaseError):
-        execute("CHECKPOINT")
-
-
-def _truncate(*tables: str) -> None:
-    execute(f"TRUNCATE {', '.join(tables)}")
-    _checkpoint()
-
-
 def _count(statement: str, params: Sequence[Any] = ()) -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchone()[0]
-
-
-def _copy_history(raw_cursor, rows: Sequence) -> None:
-    with raw_cursor.copy(_COPY_HISTORY) as copy:
-        copy.set_types(_COPY_TYPES)
-        for row in rows:
-            copy.write_row(row)
 
 
 def _server_counters() -> tuple[int, int]:
@@ -179,17 +137,6 @@ def _server_counters() -> tuple[int, int]:
             cursor.execute("SELECT checkpoints_req FROM pg_stat_bgwriter")
             requested = int(cursor.fetchone()[0])
     return wal, requested
-
-
-def _write_path(plan: ScanPlan) -> float:
-    from historian.services.samples import samples_write_batch
-
-    elapsed = 0.0
-    for rows in plan.batches():
-        started = time.perf_counter()
-        samples_write_batch(rows=rows)
-        elapsed += time.perf_counter() - started
-    return elapsed
 
 
 def _write_path_policy(plan: ScanPlan, *, group: int, synchronous_commit: bool) -> float:
@@ -217,18 +164,6 @@ def _write_path_policy(plan: ScanPlan, *, group: int, synchronous_commit: bool) 
     finally:
         if not synchronous_commit:
             execute("RESET synchronous_commit")
-    return elapsed
-
-
-def _raw_copy(plan: ScanPlan) -> float:
-    from django.db import connection, transaction
-
-    elapsed = 0.0
-    for rows in plan.batches():
-        started = time.perf_counter()
-        with transaction.atomic(), connection.cursor() as cursor:
-            _copy_history(cursor.cursor, rows)
-        elapsed += time.perf_counter() - started
     return elapsed
 
 
@@ -284,7 +219,7 @@ def _history_copy_strategy(rows: Sequence) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        _copy_history(cursor.cursor, rows)
+        history_copy(cursor.cursor, rows)
 
 
 @dataclass(frozen=True)
@@ -343,7 +278,7 @@ def _current_values(tag_ids: Sequence[int], start: datetime, repeats: int, serve
 
     from historian.services.samples import current_values_write
 
-    _truncate(CURRENT_VALUE_TABLE)
+    tables_truncate(CURRENT_VALUE_TABLE)
     with transaction.atomic():
         current_values_write(rows=_scan(tag_ids, start, seed=0))
     execute(f"VACUUM (ANALYZE) {CURRENT_VALUE_TABLE}")
@@ -446,9 +381,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     history_count = f"SELECT count(*) FROM {SAMPLE_TABLE}"
 
     # (a) the project's write path, (b) raw binary COPY of the same rows.
-    _checkpoint()
+    checkpoint()
     wal_before, checkpoints_before = _server_counters()
-    write_path_s = _write_path(plan)
+    write_path_s = write_path_time(plan)
     wal_after, checkpoints_after = _server_counters()
     server = {
         "wal_bytes_per_value_write_path": round((wal_after - wal_before) / args.values, 1),
@@ -456,9 +391,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if (stored := _count(history_count)) != args.values:
         raise RuntimeError(f"the write path stored {stored} of {args.values} rows")
-    _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+    tables_truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
     wal_before, checkpoints_before = _server_counters()
-    raw_copy_s = _raw_copy(plan)
+    raw_copy_s = raw_copy_time(plan)
     wal_after, checkpoints_after = _server_counters()
     server["wal_bytes_per_value_raw_copy"] = round((wal_after - wal_before) / args.values, 1)
     server["checkpoints_requested_raw_copy"] = checkpoints_after - checkpoints_before
@@ -472,7 +407,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         ("async_commit", 1, False),
         (f"coalesced_{args.coalesce}_async_commit", args.coalesce, False),
     ):
-        _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+        tables_truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
         policies[key] = _write_path_policy(plan, group=group, synchronous_commit=synchronous)
         if (stored := _count(history_count)) != args.values:
             raise RuntimeError(f"the write path ({key}) stored {stored} of {args.values} rows")
@@ -483,14 +418,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
     # (d) a small sample one INSERT at a time, and through executemany.
     small = ScanPlan(tag_ids=tag_ids, values=args.insert_rows, batch=args.batch, start=start)
-    _truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
+    tables_truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
     per_row_s = _per_row_insert(small, many=False)
-    _truncate(SAMPLE_TABLE)
+    tables_truncate(SAMPLE_TABLE)
     executemany_s = _per_row_insert(small, many=True)
     if (stored := _count(history_count)) != args.insert_rows:
         raise RuntimeError(f"executemany stored {stored} of {args.insert_rows} rows")
-    _truncate(SAMPLE_TABLE)
-    small_copy_s = _raw_copy(small)
+    tables_truncate(SAMPLE_TABLE)
+    small_copy_s = raw_copy_time(small)
 
     result = _figures(args, info, write_path_s, raw_copy_s, cv, per_row_s, executemany_s, small_copy_s)
     result["coalesce"] = args.coalesce

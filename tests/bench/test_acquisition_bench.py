@@ -13,6 +13,8 @@ FIGURES = [
     "worker_cpu_ms_per_1000_values",
     "bare_cpu_ms_per_1000_values",
     "ratio_cpu_to_bare",
+    "worker_rss_mb",
+    "worker_rss_mb_per_10k_tags",
 ]
 
 
