@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+import numpy as np
 from psycopg import sql
 
 from historian.quality import Quality
-from historian.sample_types import SAMPLE_TABLE
+from historian.sample_types import SAMPLE_TABLE, copy_binary_batch, datetime_to_us
 
-from .common import MAX_PIXELS, USABLE_SQL, Point, check_range, check_volume, read_cursor, tag_readings
+from .common import MAX_PIXELS, Point, check_range, check_volume, read_cursor, tag_readings
 from .errors import HistoryQueryError
 from .resolution import ORIGIN, RAW, Resolution, buckets_query, check_resolution, resolution_for
 
@@ -58,10 +59,70 @@ def plot_values(
 
 
 def _raw_plot(cursor, tag_ids: list[int], start: datetime, end: datetime, width: timedelta) -> dict[int, list[Point]]:
-    """One pass over the raw samples in the database: per pixel, [seconds from start, value] pairs of the first,
-    lowest (earliest if tied), highest (earliest if tied) and last usable sample, and the first other one."""
-    cursor.execute(_RAW_PLOT, [width, start, start, tag_ids, start, end])
-    return _points(cursor, tag_ids, start)
+    """Per pixel, [seconds from start, value] pairs of the first, lowest (earliest if tied), highest (earliest if
+    tied) and last usable sample, and the first other one.
+
+    The samples come in time order by binary COPY and are bucketed by numpy: a day of 1 s samples is 86,400 rows,
+    and the same per-pixel answer computed by SQL aggregates (an array built and compared per row) took 2.8 times
+    as long as a naive date_bin query that answers less (bench/query.py)."""
+    statement = sql.SQL(
+        "COPY (SELECT time, tag_id, coalesce(value, 'NaN'::float8), quality FROM {table} "
+        "WHERE tag_id = ANY({ids}::int4[]) AND time >= {start} AND time < {end} ORDER BY tag_id, time) "
+        "TO STDOUT (FORMAT BINARY)"
+    ).format(
+        table=sql.Identifier(SAMPLE_TABLE),
+        ids=sql.Literal("{" + ",".join(map(str, map(int, tag_ids))) + "}"),
+        start=sql.Literal(start),
+        end=sql.Literal(end),
+    )
+    with cursor.copy(statement) as copy:
+        batch = copy_binary_batch(b"".join(copy))
+    origin_us = datetime_to_us(start)
+    width_us = max(width // timedelta(microseconds=1), 1)
+    rows: list[tuple] = []
+    bounds = np.searchsorted(batch.tag_id, np.asarray(tag_ids, dtype=np.int32), side="left")
+    ends = np.searchsorted(batch.tag_id, np.asarray(tag_ids, dtype=np.int32), side="right")
+    for tag_id, first, last in zip(tag_ids, bounds.tolist(), ends.tolist(), strict=True):
+        offsets = batch.time_us[first:last] - origin_us
+        rows.extend(_pixel_rows(tag_id, offsets, batch.value[first:last], batch.quality[first:last], width_us))
+    return _points(rows, tag_ids, start)
+
+
+def _pixel_rows(tag_id: int, offsets: np.ndarray, values: np.ndarray, qualities: np.ndarray, width_us: int) -> list:
+    """One tag's samples (time order; offsets in µs from the start) as _points' per-pixel rows."""
+    pixels = offsets // width_us
+    seconds = offsets / 1e6
+    good = ((qualities & 192) == 192) & np.isfinite(values)
+    found: dict[int, list] = {}
+    if good.any():
+        g_pixels, g_seconds, g_values = pixels[good], seconds[good], values[good]
+        starts = np.flatnonzero(np.r_[True, g_pixels[1:] != g_pixels[:-1]])
+        stops = np.r_[starts[1:], len(g_pixels)] - 1
+        counts = stops - starts + 1
+        low = _first_equal(g_values, np.minimum.reduceat(g_values, starts), starts, counts)
+        high = _first_equal(g_values, np.maximum.reduceat(g_values, starts), starts, counts)
+        for pixel, first_t, first_v, low_v, low_t, high_v, high_t, last_t, last_v in zip(
+            *(a.tolist() for a in (g_pixels[starts], g_seconds[starts], g_values[starts])),
+            *(a.tolist() for a in (g_values[low], g_seconds[low], g_values[high], g_seconds[high])),
+            *(a.tolist() for a in (g_seconds[stops], g_values[stops])),
+            strict=True,
+        ):
+            found[pixel] = [[first_t, first_v], [low_v, low_t], [high_v, -high_t], [last_t, last_v], None]
+    bad = ~good
+    if bad.any():
+        b_pixels, b_seconds, b_qualities = pixels[bad], seconds[bad], qualities[bad]
+        starts = np.flatnonzero(np.r_[True, b_pixels[1:] != b_pixels[:-1]])
+        for pixel, t, q in zip(
+            b_pixels[starts].tolist(), b_seconds[starts].tolist(), b_qualities[starts].tolist(), strict=True
+        ):
+            found.setdefault(pixel, [None, None, None, None, None])[4] = [t, q]
+    return [(tag_id, pixel, *found[pixel]) for pixel in sorted(found)]
+
+
+def _first_equal(values: np.ndarray, targets: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per group (`starts`, `counts`), the index of the first value equal to its group's target (its min or max)."""
+    hits = np.flatnonzero(values == np.repeat(targets, counts))
+    return hits[np.searchsorted(hits, starts)]
 
 
 def _points(rows, tag_ids: list[int], start: datetime) -> dict[int, list[Point]]:
@@ -89,17 +150,6 @@ def _points(rows, tag_ids: list[int], start: datetime) -> dict[int, list[Point]]
 
 def _offset(item: tuple) -> float:
     return item[0]
-
-
-_RAW_PLOT = sql.SQL(
-    "SELECT tag_id, pixel, min(ARRAY[t, value]) FILTER (WHERE good), min(ARRAY[value, t]) FILTER (WHERE good), "
-    "max(ARRAY[value, -t]) FILTER (WHERE good), max(ARRAY[t, value]) FILTER (WHERE good), "
-    "min(ARRAY[t, quality]) FILTER (WHERE NOT good) "
-    "FROM (SELECT tag_id, date_bin(%s::interval, time, %s::timestamptz) AS pixel, value, quality, "
-    "extract(epoch FROM time - %s::timestamptz)::float8 AS t, {usable} AS good "
-    "FROM {table} WHERE tag_id = ANY(%s::int4[]) AND time >= %s AND time < %s) AS s "
-    "GROUP BY 1, 2 ORDER BY 1, 2"
-).format(usable=USABLE_SQL, table=sql.Identifier(SAMPLE_TABLE))
 
 
 # Per pixel from rollup buckets: first / last at their times, min / max at their bucket's middle (clamped between its

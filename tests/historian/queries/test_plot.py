@@ -1,3 +1,5 @@
+import math
+import random
 from datetime import timedelta
 
 import pytest
@@ -53,6 +55,61 @@ def test_bad_samples_break_the_line(make_tag):
     write(tag, [(s(0), 5.0), (s(10), None, Quality.BAD_COMM_FAILURE), (s(20), 6.0)])
     points = plot_values(tag_ids=[tag.pk], start=T0, end=s(30), pixels=3).series[tag.pk]
     assert points == [(s(0), 5.0, Quality.GOOD), (s(10), None, Quality.BAD_COMM_FAILURE), (s(20), 6.0, Quality.GOOD)]
+
+
+def _reference_plot(samples: list[tuple], start, width: timedelta) -> list[tuple]:
+    """What a raw plot must give, computed the slow, obvious way: per pixel the first, lowest (earliest if tied),
+    highest (earliest if tied) and last usable sample and the first unusable one, in time order, each once."""
+    by_pixel: dict[int, list[tuple]] = {}
+    for t, v, q in sorted(samples, key=lambda sample: sample[0]):
+        by_pixel.setdefault((t - start) // width, []).append((t, v, q))
+    points = []
+    for pixel in sorted(by_pixel):
+        usable = [(t, v) for t, v, q in by_pixel[pixel] if q & 192 == 192 and v is not None and math.isfinite(v)]
+        other = [(t, q) for t, v, q in by_pixel[pixel] if not (q & 192 == 192 and v is not None and math.isfinite(v))]
+        found = []
+        if usable:
+            low = min(usable, key=lambda sample: (sample[1], sample[0]))
+            high = min(usable, key=lambda sample: (-sample[1], sample[0]))
+            found += [(t, v, Quality.GOOD) for t, v in (usable[0], low, high, usable[-1])]
+        if other:
+            found.append((other[0][0], None, other[0][1]))
+        found.sort(key=lambda point: point[0])
+        for point in found:
+            if not points or points[-1][:2] != point[:2]:
+                points.append(point)
+    return points
+
+
+def test_raw_plots_of_several_tags_equal_the_obvious_per_pixel_answer(make_tag):
+    """Random samples with ties, spikes, infinite values and bad stretches, at a pixel width that is no whole
+    number of seconds: the plot of each tag equals the reference, point for point."""
+    rng = random.Random(17)
+    tags = [make_tag(), make_tag()]
+    expected = {}
+    for tag in tags:
+        samples = []
+        for second in range(0, 3000, rng.choice((1, 1, 2, 7))):
+            at = s(second + rng.choice((0, 0.25, 0.5)))
+            roll = rng.random()
+            if roll < 0.04:
+                samples.append((at, None, Quality.BAD_COMM_FAILURE))
+            elif roll < 0.06:
+                samples.append((at, rng.choice((math.inf, -math.inf)), Quality.GOOD))
+            elif roll < 0.08:
+                samples.append((at, 3.0, Quality.UNCERTAIN_LAST_USABLE))
+            else:
+                samples.append((at, float(rng.choice((1, 2, 2, 3, 5, 8, 500))), Quality.GOOD))
+        write(tag, samples)
+        width = (s(3000) - T0) / 137
+        expected[tag.pk] = _reference_plot(samples, T0, width)
+
+    plot = plot_values(tag_ids=[t.pk for t in tags], start=T0, end=s(3000), pixels=137)
+
+    assert plot.resolution is RAW
+    for tag in tags:
+        assert [tuple(p) for p in plot.series[tag.pk]] == expected[tag.pk]
+        assert len(expected[tag.pk]) > 137  # most pixels give several points
 
 
 def test_plot_values_from_a_rollup_keep_the_spike(spiky, rollups):
