@@ -1,12 +1,14 @@
 """Query benchmark: what the history reads cost next to the naive SQL a developer would write for the same answer.
 
     python -m bench.query [--days 365] [--fast-tags 2] [--wide-tags 10000] [--wide-hours 6] [--repeats 10]
+                          [--load-workers 2]
     make bench QUERY_BENCH_ARGS="--days 30"   # after bench.ingest, on the embedded PostgreSQL of the `bench` profile
 
 Runs in a database of its own (`millwright_bench_query` by default), set up like bench.ingest (fresh, migrated,
 dropped at the end unless --keep-database). Loads, server-side: --days of 1 s samples for --fast-tags tags (a
 sine with noise, a rare spike, a rare bad sample) and --wide-hours of 60 s samples for --wide-tags tags, all ending
-at the current minute, and their current values; then the 1-minute and 1-hour rollups (plain PostgreSQL: each
+at the current minute (a day or an hour per statement, --load-workers sessions at once: one per core), and their
+current values; then the 1-minute and 1-hour rollups (plain PostgreSQL: each
 chunk's INSERT and the upsert of its 1m rollup rows are one statement, the rollup computed by the project's own
 rollup SQL from the INSERT's RETURNING rows, so the samples are never read back; then the 1h rollups from the 1m
 ones in one statement, the watermarks set at the end of the load, and the project's `rollups_refresh` for whatever
@@ -30,10 +32,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TextIO
@@ -114,9 +118,12 @@ def _insert_and_roll(cursor, params: list, *, roll: bool, expected: int) -> int:
     return expected
 
 
-def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int, wide_hours: int) -> int:
+def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int, wide_hours: int, workers: int) -> int:
     """Generate the samples; on plain PostgreSQL also their 1m rollups, chunk by chunk as they are inserted (the
-    rollup state is then set by `_rollups_build`)."""
+    rollup state is then set by `_rollups_build`). Chunks (a day of the fast tags, an hour of the wide ones) go to
+    `workers` sessions at once: generating rows is the server's CPU, one core per session, and no two chunks share
+    a partition day's rollup bucket or a sample. Each chunk sets its own random seed: the data do not depend on
+    which session ran it."""
     from django.db import connection, transaction
 
     from historian.storage import sample_storage
@@ -127,29 +134,36 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
     day_count = (end.date() - start.date()).days + 1
     with transaction.atomic(), connection.cursor() as cursor:
         storage.prepare_days(cursor, [start.date() + timedelta(days=n) for n in range(day_count)])
-        cursor.execute("SELECT setseed(0.42)")
-    rows = 0
-    started = time.perf_counter()
+    chunks: list[tuple[Sequence[int], datetime, datetime, timedelta]] = []
     day = start
     while day < end:
-        until = min(day + timedelta(days=1), end)
-        with transaction.atomic(), connection.cursor() as cursor:
-            expected = len(fast) * int((until - day).total_seconds())
-            rows += _insert_and_roll(
-                cursor, [list(fast), day, until, timedelta(seconds=1)], roll=roll, expected=expected
-            )
-        day = until
-        if (day - start).days % 30 == 0 or day == end:
-            _progress(f"  loaded {(day - start).days} of {days} days of 1 s samples ({rows:,} rows)")
-    wide_start = end - timedelta(hours=wide_hours)
-    hour = wide_start
+        chunks.append((fast, day, min(day + timedelta(days=1), end), timedelta(seconds=1)))
+        day += timedelta(days=1)
+    hour = end - timedelta(hours=wide_hours)
     while hour < end:
-        with transaction.atomic(), connection.cursor() as cursor:
-            step = timedelta(seconds=60)
-            params = [list(wide), hour, hour + timedelta(hours=1), step]
-            rows += _insert_and_roll(cursor, params, roll=roll, expected=len(wide) * 60)
+        chunks.append((wide, hour, hour + timedelta(hours=1), timedelta(seconds=60)))
         hour += timedelta(hours=1)
-    _progress(f"  loaded {wide_hours} h of 60 s samples of {len(wide):,} tags; {rows:,} rows in all")
+
+    def load(number: int) -> int:
+        tags, first, until, step = chunks[number]
+        expected = len(tags) * int((until - first) / step)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT setseed(%s)", [(number % 1000) / 1000])
+            return _insert_and_roll(cursor, [list(tags), first, until, step], roll=roll, expected=expected)
+
+    def loading(number: int) -> int:
+        try:
+            return load(number)
+        finally:
+            connection.close()  # this thread's own connection
+
+    rows = 0
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-load") as pool:
+        for done, count in enumerate(pool.map(loading, range(len(chunks))), start=1):
+            rows += count
+            if done % 30 == 0 or done == len(chunks):
+                _progress(f"  loaded {done} of {len(chunks)} chunks ({rows:,} rows)")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CURRENT_VALUES, [list(fast) + list(wide)])
     _progress(f"  {rows / (time.perf_counter() - started):,.0f} rows/s; vacuum analyze ...")
@@ -300,6 +314,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--wide-hours", type=int, default=6, help="hours of 60 s samples (%(default)s)")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per query (%(default)s)")
     parser.add_argument(
+        "--load-workers",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="database sessions loading at once, one per core up to 4 (%(default)s)",
+    )
+    parser.add_argument(
         "--naive-repeats", type=int, default=3, help="timed calls of each naive plot query (%(default)s)"
     )
     database_arguments(parser, default_name=DEFAULT_DATABASE_NAME)
@@ -310,7 +330,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     parser = _parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    arguments_at_least_one(parser, args, ("days", "fast_tags", "wide_tags", "wide_hours", "repeats", "naive_repeats"))
+    arguments_at_least_one(
+        parser, args, ("days", "fast_tags", "wide_tags", "wide_hours", "repeats", "naive_repeats", "load_workers")
+    )
     bench_django_setup(args)
     result = bench_run(args, lambda: _run(args))
     _report(result, out)
@@ -328,7 +350,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         f"loading {args.days} days of 1 s samples for {len(fast)} tags, {args.wide_hours} h of 60 s for {len(wide):,}"
     )
     load_started = time.perf_counter()
-    rows = _load(fast, wide, end=end, days=args.days, wide_hours=args.wide_hours)
+    rows = _load(fast, wide, end=end, days=args.days, wide_hours=args.wide_hours, workers=args.load_workers)
     _progress("rolling up")
     load_s = time.perf_counter() - load_started
     rollup_s = _rollups_build(end - timedelta(days=args.days), end)
@@ -339,6 +361,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "fast_tags": len(fast),
         "wide_tags": len(wide),
         "wide_hours": args.wide_hours,
+        "load_workers": args.load_workers,
         "rows": rows,
         "load_seconds": round(load_s, 2),
         "rollup_build_seconds": round(rollup_s, 2),
@@ -370,7 +393,8 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
     )
     line(
         f"{result['days']} days of 1 s samples for {result['fast_tags']} tags, {result['wide_hours']} h of 60 s "
-        f"samples for {result['wide_tags']:,} tags: {result['rows']:,} rows; loaded (with the 1m rollups) in "
+        f"samples for {result['wide_tags']:,} tags: {result['rows']:,} rows; loaded (with the 1m rollups, "
+        f"{result['load_workers']} sessions) in "
         f"{result['load_seconds']:.1f} s, 1h rollups and watermarks in {result['rollup_build_seconds']:.1f} s: "
         f"{result['load_and_rollups_seconds']:.1f} s in all"
     )

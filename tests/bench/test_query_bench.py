@@ -69,7 +69,7 @@ def test_the_rollups_built_during_the_load_are_those_the_refresh_computes(transa
     tag_ids = tags_create(21)
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(days=1)
-    _load(tag_ids[:1], tag_ids[1:], end=end, days=1, wide_hours=2)
+    _load(tag_ids[:1], tag_ids[1:], end=end, days=1, wide_hours=2, workers=2)
     _rollups_build(start, end)
     built = _rollup_rows(tag_ids)
     assert len(built["historian_rollup_1m"]) == 24 * 60 + 20 * 2 * 60
