@@ -6,12 +6,16 @@ poll of thousands of tags is decoded, filtered, written and pushed without a Pyt
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
 if TYPE_CHECKING:  # typing.TypeIs is Python 3.13; only the type checker reads it here
     from typing_extensions import TypeIs
@@ -159,19 +163,32 @@ def copy_binary_payload(batch: SampleBatch) -> bytes:
     return b"".join(parts)
 
 
-def copy_binary_batch(data: bytes) -> SampleBatch:
-    """The rows of a COPY (SELECT time, tag_id, value, quality ...) TO STDOUT (FORMAT BINARY) stream whose values
-    are never NULL (coalesced to NaN): read in place by numpy, no Python object per row."""
-    count = (len(data) - len(_COPY_SIGNATURE) - len(_COPY_TRAILER)) // _ROW.itemsize
-    rows = np.frombuffer(data, dtype=_ROW, count=count, offset=len(_COPY_SIGNATURE))
-    if (rows["n"] != 4).any() or (rows["lt"] != 8).any() or (rows["lv"] != 8).any():
-        raise ValueError("a COPY stream of (time, tag_id, value, quality) without NULL values was expected")
-    return SampleBatch(
-        time_us=rows["t"].astype(np.int64) + PG_EPOCH_US,
-        tag_id=rows["g"].astype(np.int32),
-        value=rows["v"].astype(np.float64),
-        quality=rows["q"].astype(np.int16),
-    )
+class NumpyArrayLoader(Loader):
+    """A one-dimensional binary PostgreSQL array without NULL elements, loaded as a numpy array in a few numpy
+    operations (psycopg would build a Python object per element). Register a subclass per element type on one
+    cursor's adapters (`numpy_array_loaders`); timestamptz elements stay microseconds since PostgreSQL's epoch
+    (add PG_EPOCH_US for Unix microseconds)."""
+
+    format = Format.BINARY
+    element: np.dtype = np.dtype(">i8")
+
+    def load(self, data: Buffer) -> np.ndarray:
+        ndim, has_null, _oid = struct.unpack_from(">iii", data)
+        native = self.element.newbyteorder("=")
+        if ndim == 0:
+            return np.empty(0, dtype=native)
+        if ndim != 1 or has_null:
+            raise ValueError("a one-dimensional array without NULL elements was expected")
+        (count,) = struct.unpack_from(">i", data, 12)
+        items = np.frombuffer(data, dtype=[("len", ">i4"), ("v", self.element)], count=count, offset=20)
+        return items["v"].astype(native)
+
+
+def numpy_array_loaders(cursor: Any) -> None:
+    """Make `cursor` (binary results) load timestamptz[], float8[], int4[] and int2[] columns as numpy arrays."""
+    for oid, element in ((1185, ">i8"), (1022, ">f8"), (1007, ">i4"), (1005, ">i2")):
+        loader = type(f"NumpyArrayLoader{oid}", (NumpyArrayLoader,), {"element": np.dtype(element)})
+        cursor.adapters.register_loader(oid, loader)
 
 
 class TextSampleRow(NamedTuple):
