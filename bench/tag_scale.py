@@ -315,17 +315,17 @@ def _report(result: dict[str, Any], out: TextIO) -> None:
         ("  of which added by the tags, MB/10k", "worker_rss_added_mb_per_10k_tags", "{:.1f}"),
         ("  of which the poll configuration, MB/10k", "worker_rss_config_mb_per_10k_tags", "{:.1f}"),
     ]
-    line(f"  {'figure':<44}" + "".join(f"{size['tags']:>18,}" for size in sizes))
+    line(f"  {'figure':<44}" + "".join(f"{size['tags']:>20,}" for size in sizes))
     for label, key, form in rows:
         cells = []
         for size in sizes:
             if key not in size:
-                cells.append(f"{'-':>18}")
+                cells.append(f"{'-':>20}")
                 continue
             text = form.format(size[key])
             if key in base and base[key] and size is not base and isinstance(size[key], int | float):
                 text += f" ({size[key] / base[key]:.1f}x)"
-            cells.append(f"{text:>18}")
+            cells.append(f"{text:>20}")
         line(f"  {label:<44}" + "".join(cells))
     line(
         "  targets: worker RSS <= 300 MB per 10k tags polled; snapshot of 100k tags <= 100 ms; "
