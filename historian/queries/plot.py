@@ -53,9 +53,7 @@ def plot_values(
         if query is None:
             return PlotValues(source, width, {tag_id: [] for tag_id in ids})
         buckets, params = query
-        statement = _ROLLUP_PLOT.format(origin=sql.Literal(ORIGIN), buckets=buckets)
-        cursor.execute(statement, [width, source.width / 2, *params, start])
-        return PlotValues(source, width, _points(cursor, ids, start))
+        return PlotValues(source, width, _rollup_plot(cursor, ids, start, width, source.width, buckets, params))
 
 
 def _raw_plot(cursor, tag_ids: list[int], start: datetime, end: datetime, width: timedelta) -> dict[int, list[Point]]:
@@ -67,11 +65,14 @@ def _raw_plot(cursor, tag_ids: list[int], start: datetime, end: datetime, width:
     per row) took 2.8 times as long as a naive date_bin query that answers less (bench/query.py)."""
     numpy_array_loaders(cursor)
     cursor.execute(_RAW_ARRAYS, [tag_ids, start, end])
-    origin = datetime_to_us(start) - PG_EPOCH_US
-    width_us = max(width // timedelta(microseconds=1), 1)
+    at = datetime_to_us(start) - PG_EPOCH_US
+    width_us = max(width // _US, 1)
     rows: list[tuple] = []
     for tag_id, times, values, qualities in cursor:
-        rows.extend(_pixel_rows(tag_id, times - origin, values, qualities, width_us))
+        seconds = (times - at) / 1e6
+        good = ((qualities & 192) == 192) & np.isfinite(values)
+        columns = _Columns(seconds, values, seconds, values, seconds, values, seconds, values, seconds, qualities)
+        rows.extend(_pixel_rows(tag_id, (times - at) // width_us, good, ~good, columns))
     return _points(rows, tag_ids, start)
 
 
@@ -82,32 +83,91 @@ _RAW_ARRAYS = sql.SQL(
 ).format(table=sql.Identifier(SAMPLE_TABLE))
 
 
-def _pixel_rows(tag_id: int, offsets: np.ndarray, values: np.ndarray, qualities: np.ndarray, width_us: int) -> list:
-    """One tag's samples (time order; offsets in µs from the start) as _points' per-pixel rows."""
-    pixels = offsets // width_us
-    seconds = offsets / 1e6
-    good = ((qualities & 192) == 192) & np.isfinite(values)
+def _rollup_plot(
+    cursor,
+    tag_ids: list[int],
+    start: datetime,
+    width: timedelta,
+    bucket_width: timedelta,
+    buckets: sql.Composable,
+    params: list,
+) -> dict[int, list[Point]]:
+    """The same per pixel from rollup buckets: first / last at their times, min / max at their bucket's middle
+    (clamped between its first and last sample), bad samples (quality unknown: BAD) just after the bucket's last
+    good one, or at its start. Pixels are whole numbers of buckets, aligned on ORIGIN."""
+    numpy_array_loaders(cursor)
+    cursor.execute(_ROLLUP_ARRAYS.format(buckets=buckets), params)
+    at = datetime_to_us(start) - PG_EPOCH_US
+    origin = datetime_to_us(ORIGIN) - PG_EPOCH_US
+    width_us, half = width // _US, bucket_width // _US // 2
+    rows: list[tuple] = []
+    for tag_id, bucket, count, low, high, first_time, first_value, last_time, last_value, bad_count in cursor:
+        middle = (np.minimum(np.maximum(bucket + half, first_time), last_time) - at) / 1e6
+        bad_time = (np.where(count > 0, last_time + 1, bucket) - at) / 1e6
+        columns = _Columns(
+            (first_time - at) / 1e6, first_value, middle, low, middle, high, (last_time - at) / 1e6, last_value,
+            bad_time, np.zeros(len(bucket), dtype=np.int16),
+        )  # fmt: skip
+        rows.extend(_pixel_rows(tag_id, (bucket - origin) // width_us, count > 0, bad_count > 0, columns))
+    return _points(rows, tag_ids, start)
+
+
+_ROLLUP_ARRAYS = sql.SQL(
+    "SELECT tag_id, array_agg(bucket ORDER BY bucket), array_agg(sample_count::int4 ORDER BY bucket), "
+    "array_agg(coalesce(low, 'NaN') ORDER BY bucket), array_agg(coalesce(high, 'NaN') ORDER BY bucket), "
+    "array_agg(coalesce(first_time, bucket) ORDER BY bucket), array_agg(coalesce(first_value, 'NaN') ORDER BY bucket), "
+    "array_agg(coalesce(last_time, bucket) ORDER BY bucket), array_agg(coalesce(last_value, 'NaN') ORDER BY bucket), "
+    "array_agg(bad_count::int4 ORDER BY bucket) "
+    "FROM ({buckets}) AS b(tag_id, bucket, sample_count, low, high, total, total_sq, first_time, first_value, "
+    "last_time, last_value, bad_count) GROUP BY tag_id ORDER BY tag_id"
+)
+_US = timedelta(microseconds=1)
+
+
+class _Columns(NamedTuple):
+    """Per row of one tag (a sample, or a rollup bucket), in time order: the time (seconds from the plot's start)
+    and value each row offers as its first, lowest, highest and last point, and its unusable point's time and
+    quality."""
+
+    first_t: np.ndarray
+    first_v: np.ndarray
+    low_t: np.ndarray
+    low_v: np.ndarray
+    high_t: np.ndarray
+    high_v: np.ndarray
+    last_t: np.ndarray
+    last_v: np.ndarray
+    bad_t: np.ndarray
+    bad_q: np.ndarray
+
+
+def _pixel_rows(tag_id: int, pixels: np.ndarray, good: np.ndarray, bad: np.ndarray, columns: _Columns) -> list:
+    """One tag's rows (time order) as _points' per-pixel rows: per pixel, the first row's first point, the lowest
+    and the highest (the earliest row if tied), the last row's last point, among the `good` rows; and the first
+    `bad` row's unusable point."""
+    c = columns
     found: dict[int, list] = {}
     if good.any():
-        g_pixels, g_seconds, g_values = pixels[good], seconds[good], values[good]
+        g_pixels = pixels[good]
         starts = np.flatnonzero(np.r_[True, g_pixels[1:] != g_pixels[:-1]])
         stops = np.r_[starts[1:], len(g_pixels)] - 1
         counts = stops - starts + 1
-        low = _first_equal(g_values, np.minimum.reduceat(g_values, starts), starts, counts)
-        high = _first_equal(g_values, np.maximum.reduceat(g_values, starts), starts, counts)
-        for pixel, first_t, first_v, low_v, low_t, high_v, high_t, last_t, last_v in zip(
-            *(a.tolist() for a in (g_pixels[starts], g_seconds[starts], g_values[starts])),
-            *(a.tolist() for a in (g_values[low], g_seconds[low], g_values[high], g_seconds[high])),
-            *(a.tolist() for a in (g_seconds[stops], g_values[stops])),
+        low_v, high_v = c.low_v[good], c.high_v[good]
+        low = _first_equal(low_v, np.minimum.reduceat(low_v, starts), starts, counts)
+        high = _first_equal(high_v, np.maximum.reduceat(high_v, starts), starts, counts)
+        first_t, first_v, last_t, last_v = c.first_t[good], c.first_v[good], c.last_t[good], c.last_v[good]
+        for pixel, ft, fv, lv, lt, hv, ht, zt, zv in zip(
+            *(a.tolist() for a in (g_pixels[starts], first_t[starts], first_v[starts])),
+            *(a.tolist() for a in (low_v[low], c.low_t[good][low], high_v[high], c.high_t[good][high])),
+            *(a.tolist() for a in (last_t[stops], last_v[stops])),
             strict=True,
         ):
-            found[pixel] = [[first_t, first_v], [low_v, low_t], [high_v, -high_t], [last_t, last_v], None]
-    bad = ~good
+            found[pixel] = [[ft, fv], [lv, lt], [hv, -ht], [zt, zv], None]
     if bad.any():
-        b_pixels, b_seconds, b_qualities = pixels[bad], seconds[bad], qualities[bad]
+        b_pixels = pixels[bad]
         starts = np.flatnonzero(np.r_[True, b_pixels[1:] != b_pixels[:-1]])
         for pixel, t, q in zip(
-            b_pixels[starts].tolist(), b_seconds[starts].tolist(), b_qualities[starts].tolist(), strict=True
+            b_pixels[starts].tolist(), c.bad_t[bad][starts].tolist(), c.bad_q[bad][starts].tolist(), strict=True
         ):
             found.setdefault(pixel, [None, None, None, None, None])[4] = [t, q]
     return [(tag_id, pixel, *found[pixel]) for pixel in sorted(found)]
@@ -144,20 +204,3 @@ def _points(rows, tag_ids: list[int], start: datetime) -> dict[int, list[Point]]
 
 def _offset(item: tuple) -> float:
     return item[0]
-
-
-# Per pixel from rollup buckets: first / last at their times, min / max at their bucket's middle (clamped between its
-# first and last sample), bad samples (quality unknown: BAD) just after the bucket's last good one, or at its start.
-_ROLLUP_PLOT = sql.SQL(
-    "SELECT tag_id, pixel, min(ARRAY[tf, first_value]) FILTER (WHERE n > 0), min(ARRAY[low, tm]) FILTER (WHERE n > 0), "
-    "max(ARRAY[high, -tm]) FILTER (WHERE n > 0), max(ARRAY[tl, last_value]) FILTER (WHERE n > 0), "
-    "min(ARRAY[tb, 0]) FILTER (WHERE bad_count > 0) "
-    "FROM (SELECT b.tag_id, date_bin(%s::interval, b.bucket, {origin}) AS pixel, b.sample_count AS n, b.bad_count, "
-    "b.low, b.high, b.first_value, b.last_value, extract(epoch FROM b.first_time - o.t)::float8 AS tf, "
-    "extract(epoch FROM least(greatest(b.bucket + %s::interval, b.first_time), b.last_time) - o.t)::float8 AS tm, "
-    "extract(epoch FROM b.last_time - o.t)::float8 AS tl, extract(epoch FROM CASE WHEN b.sample_count > 0 "
-    "THEN b.last_time + interval '1 microsecond' ELSE b.bucket END - o.t)::float8 AS tb "
-    "FROM ({buckets}) AS b(tag_id, bucket, sample_count, low, high, total, total_sq, first_time, first_value, "
-    "last_time, last_value, bad_count) CROSS JOIN (SELECT %s::timestamptz AS t) AS o) AS s "
-    "GROUP BY 1, 2 ORDER BY 1, 2"
-)

@@ -3,11 +3,13 @@ import random
 from datetime import timedelta
 
 import pytest
+from psycopg import sql
 
 from historian.quality import Quality
+from historian.queries.common import read_cursor
 from historian.queries.errors import HistoryQueryError
-from historian.queries.plot import plot_values
-from historian.queries.resolution import HOUR, MINUTE, RAW
+from historian.queries.plot import _points, plot_values
+from historian.queries.resolution import HOUR, MINUTE, ORIGIN, RAW, buckets_query
 
 from .conftest import T0, write
 
@@ -110,6 +112,55 @@ def test_raw_plots_of_several_tags_equal_the_obvious_per_pixel_answer(make_tag):
     for tag in tags:
         assert [tuple(p) for p in plot.series[tag.pk]] == expected[tag.pk]
         assert len(expected[tag.pk]) > 137  # most pixels give several points
+
+
+# The rollup plot as SQL aggregates computed it before it moved to numpy: the reference the new one must equal.
+_SQL_ROLLUP_PLOT = sql.SQL(
+    "SELECT tag_id, pixel, min(ARRAY[tf, first_value]) FILTER (WHERE n > 0), min(ARRAY[low, tm]) FILTER (WHERE n > 0), "
+    "max(ARRAY[high, -tm]) FILTER (WHERE n > 0), max(ARRAY[tl, last_value]) FILTER (WHERE n > 0), "
+    "min(ARRAY[tb, 0]) FILTER (WHERE bad_count > 0) "
+    "FROM (SELECT b.tag_id, date_bin(%s::interval, b.bucket, {origin}) AS pixel, b.sample_count AS n, b.bad_count, "
+    "b.low, b.high, b.first_value, b.last_value, extract(epoch FROM b.first_time - o.t)::float8 AS tf, "
+    "extract(epoch FROM least(greatest(b.bucket + %s::interval, b.first_time), b.last_time) - o.t)::float8 AS tm, "
+    "extract(epoch FROM b.last_time - o.t)::float8 AS tl, extract(epoch FROM CASE WHEN b.sample_count > 0 "
+    "THEN b.last_time + interval '1 microsecond' ELSE b.bucket END - o.t)::float8 AS tb "
+    "FROM ({buckets}) AS b(tag_id, bucket, sample_count, low, high, total, total_sq, first_time, first_value, "
+    "last_time, last_value, bad_count) CROSS JOIN (SELECT %s::timestamptz AS t) AS o) AS s "
+    "GROUP BY 1, 2 ORDER BY 1, 2"
+)
+
+
+@pytest.mark.parametrize(("resolution", "pixels"), [(MINUTE, 97), (MINUTE, 700), (HOUR, 13)])
+def test_rollup_plots_equal_what_the_sql_aggregates_gave(make_tag, rollups, resolution, pixels):
+    """Random minutes with ties, spikes and bad stretches over two days, rolled up, plotted over a range that starts
+    and ends inside buckets (summarised from raw samples): point for point the old answer."""
+    rng = random.Random(23)
+    tags = [make_tag(), make_tag()]
+    for tag in tags:
+        samples = []
+        for second in range(0, 2 * 86400, rng.choice((20, 30, 45, 90))):
+            roll = rng.random()
+            if roll < 0.03:
+                samples.append((s(second), None, Quality.BAD_COMM_FAILURE))
+            else:
+                samples.append((s(second), float(rng.choice((1, 2, 2, 3, 5, 8, 500))), Quality.GOOD))
+        write(tag, samples)
+    rollups(tag_ids=[t.pk for t in tags])
+    start, end = s(1234.5), s(2 * 86400 - 777)
+    ids = [t.pk for t in tags]
+
+    plot = plot_values(tag_ids=ids, start=start, end=end, pixels=pixels, resolution=resolution)
+
+    with read_cursor() as cursor:
+        buckets, params = buckets_query(cursor, tag_ids=ids, start=start, end=end, resolution=resolution)
+        cursor.execute(
+            _SQL_ROLLUP_PLOT.format(origin=sql.Literal(ORIGIN), buckets=buckets),
+            [plot.bucket_width, resolution.width / 2, *params, start],
+        )
+        expected = _points(cursor.fetchall(), ids, start)
+    assert plot.resolution is resolution
+    assert plot.series == expected
+    assert all(len(expected[t]) > pixels / 2 for t in ids)
 
 
 def test_plot_values_from_a_rollup_keep_the_spike(spiky, rollups):
