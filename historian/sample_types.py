@@ -184,10 +184,16 @@ class NumpyArrayLoader(Loader):
         return items["v"].astype(native)
 
 
+#: The loader of each array type numpy takes as is, by the array type's oid: timestamptz[], float8[], int4[], int2[].
+_NUMPY_ARRAY_LOADERS = {
+    oid: type(f"NumpyArrayLoader{oid}", (NumpyArrayLoader,), {"element": np.dtype(element)})
+    for oid, element in ((1185, ">i8"), (1022, ">f8"), (1007, ">i4"), (1005, ">i2"))
+}
+
+
 def numpy_array_loaders(cursor: Any) -> None:
     """Make `cursor` (binary results) load timestamptz[], float8[], int4[] and int2[] columns as numpy arrays."""
-    for oid, element in ((1185, ">i8"), (1022, ">f8"), (1007, ">i4"), (1005, ">i2")):
-        loader = type(f"NumpyArrayLoader{oid}", (NumpyArrayLoader,), {"element": np.dtype(element)})
+    for oid, loader in _NUMPY_ARRAY_LOADERS.items():
         cursor.adapters.register_loader(oid, loader)
 
 

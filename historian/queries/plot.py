@@ -69,10 +69,11 @@ def _raw_plot(cursor, tag_ids: list[int], start: datetime, end: datetime, width:
     width_us = max(width // _US, 1)
     rows: list[tuple] = []
     for tag_id, times, values, qualities in cursor:
-        seconds = (times - at) / 1e6
+        offsets = times - at
+        seconds = offsets / 1e6
         good = ((qualities & 192) == 192) & np.isfinite(values)
         columns = _Columns(seconds, values, seconds, values, seconds, values, seconds, values, seconds, qualities)
-        rows.extend(_pixel_rows(tag_id, (times - at) // width_us, good, ~good, columns))
+        rows.extend(_pixel_rows(tag_id, offsets // width_us, good, ~good, columns))
     return _points(rows, tag_ids, start)
 
 
