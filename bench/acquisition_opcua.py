@@ -46,6 +46,7 @@ from bench.common import (
     layout_plant_create,
     phase_result,
     process_stop,
+    scalar,
     server_info,
     tags_create,
     ticks,
@@ -214,14 +215,6 @@ def _device_create(endpoint: str, values: int, scan_ms: int) -> None:
     )
 
 
-def _count(statement: str) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement)
-        return cursor.fetchone()[0]
-
-
 def _project_path(values: int, scan_ms: int, seconds: float, warmup_timeout: float) -> dict:
     from ingest.acquisition.subscriptions import SubscriptionRunner
 
@@ -230,7 +223,7 @@ def _project_path(values: int, scan_ms: int, seconds: float, warmup_timeout: flo
     step_s: list[float] = []
     try:
         deadline = time.monotonic() + warmup_timeout
-        while _count("SELECT count(*) FROM historian_current_value") < values:
+        while scalar("SELECT count(*) FROM historian_current_value") < values:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"project path: not every tag had a value within {warmup_timeout} s")
             runner.step()
@@ -239,7 +232,7 @@ def _project_path(values: int, scan_ms: int, seconds: float, warmup_timeout: flo
         while time.monotonic() < end_warmup:
             runner.step()
             time.sleep(FLUSH_SECONDS)
-        rows0 = _count("SELECT count(*) FROM historian_sample")
+        rows0 = scalar("SELECT count(*) FROM historian_sample")
         readings = 0
         cpu0, wall0, t0 = time.process_time(), time.perf_counter(), time.time()
         end = wall0 + seconds
@@ -249,7 +242,7 @@ def _project_path(values: int, scan_ms: int, seconds: float, warmup_timeout: flo
             readings += outcome.readings
             time.sleep(max(0.0, FLUSH_SECONDS - (time.perf_counter() - now)))
         cpu1, wall1, t1 = time.process_time(), time.perf_counter(), time.time()
-        rows1 = _count("SELECT count(*) FROM historian_sample")
+        rows1 = scalar("SELECT count(*) FROM historian_sample")
     finally:
         runner.shutdown()
     return {

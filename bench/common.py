@@ -207,6 +207,31 @@ def raw_copy_time(plan: ScanPlan) -> float:
     return elapsed
 
 
+def progress(text: str) -> None:
+    """A benchmark's progress line, on stderr (stdout holds the report and its JSON line)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def scalar(statement: str, params: Sequence[Any] = ()) -> Any:
+    """The one value `statement` returns (a count, say), on Django's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone()[0]
+
+
+def timed(run: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
+    """Seconds of `repeats` calls of `run` after one warm-up call, and the warm-up's result (the answer to check)."""
+    result = run()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - started)
+    return seconds, result
+
+
 def server_info() -> dict[str, Any]:
     from django.db import connection
 

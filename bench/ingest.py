@@ -57,6 +57,7 @@ from bench.common import (
     execute,
     history_copy,
     raw_copy_time,
+    scalar,
     server_info,
     tables_truncate,
     tags_create,
@@ -112,14 +113,6 @@ def _latest_params(rows: Sequence) -> list[list]:
 
 # ----------------------------------------------------------------------------------------------------
 # Measurements
-
-
-def _count(statement: str, params: Sequence[Any] = ()) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchone()[0]
 
 
 def _server_counters() -> tuple[int, int]:
@@ -299,7 +292,7 @@ def _current_values(tag_ids: Sequence[int], start: datetime, repeats: int, serve
                 elapsed = time.perf_counter() - started
             stored = len(tag_ids)
             if strategy.table is not None:
-                stored = _count(f"SELECT count(*) FROM {strategy.table} WHERE time = %s", [at])
+                stored = scalar(f"SELECT count(*) FROM {strategy.table} WHERE time = %s", [at])
             if stored != len(tag_ids):
                 raise RuntimeError(f"{strategy.key} stored {stored} of {len(tag_ids)} rows at {at}")
             if repeat >= 0:
@@ -389,7 +382,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "wal_bytes_per_value_write_path": round((wal_after - wal_before) / args.values, 1),
         "checkpoints_requested_write_path": checkpoints_after - checkpoints_before,
     }
-    if (stored := _count(history_count)) != args.values:
+    if (stored := scalar(history_count)) != args.values:
         raise RuntimeError(f"the write path stored {stored} of {args.values} rows")
     tables_truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
     wal_before, checkpoints_before = _server_counters()
@@ -397,7 +390,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     wal_after, checkpoints_after = _server_counters()
     server["wal_bytes_per_value_raw_copy"] = round((wal_after - wal_before) / args.values, 1)
     server["checkpoints_requested_raw_copy"] = checkpoints_after - checkpoints_before
-    if (stored := _count(history_count)) != args.values:
+    if (stored := scalar(history_count)) != args.values:
         raise RuntimeError(f"raw COPY stored {stored} of {args.values} rows")
 
     # (e) commit policies: the same rows through the write path, coalesced and/or with asynchronous commit.
@@ -409,7 +402,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     ):
         tables_truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
         policies[key] = _write_path_policy(plan, group=group, synchronous_commit=synchronous)
-        if (stored := _count(history_count)) != args.values:
+        if (stored := scalar(history_count)) != args.values:
             raise RuntimeError(f"the write path ({key}) stored {stored} of {args.values} rows")
 
     # (c) current values: one scan of `batch` tags, every strategy, interleaved.
@@ -422,7 +415,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     per_row_s = _per_row_insert(small, many=False)
     tables_truncate(SAMPLE_TABLE)
     executemany_s = _per_row_insert(small, many=True)
-    if (stored := _count(history_count)) != args.insert_rows:
+    if (stored := scalar(history_count)) != args.insert_rows:
         raise RuntimeError(f"executemany stored {stored} of {args.insert_rows} rows")
     tables_truncate(SAMPLE_TABLE)
     small_copy_s = raw_copy_time(small)

@@ -36,7 +36,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -48,8 +48,10 @@ from bench.common import (
     bench_run,
     database_arguments,
     execute,
+    progress,
     server_info,
     tags_create,
+    timed,
 )
 
 DEFAULT_DATABASE_NAME = "millwright_bench_query"
@@ -87,10 +89,6 @@ _NAIVE_RAW = (
     "SELECT time, value, quality FROM historian_sample WHERE tag_id = %s AND time >= %s AND time < %s ORDER BY time"
 )
 _NAIVE_SNAPSHOT = _CURRENT_VALUES.split("\n", 2)[2]  # the SELECT part
-
-
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -144,16 +142,13 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
         chunks.append((wide, hour, hour + timedelta(hours=1), timedelta(seconds=60)))
         hour += timedelta(hours=1)
 
-    def load(number: int) -> int:
+    def loading(number: int) -> int:
         tags, first, until, step = chunks[number]
         expected = len(tags) * int((until - first) / step)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT setseed(%s)", [(number % 1000) / 1000])
-            return _insert_and_roll(cursor, [list(tags), first, until, step], roll=roll, expected=expected)
-
-    def loading(number: int) -> int:
         try:
-            return load(number)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT setseed(%s)", [(number % 1000) / 1000])
+                return _insert_and_roll(cursor, [list(tags), first, until, step], roll=roll, expected=expected)
         finally:
             connection.close()  # this thread's own connection
 
@@ -163,10 +158,10 @@ def _load(fast: Sequence[int], wide: Sequence[int], *, end: datetime, days: int,
         for done, count in enumerate(pool.map(loading, range(len(chunks))), start=1):
             rows += count
             if done % 30 == 0 or done == len(chunks):
-                _progress(f"  loaded {done} of {len(chunks)} chunks ({rows:,} rows)")
+                progress(f"  loaded {done} of {len(chunks)} chunks ({rows:,} rows)")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CURRENT_VALUES, [list(fast) + list(wide)])
-    _progress(f"  {rows / (time.perf_counter() - started):,.0f} rows/s; vacuum analyze ...")
+    progress(f"  {rows / (time.perf_counter() - started):,.0f} rows/s; vacuum analyze ...")
     # Index-only scans need the visibility map that VACUUM builds (autovacuum would, later).
     execute("VACUUM (ANALYZE) historian_sample")
     execute("VACUUM (ANALYZE) historian_current_value")
@@ -199,7 +194,7 @@ def _rollups_build(oldest: datetime, end: datetime) -> float:
             )
         while True:
             report = rollups_refresh(max_chunks=240)
-            _progress(
+            progress(
                 f"  rollups rolled up to {report.rolled_until_1m:%Y-%m-%d %H:%M} "
                 f"({time.perf_counter() - started:.0f} s)"
             )
@@ -215,16 +210,6 @@ def _rollups_build(oldest: datetime, end: datetime) -> float:
 
 # ----------------------------------------------------------------------------------------------------
 # Timing
-
-
-def _timed(run: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
-    result = run()  # warm-up, and the answer to check
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return seconds, result
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
@@ -253,9 +238,9 @@ def _plots(result: dict[str, Any], tag_id: int, end: datetime, repeats: int, nai
 
     for label, span in PLOT_RANGES.items():
         start = end - span
-        project, plot = _timed(partial(plot_values, tag_ids=[tag_id], start=start, end=end, pixels=PIXELS), repeats)
+        project, plot = timed(partial(plot_values, tag_ids=[tag_id], start=start, end=end, pixels=PIXELS), repeats)
         width = span / PIXELS
-        naive, buckets = _timed(partial(_fetch, _NAIVE_PLOT, [width, start, tag_id, start, end]), naive_repeats)
+        naive, buckets = timed(partial(_fetch, _NAIVE_PLOT, [width, start, tag_id, start, end]), naive_repeats)
         values = [p.value for p in plot.series[tag_id] if p.value is not None]
         expected = (min(b[2] for b in buckets), max(b[3] for b in buckets)) if buckets else None
         got = (min(values), max(values)) if values else None
@@ -266,7 +251,7 @@ def _plots(result: dict[str, Any], tag_id: int, end: datetime, repeats: int, nai
         result[f"{name}_resolution"] = str(plot.resolution)
         result[f"{name}_points"] = len(plot.series[tag_id])
         result[f"{name}_naive_buckets"] = len(buckets)
-        _progress(
+        progress(
             f"  {name}: {result[f'{name}_p50_ms']} ms ({plot.resolution}), naive {result[f'{name}_naive_p50_ms']} ms"
         )
 
@@ -275,8 +260,8 @@ def _raw(result: dict[str, Any], tag_id: int, end: datetime, repeats: int) -> No
     from historian.queries.raw import raw_values
 
     start = end - timedelta(seconds=RAW_POINTS)
-    project, raw = _timed(lambda: raw_values(tag_ids=[tag_id], start=start, end=end, max_points=RAW_POINTS), repeats)
-    naive, rows = _timed(lambda: _fetch(_NAIVE_RAW, [tag_id, start, end]), repeats)
+    project, raw = timed(lambda: raw_values(tag_ids=[tag_id], start=start, end=end, max_points=RAW_POINTS), repeats)
+    naive, rows = timed(lambda: _fetch(_NAIVE_RAW, [tag_id, start, end]), repeats)
     if len(raw[tag_id].points) != len(rows):
         raise RuntimeError(f"raw_values read {len(raw[tag_id].points)} samples, the plain SELECT {len(rows)}")
     _figures(result, "raw_100k", project, naive)
@@ -291,8 +276,8 @@ def _snapshot(result: dict[str, Any], tag_ids: Sequence[int], repeats: int) -> N
         deque(values.values(), maxlen=0)  # every CurrentValue built once, as a caller that reads them all
         return values
 
-    project, values = _timed(snapshot, repeats)
-    naive, rows = _timed(lambda: _fetch(_NAIVE_SNAPSHOT, [list(tag_ids)]), repeats)
+    project, values = timed(snapshot, repeats)
+    naive, rows = timed(lambda: _fetch(_NAIVE_SNAPSHOT, [list(tag_ids)]), repeats)
     if len(values) != len(rows) or len(rows) != len(tag_ids):
         raise RuntimeError(f"snapshot of {len(tag_ids)} tags: {len(values)} current values, {len(rows)} from history")
     differ = [r[0] for r in rows if (values[r[0]].time, values[r[0]].value, values[r[0]].quality) != tuple(r[1:])]
@@ -346,12 +331,12 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     tag_ids = tags_create(args.fast_tags + args.wide_tags)
     fast, wide = tag_ids[: args.fast_tags], tag_ids[args.fast_tags :]
     end = datetime.now(UTC).replace(second=0, microsecond=0)
-    _progress(
+    progress(
         f"loading {args.days} days of 1 s samples for {len(fast)} tags, {args.wide_hours} h of 60 s for {len(wide):,}"
     )
     load_started = time.perf_counter()
     rows = _load(fast, wide, end=end, days=args.days, wide_hours=args.wide_hours, workers=args.load_workers)
-    _progress("rolling up")
+    progress("rolling up")
     load_s = time.perf_counter() - load_started
     rollup_s = _rollups_build(end - timedelta(days=args.days), end)
     result: dict[str, Any] = {
@@ -370,7 +355,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         "naive_repeats": args.naive_repeats,
         "pixels": PIXELS,
     }
-    _progress("timing")
+    progress("timing")
     _plots(result, fast[0], end, args.repeats, args.naive_repeats)
     _raw(result, fast[0], end, args.repeats)
     _snapshot(result, wide, args.repeats)

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -50,10 +50,13 @@ from bench.common import (
     database_arguments,
     history_copy,
     percentile,
+    progress,
     raw_copy_time,
+    scalar,
     server_info,
     tables_truncate,
     tags_create,
+    timed,
     write_path_time,
 )
 
@@ -67,34 +70,11 @@ _NEWEST_PER_TAG = (
 )
 
 
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _timed(run: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
-    """Milliseconds of `repeats` calls of `run` after one warm-up call; and the last call's result."""
-    result = run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = run()
-        times.append((time.perf_counter() - started) * 1000)
-    return times, result
-
-
-def _count(statement: str) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement)
-        return cursor.fetchone()[0]
-
-
 def _ingest(tag_ids: Sequence[int], scans: int, batch: int, start: datetime) -> dict[str, Any]:
     plan = ScanPlan(tag_ids=tag_ids, values=len(tag_ids) * scans, batch=min(batch, len(tag_ids)), start=start)
     checkpoint()
     write_s = write_path_time(plan)
-    if (stored := _count(f"SELECT count(*) FROM {SAMPLE_TABLE}")) != plan.values:
+    if (stored := scalar(f"SELECT count(*) FROM {SAMPLE_TABLE}")) != plan.values:
         raise RuntimeError(f"the write path stored {stored} of {plan.values} rows")
     tables_truncate(SAMPLE_TABLE)  # the current values stay: the snapshot reads them
     copy_s = raw_copy_time(plan)
@@ -121,17 +101,17 @@ def _snapshot(tag_ids: Sequence[int], repeats: int) -> dict[str, Any]:
             cursor.execute(_NEWEST_PER_TAG, ["{" + ",".join(map(str, tag_ids)) + "}"])
             return cursor.fetchall()
 
-    project, values = _timed(snapshot, repeats)
-    naive, rows = _timed(newest, max(1, repeats // 2))
+    project, values = timed(snapshot, repeats)
+    naive, rows = timed(newest, max(1, repeats // 2))
     if len(values) != len(tag_ids) or len(rows) != len(tag_ids):
         raise RuntimeError(f"snapshot of {len(tag_ids)} tags: {len(values)} current values, {len(rows)} from history")
     differ = [r[0] for r in rows if (values[r[0]].time, values[r[0]].value, values[r[0]].quality) != tuple(r[1:])]
     if differ:
         raise RuntimeError(f"snapshot: {len(differ)} current values differ from history (tag {differ[0]} first)")
     return {
-        "snapshot_p50_ms": round(percentile(project, 50), 1),
-        "snapshot_p95_ms": round(percentile(project, 95), 1),
-        "snapshot_naive_p50_ms": round(percentile(naive, 50), 1),
+        "snapshot_p50_ms": _ms(project, 50),
+        "snapshot_p95_ms": _ms(project, 95),
+        "snapshot_naive_p50_ms": _ms(naive, 50),
         "snapshot_ratio_to_naive": round(percentile(project, 50) / percentile(naive, 50), 3),
     }
 
@@ -146,10 +126,14 @@ def _plot(tag_id: int, end: datetime, repeats: int) -> dict[str, Any]:
     rows = [SampleRow(start + timedelta(seconds=i), tag_id, 50.0 + (i * 37) % 101 / 10, GOOD) for i in range(PLOT_HOUR)]
     with transaction.atomic(), connection.cursor() as cursor:
         history_copy(cursor.cursor, rows)
-    times, plot = _timed(lambda: plot_values(tag_ids=[tag_id], start=start, end=end, pixels=PIXELS), repeats)
+    seconds, plot = timed(lambda: plot_values(tag_ids=[tag_id], start=start, end=end, pixels=PIXELS), repeats)
     if not plot.series[tag_id]:
         raise RuntimeError("the plot of the last hour came back empty")
-    return {"plot_p50_ms": round(percentile(times, 50), 1), "plot_p95_ms": round(percentile(times, 95), 1)}
+    return {"plot_p50_ms": _ms(seconds, 50), "plot_p95_ms": _ms(seconds, 95)}
+
+
+def _ms(seconds: Sequence[float], p: float) -> float:
+    return round(percentile(seconds, p) * 1000, 1)
 
 
 def _memory(args: argparse.Namespace, scans: int, start: datetime) -> dict[str, Any]:
@@ -187,16 +171,12 @@ def memory_child(spec: str) -> dict[str, Any]:
     rss_loaded = process.memory_info().rss
     tag_ids = list(config.tags)
     stored = 0
-    for scan in range(scans):
-        at = start + timedelta(seconds=scan)
-        for first in range(0, len(tag_ids), batch):
-            readings = [
-                PointReading(tag_id, ((scan * 7919 + k * 104729) % 100_000) / 100, GOOD)
-                for k, tag_id in enumerate(tag_ids[first : first + batch])
-            ]
-            stored += readings_store(
-                context=context, device=config.device, tags=config.tags, readings=readings, read_at=at
-            ).stored
+    plan = ScanPlan(tag_ids=tag_ids, values=len(tag_ids) * scans, batch=min(batch, len(tag_ids)), start=start)
+    for rows in plan.batches():  # the bench's scans (as the parent writes them), each a poll's readings
+        readings = [PointReading(row.tag_id, row.value, row.quality) for row in rows]
+        stored += readings_store(
+            context=context, device=config.device, tags=config.tags, readings=readings, read_at=rows[0].time
+        ).stored
     rss_end = process.memory_info().rss
     return {
         "tags": len(tag_ids),
@@ -210,21 +190,21 @@ def memory_child(spec: str) -> dict[str, Any]:
 def _size(args: argparse.Namespace, count: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"tags": count}
     with bench_database(args.database_name, args.database_url, keep=args.keep_database):
-        _progress(f"{count:,} tags: creating")
+        progress(f"{count:,} tags: creating")
         started = time.perf_counter()
         ids = tags_create(count + 1)  # the last one is plotted, outside the scans
         figures["tags_create_s"] = round(time.perf_counter() - started, 1)
         tag_ids, plotted = ids[:-1], ids[-1]
         # Stamped from an hour ahead, as in bench.ingest: live data however slowly the phases run.
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-        _progress(f"{count:,} tags: ingest ({args.scans} scans)")
+        progress(f"{count:,} tags: ingest ({args.scans} scans)")
         figures.update(_ingest(tag_ids, args.scans, args.batch, start))
-        _progress(f"{count:,} tags: snapshot")
+        progress(f"{count:,} tags: snapshot")
         figures.update(_snapshot(tag_ids, args.repeats))
         if count <= args.memory_up_to:
-            _progress(f"{count:,} tags: plot")
+            progress(f"{count:,} tags: plot")
             figures.update(_plot(plotted, start, args.repeats))
-            _progress(f"{count:,} tags: worker memory")
+            progress(f"{count:,} tags: worker memory")
             tables_truncate(SAMPLE_TABLE, CURRENT_VALUE_TABLE)
             memory = _memory(args, args.scans, start)
             if memory["tags"] != len(ids) or memory["stored"] != len(ids) * args.scans:
